@@ -1,0 +1,99 @@
+// npuconv optimize MODEL -o OUT.onnx [--pipeline P] [--passes a,b] [--disable x] ...
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "converter/ir/verifier.h"
+#include "formats/onnx/onnx_reader.h"
+#include "formats/onnx/onnx_writer.h"
+#include "formats/support/mapped_file.h"
+#include "passes/registry.h"
+
+namespace npuconv {
+namespace {
+
+struct OptimizeOptions {
+  std::string model, output, pipeline = "none", passes, report;
+  std::vector<std::string> disabled, printIrAfter;
+  bool timePasses = false, verifyEach = false, externalData = false;
+  int64_t externalThreshold = 1024;
+};
+
+Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w) {
+  nlohmann::ordered_json j;
+  j["passes"] = nlohmann::ordered_json::array();
+  for (const PassRecord& r : pm.records())
+    j["passes"].push_back({{"name", r.name}, {"millis", r.millis}, {"changed", r.changed},
+                           {"nodes_before", r.nodesBefore}, {"nodes_after", r.nodesAfter}});
+  j["output"] = {{"model_bytes", w.modelBytes}, {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
+  std::string text = j.dump(2) + "\n";
+  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
+  NPU_TRY(f->write(text.data(), text.size()));
+  return f->commit();
+}
+
+int runOptimize(const OptimizeOptions& o) {
+  auto m = readOnnx(o.model);
+  if (!m) return reportError(m.status());
+  auto pm = buildPassManager(o.pipeline, o.passes, o.disabled);
+  if (!pm) return reportError(pm.status());
+  pm->setVerifyEach(o.verifyEach);
+  if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
+  PassContext ctx;
+  if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
+  if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
+  WriteOptions wo;
+  wo.externalData = o.externalData;
+  wo.externalThreshold = o.externalThreshold;
+  auto w = writeOnnx(*m, o.output, wo);
+  if (!w) return reportError(w.status());
+  if (o.timePasses) {
+    double total = 0;
+    for (const PassRecord& r : pm->records()) total += r.millis;
+    std::fprintf(stderr, "%-28s %10s %7s %8s %s\n", "pass", "ms", "share", "changed", "nodes");
+    for (const PassRecord& r : pm->records())
+      std::fprintf(stderr, "%-28s %10.3f %6.1f%% %8s %zu -> %zu\n", r.name.c_str(), r.millis,
+                   total > 0 ? 100.0 * r.millis / total : 0.0, r.changed ? "yes" : "no", r.nodesBefore, r.nodesAfter);
+  }
+  if (!o.report.empty())
+    if (Status s = writeReport(o.report, *pm, *w); !s.isOk()) return reportError(s);
+  return 0;
+}
+
+}  // namespace
+
+void addOptimizeCommand(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("optimize", "Run compiler passes and write an optimized ONNX model");
+  auto o = std::make_shared<OptimizeOptions>();
+  cmd->add_option("model", o->model, "Input ONNX model")->required();
+  cmd->add_option("-o,--output", o->output, "Output ONNX model")->required();
+  cmd->add_option("--pipeline", o->pipeline, "Named pipeline (see `npuconv passes`)");
+  cmd->add_option("--passes", o->passes, "Comma-separated pass list instead of a pipeline; `none` for no passes");
+  cmd->add_option("--disable", o->disabled, "Skip a pass of the pipeline")->delimiter(',');
+  cmd->add_flag("--time-passes", o->timePasses, "Print the time of each pass");
+  cmd->add_flag("--verify-each", o->verifyEach, "Run the IR verifier after each pass");
+  cmd->add_option("--print-ir-after", o->printIrAfter, "Print the IR after these passes (or `all`)")->delimiter(',');
+  cmd->add_option("--report", o->report, "Write a JSON report of the passes");
+  cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
+  cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");
+  cmd->callback([&action, o] { action = [o] { return runOptimize(*o); }; });
+}
+
+void addPassesCommand(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("passes", "List the passes and pipelines");
+  cmd->callback([&action] {
+    action = [] {
+      for (const PassInfo& p : allPasses())
+        std::printf("%-28s %.*s\n", std::string(p.name).c_str(), int(p.summary.size()), p.summary.data());
+      std::printf("\npipelines:");
+      for (const auto& n : pipelineNames()) std::printf(" %s", n.c_str());
+      std::printf("\n");
+      return 0;
+    };
+  });
+}
+
+}  // namespace npuconv

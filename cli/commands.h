@@ -1,0 +1,22 @@
+// commands.h - each subcommand registers its options and an action returning an exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "converter/support/status.h"
+
+namespace npuconv {
+
+using CommandAction = std::function<int()>;
+
+void addInspectCommand(CLI::App& app, CommandAction& action);
+void addOptimizeCommand(CLI::App& app, CommandAction& action);
+void addPassesCommand(CLI::App& app, CommandAction& action);
+
+/// Prints `npuconv: error: <message>` on one line and returns the documented exit code.
+int reportError(const Status& s);
+
+}  // namespace npuconv

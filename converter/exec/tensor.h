@@ -1,0 +1,67 @@
+// tensor.h - the executor's runtime tensor: an element type, static dims and a buffer.
+// Tensors share buffers cheaply (a Reshape output aliases its input; a constant input views
+// the IR's immutable TensorData without a copy); a kernel writes only buffers it allocated.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "converter/ir/tensor.h"
+#include "converter/support/status.h"
+
+namespace npuconv {
+
+class Tensor {
+ public:
+  Tensor() = default;
+  /// A fresh zero-filled tensor.
+  Tensor(DType dtype, std::vector<int64_t> dims);
+  /// A view of constant data (no copy).
+  static Tensor fromData(const TensorRef& data);
+  /// A tensor over an existing buffer (aliasing); size must match.
+  static Tensor alias(const Tensor& of, std::vector<int64_t> newDims);
+  template <typename T>
+  static Tensor fromValues(DType dtype, std::vector<int64_t> dims, std::span<const T> values) {
+    Tensor t(dtype, std::move(dims));
+    NPU_CHECK(values.size_bytes() == t.byteSize(), "fromValues size mismatch");
+    std::memcpy(t.mutableRaw(), values.data(), values.size_bytes());
+    return t;
+  }
+
+  bool defined() const { return dtype_ != DType::Undefined; }
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t>& dims() const { return dims_; }
+  int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
+  int64_t dim(int64_t i) const { return dims_[static_cast<size_t>(i < 0 ? i + rank() : i)]; }
+  int64_t numElements() const { return elementCount(dims_); }
+  size_t byteSize() const { return static_cast<size_t>(numElements()) * dtypeSize(dtype_); }
+
+  const void* raw() const { return data_; }
+  /// Writable only when this tensor owns its buffer exclusively (kernels allocate outputs).
+  void* mutableRaw() const { return const_cast<std::byte*>(data_); }
+  template <typename T>
+  const T* data() const { return reinterpret_cast<const T*>(data_); }
+  template <typename T>
+  T* mutableData() const { return reinterpret_cast<T*>(mutableRaw()); }
+  template <typename T>
+  std::span<const T> span() const { return {data<T>(), static_cast<size_t>(numElements())}; }
+
+  const std::shared_ptr<const Buffer>& buffer() const { return buffer_; }
+  /// Copies into an immutable TensorData (constant folding, writing outputs).
+  TensorRef toData() const;
+  /// All elements as int64 / double whatever the dtype (shape inputs, scalars).
+  std::vector<int64_t> toInt64s() const;
+  std::vector<double> toDoubles() const;
+  std::string describe() const;  // "f32[1,3,224,224]"
+
+ private:
+  DType dtype_ = DType::Undefined;
+  std::vector<int64_t> dims_;
+  std::shared_ptr<const Buffer> buffer_;
+  const std::byte* data_ = nullptr;
+};
+
+}  // namespace npuconv

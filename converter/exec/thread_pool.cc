@@ -1,0 +1,77 @@
+#include "converter/exec/thread_pool.h"
+
+#include <algorithm>
+
+namespace npuconv {
+
+ThreadPool::ThreadPool(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  int64_t maxChunks = std::min<int64_t>(size(), (n + grain - 1) / grain);
+  if (maxChunks <= 1 || workers_.empty()) {
+    fn(0, n);
+    return;
+  }
+  int64_t chunk = (n + maxChunks - 1) / maxChunks;
+  int64_t chunks = (n + chunk - 1) / chunk;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    jobN_ = n;
+    chunk_ = chunk;
+    nextChunk_ = 0;
+    chunksLeft_ = chunks;
+    ++generation_;
+  }
+  wake_.notify_all();
+  // The caller works too.
+  for (;;) {
+    int64_t c;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (nextChunk_ >= chunks) break;
+      c = nextChunk_++;
+    }
+    fn(c * chunk, std::min(n, (c + 1) * chunk));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--chunksLeft_ == 0) done_.notify_all();
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  done_.wait(lock, [&] { return chunksLeft_ == 0; });
+  job_ = nullptr;
+}
+
+void ThreadPool::workerLoop(int) {
+  uint64_t seen = 0;
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait(lock, [&] { return stop_ || (generation_ != seen && job_ && nextChunk_ * chunk_ < jobN_); });
+    if (stop_) return;
+    while (job_ && nextChunk_ * chunk_ < jobN_) {
+      int64_t c = nextChunk_++;
+      const auto* fn = job_;
+      int64_t n = jobN_, chunk = chunk_;
+      lock.unlock();
+      (*fn)(c * chunk, std::min(n, (c + 1) * chunk));
+      lock.lock();
+      if (--chunksLeft_ == 0) done_.notify_all();
+    }
+    seen = generation_;
+  }
+}
+
+}  // namespace npuconv

@@ -1,0 +1,168 @@
+#include "converter/ir/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "converter/support/status.h"
+
+namespace npuconv {
+namespace {
+
+class VectorBuffer final : public Buffer {
+ public:
+  explicit VectorBuffer(std::vector<std::byte> b) : bytes_(std::move(b)) {}
+  const std::byte* data() const override { return bytes_.data(); }
+  size_t size() const override { return bytes_.size(); }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+class StringBuffer final : public Buffer {
+ public:
+  explicit StringBuffer(std::string s) : bytes_(std::move(s)) {}
+  const std::byte* data() const override { return reinterpret_cast<const std::byte*>(bytes_.data()); }
+  size_t size() const override { return bytes_.size(); }
+
+ private:
+  std::string bytes_;
+};
+
+class ViewBuffer final : public Buffer {
+ public:
+  ViewBuffer(std::shared_ptr<const void> owner, const void* data, size_t size)
+      : owner_(std::move(owner)), data_(static_cast<const std::byte*>(data)), size_(size) {}
+  const std::byte* data() const override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  const std::byte* data_;
+  size_t size_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Buffer> Buffer::fromVector(std::vector<std::byte> bytes) {
+  return std::make_shared<VectorBuffer>(std::move(bytes));
+}
+std::shared_ptr<const Buffer> Buffer::fromString(std::string bytes) {
+  return std::make_shared<StringBuffer>(std::move(bytes));
+}
+std::shared_ptr<const Buffer> Buffer::copyOf(const void* data, size_t size) {
+  auto b = std::make_shared<AlignedBuffer>(size);
+  if (size) std::memcpy(b->mutableData(), data, size);
+  return b;
+}
+std::shared_ptr<const Buffer> Buffer::view(std::shared_ptr<const void> owner, const void* data,
+                                           size_t size) {
+  return std::make_shared<ViewBuffer>(std::move(owner), data, size);
+}
+
+AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
+  size_t rounded = (size + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  data_ = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
+  if (!data_) throw std::bad_alloc();
+  std::memset(data_, 0, rounded);
+}
+AlignedBuffer::~AlignedBuffer() { std::free(data_); }
+
+int64_t elementCount(std::span<const int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+TensorData::TensorData(DType dtype, std::vector<int64_t> dims, std::shared_ptr<const Buffer> buffer)
+    : dtype_(dtype), dims_(std::move(dims)), buffer_(std::move(buffer)) {
+  NPU_CHECK(dtype_ != DType::String && dtype_ != DType::Undefined, "numeric tensor needs a numeric dtype");
+  size_t want = static_cast<size_t>(elementCount(dims_)) * dtypeSize(dtype_);
+  size_t have = buffer_ ? buffer_->size() : 0;
+  NPU_CHECK(want == have, "tensor of {} elements of {} needs {} bytes, buffer has {}",
+            elementCount(dims_), dtypeName(dtype_), want, have);
+}
+
+TensorData::TensorData(std::vector<int64_t> dims, std::vector<std::string> strings)
+    : dtype_(DType::String), dims_(std::move(dims)), strings_(std::move(strings)) {
+  NPU_CHECK(static_cast<int64_t>(strings_.size()) == elementCount(dims_), "string tensor size mismatch");
+}
+
+TensorData TensorData::scalarF32(float v) {
+  return fromValues<float>(DType::F32, {}, std::span<const float>(&v, 1));
+}
+TensorData TensorData::vectorI64(std::span<const int64_t> v) {
+  return fromValues<int64_t>(DType::I64, {static_cast<int64_t>(v.size())}, v);
+}
+
+double TensorData::elementAsDouble(int64_t i) const {
+  const std::byte* p = bytes() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  auto load = [p](auto tag) {
+    decltype(tag) v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  switch (dtype_) {
+    case DType::F32: return load(float{});
+    case DType::F64: return load(double{});
+    case DType::F16: return halfToFloat(load(uint16_t{}));
+    case DType::BF16: return bf16ToFloat(load(uint16_t{}));
+    case DType::I8: return load(int8_t{});
+    case DType::U8: return load(uint8_t{});
+    case DType::I16: return load(int16_t{});
+    case DType::U16: return load(uint16_t{});
+    case DType::I32: return load(int32_t{});
+    case DType::U32: return load(uint32_t{});
+    case DType::I64: return static_cast<double>(load(int64_t{}));
+    case DType::U64: return static_cast<double>(load(uint64_t{}));
+    case DType::Bool: return load(uint8_t{}) ? 1.0 : 0.0;
+    default: NPU_CHECK(false, "elementAsDouble on {}", dtypeName(dtype_));
+  }
+  return 0;
+}
+
+std::vector<float> TensorData::toFloats() const {
+  std::vector<float> out(static_cast<size_t>(numElements()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(elementAsDouble(int64_t(i)));
+  return out;
+}
+
+std::vector<int64_t> TensorData::toInt64s() const {
+  std::vector<int64_t> out(static_cast<size_t>(numElements()));
+  if (dtype_ == DType::I64) {
+    std::memcpy(out.data(), bytes(), out.size() * 8);
+    return out;
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(elementAsDouble(int64_t(i)));
+  return out;
+}
+
+uint64_t TensorData::contentHash() const {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const void* p, size_t n) {
+    auto* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  int32_t code = static_cast<int32_t>(dtype_);
+  mix(&code, sizeof code);
+  for (int64_t d : dims_) mix(&d, sizeof d);
+  if (dtype_ == DType::String) {
+    for (const auto& s : strings_) {
+      uint64_t n = s.size();
+      mix(&n, sizeof n);
+      mix(s.data(), s.size());
+    }
+  } else if (bytes()) {
+    mix(bytes(), byteSize());
+  }
+  return h;
+}
+
+bool TensorData::sameContent(const TensorData& o) const {
+  if (dtype_ != o.dtype_ || dims_ != o.dims_) return false;
+  if (dtype_ == DType::String) return strings_ == o.strings_;
+  return byteSize() == o.byteSize() && (byteSize() == 0 || std::memcmp(bytes(), o.bytes(), byteSize()) == 0);
+}
+
+}  // namespace npuconv

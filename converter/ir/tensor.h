@@ -1,0 +1,102 @@
+// tensor.h - immutable constant tensors shared between the IR, the executor and the writers.
+//
+// A TensorData never changes after construction: passes that fold constants build new ones.
+// Its bytes live in a Buffer, which may own heap memory, adopt a std::string moved out of a
+// parsed protobuf, or view a memory-mapped external-data file; so a large initializer is
+// copied at most once between the file and the IR.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "converter/ir/dtype.h"
+
+namespace npuconv {
+
+/// A read-only run of bytes with a keep-alive for whatever owns them.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual const std::byte* data() const = 0;
+  virtual size_t size() const = 0;
+
+  static std::shared_ptr<const Buffer> fromVector(std::vector<std::byte> bytes);
+  static std::shared_ptr<const Buffer> fromString(std::string bytes);  // adopts, no copy
+  static std::shared_ptr<const Buffer> copyOf(const void* data, size_t size);
+  /// A view of `size` bytes at `data`, kept valid by `owner` (e.g. an mmap).
+  static std::shared_ptr<const Buffer> view(std::shared_ptr<const void> owner, const void* data,
+                                            size_t size);
+};
+
+/// A 64-byte aligned, zero-initialised, writable byte array (executor tensors, fold results).
+class AlignedBuffer final : public Buffer {
+ public:
+  explicit AlignedBuffer(size_t size);
+  ~AlignedBuffer() override;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  const std::byte* data() const override { return data_; }
+  std::byte* mutableData() { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+int64_t elementCount(std::span<const int64_t> dims);
+
+class TensorData {
+ public:
+  TensorData() = default;
+  /// Numeric tensor over `buffer`, which must hold exactly count(dims) * dtypeSize(dtype) bytes
+  /// (checked; the importer validates sizes before building one).
+  TensorData(DType dtype, std::vector<int64_t> dims, std::shared_ptr<const Buffer> buffer);
+  /// String tensor.
+  TensorData(std::vector<int64_t> dims, std::vector<std::string> strings);
+
+  /// Builds a numeric tensor by copying typed host values (tests, folding, small constants).
+  template <typename T>
+  static TensorData fromValues(DType dtype, std::vector<int64_t> dims, std::span<const T> values) {
+    return TensorData(dtype, std::move(dims), Buffer::copyOf(values.data(), values.size_bytes()));
+  }
+  static TensorData scalarF32(float v);
+  static TensorData vectorI64(std::span<const int64_t> v);
+
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t>& dims() const { return dims_; }
+  int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
+  int64_t numElements() const { return elementCount(dims_); }
+  size_t byteSize() const { return buffer_ ? buffer_->size() : 0; }
+  const std::byte* bytes() const { return buffer_ ? buffer_->data() : nullptr; }
+  const std::shared_ptr<const Buffer>& buffer() const { return buffer_; }
+  const std::vector<std::string>& strings() const { return strings_; }
+
+  template <typename T>
+  std::span<const T> as() const {
+    return {reinterpret_cast<const T*>(bytes()), static_cast<size_t>(numElements())};
+  }
+  /// Element i converted to double (any numeric dtype, f16/bf16 included).
+  double elementAsDouble(int64_t i) const;
+  /// All elements converted to float / int64 (small tensors: shapes, scalars, folding).
+  std::vector<float> toFloats() const;
+  std::vector<int64_t> toInt64s() const;
+
+  /// 64-bit FNV-1a over dtype, dims and content: a cheap identity for printers and CSE.
+  uint64_t contentHash() const;
+  bool sameContent(const TensorData& other) const;
+
+ private:
+  DType dtype_ = DType::Undefined;
+  std::vector<int64_t> dims_;
+  std::shared_ptr<const Buffer> buffer_;
+  std::vector<std::string> strings_;
+};
+
+using TensorRef = std::shared_ptr<const TensorData>;
+
+}  // namespace npuconv

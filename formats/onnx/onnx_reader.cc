@@ -1,0 +1,319 @@
+#include "formats/onnx/onnx_reader.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/defs/parser.h>
+#include <onnx/onnx_pb.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <unordered_set>
+
+#include "converter/ir/verifier.h"
+#include "formats/onnx/tensor_proto.h"
+
+namespace npuconv {
+namespace {
+
+class Importer {
+ public:
+  Importer(std::filesystem::path baseDir, const ImportOptions& opt) : ext_(std::move(baseDir), opt) {}
+
+  Expected<Model> importModel(onnx::ModelProto& proto) {
+    Model m;
+    m.irVersion = proto.ir_version();
+    if (m.irVersion < kMinIrVersion || m.irVersion > kMaxIrVersion)
+      return Status::unsupported("IR version {} (supported {}..{})", m.irVersion, kMinIrVersion, kMaxIrVersion);
+    if (!proto.has_graph()) return Status::invalidModel("not an ONNX model: no graph");
+    for (const auto& o : proto.opset_import()) m.opsetImports.push_back({o.domain(), o.version()});
+    m.producerName = proto.producer_name();
+    m.producerVersion = proto.producer_version();
+    m.domain = proto.domain();
+    m.modelVersion = proto.model_version();
+    m.docString = proto.doc_string();
+    for (const auto& kv : proto.metadata_props()) m.metadata.emplace_back(kv.key(), kv.value());
+    for (const auto& t : proto.training_info()) m.trainingInfo.push_back(t.SerializeAsString());
+    for (auto& f : *proto.mutable_functions()) {
+      Function fn;
+      fn.name = f.name();
+      fn.domain = f.domain();
+      fn.docString = f.doc_string();
+      for (const auto& a : f.attribute()) fn.attributes.push_back(a);
+      for (const auto& o : f.opset_import()) fn.opsetImports.push_back({o.domain(), o.version()});
+      fn.body = std::make_shared<Graph>(f.name());
+      for (const auto& in : f.input()) fn.body->addInput(in, TensorType{});
+      NPU_TRY(importNodes(*f.mutable_node(), *fn.body).in("function \"" + f.name() + "\""));
+      for (const auto& out : f.output()) {
+        Value* v = fn.body->findValue(out);
+        if (!v) return Status::invalidModel("function \"{}\": output \"{}\" is not produced", f.name(), out);
+        fn.body->addOutput(v);
+      }
+      m.functions.push_back(std::move(fn));
+    }
+    m.graph = std::make_shared<Graph>();
+    NPU_TRY(importGraph(*proto.mutable_graph(), *m.graph));
+    NPU_TRY(verifyModel(m));
+    return m;
+  }
+
+ private:
+  Status importGraph(onnx::GraphProto& gp, Graph& g) {
+    g.setName(gp.name());
+    g.setDocString(gp.doc_string());
+    std::unordered_set<std::string> inputNames;
+    for (const auto& vi : gp.input()) {
+      if (g.findValue(vi.name()))
+        return Status::invalidModel("duplicate value name \"{}\" among graph inputs", vi.name());
+      NPU_ASSIGN_OR_RETURN(TensorType t, typeFromProto(vi.type(), vi.name()));
+      Value* v = g.addInput(vi.name(), std::move(t));
+      v->setDocString(vi.doc_string());
+    }
+    for (auto& tp : *gp.mutable_initializer()) {
+      NPU_ASSIGN_OR_RETURN(TensorRef data, tensorFromProto(tp, ext_));
+      if (Value* in = g.findValue(tp.name()); in && in->isGraphInput() && !in->isInitializer()) {
+        g.setInputDefault(in, std::move(data));
+        if (!in->type().known() || !in->shape()) {
+          TensorType t = in->type();
+          t.dtype = in->initializer()->dtype();
+          if (!t.shape) t.shape = shapeOf(in->initializer()->dims());
+          in->setType(t);
+        }
+        continue;
+      }
+      if (g.findValue(tp.name()))
+        return Status::invalidModel("duplicate value name \"{}\": initializer defined twice", tp.name());
+      Value* v = g.addInitializer(tp.name(), std::move(data));
+      v->setDocString(tp.doc_string());
+    }
+    for (const auto& sp : gp.sparse_initializer()) g.sparseInitializers().push_back(sp.SerializeAsString());
+    NPU_TRY(importNodes(*gp.mutable_node(), g));
+    for (const auto& vi : gp.output()) {
+      Value* v = g.lookup(vi.name());
+      if (!v) return Status::invalidModel("graph output \"{}\" is not produced by any node", vi.name());
+      NPU_ASSIGN_OR_RETURN(TensorType t, typeFromProto(vi.type(), vi.name()));
+      if (t.known() && v->graph() == &g && !v->isInitializer()) v->setType(std::move(t));
+      if (!vi.doc_string().empty() && v->graph() == &g) v->setDocString(vi.doc_string());
+      g.addOutput(v);
+    }
+    for (const auto& vi : gp.value_info()) {
+      Value* v = g.findValue(vi.name());
+      if (!v) continue;  // value_info for a name nothing produces: dropped, as ORT does
+      NPU_ASSIGN_OR_RETURN(TensorType t, typeFromProto(vi.type(), vi.name()));
+      if (!v->isInitializer()) v->setType(std::move(t));
+      v->setDeclaredInValueInfo(true);
+      if (!vi.doc_string().empty()) v->setDocString(vi.doc_string());
+    }
+    for (const auto& qa : gp.quantization_annotation()) {
+      QuantAnnotation a{qa.tensor_name(), {}};
+      for (const auto& kv : qa.quant_parameter_tensor_names()) a.params.emplace_back(kv.key(), kv.value());
+      g.quantAnnotations().push_back(std::move(a));
+    }
+    return Status::ok();
+  }
+
+  /// Nodes may come in any order: create them all with their results first, then wire the
+  /// operands by name, then sort topologically (a cycle is an error naming a node on it).
+  Status importNodes(google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes, Graph& g) {
+    std::vector<Node*> created;
+    created.reserve(static_cast<size_t>(nodes.size()));
+    for (const auto& np : nodes) {
+      std::vector<std::optional<std::string>> results;
+      for (const auto& out : np.output()) {
+        if (out.empty()) {
+          results.emplace_back(std::nullopt);
+          continue;
+        }
+        if (g.findValue(out))
+          return Status::invalidModel("{}: duplicate value name \"{}\" (produced twice)", describe(np), out);
+        results.emplace_back(out);
+        // Reserve the name now so a second producer in this loop is caught.
+        for (size_t i = 0; i + 1 < results.size(); ++i)
+          if (results[i] && *results[i] == out)
+            return Status::invalidModel("{}: duplicate value name \"{}\"", describe(np), out);
+      }
+      Node* n = g.createNodeWithResults(np.op_type(), np.domain(), np.name(), {}, results);
+      if (np.name().empty())
+        n->setProvenance({np.output_size() > 0 ? np.output(0) : np.op_type()});
+      n->setDocString(np.doc_string());
+      created.push_back(n);
+    }
+    for (int i = 0; i < nodes.size(); ++i) {
+      auto& np = *nodes.Mutable(i);
+      Node* n = created[static_cast<size_t>(i)];
+      for (auto& ap : *np.mutable_attribute()) {
+        NPU_ASSIGN_OR_RETURN(Attribute a, importAttribute(ap, *n));
+        n->mutableAttrs().set(std::move(a));
+      }
+    }
+    for (int i = 0; i < nodes.size(); ++i) {
+      const auto& np = nodes.Get(i);
+      Node* n = created[static_cast<size_t>(i)];
+      for (const auto& in : np.input()) {
+        if (in.empty()) {
+          n->addOperand(nullptr);
+          continue;
+        }
+        Value* v = g.lookup(in);
+        if (!v) return Status::invalidModel("{}: input \"{}\" is not defined", describe(np), in);
+        n->addOperand(v);
+      }
+    }
+    std::string cycleNode;
+    if (!g.topologicalSort(&cycleNode))
+      return Status::invalidModel("graph \"{}\" has a cycle through node \"{}\"", g.name(), cycleNode);
+    return Status::ok();
+  }
+
+  Expected<Attribute> importAttribute(onnx::AttributeProto& ap, Node& owner) {
+    Attribute a;
+    a.name = ap.name();
+    a.docString = ap.doc_string();
+    a.refAttrName = ap.ref_attr_name();
+    using AP = onnx::AttributeProto;
+    switch (ap.type()) {
+      case AP::FLOAT: a.value = ap.f(); break;
+      case AP::INT: a.value = ap.i(); break;
+      case AP::STRING: a.value = ap.s(); break;
+      case AP::FLOATS: a.value = std::vector<float>(ap.floats().begin(), ap.floats().end()); break;
+      case AP::INTS: a.value = std::vector<int64_t>(ap.ints().begin(), ap.ints().end()); break;
+      case AP::STRINGS: a.value = std::vector<std::string>(ap.strings().begin(), ap.strings().end()); break;
+      case AP::TENSOR: {
+        NPU_ASSIGN_OR_RETURN(TensorRef t, tensorFromProto(*ap.mutable_t(), ext_));
+        a.value = std::move(t);
+        break;
+      }
+      case AP::TENSORS: {
+        std::vector<TensorRef> ts;
+        for (auto& tp : *ap.mutable_tensors()) {
+          NPU_ASSIGN_OR_RETURN(TensorRef t, tensorFromProto(tp, ext_));
+          ts.push_back(std::move(t));
+        }
+        a.value = std::move(ts);
+        break;
+      }
+      case AP::GRAPH: {
+        auto sub = std::make_shared<Graph>();
+        sub->setParentNode(&owner);
+        NPU_TRY(importGraph(*ap.mutable_g(), *sub).in(owner.describe() + ": subgraph \"" + ap.name() + "\""));
+        a.value = std::move(sub);
+        break;
+      }
+      case AP::GRAPHS: {
+        std::vector<GraphPtr> gs;
+        for (auto& gp : *ap.mutable_graphs()) {
+          auto sub = std::make_shared<Graph>();
+          sub->setParentNode(&owner);
+          NPU_TRY(importGraph(gp, *sub).in(owner.describe() + ": subgraph \"" + ap.name() + "\""));
+          gs.push_back(std::move(sub));
+        }
+        a.value = std::move(gs);
+        break;
+      }
+      default: {
+        // Sparse tensors, type protos, or an untyped attribute reference: kept verbatim.
+        if (ap.type() == AP::UNDEFINED && a.refAttrName.empty())
+          return Status::invalidModel("{}: attribute \"{}\" has no type", owner.describe(), ap.name());
+        a.value = OpaqueAttr{ap.SerializeAsString()};
+        break;
+      }
+    }
+    return a;
+  }
+
+  static std::string describe(const onnx::NodeProto& np) {
+    return "node \"" + (np.name().empty() ? (np.output_size() ? np.output(0) : std::string()) : np.name()) +
+           "\" (" + np.op_type() + ")";
+  }
+
+  ExternalDataResolver ext_;
+};
+
+void countExternal(const onnx::GraphProto& g, OnnxFileInfo& info) {
+  for (const auto& t : g.initializer()) {
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+    ++info.externalTensors;
+    std::string location;
+    uint64_t length = 0;
+    for (const auto& kv : t.external_data()) {
+      if (kv.key() == "location") location = kv.value();
+      if (kv.key() == "length") length = std::strtoull(kv.value().c_str(), nullptr, 10);
+    }
+    info.externalFiles[location] += length;
+  }
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) countExternal(a.g(), info);
+      for (const auto& sg : a.graphs()) countExternal(sg, info);
+    }
+}
+
+Expected<Model> importProto(onnx::ModelProto& proto, const std::filesystem::path& baseDir,
+                            const ImportOptions& opt, const std::string& display) {
+  Importer imp(baseDir, opt);
+  auto m = imp.importModel(proto);
+  if (!m) return std::move(m).status().in(display);
+  return m;
+}
+
+}  // namespace
+
+Expected<Model> readOnnx(const std::filesystem::path& path, const ImportOptions& opt, OnnxFileInfo* info) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io("{}: cannot open: {}", path.string(), std::strerror(errno));
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  ::lseek(fd, 0, SEEK_SET);
+  if (size == 0) {
+    ::close(fd);
+    return Status::invalidModel("{}: empty file, not an ONNX model", path.string());
+  }
+  if (size > INT_MAX) {
+    ::close(fd);
+    return Status::unsupported("{}: the protobuf part is {} bytes, over protobuf's 2 GiB limit; "
+                               "store the weights as external data", path.string(), size);
+  }
+  onnx::ModelProto proto;
+  {
+    // Streamed through a small buffer: the only copy of a large initializer is the one
+    // protobuf makes into its string, which the importer then adopts.
+    google::protobuf::io::FileInputStream raw(fd, 1 << 20);
+    google::protobuf::io::CodedInputStream coded(&raw);
+    coded.SetTotalBytesLimit(INT_MAX);
+    bool ok = proto.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+    ::close(fd);
+    if (!ok)
+      return Status::invalidModel("{}: not a valid ONNX protobuf (corrupt or truncated file)", path.string());
+  }
+  std::filesystem::path base = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  if (info) {
+    info->fileBytes = static_cast<uint64_t>(size);
+    info->externalFiles.clear();
+    info->externalTensors = 0;
+    countExternal(proto.graph(), *info);
+  }
+  return importProto(proto, base, opt, path.string());
+}
+
+Expected<Model> parseOnnxBytes(std::string_view bytes, const std::filesystem::path& baseDir,
+                               const std::string& displayName) {
+  onnx::ModelProto proto;
+  if (bytes.size() > INT_MAX || !proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return Status::invalidModel("{}: not a valid ONNX protobuf", displayName);
+  return importProto(proto, baseDir, ImportOptions{}, displayName);
+}
+
+Expected<Model> parseOnnxText(std::string_view text) {
+  onnx::ModelProto proto;
+  std::string owned(text);  // the parser keeps a pointer into it
+  onnx::OnnxParser parser(owned.c_str());
+  auto st = parser.Parse(proto);
+  if (!st.IsOK()) return Status::invalidModel("ONNX text syntax: {}", st.ErrorMessage());
+  if (!parser.EndOfInput()) return Status::invalidModel("ONNX text syntax: unexpected text after the model");
+  return importProto(proto, ".", ImportOptions{}, "<text>");
+}
+
+}  // namespace npuconv

@@ -1,0 +1,58 @@
+// mapped_file.h - read-only memory maps and atomic file output.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "converter/support/status.h"
+
+namespace npuconv {
+
+/// A read-only mmap of a whole file; TensorData views into it keep it alive.
+class MappedFile {
+ public:
+  static Expected<std::shared_ptr<const MappedFile>> open(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const std::byte* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  MappedFile() = default;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+/// Writes a file atomically: bytes go to a temporary file in the same folder, which is
+/// flushed and renamed over the target on commit(); destroyed without commit, it is removed.
+/// A reader never sees a half-written file, and two writers racing leave one whole file.
+class AtomicFile {
+ public:
+  static Expected<std::unique_ptr<AtomicFile>> create(const std::filesystem::path& target);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  Status write(const void* data, size_t size);
+  Status writeZeros(size_t size);
+  uint64_t bytesWritten() const { return written_; }
+  Status commit();
+  const std::filesystem::path& target() const { return target_; }
+
+ private:
+  AtomicFile() = default;
+  std::filesystem::path target_, temp_;
+  int fd_ = -1;
+  uint64_t written_ = 0;
+  std::string buffer_;
+  Status flushBuffer();
+};
+
+/// Reads a whole (small) file.
+Expected<std::string> readFile(const std::filesystem::path& path);
+
+}  // namespace npuconv

@@ -1,0 +1,63 @@
+#include "tests/support/test_util.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "formats/onnx/onnx_reader.h"
+
+namespace npuconv::test {
+
+std::filesystem::path sourceDir() { return NPUCONV_SOURCE_DIR; }
+std::filesystem::path testdata(const std::string& relative) { return sourceDir() / "testdata" / relative; }
+
+std::filesystem::path tempDir(const std::string& name) {
+  auto base = std::filesystem::temp_directory_path() / ("npuconv-test-" + std::to_string(::getpid()));
+  auto dir = base / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  static const struct Cleanup {
+    std::filesystem::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    }
+  } cleanup{base};
+  return dir;
+}
+
+Model parseModel(const std::string& text) {
+  auto m = parseOnnxText(text);
+  EXPECT_TRUE(m.hasValue()) << m.status().toString() << "\n" << text;
+  if (!m) return Model{};
+  return std::move(m).value();
+}
+
+static std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int runCommand(const std::string& cmd, std::string* out, std::string* err) {
+  auto dir = tempDir("cmd");
+  auto o = dir / "stdout", e = dir / "stderr";
+  std::string full = cmd + " >" + o.string() + " 2>" + e.string();
+  int rc = std::system(full.c_str());
+  if (out) *out = slurp(o);
+  if (err) *err = slurp(e);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string npuconvBinary() { return NPUCONV_BINARY; }
+
+std::filesystem::path onnxTestdataRoot() {
+  std::filesystem::path p = "/usr/share/libonnx-testdata/data";
+  return std::filesystem::exists(p) ? p : std::filesystem::path();
+}
+
+}  // namespace npuconv::test
