@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# exec_bench.sh - npuconv's reference Executor vs ONNX Runtime, side by side, same machine, same
+# thread count, same seeded inputs: median of REPEAT runs after WARMUP untimed runs each.
+#
+#   bench/exec_bench.sh [BUILD_DIR]           (default BUILD_DIR: build)
+#   env: THREADS (default 2), REPEAT (10), WARMUP (2), ORT_OPT (all), MINILM (minilm_l6_opset14)
+#        ONLY="resnet50 minilm_128" to run a subset of the cases below
+#
+# Needs: ninja -C BUILD_DIR exec_bench, and scripts/install_ort.sh (node_modules/onnxruntime-node).
+# Prints a markdown table; ratio = npuconv throughput / ORT throughput (= ORT ms / npuconv ms),
+# so 1.0 is parity and < 1 means npuconv is slower. A case npuconv cannot run (a missing kernel)
+# shows the error instead of its time; ORT's time is still measured.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+[[ "$build" = /* ]] || build="$root/$build"
+THREADS="${THREADS:-2}"
+REPEAT="${REPEAT:-10}"
+WARMUP="${WARMUP:-2}"
+ORT_OPT="${ORT_OPT:-all}"
+MINILM="${MINILM:-minilm_l6_opset14}"
+ONLY="${ONLY:-}"
+bin="$build/bench/exec_bench"
+if [[ ! -x "$bin" ]]; then
+  echo "exec_bench.sh: $bin missing: ninja -C $build exec_bench" >&2
+  exit 1
+fi
+if [[ ! -d "$root/node_modules/onnxruntime-node" ]]; then
+  echo "exec_bench.sh: node_modules/onnxruntime-node missing: scripts/install_ort.sh" >&2
+  exit 1
+fi
+work="$(mktemp -d "${TMPDIR:-/tmp}/npuconv-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+# case name | zoo model | --input specs
+cases=(
+  "resnet50|resnet50|--input input=1x3x224x224"
+  "mobilenet_v3_small|mobilenet_v3_small|--input input=1x3x224x224"
+  "minilm_128|$MINILM|--input input_ids=1x128 --input attention_mask=1x128 --input token_type_ids=1x128"
+  "minilm_256|$MINILM|--input input_ids=1x256 --input attention_mask=1x256 --input token_type_ids=1x256"
+)
+
+field() {  # field JSON KEY
+  node -e 'const o = JSON.parse(process.argv[1]); const v = o[process.argv[2]]; process.stdout.write(v === undefined ? "" : String(v));' "$1" "$2"
+}
+
+echo "# npuconv Executor vs ONNX Runtime $(node -p "require('$root/node_modules/onnxruntime-node/package.json').version")"
+echo "# $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT, ORT graph optimization=$ORT_OPT"
+echo
+echo "| case | model | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput |"
+echo "| --- | --- | --- | --- | --- |"
+for c in "${cases[@]}"; do
+  IFS='|' read -r name zoo inputs <<<"$c"
+  if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then continue; fi
+  dir="$work/$name"
+  mkdir -p "$dir"
+  # shellcheck disable=SC2086
+  npu_json="$("$bin" --zoo "$zoo" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" --dump "$dir" 2>"$dir/npu.err")"
+  npu_rc=$?
+  if [[ ! -f "$dir/model_path.txt" ]]; then
+    echo "| $name | $zoo | failed: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ') | - | - |"
+    continue
+  fi
+  model="$(cat "$dir/model_path.txt")"
+  ort_json="$(node "$root/bench/ort_bench.js" --model "$model" --inputs "$dir/inputs.json" --threads "$THREADS" \
+    --warmup "$WARMUP" --repeat "$REPEAT" --opt "$ORT_OPT" 2>"$dir/ort.err")"
+  ort_rc=$?
+  if [[ $npu_rc -eq 0 ]]; then
+    npu_med="$(field "$npu_json" median_ms)"
+    npu_cell="$npu_med ($(field "$npu_json" min_ms))"
+  else
+    npu_med=""
+    npu_cell="not run: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ')"
+  fi
+  if [[ $ort_rc -eq 0 ]]; then
+    ort_med="$(field "$ort_json" median_ms)"
+    ort_cell="$ort_med ($(field "$ort_json" min_ms))"
+  else
+    ort_med=""
+    ort_cell="failed: $(head -c 300 "$dir/ort.err" | tr '\n|' '  ')"
+  fi
+  ratio="-"
+  if [[ -n "$npu_med" && -n "$ort_med" ]]; then
+    ratio="$(node -p "($ort_med / $npu_med).toFixed(3)")"
+  fi
+  echo "| $name | $zoo | $npu_cell | $ort_cell | $ratio |"
+done
