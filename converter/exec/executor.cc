@@ -9,18 +9,27 @@ namespace npuconv {
 struct Executor::Step {
   const Node* node;
   KernelFn kernel;
-  std::vector<int64_t> inputSlots;   // -1: absent optional input, -2 - k: outer-scope value k
+  std::vector<ValueRef> inputs;
   std::vector<int64_t> outputSlots;  // -1: unnamed optional output
   std::vector<size_t> releaseAfter;  // slots whose last use is this step
 };
 
-Executor::Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool)
-    : graph_(g), opset_(opset), pool_(std::move(pool)) {}
+/// The slots of one running graph, chained to the graph that encloses it.
+struct Executor::Frame {
+  std::vector<Tensor>* slots;
+  const Frame* parent;
+};
+
+Executor::Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool,
+                   std::shared_ptr<BufferPool> buffers, const KernelRegistry& registry, const Executor* parent)
+    : graph_(g), opset_(opset), pool_(std::move(pool)), buffers_(std::move(buffers)), registry_(registry),
+      parent_(parent) {}
 Executor::~Executor() = default;
 
 Expected<std::unique_ptr<Executor>> Executor::create(const Graph& g, int64_t opset, ExecOptions opt) {
   auto pool = std::make_shared<ThreadPool>(opt.threads);
-  std::unique_ptr<Executor> e(new Executor(g, opset, std::move(pool)));
+  const KernelRegistry& reg = opt.registry ? *opt.registry : KernelRegistry::global();
+  std::unique_ptr<Executor> e(new Executor(g, opset, std::move(pool), BufferPool::create(), reg, nullptr));
   NPU_TRY(e->prepare());
   return e;
 }
@@ -29,33 +38,57 @@ Expected<std::unique_ptr<Executor>> Executor::create(const Model& m, ExecOptions
   return create(*m.graph, m.opsetVersion(""), opt);
 }
 
-Status Executor::prepare() {
-  const KernelRegistry& reg = KernelRegistry::global();
-  auto slotOf = [&](const Value* v) {
+Expected<Executor::ValueRef> Executor::refOf(const Value* v, const Node* user) {
+  if (!v) return ValueRef{};
+  if (v->graph() == &graph_) {
     auto [it, inserted] = slot_.emplace(v, numSlots_);
     if (inserted) ++numSlots_;
-    return it->second;
-  };
-  for (const Value* v : graph_.inputs()) slotOf(v);
-  for (const Value* v : graph_.initializers()) slotOf(v);
+    return ValueRef{0, static_cast<int64_t>(it->second)};
+  }
+  int depth = 1;
+  const Executor* e = parent_;
+  while (e && &e->graph_ != v->graph()) {
+    e = e->parent_;
+    ++depth;
+  }
+  std::string where = user ? user->describe() + ": input" : "graph \"" + graph_.name() + "\": output";
+  if (!e) return Status::invalidModel("{} \"{}\" is defined neither in this graph nor in an enclosing one", where, v->name());
+  auto it = e->slot_.find(v);
+  if (it == e->slot_.end())
+    return Status::invalidModel("{} \"{}\" is never produced in its graph \"{}\"", where, v->name(), e->graph_.name());
+  return ValueRef{depth, static_cast<int64_t>(it->second)};
+}
+
+Status Executor::prepare() {
+  for (const Value* v : graph_.inputs()) {
+    NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, nullptr));
+    inputSlots_.push_back(static_cast<size_t>(r.slot));
+  }
+  for (const Value* v : graph_.initializers()) {
+    if (v->isGraphInput()) continue;
+    NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, nullptr));
+    constants_.emplace_back(static_cast<size_t>(r.slot), v->initializer());
+  }
   std::map<const Value*, size_t> lastUse;
   for (const Node* n : graph_.nodes()) {
-    KernelFn fn = reg.find(n->domain(), n->opType());
+    KernelFn fn = registry_.find(n->domain(), n->opType());
     if (!fn)
       return Status::unsupported("{}: operator {}{} is not supported by the executor", n->describe(),
                                  n->domain().empty() ? "" : n->domain() + ".", n->opType());
     Step s{n, fn, {}, {}, {}};
     for (const Value* v : n->operands()) {
-      if (!v) {
-        s.inputSlots.push_back(-1);
-      } else if (v->graph() != &graph_) {
-        s.inputSlots.push_back(-2 - static_cast<int64_t>(slotOf(v)));
-      } else {
-        s.inputSlots.push_back(static_cast<int64_t>(slotOf(v)));
-        lastUse[v] = steps_.size();
-      }
+      NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, n));
+      s.inputs.push_back(r);
+      if (v && r.depth == 0) lastUse[v] = steps_.size();
     }
-    for (const Value* r : n->results()) s.outputSlots.push_back(r ? static_cast<int64_t>(slotOf(r)) : -1);
+    for (const Value* r : n->results()) {
+      if (!r) {
+        s.outputSlots.push_back(-1);
+        continue;
+      }
+      NPU_ASSIGN_OR_RETURN(ValueRef ref, refOf(r, n));
+      s.outputSlots.push_back(ref.slot);
+    }
     steps_.push_back(std::move(s));
   }
   // Values used by nested subgraphs stay alive until the node holding the subgraph has run.
@@ -71,26 +104,70 @@ Status Executor::prepare() {
     };
     for (const Graph* sub : steps_[i].node->subgraphs()) visit(*sub);
   }
-  for (const Value* o : graph_.outputs()) lastUse.erase(o);
+  for (const Value* o : graph_.outputs()) {
+    NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(o, nullptr));
+    outputRefs_.push_back(r);
+    lastUse.erase(o);
+  }
+  // Results nobody reads are released right after they are produced (and observed).
+  for (size_t i = 0; i < steps_.size(); ++i)
+    for (const Value* r : steps_[i].node->results())
+      if (r && !r->isGraphOutput() && !lastUse.count(r)) lastUse[r] = i;
+  // Constants are views of the IR's data: releasing them frees nothing.
   for (const auto& [v, step] : lastUse)
-    if (!v->isInitializer() || v->isGraphInput()) steps_[step].releaseAfter.push_back(slot_[v]);
-  for (const Value* o : graph_.outputs()) slotOf(o);
+    if (!v->isInitializer() || v->isGraphInput()) steps_[step].releaseAfter.push_back(slot_.at(v));
+  for (auto& s : steps_) std::sort(s.releaseAfter.begin(), s.releaseAfter.end());
+
+  // Executors for the bodies of If/Loop/Scan, prepared now so that an unsupported op anywhere
+  // is reported before the first run.
+  for (const Node* n : graph_.nodes())
+    for (const Graph* sub : n->subgraphs()) {
+      if (subExecutors_.count(sub)) continue;
+      std::unique_ptr<Executor> e(new Executor(*sub, opset_, pool_, buffers_, registry_, this));
+      Status st = e->prepare();
+      if (!st) return std::move(st).in(fmt::format("{}: subgraph \"{}\"", n->describe(), sub->name()));
+      subExecutors_.emplace(sub, std::move(e));
+    }
   return Status::ok();
+}
+
+Expected<Executor*> Executor::subExecutor(const Graph& body) const {
+  std::lock_guard<std::mutex> lock(subMu_);
+  auto& sub = subExecutors_[&body];
+  if (!sub) {
+    // A body the kernel built or found outside node->subgraphs(): prepare it on first use.
+    std::unique_ptr<Executor> e(new Executor(body, opset_, pool_, buffers_, registry_, this));
+    Status st = e->prepare();
+    if (!st) {
+      subExecutors_.erase(&body);
+      return std::move(st).in(fmt::format("subgraph \"{}\"", body.name()));
+    }
+    sub = std::move(e);
+  }
+  return sub.get();
+}
+
+const TensorObserver& Executor::observer() const {
+  const Executor* e = this;
+  while (e->parent_) e = e->parent_;
+  return e->observer_;
 }
 
 Status checkInputAgainstType(const Value& input, const Tensor& t) {
   const TensorType& type = input.type();
   if (type.dtype != DType::Undefined && type.dtype != t.dtype())
-    return Status::invalidArgument("input \"{}\": given {}, the model expects {}", input.name(),
-                                   t.describe(), type.toString());
+    return Status::invalidArgument("input \"{}\": given {}, the model expects {} (element type {}, expected {})",
+                                   input.name(), t.describe(), type.toString(), dtypeName(t.dtype()),
+                                   dtypeName(type.dtype));
   if (type.shape) {
     const Shape& s = *type.shape;
-    bool ok = static_cast<int64_t>(s.size()) == t.rank();
-    for (size_t i = 0; ok && i < s.size(); ++i)
-      if (s[i].isStatic() && s[i].value() != t.dims()[i]) ok = false;
-    if (!ok)
-      return Status::invalidArgument("input \"{}\": given {}, the model expects {}", input.name(),
-                                     t.describe(), type.toString());
+    if (static_cast<int64_t>(s.size()) != t.rank())
+      return Status::invalidArgument("input \"{}\": given {}, the model expects {} (rank {}, expected {})",
+                                     input.name(), t.describe(), type.toString(), t.rank(), s.size());
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i].isStatic() && s[i].value() != t.dims()[i])
+        return Status::invalidArgument("input \"{}\": given {}, the model expects {} (dim {} is {}, expected {})",
+                                       input.name(), t.describe(), type.toString(), i, t.dims()[i], s[i].value());
   }
   return Status::ok();
 }
@@ -99,17 +176,24 @@ Expected<NamedTensors> Executor::run(const NamedTensors& inputs) {
   for (const auto& [name, t] : inputs) {
     bool known = false;
     for (const Value* v : graph_.inputs()) known |= v->name() == name;
-    if (!known) return Status::invalidArgument("\"{}\" is not an input of the model", name);
+    if (!known) {
+      std::string names;
+      for (const Value* v : graph_.inputs())
+        if (!v->isInitializer()) names += (names.empty() ? "\"" : ", \"") + v->name() + "\"";
+      return Status::invalidArgument("\"{}\" is not an input of the model (its inputs: {})", name,
+                                     names.empty() ? "none" : names);
+    }
   }
   std::vector<Tensor> ordered;
+  ordered.reserve(graph_.inputs().size());
   for (const Value* v : graph_.inputs()) {
     auto it = inputs.find(v->name());
     if (it != inputs.end()) {
       ordered.push_back(it->second);
     } else if (v->isInitializer()) {
-      ordered.push_back(Tensor());  // filled from the default below
+      ordered.push_back(Tensor());  // filled from the default
     } else {
-      return Status::invalidArgument("missing input \"{}\" ({})", v->name(), v->type().toString());
+      return Status::invalidArgument("missing input \"{}\": the model expects {}", v->name(), v->type().toString());
     }
   }
   NPU_ASSIGN_OR_RETURN(std::vector<Tensor> outs, runOrdered(ordered));
@@ -121,91 +205,102 @@ Expected<NamedTensors> Executor::run(const NamedTensors& inputs) {
 Expected<std::vector<Tensor>> Executor::runOrdered(const std::vector<Tensor>& inputs) {
   if (inputs.size() != graph_.inputs().size())
     return Status::invalidArgument("the model has {} inputs, {} given", graph_.inputs().size(), inputs.size());
-  std::map<std::string, int64_t> symbols;
+  symbols_.clear();
+  std::map<std::string, std::string> symbolSource;  // symbol -> the input that sized it
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value* v = graph_.inputs()[i];
-    if (!inputs[i].defined()) continue;
+    if (!inputs[i].defined()) {
+      if (v->isInitializer()) continue;
+      return Status::invalidArgument("missing input \"{}\": the model expects {}", v->name(), v->type().toString());
+    }
     NPU_TRY(checkInputAgainstType(*v, inputs[i]));
-    if (v->shape())
-      for (size_t d = 0; d < v->shape()->size(); ++d) {
-        const Dim& dim = (*v->shape())[d];
-        if (!dim.isSymbolic()) continue;
-        auto [it, inserted] = symbols.emplace(dim.symbolName(), inputs[i].dims()[d]);
-        if (!inserted && it->second != inputs[i].dims()[d])
-          return Status::invalidArgument(
-              "input \"{}\": dim \"{}\" is {} here but {} in an earlier input", v->name(),
-              dim.symbolName(), inputs[i].dims()[d], it->second);
+    if (!v->shape()) continue;
+    for (size_t d = 0; d < v->shape()->size(); ++d) {
+      const Dim& dim = (*v->shape())[d];
+      if (!dim.isSymbolic()) continue;
+      int64_t size = inputs[i].dims()[d];
+      auto [it, inserted] = symbols_.emplace(dim.symbolName(), size);
+      if (inserted) {
+        symbolSource[dim.symbolName()] = v->name();
+      } else if (it->second != size) {
+        return Status::invalidArgument(
+            "input \"{}\": given {}, the model expects {}, but dim \"{}\" is {} here and {} in input \"{}\"",
+            v->name(), inputs[i].describe(), v->type().toString(), dim.symbolName(), size, it->second,
+            symbolSource[dim.symbolName()]);
       }
+    }
   }
   return execute(inputs, nullptr);
 }
 
-Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, const OuterScope* outer) {
+Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, const Frame* parent) const {
+  // Kernel outputs (and their temporaries on this thread) come from the buffer pool.
+  ScopedTensorAllocator scopedAllocator(buffers_.get());
   std::vector<Tensor> slots(numSlots_);
-  for (size_t i = 0; i < graph_.inputs().size(); ++i) {
+  for (size_t i = 0; i < inputSlots_.size(); ++i) {
     const Value* v = graph_.inputs()[i];
-    slots[slot_[v]] = inputs[i].defined() ? std::move(inputs[i]) : Tensor::fromData(v->initializer());
-  }
-  for (const Value* v : graph_.initializers())
-    if (!v->isGraphInput()) slots[slot_[v]] = Tensor::fromData(v->initializer());
-
-  // Tensors of enclosing scopes that our subgraphs may read.
-  OuterScope scope;
-  if (outer) scope = *outer;
-  std::map<int64_t, const Value*> outerBySlot;
-  for (const auto& [v, s] : slot_)
-    if (v->graph() != &graph_) outerBySlot[static_cast<int64_t>(s)] = v;
-
-  SubgraphRunner runner = [&](const Graph& body, const std::vector<Tensor>& in) -> Expected<std::vector<Tensor>> {
-    auto& sub = subExecutors_[&body];
-    if (!sub) {
-      sub.reset(new Executor(body, opset_, pool_));
-      NPU_TRY(sub->prepare());
+    if (i < inputs.size() && inputs[i].defined()) {
+      slots[inputSlots_[i]] = std::move(inputs[i]);
+    } else if (v->isInitializer()) {
+      slots[inputSlots_[i]] = Tensor::fromData(v->initializer());
+    } else {
+      return Status::invalidArgument("graph \"{}\": missing input \"{}\" ({})", graph_.name(), v->name(),
+                                     v->type().toString());
     }
-    for (const auto& [v, s] : slot_)
-      if (v->graph() == &graph_ && slots[s].defined()) scope[v] = &slots[s];
-    if (in.size() != body.inputs().size())
-      return Status::invalidModel("subgraph \"{}\" takes {} inputs, {} given", body.name(), body.inputs().size(), in.size());
-    return sub->execute(in, &scope);
-  };
+  }
+  for (const auto& [slot, data] : constants_) slots[slot] = Tensor::fromData(data);
 
+  Frame frame{&slots, parent};
+  auto resolve = [&](const ValueRef& r) -> const Tensor* {
+    if (r.depth == 0) return &slots[static_cast<size_t>(r.slot)];
+    const Frame* f = parent;
+    for (int d = 1; d < r.depth; ++d) f = f->parent;
+    return &(*f->slots)[static_cast<size_t>(r.slot)];
+  };
+  SubgraphRunner runner = [this, &frame](const Graph& body,
+                                         const std::vector<Tensor>& in) -> Expected<std::vector<Tensor>> {
+    NPU_ASSIGN_OR_RETURN(Executor * sub, subExecutor(body));
+    if (in.size() != body.inputs().size())
+      return Status::invalidModel("subgraph \"{}\" takes {} inputs, {} given", body.name(), body.inputs().size(),
+                                  in.size());
+    return sub->execute(in, &frame);
+  };
+  const TensorObserver& obs = observer();
+
+  std::vector<const Tensor*> in;
   for (const Step& s : steps_) {
-    std::vector<const Tensor*> in;
-    in.reserve(s.inputSlots.size());
-    for (int64_t k : s.inputSlots) {
-      if (k == -1) {
+    in.clear();
+    for (size_t k = 0; k < s.inputs.size(); ++k) {
+      const ValueRef& r = s.inputs[k];
+      if (r.slot < 0) {
         in.push_back(nullptr);
-      } else if (k <= -2) {
-        const Value* v = outerBySlot[-2 - k];
-        auto it = scope.find(v);
-        if (it == scope.end())
-          return Status::internal("{}: outer-scope value \"{}\" is not available", s.node->describe(), v->name());
-        in.push_back(it->second);
-      } else {
-        in.push_back(&slots[static_cast<size_t>(k)]);
+        continue;
       }
+      const Tensor* t = resolve(r);
+      if (!t->defined())
+        return Status::internal("{}: input \"{}\" is not available (released too early?)", s.node->describe(),
+                                s.node->operand(k)->name());
+      in.push_back(t);
     }
     std::vector<Tensor> out(s.outputSlots.size());
-    KernelContext ctx(*s.node, std::move(in), out, *pool_, opset_, &runner);
+    KernelContext ctx(*s.node, in, out, *pool_, opset_, &runner);
     NPU_TRY(s.kernel(ctx));
     for (size_t i = 0; i < out.size(); ++i) {
       if (s.outputSlots[i] < 0) continue;
-      if (!out[i].defined())
-        return Status::internal("{}: kernel produced no output {}", s.node->describe(), i);
-      if (observer_) observer_(*s.node, i, out[i]);
+      if (!out[i].defined()) return Status::internal("{}: kernel produced no output {}", s.node->describe(), i);
+      if (obs) obs(*s.node, i, out[i]);
       slots[static_cast<size_t>(s.outputSlots[i])] = std::move(out[i]);
     }
     for (size_t r : s.releaseAfter) slots[r] = Tensor();
   }
   std::vector<Tensor> result;
-  for (const Value* o : graph_.outputs()) {
-    if (o->graph() != &graph_) {
-      auto it = scope.find(o);
-      if (it == scope.end()) return Status::internal("graph output \"{}\" is not available", o->name());
-      result.push_back(*it->second);
-    } else {
-      result.push_back(slots[slot_[o]]);
-    }
+  result.reserve(outputRefs_.size());
+  for (size_t i = 0; i < outputRefs_.size(); ++i) {
+    const Tensor* t = outputRefs_[i].slot >= 0 ? resolve(outputRefs_[i]) : nullptr;
+    if (!t || !t->defined())
+      return Status::internal("graph \"{}\": output \"{}\" is not available", graph_.name(),
+                              graph_.outputs()[i] ? graph_.outputs()[i]->name() : std::string("?"));
+    result.push_back(*t);
   }
   return result;
 }

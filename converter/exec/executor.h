@@ -1,18 +1,28 @@
 // executor.h - the reference CPU executor: runs an IR graph on named input tensors.
 //
-// create() resolves a kernel for every node up front (an unsupported op is an error naming the
-// node) and plans tensor lifetimes so a tensor is released right after its last use. run() is
-// deterministic for a given thread count. An observer, when set, sees every tensor a node
-// produces (calibration, per-layer comparison); unset, it costs one branch per node.
+// create() resolves a kernel for every node, nested subgraphs included (an unsupported op is an
+// error naming the node), and plans tensor lifetimes so a tensor is released right after its
+// last use (a result nobody reads right after it is produced). Kernel outputs come from a
+// buffer pool: a released buffer is reused by a later allocation of fitting size instead of
+// going back to malloc, across nodes and across runs.
+//
+// Threads: kernels parallelize through ctx.pool() (ExecOptions::threads workers, 0 = all
+// cores); nodes run one after another in graph order, so run() is deterministic for a given
+// thread count. One Executor runs one graph at a time; use one per calling thread.
+//
+// An observer, when set, sees every tensor a node produces, nodes of If/Loop/Scan bodies
+// included (once per iteration); unset, it costs one branch per node.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "converter/exec/kernel.h"
+#include "converter/exec/memory_plan.h"
 #include "converter/exec/tensor.h"
 #include "converter/ir/model.h"
 
@@ -20,6 +30,8 @@ namespace npuconv {
 
 struct ExecOptions {
   int threads = 0;  // 0: all cores
+  /// Kernels to use; nullptr: KernelRegistry::global(). Must outlive the executor.
+  const KernelRegistry* registry = nullptr;
 };
 
 /// Called with each produced tensor: the node, the result index and the tensor.
@@ -35,32 +47,55 @@ class Executor {
   ~Executor();
 
   /// Runs the graph; returns the graph outputs by name. Inputs with initializer defaults may be
-  /// omitted. Errors name the input or node at fault.
+  /// omitted. Errors name the input (what was given, what the model expects) or node at fault.
   Expected<NamedTensors> run(const NamedTensors& inputs);
-  /// Like run(), returning outputs in graph order.
+  /// Like run(), with inputs and outputs in graph order; an undefined Tensor stands for an
+  /// omitted input that has an initializer default.
   Expected<std::vector<Tensor>> runOrdered(const std::vector<Tensor>& inputs);
 
   void setObserver(TensorObserver obs) { observer_ = std::move(obs); }
   const Graph& graph() const { return graph_; }
   ThreadPool& pool() { return *pool_; }
+  /// Buffer pool counters (allocations, reuse, live and peak bytes) since create().
+  MemoryStats memoryStats() const { return buffers_->stats(); }
+  /// Sizes the symbolic dims of the inputs took in the last run(), e.g. {"batch": 4}.
+  const std::map<std::string, int64_t>& symbolSizes() const { return symbols_; }
 
  private:
-  Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool);
-  Status prepare();
-  using OuterScope = std::map<const Value*, const Tensor*>;
-  Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const OuterScope* outer);
   struct Step;
+  struct Frame;
+  struct ValueRef {  // where a step finds a value at run time
+    int depth = 0;     // 0: this graph's slots; k: the k-th enclosing graph's
+    int64_t slot = -1;  // -1: absent optional input
+  };
+  Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool,
+           std::shared_ptr<BufferPool> buffers, const KernelRegistry& registry, const Executor* parent);
+  Status prepare();
+  Expected<ValueRef> refOf(const Value* v, const Node* user);
+  Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
+  Expected<Executor*> subExecutor(const Graph& body) const;
+  const TensorObserver& observer() const;
+
   const Graph& graph_;
   int64_t opset_;
   std::shared_ptr<ThreadPool> pool_;
+  std::shared_ptr<BufferPool> buffers_;
+  const KernelRegistry& registry_;
+  const Executor* parent_;  // the executor of the enclosing graph, for subgraph executors
   std::vector<Step> steps_;
-  std::map<const Value*, size_t> slot_;  // value -> slot index
+  std::map<const Value*, size_t> slot_;  // value of this graph -> slot index
   size_t numSlots_ = 0;
+  std::vector<size_t> inputSlots_;                       // per graph input
+  std::vector<std::pair<size_t, TensorRef>> constants_;  // initializers that are not inputs
+  std::vector<ValueRef> outputRefs_;                     // per graph output
   TensorObserver observer_;
-  std::map<const Graph*, std::unique_ptr<Executor>> subExecutors_;
+  std::map<std::string, int64_t> symbols_;
+  mutable std::mutex subMu_;
+  mutable std::map<const Graph*, std::unique_ptr<Executor>> subExecutors_;
 };
 
 /// Checks a user-given tensor against a graph input's declared type: dtype, rank, static dims.
+/// The error names the input, what was given and what the model expects.
 Status checkInputAgainstType(const Value& input, const Tensor& t);
 
 }  // namespace npuconv

@@ -6,10 +6,25 @@
 
 namespace npuconv {
 
+namespace {
+thread_local TensorAllocator* tlsAllocator = nullptr;
+}  // namespace
+
+ScopedTensorAllocator::ScopedTensorAllocator(TensorAllocator* a) : previous_(tlsAllocator) { tlsAllocator = a; }
+ScopedTensorAllocator::~ScopedTensorAllocator() { tlsAllocator = previous_; }
+TensorAllocator* ScopedTensorAllocator::current() { return tlsAllocator; }
+
 Tensor::Tensor(DType dtype, std::vector<int64_t> dims) : dtype_(dtype), dims_(std::move(dims)) {
   NPU_CHECK(dtypeSize(dtype_) > 0, "runtime tensors need a fixed-size dtype, not {}", dtypeName(dtype_));
   for (int64_t d : dims_) NPU_CHECK(d >= 0, "negative dim in {}", shapeToString(shapeOf(dims_)));
-  auto b = std::make_shared<AlignedBuffer>(byteSize());
+  size_t bytes = byteSize();
+  if (TensorAllocator* a = tlsAllocator; a && bytes > 0) {
+    buffer_ = a->allocate(bytes);
+    NPU_CHECK(buffer_ && buffer_->size() == bytes, "tensor allocator returned a wrong-sized buffer");
+    data_ = buffer_->data();
+    return;
+  }
+  auto b = std::make_shared<AlignedBuffer>(bytes);
   data_ = b->data();
   buffer_ = std::move(b);
 }

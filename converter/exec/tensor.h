@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -14,10 +15,33 @@
 
 namespace npuconv {
 
+/// Where `Tensor(dtype, dims)` takes its memory from on the current thread. The executor
+/// installs its buffer pool (a ScopedTensorAllocator) while kernels run, so buffers freed after
+/// a tensor's last use are reused by later allocations; without one, tensors use the heap.
+class TensorAllocator {
+ public:
+  virtual ~TensorAllocator() = default;
+  /// A 64-byte aligned, zero-filled buffer of exactly `bytes` bytes whose data() is writable.
+  virtual std::shared_ptr<const Buffer> allocate(size_t bytes) = 0;
+};
+
+/// Installs `a` as this thread's TensorAllocator for its lifetime (nullptr: the heap).
+class ScopedTensorAllocator {
+ public:
+  explicit ScopedTensorAllocator(TensorAllocator* a);
+  ~ScopedTensorAllocator();
+  ScopedTensorAllocator(const ScopedTensorAllocator&) = delete;
+  ScopedTensorAllocator& operator=(const ScopedTensorAllocator&) = delete;
+  static TensorAllocator* current();
+
+ private:
+  TensorAllocator* previous_;
+};
+
 class Tensor {
  public:
   Tensor() = default;
-  /// A fresh zero-filled tensor.
+  /// A fresh zero-filled tensor (from this thread's TensorAllocator when one is installed).
   Tensor(DType dtype, std::vector<int64_t> dims);
   /// A view of constant data (no copy).
   static Tensor fromData(const TensorRef& data);

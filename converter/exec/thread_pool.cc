@@ -4,6 +4,18 @@
 
 namespace npuconv {
 
+namespace {
+thread_local bool tlsInJob = false;
+
+struct InJob {
+  bool previous = tlsInJob;
+  InJob() { tlsInJob = true; }
+  ~InJob() { tlsInJob = previous; }
+};
+}  // namespace
+
+bool ThreadPool::inParallelRegion() { return tlsInJob; }
+
 ThreadPool::ThreadPool(int threads) {
   int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
@@ -22,10 +34,12 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain, const std::function<void(
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   int64_t maxChunks = std::min<int64_t>(size(), (n + grain - 1) / grain);
-  if (maxChunks <= 1 || workers_.empty()) {
+  if (maxChunks <= 1 || workers_.empty() || tlsInJob) {
     fn(0, n);
     return;
   }
+  std::lock_guard<std::mutex> callerLock(callerMu_);
+  InJob inJob;
   int64_t chunk = (n + maxChunks - 1) / maxChunks;
   int64_t chunks = (n + chunk - 1) / chunk;
   {
@@ -66,7 +80,10 @@ void ThreadPool::workerLoop(int) {
       const auto* fn = job_;
       int64_t n = jobN_, chunk = chunk_;
       lock.unlock();
-      (*fn)(c * chunk, std::min(n, (c + 1) * chunk));
+      {
+        InJob inJob;
+        (*fn)(c * chunk, std::min(n, (c + 1) * chunk));
+      }
       lock.lock();
       if (--chunksLeft_ == 0) done_.notify_all();
     }

@@ -1,5 +1,8 @@
 // thread_pool.h - intra-op parallelism for kernels. parallelFor splits [0, n) into contiguous
-// chunks, so results are deterministic for a given thread count.
+// chunks whose bounds depend only on n, grain and the thread count, so results are
+// deterministic for a given thread count. A parallelFor called from inside a chunk (a kernel
+// of a Loop body run by a parallel Scan, say) runs inline; callers on different threads take
+// turns.
 #pragma once
 
 #include <condition_variable>
@@ -22,10 +25,13 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   /// Calls fn(begin, end) over chunks of [0, n); runs inline when n < 2 * grain or one thread.
   void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  /// Whether the calling thread is running a parallelFor chunk.
+  static bool inParallelRegion();
 
  private:
   void workerLoop(int index);
   std::vector<std::thread> workers_;
+  std::mutex callerMu_;  // one parallelFor at a time
   std::mutex mu_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;

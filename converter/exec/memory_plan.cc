@@ -1,0 +1,91 @@
+#include "converter/exec/memory_plan.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace npuconv {
+
+class BufferPool::PooledBuffer final : public Buffer {
+ public:
+  PooledBuffer(std::shared_ptr<BufferPool> pool, std::byte* block, size_t size, size_t capacity)
+      : pool_(std::move(pool)), block_(block), size_(size), capacity_(capacity) {}
+  ~PooledBuffer() override { pool_->release(block_, capacity_); }
+  const std::byte* data() const override { return block_; }
+  size_t size() const override { return size_; }
+
+ private:
+  std::shared_ptr<BufferPool> pool_;
+  std::byte* block_;
+  size_t size_, capacity_;
+};
+
+std::shared_ptr<BufferPool> BufferPool::create() { return std::shared_ptr<BufferPool>(new BufferPool()); }
+
+BufferPool::~BufferPool() {
+  for (auto& [cap, block] : free_) std::free(block);
+}
+
+std::shared_ptr<const Buffer> BufferPool::allocate(size_t bytes) {
+  size_t cap = capacityFor(bytes == 0 ? 1 : bytes);
+  std::byte* block = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.allocations;
+    // Best fit among free blocks no more than twice the request (plus a page for small ones),
+    // so a small tensor does not pin a large block.
+    auto it = free_.lower_bound(cap);
+    if (it != free_.end() && it->first <= 2 * cap + 4096) {
+      cap = it->first;
+      block = it->second;
+      free_.erase(it);
+      stats_.freeBytes -= cap;
+      ++stats_.reused;
+    } else {
+      ++stats_.heapAllocations;
+    }
+    stats_.liveBytes += cap;
+    stats_.peakLiveBytes = std::max(stats_.peakLiveBytes, stats_.liveBytes);
+  }
+  if (block) {
+    std::memset(block, 0, bytes);
+  } else {
+    block = static_cast<std::byte*>(std::aligned_alloc(64, cap));
+    if (!block) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.liveBytes -= cap;
+      throw std::bad_alloc();
+    }
+    std::memset(block, 0, cap);
+  }
+  return std::make_shared<PooledBuffer>(shared_from_this(), block, bytes, cap);
+}
+
+void BufferPool::release(std::byte* block, size_t capacity) {
+  std::unique_lock<std::mutex> lock(mu_);
+  stats_.liveBytes -= capacity;
+  if (stats_.freeBytes + capacity <= stats_.peakLiveBytes) {
+    free_.emplace(capacity, block);
+    stats_.freeBytes += capacity;
+    return;
+  }
+  lock.unlock();
+  std::free(block);
+}
+
+MemoryStats BufferPool::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void BufferPool::trim() {
+  std::multimap<size_t, std::byte*> blocks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocks.swap(free_);
+    stats_.freeBytes = 0;
+  }
+  for (auto& [cap, block] : blocks) std::free(block);
+}
+
+}  // namespace npuconv
