@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   addInspectCommand(app, action);
   addOptimizeCommand(app, action);
   addPassesCommand(app, action);
+  addRunCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,230 @@
+// npuconv run MODEL --input NAME=FILE.npy [--input ...] [--inputs FILE.h5] [--output-dir DIR]
+//              [-o FILE.h5] [--threads N] [--repeat N] [--json]
+//
+// Runs a model on the reference executor. Inputs come from .npy files (or serialized ONNX
+// TensorProto .pb files) named on the command line, or from the datasets of an HDF5 file.
+// Outputs go to DIR/<output name>.npy ('/' and other unsafe characters in names become '_')
+// and/or to one HDF5 file with a dataset per output. --repeat N times N runs after a warm-up
+// run and reports the median and minimum latency in milliseconds.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/commands.h"
+#include "converter/exec/executor.h"
+#include "formats/hdf5/hdf5.h"
+#include "formats/npy/npy.h"
+#include "formats/onnx/onnx_reader.h"
+#include "formats/onnx/tensor_file.h"
+
+namespace npuconv {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunOptions {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string inputsH5;
+  std::string outputDir;
+  std::string outputH5;
+  int threads = 0;
+  int repeat = 0;
+  bool json = false;
+};
+
+/// The file name for an output tensor: no path separators, no leading dot, nothing odd.
+std::string sanitizeName(const std::string& name) {
+  std::string s;
+  for (char c : name) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == ':' ||
+              static_cast<unsigned char>(c) >= 0x80;
+    s += ok ? c : '_';
+  }
+  if (s.empty() || s[0] == '.') s = "_" + s;
+  return s;
+}
+
+Expected<TensorRef> readTensorFile(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".pb") return readTensorProtoFile(path);
+  if (ext == ".npy") return readNpy(path);
+  return Status::invalidArgument("{}: unknown input file type (expected .npy or .pb; use --inputs for HDF5)",
+                                 path.string());
+}
+
+/// A Tensor view of a TensorData (no copy).
+Expected<Tensor> toTensor(const TensorRef& data, const std::string& where) {
+  if (data->dtype() == DType::String) return Status::unsupported("{}: string tensors are not supported", where);
+  return Tensor::fromData(data);
+}
+
+/// A TensorData sharing the tensor's buffer when it covers the data exactly, else a copy.
+TensorRef toData(const Tensor& t) {
+  const auto& b = t.buffer();
+  if (b && b->data() == t.raw() && b->size() == t.byteSize())
+    return std::make_shared<const TensorData>(t.dtype(), t.dims(), b);
+  return t.toData();
+}
+
+Expected<NamedTensors> loadInputs(const RunOptions& o, const Graph& g) {
+  NamedTensors inputs;
+  std::map<std::string, std::string> source;  // input -> file it came from
+  auto add = [&](const std::string& name, const TensorRef& data, const std::string& file) -> Status {
+    const Value* input = nullptr;
+    for (const Value* v : g.inputs())
+      if (v->name() == name) input = v;
+    if (!input) {
+      std::string names;
+      for (const Value* v : g.inputs())
+        if (!v->isInitializer()) names += (names.empty() ? "\"" : ", \"") + v->name() + "\"";
+      return Status::invalidArgument("{}: \"{}\" is not an input of the model (its inputs: {})", file, name,
+                                     names.empty() ? "none" : names);
+    }
+    if (inputs.count(name))
+      return Status::invalidArgument("input \"{}\" given twice ({} and {})", name, source[name], file);
+    NPU_ASSIGN_OR_RETURN(Tensor t, toTensor(data, file));
+    Status st = checkInputAgainstType(*input, t);
+    if (!st) return std::move(st).in(file);
+    inputs[name] = std::move(t);
+    source[name] = file;
+    return Status::ok();
+  };
+  for (const std::string& spec : o.inputs) {
+    std::string name, file;
+    auto eq = spec.find('=');
+    if (eq == std::string::npos) {
+      // A bare file is fine when the model has exactly one input to feed.
+      std::vector<const Value*> feedable;
+      for (const Value* v : g.inputs())
+        if (!v->isInitializer()) feedable.push_back(v);
+      if (feedable.size() != 1)
+        return Status::invalidArgument("--input \"{}\": expected NAME=FILE (the model has {} inputs)", spec,
+                                       feedable.size());
+      name = feedable[0]->name();
+      file = spec;
+    } else {
+      name = spec.substr(0, eq);
+      file = spec.substr(eq + 1);
+    }
+    if (file.empty()) return Status::invalidArgument("--input \"{}\": no file given", spec);
+    NPU_ASSIGN_OR_RETURN(TensorRef data, readTensorFile(file));
+    NPU_TRY(add(name, data, file));
+  }
+  if (!o.inputsH5.empty()) {
+    NPU_ASSIGN_OR_RETURN(NamedTensorList list, readHdf5(o.inputsH5));
+    for (const auto& [name, data] : list) NPU_TRY(add(name, data, o.inputsH5 + ": dataset \"" + name + "\""));
+  }
+  return inputs;
+}
+
+Status writeOutputs(const RunOptions& o, const Graph& g, const NamedTensors& outputs, nlohmann::json& report) {
+  if (!o.outputDir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.outputDir, ec);
+    if (ec) return Status::io("{}: cannot create the folder: {}", o.outputDir, ec.message());
+  }
+  std::set<std::string> used;
+  NamedTensorList h5;
+  for (const Value* v : g.outputs()) {
+    const Tensor& t = outputs.at(v->name());
+    nlohmann::json entry = {{"name", v->name()}, {"dtype", std::string(dtypeName(t.dtype()))}, {"shape", t.dims()}};
+    if (!o.outputDir.empty()) {
+      std::string base = sanitizeName(v->name());
+      std::string file = base;
+      for (int k = 1; used.count(file); ++k) file = base + "_" + std::to_string(k);
+      used.insert(file);
+      fs::path p = fs::path(o.outputDir) / (file + ".npy");
+      Status st = writeNpy(p, *toData(t));
+      if (!st) return std::move(st).in(fmt::format("output \"{}\"", v->name()));
+      entry["file"] = p.string();
+    }
+    if (!o.outputH5.empty()) h5.emplace_back(v->name(), toData(t));
+    report["outputs"].push_back(entry);
+  }
+  if (!o.outputH5.empty()) NPU_TRY(writeHdf5(o.outputH5, h5));
+  return Status::ok();
+}
+
+int runModel(const RunOptions& o) {
+  auto model = readOnnx(o.model);
+  if (!model) return reportError(model.status());
+  const Graph& g = *model->graph;
+  auto inputs = loadInputs(o, g);
+  if (!inputs) return reportError(inputs.status());
+  ExecOptions eo;
+  eo.threads = o.threads;
+  auto exec = Executor::create(*model, eo);
+  if (!exec) return reportError(exec.status().in(o.model));
+
+  using Clock = std::chrono::steady_clock;
+  auto outputs = (*exec)->run(*inputs);  // the warm-up run when timing
+  if (!outputs) return reportError(outputs.status());
+  std::vector<double> ms;
+  for (int i = 0; i < o.repeat; ++i) {
+    auto t0 = Clock::now();
+    outputs = (*exec)->run(*inputs);
+    auto t1 = Clock::now();
+    if (!outputs) return reportError(outputs.status());
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+
+  nlohmann::json report = {{"model", o.model}, {"threads", (*exec)->pool().size()}, {"outputs", nlohmann::json::array()}};
+  Status st = writeOutputs(o, g, *outputs, report);
+  if (!st) return reportError(st);
+  if (!ms.empty()) {
+    std::vector<double> s = ms;
+    std::sort(s.begin(), s.end());
+    size_t n = s.size();
+    double median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    double mean = 0;
+    for (double v : s) mean += v / static_cast<double>(n);
+    report["repeat"] = n;
+    report["median_ms"] = median;
+    report["min_ms"] = s.front();
+    report["max_ms"] = s.back();
+    report["mean_ms"] = mean;
+  }
+  if (o.json) {
+    std::printf("%s\n", report.dump().c_str());
+    return 0;
+  }
+  for (const auto& e : report["outputs"]) {
+    std::string line = fmt::format("{}: {}{}", e["name"].get<std::string>(),
+                                   dtypeShortName(outputs->at(e["name"].get<std::string>()).dtype()),
+                                   shapeToString(shapeOf(e["shape"].get<std::vector<int64_t>>())));
+    if (e.contains("file")) line += " -> " + e["file"].get<std::string>();
+    std::printf("%s\n", line.c_str());
+  }
+  if (!o.outputH5.empty()) std::printf("outputs written to %s\n", o.outputH5.c_str());
+  if (!ms.empty())
+    std::printf("latency over %d runs (%d threads): median %.3f ms, min %.3f ms, mean %.3f ms, max %.3f ms\n",
+                o.repeat, (*exec)->pool().size(), report["median_ms"].get<double>(), report["min_ms"].get<double>(),
+                report["mean_ms"].get<double>(), report["max_ms"].get<double>());
+  return 0;
+}
+
+}  // namespace
+
+void addRunCommand(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("run", "Run a model on the reference executor and save its outputs");
+  auto o = std::make_shared<RunOptions>();
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("--input", o->inputs, "Input tensor NAME=FILE (.npy or TensorProto .pb); repeatable")
+      ->type_name("NAME=FILE");
+  cmd->add_option("--inputs", o->inputsH5, "HDF5 file with one dataset per input name")->type_name("FILE.h5");
+  cmd->add_option("--output-dir", o->outputDir, "Write each output as DIR/<output name>.npy")->type_name("DIR");
+  cmd->add_option("-o,--output", o->outputH5, "Write the outputs to one HDF5 file, a dataset per output")
+      ->type_name("FILE.h5");
+  cmd->add_option("--threads", o->threads, "Executor threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--repeat", o->repeat, "Time N runs after a warm-up run; report median/min latency")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", o->json, "Print one JSON line (outputs, latency) instead of text");
+  cmd->callback([&action, o] { action = [o]() -> int { return runModel(*o); }; });
+}
+
+}  // namespace npuconv
