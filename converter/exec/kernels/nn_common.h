@@ -1,0 +1,51 @@
+// nn_common.h - helpers shared by the nn kernel family (nn*.cc): float16 staging, spatial
+// geometry of convolutions and pools, and a threaded row-major GEMM over Eigen.
+// Internal to converter/exec/kernels; not a public API.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "converter/exec/kernel.h"
+
+namespace npuconv {
+class KernelRegistry;
+namespace nn {
+
+void registerConvKernels(KernelRegistry& r);
+void registerPoolKernels(KernelRegistry& r);
+void registerResizeKernels(KernelRegistry& r);
+void registerEinsumKernels(KernelRegistry& r);
+
+/// F16/BF16 to a fresh F32 tensor; other dtypes are returned as is (aliasing).
+Tensor widenToF32(const Tensor& t);
+/// An F32 tensor converted to `dtype` (F16/BF16); F32 is returned as is.
+Tensor narrowFromF32(const Tensor& t, DType dtype);
+inline bool isHalfLike(DType t) { return t == DType::F16 || t == DType::BF16; }
+
+/// Spatial geometry of a sliding-window op (Conv, pools): per spatial axis.
+struct Window {
+  std::vector<int64_t> in, out, kernel, stride, dilation, padBegin, padEnd;
+  size_t rank() const { return in.size(); }
+};
+
+/// Reads kernel_shape (or `kernelFromWeights` when given), strides, dilations, pads and
+/// auto_pad, and computes the output size. `ceilMode` rounds the output size up (pools).
+Expected<Window> computeWindow(const KernelContext& ctx, const std::vector<int64_t>& inSpatial,
+                               const std::vector<int64_t>* kernelFromWeights, bool ceilMode,
+                               bool allowDilations = true);
+
+/// C[M,N] (row stride ldc) = alpha * op(A) * op(B) + beta * C, all row-major; op is an optional
+/// transpose. Single-threaded; callers split the work across threads.
+template <typename T>
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+/// The same, split across the pool along M or N (whichever is larger).
+template <typename T>
+void parallelGemm(ThreadPool& pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+}  // namespace nn
+}  // namespace npuconv

@@ -1,0 +1,361 @@
+// nn_conv.cc - Conv and ConvTranspose (1-D, 2-D, 3-D; groups, dilations, strides, pads,
+// auto_pad, bias). Conv runs as im2col + GEMM per (image, group), with 1x1 stride-1 unpadded
+// convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop.
+// ConvTranspose is GEMM + col2im. Work is split across the executor's pool.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "converter/exec/kernel.h"
+#include "converter/exec/kernels/nn_common.h"
+
+namespace npuconv::nn {
+namespace {
+
+/// Geometry normalised to three spatial axes (D, H, W); 1-D and 2-D pad with leading 1s.
+struct Geo3 {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
+  int64_t inSize() const { return in[0] * in[1] * in[2]; }
+  int64_t outSize() const { return out[0] * out[1] * out[2]; }
+  int64_t kSize() const { return k[0] * k[1] * k[2]; }
+};
+
+Geo3 toGeo3(const Window& w) {
+  Geo3 g;
+  size_t r = w.rank(), off = 3 - r;
+  for (size_t i = 0; i < 3; ++i) {
+    bool real = i >= off;
+    size_t j = real ? i - off : 0;
+    g.in[i] = real ? w.in[j] : 1;
+    g.out[i] = real ? w.out[j] : 1;
+    g.k[i] = real ? w.kernel[j] : 1;
+    g.s[i] = real ? w.stride[j] : 1;
+    g.d[i] = real ? w.dilation[j] : 1;
+    g.pb[i] = real ? w.padBegin[j] : 0;
+  }
+  return g;
+}
+
+/// Range [lo, hi) of output positions o whose input position o*s - p + t lies in [0, n).
+inline void validRange(int64_t n, int64_t outN, int64_t s, int64_t p, int64_t t, int64_t& lo, int64_t& hi) {
+  // o*s >= p - t  and  o*s < n + p - t
+  int64_t a = p - t, b = n + p - t;
+  lo = a <= 0 ? 0 : (a + s - 1) / s;
+  hi = b <= 0 ? 0 : (b + s - 1) / s;
+  lo = std::min(lo, outN);
+  hi = std::clamp(hi, lo, outN);
+}
+
+/// Rows [r0, r1) of the im2col matrix of one (image, group): row = (c, kd, kh, kw), columns =
+/// output positions.
+template <typename T>
+void im2colRows(const T* x, const Geo3& g, int64_t r0, int64_t r1, T* col) {
+  const int64_t kk = g.kSize(), OW = g.out[2], OHW = g.out[1] * g.out[2];
+  const int64_t IW = g.in[2], IHW = g.in[1] * g.in[2];
+  for (int64_t row = r0; row < r1; ++row) {
+    int64_t c = row / kk, t = row % kk;
+    int64_t ta = t / (g.k[1] * g.k[2]), tb = (t / g.k[2]) % g.k[1], te = t % g.k[2];
+    const T* xc = x + c * g.inSize();
+    T* dst = col + row * g.outSize();
+    int64_t wlo, whi;
+    validRange(IW, OW, g.s[2], g.pb[2], te * g.d[2], wlo, whi);
+    for (int64_t od = 0; od < g.out[0]; ++od) {
+      int64_t id = od * g.s[0] - g.pb[0] + ta * g.d[0];
+      for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+        T* drow = dst + od * OHW + oh * OW;
+        int64_t ih = oh * g.s[1] - g.pb[1] + tb * g.d[1];
+        if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+          std::fill(drow, drow + OW, T(0));
+          continue;
+        }
+        const T* srow = xc + id * IHW + ih * IW;
+        std::fill(drow, drow + wlo, T(0));
+        int64_t base = -g.pb[2] + te * g.d[2];
+        if (g.s[2] == 1) {
+          if (whi > wlo) std::memcpy(drow + wlo, srow + wlo + base, size_t(whi - wlo) * sizeof(T));
+        } else {
+          for (int64_t ow = wlo; ow < whi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
+        }
+        std::fill(drow + whi, drow + OW, T(0));
+      }
+    }
+  }
+}
+
+/// Direct depthwise convolution of one input channel into one output channel (accumulates).
+template <typename T>
+void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
+  const int64_t OW = g.out[2], OHW = g.out[1] * g.out[2], IW = g.in[2], IHW = g.in[1] * g.in[2];
+  std::fill(y, y + g.outSize(), bias);
+  for (int64_t ta = 0; ta < g.k[0]; ++ta)
+    for (int64_t tb = 0; tb < g.k[1]; ++tb)
+      for (int64_t te = 0; te < g.k[2]; ++te) {
+        T wv = w[(ta * g.k[1] + tb) * g.k[2] + te];
+        int64_t wlo, whi;
+        validRange(IW, OW, g.s[2], g.pb[2], te * g.d[2], wlo, whi);
+        int64_t base = -g.pb[2] + te * g.d[2];
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          int64_t id = od * g.s[0] - g.pb[0] + ta * g.d[0];
+          if (id < 0 || id >= g.in[0]) continue;
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            int64_t ih = oh * g.s[1] - g.pb[1] + tb * g.d[1];
+            if (ih < 0 || ih >= g.in[1]) continue;
+            const T* srow = x + id * IHW + ih * IW;
+            T* drow = y + od * OHW + oh * OW;
+            if (g.s[2] == 1) {
+              for (int64_t ow = wlo; ow < whi; ++ow) drow[ow] += wv * srow[ow + base];
+            } else {
+              int64_t s = g.s[2];
+              for (int64_t ow = wlo; ow < whi; ++ow) drow[ow] += wv * srow[ow * s + base];
+            }
+          }
+        }
+      }
+}
+
+template <typename T>
+void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
+               int64_t group) {
+  const int64_t N = xt.dim(0), C = xt.dim(1), M = wt.dim(0);
+  const int64_t Cg = C / group, Mg = M / group;
+  const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
+  const T* X = xt.data<T>();
+  const T* W = wt.data<T>();
+  const T* B = bt ? bt->data<T>() : nullptr;
+  T* Y = yt.mutableData<T>();
+  if (N == 0 || M == 0 || outSp == 0) return;
+
+  if (Cg == 1) {
+    // Depthwise (with channel multiplier Mg): one direct loop per output channel.
+    pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t i = c0; i < c1; ++i) {
+        int64_t n = i / M, m = i % M, gi = m / Mg;
+        depthwiseChannel<T>(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : T(0), Y + i * outSp);
+      }
+    });
+    return;
+  }
+
+  bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
+                   g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+  const int64_t K = Cg * kk;
+  std::unique_ptr<T[]> colBuf;
+  if (!pointwise) colBuf.reset(new T[size_t(K * outSp)]);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const T* xg = X + (n * C + gi * Cg) * inSp;
+      const T* col = xg;
+      if (!pointwise) {
+        T* cb = colBuf.get();
+        int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(outSp, 1));
+        pool.parallelFor(K, grain, [&](int64_t r0, int64_t r1) { im2colRows<T>(xg, g, r0, r1, cb); });
+        col = cb;
+      }
+      T* yg = Y + (n * M + gi * Mg) * outSp;
+      parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
+    }
+  }
+  if (B) {
+    pool.parallelFor(N * M, 16, [&](int64_t c0, int64_t c1) {
+      for (int64_t i = c0; i < c1; ++i) {
+        T b = B[i % M];
+        T* y = Y + i * outSp;
+        for (int64_t j = 0; j < outSp; ++j) y[j] += b;
+      }
+    });
+  }
+}
+
+Status convKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  const Tensor* pw = ctx.input(1);
+  const Tensor* pbias = ctx.input(2);
+  if (!px || !pw) return ctx.fail("Conv needs X and W");
+  if (px->rank() < 3 || px->rank() > 5) return ctx.unsupported("Conv on {} (only 1-D to 3-D)", px->describe());
+  if (pw->rank() != px->rank()) return ctx.fail("W {} and X {} ranks differ", pw->describe(), px->describe());
+  DType dt = px->dtype();
+  if (pw->dtype() != dt || (pbias && pbias->dtype() != dt)) return ctx.fail("input dtypes differ");
+  if (dt != DType::F32 && dt != DType::F64 && !isHalfLike(dt)) return ctx.unsupported("Conv on {}", dtypeName(dt));
+  int64_t group = ctx.attrs().getInt("group", 1);
+  int64_t C = px->dim(1), M = pw->dim(0);
+  if (group < 1 || C % group != 0 || M % group != 0)
+    return ctx.fail("group {} does not divide channels {} and filters {}", group, C, M);
+  if (pw->dim(1) != C / group)
+    return ctx.fail("W {} expects {} input channels per group, X {} has {}", pw->describe(), pw->dim(1),
+                    px->describe(), C / group);
+  if (pbias && (pbias->rank() != 1 || pbias->dim(0) != M)) return ctx.fail("bias {} does not match {} filters", pbias->describe(), M);
+  std::vector<int64_t> inSp(px->dims().begin() + 2, px->dims().end());
+  std::vector<int64_t> kSp(pw->dims().begin() + 2, pw->dims().end());
+  NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, inSp, &kSp, false));
+  if (w.kernel != kSp) return ctx.fail("kernel_shape does not match W {}", pw->describe());
+  Geo3 g = toGeo3(w);
+  std::vector<int64_t> outDims = {px->dim(0), M};
+  outDims.insert(outDims.end(), w.out.begin(), w.out.end());
+  Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
+  if (pbias) b = widenToF32(*pbias);
+  Tensor y(x.dtype(), outDims);
+  if (x.dtype() == DType::F64)
+    convTyped<double>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
+  else
+    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConvTranspose
+
+/// Adds rows of one output channel's column block (kk rows over input positions) into y.
+template <typename T>
+void col2imChannel(const T* col, const Geo3& g, T* y) {
+  // Here g.in is the ConvTranspose input (the "columns"), g.out its output.
+  const int64_t inSp = g.inSize(), IW = g.in[2], IHW = g.in[1] * g.in[2];
+  const int64_t OW = g.out[2], OHW = g.out[1] * g.out[2];
+  for (int64_t ta = 0; ta < g.k[0]; ++ta)
+    for (int64_t tb = 0; tb < g.k[1]; ++tb)
+      for (int64_t te = 0; te < g.k[2]; ++te) {
+        const T* src = col + ((ta * g.k[1] + tb) * g.k[2] + te) * inSp;
+        // Input iw maps to output ow = iw*s - p + te*d; the valid iw range:
+        int64_t base = -g.pb[2] + te * g.d[2];
+        int64_t lo = 0, hi = IW;
+        while (lo < hi && lo * g.s[2] + base < 0) ++lo;
+        while (hi > lo && (hi - 1) * g.s[2] + base >= OW) --hi;
+        for (int64_t id = 0; id < g.in[0]; ++id) {
+          int64_t od = id * g.s[0] - g.pb[0] + ta * g.d[0];
+          if (od < 0 || od >= g.out[0]) continue;
+          for (int64_t ih = 0; ih < g.in[1]; ++ih) {
+            int64_t oh = ih * g.s[1] - g.pb[1] + tb * g.d[1];
+            if (oh < 0 || oh >= g.out[1]) continue;
+            const T* srow = src + id * IHW + ih * IW;
+            T* drow = y + od * OHW + oh * OW;
+            if (g.s[2] == 1) {
+              for (int64_t iw = lo; iw < hi; ++iw) drow[iw + base] += srow[iw];
+            } else {
+              int64_t s = g.s[2];
+              for (int64_t iw = lo; iw < hi; ++iw) drow[iw * s + base] += srow[iw];
+            }
+          }
+        }
+      }
+}
+
+template <typename T>
+void convTransposeTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt,
+                        const Geo3& g, int64_t group) {
+  const int64_t N = xt.dim(0), C = xt.dim(1), Mg = wt.dim(1), M = Mg * group, Cg = C / group;
+  const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
+  const T* X = xt.data<T>();
+  const T* W = wt.data<T>();
+  const T* B = bt ? bt->data<T>() : nullptr;
+  T* Y = yt.mutableData<T>();
+  if (N == 0 || M == 0 || outSp == 0) return;
+  std::unique_ptr<T[]> col(new T[size_t(Mg * kk * inSp)]);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const T* xg = X + (n * C + gi * Cg) * inSp;
+      const T* wg = W + gi * Cg * Mg * kk;
+      // col[Mg*kk, inSp] = Wg^T * Xg, Wg stored [Cg, Mg*kk].
+      parallelGemm<T>(pool, true, false, Mg * kk, inSp, Cg, T(1), wg, Mg * kk, xg, inSp, T(0), col.get(), inSp);
+      T* yg = Y + (n * M + gi * Mg) * outSp;
+      pool.parallelFor(Mg, 1, [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) col2imChannel<T>(col.get() + m * kk * inSp, g, yg + m * outSp);
+      });
+    }
+  if (B)
+    for (int64_t i = 0; i < N * M; ++i) {
+      T b = B[i % M];
+      T* y = Y + i * outSp;
+      for (int64_t j = 0; j < outSp; ++j) y[j] += b;
+    }
+}
+
+Status convTransposeKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  const Tensor* pw = ctx.input(1);
+  const Tensor* pbias = ctx.input(2);
+  if (!px || !pw) return ctx.fail("ConvTranspose needs X and W");
+  if (px->rank() < 3 || px->rank() > 5)
+    return ctx.unsupported("ConvTranspose on {} (only 1-D to 3-D)", px->describe());
+  if (pw->rank() != px->rank()) return ctx.fail("W {} and X {} ranks differ", pw->describe(), px->describe());
+  DType dt = px->dtype();
+  if (pw->dtype() != dt || (pbias && pbias->dtype() != dt)) return ctx.fail("input dtypes differ");
+  if (dt != DType::F32 && dt != DType::F64 && !isHalfLike(dt))
+    return ctx.unsupported("ConvTranspose on {}", dtypeName(dt));
+  const AttrMap& a = ctx.attrs();
+  int64_t group = a.getInt("group", 1);
+  int64_t C = px->dim(1);
+  if (group < 1 || C % group != 0) return ctx.fail("group {} does not divide {} channels", group, C);
+  if (pw->dim(0) != C) return ctx.fail("W {} must have {} input channels", pw->describe(), C);
+  int64_t M = pw->dim(1) * group;
+  if (pbias && (pbias->rank() != 1 || pbias->dim(0) != M)) return ctx.fail("bias {} does not match {} outputs", pbias->describe(), M);
+  size_t r = size_t(px->rank() - 2);
+  std::vector<int64_t> inSp(px->dims().begin() + 2, px->dims().end());
+  std::vector<int64_t> kernel = a.getInts("kernel_shape", std::vector<int64_t>(pw->dims().begin() + 2, pw->dims().end()));
+  std::vector<int64_t> strides = a.getInts("strides", std::vector<int64_t>(r, 1));
+  std::vector<int64_t> dil = a.getInts("dilations", std::vector<int64_t>(r, 1));
+  std::vector<int64_t> outPad = a.getInts("output_padding", std::vector<int64_t>(r, 0));
+  std::vector<int64_t> pads = a.getInts("pads", std::vector<int64_t>(2 * r, 0));
+  std::vector<int64_t> outShape = a.getInts("output_shape");
+  std::string autoPad = a.getString("auto_pad", "NOTSET");
+  if (outShape.size() == r + 2) outShape.erase(outShape.begin(), outShape.begin() + 2);
+  if (kernel.size() != r || strides.size() != r || dil.size() != r || outPad.size() != r || pads.size() != 2 * r ||
+      (!outShape.empty() && outShape.size() != r))
+    return ctx.fail("kernel_shape/strides/dilations/output_padding/pads/output_shape sizes do not match {} spatial dims", r);
+  if (!std::equal(kernel.begin(), kernel.end(), pw->dims().begin() + 2))
+    return ctx.fail("kernel_shape does not match W {}", pw->describe());
+  Window w;
+  w.in = inSp;
+  w.kernel = kernel;
+  w.stride = strides;
+  w.dilation = dil;
+  w.padBegin.assign(r, 0);
+  w.padEnd.assign(r, 0);
+  w.out.assign(r, 0);
+  for (size_t i = 0; i < r; ++i) {
+    if (strides[i] < 1 || dil[i] < 1 || kernel[i] < 1) return ctx.fail("kernel, strides and dilations must be positive");
+    int64_t ek = (kernel[i] - 1) * dil[i] + 1;
+    int64_t full = strides[i] * (inSp[i] - 1) + outPad[i] + ek;
+    if (!outShape.empty() || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      int64_t out = !outShape.empty() ? outShape[i] : inSp[i] * strides[i];
+      int64_t total = full - out;
+      if (total < 0) total = 0;  // the output is larger: its tail stays bias-only
+      if (autoPad == "SAME_UPPER") {
+        w.padBegin[i] = total / 2;
+      } else {
+        w.padBegin[i] = total - total / 2;
+      }
+      w.padEnd[i] = total - w.padBegin[i];
+      w.out[i] = out;
+    } else if (autoPad == "VALID") {
+      w.out[i] = full;
+    } else if (autoPad == "NOTSET" || autoPad.empty()) {
+      w.padBegin[i] = pads[i];
+      w.padEnd[i] = pads[i + r];
+      w.out[i] = full - pads[i] - pads[i + r];
+    } else {
+      return ctx.fail("unknown auto_pad \"{}\"", autoPad);
+    }
+    if (w.out[i] < 0) return ctx.fail("negative output size on spatial axis {}", i);
+  }
+  Geo3 g = toGeo3(w);
+  std::vector<int64_t> outDims = {px->dim(0), M};
+  outDims.insert(outDims.end(), w.out.begin(), w.out.end());
+  Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
+  if (pbias) b = widenToF32(*pbias);
+  Tensor y(x.dtype(), outDims);
+  if (x.dtype() == DType::F64)
+    convTransposeTyped<double>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
+  else
+    convTransposeTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+}  // namespace
+
+void registerConvKernels(KernelRegistry& r) {
+  r.add("", "Conv", convKernel);
+  r.add("", "ConvTranspose", convTransposeKernel);
+}
+
+}  // namespace npuconv::nn

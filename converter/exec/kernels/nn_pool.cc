@@ -1,0 +1,363 @@
+// nn_pool.cc - MaxPool (with Indices), AveragePool, LpPool, their Global forms and MaxUnpool,
+// for 1-D to 3-D spatial inputs. Each (image, channel) plane is one task on the pool.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "converter/exec/kernel.h"
+#include "converter/exec/kernels/nn_common.h"
+
+namespace npuconv::nn {
+namespace {
+
+struct PoolGeo {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  int64_t inSize() const { return in[0] * in[1] * in[2]; }
+  int64_t outSize() const { return out[0] * out[1] * out[2]; }
+};
+
+PoolGeo toPoolGeo(const Window& w) {
+  PoolGeo g;
+  size_t r = w.rank(), off = 3 - r;
+  for (size_t i = 0; i < 3; ++i) {
+    bool real = i >= off;
+    size_t j = real ? i - off : 0;
+    g.in[i] = real ? w.in[j] : 1;
+    g.out[i] = real ? w.out[j] : 1;
+    g.k[i] = real ? w.kernel[j] : 1;
+    g.s[i] = real ? w.stride[j] : 1;
+    g.d[i] = real ? w.dilation[j] : 1;
+    g.pb[i] = real ? w.padBegin[j] : 0;
+    g.pe[i] = real ? w.padEnd[j] : 0;
+  }
+  return g;
+}
+
+Status checkPoolInput(const KernelContext& ctx, const Tensor* x) {
+  if (!x) return ctx.fail("missing input X");
+  if (x->rank() < 3) return ctx.fail("input {} needs N, C and spatial dims", x->describe());
+  if (x->rank() > 5) return ctx.unsupported("pooling over {} spatial dims (only 1 to 3)", x->rank() - 2);
+  return Status::ok();
+}
+
+std::vector<int64_t> spatialOf(const Tensor& x) { return {x.dims().begin() + 2, x.dims().end()}; }
+
+std::vector<int64_t> outDimsOf(const Tensor& x, const Window& w) {
+  std::vector<int64_t> d = {x.dim(0), x.dim(1)};
+  d.insert(d.end(), w.out.begin(), w.out.end());
+  return d;
+}
+
+/// Calls visit(inputSpatialIndex, id, ih, iw) for every in-bounds tap of output (od, oh, ow).
+template <typename F>
+inline void forTaps(const PoolGeo& g, int64_t od, int64_t oh, int64_t ow, F&& visit) {
+  for (int64_t a = 0; a < g.k[0]; ++a) {
+    int64_t id = od * g.s[0] - g.pb[0] + a * g.d[0];
+    if (id < 0 || id >= g.in[0]) continue;
+    for (int64_t b = 0; b < g.k[1]; ++b) {
+      int64_t ih = oh * g.s[1] - g.pb[1] + b * g.d[1];
+      if (ih < 0 || ih >= g.in[1]) continue;
+      int64_t rowBase = (id * g.in[1] + ih) * g.in[2];
+      for (int64_t e = 0; e < g.k[2]; ++e) {
+        int64_t iw = ow * g.s[2] - g.pb[2] + e * g.d[2];
+        if (iw < 0 || iw >= g.in[2]) continue;
+        visit(rowBase + iw, id, ih, iw);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MaxPool
+
+template <typename T>
+void maxPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, int64_t* idxOut, const PoolGeo& g,
+                  bool colMajor) {
+  const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
+  const T* X = xt.data<T>();
+  T* Y = yt.mutableData<T>();
+  pool.parallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* x = X + p * inSp;
+      T* y = Y + p * outSp;
+      int64_t* yi = idxOut ? idxOut + p * outSp : nullptr;
+      for (int64_t od = 0; od < g.out[0]; ++od)
+        for (int64_t oh = 0; oh < g.out[1]; ++oh)
+          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+            T best = std::numeric_limits<T>::lowest();
+            int64_t bestAt = -1, bd = 0, bh = 0, bw = 0;
+            forTaps(g, od, oh, ow, [&](int64_t at, int64_t id, int64_t ih, int64_t iw) {
+              T v = x[at];
+              if (bestAt < 0 || v > best) {
+                best = v;
+                bestAt = at;
+                bd = id;
+                bh = ih;
+                bw = iw;
+              }
+            });
+            int64_t o = (od * g.out[1] + oh) * g.out[2] + ow;
+            y[o] = best;
+            if (yi) {
+              int64_t local = bestAt < 0 ? 0 : colMajor ? bd + g.in[0] * (bh + g.in[1] * bw) : bestAt;
+              yi[o] = p * inSp + local;
+            }
+          }
+    }
+  });
+}
+
+Status maxPoolKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  NPU_TRY(checkPoolInput(ctx, px));
+  bool ceil = ctx.attrs().getInt("ceil_mode", 0) != 0;
+  NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, spatialOf(*px), nullptr, ceil));
+  PoolGeo g = toPoolGeo(w);
+  bool colMajor = ctx.attrs().getInt("storage_order", 0) != 0;
+  DType dt = px->dtype();
+  Tensor x = widenToF32(*px);
+  Tensor y(x.dtype(), outDimsOf(*px, w));
+  int64_t* idx = nullptr;
+  if (ctx.wantsOutput(1)) idx = ctx.allocate(1, DType::I64, outDimsOf(*px, w)).mutableData<int64_t>();
+  switch (x.dtype()) {
+    case DType::F32: maxPoolTyped<float>(ctx.pool(), x, y, idx, g, colMajor); break;
+    case DType::F64: maxPoolTyped<double>(ctx.pool(), x, y, idx, g, colMajor); break;
+    case DType::I8: maxPoolTyped<int8_t>(ctx.pool(), x, y, idx, g, colMajor); break;
+    case DType::U8: maxPoolTyped<uint8_t>(ctx.pool(), x, y, idx, g, colMajor); break;
+    default: return ctx.unsupported("MaxPool on {}", dtypeName(dt));
+  }
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// AveragePool and LpPool
+
+template <typename T>
+void avgPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, const PoolGeo& g, bool includePad) {
+  const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
+  const T* X = xt.data<T>();
+  T* Y = yt.mutableData<T>();
+  pool.parallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* x = X + p * inSp;
+      T* y = Y + p * outSp;
+      for (int64_t od = 0; od < g.out[0]; ++od)
+        for (int64_t oh = 0; oh < g.out[1]; ++oh)
+          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+            T sum = 0;
+            int64_t count = 0;
+            forTaps(g, od, oh, ow, [&](int64_t at, int64_t, int64_t, int64_t) {
+              sum += x[at];
+              ++count;
+            });
+            if (includePad) {
+              // Taps inside the padded extent [-padBegin, in + padEnd) count.
+              int64_t o[3] = {od, oh, ow};
+              count = 1;
+              for (int i = 0; i < 3; ++i) {
+                int64_t c = 0;
+                for (int64_t t = 0; t < g.k[i]; ++t) {
+                  int64_t pos = o[i] * g.s[i] - g.pb[i] + t * g.d[i];
+                  if (pos >= -g.pb[i] && pos < g.in[i] + g.pe[i]) ++c;
+                }
+                count *= c;
+              }
+            }
+            y[(od * g.out[1] + oh) * g.out[2] + ow] = count > 0 ? sum / T(count) : T(0);
+          }
+    }
+  });
+}
+
+Status avgPoolKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  NPU_TRY(checkPoolInput(ctx, px));
+  bool ceil = ctx.attrs().getInt("ceil_mode", 0) != 0;
+  NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, spatialOf(*px), nullptr, ceil));
+  PoolGeo g = toPoolGeo(w);
+  bool includePad = ctx.attrs().getInt("count_include_pad", 0) != 0;
+  DType dt = px->dtype();
+  Tensor x = widenToF32(*px);
+  Tensor y(x.dtype(), outDimsOf(*px, w));
+  switch (x.dtype()) {
+    case DType::F32: avgPoolTyped<float>(ctx.pool(), x, y, g, includePad); break;
+    case DType::F64: avgPoolTyped<double>(ctx.pool(), x, y, g, includePad); break;
+    default: return ctx.unsupported("AveragePool on {}", dtypeName(dt));
+  }
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+template <typename T>
+void lpPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, const PoolGeo& g, double p) {
+  const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
+  const T* X = xt.data<T>();
+  T* Y = yt.mutableData<T>();
+  pool.parallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const T* x = X + pl * inSp;
+      T* y = Y + pl * outSp;
+      for (int64_t od = 0; od < g.out[0]; ++od)
+        for (int64_t oh = 0; oh < g.out[1]; ++oh)
+          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+            double sum = 0;
+            forTaps(g, od, oh, ow, [&](int64_t at, int64_t, int64_t, int64_t) {
+              sum += p == 2.0 ? double(x[at]) * double(x[at]) : std::pow(std::fabs(double(x[at])), p);
+            });
+            y[(od * g.out[1] + oh) * g.out[2] + ow] = static_cast<T>(p == 2.0 ? std::sqrt(sum) : std::pow(sum, 1.0 / p));
+          }
+    }
+  });
+}
+
+Status lpPoolKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  NPU_TRY(checkPoolInput(ctx, px));
+  bool ceil = ctx.attrs().getInt("ceil_mode", 0) != 0;
+  NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, spatialOf(*px), nullptr, ceil));
+  PoolGeo g = toPoolGeo(w);
+  double p = double(ctx.attrs().getInt("p", 2));
+  if (p <= 0) return ctx.fail("p must be positive");
+  DType dt = px->dtype();
+  Tensor x = widenToF32(*px);
+  Tensor y(x.dtype(), outDimsOf(*px, w));
+  switch (x.dtype()) {
+    case DType::F32: lpPoolTyped<float>(ctx.pool(), x, y, g, p); break;
+    case DType::F64: lpPoolTyped<double>(ctx.pool(), x, y, g, p); break;
+    default: return ctx.unsupported("LpPool on {}", dtypeName(dt));
+  }
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global pools: reduce every (image, channel) plane to one value (any spatial rank).
+
+enum class GlobalKind { Avg, Max, Lp };
+
+template <typename T>
+void globalPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, GlobalKind kind, double p) {
+  const int64_t planes = xt.dim(0) * xt.dim(1);
+  const int64_t sp = planes == 0 ? 0 : xt.numElements() / planes;
+  const T* X = xt.data<T>();
+  T* Y = yt.mutableData<T>();
+  pool.parallelFor(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(sp, 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const T* x = X + pl * sp;
+      if (kind == GlobalKind::Max) {
+        T m = std::numeric_limits<T>::lowest();
+        for (int64_t i = 0; i < sp; ++i) m = std::max(m, x[i]);
+        Y[pl] = m;
+      } else if (kind == GlobalKind::Avg) {
+        T s = 0;
+        for (int64_t i = 0; i < sp; ++i) s += x[i];
+        Y[pl] = sp ? s / T(sp) : T(0);
+      } else {
+        double s = 0;
+        for (int64_t i = 0; i < sp; ++i) s += std::pow(std::fabs(double(x[i])), p);
+        Y[pl] = static_cast<T>(std::pow(s, 1.0 / p));
+      }
+    }
+  });
+}
+
+template <GlobalKind kKind>
+Status globalPoolKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  if (!px) return ctx.fail("missing input X");
+  if (px->rank() < 2) return ctx.fail("input {} needs N and C dims", px->describe());
+  double p = double(ctx.attrs().getInt("p", 2));
+  if (kKind == GlobalKind::Lp && p <= 0) return ctx.fail("p must be positive");
+  std::vector<int64_t> od = px->dims();
+  for (size_t i = 2; i < od.size(); ++i) od[i] = 1;
+  DType dt = px->dtype();
+  Tensor x = widenToF32(*px);
+  Tensor y(x.dtype(), od);
+  switch (x.dtype()) {
+    case DType::F32: globalPoolTyped<float>(ctx.pool(), x, y, kKind, p); break;
+    case DType::F64: globalPoolTyped<double>(ctx.pool(), x, y, kKind, p); break;
+    case DType::I8:
+      if (kKind != GlobalKind::Max) return ctx.unsupported("on {}", dtypeName(dt));
+      globalPoolTyped<int8_t>(ctx.pool(), x, y, kKind, p);
+      break;
+    case DType::U8:
+      if (kKind != GlobalKind::Max) return ctx.unsupported("on {}", dtypeName(dt));
+      globalPoolTyped<uint8_t>(ctx.pool(), x, y, kKind, p);
+      break;
+    default: return ctx.unsupported("on {}", dtypeName(dt));
+  }
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// MaxUnpool
+
+template <typename T>
+Status maxUnpoolTyped(const KernelContext& ctx, const Tensor& xt, const Tensor& it, Tensor& yt) {
+  const T* X = xt.data<T>();
+  T* Y = yt.mutableData<T>();
+  std::vector<int64_t> idx = it.toInt64s();
+  int64_t n = yt.numElements();
+  for (int64_t i = 0; i < xt.numElements(); ++i) {
+    int64_t j = idx[size_t(i)];  // flat over the whole output, as MaxPool's Indices
+    if (j < 0 || j >= n) return ctx.fail("index {} out of range for output of {} elements", j, n);
+    Y[j] = X[i];
+  }
+  return Status::ok();
+}
+
+Status maxUnpoolKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  const Tensor* pi = ctx.input(1);
+  NPU_TRY(checkPoolInput(ctx, px));
+  if (!pi) return ctx.fail("missing input I");
+  if (pi->dims() != px->dims()) return ctx.fail("I {} and X {} shapes differ", pi->describe(), px->describe());
+  if (!isInteger(pi->dtype())) return ctx.fail("I must be an integer tensor, got {}", pi->describe());
+  size_t r = size_t(px->rank() - 2);
+  const AttrMap& a = ctx.attrs();
+  auto kernel = a.get<std::vector<int64_t>>("kernel_shape");
+  if (!kernel || kernel->size() != r) return ctx.fail("kernel_shape is missing or has the wrong size");
+  std::vector<int64_t> strides = a.getInts("strides", std::vector<int64_t>(r, 1));
+  std::vector<int64_t> pads = a.getInts("pads", std::vector<int64_t>(2 * r, 0));
+  if (strides.size() != r || pads.size() != 2 * r) return ctx.fail("strides/pads sizes do not match");
+  std::vector<int64_t> outDims = {px->dim(0), px->dim(1)};
+  for (size_t i = 0; i < r; ++i)
+    outDims.push_back((px->dim(int64_t(i) + 2) - 1) * strides[i] + (*kernel)[i] - pads[i] - pads[i + r]);
+  if (const Tensor* os = ctx.input(2)) {
+    std::vector<int64_t> v = os->toInt64s();
+    if (v.size() != outDims.size()) return ctx.fail("output_shape has {} values, expected {}", v.size(), outDims.size());
+    outDims = v;
+  }
+  for (int64_t d : outDims)
+    if (d < 0) return ctx.fail("negative output dim");
+  DType dt = px->dtype();
+  Tensor x = widenToF32(*px);
+  Tensor y(x.dtype(), outDims);
+  switch (x.dtype()) {
+    case DType::F32: NPU_TRY(maxUnpoolTyped<float>(ctx, x, *pi, y)); break;
+    case DType::F64: NPU_TRY(maxUnpoolTyped<double>(ctx, x, *pi, y)); break;
+    case DType::I8: NPU_TRY(maxUnpoolTyped<int8_t>(ctx, x, *pi, y)); break;
+    case DType::U8: NPU_TRY(maxUnpoolTyped<uint8_t>(ctx, x, *pi, y)); break;
+    case DType::I32: NPU_TRY(maxUnpoolTyped<int32_t>(ctx, x, *pi, y)); break;
+    case DType::I64: NPU_TRY(maxUnpoolTyped<int64_t>(ctx, x, *pi, y)); break;
+    default: return ctx.unsupported("MaxUnpool on {}", dtypeName(dt));
+  }
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
+}  // namespace
+
+void registerPoolKernels(KernelRegistry& r) {
+  r.add("", "MaxPool", maxPoolKernel);
+  r.add("", "AveragePool", avgPoolKernel);
+  r.add("", "LpPool", lpPoolKernel);
+  r.add("", "GlobalAveragePool", globalPoolKernel<GlobalKind::Avg>);
+  r.add("", "GlobalMaxPool", globalPoolKernel<GlobalKind::Max>);
+  r.add("", "GlobalLpPool", globalPoolKernel<GlobalKind::Lp>);
+  r.add("", "MaxUnpool", maxUnpoolKernel);
+}
+
+}  // namespace npuconv::nn
