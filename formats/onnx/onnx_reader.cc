@@ -27,9 +27,10 @@ class Importer {
   Expected<Model> importModel(onnx::ModelProto& proto) {
     Model m;
     m.irVersion = proto.ir_version();
+    if (!proto.has_graph() || proto.ir_version() == 0)
+      return Status::invalidModel("not an ONNX model (no graph or no IR version)");
     if (m.irVersion < kMinIrVersion || m.irVersion > kMaxIrVersion)
       return Status::unsupported("IR version {} (supported {}..{})", m.irVersion, kMinIrVersion, kMaxIrVersion);
-    if (!proto.has_graph()) return Status::invalidModel("not an ONNX model: no graph");
     for (const auto& o : proto.opset_import()) m.opsetImports.push_back({o.domain(), o.version()});
     m.producerName = proto.producer_name();
     m.producerVersion = proto.producer_version();

@@ -1,0 +1,118 @@
+// Lossless ONNX round trip: for every model of ONNX's conformance suite and of testdata/,
+// re-importing the written model gives the same IR, onnx's checker accepts the output wherever
+// it accepted the input, and writing twice gives identical bytes.
+#include <gtest/gtest.h>
+
+#include <onnx/checker.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "converter/ir/printer.h"
+#include "formats/onnx/onnx_reader.h"
+#include "formats/onnx/onnx_writer.h"
+#include "tests/support/test_util.h"
+
+namespace npuconv {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool checkerAccepts(const fs::path& p, std::string* why = nullptr) {
+  try {
+    onnx::checker::check_model(p.string());
+    return true;
+  } catch (const std::exception& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+}
+
+std::vector<fs::path> allModels() {
+  std::vector<fs::path> out;
+  if (fs::path root = test::onnxTestdataRoot(); !root.empty())
+    for (const char* suite : {"node", "pytorch-converted", "pytorch-operator", "simple"})
+      for (const auto& e : fs::directory_iterator(root / suite))
+        if (fs::exists(e.path() / "model.onnx")) out.push_back(e.path() / "model.onnx");
+  for (const auto& e : fs::recursive_directory_iterator(test::testdata("")))
+    if (e.path().extension() == ".onnx") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(OnnxRoundTrip, EveryModelSurvivesLosslessly) {
+  auto models = allModels();
+  ASSERT_FALSE(models.empty());
+  fs::path dir = test::tempDir("roundtrip");
+  PrintOptions full;
+  full.full = true;
+  full.maxInlineElements = 0;  // compare constants by content hash
+  int checked = 0, checkerBoth = 0;
+  for (const fs::path& p : models) {
+    SCOPED_TRACE(p.string());
+    auto m1 = readOnnx(p);
+    if (!m1) {
+      // testdata may hold deliberately broken models under testdata/bad/.
+      EXPECT_NE(p.string().find("/bad/"), std::string::npos) << m1.status().toString();
+      continue;
+    }
+    fs::path a = dir / "a.onnx", b = dir / "b.onnx";
+    ASSERT_TRUE(writeOnnx(*m1, a).hasValue());
+    ASSERT_TRUE(writeOnnx(*m1, b).hasValue());
+    ASSERT_EQ(slurp(a), slurp(b)) << "writing twice gave different bytes";
+    auto m2 = readOnnx(a);
+    ASSERT_TRUE(m2.hasValue()) << m2.status().toString();
+    ASSERT_EQ(toText(*m1, full), toText(*m2, full));
+    if (checkerAccepts(p)) {
+      std::string why;
+      EXPECT_TRUE(checkerAccepts(a, &why)) << why;
+      ++checkerBoth;
+    }
+    ++checked;
+  }
+  std::printf("round trip: %d models, %d checked by onnx's checker\n", checked, checkerBoth);
+  EXPECT_GT(checked, 1000);
+}
+
+TEST(OnnxRoundTrip, ExternalDataIsWrittenAndReadBack) {
+  fs::path dir = test::tempDir("extdata");
+  Model m;
+  m.opsetImports = {{"", 13}};
+  Graph& g = *m.graph;
+  Value* x = g.addInput("X", TensorType{DType::F32, shapeOf({2, 512}), {}, {}});
+  std::vector<float> w(512 * 1024);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(i % 97) * 0.25f;
+  Value* wv = g.addInitializer("W", std::make_shared<TensorData>(TensorData::fromValues<float>(DType::F32, {512, 1024}, w)));
+  Node* mm = g.createNode("MatMul", {x, wv}, 1, nullptr, "mm");
+  mm->result()->setType(TensorType{DType::F32, shapeOf({2, 1024}), {}, {}});
+  g.addOutput(mm->result());
+  WriteOptions wo;
+  wo.externalData = true;
+  wo.externalThreshold = 1024;
+  fs::path out = dir / "model.onnx";
+  auto r = writeOnnx(m, out, wo);
+  ASSERT_TRUE(r.hasValue()) << r.status().toString();
+  EXPECT_EQ(r->externalFile, "model.onnx.data");
+  EXPECT_EQ(fs::file_size(dir / "model.onnx.data"), w.size() * 4);
+  EXPECT_LT(fs::file_size(out), 4096u);
+  OnnxFileInfo info;
+  auto back = readOnnx(out, {}, &info);
+  ASSERT_TRUE(back.hasValue()) << back.status().toString();
+  EXPECT_EQ(info.externalTensors, 1);
+  PrintOptions full;
+  full.full = true;
+  full.maxInlineElements = 0;
+  EXPECT_EQ(toText(m, full), toText(*back, full));
+  std::string why;
+  EXPECT_TRUE(checkerAccepts(out, &why)) << why;
+}
+
+}  // namespace
+}  // namespace npuconv
