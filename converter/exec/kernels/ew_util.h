@@ -1,0 +1,124 @@
+// ew_util.h - helpers shared by the elementwise and reduce kernels: dtype dispatch,
+// float16/bfloat16 <-> float32 tensor conversion and a vectorizable exp.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "converter/exec/kernel.h"
+#include "converter/exec/tensor.h"
+
+namespace npuconv::ew {
+
+// Type classes a kernel accepts (bit set).
+inline constexpr unsigned kF32 = 1, kF64 = 2, kHalf = 4 /* f16 + bf16 */, kSigned = 8, kUnsigned = 16,
+                          kBool = 32, kI32I64 = 64 /* only int32/int64 */;
+inline constexpr unsigned kFloats = kF32 | kF64 | kHalf;
+inline constexpr unsigned kInts = kSigned | kUnsigned;
+inline constexpr unsigned kNumeric = kFloats | kInts;
+
+inline bool isHalf(DType t) { return t == DType::F16 || t == DType::BF16; }
+
+/// Calls f.template operator()<T>() with the C++ type of `t` when `t` is in `allowed`
+/// (`Allowed` is a compile-time set; float16/bfloat16 are not dispatched: convert them to float first). Returns false when not.
+template <unsigned Allowed, typename F>
+bool visitType(DType t, F&& f) {
+#define NPU_VISIT_CASE(DT, MASK, CT)                        \
+  case DType::DT:                                           \
+    if constexpr ((Allowed & (MASK)) != 0) {                \
+      f.template operator()<CT>();                          \
+      return true;                                          \
+    }                                                       \
+    break;
+  switch (t) {
+    NPU_VISIT_CASE(F32, kF32, float)
+    NPU_VISIT_CASE(F64, kF64, double)
+    NPU_VISIT_CASE(I8, kSigned, int8_t)
+    NPU_VISIT_CASE(I16, kSigned, int16_t)
+    NPU_VISIT_CASE(I32, kSigned | kI32I64, int32_t)
+    NPU_VISIT_CASE(I64, kSigned | kI32I64, int64_t)
+    NPU_VISIT_CASE(U8, kUnsigned, uint8_t)
+    NPU_VISIT_CASE(U16, kUnsigned, uint16_t)
+    NPU_VISIT_CASE(U32, kUnsigned, uint32_t)
+    NPU_VISIT_CASE(U64, kUnsigned, uint64_t)
+    NPU_VISIT_CASE(Bool, kBool, bool)
+    default: break;
+  }
+#undef NPU_VISIT_CASE
+  return false;
+}
+
+inline bool accepts(DType t, unsigned allowed) {
+  switch (t) {
+    case DType::F16: case DType::BF16: return allowed & kHalf;
+    case DType::F32: return allowed & kF32;
+    case DType::F64: return allowed & kF64;
+    case DType::I8: case DType::I16: return allowed & kSigned;
+    case DType::I32: case DType::I64: return allowed & (kSigned | kI32I64);
+    case DType::U8: case DType::U16: case DType::U32: case DType::U64: return allowed & kUnsigned;
+    case DType::Bool: return allowed & kBool;
+    default: return false;
+  }
+}
+
+/// Converts n half/bfloat16 values to float and back.
+inline void halfToFloats(DType t, const uint16_t* in, float* out, int64_t n) {
+  if (t == DType::F16)
+    for (int64_t i = 0; i < n; ++i) out[i] = halfToFloat(in[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) out[i] = bf16ToFloat(in[i]);
+}
+inline void floatsToHalf(DType t, const float* in, uint16_t* out, int64_t n) {
+  if (t == DType::F16)
+    for (int64_t i = 0; i < n; ++i) out[i] = floatToHalf(in[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) out[i] = floatToBf16(in[i]);
+}
+
+/// A float32 copy of a float16/bfloat16 tensor (other dtypes are returned as they are).
+inline Tensor toF32(ThreadPool& pool, const Tensor& t) {
+  if (!isHalf(t.dtype())) return t;
+  Tensor out(DType::F32, t.dims());
+  const uint16_t* in = t.data<uint16_t>();
+  float* o = out.mutableData<float>();
+  pool.parallelFor(t.numElements(), 16384, [&](int64_t b, int64_t e) { halfToFloats(t.dtype(), in + b, o + b, e - b); });
+  return out;
+}
+/// A float16/bfloat16 (`to`) copy of a float32 tensor.
+inline Tensor fromF32(ThreadPool& pool, const Tensor& t, DType to) {
+  Tensor out(to, t.dims());
+  const float* in = t.data<float>();
+  uint16_t* o = out.mutableData<uint16_t>();
+  pool.parallelFor(t.numElements(), 16384, [&](int64_t b, int64_t e) { floatsToHalf(to, in + b, o + b, e - b); });
+  return out;
+}
+
+/// exp(x) for float within ~2 ulp, branch-free so loops over it vectorize (Cephes' expf
+/// polynomial). exp of anything below -87.3 is 0, above 88.7 is +inf; NaN stays NaN.
+inline float fastExp(float x) {
+  const float xc = std::fmin(std::fmax(x, -87.33654475f), 88.72283905f);
+  const float fx = std::floor(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - fx * 0.693359375f;
+  r = r + fx * 2.12194440e-4f;
+  const float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  // 2^fx with fx in [-126, 128]: split in two factors so 2^128 does not overflow the exponent.
+  const int32_t e = static_cast<int32_t>(fx);
+  const int32_t e1 = e >> 1, e2 = e - e1;
+  const float p1 = std::bit_cast<float>((e1 + 127) << 23);
+  const float p2 = std::bit_cast<float>((e2 + 127) << 23);
+  float res = y * p1 * p2;
+  res = x < -87.33654475f ? 0.0f : res;
+  res = x > 88.72283905f ? INFINITY : res;
+  return x != x ? x : res;
+}
+
+}  // namespace npuconv::ew
