@@ -95,7 +95,8 @@ void attributeToProto(const Attribute& a, onnx::AttributeProto* out) {
 /// Graph fields that come before `initializer` (node = 1, name = 2).
 void graphHead(const Graph& g, onnx::GraphProto* out) {
   for (const Node* n : g.nodes()) nodeToProto(*n, out->add_node());
-  out->set_name(g.name());
+  // ONNX requires a graph name; graphs built by passes may have none.
+  out->set_name(g.name().empty() ? "graph" : g.name());
 }
 
 /// Graph fields after `initializer` (doc 10, input 11, output 12, value_info 13, ...).
