@@ -304,6 +304,52 @@ TEST(QuantKernels, QLinearMatMulPerColumnScaleAndBroadcast) {
       }
 }
 
+TEST(QuantKernels, QuantizeAndDequantizeBlocked) {
+  // opset 21 block quantization: scale [2,2] for x [2,4] with block_size 2 on axis 1.
+  const char* text = R"(
+    <ir_version: 10, opset_import: ["" : 21]>
+    g (float[2,4] x, float[2,2] s, int8[2,2] zp) => (int8[2,4] q, float[2,4] d) {
+      q = QuantizeLinear<axis = 1, block_size = 2>(x, s, zp)
+      d = DequantizeLinear<axis = 1, block_size = 2>(q, s, zp)
+    })";
+  std::vector<float> x = {1.f, -2.f, 3.f, 4.5f, 0.25f, 100.f, -7.f, 8.f};
+  std::vector<float> s = {0.5f, 1.f, 0.25f, 2.f};
+  std::vector<int8_t> zp = {1, -1, 0, 3};
+  auto out = runModel(text, {{"x", tensorOf(DType::F32, {2, 4}, x)},
+                             {"s", tensorOf(DType::F32, {2, 2}, s)},
+                             {"zp", tensorOf(DType::I8, {2, 2}, zp)}});
+  for (size_t i = 0; i < 8; ++i) {
+    size_t si = (i / 4) * 2 + (i % 4) / 2;
+    int64_t q = quantizeRef(x[i], s[si], zp[si], -128, 127);
+    EXPECT_EQ(out.at("q").data<int8_t>()[i], q) << i;
+    EXPECT_FLOAT_EQ(out.at("d").data<float>()[i], float(q - zp[si]) * s[si]) << i;
+  }
+}
+
+TEST(QuantKernels, MatMulIntegerVectorTimesBatchedMatrixWithPerBatchZeroPoints) {
+  // 1-D A promotes to [1, K]; B [2, K, N] with per-batch, per-column zero points [2, 1, N].
+  const char* text = R"(
+    <ir_version: 8, opset_import: ["" : 10]>
+    g (int8[3] a, uint8[2,3,4] b, uint8[2,1,4] zb) => (int32[2,4] y) {
+      y = MatMulInteger(a, b, , zb)
+    })";
+  std::mt19937 rng(13);
+  auto a = randomInts<int8_t>(rng, 3, -128, 127);
+  auto b = randomInts<uint8_t>(rng, 24, 0, 255);
+  auto zb = randomInts<uint8_t>(rng, 8, 0, 255);
+  auto out = runModel(text, {{"a", tensorOf(DType::I8, {3}, a)},
+                             {"b", tensorOf(DType::U8, {2, 3, 4}, b)},
+                             {"zb", tensorOf(DType::U8, {2, 1, 4}, zb)}});
+  const Tensor& y = out.at("y");
+  ASSERT_EQ(y.dims(), (std::vector<int64_t>{2, 4}));
+  for (int bt = 0; bt < 2; ++bt)
+    for (int j = 0; j < 4; ++j) {
+      int64_t acc = 0;
+      for (int k = 0; k < 3; ++k) acc += int64_t(a[size_t(k)]) * (int64_t(b[size_t((bt * 3 + k) * 4 + j)]) - zb[size_t(bt * 4 + j)]);
+      EXPECT_EQ(y.data<int32_t>()[bt * 4 + j], acc);
+    }
+}
+
 TEST(QuantKernels, BadPerAxisScaleIsAnErrorNamingTheNode) {
   const char* text = R"(
     <ir_version: 8, opset_import: ["" : 13]>

@@ -293,6 +293,33 @@ TEST(RnnKernels, SimpleRnnReluClipNoBias) {
   expectNear(out.at("Yh"), r.yh, 1e-5, "Y_h");
 }
 
+TEST(RnnKernels, SimpleRnnBidirectionalFloat64) {
+  RefSpec s = makeSpec(Kind::Rnn, 4, 2, 3, 3, 2);
+  std::mt19937 rng(21);
+  s.x = randomFloats(rng, size_t(4 * 2 * 3));
+  s.w = randomFloats(rng, size_t(2 * 3 * 3));
+  s.r = randomFloats(rng, size_t(2 * 3 * 3));
+  s.b = randomFloats(rng, size_t(2 * 6));
+  auto th = [](double v) { return std::tanh(v); };
+  s.acts = {th, th};
+  auto f64 = [](std::vector<int64_t> dims, const std::vector<float>& v) {
+    std::vector<double> d(v.begin(), v.end());
+    return Tensor::fromValues<double>(DType::F64, std::move(dims), std::span<const double>(d));
+  };
+  const char* text = R"(
+    <ir_version: 8, opset_import: ["" : 14]>
+    g (double[4,2,3] X, double[2,3,3] W, double[2,3,3] R, double[2,6] B) => (double[4,2,2,3] Y, double[2,2,3] Yh) {
+      Y, Yh = RNN<hidden_size = 3, direction = "bidirectional">(X, W, R, B)
+    })";
+  auto out = runModel(text, {{"X", f64({4, 2, 3}, s.x)}, {"W", f64({2, 3, 3}, s.w)}, {"R", f64({2, 3, 3}, s.r)},
+                             {"B", f64({2, 6}, s.b)}});
+  RefOut r = reference(s);
+  const Tensor& y = out.at("Y");
+  ASSERT_EQ(y.dtype(), DType::F64);
+  for (size_t i = 0; i < r.y.size(); ++i) EXPECT_NEAR(y.data<double>()[i], r.y[i], 1e-12) << i;
+  for (size_t i = 0; i < r.yh.size(); ++i) EXPECT_NEAR(out.at("Yh").data<double>()[i], r.yh[i], 1e-12) << i;
+}
+
 TEST(RnnKernels, WrongWeightShapeIsAnError) {
   const char* text = R"(
     <ir_version: 8, opset_import: ["" : 7]>
