@@ -6,7 +6,7 @@
 // same inputs. bench/exec_bench.sh drives both.
 //
 //   exec_bench (--zoo NAME | --model FILE) --input NAME=1x3x224x224 ... [--threads N]
-//              [--warmup W] [--repeat R] [--dump DIR]
+//              [--warmup W] [--repeat R] [--dump DIR [--dump-only]]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,7 +27,7 @@ namespace {
 int usage(const char* msg) {
   std::fprintf(stderr,
                "exec_bench: %s\nusage: exec_bench (--zoo NAME | --model FILE) --input NAME=D0xD1x... "
-               "[--threads N] [--warmup W] [--repeat R] [--dump DIR]\n",
+               "[--threads N] [--warmup W] [--repeat R] [--dump DIR [--dump-only]]\n",
                msg);
   return 2;
 }
@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   std::string zoo, modelFile, dump;
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
   int threads = 1, warmup = 2, repeat = 10;
+  bool dumpOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
     if (a == "--zoo") zoo = next();
     else if (a == "--model") modelFile = next();
     else if (a == "--dump") dump = next();
+    else if (a == "--dump-only") dumpOnly = true;
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--warmup") warmup = std::atoi(next().c_str());
     else if (a == "--repeat") repeat = std::atoi(next().c_str());
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (dumpOnly) return 0;
   auto exec = Executor::create(*model, ExecOptions{.threads = threads});
   if (!exec) {
     std::fprintf(stderr, "exec_bench: %s\n", exec.status().toString().c_str());

@@ -5,8 +5,12 @@
 #   bench/exec_bench.sh [BUILD_DIR]           (default BUILD_DIR: build)
 #   env: THREADS (default 2), REPEAT (10), WARMUP (2), ORT_OPT (all), MINILM (minilm_l6_opset14)
 #        ONLY="resnet50 minilm_128" to run a subset of the cases below
+#        NPU_SIDE=run (default): npuconv's side is `npuconv run MODEL --input N=F.npy ... --threads
+#        T --repeat R --json` (one warm-up run, then R timed); NPU_SIDE=exec_bench: the
+#        bench/exec_bench program (WARMUP warm-up runs). Either way exec_bench first materializes
+#        the zoo model and writes the seeded inputs (.npy for npuconv, raw for ORT).
 #
-# Needs: ninja -C BUILD_DIR exec_bench, and scripts/install_ort.sh (node_modules/onnxruntime-node).
+# Needs: ninja -C BUILD_DIR exec_bench npuconv, and scripts/install_ort.sh.
 # Prints a markdown table; ratio = npuconv throughput / ORT throughput (= ORT ms / npuconv ms),
 # so 1.0 is parity and < 1 means npuconv is slower. A case npuconv cannot run (a missing kernel)
 # shows the error instead of its time; ORT's time is still measured.
@@ -20,7 +24,13 @@ WARMUP="${WARMUP:-2}"
 ORT_OPT="${ORT_OPT:-all}"
 MINILM="${MINILM:-minilm_l6_opset14}"
 ONLY="${ONLY:-}"
+NPU_SIDE="${NPU_SIDE:-run}"
 bin="$build/bench/exec_bench"
+npuconv="$build/cli/npuconv"
+if [[ "$NPU_SIDE" == run && ! -x "$npuconv" ]]; then
+  echo "exec_bench.sh: $npuconv missing: ninja -C $build npuconv (or NPU_SIDE=exec_bench)" >&2
+  exit 1
+fi
 if [[ ! -x "$bin" ]]; then
   echo "exec_bench.sh: $bin missing: ninja -C $build exec_bench" >&2
   exit 1
@@ -45,7 +55,7 @@ field() {  # field JSON KEY
 }
 
 echo "# npuconv Executor vs ONNX Runtime $(node -p "require('$root/node_modules/onnxruntime-node/package.json').version")"
-echo "# $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT, ORT graph optimization=$ORT_OPT"
+echo "# npuconv side: $NPU_SIDE; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT, ORT graph optimization=$ORT_OPT"
 echo
 echo "| case | model | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput |"
 echo "| --- | --- | --- | --- | --- |"
@@ -55,13 +65,25 @@ for c in "${cases[@]}"; do
   dir="$work/$name"
   mkdir -p "$dir"
   # shellcheck disable=SC2086
-  npu_json="$("$bin" --zoo "$zoo" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" --dump "$dir" 2>"$dir/npu.err")"
-  npu_rc=$?
+  "$bin" --zoo "$zoo" $inputs --dump "$dir" --dump-only 2>"$dir/npu.err"
   if [[ ! -f "$dir/model_path.txt" ]]; then
     echo "| $name | $zoo | failed: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ') | - | - |"
     continue
   fi
   model="$(cat "$dir/model_path.txt")"
+  if [[ "$NPU_SIDE" == run ]]; then
+    npu_args=()
+    for spec in $inputs; do
+      [[ "$spec" == --input ]] && continue
+      n="${spec%%=*}"
+      npu_args+=(--input "$n=$dir/$n.npy")
+    done
+    npu_json="$("$npuconv" run "$model" "${npu_args[@]}" --threads "$THREADS" --repeat "$REPEAT" --json 2>"$dir/npu.err")"
+  else
+    # shellcheck disable=SC2086
+    npu_json="$("$bin" --zoo "$zoo" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" 2>"$dir/npu.err")"
+  fi
+  npu_rc=$?
   ort_json="$(node "$root/bench/ort_bench.js" --model "$model" --inputs "$dir/inputs.json" --threads "$THREADS" \
     --warmup "$WARMUP" --repeat "$REPEAT" --opt "$ORT_OPT" 2>"$dir/ort.err")"
   ort_rc=$?

@@ -3,10 +3,28 @@
 
 #include <algorithm>
 
+#include "passes/fixpoint.h"
+#include "passes/passes.h"
+
 namespace npuconv {
 
 const std::vector<PassInfo>& allPasses() {
-  static const std::vector<PassInfo> kPasses = {};
+  static const std::vector<PassInfo> kPasses = {
+      {"eliminate-common-subexpressions", "Merge nodes with the same op, operands and attributes, and equal constants", &createEliminateCommonSubexpressionsPass},
+      {"eliminate-dead-code", "Remove unused nodes, initializers and opset imports", &createEliminateDeadCodePass},
+      {"eliminate-identity", "Remove Identity, inference Dropout and provable no-op Cast/Reshape/Transpose/Pad/Slice/Expand/Squeeze", &createEliminateIdentityPass},
+      {"fold-constants", "Evaluate nodes whose operands are all constant", &createFoldConstantsPass},
+      {"fold-conv-bn", "Fold BatchNormalization into Conv, ConvTranspose, Gemm or MatMul", &createFoldConvBnPass},
+      {"fold-conv-mul-add", "Fold a per-channel constant Mul or Add into the preceding Conv", &createFoldConvMulAddPass},
+      {"fold-pad-into-conv", "Fold a constant Pad into the pads of Conv, AveragePool or MaxPool", &createFoldPadIntoConvPass},
+      {"fold-reshape-chains", "Reshape the input of a Reshape/Flatten/Squeeze/Unsqueeze directly", &createFoldReshapeChainsPass},
+      {"fold-squeeze-unsqueeze", "Cancel Squeeze/Unsqueeze pairs, or merge them into one Reshape", &createFoldSqueezeUnsqueezePass},
+      {"fold-transpose-chains", "Compose consecutive Transposes and drop identity ones", &createFoldTransposeChainsPass},
+      {"fuse-conv-act", "Group Conv with its activation (fusion group, standard ONNX kept)", &createFuseConvActPass},
+      {"fuse-gelu", "Decomposed Gelu formulas into Gelu (opset >= 20), else a gelu group", &createFuseGeluPass},
+      {"fuse-layer-norm", "Decomposed LayerNorm into LayerNormalization (opset >= 17), else a group", &createFuseLayerNormPass},
+      {"fuse-matmul-add", "MatMul + bias Add into Gemm when 2-D, else a linear group", &createFuseMatMulAddPass},
+  };
   return kPasses;
 }
 
@@ -16,10 +34,75 @@ std::unique_ptr<Pass> createPass(std::string_view name) {
   return nullptr;
 }
 
-std::vector<std::string> pipelineNames() { return {"none"}; }
+namespace {
+
+/// A pipeline entry: one pass, or a group repeated until the model stops changing.
+struct Entry {
+  std::vector<std::string> passes;  // one name, or the group's names
+  int maxRounds = 0;                // 0: a single pass; else a fixpoint group
+};
+struct Pipeline {
+  std::string_view name;
+  std::vector<Entry> entries;
+};
+
+constexpr int kFixpointRounds = 6;
+
+const std::vector<std::string> kCleanup = {
+    "eliminate-identity",
+    "eliminate-common-subexpressions",  // after identities: copies through Identity become equal
+    "eliminate-dead-code",              // last: collects what the others left unused
+};
+
+const std::vector<std::string> kFold = {
+    "fold-constants",          // first: Constant nodes become initializers, shape arithmetic constants
+    "eliminate-identity",      // after fold-constants: no-op proofs need constant shapes and pads
+    "fold-transpose-chains",   // after identities are gone, chains are adjacent
+    "fold-reshape-chains",
+    "fold-squeeze-unsqueeze",
+    "fold-pad-into-conv",      // before fold-conv-bn: keeps the Conv the BN's direct producer
+    "fold-conv-bn",            // before fold-conv-mul-add: a Mul/Add after a BN then reaches the Conv
+    "fold-conv-mul-add",
+    "eliminate-common-subexpressions",  // after folding: folded constants and nodes may now be equal
+    "eliminate-dead-code",     // last: drops the weights and nodes the folds replaced
+};
+
+const std::vector<Pipeline>& pipelines() {
+  static const std::vector<Pipeline> kPipelines = {
+      {"none", {}},
+      {"cleanup", {{kCleanup, 0}}},
+      {"O1", {{kFold, kFixpointRounds}}},
+      {"O2",
+       {{kFold, kFixpointRounds},
+        {{"fuse-gelu"}, 0},        // before the act fusions: Gelu must be one node to be an activation
+        {{"fuse-layer-norm"}, 0},
+        {{"fuse-matmul-add"}, 0},  // after fuse-gelu: Gelu after MatMul+Add joins the linear group
+        {{"fuse-conv-act"}, 0},
+        {{"eliminate-dead-code"}, 0}}},  // last: constants the fusions replaced
+  };
+  return kPipelines;
+}
+
+const Pipeline* findPipeline(std::string_view name) {
+  for (const Pipeline& p : pipelines())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> pipelineNames() {
+  std::vector<std::string> out;
+  for (const Pipeline& p : pipelines()) out.emplace_back(p.name);
+  return out;
+}
 
 Expected<std::vector<std::string>> pipelinePasses(std::string_view pipeline) {
-  if (pipeline == "none") return std::vector<std::string>{};
+  if (const Pipeline* p = findPipeline(pipeline)) {
+    std::vector<std::string> names;
+    for (const Entry& e : p->entries) names.insert(names.end(), e.passes.begin(), e.passes.end());
+    return names;
+  }
   std::string known;
   for (const auto& n : pipelineNames()) known += (known.empty() ? "" : ", ") + n;
   return Status::invalidArgument("unknown pipeline \"{}\" (known: {})", pipeline, known);
@@ -27,28 +110,49 @@ Expected<std::vector<std::string>> pipelinePasses(std::string_view pipeline) {
 
 Expected<PassManager> buildPassManager(std::string_view pipeline, std::string_view passList,
                                        const std::vector<std::string>& disabled) {
-  std::vector<std::string> names;
+  std::vector<Entry> entries;
   if (!passList.empty()) {
     if (passList != "none") {
       size_t start = 0;
       while (start <= passList.size()) {
         size_t comma = passList.find(',', start);
         std::string_view item = passList.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-        if (!item.empty()) names.emplace_back(item);
+        if (!item.empty()) entries.push_back({{std::string(item)}, 0});
         if (comma == std::string_view::npos) break;
         start = comma + 1;
       }
     }
   } else {
-    NPU_ASSIGN_OR_RETURN(names, pipelinePasses(pipeline));
+    NPU_TRY(pipelinePasses(pipeline).status());
+    entries = findPipeline(pipeline)->entries;
   }
-  PassManager pm;
-  for (const std::string& n : names) {
-    if (std::find(disabled.begin(), disabled.end(), n) != disabled.end()) continue;
+  auto make = [&](const std::string& n) -> Expected<std::unique_ptr<Pass>> {
     std::unique_ptr<Pass> p = createPass(n);
     if (!p) return Status::invalidArgument("unknown pass \"{}\" (see `npuconv passes`)", n);
-    pm.add(std::move(p));
+    return p;
+  };
+  auto isDisabled = [&](const std::string& n) {
+    return std::find(disabled.begin(), disabled.end(), n) != disabled.end();
+  };
+  PassManager pm;
+  for (const Entry& e : entries) {
+    if (e.maxRounds == 0) {
+      if (isDisabled(e.passes[0])) continue;
+      NPU_ASSIGN_OR_RETURN(std::unique_ptr<Pass> p, make(e.passes[0]));
+      pm.add(std::move(p));
+      continue;
+    }
+    std::vector<std::unique_ptr<Pass>> group;
+    for (const std::string& n : e.passes) {
+      if (isDisabled(n)) continue;
+      NPU_ASSIGN_OR_RETURN(std::unique_ptr<Pass> p, make(n));
+      group.push_back(std::move(p));
+    }
+    if (!group.empty())
+      pm.add(std::make_unique<FixpointPass>(fmt::format("fixpoint({} passes)", group.size()), std::move(group), e.maxRounds));
   }
+  for (const std::string& d : disabled)
+    if (!createPass(d)) return Status::invalidArgument("unknown pass \"{}\" in --disable", d);
   return pm;
 }
 

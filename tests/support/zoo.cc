@@ -1,5 +1,7 @@
 #include "tests/support/zoo.h"
 
+#include "formats/npy/npy.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -219,6 +221,8 @@ Status writeRawInputs(const NamedTensors& inputs, const fs::path& dir) {
     std::ofstream out(dir / file, std::ios::binary);
     out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.byteSize()));
     if (!out) return Status::io("{}: write failed", (dir / file).string());
+    Status npy = writeNpy(dir / (name + ".npy"), t.dtype(), t.dims(), t.raw());
+    if (!npy) return npy;
     manifest["inputs"].push_back(
         {{"name", name}, {"dtype", std::string(dtypeName(t.dtype()))}, {"dims", t.dims()}, {"file", file}});
   }

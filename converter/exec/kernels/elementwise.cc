@@ -367,10 +367,27 @@ Status kMul(KernelContext& ctx) { return binaryKernel<MulOp, kNumeric>(ctx); }
 Status kDiv(KernelContext& ctx) { return binaryKernel<DivOp, kNumeric>(ctx); }
 Status kPRelu(KernelContext& ctx) {
   NPU_TRY(needInputs(ctx, 2));
-  std::vector<int64_t> dims;
-  NPU_TRY(broadcastOf(ctx, *ctx.input(0), *ctx.input(1), dims));
-  if (dims != ctx.input(0)->dims())
-    return ctx.fail("slope {} does not broadcast to X {}", ctx.input(1)->describe(), ctx.input(0)->describe());
+  const Tensor& x = *ctx.input(0);
+  const Tensor& slope = *ctx.input(1);
+  if (!bcast::broadcastsTo(slope.dims(), x.dims())) {
+    // PRelu-1..6 semantics (PyTorch exports): a 1-D slope of C values is per channel (axis 1).
+    if (slope.rank() == 1 && x.rank() >= 2 && slope.dim(0) == x.dim(1)) {
+      std::vector<int64_t> d(size_t(x.rank() - 1), 1);
+      d[0] = slope.dim(0);
+      Tensor s = Tensor::alias(slope, d);
+      if (x.dtype() != s.dtype()) return ctx.fail("input element types differ");
+      if (!accepts(x.dtype(), kFloats | kSigned)) return badType(ctx, x.dtype());
+      if (isHalf(x.dtype())) {
+        NPU_ASSIGN_OR_RETURN(Tensor r, (sameTypeBinary<PReluOp, kF32>(ctx, toF32(ctx.pool(), x), toF32(ctx.pool(), s))));
+        ctx.setOutput(0, fromF32(ctx.pool(), r, x.dtype()));
+      } else {
+        NPU_ASSIGN_OR_RETURN(Tensor r, (sameTypeBinary<PReluOp, kFloats | kSigned>(ctx, x, s)));
+        ctx.setOutput(0, std::move(r));
+      }
+      return Status::ok();
+    }
+    return ctx.fail("slope {} does not broadcast to X {}", slope.describe(), x.describe());
+  }
   return binaryKernel<PReluOp, kFloats | kSigned>(ctx);
 }
 Status kMod(KernelContext& ctx) {

@@ -232,11 +232,11 @@ Status matmulKernel(KernelContext& ctx) {
   std::vector<int64_t> ad = a.dims(), bd = b.dims();
   bool dropM = false, dropN = false;
   if (ad.size() == 1) {
-    ad.insert(ad.begin(), 1);
+    ad = {1, ad[0]};
     dropM = true;
   }
   if (bd.size() == 1) {
-    bd.push_back(1);
+    bd = {bd[0], 1};
     dropN = true;
   }
   int64_t M = ad[ad.size() - 2], K = ad.back(), N = bd.back();

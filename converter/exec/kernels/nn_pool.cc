@@ -294,14 +294,33 @@ Status globalPoolKernel(KernelContext& ctx) {
 // ---------------------------------------------------------------------------------------------
 // MaxUnpool
 
+/// Scatters X into Y at I. I indexes the output shape MaxPool's geometry implies (`inferred`);
+/// when output_shape differs, an index keeps its coordinates and is re-flattened in Y's shape.
 template <typename T>
-Status maxUnpoolTyped(const KernelContext& ctx, const Tensor& xt, const Tensor& it, Tensor& yt) {
+Status maxUnpoolTyped(const KernelContext& ctx, const Tensor& xt, const Tensor& it, Tensor& yt,
+                      const std::vector<int64_t>& inferred) {
   const T* X = xt.data<T>();
   T* Y = yt.mutableData<T>();
   std::vector<int64_t> idx = it.toInt64s();
-  int64_t n = yt.numElements();
+  const std::vector<int64_t>& od = yt.dims();
+  int64_t inferredCount = elementCount(inferred), n = yt.numElements();
+  bool same = inferred == od;
+  std::vector<int64_t> coord(od.size());
   for (int64_t i = 0; i < xt.numElements(); ++i) {
-    int64_t j = idx[size_t(i)];  // flat over the whole output, as MaxPool's Indices
+    int64_t j = idx[size_t(i)];
+    if (!same) {
+      if (j < 0 || j >= inferredCount) return ctx.fail("index {} out of range for {} elements", j, inferredCount);
+      int64_t rem = j;
+      for (size_t a = od.size(); a-- > 0;) {
+        coord[a] = rem % inferred[a];
+        rem /= inferred[a];
+      }
+      j = 0;
+      for (size_t a = 0; a < od.size(); ++a) {
+        if (coord[a] >= od[a]) return ctx.fail("index {} falls outside output_shape", idx[size_t(i)]);
+        j = j * od[a] + coord[a];
+      }
+    }
     if (j < 0 || j >= n) return ctx.fail("index {} out of range for output of {} elements", j, n);
     Y[j] = X[i];
   }
@@ -325,6 +344,7 @@ Status maxUnpoolKernel(KernelContext& ctx) {
   std::vector<int64_t> outDims = {px->dim(0), px->dim(1)};
   for (size_t i = 0; i < r; ++i)
     outDims.push_back((px->dim(int64_t(i) + 2) - 1) * strides[i] + (*kernel)[i] - pads[i] - pads[i + r]);
+  std::vector<int64_t> inferred = outDims;
   if (const Tensor* os = ctx.input(2)) {
     std::vector<int64_t> v = os->toInt64s();
     if (v.size() != outDims.size()) return ctx.fail("output_shape has {} values, expected {}", v.size(), outDims.size());
@@ -336,12 +356,12 @@ Status maxUnpoolKernel(KernelContext& ctx) {
   Tensor x = widenToF32(*px);
   Tensor y(x.dtype(), outDims);
   switch (x.dtype()) {
-    case DType::F32: NPU_TRY(maxUnpoolTyped<float>(ctx, x, *pi, y)); break;
-    case DType::F64: NPU_TRY(maxUnpoolTyped<double>(ctx, x, *pi, y)); break;
-    case DType::I8: NPU_TRY(maxUnpoolTyped<int8_t>(ctx, x, *pi, y)); break;
-    case DType::U8: NPU_TRY(maxUnpoolTyped<uint8_t>(ctx, x, *pi, y)); break;
-    case DType::I32: NPU_TRY(maxUnpoolTyped<int32_t>(ctx, x, *pi, y)); break;
-    case DType::I64: NPU_TRY(maxUnpoolTyped<int64_t>(ctx, x, *pi, y)); break;
+    case DType::F32: NPU_TRY(maxUnpoolTyped<float>(ctx, x, *pi, y, inferred)); break;
+    case DType::F64: NPU_TRY(maxUnpoolTyped<double>(ctx, x, *pi, y, inferred)); break;
+    case DType::I8: NPU_TRY(maxUnpoolTyped<int8_t>(ctx, x, *pi, y, inferred)); break;
+    case DType::U8: NPU_TRY(maxUnpoolTyped<uint8_t>(ctx, x, *pi, y, inferred)); break;
+    case DType::I32: NPU_TRY(maxUnpoolTyped<int32_t>(ctx, x, *pi, y, inferred)); break;
+    case DType::I64: NPU_TRY(maxUnpoolTyped<int64_t>(ctx, x, *pi, y, inferred)); break;
     default: return ctx.unsupported("MaxUnpool on {}", dtypeName(dt));
   }
   ctx.setOutput(0, narrowFromF32(y, dt));

@@ -1,4 +1,4 @@
-// nn_resize.cc - Resize (opset 10 to 19) and the deprecated Upsample (opset 7/9).
+// nn_resize.cc - Resize (opset 10 to 19), the deprecated Upsample (opset 7/9) and GridSample.
 //
 // Output coordinates map to input coordinates axis by axis (coordinate_transformation_mode).
 // Nearest gathers in one pass over the output (any element type); linear and cubic run as
@@ -27,13 +27,14 @@ struct ResizeSpec {
   double extrapolation = 0.0;
   std::vector<int64_t> in, out;
   std::vector<double> scale;              // per axis, as used by the coordinate transform
+  std::vector<double> resizedLen;         // in * scale with scales (not rounded), else out
   std::vector<double> roiStart, roiEnd;   // per axis (tf_crop_and_resize)
 };
 
 /// The input coordinate of output index x along `axis`.
 double originalCoord(const ResizeSpec& s, size_t axis, int64_t x) {
   double scale = s.scale[axis];
-  double inLen = double(s.in[axis]), outLen = double(s.out[axis]);
+  double inLen = double(s.in[axis]), outLen = double(s.out[axis]), resized = s.resizedLen[axis];
   double xf = double(x);
   switch (s.coord) {
     case Coord::HalfPixel: return (xf + 0.5) / scale - 0.5;
@@ -43,13 +44,14 @@ double originalCoord(const ResizeSpec& s, size_t axis, int64_t x) {
       double offset = center * (1.0 - adjustment);
       return offset + (xf + 0.5) / scale - 0.5;
     }
-    case Coord::PytorchHalfPixel: return outLen > 1 ? (xf + 0.5) / scale - 0.5 : 0.0;
-    case Coord::AlignCorners: return outLen == 1 ? 0.0 : xf * (inLen - 1) / (outLen - 1);
+    case Coord::PytorchHalfPixel: return resized > 1 ? (xf + 0.5) / scale - 0.5 : 0.0;
+    case Coord::AlignCorners: return resized == 1 ? 0.0 : xf * (inLen - 1) / (resized - 1);
     case Coord::Asymmetric: return xf / scale;
     case Coord::TfHalfPixelForNn: return (xf + 0.5) / scale;
     case Coord::TfCropAndResize: {
       double st = s.roiStart[axis], en = s.roiEnd[axis];
-      return outLen > 1 ? st * (inLen - 1) + xf * (en - st) * (inLen - 1) / (outLen - 1) : 0.5 * (st + en) * (inLen - 1);
+      return resized > 1 ? st * (inLen - 1) + xf * (en - st) * (inLen - 1) / (resized - 1)
+                         : 0.5 * (st + en) * (inLen - 1);
     }
   }
   return 0.0;
@@ -312,10 +314,12 @@ Status sizesFromScales(const KernelContext& ctx, ResizeSpec& s, const std::vecto
   if (scales.size() != r) return ctx.fail("scales has {} values for a rank-{} input", scales.size(), r);
   s.out.resize(r);
   s.scale.resize(r);
+  s.resizedLen.resize(r);
   for (size_t i = 0; i < r; ++i) {
     if (!(scales[i] > 0)) return ctx.fail("scale {} on axis {} is not positive", scales[i], i);
     s.scale[i] = scales[i];
-    s.out[i] = int64_t(std::floor(double(s.in[i]) * scales[i]));
+    s.resizedLen[i] = double(s.in[i]) * scales[i];
+    s.out[i] = int64_t(std::floor(s.resizedLen[i]));
   }
   return Status::ok();
 }
@@ -421,6 +425,7 @@ Status resizeKernel(KernelContext& ctx) {
     } else {
       return ctx.fail("unknown keep_aspect_ratio_policy \"{}\"", policy);
     }
+    s.resizedLen.assign(s.out.begin(), s.out.end());
   }
   return runResize(ctx, s, *px);
 }
@@ -447,11 +452,132 @@ Status upsampleKernel(KernelContext& ctx) {
   return runResize(ctx, s, *px);
 }
 
+// ---------------------------------------------------------------------------------------------
+// GridSample (4-D): X [N, C, H, W] sampled at grid [N, Ho, Wo, 2] of normalized (x, y)
+
+enum class GridMode { Nearest, Bilinear, Bicubic };
+enum class GridPad { Zeros, Border, Reflection };
+
+double reflectCoord(double v, double twiceLow, double twiceHigh) {
+  if (twiceLow == twiceHigh) return 0.0;
+  double mn = twiceLow / 2, span = (twiceHigh - twiceLow) / 2;
+  v = std::fabs(v - mn);
+  double extra = std::fmod(v, span);
+  int64_t flips = int64_t(std::floor(v / span));
+  return flips % 2 == 0 ? extra + mn : span - extra + mn;
+}
+
+/// Border / reflection applied to a coordinate along an axis of `size` pixels.
+double padCoord(double v, int64_t size, GridPad pad, bool alignCorners) {
+  double hi = double(size - 1);
+  if (pad == GridPad::Border) return std::clamp(v, 0.0, hi);
+  if (pad == GridPad::Reflection) {
+    v = alignCorners ? reflectCoord(v, 0.0, 2.0 * hi) : reflectCoord(v, -1.0, 2.0 * double(size) - 1.0);
+    return std::clamp(v, 0.0, hi);
+  }
+  return v;
+}
+
+template <typename T>
+void gridSampleTyped(ThreadPool& pool, const Tensor& xt, const Tensor& gt, Tensor& yt, GridMode mode, GridPad pad,
+                     bool alignCorners) {
+  const int64_t N = xt.dim(0), C = xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = gt.dim(1), Wo = gt.dim(2);
+  const T* X = xt.data<T>();
+  const T* G = gt.data<T>();
+  T* Y = yt.mutableData<T>();
+  auto unnorm = [&](double g, int64_t size) {
+    return alignCorners ? (g + 1) / 2 * double(size - 1) : ((g + 1) * double(size) - 1) / 2;
+  };
+  pool.parallelFor(N * Ho, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      int64_t n = row / Ho, oh = row % Ho;
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const T* gp = G + ((n * Ho + oh) * Wo + ow) * 2;
+        double fx = unnorm(double(gp[0]), W), fy = unnorm(double(gp[1]), H);
+        // Fetch with the padding rule applied per tap (zeros: outside reads 0).
+        auto fetch = [&](const T* plane, int64_t iy, int64_t ix) -> double {
+          if (pad != GridPad::Zeros && mode == GridMode::Bicubic) {
+            iy = int64_t(padCoord(double(iy), H, pad, alignCorners));
+            ix = int64_t(padCoord(double(ix), W, pad, alignCorners));
+          }
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) return 0.0;
+          return double(plane[iy * W + ix]);
+        };
+        if (mode != GridMode::Bicubic) {
+          fx = padCoord(fx, W, pad, alignCorners);
+          fy = padCoord(fy, H, pad, alignCorners);
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          const T* plane = X + (n * C + c) * H * W;
+          double v = 0;
+          if (mode == GridMode::Nearest) {
+            v = fetch(plane, int64_t(std::nearbyint(fy)), int64_t(std::nearbyint(fx)));
+          } else if (mode == GridMode::Bilinear) {
+            double x0 = std::floor(fx), y0 = std::floor(fy), dx = fx - x0, dy = fy - y0;
+            int64_t ix = int64_t(x0), iy = int64_t(y0);
+            v = (1 - dy) * ((1 - dx) * fetch(plane, iy, ix) + dx * fetch(plane, iy, ix + 1)) +
+                dy * ((1 - dx) * fetch(plane, iy + 1, ix) + dx * fetch(plane, iy + 1, ix + 1));
+          } else {
+            double x0 = std::floor(fx), y0 = std::floor(fy), dx = fx - x0, dy = fy - y0;
+            int64_t ix = int64_t(x0), iy = int64_t(y0);
+            double wx[4], wy[4];
+            for (int k = 0; k < 4; ++k) {
+              wx[k] = cubicWeight(dx - double(k - 1), -0.75);
+              wy[k] = cubicWeight(dy - double(k - 1), -0.75);
+            }
+            for (int a = 0; a < 4; ++a) {
+              double rowv = 0;
+              for (int b = 0; b < 4; ++b) rowv += wx[b] * fetch(plane, iy - 1 + a, ix - 1 + b);
+              v += wy[a] * rowv;
+            }
+          }
+          Y[((n * C + c) * Ho + oh) * Wo + ow] = T(v);
+        }
+      }
+    }
+  });
+}
+
+Status gridSampleKernel(KernelContext& ctx) {
+  const Tensor* px = ctx.input(0);
+  const Tensor* pg = ctx.input(1);
+  if (!px || !pg) return ctx.fail("GridSample needs X and grid");
+  if (px->rank() != 4) return ctx.unsupported("GridSample on {} (only 4-D)", px->describe());
+  if (pg->rank() != 4 || pg->dim(0) != px->dim(0) || pg->dim(3) != 2)
+    return ctx.fail("grid {} does not match X {}", pg->describe(), px->describe());
+  const AttrMap& a = ctx.attrs();
+  std::string m = a.getString("mode", "bilinear"), p = a.getString("padding_mode", "zeros");
+  GridMode mode;
+  if (m == "bilinear" || m == "linear") mode = GridMode::Bilinear;
+  else if (m == "nearest") mode = GridMode::Nearest;
+  else if (m == "bicubic" || m == "cubic") mode = GridMode::Bicubic;
+  else return ctx.fail("unknown mode \"{}\"", m);
+  GridPad pad;
+  if (p == "zeros") pad = GridPad::Zeros;
+  else if (p == "border") pad = GridPad::Border;
+  else if (p == "reflection") pad = GridPad::Reflection;
+  else return ctx.fail("unknown padding_mode \"{}\"", p);
+  bool align = a.getInt("align_corners", 0) != 0;
+  DType dt = px->dtype();
+  Tensor x = widenToF32(*px), g = widenToF32(*pg);
+  if (x.dtype() != g.dtype()) return ctx.unsupported("X {} with grid {}", px->describe(), pg->describe());
+  Tensor y(x.dtype(), {px->dim(0), px->dim(1), pg->dim(1), pg->dim(2)});
+  if (x.dtype() == DType::F32)
+    gridSampleTyped<float>(ctx.pool(), x, g, y, mode, pad, align);
+  else if (x.dtype() == DType::F64)
+    gridSampleTyped<double>(ctx.pool(), x, g, y, mode, pad, align);
+  else
+    return ctx.unsupported("GridSample on {}", dtypeName(dt));
+  ctx.setOutput(0, narrowFromF32(y, dt));
+  return Status::ok();
+}
+
 }  // namespace
 
 void registerResizeKernels(KernelRegistry& r) {
   r.add("", "Resize", resizeKernel);
   r.add("", "Upsample", upsampleKernel);
+  r.add("", "GridSample", gridSampleKernel);
 }
 
 }  // namespace npuconv::nn

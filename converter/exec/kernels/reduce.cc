@@ -236,7 +236,7 @@ Status reductionMask(const KernelContext& ctx, int64_t rank, std::vector<bool>& 
     return Status::ok();
   }
   for (int64_t a : axes) {
-    int64_t ax;
+    int64_t ax = 0;
     NPU_TRY(normalizeAxis(ctx, a, rank, ax));
     if (rank == 0) continue;
     mask[size_t(ax)] = true;
@@ -292,7 +292,7 @@ Status argKernel(KernelContext& ctx) {
   NPU_TRY(needInputs(ctx, 1));
   const Tensor& x0 = *ctx.input(0);
   if (!accepts(x0.dtype(), kNumeric)) return badType(ctx, x0.dtype());
-  int64_t axis;
+  int64_t axis = 0;
   NPU_TRY(normalizeAxis(ctx, ctx.attrs().getInt("axis", 0), x0.rank(), axis));
   bool keep = ctx.attrs().getInt("keepdims", 1) != 0;
   bool last = ctx.attrs().getInt("select_last_index", 0) != 0;
@@ -377,7 +377,7 @@ Status softmaxKernel(KernelContext& ctx) {
   if (!accepts(t, kFloats)) return badType(ctx, t);
   int64_t rank = x0.rank();
   bool old = ctx.opset() < 13;
-  int64_t axis;
+  int64_t axis = 0;
   NPU_TRY(normalizeAxis(ctx, ctx.attrs().getInt("axis", old ? 1 : -1), rank, axis));
   Tensor xf = toF32(ctx.pool(), x0);
   Tensor x;
@@ -434,7 +434,7 @@ Status kLayerNormalization(KernelContext& ctx) {
   const Tensor& x0 = *ctx.input(0);
   DType t = x0.dtype();
   if (!accepts(t, kFloats)) return badType(ctx, t);
-  int64_t rank = x0.rank(), axis;
+  int64_t rank = x0.rank(), axis = 0;
   NPU_TRY(normalizeAxis(ctx, ctx.attrs().getInt("axis", -1), rank, axis));
   float eps = ctx.attrs().getFloat("epsilon", 1e-5f);
   std::vector<int64_t> normDims(x0.dims().begin() + axis, x0.dims().end());
@@ -596,7 +596,7 @@ Status kLpNormalization(KernelContext& ctx) {
   NPU_TRY(needInputs(ctx, 1));
   const Tensor& x0 = *ctx.input(0);
   if (!accepts(x0.dtype(), kFloats)) return badType(ctx, x0.dtype());
-  int64_t axis;
+  int64_t axis = 0;
   NPU_TRY(normalizeAxis(ctx, ctx.attrs().getInt("axis", -1), x0.rank(), axis));
   int64_t p = ctx.attrs().getInt("p", 2);
   if (p != 1 && p != 2) return ctx.fail("p must be 1 or 2, not {}", p);
@@ -618,7 +618,7 @@ Status kMeanVarianceNormalization(KernelContext& ctx) {
   std::vector<int64_t> axes = ctx.attrs().getInts("axes", {0, 2, 3});
   std::vector<bool> mask(size_t(x0.rank()), false);
   for (int64_t a : axes) {
-    int64_t ax;
+    int64_t ax = 0;
     NPU_TRY(normalizeAxis(ctx, a, x0.rank(), ax));
     mask[size_t(ax)] = true;
   }
@@ -675,7 +675,7 @@ Status kCumSum(KernelContext& ctx) {
   DType t = x0.dtype();
   if (!accepts(t, kNumeric)) return badType(ctx, t);
   if (ctx.input(1)->numElements() != 1) return ctx.fail("axis must be a scalar, got {}", ctx.input(1)->describe());
-  int64_t axis;
+  int64_t axis = 0;
   NPU_TRY(normalizeAxis(ctx, ctx.input(1)->toInt64s()[0], x0.rank(), axis));
   bool exclusive = ctx.attrs().getInt("exclusive", 0) != 0, reverse = ctx.attrs().getInt("reverse", 0) != 0;
   Tensor xf = toF32(ctx.pool(), x0);

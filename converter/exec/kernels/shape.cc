@@ -1117,9 +1117,100 @@ Status reverseSequenceKernel(KernelContext& ctx) {
   return Status::ok();
 }
 
+/// Unique: items are the elements (no axis) or the slices along `axis`, compared
+/// lexicographically by value; equal items keep their first occurrence.
+Status uniqueKernel(KernelContext& ctx) {
+  NPU_REQUIRE_INPUTS(ctx, 1);
+  const Tensor& x = *ctx.input(0);
+  const bool sorted = ctx.attrs().getInt("sorted", 1) != 0;
+  auto axisAttr = ctx.attrs().get<int64_t>("axis");
+  int64_t axis = -1, n = x.numElements(), outer = 1, inner = 1;
+  if (axisAttr) {
+    NPU_ASSIGN_OR_RETURN(axis, normAxis(ctx, *axisAttr, x.rank()));
+    n = x.dims()[size_t(axis)];
+    outer = product(x.dims(), 0, size_t(axis));
+    inner = product(x.dims(), size_t(axis) + 1, x.dims().size());
+  }
+  const int64_t m = n > 0 ? x.numElements() / n : 0;  // elements per item
+  std::vector<int64_t> order(static_cast<size_t>(n)), group(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  int64_t groups = 0;
+  bool ok = dispatchNumeric(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using A = Arith<T>;
+    using C = typename A::C;
+    const T* p = x.data<T>();
+    // Element j of item k (j runs over the slice in row-major order).
+    auto at = [&](int64_t k, int64_t j) -> C {
+      if (!axisAttr) return A::load(p[k]);
+      int64_t o = j / inner, i = j % inner;
+      return A::load(p[(o * n + k) * inner + i]);
+    };
+    auto cmp = [&](int64_t a, int64_t b) {
+      for (int64_t j = 0; j < m; ++j) {
+        C va = at(a, j), vb = at(b, j);
+        if (va < vb) return -1;
+        if (vb < va) return 1;
+      }
+      return 0;
+    };
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cmp(a, b) < 0; });
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i == 0 || cmp(order[i - 1], order[i]) != 0) ++groups;
+      group[size_t(order[i])] = groups - 1;
+    }
+  });
+  if (!ok) return ctx.unsupported("dtype {}", dtypeName(x.dtype()));
+  // First occurrence and count of each group (in sorted-group order).
+  std::vector<int64_t> first(size_t(groups), -1), count(size_t(groups), 0);
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t g = group[size_t(k)];
+    if (first[size_t(g)] < 0) first[size_t(g)] = k;
+    ++count[size_t(g)];
+  }
+  // Output position of each group.
+  std::vector<int64_t> pos(static_cast<size_t>(groups));
+  std::iota(pos.begin(), pos.end(), 0);
+  if (!sorted) {
+    std::vector<int64_t> byFirst(static_cast<size_t>(groups));
+    std::iota(byFirst.begin(), byFirst.end(), 0);
+    std::sort(byFirst.begin(), byFirst.end(), [&](int64_t a, int64_t b) { return first[size_t(a)] < first[size_t(b)]; });
+    for (int64_t q = 0; q < groups; ++q) pos[size_t(byFirst[size_t(q)])] = q;
+  }
+  std::vector<int64_t> rep(static_cast<size_t>(groups)), cnt(static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; ++g) {
+    rep[size_t(pos[size_t(g)])] = first[size_t(g)];
+    cnt[size_t(pos[size_t(g)])] = count[size_t(g)];
+  }
+  const size_t esz = dtypeSize(x.dtype());
+  std::vector<int64_t> yDims = {groups};
+  if (axisAttr) {
+    yDims = x.dims();
+    yDims[size_t(axis)] = groups;
+  }
+  Tensor& y = ctx.allocate(0, x.dtype(), yDims);
+  const int64_t rowItems = axisAttr ? inner : 1;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t q = 0; q < groups; ++q)
+      std::memcpy(mutableBytesOf(y) + size_t((o * groups + q) * rowItems) * esz,
+                  bytesOf(x) + size_t((o * n + rep[size_t(q)]) * rowItems) * esz, size_t(rowItems) * esz);
+  auto put = [&](size_t i, const std::vector<int64_t>& v) {
+    if (i >= ctx.numOutputs()) return;
+    Tensor& t = ctx.allocate(i, DType::I64, {int64_t(v.size())});
+    if (!v.empty()) std::memcpy(t.mutableRaw(), v.data(), v.size() * sizeof(int64_t));
+  };
+  std::vector<int64_t> inverse(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) inverse[size_t(k)] = pos[size_t(group[size_t(k)])];
+  put(1, rep);
+  put(2, inverse);
+  put(3, cnt);
+  return Status::ok();
+}
+
 }  // namespace
 
 void registerShapeKernels(KernelRegistry& r) {
+  r.add("", "Unique", uniqueKernel);
   r.add("", "Shape", shapeKernel);
   r.add("", "Size", sizeKernel);
   r.add("", "Reshape", reshapeKernel);
