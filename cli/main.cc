@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   addOptimizeCommand(app, action);
   addPassesCommand(app, action);
   addRunCommand(app, action);
+  addOpsCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
