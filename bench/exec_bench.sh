@@ -50,15 +50,15 @@ cases=(
   "minilm_256|$MINILM|--input input_ids=1x256 --input attention_mask=1x256 --input token_type_ids=1x256"
 )
 
-field() {  # field JSON KEY
-  node -e 'const o = JSON.parse(process.argv[1]); const v = o[process.argv[2]]; process.stdout.write(v === undefined ? "" : String(v));' "$1" "$2"
+field() {  # field JSON KEY (numbers rounded to 2 decimals)
+  node -e 'const o = JSON.parse(process.argv[1]); const v = o[process.argv[2]]; process.stdout.write(v === undefined ? "" : typeof v === "number" ? v.toFixed(2) : String(v));' "$1" "$2"
 }
 
 echo "# npuconv Executor vs ONNX Runtime $(node -p "require('$root/node_modules/onnxruntime-node/package.json').version")"
 echo "# npuconv side: $NPU_SIDE; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT, ORT graph optimization=$ORT_OPT"
 echo
-echo "| case | model | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| case | model | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput (median) | ratio (min) |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for c in "${cases[@]}"; do
   IFS='|' read -r name zoo inputs <<<"$c"
   if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then continue; fi
@@ -67,7 +67,7 @@ for c in "${cases[@]}"; do
   # shellcheck disable=SC2086
   "$bin" --zoo "$zoo" $inputs --dump "$dir" --dump-only 2>"$dir/npu.err"
   if [[ ! -f "$dir/model_path.txt" ]]; then
-    echo "| $name | $zoo | failed: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ') | - | - |"
+    echo "| $name | $zoo | failed: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ') | - | - | - |"
     continue
   fi
   model="$(cat "$dir/model_path.txt")"
@@ -89,21 +89,25 @@ for c in "${cases[@]}"; do
   ort_rc=$?
   if [[ $npu_rc -eq 0 ]]; then
     npu_med="$(field "$npu_json" median_ms)"
-    npu_cell="$npu_med ($(field "$npu_json" min_ms))"
+    npu_min="$(field "$npu_json" min_ms)"
+    npu_cell="$npu_med ($npu_min)"
   else
     npu_med=""
     npu_cell="not run: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ')"
   fi
   if [[ $ort_rc -eq 0 ]]; then
     ort_med="$(field "$ort_json" median_ms)"
-    ort_cell="$ort_med ($(field "$ort_json" min_ms))"
+    ort_min="$(field "$ort_json" min_ms)"
+    ort_cell="$ort_med ($ort_min)"
   else
     ort_med=""
     ort_cell="failed: $(head -c 300 "$dir/ort.err" | tr '\n|' '  ')"
   fi
   ratio="-"
+  ratio_min="-"
   if [[ -n "$npu_med" && -n "$ort_med" ]]; then
     ratio="$(node -p "($ort_med / $npu_med).toFixed(3)")"
+    ratio_min="$(node -p "($ort_min / $npu_min).toFixed(3)")"
   fi
-  echo "| $name | $zoo | $npu_cell | $ort_cell | $ratio |"
+  echo "| $name | $zoo | $npu_cell | $ort_cell | $ratio | $ratio_min |"
 done

@@ -69,8 +69,13 @@ class FoldConstantsPass final : public Pass {
   void replaceWithConstant(Graph& g, Node* n, size_t i, TensorRef data) {
     Value* r = n->result(i);
     if (!r) return;
-    Value* c = g.addInitializer(g.uniqueName(r->name() + "_const"), std::move(data));
+    std::string name = r->name();
+    Value* c = g.addInitializer(g.uniqueName(name + "_const"), std::move(data));
     m::replaceValue(g, r, c);
+    if (c->name() != name) {  // the constant keeps the folded value's name
+      g.renameValue(r, g.uniqueName(name + "_folded"));
+      g.renameValue(c, name);
+    }
   }
 
   Status fold(Graph& g, Node* n, int64_t opset, int64_t maxBytes, PassContext& ctx) {

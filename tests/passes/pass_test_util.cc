@@ -111,7 +111,8 @@ void expectEquivalentAfter(const std::string& passes, const std::string& text, c
   collectOps(*model.graph, ops);
   std::string missing;
   for (const auto& [domain, op] : ops)
-    if (!KernelRegistry::global().supports(domain, op)) missing += (missing.empty() ? "" : ", ") + op;
+    if (!KernelRegistry::global().supports(domain, op))
+      missing += (missing.empty() ? "" : ", ") + (domain.empty() ? op : domain + "." + op);
   if (!missing.empty()) {
     if (after) *after = std::move(model);
     GTEST_SKIP() << "numeric check skipped: no kernel for " << missing;

@@ -65,12 +65,13 @@ inline void copyRun(std::byte* d, const std::byte* s, int64_t n, int64_t stride,
 
 template <typename T>
 inline void transposeTileT(std::byte* d, const std::byte* s, int64_t a0, int64_t a1, int64_t b0, int64_t b1,
-                           int64_t B, int64_t sB) {
+                           int64_t dA, int64_t sB) {
+  // dst[a * dA + b] = src[a + b * sB]
   for (int64_t a = a0; a < a1; ++a)
     for (int64_t b = b0; b < b1; ++b) {
       T v;
       std::memcpy(&v, s + (a + b * sB) * static_cast<int64_t>(sizeof(T)), sizeof(T));
-      std::memcpy(d + (a * B + b) * static_cast<int64_t>(sizeof(T)), &v, sizeof(T));
+      std::memcpy(d + (a * dA + b) * static_cast<int64_t>(sizeof(T)), &v, sizeof(T));
     }
 }
 
@@ -105,32 +106,43 @@ inline void stridedCopy(std::byte* dst, const std::byte* src, const std::vector<
   const int64_t inner = dims.back(), innerStride = strides.back();
   const int64_t iesz = static_cast<int64_t>(esz);
 
-  // Batched 2-D transpose (the source is contiguous along the second-to-last output dim):
-  // copy in cache-sized tiles.
-  if (r >= 2 && innerStride != 1 && strides[r - 2] == 1 && (esz == 1 || esz == 2 || esz == 4 || esz == 8) &&
-      inner >= 8 && dims[r - 2] >= 8) {
-    const int64_t A = dims[r - 2], B = inner, sB = innerStride;
+  // A transpose (some output dim p before the last reads the source contiguously while the
+  // last one does not): copy [p, last] planes in cache-sized tiles, the other dims as batch.
+  size_t p = r;
+  for (size_t i = 0; i + 1 < r; ++i)
+    if (strides[i] == 1) p = i;
+  if (p < r && innerStride != 1 && (esz == 1 || esz == 2 || esz == 4 || esz == 8) && inner >= 8 && dims[p] >= 8) {
+    const std::vector<int64_t> dstSt = stridesOf(dims);
+    const int64_t A = dims[p], B = inner, sB = innerStride, dA = dstSt[p];
+    std::vector<size_t> batchDims;
+    int64_t batch = 1;
+    for (size_t i = 0; i + 1 < r; ++i)
+      if (i != p) {
+        batchDims.push_back(i);
+        batch *= dims[i];
+      }
     constexpr int64_t kTile = 32;
     const int64_t tilesA = (A + kTile - 1) / kTile, tilesB = (B + kTile - 1) / kTile;
-    int64_t batch = 1;
-    for (size_t i = 0; i + 2 < r; ++i) batch *= dims[i];
     auto work = [&](int64_t begin, int64_t end) {
       for (int64_t w = begin; w < end; ++w) {
         int64_t bi = w / (tilesA * tilesB), t = w % (tilesA * tilesB);
         int64_t ta = t / tilesB, tb = t % tilesB;
-        int64_t soff = 0, rem = bi;
-        for (size_t i = r - 2; i-- > 0;) {
-          soff += (rem % dims[i]) * strides[i];
+        int64_t soff = 0, doff = 0, rem = bi;
+        for (size_t k = batchDims.size(); k-- > 0;) {
+          size_t i = batchDims[k];
+          int64_t c = rem % dims[i];
           rem /= dims[i];
+          soff += c * strides[i];
+          doff += c * dstSt[i];
         }
-        std::byte* d = dst + bi * A * B * iesz;
+        std::byte* d = dst + doff * iesz;
         const std::byte* s = src + soff * iesz;
         int64_t a0 = ta * kTile, a1 = std::min(A, a0 + kTile), b0 = tb * kTile, b1 = std::min(B, b0 + kTile);
         switch (esz) {
-          case 1: detail::transposeTileT<uint8_t>(d, s, a0, a1, b0, b1, B, sB); break;
-          case 2: detail::transposeTileT<uint16_t>(d, s, a0, a1, b0, b1, B, sB); break;
-          case 4: detail::transposeTileT<uint32_t>(d, s, a0, a1, b0, b1, B, sB); break;
-          default: detail::transposeTileT<uint64_t>(d, s, a0, a1, b0, b1, B, sB); break;
+          case 1: detail::transposeTileT<uint8_t>(d, s, a0, a1, b0, b1, dA, sB); break;
+          case 2: detail::transposeTileT<uint16_t>(d, s, a0, a1, b0, b1, dA, sB); break;
+          case 4: detail::transposeTileT<uint32_t>(d, s, a0, a1, b0, b1, dA, sB); break;
+          default: detail::transposeTileT<uint64_t>(d, s, a0, a1, b0, b1, dA, sB); break;
         }
       }
     };
