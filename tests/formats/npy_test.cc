@@ -82,15 +82,15 @@ TEST(NpyTest, RoundTripsEveryDtype) {
 
 TEST(NpyTest, HeaderTextMatchesNumpy) {
   // numpy: np.save(f, np.zeros((2, 3), np.float32)) and np.save(f, np.zeros(3, np.int64)).
-  auto h = npyHeader(DType::F32, std::vector<int64_t>{2, 3});
-  ASSERT_TRUE(h.hasValue());
-  EXPECT_EQ(h->substr(10, 61), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }");
-  h = npyHeader(DType::I64, std::vector<int64_t>{3});
-  ASSERT_TRUE(h.hasValue());
-  EXPECT_EQ(h->substr(10, 58), "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }");
-  h = npyHeader(DType::Bool, std::vector<int64_t>{});
-  ASSERT_TRUE(h.hasValue());
-  EXPECT_EQ(h->substr(10, 56), "{'descr': '|b1', 'fortran_order': False, 'shape': (), }");
+  auto expectDict = [](DType t, std::vector<int64_t> dims, const std::string& dict) {
+    auto h = npyHeader(t, dims);
+    ASSERT_TRUE(h.hasValue());
+    EXPECT_EQ(h->substr(10, dict.size()), dict);
+    EXPECT_EQ(h->find_first_not_of(' ', 10 + dict.size()), h->size() - 1);  // space padding, '\n'
+  };
+  expectDict(DType::F32, {2, 3}, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }");
+  expectDict(DType::I64, {3}, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }");
+  expectDict(DType::Bool, {}, "{'descr': '|b1', 'fortran_order': False, 'shape': (), }");
 }
 
 TEST(NpyTest, ReadsHandWrittenFiles) {
