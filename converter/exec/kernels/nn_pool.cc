@@ -48,19 +48,32 @@ std::vector<int64_t> outDimsOf(const Tensor& x, const Window& w) {
   return d;
 }
 
+/// Taps [t0, t1) of output position o along axis i whose input position lies inside the input.
+inline void tapRange(const PoolGeo& g, int i, int64_t o, int64_t& t0, int64_t& t1) {
+  int64_t start = o * g.s[i] - g.pb[i], d = g.d[i];
+  // start + t*d >= 0  and  start + t*d < in
+  t0 = start >= 0 ? 0 : (-start + d - 1) / d;
+  int64_t lim = g.in[i] - start;  // t*d < lim
+  t1 = lim <= 0 ? 0 : (lim + d - 1) / d;
+  t1 = std::min(t1, g.k[i]);
+  if (t1 < t0) t1 = t0;
+}
+
 /// Calls visit(inputSpatialIndex, id, ih, iw) for every in-bounds tap of output (od, oh, ow).
 template <typename F>
 inline void forTaps(const PoolGeo& g, int64_t od, int64_t oh, int64_t ow, F&& visit) {
-  for (int64_t a = 0; a < g.k[0]; ++a) {
-    int64_t id = od * g.s[0] - g.pb[0] + a * g.d[0];
-    if (id < 0 || id >= g.in[0]) continue;
-    for (int64_t b = 0; b < g.k[1]; ++b) {
-      int64_t ih = oh * g.s[1] - g.pb[1] + b * g.d[1];
-      if (ih < 0 || ih >= g.in[1]) continue;
+  int64_t a0, a1, b0, b1, e0, e1;
+  tapRange(g, 0, od, a0, a1);
+  tapRange(g, 1, oh, b0, b1);
+  tapRange(g, 2, ow, e0, e1);
+  const int64_t sd = od * g.s[0] - g.pb[0], sh = oh * g.s[1] - g.pb[1], sw = ow * g.s[2] - g.pb[2];
+  for (int64_t a = a0; a < a1; ++a) {
+    int64_t id = sd + a * g.d[0];
+    for (int64_t b = b0; b < b1; ++b) {
+      int64_t ih = sh + b * g.d[1];
       int64_t rowBase = (id * g.in[1] + ih) * g.in[2];
-      for (int64_t e = 0; e < g.k[2]; ++e) {
-        int64_t iw = ow * g.s[2] - g.pb[2] + e * g.d[2];
-        if (iw < 0 || iw >= g.in[2]) continue;
+      for (int64_t e = e0; e < e1; ++e) {
+        int64_t iw = sw + e * g.d[2];
         visit(rowBase + iw, id, ih, iw);
       }
     }
