@@ -48,19 +48,32 @@ std::vector<int64_t> outDimsOf(const Tensor& x, const Window& w) {
   return d;
 }
 
+/// Taps [t0, t1) of output position o along axis i whose input position lies inside the input.
+inline void tapRange(const PoolGeo& g, int i, int64_t o, int64_t& t0, int64_t& t1) {
+  int64_t start = o * g.s[i] - g.pb[i], d = g.d[i];
+  // start + t*d >= 0  and  start + t*d < in
+  t0 = start >= 0 ? 0 : (-start + d - 1) / d;
+  int64_t lim = g.in[i] - start;  // t*d < lim
+  t1 = lim <= 0 ? 0 : (lim + d - 1) / d;
+  t1 = std::min(t1, g.k[i]);
+  if (t1 < t0) t1 = t0;
+}
+
 /// Calls visit(inputSpatialIndex, id, ih, iw) for every in-bounds tap of output (od, oh, ow).
 template <typename F>
 inline void forTaps(const PoolGeo& g, int64_t od, int64_t oh, int64_t ow, F&& visit) {
-  for (int64_t a = 0; a < g.k[0]; ++a) {
-    int64_t id = od * g.s[0] - g.pb[0] + a * g.d[0];
-    if (id < 0 || id >= g.in[0]) continue;
-    for (int64_t b = 0; b < g.k[1]; ++b) {
-      int64_t ih = oh * g.s[1] - g.pb[1] + b * g.d[1];
-      if (ih < 0 || ih >= g.in[1]) continue;
+  int64_t a0, a1, b0, b1, e0, e1;
+  tapRange(g, 0, od, a0, a1);
+  tapRange(g, 1, oh, b0, b1);
+  tapRange(g, 2, ow, e0, e1);
+  const int64_t sd = od * g.s[0] - g.pb[0], sh = oh * g.s[1] - g.pb[1], sw = ow * g.s[2] - g.pb[2];
+  for (int64_t a = a0; a < a1; ++a) {
+    int64_t id = sd + a * g.d[0];
+    for (int64_t b = b0; b < b1; ++b) {
+      int64_t ih = sh + b * g.d[1];
       int64_t rowBase = (id * g.in[1] + ih) * g.in[2];
-      for (int64_t e = 0; e < g.k[2]; ++e) {
-        int64_t iw = ow * g.s[2] - g.pb[2] + e * g.d[2];
-        if (iw < 0 || iw >= g.in[2]) continue;
+      for (int64_t e = e0; e < e1; ++e) {
+        int64_t iw = sw + e * g.d[2];
         visit(rowBase + iw, id, ih, iw);
       }
     }
@@ -70,39 +83,78 @@ inline void forTaps(const PoolGeo& g, int64_t od, int64_t oh, int64_t ow, F&& vi
 // ---------------------------------------------------------------------------------------------
 // MaxPool
 
+/// Per axis, the in-bounds tap range of every output position (computed once per call).
+struct TapTable {
+  std::vector<int64_t> t0[3], t1[3];
+  explicit TapTable(const PoolGeo& g) {
+    for (int i = 0; i < 3; ++i) {
+      t0[i].resize(size_t(g.out[i]));
+      t1[i].resize(size_t(g.out[i]));
+      for (int64_t o = 0; o < g.out[i]; ++o) tapRange(g, i, o, t0[i][size_t(o)], t1[i][size_t(o)]);
+    }
+  }
+};
+
+template <typename T, bool kIndices>
+void maxPoolPlane(const T* x, T* y, int64_t* yi, int64_t planeBase, const PoolGeo& g, const TapTable& tt,
+                  bool colMajor) {
+  const int64_t IW = g.in[2], IHW = g.in[1] * g.in[2];
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t a0 = tt.t0[0][size_t(od)], a1 = tt.t1[0][size_t(od)], sd = od * g.s[0] - g.pb[0];
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      const int64_t b0 = tt.t0[1][size_t(oh)], b1 = tt.t1[1][size_t(oh)], sh = oh * g.s[1] - g.pb[1];
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        const int64_t e0 = tt.t0[2][size_t(ow)], e1 = tt.t1[2][size_t(ow)], sw = ow * g.s[2] - g.pb[2];
+        T best = std::numeric_limits<T>::lowest();
+        int64_t bestAt = -1;
+        for (int64_t a = a0; a < a1; ++a) {
+          const int64_t id = sd + a * g.d[0];
+          for (int64_t b = b0; b < b1; ++b) {
+            const T* row = x + id * IHW + (sh + b * g.d[1]) * IW + sw;
+            for (int64_t e = e0; e < e1; ++e) {
+              T v = row[e * g.d[2]];
+              if constexpr (kIndices) {
+                if (bestAt < 0 || v > best) {
+                  best = v;
+                  bestAt = (row - x) + e * g.d[2];
+                }
+              } else {
+                best = v > best ? v : best;
+              }
+            }
+          }
+        }
+        int64_t o = (od * g.out[1] + oh) * g.out[2] + ow;
+        y[o] = best;
+        if constexpr (kIndices) {
+          int64_t local = 0;
+          if (bestAt >= 0) {
+            local = bestAt;
+            if (colMajor) {
+              int64_t bd = bestAt / IHW, bh = (bestAt / IW) % g.in[1], bw = bestAt % IW;
+              local = bd + g.in[0] * (bh + g.in[1] * bw);
+            }
+          }
+          yi[o] = planeBase + local;
+        }
+      }
+    }
+  }
+}
+
 template <typename T>
 void maxPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, int64_t* idxOut, const PoolGeo& g,
                   bool colMajor) {
   const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
   const T* X = xt.data<T>();
   T* Y = yt.mutableData<T>();
+  TapTable tt(g);
   pool.parallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
-      const T* x = X + p * inSp;
-      T* y = Y + p * outSp;
-      int64_t* yi = idxOut ? idxOut + p * outSp : nullptr;
-      for (int64_t od = 0; od < g.out[0]; ++od)
-        for (int64_t oh = 0; oh < g.out[1]; ++oh)
-          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
-            T best = std::numeric_limits<T>::lowest();
-            int64_t bestAt = -1, bd = 0, bh = 0, bw = 0;
-            forTaps(g, od, oh, ow, [&](int64_t at, int64_t id, int64_t ih, int64_t iw) {
-              T v = x[at];
-              if (bestAt < 0 || v > best) {
-                best = v;
-                bestAt = at;
-                bd = id;
-                bh = ih;
-                bw = iw;
-              }
-            });
-            int64_t o = (od * g.out[1] + oh) * g.out[2] + ow;
-            y[o] = best;
-            if (yi) {
-              int64_t local = bestAt < 0 ? 0 : colMajor ? bd + g.in[0] * (bh + g.in[1] * bw) : bestAt;
-              yi[o] = p * inSp + local;
-            }
-          }
+      if (idxOut)
+        maxPoolPlane<T, true>(X + p * inSp, Y + p * outSp, idxOut + p * outSp, p * inSp, g, tt, colMajor);
+      else
+        maxPoolPlane<T, false>(X + p * inSp, Y + p * outSp, nullptr, 0, g, tt, colMajor);
     }
   });
 }
