@@ -376,5 +376,41 @@ TEST(ShapeKernels, CompressReverseSequenceShapeSize) {
   EXPECT_EQ(ints(out["sz"]), (std::vector<int64_t>{6}));
 }
 
+TEST(ShapeKernels, UniqueUnsortedAndAlongAxis) {
+  auto out = run(R"(<ir_version: 8, opset_import: ["" : 11]>
+    g (float[6] x, float[3,2] m) => (float y, int64 idx, int64 inv, int64 cnt, float ym) {
+      y, idx, inv, cnt = Unique<sorted = 0>(x)
+      ym = Unique<axis = 0>(m)
+    })",
+                 {{"x", f32({6}, {2, 1, 1, 3, 4, 3})}, {"m", f32({3, 2}, {1, 0, 0, 1, 1, 0})}});
+  // First-occurrence order: 2, 1, 3, 4.
+  EXPECT_EQ(floats(out["y"]), (std::vector<float>{2, 1, 3, 4}));
+  EXPECT_EQ(ints(out["idx"]), (std::vector<int64_t>{0, 1, 3, 4}));
+  EXPECT_EQ(ints(out["inv"]), (std::vector<int64_t>{0, 1, 1, 2, 3, 2}));
+  EXPECT_EQ(ints(out["cnt"]), (std::vector<int64_t>{1, 2, 2, 1}));
+  // Rows [1,0], [0,1], [1,0]: sorted unique rows [0,1], [1,0].
+  EXPECT_EQ(out["ym"].dims(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(floats(out["ym"]), (std::vector<float>{0, 1, 1, 0}));
+}
+
+TEST(ShapeKernels, ConstantEyeLikeFlattenSqueeze) {
+  auto out = run(R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[2,1,3] x) => (int64 c, int32 e, float f, float sq) {
+      c = Constant<value_ints = [4, -5]>()
+      e = EyeLike<dtype = 6, k = 1>(f)
+      f = Flatten<axis = -1>(x)
+      sq = Squeeze(x)
+    })",
+                 {{"x", f32({2, 1, 3}, iota(6))}});
+  EXPECT_EQ(ints(out["c"]), (std::vector<int64_t>{4, -5}));
+  EXPECT_EQ(out["f"].dims(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(out["sq"].dims(), (std::vector<int64_t>{2, 3}));
+  ASSERT_EQ(out["e"].dtype(), DType::I32);
+  std::vector<int64_t> eye;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) eye.push_back(j == i + 1 ? 1 : 0);
+  EXPECT_EQ(ints(out["e"]), eye);
+}
+
 }  // namespace
 }  // namespace npuconv

@@ -641,6 +641,7 @@ Status expandKernel(KernelContext& ctx) {
 Status tileKernel(KernelContext& ctx) {
   NPU_REQUIRE_INPUTS(ctx, 2);
   const Tensor& x = *ctx.input(0);
+  if (ctx.hasInput(2)) return ctx.unsupported("Tile-1 (tiles and axis inputs)");
   NPU_ASSIGN_OR_RETURN(std::vector<int64_t> reps, intsOf(ctx, *ctx.input(1), "repeats"));
   if (int64_t(reps.size()) != x.rank()) return ctx.fail("{} repeats for rank {}", reps.size(), x.rank());
   std::vector<int64_t> inSt = stridesOf(x.dims()), viewDims, viewSt, outDims;
