@@ -20,6 +20,8 @@ struct OptimizeOptions {
   std::vector<std::string> disabled, printIrAfter;
   bool timePasses = false, verifyEach = false, externalData = false;
   int64_t externalThreshold = 1024;
+  int64_t opset = 0;
+  std::vector<std::string> passOptions;
 };
 
 Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w) {
@@ -43,6 +45,13 @@ int runOptimize(const OptimizeOptions& o) {
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
+  if (o.opset > 0) ctx.options["opset"] = std::to_string(o.opset);
+  for (const std::string& kv : o.passOptions) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return reportError(Status::invalidArgument("--pass-option \"{}\": expected KEY=VALUE", kv));
+    ctx.options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
   if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
   WriteOptions wo;
@@ -77,6 +86,9 @@ void addOptimizeCommand(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--verify-each", o->verifyEach, "Run the IR verifier after each pass");
   cmd->add_option("--print-ir-after", o->printIrAfter, "Print the IR after these passes (or `all`)")->delimiter(',');
   cmd->add_option("--report", o->report, "Write a JSON report of the passes");
+  cmd->add_option("--opset", o->opset,
+                  "Let fusions raise the default-domain opset to N (LayerNormalization needs 17, Gelu 20)");
+  cmd->add_option("--pass-option", o->passOptions, "KEY=VALUE option for the passes (repeatable)");
   cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
   cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");
   cmd->callback([&action, o] { action = [o] { return runOptimize(*o); }; });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a model shipped in testdata/: set up, build, inspect the model, convert it
-# (the pipeline grows with the passes issue) and inspect the result.
+# with the O2 pipeline (cleanup, folding, fusion) and inspect the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
@@ -8,7 +8,7 @@ MODEL=${1:-testdata/models/tiny_cnn.onnx}
 OUT=${2:-build/demo/$(basename "$MODEL" .onnx).npuconv.onnx}
 mkdir -p "$(dirname "$OUT")"
 ./build/cli/npuconv inspect "$MODEL"
-./build/cli/npuconv optimize "$MODEL" -o "$OUT" --passes none --time-passes --report "${OUT%.onnx}.report.json"
+./build/cli/npuconv optimize "$MODEL" -o "$OUT" --pipeline O2 --verify-each --time-passes --report "${OUT%.onnx}.report.json"
 echo
 ./build/cli/npuconv inspect "$OUT"
 echo "wrote $OUT"
