@@ -343,8 +343,7 @@ void softmaxRow(const T* x, T* y, int64_t n) {
   } else if constexpr (std::is_same_v<T, float>) {
     float m = laneMax(x, n);
     if (std::isinf(m) && m < 0) m = 0;  // an all -inf row: exp(-inf) = 0 everywhere
-    for (int64_t i = 0; i < n; ++i) y[i] = fastExp(x[i] - m);
-    float s = laneSum<float>(y, n, [](float v) { return v; });
+    float s = expShiftSum(x, m, y, n);
     if constexpr (K == SM::Softmax) {
       float inv = 1.0f / s;
       for (int64_t i = 0; i < n; ++i) y[i] *= inv;
