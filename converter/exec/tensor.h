@@ -51,7 +51,7 @@ class Tensor {
   static Tensor fromValues(DType dtype, std::vector<int64_t> dims, std::span<const T> values) {
     Tensor t(dtype, std::move(dims));
     NPU_CHECK(values.size_bytes() == t.byteSize(), "fromValues size mismatch");
-    std::memcpy(t.mutableRaw(), values.data(), values.size_bytes());
+    if (!values.empty()) std::memcpy(t.mutableRaw(), values.data(), values.size_bytes());
     return t;
   }
 

@@ -289,7 +289,8 @@ struct DivOp {
     } else {
       if (b == 0) return 0;
       if constexpr (std::is_signed_v<T>)
-        if (b == T(-1)) return static_cast<T>(T(0) - a);  // no trap on INT_MIN / -1
+        if (b == T(-1))  // no trap on INT_MIN / -1: negate with wrap-around, in unsigned
+          return static_cast<T>(0u - static_cast<std::make_unsigned_t<T>>(a));
       return static_cast<T>(a / b);
     }
   }
