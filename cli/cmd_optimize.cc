@@ -22,7 +22,14 @@ struct OptimizeOptions {
   int64_t externalThreshold = 1024;
   int64_t opset = 0;
   std::vector<std::string> passOptions;
+  std::vector<std::string> inputShapes, dims;  // --input-shape NAME=1x256, --dim NAME=VALUE
 };
+
+std::string joinEntries(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : ";") + s;
+  return out;
+}
 
 Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w) {
   nlohmann::ordered_json j;
@@ -40,12 +47,15 @@ Status writeReport(const std::string& path, const PassManager& pm, const WriteRe
 int runOptimize(const OptimizeOptions& o) {
   auto m = readOnnx(o.model);
   if (!m) return reportError(m.status());
-  auto pm = buildPassManager(o.pipeline, o.passes, o.disabled);
+  bool freeze = !o.inputShapes.empty() || !o.dims.empty();
+  auto pm = buildPassManager(o.pipeline, o.passes, o.disabled, freeze ? "freeze-shapes" : "");
   if (!pm) return reportError(pm.status());
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
   if (o.opset > 0) ctx.options["opset"] = std::to_string(o.opset);
+  if (!o.inputShapes.empty()) ctx.options["freeze.input-shapes"] = joinEntries(o.inputShapes);
+  if (!o.dims.empty()) ctx.options["freeze.dims"] = joinEntries(o.dims);
   for (const std::string& kv : o.passOptions) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -88,6 +98,8 @@ void addOptimizeCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--report", o->report, "Write a JSON report of the passes");
   cmd->add_option("--opset", o->opset,
                   "Let fusions raise the default-domain opset to N (LayerNormalization needs 17, Gelu 20)");
+  cmd->add_option("--input-shape", o->inputShapes, "Fix an input's shape: NAME=1x3x224x224 (repeatable; runs freeze-shapes)");
+  cmd->add_option("--dim", o->dims, "Fix a symbolic dim: NAME=SIZE, e.g. sequence=256 (repeatable; runs freeze-shapes)");
   cmd->add_option("--pass-option", o->passOptions, "KEY=VALUE option for the passes (repeatable)");
   cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
   cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");

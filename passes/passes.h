@@ -7,6 +7,7 @@
 
 namespace npuconv {
 
+std::unique_ptr<Pass> createCheckStaticShapesPass();
 std::unique_ptr<Pass> createEliminateDeadCodePass();
 std::unique_ptr<Pass> createEliminateIdentityPass();
 std::unique_ptr<Pass> createEliminateCommonSubexpressionsPass();
@@ -17,6 +18,7 @@ std::unique_ptr<Pass> createFoldPadIntoConvPass();
 std::unique_ptr<Pass> createFoldTransposeChainsPass();
 std::unique_ptr<Pass> createFoldReshapeChainsPass();
 std::unique_ptr<Pass> createFoldSqueezeUnsqueezePass();
+std::unique_ptr<Pass> createFreezeShapesPass();
 std::unique_ptr<Pass> createFuseConvActPass();
 std::unique_ptr<Pass> createFuseMatMulAddPass();
 std::unique_ptr<Pass> createFuseLayerNormPass();

@@ -10,6 +10,7 @@ namespace npuconv {
 
 const std::vector<PassInfo>& allPasses() {
   static const std::vector<PassInfo> kPasses = {
+      {"check-static-shapes", "Fail unless every tensor has a static shape (targets that need them); fills in types", &createCheckStaticShapesPass},
       {"eliminate-common-subexpressions", "Merge nodes with the same op, operands and attributes, and equal constants", &createEliminateCommonSubexpressionsPass},
       {"eliminate-dead-code", "Remove unused nodes, initializers and opset imports", &createEliminateDeadCodePass},
       {"eliminate-identity", "Remove Identity, inference Dropout and provable no-op Cast/Reshape/Transpose/Pad/Slice/Expand/Squeeze", &createEliminateIdentityPass},
@@ -20,6 +21,7 @@ const std::vector<PassInfo>& allPasses() {
       {"fold-reshape-chains", "Reshape the input of a Reshape/Flatten/Squeeze/Unsqueeze directly", &createFoldReshapeChainsPass},
       {"fold-squeeze-unsqueeze", "Cancel Squeeze/Unsqueeze pairs, or merge them into one Reshape", &createFoldSqueezeUnsqueezePass},
       {"fold-transpose-chains", "Compose consecutive Transposes and drop identity ones", &createFoldTransposeChainsPass},
+      {"freeze-shapes", "Fix input shapes/symbolic dims (--input-shape, --dim) and infer static shapes everywhere", &createFreezeShapesPass},
       {"fuse-conv-act", "Group Conv with its activation (fusion group, standard ONNX kept)", &createFuseConvActPass},
       {"fuse-gelu", "Decomposed Gelu formulas into Gelu (opset >= 20), else a gelu group", &createFuseGeluPass},
       {"fuse-layer-norm", "Decomposed LayerNorm into LayerNormalization (opset >= 17), else a group", &createFuseLayerNormPass},
@@ -79,6 +81,15 @@ const std::vector<Pipeline>& pipelines() {
         {{"fuse-matmul-add"}, 0},  // after fuse-gelu: Gelu after MatMul+Add joins the linear group
         {{"fuse-conv-act"}, 0},
         {{"eliminate-dead-code"}, 0}}},  // last: constants the fusions replaced
+      {"npu",
+       {{{"freeze-shapes"}, 0},  // first: static shapes let the fold group remove Shape arithmetic
+        {kFold, kFixpointRounds},
+        {{"fuse-gelu"}, 0},
+        {{"fuse-layer-norm"}, 0},
+        {{"fuse-matmul-add"}, 0},
+        {{"fuse-conv-act"}, 0},
+        {{"eliminate-dead-code"}, 0},
+        {{"check-static-shapes"}, 0}}},  // last: names what stayed dynamic
   };
   return kPipelines;
 }
@@ -109,7 +120,7 @@ Expected<std::vector<std::string>> pipelinePasses(std::string_view pipeline) {
 }
 
 Expected<PassManager> buildPassManager(std::string_view pipeline, std::string_view passList,
-                                       const std::vector<std::string>& disabled) {
+                                       const std::vector<std::string>& disabled, std::string_view ensureFirst) {
   std::vector<Entry> entries;
   if (!passList.empty()) {
     if (passList != "none") {
@@ -126,6 +137,10 @@ Expected<PassManager> buildPassManager(std::string_view pipeline, std::string_vi
     NPU_TRY(pipelinePasses(pipeline).status());
     entries = findPipeline(pipeline)->entries;
   }
+  if (!ensureFirst.empty() && std::none_of(entries.begin(), entries.end(), [&](const Entry& e) {
+        return std::find(e.passes.begin(), e.passes.end(), ensureFirst) != e.passes.end();
+      }))
+    entries.insert(entries.begin(), Entry{{std::string(ensureFirst)}, 0});
   auto make = [&](const std::string& n) -> Expected<std::unique_ptr<Pass>> {
     std::unique_ptr<Pass> p = createPass(n);
     if (!p) return Status::invalidArgument("unknown pass \"{}\" (see `npuconv passes`)", n);

@@ -26,7 +26,9 @@ std::vector<std::string> pipelineNames();
 
 /// Builds a manager from a pipeline name, or from an explicit comma-separated pass list when
 /// `passList` is non-empty ("none" is the empty list), minus the passes in `disabled`.
+/// `ensureFirst`, when given, is prepended unless the list already runs it (freeze-shapes when
+/// the user fixes input shapes).
 Expected<PassManager> buildPassManager(std::string_view pipeline, std::string_view passList,
-                                       const std::vector<std::string>& disabled);
+                                       const std::vector<std::string>& disabled, std::string_view ensureFirst = {});
 
 }  // namespace npuconv

@@ -2,6 +2,7 @@
 // must keep the outputs (seeded inputs, relative to the output RMS), pass the verifier, and
 // actually do its work (no BatchNormalization left in the CNNs; LayerNormalization fused or
 // grouped in MiniLM).
+#include <algorithm>
 #include <cmath>
 
 #include "converter/exec/executor.h"
@@ -52,6 +53,22 @@ TEST_P(ZooO2, KeepsOutputs) {
   ASSERT_TRUE(verifyModel(*model).isOk());
   EXPECT_EQ(test::countOps(*model, "BatchNormalization"), 0);
   EXPECT_LT(countNodes(*model->graph), countNodes(*before->graph));
+  // Every Conv whose only reader is a Relu is fused with it (issue 4: resnet50 after O2).
+  std::vector<FusionGroup> groups = fusionGroups(*model);
+  int64_t convRelu = 0;
+  for (const Node* n : model->graph->nodes()) {
+    if (!n->is("Conv") || n->result(0)->uses().size() != 1) continue;
+    const Node* act = n->result(0)->uses()[0].user;
+    if (!act->is("Relu")) continue;
+    ++convRelu;
+    bool fused = std::any_of(groups.begin(), groups.end(), [&](const FusionGroup& g) {
+      return g.kind == "conv-act" && g.nodes.size() == 2 && g.nodes[0] == n->name() && g.nodes[1] == act->name();
+    });
+    EXPECT_TRUE(fused) << n->describe() << " + " << act->describe() << " not fused";
+  }
+  if (GetParam().rfind("resnet", 0) == 0) {
+    EXPECT_GE(convRelu, GetParam() == "resnet50" ? 33 : 9);  // stem + every bottleneck's inner Convs
+  }
   if (GetParam().find("minilm") != std::string::npos) {
     int64_t ln = test::countOps(*model, "LayerNormalization");
     int64_t groups = 0;
@@ -80,7 +97,52 @@ TEST_P(ZooO2, KeepsOutputs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Passes, ZooO2,
-                         ::testing::Values("resnet18", "mobilenet_v3_small", "minilm_l6_opset14", "minilm_l6_opset17"));
+                         ::testing::Values("resnet18", "resnet50", "mobilenet_v3_small", "minilm_l6_opset14", "minilm_l6_opset17"));
+
+}  // namespace
+}  // namespace npuconv
+
+namespace npuconv {
+namespace {
+
+// Issue 4: the MiniLM-like encoder through `--pipeline npu` with its inputs frozen to 1x256:
+// static shapes everywhere, no Shape op, LayerNorm (opset >= 17) and Gelu (opset >= 20) as ops.
+struct NpuCase {
+  std::string zoo;
+  std::string opset;
+  int64_t layerNorms, gelus;
+};
+
+class ZooNpu : public ::testing::TestWithParam<NpuCase> {};
+
+TEST_P(ZooNpu, StaticAndFused) {
+  const NpuCase& c = GetParam();
+  auto path = test::materializeZooModelOr(c.zoo);
+  if (!path) GTEST_SKIP() << "zoo model unavailable: " << path.status().toString();
+  auto model = readOnnx(*path);
+  ASSERT_TRUE(model.hasValue());
+  auto pm = buildPassManager("npu", "", {});
+  ASSERT_TRUE(pm.hasValue());
+  pm->setVerifyEach(true);
+  PassContext ctx;
+  ctx.options = {{"opset", c.opset},
+                 {"freeze.input-shapes", "input_ids=1x256;attention_mask=1x256;token_type_ids=1x256"},
+                 {"target.static-shapes", "1"}};
+  Status s = pm->run(*model, ctx);
+  ASSERT_TRUE(s.isOk()) << s.toString();
+  EXPECT_EQ(test::countOps(*model, "Shape"), 0);
+  EXPECT_EQ(test::countOps(*model, "LayerNormalization"), c.layerNorms);
+  EXPECT_EQ(test::countOps(*model, "Gelu"), c.gelus);
+  for (const Value* v : model->graph->valueList())
+    if (v->producer() || v->isGraphInput() || v->isInitializer()) {
+      EXPECT_TRUE(v->type().hasStaticShape()) << v->name() << ": " << v->type().toString();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Passes, ZooNpu,
+                         ::testing::Values(NpuCase{"minilm_l6_opset14", "17", 13, 0},
+                                           NpuCase{"minilm_l6_opset17", "20", 13, 6}),
+                         [](const ::testing::TestParamInfo<NpuCase>& i) { return i.param.zoo + "_opset" + i.param.opset; });
 
 }  // namespace
 }  // namespace npuconv
