@@ -50,6 +50,7 @@ int runOptimize(const OptimizeOptions& o) {
   bool freeze = !o.inputShapes.empty() || !o.dims.empty();
   auto pm = buildPassManager(o.pipeline, o.passes, o.disabled, freeze ? "freeze-shapes" : "");
   if (!pm) return reportError(pm.status());
+  pm->add(createPass("lower-to-opset"));  // ONNX emission: fused ops the opset lacks, decomposed
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;

@@ -23,5 +23,6 @@ std::unique_ptr<Pass> createFuseConvActPass();
 std::unique_ptr<Pass> createFuseMatMulAddPass();
 std::unique_ptr<Pass> createFuseLayerNormPass();
 std::unique_ptr<Pass> createFuseGeluPass();
+std::unique_ptr<Pass> createLowerToOpsetPass();
 
 }  // namespace npuconv

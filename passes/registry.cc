@@ -23,9 +23,10 @@ const std::vector<PassInfo>& allPasses() {
       {"fold-transpose-chains", "Compose consecutive Transposes and drop identity ones", &createFoldTransposeChainsPass},
       {"freeze-shapes", "Fix input shapes/symbolic dims (--input-shape, --dim) and infer static shapes everywhere", &createFreezeShapesPass},
       {"fuse-conv-act", "Group Conv with its activation (fusion group, standard ONNX kept)", &createFuseConvActPass},
-      {"fuse-gelu", "Decomposed Gelu formulas into Gelu (opset >= 20), else a gelu group", &createFuseGeluPass},
-      {"fuse-layer-norm", "Decomposed LayerNorm into LayerNormalization (opset >= 17), else a group", &createFuseLayerNormPass},
+      {"fuse-gelu", "Decomposed Gelu formulas into one Gelu (written decomposed below opset 20)", &createFuseGeluPass},
+      {"fuse-layer-norm", "Decomposed LayerNorm into LayerNormalization (written decomposed below opset 17)", &createFuseLayerNormPass},
       {"fuse-matmul-add", "MatMul + bias Add into Gemm when 2-D, else a linear group", &createFuseMatMulAddPass},
+      {"lower-to-opset", "Write fused ops newer than the model's opset (LayerNormalization, Gelu) decomposed; runs before ONNX emission", &createLowerToOpsetPass},
   };
   return kPasses;
 }

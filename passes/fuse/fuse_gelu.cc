@@ -6,16 +6,18 @@
 // Before (tanh form): %c = Pow(%x, 3) (or Mul(Mul(%x, %x), %x))   %m = Mul(%c, 0.044715)
 //                     %s = Add(%x, %m)   %u = Mul(%s, 0.79788)   %h = Tanh(%u)   %a = Add(%h, 1)
 //                     and the same final orderings
-// After (target opset >= 20):  %y = Gelu(%x)  (approximate="tanh" for the tanh form)
-// After (older opsets):        the nodes stay, adjacent, recorded as group "gelu"
+// After:  %y = Gelu(%x)  (approximate="tanh" for the tanh form)
+// The IR keeps the fused op whatever the model's opset. When the target opset (the model's, or
+// the PassContext option "opset") is 20 or more the model's opset is raised to it; otherwise
+// lower-to-opset writes the decomposition back (as a "gelu" fusion group) when the model is
+// emitted as ONNX.
 // Algebra: Gelu(x) = 0.5 x (1 + erf(x / sqrt 2)); tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x +
 // 0.044715 x^3))). Binary ops match in either operand order; constants within 1e-4 relative.
 // Preconditions: every intermediate used only inside the pattern; all uses of x the same
-// value. Raising the opset needs the PassContext option "opset".
+// value.
 #include <cmath>
 #include <numbers>
 
-#include "passes/fuse/fusion_groups.h"
 #include "passes/match.h"
 #include "passes/passes.h"
 
@@ -65,18 +67,19 @@ class FuseGeluPass final : public Pass {
           m::notMatched(ctx, name(), *n, "not a Gelu formula");
           continue;
         }
-        if (opset < 20) {
-          makeContiguous(g, mt->nodes);
-          if (recordFusionGroup(model, "gelu", mt->nodes)) ++ctx.stat("fuse-gelu.grouped");
-          continue;
-        }
         Node* gelu = g.createNode("Gelu", {mt->x}, 1, mt->nodes.back());
+        // x may be untyped (no value_info); the formula's constants say the float type, which
+        // lower-to-opset needs to write them back.
+        for (Node* p : mt->nodes)
+          for (Value* v : p->operands())
+            if (TensorRef c = m::constTensor(v); c && gelu->result(0)->dtype() == DType::Undefined)
+              gelu->result(0)->setType(TensorType{c->dtype(), mt->out->type().shape, {}, {}});
         if (tanh) gelu->mutableAttrs().set<std::string>("approximate", "tanh");
         gelu->setProvenance({});
         for (Node* p : mt->nodes) gelu->addProvenance(*p);
         m::replaceValue(g, mt->out, gelu->result(0));
         for (auto it = mt->nodes.rbegin(); it != mt->nodes.rend(); ++it) g.eraseNode(*it);
-        if (model.opsetVersion("") < 20) m::requireOpset(model, opset);
+        if (model.opsetVersion("") < 20 && opset >= 20) m::requireOpset(model, opset);
         ++ctx.stat("fuse-gelu.fused");
         again = true;
         break;

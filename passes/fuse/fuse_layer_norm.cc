@@ -3,18 +3,19 @@
 // Before: %mu = ReduceMean(%x, axes)   %d = Sub(%x, %mu)   %p = Pow(%d, 2)  (or Mul(%d, %d))
 //         %var = ReduceMean(%p, axes)  %ve = Add(%var, eps)  %s = Sqrt(%ve)  %n = Div(%d, %s)
 //         [%o = Mul(%n, %gamma)]  [%y = Add(%o, %beta)]          (Mul/Add in either order)
-// After (target opset >= 17):  %y = LayerNormalization(%x, %gamma, %beta, axis=-k, epsilon=eps)
-// After (older opsets):        the nodes stay, adjacent, recorded as group "layer-norm"
+// After:  %y = LayerNormalization(%x, %gamma, %beta, axis=-k, epsilon=eps)
+// The IR keeps the fused op whatever the model's opset. When the target opset (the model's, or
+// the PassContext option "opset") is 17 or more the model's opset is raised to it; otherwise
+// lower-to-opset writes the decomposition back (as a "layer-norm" fusion group) when the model
+// is emitted as ONNX.
 // The algebra is LayerNormalization's definition: (x - mean) / sqrt(var + eps) * gamma + beta
 // over the last k axes, with var the biased variance.
 // Preconditions: axes are the last k axes (negative, or positive with the rank known),
 // keepdims=1 on both ReduceMeans; eps, gamma and beta constant, gamma/beta holding exactly the
 // normalized dims (they are reshaped to them); without a gamma the normalized dims must be
-// static (a ones scale is made); every intermediate used only inside the pattern. Raising
-// the model's opset needs the PassContext option "opset" (see match.h targetOpset).
+// static (a ones scale is made); every intermediate used only inside the pattern.
 #include <algorithm>
 
-#include "passes/fuse/fusion_groups.h"
 #include "passes/match.h"
 #include "passes/passes.h"
 
@@ -113,18 +114,13 @@ class FuseLayerNormPass final : public Pass {
       }
     }
     int64_t k = static_cast<int64_t>(axes->size());
-    if (opset < 17) {
-      makeContiguous(g, nodes);
-      if (recordFusionGroup(model, "layer-norm", nodes)) ++ctx.stat("fuse-layer-norm.grouped");
-      return m::notMatched(ctx, name(), *mean, "opset below 17: kept as a layer-norm group");
-    }
     // Normalized dims: from x's static shape, else from gamma/beta when they are k-D.
     std::optional<std::vector<int64_t>> normDims;
     if (auto xd = m::staticDims(x); xd && static_cast<int64_t>(xd->size()) >= k)
       normDims = std::vector<int64_t>(xd->end() - k, xd->end());
     auto fit = [&](Value* v) -> Value* {  // v reshaped to the normalized dims, or null
       TensorRef t = m::constTensor(v);
-      if (!t || t->dtype() != x->dtype()) return nullptr;
+      if (!t || (x->dtype() != DType::Undefined && t->dtype() != x->dtype())) return nullptr;
       std::vector<int64_t> td = t->dims();
       while (!td.empty() && td.front() == 1 && static_cast<int64_t>(td.size()) > k) td.erase(td.begin());
       if (!normDims && static_cast<int64_t>(td.size()) == k && std::none_of(td.begin(), td.end(), [](int64_t e) { return e == 1; }))
@@ -150,7 +146,7 @@ class FuseLayerNormPass final : public Pass {
     for (Node* n : nodes) ln->addProvenance(*n);
     m::replaceValue(g, out, ln->result(0));
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) g.eraseNode(*it);
-    if (model.opsetVersion("") < 17) m::requireOpset(model, opset);
+    if (model.opsetVersion("") < 17 && opset >= 17) m::requireOpset(model, opset);
     ++ctx.stat("fuse-layer-norm.fused");
     return true;
   }

@@ -49,6 +49,26 @@ bool recordFusionGroup(Model& m, std::string_view kind, const std::vector<Node*>
   return true;
 }
 
+void dropFromFusionGroups(Model& m, std::string_view name) {
+  auto it = std::find_if(m.metadata.begin(), m.metadata.end(), [](const auto& kv) { return kv.first == kFusionGroupsKey; });
+  if (it == m.metadata.end()) return;
+  std::string text;
+  for (FusionGroup g : fusionGroups(m)) {
+    auto pos = std::find(g.nodes.begin(), g.nodes.end(), name);
+    if (pos != g.nodes.end()) {
+      g.nodes.erase(pos);
+      // "linear-act" without its activation is a "linear" group; a single node is no group.
+      if (g.kind.size() > 4 && g.kind.ends_with("-act")) g.kind.resize(g.kind.size() - 4);
+      if (g.nodes.size() < 2) continue;
+    }
+    text += (text.empty() ? "" : "\n") + g.kind + ":";
+    for (const std::string& n : g.nodes) text += " " + n;
+  }
+  if (text.empty()) m.metadata.erase(it);
+  else it->second = text;
+  m.graph->touch();
+}
+
 std::vector<Node*> activationAfter(const Value* y) {
   if (!y || y->isGraphOutput()) return {};
   if (Node* u = m::soleUser(y)) {

@@ -26,6 +26,9 @@ struct FusionGroup {
 std::vector<FusionGroup> fusionGroups(const Model& m);
 /// Records a group (naming unnamed nodes); no-op and false when the same group is recorded.
 bool recordFusionGroup(Model& m, std::string_view kind, const std::vector<Node*>& nodes);
+/// Removes node `name` from the groups (a node a later pass replaced): an "X-act" group that
+/// loses it becomes "X"; a group left with one node is dropped.
+void dropFromFusionGroups(Model& m, std::string_view name);
 /// Whether a node named `name` belongs to a recorded group.
 bool inFusionGroup(const Model& m, std::string_view name);
 

@@ -51,12 +51,26 @@ TEST(FuseGelu, FusesAllFormsAtOpset20) {
                                .rtol = 2e-5});
 }
 
-TEST(FuseGelu, GroupsBelowOpset20) {
-  Model after;
-  test::expectEquivalentAfter("fuse-gelu", geluModel(13), {.expectOps = {{"Gelu", 0}, {"Erf", 3}, {"Tanh", 1}}}, &after);
-  std::vector<FusionGroup> groups = fusionGroups(after);
+TEST(FuseGelu, FusesInTheIrBelowOpset20AndLowersBackForOnnx) {
+  Model fused;
+  test::expectEquivalentAfter("fuse-gelu", geluModel(13), {.inputs = {{"x", {-3.0f, 3.0f}}},
+                                                           .expectOps = {{"Gelu", 4}, {"Erf", 0}, {"Tanh", 0}},
+                                                           .rtol = 2e-5},
+                              &fused);
+  EXPECT_EQ(fused.opsetVersion(""), 13);  // no --opset: the model's opset stays
+  Model lowered;
+  test::expectEquivalentAfter("fuse-gelu,lower-to-opset", geluModel(13),
+                              {.inputs = {{"x", {-3.0f, 3.0f}}}, .expectOps = {{"Gelu", 0}, {"Erf", 3}, {"Tanh", 1}},
+                               .rtol = 2e-5},
+                              &lowered);
+  std::vector<FusionGroup> groups = fusionGroups(lowered);
   ASSERT_EQ(groups.size(), 4u);
   for (const FusionGroup& g : groups) EXPECT_EQ(g.kind, "gelu");
+}
+
+TEST(LowerToOpset, KeepsGeluAtOpset20) {
+  test::expectEquivalentAfter("fuse-gelu,lower-to-opset", geluModel(20),
+                              {.inputs = {{"x", {-3.0f, 3.0f}}}, .expectOps = {{"Gelu", 4}}, .rtol = 2e-5});
 }
 
 TEST(FuseGelu, KeepsWrongConstant) {

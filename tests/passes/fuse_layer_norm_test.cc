@@ -39,14 +39,20 @@ TEST(FuseLayerNorm, OpsetOptionRaisesImport) {
   EXPECT_EQ(after.opsetVersion(""), 17);
 }
 
-TEST(FuseLayerNorm, GroupsBelowOpset17) {
-  Model after;
+TEST(FuseLayerNorm, FusesInTheIrBelowOpset17AndLowersBackForOnnx) {
+  Model fused;
   test::expectEquivalentAfter("fuse-layer-norm", layerNormModel(13),
-                              {.consts = kParams, .expectOps = {{"LayerNormalization", 0}, {"ReduceMean", 2}}}, &after);
-  std::vector<FusionGroup> groups = fusionGroups(after);
+                              {.consts = kParams, .expectOps = {{"LayerNormalization", 1}, {"ReduceMean", 0}}}, &fused);
+  EXPECT_EQ(fused.opsetVersion(""), 13);
+  Model lowered;
+  test::expectEquivalentAfter("fuse-layer-norm,lower-to-opset", layerNormModel(13),
+                              {.consts = kParams, .expectOps = {{"LayerNormalization", 0}, {"ReduceMean", 2}, {"Sqrt", 1}}},
+                              &lowered);
+  std::vector<FusionGroup> groups = fusionGroups(lowered);
   ASSERT_EQ(groups.size(), 1u);
   EXPECT_EQ(groups[0].kind, "layer-norm");
   EXPECT_EQ(groups[0].nodes.size(), 9u);
+  EXPECT_EQ(lowered.opsetVersion(""), 13);
 }
 
 TEST(FuseLayerNorm, KeepsNonTrailingAxes) {
