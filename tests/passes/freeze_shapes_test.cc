@@ -51,6 +51,19 @@ TEST(FreezeShapes, FreezesInputAndFoldsShapeArithmetic) {
   expectAllStatic(after);
 }
 
+TEST(FreezeShapes, LeavesADynamicModelAloneWithoutShapes) {
+  test::expectEquivalentAfter("freeze-shapes", kFlatten, {.expectOps = {{"Shape", 1}}, .expectChange = false});
+}
+
+TEST(FreezeShapes, KeepsWorkingWhenShapesAreAlreadyStatic) {
+  Model after;
+  std::string text = kFlatten;
+  text.replace(text.find("float[batch, seq, 4] x"), 22, "float[2, 5, 4] x");
+  test::expectEquivalentAfter("freeze-shapes,fold-constants,eliminate-dead-code", text,
+                              {.expectOps = {{"Shape", 0}, {"Reshape", 1}}}, &after);
+  EXPECT_EQ(after.graph->findValue("r")->type().toString(), "f32[2,20]");
+}
+
 TEST(FreezeShapes, DimsBindEverySymbol) {
   Model m = test::buildModel(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[batch, seq] a, float[batch, seq] b) => (float[batch, seq] y) {
