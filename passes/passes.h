@@ -14,6 +14,7 @@ std::unique_ptr<Pass> createEliminateCommonSubexpressionsPass();
 std::unique_ptr<Pass> createFoldConstantsPass();
 std::unique_ptr<Pass> createFoldConvBnPass();
 std::unique_ptr<Pass> createFoldConvMulAddPass();
+std::unique_ptr<Pass> createFoldIfPass();
 std::unique_ptr<Pass> createFoldPadIntoConvPass();
 std::unique_ptr<Pass> createFoldTransposeChainsPass();
 std::unique_ptr<Pass> createFoldReshapeChainsPass();

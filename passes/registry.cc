@@ -17,6 +17,7 @@ const std::vector<PassInfo>& allPasses() {
       {"fold-constants", "Evaluate nodes whose operands are all constant", &createFoldConstantsPass},
       {"fold-conv-bn", "Fold BatchNormalization into Conv, ConvTranspose, Gemm or MatMul", &createFoldConvBnPass},
       {"fold-conv-mul-add", "Fold a per-channel constant Mul or Add into the preceding Conv", &createFoldConvMulAddPass},
+      {"fold-if", "Replace an If with a constant condition by the branch it takes", &createFoldIfPass},
       {"fold-pad-into-conv", "Fold a constant Pad into the pads of Conv, AveragePool or MaxPool", &createFoldPadIntoConvPass},
       {"fold-reshape-chains", "Reshape the input of a Reshape/Flatten/Squeeze/Unsqueeze directly", &createFoldReshapeChainsPass},
       {"fold-squeeze-unsqueeze", "Cancel Squeeze/Unsqueeze pairs, or merge them into one Reshape", &createFoldSqueezeUnsqueezePass},
@@ -59,6 +60,7 @@ const std::vector<std::string> kCleanup = {
 
 const std::vector<std::string> kFold = {
     "fold-constants",          // first: Constant nodes become initializers, shape arithmetic constants
+    "fold-if",                 // after fold-constants: shape conditions are constants by now
     "eliminate-identity",      // after fold-constants: no-op proofs need constant shapes and pads
     "fold-transpose-chains",   // after identities are gone, chains are adjacent
     "fold-reshape-chains",
