@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/target_options.h"
 #include "converter/ir/verifier.h"
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
@@ -22,15 +23,19 @@ struct OptimizeOptions {
   int64_t externalThreshold = 1024;
   int64_t opset = 0;
   std::vector<std::string> passOptions;
+  TargetSelection target;
 };
 
-Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w) {
+Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w,
+                   const nlohmann::ordered_json& extra = {}) {
   nlohmann::ordered_json j;
   j["passes"] = nlohmann::ordered_json::array();
   for (const PassRecord& r : pm.records())
     j["passes"].push_back({{"name", r.name}, {"millis", r.millis}, {"changed", r.changed},
                            {"nodes_before", r.nodesBefore}, {"nodes_after", r.nodesAfter}});
   j["output"] = {{"model_bytes", w.modelBytes}, {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
+  if (extra.is_object())
+    for (const auto& [key, value] : extra.items()) j[key] = value;
   std::string text = j.dump(2) + "\n";
   NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
   NPU_TRY(f->write(text.data(), text.size()));
@@ -45,6 +50,9 @@ int runOptimize(const OptimizeOptions& o) {
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
+  auto target = resolveTarget(o.target);  // before the options below: --pass-option may override
+  if (!target) return reportError(target.status());
+  setTargetPassOptions(*target, ctx);
   if (o.opset > 0) ctx.options["opset"] = std::to_string(o.opset);
   for (const std::string& kv : o.passOptions) {
     auto eq = kv.find('=');
@@ -54,6 +62,7 @@ int runOptimize(const OptimizeOptions& o) {
   }
   if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
   if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
+  nlohmann::ordered_json targetReport = placeAndSummarize(*target, *m, o.report);
   WriteOptions wo;
   wo.externalData = o.externalData;
   wo.externalThreshold = o.externalThreshold;
@@ -68,7 +77,7 @@ int runOptimize(const OptimizeOptions& o) {
                    total > 0 ? 100.0 * r.millis / total : 0.0, r.changed ? "yes" : "no", r.nodesBefore, r.nodesAfter);
   }
   if (!o.report.empty())
-    if (Status s = writeReport(o.report, *pm, *w); !s.isOk()) return reportError(s);
+    if (Status s = writeReport(o.report, *pm, *w, targetReport); !s.isOk()) return reportError(s);
   return 0;
 }
 
@@ -91,6 +100,7 @@ void addOptimizeCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--pass-option", o->passOptions, "KEY=VALUE option for the passes (repeatable)");
   cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
   cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");
+  addTargetOptions(*cmd, o->target);
   cmd->callback([&action, o] { action = [o] { return runOptimize(*o); }; });
 }
 
