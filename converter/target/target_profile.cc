@@ -262,9 +262,10 @@ std::string checkDType(const Node& n, const TargetProfile& p, const OpConstraint
 std::string checkShapes(const Node& n, const TargetProfile& p, const OpConstraints& c, const ValueFacts& f) {
   auto describe = [](const Value* v, bool input, const std::string& origin) {
     // The origin names the value itself when its own declared shape is dynamic.
-    bool self = origin.rfind("'" + v->name() + "'", 0) == 0;
+    bool self = v->isGraphInput() || origin.rfind("'" + v->name() + "'", 0) == 0;
+    std::string shape = v->type().shape ? shapeToString(*v->type().shape) : "[*]";
     return fmt::format("dynamic shape on {} '{}' {}", input ? "input" : "output", v->name(),
-                       self ? origin.substr(v->name().size() + 3) : fmt::format("(from {})", origin));
+                       self ? shape : fmt::format("(from {})", origin));
   };
   if (p.requiresStaticShapes) {
     for (const Value* v : n.operands())
