@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/target_options.h"
 #include "converter/ir/verifier.h"
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
@@ -23,6 +24,7 @@ struct OptimizeOptions {
   int64_t opset = 0;
   std::vector<std::string> passOptions;
   std::vector<std::string> inputShapes, dims;  // --input-shape NAME=1x256, --dim NAME=VALUE
+  TargetSelection target;
 };
 
 std::string joinEntries(const std::vector<std::string>& v) {
@@ -31,13 +33,16 @@ std::string joinEntries(const std::vector<std::string>& v) {
   return out;
 }
 
-Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w) {
+Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w,
+                   const nlohmann::ordered_json& extra = {}) {
   nlohmann::ordered_json j;
   j["passes"] = nlohmann::ordered_json::array();
   for (const PassRecord& r : pm.records())
     j["passes"].push_back({{"name", r.name}, {"millis", r.millis}, {"changed", r.changed},
                            {"nodes_before", r.nodesBefore}, {"nodes_after", r.nodesAfter}});
   j["output"] = {{"model_bytes", w.modelBytes}, {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
+  if (extra.is_object())
+    for (const auto& [key, value] : extra.items()) j[key] = value;
   std::string text = j.dump(2) + "\n";
   NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
   NPU_TRY(f->write(text.data(), text.size()));
@@ -54,6 +59,13 @@ int runOptimize(const OptimizeOptions& o) {
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
+  auto target = resolveTarget(o.target);  // before the options below: --pass-option may override
+  if (!target) return reportError(target.status());
+  setTargetPassOptions(*target, ctx);
+  // Compiling for a target: the npu pipeline or an explicit profile. Otherwise (O2 on a model
+  // with a batch dim, say) the default profile's needs are not the user's: no static-shape demand.
+  bool forTarget = o.pipeline == "npu" || !o.target.name.empty() || !o.target.file.empty();
+  if (!forTarget) ctx.options["target.static-shapes"] = "0";
   if (o.opset > 0) ctx.options["opset"] = std::to_string(o.opset);
   if (!o.inputShapes.empty()) ctx.options["freeze.input-shapes"] = joinEntries(o.inputShapes);
   if (!o.dims.empty()) ctx.options["freeze.dims"] = joinEntries(o.dims);
@@ -65,6 +77,7 @@ int runOptimize(const OptimizeOptions& o) {
   }
   if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
   if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
+  nlohmann::ordered_json targetReport = placeAndSummarize(*target, *m, o.report, forTarget);
   WriteOptions wo;
   wo.externalData = o.externalData;
   wo.externalThreshold = o.externalThreshold;
@@ -79,7 +92,7 @@ int runOptimize(const OptimizeOptions& o) {
                    total > 0 ? 100.0 * r.millis / total : 0.0, r.changed ? "yes" : "no", r.nodesBefore, r.nodesAfter);
   }
   if (!o.report.empty())
-    if (Status s = writeReport(o.report, *pm, *w); !s.isOk()) return reportError(s);
+    if (Status s = writeReport(o.report, *pm, *w, targetReport); !s.isOk()) return reportError(s);
   return 0;
 }
 
@@ -104,6 +117,7 @@ void addOptimizeCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--pass-option", o->passOptions, "KEY=VALUE option for the passes (repeatable)");
   cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
   cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");
+  addTargetOptions(*cmd, o->target);
   cmd->callback([&action, o] { action = [o] { return runOptimize(*o); }; });
 }
 

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   addPassesCommand(app, action);
   addRunCommand(app, action);
   addOpsCommand(app, action);
+  addTargetsCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
