@@ -33,11 +33,11 @@ std::string joinEntries(const std::vector<std::string>& v) {
   return out;
 }
 
-Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w,
+Status writeReport(const std::string& path, const std::vector<PassRecord>& records, const WriteResult& w,
                    const nlohmann::ordered_json& extra = {}) {
   nlohmann::ordered_json j;
   j["passes"] = nlohmann::ordered_json::array();
-  for (const PassRecord& r : pm.records())
+  for (const PassRecord& r : records)
     j["passes"].push_back({{"name", r.name}, {"millis", r.millis}, {"changed", r.changed},
                            {"nodes_before", r.nodesBefore}, {"nodes_after", r.nodesAfter}});
   j["output"] = {{"model_bytes", w.modelBytes}, {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
@@ -55,7 +55,6 @@ int runOptimize(const OptimizeOptions& o) {
   bool freeze = !o.inputShapes.empty() || !o.dims.empty();
   auto pm = buildPassManager(o.pipeline, o.passes, o.disabled, freeze ? "freeze-shapes" : "");
   if (!pm) return reportError(pm.status());
-  pm->add(createPass("lower-to-opset"));  // ONNX emission: fused ops the opset lacks, decomposed
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
@@ -77,7 +76,15 @@ int runOptimize(const OptimizeOptions& o) {
   }
   if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
   if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
+  // Placement sees the IR the device would run (fused LayerNormalization, Gelu); the ONNX
+  // file then gets those ops decomposed where its opset lacks them.
   nlohmann::ordered_json targetReport = placeAndSummarize(*target, *m, o.report, forTarget);
+  PassManager emit;
+  emit.add(createPass("lower-to-opset"));
+  emit.setVerifyEach(o.verifyEach);
+  if (Status s = emit.run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
+  std::vector<PassRecord> records = pm->records();
+  records.insert(records.end(), emit.records().begin(), emit.records().end());
   WriteOptions wo;
   wo.externalData = o.externalData;
   wo.externalThreshold = o.externalThreshold;
@@ -85,14 +92,14 @@ int runOptimize(const OptimizeOptions& o) {
   if (!w) return reportError(w.status());
   if (o.timePasses) {
     double total = 0;
-    for (const PassRecord& r : pm->records()) total += r.millis;
+    for (const PassRecord& r : records) total += r.millis;
     std::fprintf(stderr, "%-28s %10s %7s %8s %s\n", "pass", "ms", "share", "changed", "nodes");
-    for (const PassRecord& r : pm->records())
+    for (const PassRecord& r : records)
       std::fprintf(stderr, "%-28s %10.3f %6.1f%% %8s %zu -> %zu\n", r.name.c_str(), r.millis,
                    total > 0 ? 100.0 * r.millis / total : 0.0, r.changed ? "yes" : "no", r.nodesBefore, r.nodesAfter);
   }
   if (!o.report.empty())
-    if (Status s = writeReport(o.report, *pm, *w, targetReport); !s.isOk()) return reportError(s);
+    if (Status s = writeReport(o.report, records, *w, targetReport); !s.isOk()) return reportError(s);
   return 0;
 }
 
