@@ -1,0 +1,366 @@
+// gemm_f32.cc - packed float32 GEMM (see gemm_f32.h).
+//
+// Loop nest (BLIS): for each NC block of columns, for each KC block of K: pack op(B)[KC x NC]
+// into NR-wide panels; for each MC block of rows: pack alpha * op(A)[MC x KC] into MR-tall
+// panels; then run the MR x NR microkernel over the block. The B micro-panel (KC x NR) stays in
+// L1 across the MC/MR microkernel calls, the A block in L2. The epilogue runs on each C tile
+// right after its last K block.
+//
+// Only the AVX-512 microkernel carries a target attribute: the rest of this file is compiled for
+// the x86-64-v3 baseline, so nothing AVX-512 can leak into shared inline code.
+#include "converter/exec/kernels/gemm_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "converter/exec/kernels/ew_util.h"
+#include "converter/exec/thread_pool.h"
+
+namespace npuconv::gemm {
+namespace {
+
+/// How a microkernel stores its tile: C = acc, C += acc, or C = acc + beta * C.
+enum Store : int { kOverwrite = 0, kAccumulate = 1, kScale = 2 };
+
+using MicroFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mode, float beta);
+
+/// AVX2 + FMA: 6 x 16 tile in 12 ymm accumulators.
+void micro6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 a0 = _mm256_broadcast_ss(a + 0), a1 = _mm256_broadcast_ss(a + 1);
+    c00 = _mm256_fmadd_ps(a0, b0, c00);
+    c01 = _mm256_fmadd_ps(a0, b1, c01);
+    c10 = _mm256_fmadd_ps(a1, b0, c10);
+    c11 = _mm256_fmadd_ps(a1, b1, c11);
+    a0 = _mm256_broadcast_ss(a + 2);
+    a1 = _mm256_broadcast_ss(a + 3);
+    c20 = _mm256_fmadd_ps(a0, b0, c20);
+    c21 = _mm256_fmadd_ps(a0, b1, c21);
+    c30 = _mm256_fmadd_ps(a1, b0, c30);
+    c31 = _mm256_fmadd_ps(a1, b1, c31);
+    a0 = _mm256_broadcast_ss(a + 4);
+    a1 = _mm256_broadcast_ss(a + 5);
+    c40 = _mm256_fmadd_ps(a0, b0, c40);
+    c41 = _mm256_fmadd_ps(a0, b1, c41);
+    c50 = _mm256_fmadd_ps(a1, b0, c50);
+    c51 = _mm256_fmadd_ps(a1, b1, c51);
+    a += 6;
+    b += 16;
+  }
+  __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int i = 0; i < 6; ++i) {
+    float* r = c + i * ldc;
+    for (int h = 0; h < 2; ++h) {
+      __m256 v = acc[i][h];
+      if (mode == kAccumulate)
+        v = _mm256_add_ps(v, _mm256_loadu_ps(r + 8 * h));
+      else if (mode == kScale)
+        v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r + 8 * h), v);
+      _mm256_storeu_ps(r + 8 * h, v);
+    }
+  }
+}
+
+/// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32(
+    int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  __m512 acc[12][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      __m512 av = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += 12;
+    b += 32;
+  }
+  const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) {
+    float* r = c + i * ldc;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m512 v = acc[i][h];
+      if (mode == kAccumulate)
+        v = _mm512_add_ps(v, _mm512_loadu_ps(r + 16 * h));
+      else if (mode == kScale)
+        v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16 * h), v);
+      _mm512_storeu_ps(r + 16 * h, v);
+    }
+  }
+}
+
+struct Kernel {
+  int mr, nr;
+  int64_t mc, kc, nc;  // cache blocking
+  MicroFn fn;
+};
+
+constexpr Kernel kAvx2{6, 16, 144, 256, 3072, micro6x16};
+constexpr Kernel kAvx512{12, 32, 144, 192, 3072, micro12x32};
+
+std::atomic<int> gIsaOverride{static_cast<int>(Isa::Auto)};
+
+bool envNoAvx512() {
+  static const bool v = [] {
+    const char* s = std::getenv("NPUCONV_NO_AVX512");
+    return s != nullptr && *s != 0 && std::strcmp(s, "0") != 0;
+  }();
+  return v;
+}
+
+const Kernel& activeKernel() { return activeIsa() == Isa::Avx512 ? kAvx512 : kAvx2; }
+
+/// Per-thread packing buffers, 64-byte aligned, grown on demand.
+struct PackBuf {
+  float* p = nullptr;
+  size_t cap = 0;
+  ~PackBuf() { std::free(p); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      cap = p ? n : 0;
+    }
+    return p;
+  }
+};
+thread_local PackBuf tlsA, tlsB;
+
+/// alpha * op(A)[i0:i0+mc, p0:p0+kc] into MR-tall panels (k-major inside a panel), zero-padded.
+void packA(bool tA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
+           int MR, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    int64_t mr = std::min<int64_t>(MR, mc - ir);
+    float* d = dst + ir * kc;
+    if (!tA) {
+      for (int64_t i = 0; i < mr; ++i) {
+        const float* src = A + (i0 + ir + i) * lda + p0;
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = alpha * src[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = A + (p0 + k) * lda + i0 + ir;
+        for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = alpha * src[i];
+      }
+    }
+    if (mr < MR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = mr; i < MR; ++i) d[k * MR + i] = 0.0f;
+  }
+}
+
+/// op(B)[p0:p0+kc, j0:j0+nc] into NR-wide panels (k-major inside a panel), zero-padded.
+void packB(bool tB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    int64_t nr = std::min<int64_t>(NR, nc - jr);
+    float* d = dst + jr * kc;
+    if (!tB) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = B + (p0 + k) * ldb + j0 + jr;
+        std::memcpy(d + k * NR, src, size_t(nr) * sizeof(float));
+        for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < nr; ++j) {
+        const float* src = B + (j0 + jr + j) * ldb + p0;
+        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
+      }
+      if (nr < NR)
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.0f;
+    }
+  }
+}
+
+/// The epilogue on one row segment: x[j] = act(x[j] + rowBias + colBias[j]).
+void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
+  if (colBias) {
+    for (int64_t j = 0; j < n; ++j) x[j] += colBias[j];
+  } else if (rowBias != 0.0f) {
+    for (int64_t j = 0; j < n; ++j) x[j] += rowBias;
+  }
+  switch (e.act) {
+    case Act::None: break;
+    case Act::Relu:
+      for (int64_t j = 0; j < n; ++j) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
+      break;
+    case Act::Clip: {
+      const float lo = e.p0, hi = e.p1;
+      for (int64_t j = 0; j < n; ++j) {
+        float v = x[j];
+        x[j] = v < lo ? lo : (v > hi ? hi : v);
+      }
+      break;
+    }
+    case Act::LeakyRelu: {
+      const float a = e.p0;
+      for (int64_t j = 0; j < n; ++j) x[j] = x[j] < 0.0f ? a * x[j] : x[j];
+      break;
+    }
+    case Act::HardSigmoid: {
+      const float a = e.p0, b = e.p1;
+      for (int64_t j = 0; j < n; ++j) {
+        float v = a * x[j] + b;
+        v = v < 1.0f ? v : 1.0f;  // NaN -> 1, as fmax(0, fmin(1, NaN))
+        x[j] = v > 0.0f ? v : 0.0f;
+      }
+      break;
+    }
+    case Act::HardSwish:
+      for (int64_t j = 0; j < n; ++j) {
+        float v = x[j] * (1.0f / 6.0f) + 0.5f;
+        v = v < 1.0f ? v : 1.0f;
+        v = v > 0.0f ? v : 0.0f;
+        x[j] = x[j] * v;
+      }
+      break;
+    case Act::Sigmoid:
+      for (int64_t j = 0; j < n; ++j) {
+        float v = x[j];
+        float ex = ew::fastExp(-std::fabs(v));
+        x[j] = v >= 0.0f ? 1.0f / (1.0f + ex) : ex / (1.0f + ex);
+      }
+      break;
+  }
+}
+
+/// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias).
+void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep,
+               int64_t rowBase, int64_t colBase) {
+  const int MR = kn.mr, NR = kn.nr;
+  const int64_t MC = kn.mc, KC = kn.kc, NC = kn.nc;
+  const bool epi = !ep.trivial();
+  const int64_t ncMax = std::min(NC, (N + NR - 1) / NR * NR);
+  const int64_t mcMax = std::min(MC, (M + MR - 1) / MR * MR);
+  const int64_t kcMax = std::min(KC, K);
+  float* bp = tlsB.get(size_t(kcMax * ncMax));
+  float* ap = tlsA.get(size_t(kcMax * mcMax));
+  alignas(64) float tile[12 * 32];
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    int64_t nc = std::min(NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      int64_t kc = std::min(KC, K - pc);
+      bool first = pc == 0, last = pc + kc == K;
+      int mode = !first ? kAccumulate : beta == 0.0f ? kOverwrite : beta == 1.0f ? kAccumulate : kScale;
+      packB(tB, B, ldb, pc, kc, jc, nc, NR, bp);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        int64_t mc = std::min(MC, M - ic);
+        packA(tA, A, lda, ic, mc, pc, kc, alpha, MR, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          int64_t nr = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int64_t mr = std::min<int64_t>(MR, mc - ir);
+            float* ct = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              kn.fn(kc, ap + ir * kc, bp + jr * kc, ct, ldc, mode, beta);
+            } else {
+              kn.fn(kc, ap + ir * kc, bp + jr * kc, tile, NR, kOverwrite, 0.0f);
+              for (int64_t i = 0; i < mr; ++i) {
+                float* cr = ct + i * ldc;
+                const float* tr = tile + i * NR;
+                if (mode == kOverwrite)
+                  for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j];
+                else if (mode == kAccumulate)
+                  for (int64_t j = 0; j < nr; ++j) cr[j] += tr[j];
+                else
+                  for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j] + beta * cr[j];
+              }
+            }
+            if (last && epi) {
+              for (int64_t i = 0; i < mr; ++i) {
+                int64_t row = rowBase + ic + ir + i;
+                float rb = ep.bias && ep.biasPerRow ? ep.bias[row] : 0.0f;
+                const float* cb = ep.bias && !ep.biasPerRow ? ep.bias + colBase + jc + jr : nullptr;
+                epilogueRow(ct + i * ldc, nr, rb, cb, ep);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool cpuHasAvx512() {
+  static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  return v;
+}
+
+void setIsa(Isa isa) { gIsaOverride.store(static_cast<int>(isa)); }
+
+Isa activeIsa() {
+  Isa o = static_cast<Isa>(gIsaOverride.load(std::memory_order_relaxed));
+  if (o == Isa::Avx2) return Isa::Avx2;
+  if (o == Isa::Avx512) return cpuHasAvx512() ? Isa::Avx512 : Isa::Avx2;
+  return cpuHasAvx512() && !envNoAvx512() ? Isa::Avx512 : Isa::Avx2;
+}
+
+void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e) { epilogueRow(x, n, bias, nullptr, e); }
+
+void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < M; ++i) {
+      float* cr = C + i * ldc;
+      if (beta == 0.0f)
+        std::fill(cr, cr + N, 0.0f);
+      else if (beta != 1.0f)
+        for (int64_t j = 0; j < N; ++j) cr[j] *= beta;
+      if (!ep.trivial())
+        epilogueRow(cr, N, ep.bias && ep.biasPerRow ? ep.bias[i] : 0.0f, ep.bias && !ep.biasPerRow ? ep.bias : nullptr,
+                    ep);
+    }
+    return;
+  }
+  const Kernel& kn = activeKernel();
+  int threads = pool ? pool->size() : 1;
+  double flops = 2.0 * double(M) * double(N) * double(K);
+  if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
+    // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
+    // side whose duplicated packing costs less, as long as every chunk keeps a full tile.
+    int64_t nChunk = (N + threads - 1) / threads;
+    nChunk = (nChunk + kn.nr - 1) / kn.nr * kn.nr;
+    int64_t mChunk = (M + threads - 1) / threads;
+    mChunk = (mChunk + kn.mr - 1) / kn.mr * kn.mr;
+    bool splitN = (M <= N && N >= 2 * kn.nr) || M < 2 * kn.mr;
+    int64_t chunk = splitN ? nChunk : mChunk, total = splitN ? N : M;
+    int64_t tasks = (total + chunk - 1) / chunk;
+    if (tasks > 1) {
+      pool->parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t s = t * chunk, e = std::min(total, s + chunk);
+          if (splitN)
+            gemmBlock(kn, transA, transB, M, e - s, K, alpha, A, lda, transB ? B + s * ldb : B + s, ldb, beta, C + s,
+                      ldc, ep, 0, s);
+          else
+            gemmBlock(kn, transA, transB, e - s, N, K, alpha, transA ? A + s : A + s * lda, lda, B, ldb, beta,
+                      C + s * ldc, ldc, ep, s, 0);
+        }
+      });
+      return;
+    }
+  }
+  gemmBlock(kn, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, 0, 0);
+}
+
+}  // namespace npuconv::gemm
