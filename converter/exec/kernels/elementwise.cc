@@ -184,12 +184,18 @@ Status kSelu(KernelContext& ctx) {
 Status kHardSigmoid(KernelContext& ctx) {
   float alpha = ctx.attrs().getFloat("alpha", 0.2f), beta = ctx.attrs().getFloat("beta", 0.5f);
   return unaryMap<kFloats>(ctx, [alpha, beta]<typename T>(T x) -> T {
-    return std::fmax(T(0), std::fmin(T(1), T(alpha) * x + T(beta)));
+    // max(0, min(1, v)) with comparisons (vectorizes; std::fmax/fmin are libm calls here). NaN
+    // gives 1 as with fmax/fmin: v < 1 is false.
+    T v = T(alpha) * x + T(beta);
+    v = v < T(1) ? v : T(1);
+    return v > T(0) ? v : T(0);
   });
 }
 Status kHardSwish(KernelContext& ctx) {
   return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T {
-    return x * std::fmax(T(0), std::fmin(T(1), x / T(6) + T(0.5)));
+    T v = x / T(6) + T(0.5);
+    v = v < T(1) ? v : T(1);
+    return x * (v > T(0) ? v : T(0));
   });
 }
 Status kGelu(KernelContext& ctx) {

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/thread_pool.h"
@@ -148,9 +149,15 @@ void packA(bool tA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t
     int64_t mr = std::min<int64_t>(MR, mc - ir);
     float* d = dst + ir * kc;
     if (!tA) {
-      for (int64_t i = 0; i < mr; ++i) {
-        const float* src = A + (i0 + ir + i) * lda + p0;
-        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = alpha * src[k];
+      // MR sequential read streams, contiguous writes.
+      const float* rows[32];
+      for (int64_t i = 0; i < mr; ++i) rows[i] = A + (i0 + ir + i) * lda + p0;
+      if (alpha == 1.0f) {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = rows[i][k];
+      } else {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = alpha * rows[i][k];
       }
     } else {
       for (int64_t k = 0; k < kc; ++k) {
@@ -236,6 +243,70 @@ void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const
         x[j] = v >= 0.0f ? 1.0f / (1.0f + ex) : ex / (1.0f + ex);
       }
       break;
+  }
+}
+
+inline float hsum(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+/// dot(a, b) over n floats (AVX2, four accumulators).
+float dot(const float* a, const float* b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(b + k + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(b + k + 24), s3);
+  }
+  for (; k + 8 <= n; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+  float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; k < n; ++k) r += a[k] * b[k];
+  return r;
+}
+
+constexpr int64_t kSmallM = 4;  // below this many rows, no packing (GEMV-like shapes)
+
+/// Columns [j0, j1) of a GEMM with few rows (M < kSmallM) without packing: dot products
+/// against rows of B when B is transposed, row-of-B updates otherwise.
+void smallMColumns(bool tA, bool tB, int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                   int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep, int64_t j0, int64_t j1) {
+  std::vector<float> arow;
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * lda;
+    if (tA) {
+      arow.resize(size_t(K));
+      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = A[k * lda + i];
+      a = arow.data();
+    }
+    float* c = C + i * ldc;
+    constexpr int64_t kBlock = 64;
+    alignas(32) float acc[kBlock];
+    for (int64_t jb = j0; jb < j1; jb += kBlock) {
+      int64_t nb = std::min(kBlock, j1 - jb);
+      if (tB) {
+        for (int64_t j = 0; j < nb; ++j) acc[j] = dot(a, B + (jb + j) * ldb, K);
+      } else {
+        std::fill(acc, acc + kBlock, 0.0f);
+        for (int64_t k = 0; k < K; ++k) {
+          const float* br = B + k * ldb + jb;
+          const __m256 av = _mm256_set1_ps(a[k]);
+          int64_t j = 0;
+          for (; j + 8 <= nb; j += 8)
+            _mm256_store_ps(acc + j, _mm256_fmadd_ps(av, _mm256_loadu_ps(br + j), _mm256_load_ps(acc + j)));
+          for (; j < nb; ++j) acc[j] += a[k] * br[j];
+        }
+      }
+      float* cb = c + jb;
+      for (int64_t j = 0; j < nb; ++j) cb[j] = beta == 0.0f ? alpha * acc[j] : alpha * acc[j] + beta * cb[j];
+      if (!ep.trivial())
+        epilogueRow(cb, nb, ep.bias && ep.biasPerRow ? ep.bias[i] : 0.0f, ep.bias && !ep.biasPerRow ? ep.bias + jb : nullptr,
+                    ep);
+    }
   }
 }
 
@@ -335,6 +406,16 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
   const Kernel& kn = activeKernel();
   int threads = pool ? pool->size() : 1;
   double flops = 2.0 * double(M) * double(N) * double(K);
+  if (M < kSmallM) {
+    auto cols = [&](int64_t j0, int64_t j1) {
+      smallMColumns(transA, transB, M, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, j0, j1);
+    };
+    if (threads > 1 && flops >= 2.0e5 && pool)
+      pool->parallelFor(N, 64, cols);
+    else
+      cols(0, N);
+    return;
+  }
   if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
     // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
     // side whose duplicated packing costs less, as long as every chunk keeps a full tile.

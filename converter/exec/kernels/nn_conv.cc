@@ -2,11 +2,16 @@
 // auto_pad, bias). Conv runs as im2col + GEMM per (image, group), with 1x1 stride-1 unpadded
 // convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop.
 // ConvTranspose is GEMM + col2im. Work is split across the executor's pool.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
+#include <vector>
 
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/nn_common.h"
 
 namespace npuconv::nn {
@@ -113,9 +118,89 @@ void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
       }
 }
 
+/// Whether the AVX2 depthwise kernel handles this geometry: 2-D (or 1-D), no dilation,
+/// horizontal stride 1 or 2.
+bool fastDepthwise(const Geo3& g) {
+  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
+         (g.s[2] == 1 || g.s[2] == 2);
+}
+
+/// Per-thread scratch for the padded input plane of the depthwise kernel.
+thread_local std::vector<float> tlsDwPad;
+
+/// Depthwise 2-D convolution of one channel, float32, AVX2 along the output row: the input is
+/// first copied into a zero-padded plane (de-interleaved into even/odd columns for stride 2) so
+/// the inner loop is branch-free; then each 8-wide output vector accumulates all KH x KW taps in
+/// a register, adds the bias and applies the epilogue's activation before its single store.
+void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep, float* y) {
+  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
+  const int64_t OW8 = (OW + 7) / 8 * 8;
+  const int64_t R = (OH - 1) * sh + KH;  // padded rows read
+  // Stride 1: one plane of width OW8 + KW - 1. Stride 2: even and odd planes of width Wh each.
+  const int64_t Wh = OW8 + (KW + 1) / 2;
+  const int64_t rowLen = sw == 1 ? OW8 + KW - 1 : 2 * Wh;
+  std::vector<float>& buf = tlsDwPad;
+  if (buf.size() < size_t(R * rowLen)) buf.resize(size_t(R * rowLen));
+  float* P = buf.data();
+  for (int64_t r = 0; r < R; ++r) {
+    float* d = P + r * rowLen;
+    int64_t ih = r - ph;
+    if (ih < 0 || ih >= IH) {
+      std::fill(d, d + rowLen, 0.0f);
+      continue;
+    }
+    const float* src = x + ih * IW;
+    if (sw == 1) {
+      // d[c] = src[c - pw]
+      int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
+      std::fill(d, d + lo, 0.0f);
+      if (hi > lo) std::memcpy(d + lo, src + (lo - pw), size_t(hi - lo) * sizeof(float));
+      std::fill(d + hi, d + rowLen, 0.0f);
+    } else {
+      float* e = d;
+      float* o = d + Wh;
+      for (int64_t j = 0; j < Wh; ++j) {
+        int64_t c0 = 2 * j - pw, c1 = c0 + 1;
+        e[j] = c0 >= 0 && c0 < IW ? src[c0] : 0.0f;
+        o[j] = c1 >= 0 && c1 < IW ? src[c1] : 0.0f;
+      }
+    }
+  }
+  alignas(32) float tmp[8];
+  const bool act = ep.act != gemm::Act::None;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* yrow = y + oh * OW;
+    for (int64_t ow = 0; ow < OW8; ow += 8) {
+      __m256 acc = _mm256_set1_ps(bias);
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const float* prow = P + (oh * sh + kh) * rowLen;
+        const float* wr = w + kh * KW;
+        if (sw == 1) {
+          for (int64_t kw = 0; kw < KW; ++kw)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(prow + ow + kw), acc);
+        } else {
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const float* src = (kw & 1) ? prow + Wh + ow + (kw >> 1) : prow + ow + (kw >> 1);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src), acc);
+          }
+        }
+      }
+      if (ow + 8 <= OW) {
+        _mm256_storeu_ps(yrow + ow, acc);
+        if (act) gemm::applyEpilogue(yrow + ow, 8, 0.0f, ep);
+      } else {
+        _mm256_store_ps(tmp, acc);
+        if (act) gemm::applyEpilogue(tmp, 8, 0.0f, ep);
+        for (int64_t j = 0; j < OW - ow; ++j) yrow[ow + j] = tmp[j];
+      }
+    }
+  }
+}
+
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
-               int64_t group) {
+               int64_t group, const gemm::Epilogue& act = {}) {
   const int64_t N = xt.dim(0), C = xt.dim(1), M = wt.dim(0);
   const int64_t Cg = C / group, Mg = M / group;
   const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
@@ -125,12 +210,26 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   T* Y = yt.mutableData<T>();
   if (N == 0 || M == 0 || outSp == 0) return;
 
+  if constexpr (std::is_same_v<T, float>) {
+    if (Cg == 1 && fastDepthwise(g)) {
+      int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
+      pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
+        for (int64_t i = c0; i < c1; ++i) {
+          int64_t n = i / M, m = i % M, gi = m / Mg;
+          depthwiseF32(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : 0.0f, act, Y + i * outSp);
+        }
+      });
+      return;
+    }
+  }
   if (Cg == 1) {
     // Depthwise (with channel multiplier Mg): one direct loop per output channel.
     pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
         int64_t n = i / M, m = i % M, gi = m / Mg;
         depthwiseChannel<T>(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : T(0), Y + i * outSp);
+        if constexpr (std::is_same_v<T, float>)
+          if (act.act != gemm::Act::None) gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act);
       }
     });
     return;
@@ -152,9 +251,18 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
         col = cb;
       }
       T* yg = Y + (n * M + gi * Mg) * outSp;
-      parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
+      if constexpr (std::is_same_v<T, float>) {
+        // Bias and activation fused into the GEMM's epilogue.
+        gemm::Epilogue ep = act;
+        ep.bias = B ? B + gi * Mg : nullptr;
+        ep.biasPerRow = true;
+        gemm::sgemm(&pool, false, false, Mg, outSp, K, 1.0f, W + gi * Mg * K, K, col, outSp, 0.0f, yg, outSp, ep);
+      } else {
+        parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
+      }
     }
   }
+  if (std::is_same_v<T, float>) return;
   if (B) {
     pool.parallelFor(N * M, 16, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
