@@ -125,6 +125,54 @@ bool fastDepthwise(const Geo3& g) {
          (g.s[2] == 1 || g.s[2] == 2);
 }
 
+/// One output row (OW8 values, a multiple of 8) of the depthwise kernel from the padded plane:
+/// `rows` is the first of its KH input rows (rowLen apart); stride-2 rows hold the even columns
+/// then, Wh further, the odd ones. KW_ > 0 fixes the kernel width at compile time. Four
+/// independent accumulators (32 outputs) hide the FMA latency.
+template <int KW_, int SW>
+void depthwiseRow(const float* rows, int64_t rowLen, int64_t Wh, const float* w, int64_t KH, int64_t kwRun, float bias,
+                  float* out, int64_t OW8) {
+  const int64_t KW = KW_ > 0 ? KW_ : kwRun;
+  auto src = [&](const float* prow, int64_t ow, int64_t kw) {
+    if constexpr (SW == 1) return prow + ow + kw;
+    else return (kw & 1) ? prow + Wh + ow + (kw >> 1) : prow + ow + (kw >> 1);
+  };
+  int64_t ow = 0;
+  for (; ow + 32 <= OW8; ow += 32) {
+    __m256 a0 = _mm256_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const float* prow = rows + kh * rowLen;
+      const float* wr = w + kh * KW;
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const __m256 wv = _mm256_set1_ps(wr[kw]);
+        const float* p = src(prow, ow, kw);
+        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
+        a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 16), a2);
+        a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 24), a3);
+      }
+    }
+    _mm256_storeu_ps(out + ow, a0);
+    _mm256_storeu_ps(out + ow + 8, a1);
+    _mm256_storeu_ps(out + ow + 16, a2);
+    _mm256_storeu_ps(out + ow + 24, a3);
+  }
+  for (; ow < OW8; ow += 8) {
+    __m256 a0 = _mm256_set1_ps(bias), a1 = _mm256_setzero_ps();
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const float* prow = rows + kh * rowLen;
+      const float* wr = w + kh * KW;
+      int64_t kw = 0;
+      for (; kw + 2 <= KW; kw += 2) {
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src(prow, ow, kw)), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw + 1]), _mm256_loadu_ps(src(prow, ow, kw + 1)), a1);
+      }
+      if (kw < KW) a0 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src(prow, ow, kw)), a0);
+    }
+    _mm256_storeu_ps(out + ow, _mm256_add_ps(a0, a1));
+  }
+}
+
 /// Per-thread scratch for the padded input plane of the depthwise kernel.
 thread_local std::vector<float> tlsDwPad;
 
@@ -167,34 +215,29 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
       }
     }
   }
-  alignas(32) float tmp[8];
+  thread_local std::vector<float> rowBuf;
+  if (rowBuf.size() < size_t(OW8)) rowBuf.resize(size_t(OW8));
+  float* out = rowBuf.data();
   const bool act = ep.act != gemm::Act::None;
   for (int64_t oh = 0; oh < OH; ++oh) {
-    float* yrow = y + oh * OW;
-    for (int64_t ow = 0; ow < OW8; ow += 8) {
-      __m256 acc = _mm256_set1_ps(bias);
-      for (int64_t kh = 0; kh < KH; ++kh) {
-        const float* prow = P + (oh * sh + kh) * rowLen;
-        const float* wr = w + kh * KW;
-        if (sw == 1) {
-          for (int64_t kw = 0; kw < KW; ++kw)
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(prow + ow + kw), acc);
-        } else {
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            const float* src = (kw & 1) ? prow + Wh + ow + (kw >> 1) : prow + ow + (kw >> 1);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src), acc);
-          }
-        }
-      }
-      if (ow + 8 <= OW) {
-        _mm256_storeu_ps(yrow + ow, acc);
-        if (act) gemm::applyEpilogue(yrow + ow, 8, 0.0f, ep);
-      } else {
-        _mm256_store_ps(tmp, acc);
-        if (act) gemm::applyEpilogue(tmp, 8, 0.0f, ep);
-        for (int64_t j = 0; j < OW - ow; ++j) yrow[ow + j] = tmp[j];
-      }
+    const float* rows = P + oh * sh * rowLen;
+    if (sw == 1) {
+      if (KW == 3)
+        depthwiseRow<3, 1>(rows, rowLen, 0, w, KH, 3, bias, out, OW8);
+      else if (KW == 5)
+        depthwiseRow<5, 1>(rows, rowLen, 0, w, KH, 5, bias, out, OW8);
+      else
+        depthwiseRow<0, 1>(rows, rowLen, 0, w, KH, KW, bias, out, OW8);
+    } else {
+      if (KW == 3)
+        depthwiseRow<3, 2>(rows, rowLen, Wh, w, KH, 3, bias, out, OW8);
+      else if (KW == 5)
+        depthwiseRow<5, 2>(rows, rowLen, Wh, w, KH, 5, bias, out, OW8);
+      else
+        depthwiseRow<0, 2>(rows, rowLen, Wh, w, KH, KW, bias, out, OW8);
     }
+    if (act) gemm::applyEpilogue(out, OW, 0.0f, ep);
+    std::memcpy(y + oh * OW, out, size_t(OW) * sizeof(float));
   }
 }
 
