@@ -28,32 +28,37 @@ namespace {
 /// How a microkernel stores its tile: C = acc, C += acc, or C = acc + beta * C.
 enum Store : int { kOverwrite = 0, kAccumulate = 1, kScale = 2 };
 
-using MicroFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mode, float beta);
+/// A microkernel: C tile (+)= A panel * B panel over kc steps. `lda` 0: `a` is a packed MR-tall
+/// panel; otherwise `a` points into row-major A (row stride lda), read in place.
+using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
+                         float beta);
 
 /// AVX2 + FMA: 6 x 16 tile in 12 ymm accumulators.
-void micro6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mode, float beta) {
+template <bool Packed>
+void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  const int64_t rs = Packed ? 1 : lda, step = Packed ? 6 : 1;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t k = 0; k < kc; ++k) {
     __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 a0 = _mm256_broadcast_ss(a + 0), a1 = _mm256_broadcast_ss(a + 1);
+    __m256 a0 = _mm256_broadcast_ss(a + 0 * rs), a1 = _mm256_broadcast_ss(a + 1 * rs);
     c00 = _mm256_fmadd_ps(a0, b0, c00);
     c01 = _mm256_fmadd_ps(a0, b1, c01);
     c10 = _mm256_fmadd_ps(a1, b0, c10);
     c11 = _mm256_fmadd_ps(a1, b1, c11);
-    a0 = _mm256_broadcast_ss(a + 2);
-    a1 = _mm256_broadcast_ss(a + 3);
+    a0 = _mm256_broadcast_ss(a + 2 * rs);
+    a1 = _mm256_broadcast_ss(a + 3 * rs);
     c20 = _mm256_fmadd_ps(a0, b0, c20);
     c21 = _mm256_fmadd_ps(a0, b1, c21);
     c30 = _mm256_fmadd_ps(a1, b0, c30);
     c31 = _mm256_fmadd_ps(a1, b1, c31);
-    a0 = _mm256_broadcast_ss(a + 4);
-    a1 = _mm256_broadcast_ss(a + 5);
+    a0 = _mm256_broadcast_ss(a + 4 * rs);
+    a1 = _mm256_broadcast_ss(a + 5 * rs);
     c40 = _mm256_fmadd_ps(a0, b0, c40);
     c41 = _mm256_fmadd_ps(a0, b1, c41);
     c50 = _mm256_fmadd_ps(a1, b0, c50);
     c51 = _mm256_fmadd_ps(a1, b1, c51);
-    a += 6;
+    a += step;
     b += 16;
   }
   __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -72,8 +77,10 @@ void micro6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc
 }
 
 /// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only.
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32(
-    int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mode, float beta) {
+template <bool Packed>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32T(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   __m512 acc[12][2];
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -81,11 +88,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
     __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < 12; ++i) {
-      __m512 av = _mm512_set1_ps(a[i]);
+      __m512 av = _mm512_set1_ps(a[i * rs]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
-    a += 12;
+    a += step;
     b += 32;
   }
   const __m512 vb = _mm512_set1_ps(beta);
@@ -104,6 +111,21 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
   }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  if (lda == 0)
+    micro12x32T<true>(kc, a, 0, b, c, ldc, mode, beta);
+  else
+    micro12x32T<false>(kc, a, lda, b, c, ldc, mode, beta);
+}
+
+void micro6x16(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  if (lda == 0)
+    micro6x16T<true>(kc, a, 0, b, c, ldc, mode, beta);
+  else
+    micro6x16T<false>(kc, a, lda, b, c, ldc, mode, beta);
+}
+
 struct Kernel {
   int mr, nr;
   int64_t mc, kc, nc;  // cache blocking
@@ -112,6 +134,10 @@ struct Kernel {
 
 constexpr Kernel kAvx2{6, 16, 144, 256, 3072, micro6x16};
 constexpr Kernel kAvx512{12, 32, 144, 192, 3072, micro12x32};
+
+/// A is read in place (not packed) when it is not transposed, alpha is 1 and a packed panel
+/// would be reused by at most this many columns of C: packing would cost about what it saves.
+constexpr int64_t kDirectAMaxCols = 128;
 
 std::atomic<int> gIsaOverride{static_cast<int>(Isa::Auto)};
 
@@ -332,16 +358,22 @@ void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t
       packB(tB, B, ldb, pc, kc, jc, nc, NR, bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         int64_t mc = std::min(MC, M - ic);
-        packA(tA, A, lda, ic, mc, pc, kc, alpha, MR, ap);
+        // Full MR-row panels read A in place when that pays; the partial last panel is packed.
+        const bool direct = !tA && alpha == 1.0f && nc <= kDirectAMaxCols;
+        const int64_t mcFull = direct ? mc / MR * MR : 0;
+        if (mcFull < mc) packA(tA, A, lda, ic + mcFull, mc - mcFull, pc, kc, alpha, MR, ap + mcFull * kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = std::min<int64_t>(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = std::min<int64_t>(MR, mc - ir);
             float* ct = C + (ic + ir) * ldc + jc + jr;
+            const bool inPlace = ir < mcFull;
+            const float* apan = inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
+            const int64_t alda = inPlace ? lda : 0;
             if (mr == MR && nr == NR) {
-              kn.fn(kc, ap + ir * kc, bp + jr * kc, ct, ldc, mode, beta);
+              kn.fn(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta);
             } else {
-              kn.fn(kc, ap + ir * kc, bp + jr * kc, tile, NR, kOverwrite, 0.0f);
+              kn.fn(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f);
               for (int64_t i = 0; i < mr; ++i) {
                 float* cr = ct + i * ldc;
                 const float* tr = tile + i * NR;
