@@ -202,7 +202,12 @@ void packB(bool tB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t
   for (int64_t jr = 0; jr < nc; jr += NR) {
     int64_t nr = std::min<int64_t>(NR, nc - jr);
     float* d = dst + jr * kc;
-    if (!tB) {
+    if (!tB && nr == NR) {
+      // Full panel: inline vector copies (a memcpy call per 64-128 bytes costs more than the copy).
+      const float* src = B + p0 * ldb + j0 + jr;
+      for (int64_t k = 0; k < kc; ++k, src += ldb)
+        for (int j = 0; j < NR; j += 8) _mm256_store_ps(d + k * NR + j, _mm256_loadu_ps(src + j));
+    } else if (!tB) {
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = B + (p0 + k) * ldb + j0 + jr;
         std::memcpy(d + k * NR, src, size_t(nr) * sizeof(float));
