@@ -71,6 +71,8 @@ class Executor {
   Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool,
            std::shared_ptr<BufferPool> buffers, const KernelRegistry& registry, const Executor* parent);
   Status prepare();
+  /// Marks Conv -> activation pairs run as one kernel call when no observer is set.
+  void planFusions();
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;

@@ -407,6 +407,49 @@ void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t
 
 }  // namespace
 
+namespace {
+thread_local const Epilogue* tlsFused = nullptr;
+thread_local bool tlsFusedTaken = false;
+}  // namespace
+
+FusedActivationScope::FusedActivationScope(const Epilogue* act) {
+  tlsFused = act;
+  tlsFusedTaken = false;
+}
+FusedActivationScope::~FusedActivationScope() { tlsFused = nullptr; }
+bool FusedActivationScope::taken() const { return tlsFusedTaken; }
+
+const Epilogue* takeFusedActivation() {
+  const Epilogue* e = tlsFused;
+  tlsFused = nullptr;
+  if (e) tlsFusedTaken = true;
+  return e;
+}
+
+double applyActivation(double v, const Epilogue& e) {
+  switch (e.act) {
+    case Act::None: return v;
+    case Act::Relu: return v > 0 ? v : 0;
+    case Act::Clip: return v < e.p0 ? double(e.p0) : (v > e.p1 ? double(e.p1) : v);
+    case Act::LeakyRelu: return v < 0 ? double(e.p0) * v : v;
+    case Act::HardSigmoid: {
+      double h = double(e.p0) * v + double(e.p1);
+      h = h < 1 ? h : 1;
+      return h > 0 ? h : 0;
+    }
+    case Act::HardSwish: {
+      double h = v / 6 + 0.5;
+      h = h < 1 ? h : 1;
+      return v * (h > 0 ? h : 0);
+    }
+    case Act::Sigmoid: {
+      double ex = std::exp(-std::fabs(v));
+      return v >= 0 ? 1 / (1 + ex) : ex / (1 + ex);
+    }
+  }
+  return v;
+}
+
 bool cpuHasAvx512() {
   static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");

@@ -28,6 +28,22 @@ struct Epilogue {
 /// corresponding ONNX kernels of this executor (Relu(NaN) = 0, HardSigmoid(NaN) = 1, ...).
 void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e);
 
+/// The activation the executor fused into the next kernel call on this thread (a Conv whose
+/// only consumer is that activation; see executor.cc). The kernel takes it once with
+/// takeFusedActivation() and must apply it to its output 0; the executor checks it was taken.
+class FusedActivationScope {
+ public:
+  explicit FusedActivationScope(const Epilogue* act);
+  ~FusedActivationScope();
+  FusedActivationScope(const FusedActivationScope&) = delete;
+  FusedActivationScope& operator=(const FusedActivationScope&) = delete;
+  bool taken() const;
+};
+/// The fused activation for the running kernel (nullptr: none); marks it taken.
+const Epilogue* takeFusedActivation();
+/// act(x) for one double (the F64 path of a fused activation).
+double applyActivation(double x, const Epilogue& e);
+
 /// C[M,N] (row stride ldc) = epilogue(alpha * op(A) * op(B) + beta * C), all row-major, op an
 /// optional transpose (lda/ldb are the row strides of A and B as stored). beta == 0 never reads
 /// C. Runs on `pool` (may be null: one thread) with equal chunks of M or N per thread.

@@ -342,13 +342,21 @@ Status convKernel(KernelContext& ctx) {
   Geo3 g = toGeo3(w);
   std::vector<int64_t> outDims = {px->dim(0), M};
   outDims.insert(outDims.end(), w.out.begin(), w.out.end());
+  // An activation the executor fused into this Conv (its only consumer): applied in the GEMM
+  // or depthwise epilogue for float32, as a pass over the result for float64.
+  const gemm::Epilogue* fused = gemm::takeFusedActivation();
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
   Tensor y(x.dtype(), outDims);
-  if (x.dtype() == DType::F64)
+  if (x.dtype() == DType::F64) {
     convTyped<double>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
-  else
-    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
+    if (fused) {
+      double* p = y.mutableData<double>();
+      for (int64_t i = 0, n = y.numElements(); i < n; ++i) p[i] = gemm::applyActivation(p[i], *fused);
+    }
+  } else {
+    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, fused ? *fused : gemm::Epilogue{});
+  }
   ctx.setOutput(0, narrowFromF32(y, dt));
   return Status::ok();
 }
