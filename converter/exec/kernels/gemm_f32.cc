@@ -199,15 +199,23 @@ void packA(bool tA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t
 
 /// op(B)[p0:p0+kc, j0:j0+nc] into NR-wide panels (k-major inside a panel), zero-padded.
 void packB(bool tB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
-  for (int64_t jr = 0; jr < nc; jr += NR) {
+  int64_t jFull = 0;
+  if (!tB) {
+    // Full panels row by row: each row of B is read sequentially (prefetch-friendly; B is
+    // usually a weight matrix streamed from memory), and written to every panel.
+    jFull = nc / NR * NR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = B + (p0 + k) * ldb + j0;
+      for (int64_t jr = 0; jr < jFull; jr += NR) {
+        float* d = dst + jr * kc + k * NR;
+        for (int j = 0; j < NR; j += 8) _mm256_store_ps(d + j, _mm256_loadu_ps(src + jr + j));
+      }
+    }
+  }
+  for (int64_t jr = jFull; jr < nc; jr += NR) {
     int64_t nr = std::min<int64_t>(NR, nc - jr);
     float* d = dst + jr * kc;
-    if (!tB && nr == NR) {
-      // Full panel: inline vector copies (a memcpy call per 64-128 bytes costs more than the copy).
-      const float* src = B + p0 * ldb + j0 + jr;
-      for (int64_t k = 0; k < kc; ++k, src += ldb)
-        for (int j = 0; j < NR; j += 8) _mm256_store_ps(d + k * NR + j, _mm256_loadu_ps(src + j));
-    } else if (!tB) {
+    if (!tB) {
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = B + (p0 + k) * ldb + j0 + jr;
         std::memcpy(d + k * NR, src, size_t(nr) * sizeof(float));
