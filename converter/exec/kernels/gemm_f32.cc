@@ -175,16 +175,37 @@ void packA(bool tA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t
     int64_t mr = std::min<int64_t>(MR, mc - ir);
     float* d = dst + ir * kc;
     if (!tA) {
-      // MR sequential read streams, contiguous writes.
+      // Groups of 4 rows: 4x8 register transposes (8 k values per step); remaining rows and k
+      // values one by one.
       const float* rows[32];
       for (int64_t i = 0; i < mr; ++i) rows[i] = A + (i0 + ir + i) * lda + p0;
-      if (alpha == 1.0f) {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = rows[i][k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = alpha * rows[i][k];
+      const __m256 va = _mm256_set1_ps(alpha);
+      const int64_t k8 = kc / 8 * 8, i4 = mr / 4 * 4;
+      for (int64_t i = 0; i < i4; i += 4) {
+        for (int64_t k = 0; k < k8; k += 8) {
+          __m256 r0 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i] + k));
+          __m256 r1 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i + 1] + k));
+          __m256 r2 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i + 2] + k));
+          __m256 r3 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i + 3] + k));
+          __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+          __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+          __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+          __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+          float* o = d + k * MR + i;
+          _mm_storeu_ps(o + 0 * MR, _mm256_castps256_ps128(u0));
+          _mm_storeu_ps(o + 1 * MR, _mm256_castps256_ps128(u1));
+          _mm_storeu_ps(o + 2 * MR, _mm256_castps256_ps128(u2));
+          _mm_storeu_ps(o + 3 * MR, _mm256_castps256_ps128(u3));
+          _mm_storeu_ps(o + 4 * MR, _mm256_extractf128_ps(u0, 1));
+          _mm_storeu_ps(o + 5 * MR, _mm256_extractf128_ps(u1, 1));
+          _mm_storeu_ps(o + 6 * MR, _mm256_extractf128_ps(u2, 1));
+          _mm_storeu_ps(o + 7 * MR, _mm256_extractf128_ps(u3, 1));
+        }
+        for (int64_t k = k8; k < kc; ++k)
+          for (int64_t q = i; q < i + 4; ++q) d[k * MR + q] = alpha * rows[q][k];
       }
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t q = i4; q < mr; ++q) d[k * MR + q] = alpha * rows[q][k];
     } else {
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = A + (p0 + k) * lda + i0 + ir;
