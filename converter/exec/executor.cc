@@ -213,8 +213,37 @@ void Executor::planFusions() {
   };
   for (const Node* n : graph_.nodes())
     for (const Graph* sub : n->subgraphs()) visit(*sub);
+  KernelFn builtinMatMul = KernelRegistry::global().find("", "MatMul");
+  KernelFn builtinAdd = KernelRegistry::global().find("", "Add");
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& s = steps_[i];
+    if (builtinMatMul && s.kernel == builtinMatMul && s.node->is("MatMul") && s.outputSlots.size() == 1 &&
+        s.outputSlots[0] >= 0) {
+      // MatMul(A, W) + b with W a float32 [K, N] initializer and b a float32 [N] initializer: the
+      // bias is added in the GEMM epilogue, the Add step is skipped.
+      const Value* r = s.node->result(0);
+      const Value* w = s.node->operand(1);
+      if (!r || r->isGraphOutput() || captured.count(r) || r->uses().size() != 1 || !w || !w->isInitializer() ||
+          w->isGraphInput() || w->dtype() != DType::F32)
+        continue;
+      const Node* add = r->uses()[0].user;
+      if (!add->is("Add") || add->numOperands() != 2 || add->operand(0) == add->operand(1)) continue;
+      const Value* bias = add->operand(r->uses()[0].operand == 0 ? 1 : 0);
+      if (!bias || !bias->isInitializer() || bias->isGraphInput() || bias->dtype() != DType::F32) continue;
+      Tensor wt = Tensor::fromData(w->initializer()), bt = Tensor::fromData(bias->initializer());
+      if (wt.rank() != 2 || bt.rank() != 1 || bt.dim(0) != wt.dim(1)) continue;
+      auto it = stepOf.find(add);
+      if (it == stepOf.end() || it->second <= i) continue;
+      Step& a = steps_[it->second];
+      if (a.kernel != builtinAdd || a.skippedWhenFused || a.outputSlots.size() != 1 || a.outputSlots[0] < 0) continue;
+      s.fusesActivation = true;
+      s.fusedAct.bias = bt.data<float>();  // initializer data lives as long as the graph
+      s.fusedAct.biasPerRow = false;
+      s.fusedAct.biasLen = bt.dim(0);
+      s.fusedOutSlot = a.outputSlots[0];
+      a.skippedWhenFused = true;
+      continue;
+    }
     if (s.kernel != builtinConv || !s.node->is("Conv") || s.outputSlots.empty() || s.outputSlots[0] < 0) continue;
     const Value* r = s.node->result(0);
     if (!r || r->isGraphOutput() || captured.count(r)) continue;

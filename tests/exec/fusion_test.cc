@@ -103,6 +103,48 @@ TEST(ExecFusion, ConvHardSigmoidMulIsFusedAsHardSwish) {
     }
 }
 
+/// MatMul(X, W) then `add` (which reads M), W [K, N] and b [N] initializers.
+RunResult runMatMulBias(const std::string& add, int64_t m, int64_t k, int64_t n, bool observe) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::string w, b;
+  for (int64_t i = 0; i < k * n; ++i) w += (i ? ", " : "") + std::to_string(u(rng));
+  for (int64_t i = 0; i < n; ++i) b += (i ? ", " : "") + std::to_string(u(rng));
+  std::string text = "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[2, " + std::to_string(m) + ", " +
+                     std::to_string(k) + "] X) => (float[2, " + std::to_string(m) + ", " + std::to_string(n) +
+                     "] Y)\n<float[" + std::to_string(k) + ", " + std::to_string(n) + "] W = {" + w + "}, float[" +
+                     std::to_string(n) + "] b = {" + b + "}>\n{\n  M = MatMul (X, W)\n  " + add + "\n}\n";
+  auto model = parseOnnxText(text);
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  if (!model) return {};
+  auto exec = Executor::create(*model, ExecOptions{2});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  if (!exec) return {};
+  RunResult r;
+  if (observe)
+    (*exec)->setObserver([&](const Node& node, size_t i, const Tensor&) { r.observed.insert(node.result(i)->name()); });
+  std::vector<float> x(size_t(2 * m * k));
+  for (auto& v : x) v = u(rng);
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, {2, m, k}, std::span<const float>(x));
+  auto out = (*exec)->run(feeds);
+  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  if (out) r.y = out->at("Y").toDoubles();
+  return r;
+}
+
+TEST(ExecFusion, MatMulBiasAddMatchesUnfusedRun) {
+  const int64_t shapes[][3] = {{1, 7, 5}, {3, 40, 70}, {64, 96, 130}};
+  for (const auto& sh : shapes)
+    for (const std::string add : {"Y = Add (M, b)", "Y = Add (b, M)"}) {
+      SCOPED_TRACE(add + " " + std::to_string(sh[0]) + "x" + std::to_string(sh[1]) + "x" + std::to_string(sh[2]));
+      RunResult fused = runMatMulBias(add, sh[0], sh[1], sh[2], false);
+      RunResult plain = runMatMulBias(add, sh[0], sh[1], sh[2], true);
+      expectSame(fused, plain);
+      EXPECT_TRUE(plain.observed.count("M"));
+    }
+}
+
 TEST(ExecFusion, ConvWithTwoConsumersIsNotFused) {
   // C feeds both the Relu and the Add: the Add must see C before the activation.
   std::string text = model("R = Relu (C)\n  Y = Add (R, C)", false);

@@ -297,6 +297,25 @@ Status matmulKernel(KernelContext& ctx) {
   if (!dropN) outDims.push_back(N);
   Tensor y(a.dtype(), outDims);
   bool collapse = bShared && aFull;
+  // A bias Add the executor fused into this MatMul (per column, length N checked at plan time).
+  if (const gemm::Epilogue* fused = gemm::takeFusedActivation()) {
+    if (a.dtype() != DType::F32 || b.dtype() != DType::F32 || !fused->bias || fused->biasPerRow || fused->biasLen != N)
+      return ctx.fail("internal: fused bias does not fit {} x {}", pa->describe(), pb->describe());
+    gemm::Epilogue ep = *fused;
+    const float* A = a.data<float>();
+    const float* B = b.data<float>();
+    float* Y = y.mutableData<float>();
+    int64_t batches = static_cast<int64_t>(aOff.size());
+    if (collapse) {
+      gemm::sgemm(&ctx.pool(), false, false, batches * M, N, K, 1.0f, A, K, B + bOff[0], N, 0.0f, Y, N, ep);
+    } else {
+      for (int64_t i = 0; i < batches; ++i)
+        gemm::sgemm(&ctx.pool(), false, false, M, N, K, 1.0f, A + aOff[size_t(i)], K, B + bOff[size_t(i)], N, 0.0f,
+                    Y + i * M * N, N, ep);
+    }
+    ctx.setOutput(0, narrowFromF32(y, dt));
+    return Status::ok();
+  }
   switch (a.dtype()) {
     case DType::F32: matmulTyped<float>(ctx.pool(), a, b, y, M, K, N, aOff, bOff, collapse); break;
     case DType::F64: matmulTyped<double>(ctx.pool(), a, b, y, M, K, N, aOff, bOff, collapse); break;
