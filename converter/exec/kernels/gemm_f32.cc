@@ -254,55 +254,61 @@ void packB(bool tB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t
   }
 }
 
-/// The epilogue on one row segment: x[j] = act(x[j] + rowBias + colBias[j]).
-void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
-  if (colBias) {
-    for (int64_t j = 0; j < n; ++j) x[j] += colBias[j];
-  } else if (rowBias != 0.0f) {
-    for (int64_t j = 0; j < n; ++j) x[j] += rowBias;
+/// act(v) on 8 floats. NaN behaves as the elementwise kernels: Relu -> 0, Clip/LeakyRelu/
+/// HardSwish/Sigmoid -> NaN, HardSigmoid -> 1 (min/max_ps return their second operand on NaN).
+template <Act A>
+inline __m256 act8(__m256 v, const Epilogue& e) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  if constexpr (A == Act::Relu) {
+    return _mm256_max_ps(v, zero);
+  } else if constexpr (A == Act::Clip) {
+    v = _mm256_blendv_ps(v, _mm256_set1_ps(e.p0), _mm256_cmp_ps(v, _mm256_set1_ps(e.p0), _CMP_LT_OQ));
+    return _mm256_blendv_ps(v, _mm256_set1_ps(e.p1), _mm256_cmp_ps(v, _mm256_set1_ps(e.p1), _CMP_GT_OQ));
+  } else if constexpr (A == Act::LeakyRelu) {
+    return _mm256_blendv_ps(v, _mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+  } else if constexpr (A == Act::HardSigmoid) {
+    __m256 h = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
+    return _mm256_max_ps(_mm256_min_ps(h, one), zero);
+  } else if constexpr (A == Act::HardSwish) {
+    __m256 h = _mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.0f / 6.0f)), _mm256_set1_ps(0.5f));
+    return _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(h, one), zero));
+  } else if constexpr (A == Act::Sigmoid) {
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    const __m256 ex = ew::fastExp8(_mm256_sub_ps(zero, ax));
+    const __m256 den = _mm256_add_ps(one, ex);
+    return _mm256_blendv_ps(_mm256_div_ps(ex, den), _mm256_div_ps(one, den), _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+  } else {
+    return v;
   }
+}
+
+template <Act A>
+void epilogueRowT(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
+  const __m256 rb = _mm256_set1_ps(rowBias);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 v = _mm256_loadu_ps(x + j);
+    v = colBias ? _mm256_add_ps(v, _mm256_loadu_ps(colBias + j)) : _mm256_add_ps(v, rb);
+    _mm256_storeu_ps(x + j, act8<A>(v, e));
+  }
+  if (j < n) {
+    alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t q = j; q < n; ++q) buf[q - j] = x[q] + (colBias ? colBias[q] : rowBias);
+    _mm256_store_ps(buf, act8<A>(_mm256_load_ps(buf), e));
+    for (int64_t q = j; q < n; ++q) x[q] = buf[q - j];
+  }
+}
+
+/// The epilogue on one row segment: x[j] = act(x[j] + rowBias + colBias[j]) (AVX2).
+void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
   switch (e.act) {
-    case Act::None: break;
-    case Act::Relu:
-      for (int64_t j = 0; j < n; ++j) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
-      break;
-    case Act::Clip: {
-      const float lo = e.p0, hi = e.p1;
-      for (int64_t j = 0; j < n; ++j) {
-        float v = x[j];
-        x[j] = v < lo ? lo : (v > hi ? hi : v);
-      }
-      break;
-    }
-    case Act::LeakyRelu: {
-      const float a = e.p0;
-      for (int64_t j = 0; j < n; ++j) x[j] = x[j] < 0.0f ? a * x[j] : x[j];
-      break;
-    }
-    case Act::HardSigmoid: {
-      const float a = e.p0, b = e.p1;
-      for (int64_t j = 0; j < n; ++j) {
-        float v = a * x[j] + b;
-        v = v < 1.0f ? v : 1.0f;  // NaN -> 1, as fmax(0, fmin(1, NaN))
-        x[j] = v > 0.0f ? v : 0.0f;
-      }
-      break;
-    }
-    case Act::HardSwish:
-      for (int64_t j = 0; j < n; ++j) {
-        float v = x[j] * (1.0f / 6.0f) + 0.5f;
-        v = v < 1.0f ? v : 1.0f;
-        v = v > 0.0f ? v : 0.0f;
-        x[j] = x[j] * v;
-      }
-      break;
-    case Act::Sigmoid:
-      for (int64_t j = 0; j < n; ++j) {
-        float v = x[j];
-        float ex = ew::fastExp(-std::fabs(v));
-        x[j] = v >= 0.0f ? 1.0f / (1.0f + ex) : ex / (1.0f + ex);
-      }
-      break;
+    case Act::None: epilogueRowT<Act::None>(x, n, rowBias, colBias, e); break;
+    case Act::Relu: epilogueRowT<Act::Relu>(x, n, rowBias, colBias, e); break;
+    case Act::Clip: epilogueRowT<Act::Clip>(x, n, rowBias, colBias, e); break;
+    case Act::LeakyRelu: epilogueRowT<Act::LeakyRelu>(x, n, rowBias, colBias, e); break;
+    case Act::HardSigmoid: epilogueRowT<Act::HardSigmoid>(x, n, rowBias, colBias, e); break;
+    case Act::HardSwish: epilogueRowT<Act::HardSwish>(x, n, rowBias, colBias, e); break;
+    case Act::Sigmoid: epilogueRowT<Act::Sigmoid>(x, n, rowBias, colBias, e); break;
   }
 }
 
