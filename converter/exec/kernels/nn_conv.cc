@@ -281,14 +281,25 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
                    g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
   const int64_t K = Cg * kk;
-  std::unique_ptr<T[]> colBuf;
-  if (!pointwise) colBuf.reset(new T[size_t(K * outSp)]);
+  // The column buffer is kept per thread across calls: a fresh multi-megabyte allocation per
+  // Conv is a fresh mmap whose page faults and zeroing cost more than the im2col itself.
+  thread_local std::unique_ptr<std::byte[]> colStore;
+  thread_local size_t colBytes = 0;
+  T* colPtr = nullptr;
+  if (!pointwise) {
+    size_t need = size_t(K * outSp) * sizeof(T);
+    if (need > colBytes) {
+      colStore.reset(new std::byte[need]);
+      colBytes = need;
+    }
+    colPtr = reinterpret_cast<T*>(colStore.get());
+  }
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t gi = 0; gi < group; ++gi) {
       const T* xg = X + (n * C + gi * Cg) * inSp;
       const T* col = xg;
       if (!pointwise) {
-        T* cb = colBuf.get();
+        T* cb = colPtr;
         int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(outSp, 1));
         pool.parallelFor(K, grain, [&](int64_t r0, int64_t r1) { im2colRows<T>(xg, g, r0, r1, cb); });
         col = cb;
