@@ -1,6 +1,8 @@
 // nn_conv.cc - Conv and ConvTranspose (1-D, 2-D, 3-D; groups, dilations, strides, pads,
 // auto_pad, bias). Conv runs as im2col + GEMM per (image, group), with 1x1 stride-1 unpadded
-// convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop.
+// convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop
+// (float32 2-D: an AVX2 kernel). For float32 the bias and an activation the executor fused into
+// the Conv are applied in the GEMM / depthwise epilogue.
 // ConvTranspose is GEMM + col2im. Work is split across the executor's pool.
 #include <immintrin.h>
 
