@@ -1,15 +1,16 @@
 // npuconv run MODEL --input NAME=FILE.npy [--input ...] [--inputs FILE.h5] [--output-dir DIR]
-//              [-o FILE.h5] [--threads N] [--repeat N] [--json]
+//              [-o FILE.h5] [--threads N] [--repeat N [--profile]] [--json]
 //
 // Runs a model on the reference executor. Inputs come from .npy files (or serialized ONNX
 // TensorProto .pb files) named on the command line, or from the datasets of an HDF5 file.
 // Outputs go to DIR/<output name>.npy ('/' and other unsafe characters in names become '_')
 // and/or to one HDF5 file with a dataset per output. --repeat N times N runs after a warm-up
-// run and reports the median and minimum latency in milliseconds.
+// run and reports the median and minimum latency in milliseconds; --profile adds the time per op
+// type (measured through the executor's observer, which turns its plan-time fusions off).
 #include <algorithm>
-#include <map>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
