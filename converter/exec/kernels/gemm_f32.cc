@@ -521,6 +521,30 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
   const Kernel& kn = activeKernel();
   int threads = pool ? pool->size() : 1;
   double flops = 2.0 * double(M) * double(N) * double(K);
+  if (N == 1 && !transA) {
+    // Matrix-vector (e.g. 1x1 Convs of squeeze-excite blocks on a 1x1 map): one dot product per
+    // row of A against the contiguous column of op(B) (gathered first when B's stride is not 1).
+    std::vector<float> bcol;
+    const float* bv = B;
+    if (!transB && ldb != 1) {
+      bcol.resize(size_t(K));
+      for (int64_t k = 0; k < K; ++k) bcol[size_t(k)] = B[k * ldb];
+      bv = bcol.data();
+    }
+    auto rows = [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        float* c = C + i * ldc;
+        float v = alpha * dot(A + i * lda, bv, K);
+        *c = beta == 0.0f ? v : v + beta * *c;
+        if (!ep.trivial()) epilogueRow(c, 1, ep.bias ? ep.bias[ep.biasPerRow ? i : 0] : 0.0f, nullptr, ep);
+      }
+    };
+    if (threads > 1 && flops >= 2.0e5 && pool)
+      pool->parallelFor(M, 16, rows);
+    else
+      rows(0, M);
+    return;
+  }
   if (M < kSmallM) {
     auto cols = [&](int64_t j0, int64_t j1) {
       smallMColumns(transA, transB, M, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, j0, j1);

@@ -81,7 +81,19 @@ void im2colRows(const T* x, const Geo3& g, int64_t r0, int64_t r1, T* col) {
         if (g.s[2] == 1) {
           if (whi > wlo) std::memcpy(drow + wlo, srow + wlo + base, size_t(whi - wlo) * sizeof(T));
         } else {
-          for (int64_t ow = wlo; ow < whi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
+          int64_t ow = wlo;
+          if constexpr (std::is_same_v<T, float>) {
+            if (g.s[2] == 2) {
+              // Every other element: two loads, one shuffle, one lane permute per 8 outputs. The
+              // last element read, 2 * (ow + 7) + base + 1, must stay inside the row.
+              for (; ow + 8 <= whi && 2 * (ow + 7) + base + 1 < IW; ow += 8) {
+                const float* p = srow + 2 * ow + base;
+                __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
+                _mm256_storeu_ps(drow + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+              }
+            }
+          }
+          for (; ow < whi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
         }
         std::fill(drow + whi, drow + OW, T(0));
       }
