@@ -30,7 +30,7 @@ bool spinUntil(F&& done, int micros) {
     if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > std::chrono::microseconds(micros)) return done();
   }
 }
-constexpr int kSpinMicros = 100;
+constexpr int kSpinMicros = 1000;
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
