@@ -3,7 +3,8 @@
 # thread count, same seeded inputs: median of REPEAT runs after WARMUP untimed runs each.
 #
 #   bench/exec_bench.sh [BUILD_DIR]           (default BUILD_DIR: build)
-#   env: THREADS (default 2), REPEAT (10), WARMUP (2), ORT_OPT (all), MINILM (minilm_l6_opset14)
+#   env: THREADS (default 2), REPEAT (10), WARMUP (2), ORT_OPT (all), MINILM (minilm_l6_opset14),
+#        PIPELINE (O2), VARIANTS ("exported optimized": which rows to print per case)
 #        ONLY="resnet50 minilm_128" to run a subset of the cases below
 #        NPU_SIDE=run (default): npuconv's side is `npuconv run MODEL --input N=F.npy ... --threads
 #        T --repeat R --json` (one warm-up run, then R timed); NPU_SIDE=exec_bench: the
@@ -11,6 +12,9 @@
 #        the zoo model and writes the seeded inputs (.npy for npuconv, raw for ORT).
 #
 # Needs: ninja -C BUILD_DIR exec_bench npuconv, and scripts/install_ort.sh.
+# Two rows per case: "as exported" (npuconv runs the model as is; ORT with graph optimization
+# disabled) and "optimized" (npuconv runs `npuconv optimize --pipeline PIPELINE` of the model;
+# ORT runs the original with graph optimization ORT_OPT, its own fusions).
 # Prints a markdown table; ratio = npuconv throughput / ORT throughput (= ORT ms / npuconv ms),
 # so 1.0 is parity and < 1 means npuconv is slower. A case npuconv cannot run (a missing kernel)
 # shows the error instead of its time; ORT's time is still measured.
@@ -22,6 +26,8 @@ THREADS="${THREADS:-2}"
 REPEAT="${REPEAT:-10}"
 WARMUP="${WARMUP:-2}"
 ORT_OPT="${ORT_OPT:-all}"
+PIPELINE="${PIPELINE:-O2}"
+VARIANTS="${VARIANTS:-exported optimized}"
 MINILM="${MINILM:-minilm_l6_opset14}"
 ONLY="${ONLY:-}"
 NPU_SIDE="${NPU_SIDE:-run}"
@@ -55,24 +61,19 @@ field() {  # field JSON KEY (numbers rounded to 2 decimals)
 }
 
 echo "# npuconv Executor vs ONNX Runtime $(node -p "require('$root/node_modules/onnxruntime-node/package.json').version")"
-echo "# npuconv side: $NPU_SIDE; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT, ORT graph optimization=$ORT_OPT"
+echo "# npuconv side: $NPU_SIDE; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT"
+echo "# as exported: npuconv runs the model as is, ORT with graph optimization disabled;"
+echo "# optimized: npuconv runs \`npuconv optimize --pipeline $PIPELINE\` of it, ORT the original with optimization $ORT_OPT"
 echo
-echo "| case | model | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput (median) | ratio (min) |"
+echo "| case | variant | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput (median) | ratio (min) |"
 echo "| --- | --- | --- | --- | --- | --- |"
-for c in "${cases[@]}"; do
-  IFS='|' read -r name zoo inputs <<<"$c"
-  if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then continue; fi
-  dir="$work/$name"
-  mkdir -p "$dir"
-  # shellcheck disable=SC2086
-  "$bin" --zoo "$zoo" $inputs --dump "$dir" --dump-only 2>"$dir/npu.err"
-  if [[ ! -f "$dir/model_path.txt" ]]; then
-    echo "| $name | $zoo | failed: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ') | - | - | - |"
-    continue
-  fi
-  model="$(cat "$dir/model_path.txt")"
+
+# row NAME VARIANT MODEL ORT_LEVEL DIR INPUTS: times both sides on MODEL and prints one table row.
+row() {
+  local name="$1" variant="$2" model="$3" level="$4" dir="$5" inputs="$6"
+  local npu_json npu_rc ort_json ort_rc npu_med npu_min npu_cell ort_med ort_min ort_cell ratio ratio_min
   if [[ "$NPU_SIDE" == run ]]; then
-    npu_args=()
+    local npu_args=() spec n
     for spec in $inputs; do
       [[ "$spec" == --input ]] && continue
       n="${spec%%=*}"
@@ -81,26 +82,26 @@ for c in "${cases[@]}"; do
     npu_json="$("$npuconv" run "$model" "${npu_args[@]}" --threads "$THREADS" --repeat "$REPEAT" --json 2>"$dir/npu.err")"
   else
     # shellcheck disable=SC2086
-    npu_json="$("$bin" --zoo "$zoo" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" 2>"$dir/npu.err")"
+    npu_json="$("$bin" --model "$model" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" 2>"$dir/npu.err")"
   fi
   npu_rc=$?
-  ort_json="$(node "$root/bench/ort_bench.js" --model "$model" --inputs "$dir/inputs.json" --threads "$THREADS" \
-    --warmup "$WARMUP" --repeat "$REPEAT" --opt "$ORT_OPT" 2>"$dir/ort.err")"
+  ort_json="$(node "$root/bench/ort_bench.js" --model "$ORIG_MODEL" --inputs "$dir/inputs.json" --threads "$THREADS" \
+    --warmup "$WARMUP" --repeat "$REPEAT" --opt "$level" 2>"$dir/ort.err")"
   ort_rc=$?
+  npu_med=""
   if [[ $npu_rc -eq 0 ]]; then
     npu_med="$(field "$npu_json" median_ms)"
     npu_min="$(field "$npu_json" min_ms)"
     npu_cell="$npu_med ($npu_min)"
   else
-    npu_med=""
     npu_cell="not run: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ')"
   fi
+  ort_med=""
   if [[ $ort_rc -eq 0 ]]; then
     ort_med="$(field "$ort_json" median_ms)"
     ort_min="$(field "$ort_json" min_ms)"
     ort_cell="$ort_med ($ort_min)"
   else
-    ort_med=""
     ort_cell="failed: $(head -c 300 "$dir/ort.err" | tr '\n|' '  ')"
   fi
   ratio="-"
@@ -109,5 +110,30 @@ for c in "${cases[@]}"; do
     ratio="$(node -p "($ort_med / $npu_med).toFixed(3)")"
     ratio_min="$(node -p "($ort_min / $npu_min).toFixed(3)")"
   fi
-  echo "| $name | $zoo | $npu_cell | $ort_cell | $ratio | $ratio_min |"
+  echo "| $name | $variant | $npu_cell | $ort_cell | $ratio | $ratio_min |"
+}
+
+for c in "${cases[@]}"; do
+  IFS='|' read -r name zoo inputs <<<"$c"
+  if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then continue; fi
+  dir="$work/$name"
+  mkdir -p "$dir"
+  # shellcheck disable=SC2086
+  "$bin" --zoo "$zoo" $inputs --dump "$dir" --dump-only 2>"$dir/npu.err"
+  if [[ ! -f "$dir/model_path.txt" ]]; then
+    echo "| $name | - | failed: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ') | - | - | - |"
+    continue
+  fi
+  ORIG_MODEL="$(cat "$dir/model_path.txt")"
+  if [[ " $VARIANTS " == *" exported "* ]]; then
+    row "$name" "as exported" "$ORIG_MODEL" disabled "$dir" "$inputs"
+  fi
+  if [[ " $VARIANTS " == *" optimized "* ]]; then
+    opt_model="$dir/opt.onnx"
+    if "$npuconv" optimize "$ORIG_MODEL" -o "$opt_model" --pipeline "$PIPELINE" >"$dir/opt.log" 2>&1; then
+      row "$name" "optimized ($PIPELINE / ORT $ORT_OPT)" "$opt_model" "$ORT_OPT" "$dir" "$inputs"
+    else
+      echo "| $name | optimized | optimize failed: $(head -c 300 "$dir/opt.log" | tr '\n|' '  ') | - | - | - |"
+    fi
+  fi
 done

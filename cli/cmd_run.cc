@@ -1,14 +1,16 @@
 // npuconv run MODEL --input NAME=FILE.npy [--input ...] [--inputs FILE.h5] [--output-dir DIR]
-//              [-o FILE.h5] [--threads N] [--repeat N] [--json]
+//              [-o FILE.h5] [--threads N] [--repeat N [--profile]] [--json]
 //
 // Runs a model on the reference executor. Inputs come from .npy files (or serialized ONNX
 // TensorProto .pb files) named on the command line, or from the datasets of an HDF5 file.
 // Outputs go to DIR/<output name>.npy ('/' and other unsafe characters in names become '_')
 // and/or to one HDF5 file with a dataset per output. --repeat N times N runs after a warm-up
-// run and reports the median and minimum latency in milliseconds.
+// run and reports the median and minimum latency in milliseconds; --profile adds the time per op
+// type (measured through the executor's observer, which turns its plan-time fusions off).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -34,6 +36,7 @@ struct RunOptions {
   int threads = 0;
   int repeat = 0;
   bool json = false;
+  bool profile = false;
 };
 
 /// The file name for an output tensor: no path separators, no leading dot, nothing odd.
@@ -165,7 +168,22 @@ int runModel(const RunOptions& o) {
   auto outputs = (*exec)->run(*inputs);  // the warm-up run when timing
   if (!outputs) return reportError(outputs.status());
   std::vector<double> ms;
+  // --profile: time between consecutive observed results, summed per op type over the timed
+  // runs (installing the observer turns off the executor's plan-time fusions).
+  std::map<std::string, std::pair<double, int64_t>> perOp;
+  Clock::time_point last;
+  if (o.profile) {
+    (*exec)->setObserver([&](const Node& node, size_t result, const Tensor&) {
+      if (result != 0) return;
+      auto now = Clock::now();
+      auto& e = perOp[node.opType()];
+      e.first += std::chrono::duration<double, std::milli>(now - last).count();
+      e.second += 1;
+      last = now;
+    });
+  }
   for (int i = 0; i < o.repeat; ++i) {
+    last = Clock::now();
     auto t0 = Clock::now();
     outputs = (*exec)->run(*inputs);
     auto t1 = Clock::now();
@@ -188,6 +206,17 @@ int runModel(const RunOptions& o) {
     report["min_ms"] = s.front();
     report["max_ms"] = s.back();
     report["mean_ms"] = mean;
+  }
+  if (o.profile && o.repeat > 0) {
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto& [op, e] : perOp) rows.push_back({e.first / o.repeat, op});
+    std::sort(rows.rbegin(), rows.rend());
+    nlohmann::json prof = nlohmann::json::object();
+    for (const auto& [t, op] : rows) {
+      prof[op] = {{"ms_per_run", t}, {"nodes", perOp[op].second / o.repeat}};
+      if (!o.json) std::printf("%-24s %9.3f ms/run  %5lld nodes\n", op.c_str(), t, static_cast<long long>(perOp[op].second / o.repeat));
+    }
+    report["profile"] = prof;
   }
   if (o.json) {
     std::printf("%s\n", report.dump().c_str());
@@ -223,6 +252,7 @@ void addRunCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--threads", o->threads, "Executor threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--repeat", o->repeat, "Time N runs after a warm-up run; report median/min latency")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--profile", o->profile, "With --repeat: print the time per op type (ms per run)");
   cmd->add_flag("--json", o->json, "Print one JSON line (outputs, latency) instead of text");
   cmd->callback([&action, o] { action = [o]() -> int { return runModel(*o); }; });
 }

@@ -1,7 +1,13 @@
 #include "converter/exec/executor.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <set>
 
+#include "converter/exec/kernels/gemm_f32.h"
 #include "converter/ir/verifier.h"
 
 namespace npuconv {
@@ -12,6 +18,13 @@ struct Executor::Step {
   std::vector<ValueRef> inputs;
   std::vector<int64_t> outputSlots;  // -1: unnamed optional output
   std::vector<size_t> releaseAfter;  // slots whose last use is this step
+  // Plan-time fusion (used only when no observer is set): a Conv whose only consumer is an
+  // activation applies it in its epilogue and writes straight into the activation's slot; the
+  // activation's step is skipped.
+  bool fusesActivation = false;
+  gemm::Epilogue fusedAct;
+  int64_t fusedOutSlot = -1;
+  bool skippedWhenFused = false;
 };
 
 /// The slots of one running graph, chained to the graph that encloses it.
@@ -75,7 +88,7 @@ Status Executor::prepare() {
     if (!fn)
       return Status::unsupported("{}: operator {}{} is not supported by the executor", n->describe(),
                                  n->domain().empty() ? "" : n->domain() + ".", n->opType());
-    Step s{n, fn, {}, {}, {}};
+    Step s{n, fn, {}, {}, {}, false, {}, -1, false};
     for (const Value* v : n->operands()) {
       NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, n));
       s.inputs.push_back(r);
@@ -118,6 +131,7 @@ Status Executor::prepare() {
     if (!v->isInitializer() || v->isGraphInput()) steps_[step].releaseAfter.push_back(slot_.at(v));
   for (auto& s : steps_) std::sort(s.releaseAfter.begin(), s.releaseAfter.end());
 
+  planFusions();
   // Executors for the bodies of If/Loop/Scan, prepared now so that an unsupported op anywhere
   // is reported before the first run.
   for (const Node* n : graph_.nodes())
@@ -129,6 +143,154 @@ Status Executor::prepare() {
       subExecutors_.emplace(sub, std::move(e));
     }
   return Status::ok();
+}
+
+namespace {
+
+/// The activation `n` computes on its operand 0 as an epilogue, if it is one the GEMM/depthwise
+/// epilogues implement with constant parameters.
+std::optional<gemm::Epilogue> activationOf(const Node& n, int64_t opset) {
+  if (!n.domain().empty() || n.numOperands() < 1 || !n.operand(0)) return std::nullopt;
+  gemm::Epilogue e;
+  const AttrMap& a = n.attrs();
+  const std::string& op = n.opType();
+  if (op == "Relu") {
+    e.act = gemm::Act::Relu;
+  } else if (op == "LeakyRelu") {
+    e.act = gemm::Act::LeakyRelu;
+    e.p0 = a.getFloat("alpha", 0.01f);
+  } else if (op == "HardSigmoid") {
+    e.act = gemm::Act::HardSigmoid;
+    e.p0 = a.getFloat("alpha", 0.2f);
+    e.p1 = a.getFloat("beta", 0.5f);
+  } else if (op == "HardSwish") {
+    e.act = gemm::Act::HardSwish;
+  } else if (op == "Sigmoid") {
+    e.act = gemm::Act::Sigmoid;
+  } else if (op == "Clip") {
+    e.act = gemm::Act::Clip;
+    e.p0 = -std::numeric_limits<float>::infinity();
+    e.p1 = std::numeric_limits<float>::infinity();
+    if (opset < 11) {
+      e.p0 = a.getFloat("min", e.p0);
+      e.p1 = a.getFloat("max", e.p1);
+    } else {
+      for (size_t i : {size_t(1), size_t(2)}) {
+        if (i >= n.numOperands() || !n.operand(i)) continue;
+        const Value* v = n.operand(i);
+        if (!v->isInitializer() || v->isGraphInput() || v->dtype() != DType::F32) return std::nullopt;
+        Tensor t = Tensor::fromData(v->initializer());
+        if (t.numElements() != 1) return std::nullopt;
+        (i == 1 ? e.p0 : e.p1) = t.data<float>()[0];
+      }
+    }
+  } else {
+    return std::nullopt;
+  }
+  return e;
+}
+
+}  // namespace
+
+void Executor::planFusions() {
+  static const char* env = std::getenv("NPUCONV_NO_FUSION");
+  if (env && *env && std::string(env) != "0") return;
+  // Only the built-in Conv kernel knows how to take a fused activation.
+  KernelFn builtinConv = KernelRegistry::global().find("", "Conv");
+  if (!builtinConv) return;
+  std::map<const Node*, size_t> stepOf;
+  for (size_t i = 0; i < steps_.size(); ++i) stepOf[steps_[i].node] = i;
+  // Values read by nested subgraphs are not fused away.
+  std::set<const Value*> captured;
+  std::function<void(const Graph&)> visit = [&](const Graph& sub) {
+    for (const Node* inner : sub.nodes()) {
+      for (const Value* v : inner->operands())
+        if (v && v->graph() == &graph_) captured.insert(v);
+      for (const Graph* g2 : inner->subgraphs()) visit(*g2);
+    }
+    for (const Value* o : sub.outputs())
+      if (o && o->graph() == &graph_) captured.insert(o);
+  };
+  for (const Node* n : graph_.nodes())
+    for (const Graph* sub : n->subgraphs()) visit(*sub);
+  KernelFn builtinMatMul = KernelRegistry::global().find("", "MatMul");
+  KernelFn builtinAdd = KernelRegistry::global().find("", "Add");
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& s = steps_[i];
+    if (builtinMatMul && s.kernel == builtinMatMul && s.node->is("MatMul") && s.outputSlots.size() == 1 &&
+        s.outputSlots[0] >= 0) {
+      // MatMul(A, W) + b with W a float32 [K, N] initializer and b a float32 [N] initializer: the
+      // bias is added in the GEMM epilogue, the Add step is skipped.
+      const Value* r = s.node->result(0);
+      const Value* w = s.node->operand(1);
+      if (!r || r->isGraphOutput() || captured.count(r) || r->uses().size() != 1 || !w || !w->isInitializer() ||
+          w->isGraphInput() || w->dtype() != DType::F32)
+        continue;
+      const Node* add = r->uses()[0].user;
+      if (!add->is("Add") || add->numOperands() != 2 || add->operand(0) == add->operand(1)) continue;
+      const Value* bias = add->operand(r->uses()[0].operand == 0 ? 1 : 0);
+      if (!bias || !bias->isInitializer() || bias->isGraphInput() || bias->dtype() != DType::F32) continue;
+      Tensor wt = Tensor::fromData(w->initializer()), bt = Tensor::fromData(bias->initializer());
+      if (wt.rank() != 2 || bt.rank() != 1 || bt.dim(0) != wt.dim(1)) continue;
+      auto it = stepOf.find(add);
+      if (it == stepOf.end() || it->second <= i) continue;
+      Step& a = steps_[it->second];
+      if (a.kernel != builtinAdd || a.skippedWhenFused || a.outputSlots.size() != 1 || a.outputSlots[0] < 0) continue;
+      s.fusesActivation = true;
+      s.fusedAct.bias = bt.data<float>();  // initializer data lives as long as the graph
+      s.fusedAct.biasPerRow = false;
+      s.fusedAct.biasLen = bt.dim(0);
+      s.fusedOutSlot = a.outputSlots[0];
+      a.skippedWhenFused = true;
+      continue;
+    }
+    if (s.kernel != builtinConv || !s.node->is("Conv") || s.outputSlots.empty() || s.outputSlots[0] < 0) continue;
+    const Value* r = s.node->result(0);
+    if (!r || r->isGraphOutput() || captured.count(r)) continue;
+    if (r->uses().size() == 2) {
+      // HardSwish as exported by PyTorch: Mul(C, HardSigmoid<alpha = 1/6, beta = 1/2>(C)).
+      const Node* hs = nullptr;
+      const Node* mul = nullptr;
+      for (const Use& u : r->uses()) {
+        if (u.user->is("HardSigmoid") && u.operand == 0) hs = u.user;
+        else if (u.user->is("Mul")) mul = u.user;
+      }
+      if (!hs || !mul || mul->numOperands() != 2 || !hs->result(0) || hs->result(0)->isGraphOutput() ||
+          captured.count(hs->result(0)) || hs->result(0)->uses().size() != 1 || hs->result(0)->uses()[0].user != mul)
+        continue;
+      if (!((mul->operand(0) == r && mul->operand(1) == hs->result(0)) ||
+            (mul->operand(1) == r && mul->operand(0) == hs->result(0))))
+        continue;
+      if (hs->attrs().getFloat("alpha", 0.2f) != 1.0f / 6.0f || hs->attrs().getFloat("beta", 0.5f) != 0.5f) continue;
+      auto ih = stepOf.find(hs), im = stepOf.find(mul);
+      if (ih == stepOf.end() || im == stepOf.end() || ih->second <= i || im->second <= ih->second) continue;
+      Step& h = steps_[ih->second];
+      Step& m = steps_[im->second];
+      if (h.skippedWhenFused || m.skippedWhenFused || h.fusesActivation || m.fusesActivation ||
+          m.outputSlots.size() != 1 || m.outputSlots[0] < 0 || h.kernel != registry_.find("", "HardSigmoid") ||
+          m.kernel != registry_.find("", "Mul"))
+        continue;
+      s.fusesActivation = true;
+      s.fusedAct.act = gemm::Act::HardSwish;
+      s.fusedOutSlot = m.outputSlots[0];
+      h.skippedWhenFused = m.skippedWhenFused = true;
+      continue;
+    }
+    if (r->uses().size() != 1) continue;
+    const Use& u = r->uses()[0];
+    if (u.operand != 0) continue;
+    auto it = stepOf.find(u.user);
+    if (it == stepOf.end() || it->second <= i) continue;
+    Step& a = steps_[it->second];
+    if (a.skippedWhenFused || a.fusesActivation || a.outputSlots.size() != 1 || a.outputSlots[0] < 0) continue;
+    if (a.kernel != registry_.find(a.node->domain(), a.node->opType())) continue;
+    std::optional<gemm::Epilogue> act = activationOf(*a.node, opset_);
+    if (!act) continue;
+    s.fusesActivation = true;
+    s.fusedAct = *act;
+    s.fusedOutSlot = a.outputSlots[0];
+    a.skippedWhenFused = true;
+  }
 }
 
 Expected<Executor*> Executor::subExecutor(const Graph& body) const {
@@ -267,8 +429,13 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
   };
   const TensorObserver& obs = observer();
 
+  const bool fuse = !obs;  // an observer must see every tensor the graph defines
   std::vector<const Tensor*> in;
   for (const Step& s : steps_) {
+    if (fuse && s.skippedWhenFused) {  // computed by the producer's epilogue
+      for (size_t r : s.releaseAfter) slots[r] = Tensor();
+      continue;
+    }
     in.clear();
     for (size_t k = 0; k < s.inputs.size(); ++k) {
       const ValueRef& r = s.inputs[k];
@@ -284,12 +451,20 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     }
     std::vector<Tensor> out(s.outputSlots.size());
     KernelContext ctx(*s.node, in, out, *pool_, opset_, &runner);
-    NPU_TRY(s.kernel(ctx));
+    const bool fused = fuse && s.fusesActivation;
+    if (fused) {
+      gemm::FusedActivationScope scope(&s.fusedAct);
+      NPU_TRY(s.kernel(ctx));
+      if (!scope.taken()) return Status::internal("{}: the kernel ignored its fused activation", s.node->describe());
+    } else {
+      NPU_TRY(s.kernel(ctx));
+    }
     for (size_t i = 0; i < out.size(); ++i) {
       if (s.outputSlots[i] < 0) continue;
       if (!out[i].defined()) return Status::internal("{}: kernel produced no output {}", s.node->describe(), i);
       if (obs) obs(*s.node, i, out[i]);
-      slots[static_cast<size_t>(s.outputSlots[i])] = std::move(out[i]);
+      size_t slot = static_cast<size_t>(fused && i == 0 ? s.fusedOutSlot : s.outputSlots[i]);
+      slots[slot] = std::move(out[i]);
     }
     for (size_t r : s.releaseAfter) slots[r] = Tensor();
   }

@@ -12,6 +12,12 @@
 //
 // An observer, when set, sees every tensor a node produces, nodes of If/Loop/Scan bodies
 // included (once per iteration); unset, it costs one branch per node.
+//
+// Fusion: without an observer, a Conv whose only consumer is an activation (Relu, Clip,
+// LeakyRelu, HardSigmoid, HardSwish, Sigmoid, or PyTorch's Mul(C, HardSigmoid(C))) applies it in
+// its epilogue, and MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the
+// GEMM; the consumer's step is skipped. Results equal the unfused run within float rounding.
+// NPUCONV_NO_FUSION=1 turns this off.
 #pragma once
 
 #include <functional>
@@ -71,6 +77,9 @@ class Executor {
   Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool,
            std::shared_ptr<BufferPool> buffers, const KernelRegistry& registry, const Executor* parent);
   Status prepare();
+  /// Marks Conv -> activation and MatMul -> bias Add pairs run as one kernel call when no
+  /// observer is set.
+  void planFusions();
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;

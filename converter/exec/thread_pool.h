@@ -5,6 +5,7 @@
 // turns.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -39,6 +40,11 @@ class ThreadPool {
   int64_t nextChunk_ = 0, chunksLeft_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
+  // Lock-free mirrors for short spin-waits before blocking on the condition variables (a kernel
+  // issues parallelFor calls microseconds apart; a futex sleep/wake costs more than that).
+  std::atomic<uint64_t> generationA_{0};
+  std::atomic<int64_t> chunksLeftA_{0};
+  std::atomic<bool> stopA_{false};
 };
 
 }  // namespace npuconv

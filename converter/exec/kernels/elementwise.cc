@@ -94,10 +94,22 @@ NPU_FLOAT_UNARY(kCosh, std::cosh(x))
 NPU_FLOAT_UNARY(kAsinh, std::asinh(x))
 NPU_FLOAT_UNARY(kAcosh, std::acosh(x))
 NPU_FLOAT_UNARY(kAtanh, std::atanh(x))
-NPU_FLOAT_UNARY(kErf, std::erf(x))
 NPU_FLOAT_UNARY(kTanh, std::tanh(x))
 NPU_FLOAT_UNARY(kSoftsign, x / (decltype(x)(1) + std::fabs(x)))
 #undef NPU_FLOAT_UNARY
+
+Status kErf(KernelContext& ctx) {
+  NPU_TRY(needInputs(ctx, 1));
+  const Tensor& x = *ctx.input(0);
+  if (x.dtype() == DType::F32) {  // vectorized (std::erf is a libm call per element)
+    Tensor& y = ctx.allocate(0, DType::F32, x.dims());
+    const float* in = x.data<float>();
+    float* out = y.mutableData<float>();
+    ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) { erfF32(in + b, out + b, e - b); });
+    return Status::ok();
+  }
+  return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T { return std::erf(x); });
+}
 
 template <typename T>
 T expT(T x) {
@@ -184,12 +196,18 @@ Status kSelu(KernelContext& ctx) {
 Status kHardSigmoid(KernelContext& ctx) {
   float alpha = ctx.attrs().getFloat("alpha", 0.2f), beta = ctx.attrs().getFloat("beta", 0.5f);
   return unaryMap<kFloats>(ctx, [alpha, beta]<typename T>(T x) -> T {
-    return std::fmax(T(0), std::fmin(T(1), T(alpha) * x + T(beta)));
+    // max(0, min(1, v)) with comparisons (vectorizes; std::fmax/fmin are libm calls here). NaN
+    // gives 1 as with fmax/fmin: v < 1 is false.
+    T v = T(alpha) * x + T(beta);
+    v = v < T(1) ? v : T(1);
+    return v > T(0) ? v : T(0);
   });
 }
 Status kHardSwish(KernelContext& ctx) {
   return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T {
-    return x * std::fmax(T(0), std::fmin(T(1), x / T(6) + T(0.5)));
+    T v = x / T(6) + T(0.5);
+    v = v < T(1) ? v : T(1);
+    return x * (v > T(0) ? v : T(0));
   });
 }
 Status kGelu(KernelContext& ctx) {
@@ -421,6 +439,17 @@ Status kPow(KernelContext& ctx) {
   Tensor a = toF32(ctx.pool(), *ctx.input(0)), b = toF32(ctx.pool(), *ctx.input(1));
   std::vector<int64_t> dims;
   NPU_TRY(broadcastOf(ctx, a, b, dims));
+  if (a.dtype() == DType::F32 && b.numElements() == 1 && dims == a.dims() && b.toDoubles()[0] == 2.0) {
+    // x^2 (LayerNorm's variance): x * x is the correctly rounded square, as pow(x, 2).
+    Tensor sq(DType::F32, dims);
+    const float* in = a.data<float>();
+    float* o = sq.mutableData<float>();
+    ctx.pool().parallelFor(a.numElements(), kGrain, [&](int64_t b0, int64_t e0) {
+      for (int64_t i = b0; i < e0; ++i) o[i] = in[i] * in[i];
+    });
+    ctx.setOutput(0, isHalf(bt) ? fromF32(ctx.pool(), sq, bt) : std::move(sq));
+    return Status::ok();
+  }
   Tensor out;
   visitType<kF32 | kF64 | kI32I64>(a.dtype(), [&]<typename TA>() {
     visitType<kF32 | kF64 | kInts>(b.dtype(), [&]<typename TB>() {

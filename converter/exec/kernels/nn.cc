@@ -2,13 +2,16 @@
 // nn_common.h; Conv/ConvTranspose in nn_conv.cc, pools in nn_pool.cc, Resize/Upsample/GridSample
 // in nn_resize.cc, Einsum in nn_einsum.cc.
 //
-// GEMMs run on Eigen (vectorized with AVX2/FMA), split across the executor's pool by rows or
-// columns of the output; Eigen's own threading is not used.
+// float32 GEMMs run on npuconv's packed GEMM (gemm_f32.h: AVX2 or AVX-512 microkernels); the
+// other types on Eigen, split across the executor's pool by rows or columns of the output
+// (Eigen's own threading is not used).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/kernels.h"
 #include "converter/exec/kernels/nn_common.h"
 
@@ -113,6 +116,10 @@ Expected<Window> computeWindow(const KernelContext& ctx, const std::vector<int64
 template <typename T>
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    gemm::sgemm(nullptr, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using CMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
   using MMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
@@ -154,6 +161,10 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, co
 template <typename T>
 void parallelGemm(ThreadPool& pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    gemm::sgemm(&pool, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   double flops = double(M) * double(N) * double(std::max<int64_t>(K, 1));
   if (pool.size() < 2 || flops < 65536.0) {
     gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -286,6 +297,25 @@ Status matmulKernel(KernelContext& ctx) {
   if (!dropN) outDims.push_back(N);
   Tensor y(a.dtype(), outDims);
   bool collapse = bShared && aFull;
+  // A bias Add the executor fused into this MatMul (per column, length N checked at plan time).
+  if (const gemm::Epilogue* fused = gemm::takeFusedActivation()) {
+    if (a.dtype() != DType::F32 || b.dtype() != DType::F32 || !fused->bias || fused->biasPerRow || fused->biasLen != N)
+      return ctx.fail("internal: fused bias does not fit {} x {}", pa->describe(), pb->describe());
+    gemm::Epilogue ep = *fused;
+    const float* A = a.data<float>();
+    const float* B = b.data<float>();
+    float* Y = y.mutableData<float>();
+    int64_t batches = static_cast<int64_t>(aOff.size());
+    if (collapse) {
+      gemm::sgemm(&ctx.pool(), false, false, batches * M, N, K, 1.0f, A, K, B + bOff[0], N, 0.0f, Y, N, ep);
+    } else {
+      for (int64_t i = 0; i < batches; ++i)
+        gemm::sgemm(&ctx.pool(), false, false, M, N, K, 1.0f, A + aOff[size_t(i)], K, B + bOff[size_t(i)], N, 0.0f,
+                    Y + i * M * N, N, ep);
+    }
+    ctx.setOutput(0, narrowFromF32(y, dt));
+    return Status::ok();
+  }
   switch (a.dtype()) {
     case DType::F32: matmulTyped<float>(ctx.pool(), a, b, y, M, K, N, aOff, bOff, collapse); break;
     case DType::F64: matmulTyped<double>(ctx.pool(), a, b, y, M, K, N, aOff, bOff, collapse); break;

@@ -1,5 +1,6 @@
 // nn_common.h - helpers shared by the nn kernel family (nn*.cc): float16 staging, spatial
-// geometry of convolutions and pools, and a threaded row-major GEMM over Eigen.
+// geometry of convolutions and pools, and a threaded row-major GEMM (float32: gemm_f32.h; other
+// types: Eigen).
 // Internal to converter/exec/kernels; not a public API.
 #pragma once
 

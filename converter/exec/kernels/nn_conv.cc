@@ -1,12 +1,19 @@
 // nn_conv.cc - Conv and ConvTranspose (1-D, 2-D, 3-D; groups, dilations, strides, pads,
 // auto_pad, bias). Conv runs as im2col + GEMM per (image, group), with 1x1 stride-1 unpadded
-// convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop.
+// convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop
+// (float32 2-D: an AVX2 kernel). For float32 the bias and an activation the executor fused into
+// the Conv are applied in the GEMM / depthwise epilogue.
 // ConvTranspose is GEMM + col2im. Work is split across the executor's pool.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
+#include <vector>
 
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/nn_common.h"
 
 namespace npuconv::nn {
@@ -74,7 +81,19 @@ void im2colRows(const T* x, const Geo3& g, int64_t r0, int64_t r1, T* col) {
         if (g.s[2] == 1) {
           if (whi > wlo) std::memcpy(drow + wlo, srow + wlo + base, size_t(whi - wlo) * sizeof(T));
         } else {
-          for (int64_t ow = wlo; ow < whi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
+          int64_t ow = wlo;
+          if constexpr (std::is_same_v<T, float>) {
+            if (g.s[2] == 2) {
+              // Every other element: two loads, one shuffle, one lane permute per 8 outputs. The
+              // last element read, 2 * (ow + 7) + base + 1, must stay inside the row.
+              for (; ow + 8 <= whi && 2 * (ow + 7) + base + 1 < IW; ow += 8) {
+                const float* p = srow + 2 * ow + base;
+                __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
+                _mm256_storeu_ps(drow + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+              }
+            }
+          }
+          for (; ow < whi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
         }
         std::fill(drow + whi, drow + OW, T(0));
       }
@@ -113,9 +132,132 @@ void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
       }
 }
 
+/// Whether the AVX2 depthwise kernel handles this geometry: 2-D (or 1-D), no dilation,
+/// horizontal stride 1 or 2.
+bool fastDepthwise(const Geo3& g) {
+  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
+         (g.s[2] == 1 || g.s[2] == 2);
+}
+
+/// One output row (OW8 values, a multiple of 8) of the depthwise kernel from the padded plane:
+/// `rows` is the first of its KH input rows (rowLen apart); stride-2 rows hold the even columns
+/// then, Wh further, the odd ones. KW_ > 0 fixes the kernel width at compile time. Four
+/// independent accumulators (32 outputs) hide the FMA latency.
+template <int KW_, int SW>
+void depthwiseRow(const float* rows, int64_t rowLen, int64_t Wh, const float* w, int64_t KH, int64_t kwRun, float bias,
+                  float* out, int64_t OW8) {
+  const int64_t KW = KW_ > 0 ? KW_ : kwRun;
+  auto src = [&](const float* prow, int64_t ow, int64_t kw) {
+    if constexpr (SW == 1) return prow + ow + kw;
+    else return (kw & 1) ? prow + Wh + ow + (kw >> 1) : prow + ow + (kw >> 1);
+  };
+  int64_t ow = 0;
+  for (; ow + 32 <= OW8; ow += 32) {
+    __m256 a0 = _mm256_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const float* prow = rows + kh * rowLen;
+      const float* wr = w + kh * KW;
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const __m256 wv = _mm256_set1_ps(wr[kw]);
+        const float* p = src(prow, ow, kw);
+        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
+        a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 16), a2);
+        a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 24), a3);
+      }
+    }
+    _mm256_storeu_ps(out + ow, a0);
+    _mm256_storeu_ps(out + ow + 8, a1);
+    _mm256_storeu_ps(out + ow + 16, a2);
+    _mm256_storeu_ps(out + ow + 24, a3);
+  }
+  for (; ow < OW8; ow += 8) {
+    __m256 a0 = _mm256_set1_ps(bias), a1 = _mm256_setzero_ps();
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const float* prow = rows + kh * rowLen;
+      const float* wr = w + kh * KW;
+      int64_t kw = 0;
+      for (; kw + 2 <= KW; kw += 2) {
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src(prow, ow, kw)), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw + 1]), _mm256_loadu_ps(src(prow, ow, kw + 1)), a1);
+      }
+      if (kw < KW) a0 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src(prow, ow, kw)), a0);
+    }
+    _mm256_storeu_ps(out + ow, _mm256_add_ps(a0, a1));
+  }
+}
+
+/// Per-thread scratch for the padded input plane of the depthwise kernel.
+thread_local std::vector<float> tlsDwPad;
+
+/// Depthwise 2-D convolution of one channel, float32, AVX2 along the output row: the input is
+/// first copied into a zero-padded plane (de-interleaved into even/odd columns for stride 2) so
+/// the inner loop is branch-free; then each 8-wide output vector accumulates all KH x KW taps in
+/// a register, adds the bias and applies the epilogue's activation before its single store.
+void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep, float* y) {
+  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
+  const int64_t OW8 = (OW + 7) / 8 * 8;
+  const int64_t R = (OH - 1) * sh + KH;  // padded rows read
+  // Stride 1: one plane of width OW8 + KW - 1. Stride 2: even and odd planes of width Wh each.
+  const int64_t Wh = OW8 + (KW + 1) / 2;
+  const int64_t rowLen = sw == 1 ? OW8 + KW - 1 : 2 * Wh;
+  std::vector<float>& buf = tlsDwPad;
+  if (buf.size() < size_t(R * rowLen)) buf.resize(size_t(R * rowLen));
+  float* P = buf.data();
+  for (int64_t r = 0; r < R; ++r) {
+    float* d = P + r * rowLen;
+    int64_t ih = r - ph;
+    if (ih < 0 || ih >= IH) {
+      std::fill(d, d + rowLen, 0.0f);
+      continue;
+    }
+    const float* src = x + ih * IW;
+    if (sw == 1) {
+      // d[c] = src[c - pw]
+      int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
+      std::fill(d, d + lo, 0.0f);
+      if (hi > lo) std::memcpy(d + lo, src + (lo - pw), size_t(hi - lo) * sizeof(float));
+      std::fill(d + hi, d + rowLen, 0.0f);
+    } else {
+      float* e = d;
+      float* o = d + Wh;
+      for (int64_t j = 0; j < Wh; ++j) {
+        int64_t c0 = 2 * j - pw, c1 = c0 + 1;
+        e[j] = c0 >= 0 && c0 < IW ? src[c0] : 0.0f;
+        o[j] = c1 >= 0 && c1 < IW ? src[c1] : 0.0f;
+      }
+    }
+  }
+  thread_local std::vector<float> rowBuf;
+  if (rowBuf.size() < size_t(OW8)) rowBuf.resize(size_t(OW8));
+  float* out = rowBuf.data();
+  const bool act = ep.act != gemm::Act::None;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* rows = P + oh * sh * rowLen;
+    if (sw == 1) {
+      if (KW == 3)
+        depthwiseRow<3, 1>(rows, rowLen, 0, w, KH, 3, bias, out, OW8);
+      else if (KW == 5)
+        depthwiseRow<5, 1>(rows, rowLen, 0, w, KH, 5, bias, out, OW8);
+      else
+        depthwiseRow<0, 1>(rows, rowLen, 0, w, KH, KW, bias, out, OW8);
+    } else {
+      if (KW == 3)
+        depthwiseRow<3, 2>(rows, rowLen, Wh, w, KH, 3, bias, out, OW8);
+      else if (KW == 5)
+        depthwiseRow<5, 2>(rows, rowLen, Wh, w, KH, 5, bias, out, OW8);
+      else
+        depthwiseRow<0, 2>(rows, rowLen, Wh, w, KH, KW, bias, out, OW8);
+    }
+    if (act) gemm::applyEpilogue(out, OW, 0.0f, ep);
+    std::memcpy(y + oh * OW, out, size_t(OW) * sizeof(float));
+  }
+}
+
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
-               int64_t group) {
+               int64_t group, const gemm::Epilogue& act = {}) {
   const int64_t N = xt.dim(0), C = xt.dim(1), M = wt.dim(0);
   const int64_t Cg = C / group, Mg = M / group;
   const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
@@ -125,12 +267,26 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   T* Y = yt.mutableData<T>();
   if (N == 0 || M == 0 || outSp == 0) return;
 
+  if constexpr (std::is_same_v<T, float>) {
+    if (Cg == 1 && fastDepthwise(g)) {
+      int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
+      pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
+        for (int64_t i = c0; i < c1; ++i) {
+          int64_t n = i / M, m = i % M, gi = m / Mg;
+          depthwiseF32(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : 0.0f, act, Y + i * outSp);
+        }
+      });
+      return;
+    }
+  }
   if (Cg == 1) {
     // Depthwise (with channel multiplier Mg): one direct loop per output channel.
     pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
         int64_t n = i / M, m = i % M, gi = m / Mg;
         depthwiseChannel<T>(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : T(0), Y + i * outSp);
+        if constexpr (std::is_same_v<T, float>)
+          if (act.act != gemm::Act::None) gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act);
       }
     });
     return;
@@ -139,22 +295,42 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
                    g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
   const int64_t K = Cg * kk;
-  std::unique_ptr<T[]> colBuf;
-  if (!pointwise) colBuf.reset(new T[size_t(K * outSp)]);
+  // The column buffer is kept per thread across calls: a fresh multi-megabyte allocation per
+  // Conv is a fresh mmap whose page faults and zeroing cost more than the im2col itself.
+  thread_local std::unique_ptr<std::byte[]> colStore;
+  thread_local size_t colBytes = 0;
+  T* colPtr = nullptr;
+  if (!pointwise) {
+    size_t need = size_t(K * outSp) * sizeof(T);
+    if (need > colBytes) {
+      colStore.reset(new std::byte[need]);
+      colBytes = need;
+    }
+    colPtr = reinterpret_cast<T*>(colStore.get());
+  }
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t gi = 0; gi < group; ++gi) {
       const T* xg = X + (n * C + gi * Cg) * inSp;
       const T* col = xg;
       if (!pointwise) {
-        T* cb = colBuf.get();
+        T* cb = colPtr;
         int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(outSp, 1));
         pool.parallelFor(K, grain, [&](int64_t r0, int64_t r1) { im2colRows<T>(xg, g, r0, r1, cb); });
         col = cb;
       }
       T* yg = Y + (n * M + gi * Mg) * outSp;
-      parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
+      if constexpr (std::is_same_v<T, float>) {
+        // Bias and activation fused into the GEMM's epilogue.
+        gemm::Epilogue ep = act;
+        ep.bias = B ? B + gi * Mg : nullptr;
+        ep.biasPerRow = true;
+        gemm::sgemm(&pool, false, false, Mg, outSp, K, 1.0f, W + gi * Mg * K, K, col, outSp, 0.0f, yg, outSp, ep);
+      } else {
+        parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
+      }
     }
   }
+  if (std::is_same_v<T, float>) return;
   if (B) {
     pool.parallelFor(N * M, 16, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
@@ -191,13 +367,21 @@ Status convKernel(KernelContext& ctx) {
   Geo3 g = toGeo3(w);
   std::vector<int64_t> outDims = {px->dim(0), M};
   outDims.insert(outDims.end(), w.out.begin(), w.out.end());
+  // An activation the executor fused into this Conv (its only consumer): applied in the GEMM
+  // or depthwise epilogue for float32, as a pass over the result for float64.
+  const gemm::Epilogue* fused = gemm::takeFusedActivation();
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
   Tensor y(x.dtype(), outDims);
-  if (x.dtype() == DType::F64)
+  if (x.dtype() == DType::F64) {
     convTyped<double>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
-  else
-    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
+    if (fused) {
+      double* p = y.mutableData<double>();
+      for (int64_t i = 0, n = y.numElements(); i < n; ++i) p[i] = gemm::applyActivation(p[i], *fused);
+    }
+  } else {
+    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, fused ? *fused : gemm::Epilogue{});
+  }
   ctx.setOutput(0, narrowFromF32(y, dt));
   return Status::ok();
 }

@@ -1,0 +1,586 @@
+// gemm_f32.cc - packed float32 GEMM (see gemm_f32.h).
+//
+// Loop nest (BLIS): for each NC block of columns, for each KC block of K: pack op(B)[KC x NC]
+// into NR-wide panels; for each MC block of rows: pack alpha * op(A)[MC x KC] into MR-tall
+// panels; then run the MR x NR microkernel over the block. The B micro-panel (KC x NR) stays in
+// L1 across the MC/MR microkernel calls, the A block in L2. The epilogue runs on each C tile
+// right after its last K block.
+//
+// Only the AVX-512 microkernel carries a target attribute: the rest of this file is compiled for
+// the x86-64-v3 baseline, so nothing AVX-512 can leak into shared inline code.
+#include "converter/exec/kernels/gemm_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "converter/exec/kernels/ew_util.h"
+#include "converter/exec/thread_pool.h"
+
+namespace npuconv::gemm {
+namespace {
+
+/// How a microkernel stores its tile: C = acc, C += acc, or C = acc + beta * C.
+enum Store : int { kOverwrite = 0, kAccumulate = 1, kScale = 2 };
+
+/// A microkernel: C tile (+)= A panel * B panel over kc steps. `lda` 0: `a` is a packed MR-tall
+/// panel; otherwise `a` points into row-major A (row stride lda), read in place.
+using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
+                         float beta);
+
+/// AVX2 + FMA: 6 x 16 tile in 12 ymm accumulators.
+template <bool Packed>
+void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  const int64_t rs = Packed ? 1 : lda, step = Packed ? 6 : 1;
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 a0 = _mm256_broadcast_ss(a + 0 * rs), a1 = _mm256_broadcast_ss(a + 1 * rs);
+    c00 = _mm256_fmadd_ps(a0, b0, c00);
+    c01 = _mm256_fmadd_ps(a0, b1, c01);
+    c10 = _mm256_fmadd_ps(a1, b0, c10);
+    c11 = _mm256_fmadd_ps(a1, b1, c11);
+    a0 = _mm256_broadcast_ss(a + 2 * rs);
+    a1 = _mm256_broadcast_ss(a + 3 * rs);
+    c20 = _mm256_fmadd_ps(a0, b0, c20);
+    c21 = _mm256_fmadd_ps(a0, b1, c21);
+    c30 = _mm256_fmadd_ps(a1, b0, c30);
+    c31 = _mm256_fmadd_ps(a1, b1, c31);
+    a0 = _mm256_broadcast_ss(a + 4 * rs);
+    a1 = _mm256_broadcast_ss(a + 5 * rs);
+    c40 = _mm256_fmadd_ps(a0, b0, c40);
+    c41 = _mm256_fmadd_ps(a0, b1, c41);
+    c50 = _mm256_fmadd_ps(a1, b0, c50);
+    c51 = _mm256_fmadd_ps(a1, b1, c51);
+    a += step;
+    b += 16;
+  }
+  __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int i = 0; i < 6; ++i) {
+    float* r = c + i * ldc;
+    for (int h = 0; h < 2; ++h) {
+      __m256 v = acc[i][h];
+      if (mode == kAccumulate)
+        v = _mm256_add_ps(v, _mm256_loadu_ps(r + 8 * h));
+      else if (mode == kScale)
+        v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r + 8 * h), v);
+      _mm256_storeu_ps(r + 8 * h, v);
+    }
+  }
+}
+
+/// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only.
+template <bool Packed>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32T(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
+  __m512 acc[12][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      __m512 av = _mm512_set1_ps(a[i * rs]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += step;
+    b += 32;
+  }
+  const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) {
+    float* r = c + i * ldc;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m512 v = acc[i][h];
+      if (mode == kAccumulate)
+        v = _mm512_add_ps(v, _mm512_loadu_ps(r + 16 * h));
+      else if (mode == kScale)
+        v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16 * h), v);
+      _mm512_storeu_ps(r + 16 * h, v);
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  if (lda == 0)
+    micro12x32T<true>(kc, a, 0, b, c, ldc, mode, beta);
+  else
+    micro12x32T<false>(kc, a, lda, b, c, ldc, mode, beta);
+}
+
+void micro6x16(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+  if (lda == 0)
+    micro6x16T<true>(kc, a, 0, b, c, ldc, mode, beta);
+  else
+    micro6x16T<false>(kc, a, lda, b, c, ldc, mode, beta);
+}
+
+struct Kernel {
+  int mr, nr;
+  int64_t mc, kc, nc;  // cache blocking
+  MicroFn fn;
+};
+
+constexpr Kernel kAvx2{6, 16, 144, 256, 3072, micro6x16};
+constexpr Kernel kAvx512{12, 32, 144, 192, 3072, micro12x32};
+
+/// A is read in place (not packed) when it is not transposed, alpha is 1 and a packed panel
+/// would be reused by at most this many columns of C: packing would cost about what it saves.
+constexpr int64_t kDirectAMaxCols = 128;
+
+std::atomic<int> gIsaOverride{static_cast<int>(Isa::Auto)};
+
+bool envNoAvx512() {
+  static const bool v = [] {
+    const char* s = std::getenv("NPUCONV_NO_AVX512");
+    return s != nullptr && *s != 0 && std::strcmp(s, "0") != 0;
+  }();
+  return v;
+}
+
+const Kernel& activeKernel() { return activeIsa() == Isa::Avx512 ? kAvx512 : kAvx2; }
+
+/// Per-thread packing buffers, 64-byte aligned, grown on demand.
+struct PackBuf {
+  float* p = nullptr;
+  size_t cap = 0;
+  ~PackBuf() { std::free(p); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      cap = p ? n : 0;
+    }
+    return p;
+  }
+};
+thread_local PackBuf tlsA, tlsB;
+
+/// alpha * op(A)[i0:i0+mc, p0:p0+kc] into MR-tall panels (k-major inside a panel), zero-padded.
+void packA(bool tA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
+           int MR, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    int64_t mr = std::min<int64_t>(MR, mc - ir);
+    float* d = dst + ir * kc;
+    if (!tA) {
+      // Groups of 4 rows: 4x8 register transposes (8 k values per step); remaining rows and k
+      // values one by one.
+      const float* rows[32];
+      for (int64_t i = 0; i < mr; ++i) rows[i] = A + (i0 + ir + i) * lda + p0;
+      const __m256 va = _mm256_set1_ps(alpha);
+      const int64_t k8 = kc / 8 * 8, i4 = mr / 4 * 4;
+      for (int64_t i = 0; i < i4; i += 4) {
+        for (int64_t k = 0; k < k8; k += 8) {
+          __m256 r0 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i] + k));
+          __m256 r1 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i + 1] + k));
+          __m256 r2 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i + 2] + k));
+          __m256 r3 = _mm256_mul_ps(va, _mm256_loadu_ps(rows[i + 3] + k));
+          __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+          __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+          __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+          __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+          float* o = d + k * MR + i;
+          _mm_storeu_ps(o + 0 * MR, _mm256_castps256_ps128(u0));
+          _mm_storeu_ps(o + 1 * MR, _mm256_castps256_ps128(u1));
+          _mm_storeu_ps(o + 2 * MR, _mm256_castps256_ps128(u2));
+          _mm_storeu_ps(o + 3 * MR, _mm256_castps256_ps128(u3));
+          _mm_storeu_ps(o + 4 * MR, _mm256_extractf128_ps(u0, 1));
+          _mm_storeu_ps(o + 5 * MR, _mm256_extractf128_ps(u1, 1));
+          _mm_storeu_ps(o + 6 * MR, _mm256_extractf128_ps(u2, 1));
+          _mm_storeu_ps(o + 7 * MR, _mm256_extractf128_ps(u3, 1));
+        }
+        for (int64_t k = k8; k < kc; ++k)
+          for (int64_t q = i; q < i + 4; ++q) d[k * MR + q] = alpha * rows[q][k];
+      }
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t q = i4; q < mr; ++q) d[k * MR + q] = alpha * rows[q][k];
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = A + (p0 + k) * lda + i0 + ir;
+        for (int64_t i = 0; i < mr; ++i) d[k * MR + i] = alpha * src[i];
+      }
+    }
+    if (mr < MR)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = mr; i < MR; ++i) d[k * MR + i] = 0.0f;
+  }
+}
+
+/// op(B)[p0:p0+kc, j0:j0+nc] into NR-wide panels (k-major inside a panel), zero-padded.
+void packB(bool tB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
+  int64_t jFull = 0;
+  if (!tB) {
+    // Full panels row by row: each row of B is read sequentially (prefetch-friendly; B is
+    // usually a weight matrix streamed from memory), and written to every panel.
+    jFull = nc / NR * NR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = B + (p0 + k) * ldb + j0;
+      for (int64_t jr = 0; jr < jFull; jr += NR) {
+        float* d = dst + jr * kc + k * NR;
+        for (int j = 0; j < NR; j += 8) _mm256_store_ps(d + j, _mm256_loadu_ps(src + jr + j));
+      }
+    }
+  }
+  for (int64_t jr = jFull; jr < nc; jr += NR) {
+    int64_t nr = std::min<int64_t>(NR, nc - jr);
+    float* d = dst + jr * kc;
+    if (!tB) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = B + (p0 + k) * ldb + j0 + jr;
+        std::memcpy(d + k * NR, src, size_t(nr) * sizeof(float));
+        for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < nr; ++j) {
+        const float* src = B + (j0 + jr + j) * ldb + p0;
+        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
+      }
+      if (nr < NR)
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = nr; j < NR; ++j) d[k * NR + j] = 0.0f;
+    }
+  }
+}
+
+/// act(v) on 8 floats. NaN behaves as the elementwise kernels: Relu -> 0, Clip/LeakyRelu/
+/// HardSwish/Sigmoid -> NaN, HardSigmoid -> 1 (min/max_ps return their second operand on NaN).
+template <Act A>
+inline __m256 act8(__m256 v, const Epilogue& e) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  if constexpr (A == Act::Relu) {
+    return _mm256_max_ps(v, zero);
+  } else if constexpr (A == Act::Clip) {
+    v = _mm256_blendv_ps(v, _mm256_set1_ps(e.p0), _mm256_cmp_ps(v, _mm256_set1_ps(e.p0), _CMP_LT_OQ));
+    return _mm256_blendv_ps(v, _mm256_set1_ps(e.p1), _mm256_cmp_ps(v, _mm256_set1_ps(e.p1), _CMP_GT_OQ));
+  } else if constexpr (A == Act::LeakyRelu) {
+    return _mm256_blendv_ps(v, _mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+  } else if constexpr (A == Act::HardSigmoid) {
+    __m256 h = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
+    return _mm256_max_ps(_mm256_min_ps(h, one), zero);
+  } else if constexpr (A == Act::HardSwish) {
+    __m256 h = _mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.0f / 6.0f)), _mm256_set1_ps(0.5f));
+    return _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(h, one), zero));
+  } else if constexpr (A == Act::Sigmoid) {
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    const __m256 ex = ew::fastExp8(_mm256_sub_ps(zero, ax));
+    const __m256 den = _mm256_add_ps(one, ex);
+    return _mm256_blendv_ps(_mm256_div_ps(ex, den), _mm256_div_ps(one, den), _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+  } else {
+    return v;
+  }
+}
+
+template <Act A>
+void epilogueRowT(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
+  const __m256 rb = _mm256_set1_ps(rowBias);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 v = _mm256_loadu_ps(x + j);
+    v = colBias ? _mm256_add_ps(v, _mm256_loadu_ps(colBias + j)) : _mm256_add_ps(v, rb);
+    _mm256_storeu_ps(x + j, act8<A>(v, e));
+  }
+  if (j < n) {
+    alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t q = j; q < n; ++q) buf[q - j] = x[q] + (colBias ? colBias[q] : rowBias);
+    _mm256_store_ps(buf, act8<A>(_mm256_load_ps(buf), e));
+    for (int64_t q = j; q < n; ++q) x[q] = buf[q - j];
+  }
+}
+
+/// The epilogue on one row segment: x[j] = act(x[j] + rowBias + colBias[j]) (AVX2).
+void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
+  switch (e.act) {
+    case Act::None: epilogueRowT<Act::None>(x, n, rowBias, colBias, e); break;
+    case Act::Relu: epilogueRowT<Act::Relu>(x, n, rowBias, colBias, e); break;
+    case Act::Clip: epilogueRowT<Act::Clip>(x, n, rowBias, colBias, e); break;
+    case Act::LeakyRelu: epilogueRowT<Act::LeakyRelu>(x, n, rowBias, colBias, e); break;
+    case Act::HardSigmoid: epilogueRowT<Act::HardSigmoid>(x, n, rowBias, colBias, e); break;
+    case Act::HardSwish: epilogueRowT<Act::HardSwish>(x, n, rowBias, colBias, e); break;
+    case Act::Sigmoid: epilogueRowT<Act::Sigmoid>(x, n, rowBias, colBias, e); break;
+  }
+}
+
+inline float hsum(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+/// dot(a, b) over n floats (AVX2, four accumulators).
+float dot(const float* a, const float* b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(b + k + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(b + k + 24), s3);
+  }
+  for (; k + 8 <= n; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+  float r = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; k < n; ++k) r += a[k] * b[k];
+  return r;
+}
+
+constexpr int64_t kSmallM = 4;  // below this many rows, no packing (GEMV-like shapes)
+
+/// Columns [j0, j1) of a GEMM with few rows (M < kSmallM) without packing: dot products
+/// against rows of B when B is transposed, row-of-B updates otherwise.
+void smallMColumns(bool tA, bool tB, int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                   int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep, int64_t j0, int64_t j1) {
+  std::vector<float> arow;
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * lda;
+    if (tA) {
+      arow.resize(size_t(K));
+      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = A[k * lda + i];
+      a = arow.data();
+    }
+    float* c = C + i * ldc;
+    constexpr int64_t kBlock = 64;
+    alignas(32) float acc[kBlock];
+    for (int64_t jb = j0; jb < j1; jb += kBlock) {
+      int64_t nb = std::min(kBlock, j1 - jb);
+      if (tB) {
+        for (int64_t j = 0; j < nb; ++j) acc[j] = dot(a, B + (jb + j) * ldb, K);
+      } else {
+        std::fill(acc, acc + kBlock, 0.0f);
+        for (int64_t k = 0; k < K; ++k) {
+          const float* br = B + k * ldb + jb;
+          const __m256 av = _mm256_set1_ps(a[k]);
+          int64_t j = 0;
+          for (; j + 8 <= nb; j += 8)
+            _mm256_store_ps(acc + j, _mm256_fmadd_ps(av, _mm256_loadu_ps(br + j), _mm256_load_ps(acc + j)));
+          for (; j < nb; ++j) acc[j] += a[k] * br[j];
+        }
+      }
+      float* cb = c + jb;
+      for (int64_t j = 0; j < nb; ++j) cb[j] = beta == 0.0f ? alpha * acc[j] : alpha * acc[j] + beta * cb[j];
+      if (!ep.trivial())
+        epilogueRow(cb, nb, ep.bias && ep.biasPerRow ? ep.bias[i] : 0.0f, ep.bias && !ep.biasPerRow ? ep.bias + jb : nullptr,
+                    ep);
+    }
+  }
+}
+
+/// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias).
+void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep,
+               int64_t rowBase, int64_t colBase) {
+  const int MR = kn.mr, NR = kn.nr;
+  const int64_t MC = kn.mc, KC = kn.kc, NC = kn.nc;
+  const bool epi = !ep.trivial();
+  const int64_t ncMax = std::min(NC, (N + NR - 1) / NR * NR);
+  const int64_t mcMax = std::min(MC, (M + MR - 1) / MR * MR);
+  const int64_t kcMax = std::min(KC, K);
+  float* bp = tlsB.get(size_t(kcMax * ncMax));
+  float* ap = tlsA.get(size_t(kcMax * mcMax));
+  alignas(64) float tile[12 * 32];
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    int64_t nc = std::min(NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      int64_t kc = std::min(KC, K - pc);
+      bool first = pc == 0, last = pc + kc == K;
+      int mode = !first ? kAccumulate : beta == 0.0f ? kOverwrite : beta == 1.0f ? kAccumulate : kScale;
+      packB(tB, B, ldb, pc, kc, jc, nc, NR, bp);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        int64_t mc = std::min(MC, M - ic);
+        // Full MR-row panels read A in place when that pays; the partial last panel is packed.
+        const bool direct = !tA && alpha == 1.0f && nc <= kDirectAMaxCols;
+        const int64_t mcFull = direct ? mc / MR * MR : 0;
+        if (mcFull < mc) packA(tA, A, lda, ic + mcFull, mc - mcFull, pc, kc, alpha, MR, ap + mcFull * kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          int64_t nr = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int64_t mr = std::min<int64_t>(MR, mc - ir);
+            float* ct = C + (ic + ir) * ldc + jc + jr;
+            const bool inPlace = ir < mcFull;
+            const float* apan = inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
+            const int64_t alda = inPlace ? lda : 0;
+            if (mr == MR && nr == NR) {
+              kn.fn(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta);
+            } else {
+              kn.fn(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f);
+              for (int64_t i = 0; i < mr; ++i) {
+                float* cr = ct + i * ldc;
+                const float* tr = tile + i * NR;
+                if (mode == kOverwrite)
+                  for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j];
+                else if (mode == kAccumulate)
+                  for (int64_t j = 0; j < nr; ++j) cr[j] += tr[j];
+                else
+                  for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j] + beta * cr[j];
+              }
+            }
+            if (last && epi) {
+              for (int64_t i = 0; i < mr; ++i) {
+                int64_t row = rowBase + ic + ir + i;
+                float rb = ep.bias && ep.biasPerRow ? ep.bias[row] : 0.0f;
+                const float* cb = ep.bias && !ep.biasPerRow ? ep.bias + colBase + jc + jr : nullptr;
+                epilogueRow(ct + i * ldc, nr, rb, cb, ep);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+thread_local const Epilogue* tlsFused = nullptr;
+thread_local bool tlsFusedTaken = false;
+}  // namespace
+
+FusedActivationScope::FusedActivationScope(const Epilogue* act) {
+  tlsFused = act;
+  tlsFusedTaken = false;
+}
+FusedActivationScope::~FusedActivationScope() { tlsFused = nullptr; }
+bool FusedActivationScope::taken() const { return tlsFusedTaken; }
+
+const Epilogue* takeFusedActivation() {
+  const Epilogue* e = tlsFused;
+  tlsFused = nullptr;
+  if (e) tlsFusedTaken = true;
+  return e;
+}
+
+double applyActivation(double v, const Epilogue& e) {
+  switch (e.act) {
+    case Act::None: return v;
+    case Act::Relu: return v > 0 ? v : 0;
+    case Act::Clip: return v < e.p0 ? double(e.p0) : (v > e.p1 ? double(e.p1) : v);
+    case Act::LeakyRelu: return v < 0 ? double(e.p0) * v : v;
+    case Act::HardSigmoid: {
+      double h = double(e.p0) * v + double(e.p1);
+      h = h < 1 ? h : 1;
+      return h > 0 ? h : 0;
+    }
+    case Act::HardSwish: {
+      double h = v / 6 + 0.5;
+      h = h < 1 ? h : 1;
+      return v * (h > 0 ? h : 0);
+    }
+    case Act::Sigmoid: {
+      double ex = std::exp(-std::fabs(v));
+      return v >= 0 ? 1 / (1 + ex) : ex / (1 + ex);
+    }
+  }
+  return v;
+}
+
+bool cpuHasAvx512() {
+  static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  return v;
+}
+
+void setIsa(Isa isa) { gIsaOverride.store(static_cast<int>(isa)); }
+
+Isa activeIsa() {
+  Isa o = static_cast<Isa>(gIsaOverride.load(std::memory_order_relaxed));
+  if (o == Isa::Avx2) return Isa::Avx2;
+  if (o == Isa::Avx512) return cpuHasAvx512() ? Isa::Avx512 : Isa::Avx2;
+  return cpuHasAvx512() && !envNoAvx512() ? Isa::Avx512 : Isa::Avx2;
+}
+
+void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e) { epilogueRow(x, n, bias, nullptr, e); }
+
+void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < M; ++i) {
+      float* cr = C + i * ldc;
+      if (beta == 0.0f)
+        std::fill(cr, cr + N, 0.0f);
+      else if (beta != 1.0f)
+        for (int64_t j = 0; j < N; ++j) cr[j] *= beta;
+      if (!ep.trivial())
+        epilogueRow(cr, N, ep.bias && ep.biasPerRow ? ep.bias[i] : 0.0f, ep.bias && !ep.biasPerRow ? ep.bias : nullptr,
+                    ep);
+    }
+    return;
+  }
+  const Kernel& kn = activeKernel();
+  int threads = pool ? pool->size() : 1;
+  double flops = 2.0 * double(M) * double(N) * double(K);
+  if (N == 1 && !transA) {
+    // Matrix-vector (e.g. 1x1 Convs of squeeze-excite blocks on a 1x1 map): one dot product per
+    // row of A against the contiguous column of op(B) (gathered first when B's stride is not 1).
+    std::vector<float> bcol;
+    const float* bv = B;
+    if (!transB && ldb != 1) {
+      bcol.resize(size_t(K));
+      for (int64_t k = 0; k < K; ++k) bcol[size_t(k)] = B[k * ldb];
+      bv = bcol.data();
+    }
+    auto rows = [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        float* c = C + i * ldc;
+        float v = alpha * dot(A + i * lda, bv, K);
+        *c = beta == 0.0f ? v : v + beta * *c;
+        if (!ep.trivial()) epilogueRow(c, 1, ep.bias ? ep.bias[ep.biasPerRow ? i : 0] : 0.0f, nullptr, ep);
+      }
+    };
+    if (threads > 1 && flops >= 2.0e5 && pool)
+      pool->parallelFor(M, 16, rows);
+    else
+      rows(0, M);
+    return;
+  }
+  if (M < kSmallM) {
+    auto cols = [&](int64_t j0, int64_t j1) {
+      smallMColumns(transA, transB, M, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, j0, j1);
+    };
+    if (threads > 1 && flops >= 2.0e5 && pool)
+      pool->parallelFor(N, 64, cols);
+    else
+      cols(0, N);
+    return;
+  }
+  if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
+    // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
+    // side whose duplicated packing costs less, as long as every chunk keeps a full tile.
+    int64_t nChunk = (N + threads - 1) / threads;
+    nChunk = (nChunk + kn.nr - 1) / kn.nr * kn.nr;
+    int64_t mChunk = (M + threads - 1) / threads;
+    mChunk = (mChunk + kn.mr - 1) / kn.mr * kn.mr;
+    bool splitN = (M <= N && N >= 2 * kn.nr) || M < 2 * kn.mr;
+    int64_t chunk = splitN ? nChunk : mChunk, total = splitN ? N : M;
+    int64_t tasks = (total + chunk - 1) / chunk;
+    if (tasks > 1) {
+      pool->parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t s = t * chunk, e = std::min(total, s + chunk);
+          if (splitN)
+            gemmBlock(kn, transA, transB, M, e - s, K, alpha, A, lda, transB ? B + s * ldb : B + s, ldb, beta, C + s,
+                      ldc, ep, 0, s);
+          else
+            gemmBlock(kn, transA, transB, e - s, N, K, alpha, transA ? A + s : A + s * lda, lda, B, ldb, beta,
+                      C + s * ldc, ldc, ep, s, 0);
+        }
+      });
+      return;
+    }
+  }
+  gemmBlock(kn, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, 0, 0);
+}
+
+}  // namespace npuconv::gemm

@@ -1,0 +1,64 @@
+// gemm_f32.h - npuconv's own packed float32 GEMM (BLIS-style blocking: packed A and B panels,
+// register-tile microkernels) with a fused epilogue (bias + activation applied to each C tile
+// while it is still in cache). Two microkernels: AVX2+FMA (6x16, the x86-64-v3 baseline) and
+// AVX-512 (12x32, compiled per function with a target attribute and chosen once at run time
+// with __builtin_cpu_supports; NPUCONV_NO_AVX512=1 forces AVX2).
+// Internal to converter/exec/kernels; not a public API.
+#pragma once
+
+#include <cstdint>
+
+namespace npuconv {
+class ThreadPool;
+namespace gemm {
+
+enum class Act : uint8_t { None, Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid };
+
+/// What to do with each C value after alpha * op(A) * op(B) + beta * C: add a bias (per row or per
+/// column), then apply an activation.
+struct Epilogue {
+  const float* bias = nullptr;
+  bool biasPerRow = true;  // bias[i] for row i (Conv: output channel); else bias[j] for column j
+  Act act = Act::None;
+  float p0 = 0, p1 = 0;  // Clip: min, max; LeakyRelu: alpha; HardSigmoid: alpha, beta
+  int64_t biasLen = 0;   // number of bias values (checked by kernels taking a fused bias)
+  bool trivial() const { return bias == nullptr && act == Act::None; }
+};
+
+/// x[i] = act(x[i] + bias) for i < n (bias 0 when b is null). Vectorized; NaN behaves as the
+/// corresponding ONNX kernels of this executor (Relu(NaN) = 0, HardSigmoid(NaN) = 1, ...).
+void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e);
+
+/// The activation the executor fused into the next kernel call on this thread (a Conv whose
+/// only consumer is that activation; see executor.cc). The kernel takes it once with
+/// takeFusedActivation() and must apply it to its output 0; the executor checks it was taken.
+class FusedActivationScope {
+ public:
+  explicit FusedActivationScope(const Epilogue* act);
+  ~FusedActivationScope();
+  FusedActivationScope(const FusedActivationScope&) = delete;
+  FusedActivationScope& operator=(const FusedActivationScope&) = delete;
+  bool taken() const;
+};
+/// The fused activation for the running kernel (nullptr: none); marks it taken.
+const Epilogue* takeFusedActivation();
+/// act(x) for one double (the F64 path of a fused activation).
+double applyActivation(double x, const Epilogue& e);
+
+/// C[M,N] (row stride ldc) = epilogue(alpha * op(A) * op(B) + beta * C), all row-major, op an
+/// optional transpose (lda/ldb are the row strides of A and B as stored). beta == 0 never reads
+/// C. Runs on `pool` (may be null: one thread) with equal chunks of M or N per thread.
+void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+           const Epilogue& ep = {});
+
+/// Which microkernel sgemm uses. Auto: AVX-512 when the CPU has it and NPUCONV_NO_AVX512 is not
+/// set. Tests force either one; forcing Avx512 on a CPU without it falls back to Avx2.
+enum class Isa { Auto, Avx2, Avx512 };
+void setIsa(Isa isa);
+/// The microkernel in use right now (Avx2 or Avx512).
+Isa activeIsa();
+bool cpuHasAvx512();
+
+}  // namespace gemm
+}  // namespace npuconv

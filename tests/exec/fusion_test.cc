@@ -1,0 +1,160 @@
+// fusion_test.cc - the executor's plan-time Conv + activation fusion: results equal the unfused
+// run (an observer turns fusion off) within float rounding, the observer still sees every tensor,
+// and a Conv output with more than one consumer is not fused.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "converter/exec/executor.h"
+#include "formats/onnx/onnx_reader.h"
+
+namespace npuconv {
+namespace {
+
+struct RunResult {
+  std::vector<double> y;
+  std::set<std::string> observed;
+};
+
+RunResult runModel(const std::string& text, bool observe, int threads = 2) {
+  auto model = parseOnnxText(text);
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  if (!model) return {};
+  auto exec = Executor::create(*model, ExecOptions{threads});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  if (!exec) return {};
+  RunResult r;
+  if (observe)
+    (*exec)->setObserver([&](const Node& n, size_t i, const Tensor&) { r.observed.insert(n.result(i)->name()); });
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  std::vector<float> x(2 * 8 * 9 * 11);
+  for (auto& v : x) v = u(rng);
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, {2, 8, 9, 11}, std::span<const float>(x));
+  auto out = (*exec)->run(feeds);
+  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  if (out) r.y = out->at("Y").toDoubles();
+  return r;
+}
+
+/// Conv (dense 3x3 or depthwise 3x3 stride 2) followed by `act`, weights as initializers.
+std::string model(const std::string& act, bool depthwise, const std::string& extraInit = "") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  int64_t wIn = depthwise ? 1 : 8;
+  std::string w, b;
+  for (int64_t i = 0; i < 8 * wIn * 9; ++i) w += (i ? ", " : "") + std::to_string(u(rng));
+  for (int64_t i = 0; i < 8; ++i) b += (i ? ", " : "") + std::to_string(u(rng));
+  std::string conv = depthwise ? "C = Conv <group = 8, strides = [2, 2], pads = [1, 1, 1, 1]> (X, W, B)"
+                               : "C = Conv <pads = [1, 1, 1, 1]> (X, W, B)";
+  std::string out = depthwise ? "[2, 8, 5, 6]" : "[2, 8, 9, 11]";
+  return "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[2, 8, 9, 11] X) => (float" + out +
+         " Y)\n<float[8, " + std::to_string(wIn) + ", 3, 3] W = {" + w + "}, float[8] B = {" + b + "}" + extraInit +
+         ">\n{\n  " + conv + "\n  " + act + "\n}\n";
+}
+
+void expectSame(const RunResult& fused, const RunResult& plain) {
+  ASSERT_EQ(fused.y.size(), plain.y.size());
+  ASSERT_FALSE(plain.y.empty());
+  for (size_t i = 0; i < plain.y.size(); ++i)
+    ASSERT_NEAR(fused.y[i], plain.y[i], 2e-6 * (1 + std::fabs(plain.y[i]))) << "element " << i;
+}
+
+TEST(ExecFusion, ConvActivationMatchesUnfusedRun) {
+  const std::string acts[] = {
+      "Y = Relu (C)",
+      "Y = LeakyRelu <alpha = 0.2> (C)",
+      "Y = HardSigmoid <alpha = 0.3, beta = 0.4> (C)",
+      "Y = HardSwish (C)",
+      "Y = Sigmoid (C)",
+      "Y = Clip (C, lo, hi)",
+  };
+  const std::string clipInit = ", float lo = {-0.25}, float hi = {0.6}";
+  for (bool dw : {false, true})
+    for (const std::string& act : acts) {
+      SCOPED_TRACE(act + (dw ? " depthwise" : " dense"));
+      std::string text = model(act, dw, act.find("Clip") != std::string::npos ? clipInit : "");
+      RunResult fused = runModel(text, false), plain = runModel(text, true);
+      expectSame(fused, plain);
+      // The observed (unfused) run saw the Conv output too.
+      EXPECT_TRUE(plain.observed.count("C"));
+      EXPECT_TRUE(plain.observed.count("Y"));
+      RunResult fused1 = runModel(text, false, 1);
+      expectSame(fused1, plain);
+    }
+}
+
+TEST(ExecFusion, ConvHardSigmoidMulIsFusedAsHardSwish) {
+  for (bool dw : {false, true})
+    for (const std::string& act : {std::string("H = HardSigmoid <alpha = 0.16666667, beta = 0.5> (C)\n  Y = Mul (C, H)"),
+                                   std::string("H = HardSigmoid <alpha = 0.16666667, beta = 0.5> (C)\n  Y = Mul (H, C)"),
+                                   // not a HardSwish: other parameters
+                                   std::string("H = HardSigmoid <alpha = 0.2, beta = 0.5> (C)\n  Y = Mul (C, H)")}) {
+      SCOPED_TRACE(act);
+      std::string text = model(act, dw);
+      RunResult fused = runModel(text, false), plain = runModel(text, true);
+      expectSame(fused, plain);
+      EXPECT_TRUE(plain.observed.count("H"));
+    }
+}
+
+/// MatMul(X, W) then `add` (which reads M), W [K, N] and b [N] initializers.
+RunResult runMatMulBias(const std::string& add, int64_t m, int64_t k, int64_t n, bool observe) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::string w, b;
+  for (int64_t i = 0; i < k * n; ++i) w += (i ? ", " : "") + std::to_string(u(rng));
+  for (int64_t i = 0; i < n; ++i) b += (i ? ", " : "") + std::to_string(u(rng));
+  std::string text = "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[2, " + std::to_string(m) + ", " +
+                     std::to_string(k) + "] X) => (float[2, " + std::to_string(m) + ", " + std::to_string(n) +
+                     "] Y)\n<float[" + std::to_string(k) + ", " + std::to_string(n) + "] W = {" + w + "}, float[" +
+                     std::to_string(n) + "] b = {" + b + "}>\n{\n  M = MatMul (X, W)\n  " + add + "\n}\n";
+  auto model = parseOnnxText(text);
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  if (!model) return {};
+  auto exec = Executor::create(*model, ExecOptions{2});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  if (!exec) return {};
+  RunResult r;
+  if (observe)
+    (*exec)->setObserver([&](const Node& node, size_t i, const Tensor&) { r.observed.insert(node.result(i)->name()); });
+  std::vector<float> x(size_t(2 * m * k));
+  for (auto& v : x) v = u(rng);
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, {2, m, k}, std::span<const float>(x));
+  auto out = (*exec)->run(feeds);
+  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  if (out) r.y = out->at("Y").toDoubles();
+  return r;
+}
+
+TEST(ExecFusion, MatMulBiasAddMatchesUnfusedRun) {
+  const int64_t shapes[][3] = {{1, 7, 5}, {3, 40, 70}, {64, 96, 130}};
+  for (const auto& sh : shapes)
+    for (const std::string add : {"Y = Add (M, b)", "Y = Add (b, M)"}) {
+      SCOPED_TRACE(add + " " + std::to_string(sh[0]) + "x" + std::to_string(sh[1]) + "x" + std::to_string(sh[2]));
+      RunResult fused = runMatMulBias(add, sh[0], sh[1], sh[2], false);
+      RunResult plain = runMatMulBias(add, sh[0], sh[1], sh[2], true);
+      expectSame(fused, plain);
+      EXPECT_TRUE(plain.observed.count("M"));
+    }
+}
+
+TEST(ExecFusion, ConvWithTwoConsumersIsNotFused) {
+  // C feeds both the Relu and the Add: the Add must see C before the activation.
+  std::string text = model("R = Relu (C)\n  Y = Add (R, C)", false);
+  RunResult fused = runModel(text, false), plain = runModel(text, true);
+  expectSame(fused, plain);
+  // And the result really is relu(C) + C (not 2 * relu(C)): some elements are negative.
+  bool negative = false;
+  for (double v : plain.y) negative |= v < 0;
+  EXPECT_TRUE(negative);
+}
+
+}  // namespace
+}  // namespace npuconv
