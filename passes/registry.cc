@@ -4,12 +4,14 @@
 #include <algorithm>
 
 #include "passes/fixpoint.h"
+#include "passes/layout/nhwc.h"
 #include "passes/passes.h"
 
 namespace npuconv {
 
 const std::vector<PassInfo>& allPasses() {
   static const std::vector<PassInfo> kPasses = {
+      {"convert-layout-nhwc", "Run Conv/pool regions in NHWC (ai.npuconv.nhwc ops), Transposes only at region boundaries", &createConvertLayoutNhwcPass},
       {"eliminate-common-subexpressions", "Merge nodes with the same op, operands and attributes, and equal constants", &createEliminateCommonSubexpressionsPass},
       {"eliminate-dead-code", "Remove unused nodes, initializers and opset imports", &createEliminateDeadCodePass},
       {"eliminate-identity", "Remove Identity, inference Dropout and provable no-op Cast/Reshape/Transpose/Pad/Slice/Expand/Squeeze", &createEliminateIdentityPass},
@@ -24,6 +26,7 @@ const std::vector<PassInfo>& allPasses() {
       {"fuse-gelu", "Decomposed Gelu formulas into Gelu (opset >= 20), else a gelu group", &createFuseGeluPass},
       {"fuse-layer-norm", "Decomposed LayerNorm into LayerNormalization (opset >= 17), else a group", &createFuseLayerNormPass},
       {"fuse-matmul-add", "MatMul + bias Add into Gemm when 2-D, else a linear group", &createFuseMatMulAddPass},
+      {"lower-nhwc-to-onnx", "ai.npuconv.nhwc ops back to Transpose + standard ONNX op + Transpose", &createLowerNhwcToOnnxPass},
   };
   return kPasses;
 }
