@@ -22,6 +22,7 @@ struct OptimizeOptions {
   int64_t externalThreshold = 1024;
   int64_t opset = 0;
   std::vector<std::string> passOptions;
+  std::string layout, ioLayout;  // --layout / --io-layout: empty when not given
 };
 
 Status writeReport(const std::string& path, const PassManager& pm, const WriteResult& w) {
@@ -42,6 +43,8 @@ int runOptimize(const OptimizeOptions& o) {
   if (!m) return reportError(m.status());
   auto pm = buildPassManager(o.pipeline, o.passes, o.disabled);
   if (!pm) return reportError(pm.status());
+  if (o.layout == "nhwc")  // after the pipeline: regions form around the fused, folded convs
+    for (const char* p : {"convert-layout-nhwc", "eliminate-dead-code"}) pm->add(createPass(p));
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
@@ -52,7 +55,12 @@ int runOptimize(const OptimizeOptions& o) {
       return reportError(Status::invalidArgument("--pass-option \"{}\": expected KEY=VALUE", kv));
     ctx.options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  if (!o.layout.empty()) ctx.options["layout"] = o.layout;
+  if (!o.ioLayout.empty()) ctx.options["io-layout"] = o.ioLayout;
   if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
+  // ONNX has no NHWC Conv (ORT's CPU EP rejects com.microsoft.NhwcConv for float): the written
+  // model gets standard ops between Transposes; the IR kept them NHWC until here.
+  if (Status s = createPass("lower-nhwc-to-onnx")->run(*m, ctx); !s.isOk()) return reportError(s);
   if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
   WriteOptions wo;
   wo.externalData = o.externalData;
@@ -89,6 +97,10 @@ void addOptimizeCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--opset", o->opset,
                   "Let fusions raise the default-domain opset to N (LayerNormalization needs 17, Gelu 20)");
   cmd->add_option("--pass-option", o->passOptions, "KEY=VALUE option for the passes (repeatable)");
+  cmd->add_option("--layout", o->layout, "Run conv regions in this layout (nhwc adds convert-layout-nhwc)")
+      ->check(CLI::IsMember({"nchw", "nhwc"}));
+  cmd->add_option("--io-layout", o->ioLayout, "Layout of rank-4 model inputs/outputs with --layout nhwc (default nchw)")
+      ->check(CLI::IsMember({"nchw", "nhwc"}));
   cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
   cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");
   cmd->callback([&action, o] { action = [o] { return runOptimize(*o); }; });
