@@ -198,10 +198,10 @@ class ConvertLayoutNhwcPass final : public Pass {
     return true;
   }
 
-  /// An existing to-NHWC Transpose of `v`, or null.
-  static Value* existingNhwc(const Value* v) {
+  /// An existing to-NHWC Transpose of `v` in the main graph, or null.
+  Value* existingNhwc(const Value* v) const {
     for (const Use& u : v->uses())
-      if (nhwc::isTransposeWith(u.user, kToNhwc)) return u.user->result(0);
+      if (u.user->graph() == g_ && nhwc::isTransposeWith(u.user, kToNhwc)) return u.user->result(0);
     return nullptr;
   }
   /// The NHWC twin of `v` for the consumer `user`: one Transpose per value.
