@@ -25,6 +25,7 @@ struct OptimizeOptions {
   std::vector<std::string> passOptions;
   std::vector<std::string> inputShapes, dims;  // --input-shape NAME=1x256, --dim NAME=VALUE
   TargetSelection target;
+  std::string layout, ioLayout;  // --layout / --io-layout: empty when not given
 };
 
 std::string joinEntries(const std::vector<std::string>& v) {
@@ -55,6 +56,8 @@ int runOptimize(const OptimizeOptions& o) {
   bool freeze = !o.inputShapes.empty() || !o.dims.empty();
   auto pm = buildPassManager(o.pipeline, o.passes, o.disabled, freeze ? "freeze-shapes" : "");
   if (!pm) return reportError(pm.status());
+  if (o.layout == "nhwc" && o.pipeline != "npu")  // after the pipeline: regions form around the fused, folded convs
+    for (const char* p : {"convert-layout-nhwc", "eliminate-dead-code"}) pm->add(createPass(p));
   pm->setVerifyEach(o.verifyEach);
   if (!o.printIrAfter.empty()) pm->setPrintIrAfter(o.printIrAfter, &std::cerr);
   PassContext ctx;
@@ -74,17 +77,30 @@ int runOptimize(const OptimizeOptions& o) {
       return reportError(Status::invalidArgument("--pass-option \"{}\": expected KEY=VALUE", kv));
     ctx.options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  if (!o.layout.empty()) ctx.options["layout"] = o.layout;
+  if (!o.ioLayout.empty()) ctx.options["io-layout"] = o.ioLayout;
   if (Status s = pm->run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
   if (Status s = verifyModel(*m); !s.isOk()) return reportError(s.in("after optimization"));
-  // Placement sees the IR the device would run (fused LayerNormalization, Gelu); the ONNX
-  // file then gets those ops decomposed where its opset lacks them.
-  nlohmann::ordered_json targetReport = placeAndSummarize(*target, *m, o.report, forTarget);
-  PassManager emit;
-  emit.add(createPass("lower-to-opset"));
-  emit.setVerifyEach(o.verifyEach);
-  if (Status s = emit.run(*m, ctx); !s.isOk()) return reportError(std::move(s).in(o.model));
   std::vector<PassRecord> records = pm->records();
-  records.insert(records.end(), emit.records().begin(), emit.records().end());
+  auto runTail = [&](std::vector<const char*> names) -> Status {
+    PassManager tail;
+    for (const char* n : names) tail.add(createPass(n));
+    tail.setVerifyEach(o.verifyEach);
+    NPU_TRY(std::move(tail.run(*m, ctx)).in(o.model));
+    records.insert(records.end(), tail.records().begin(), tail.records().end());
+    return Status::ok();
+  };
+  // ONNX has no NHWC Conv (ORT's CPU EP rejects com.microsoft.NhwcConv for float): NHWC ops are
+  // written as standard ops between Transposes, and the inverse pairs between them cancel, so
+  // Transposes stay only at region boundaries in the file too.
+  size_t before = records.size();
+  if (Status s = runTail({"lower-nhwc-to-onnx"}); !s.isOk()) return reportError(s);
+  if (records[before].changed)
+    if (Status s = runTail({"fold-transpose-chains", "eliminate-dead-code"}); !s.isOk()) return reportError(s);
+  // Placement sees the IR the device would run (fused LayerNormalization, Gelu; NHWC regions as
+  // standard ops between boundary Transposes); then ops the ONNX opset lacks are decomposed.
+  nlohmann::ordered_json targetReport = placeAndSummarize(*target, *m, o.report, forTarget);
+  if (Status s = runTail({"lower-to-opset"}); !s.isOk()) return reportError(s);
   WriteOptions wo;
   wo.externalData = o.externalData;
   wo.externalThreshold = o.externalThreshold;
@@ -122,6 +138,10 @@ void addOptimizeCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--input-shape", o->inputShapes, "Fix an input's shape: NAME=1x3x224x224 (repeatable; runs freeze-shapes)");
   cmd->add_option("--dim", o->dims, "Fix a symbolic dim: NAME=SIZE, e.g. sequence=256 (repeatable; runs freeze-shapes)");
   cmd->add_option("--pass-option", o->passOptions, "KEY=VALUE option for the passes (repeatable)");
+  cmd->add_option("--layout", o->layout, "Run conv regions in this layout (nhwc adds convert-layout-nhwc)")
+      ->check(CLI::IsMember({"nchw", "nhwc"}));
+  cmd->add_option("--io-layout", o->ioLayout, "Layout of rank-4 model inputs/outputs with --layout nhwc (default nchw)")
+      ->check(CLI::IsMember({"nchw", "nhwc"}));
   cmd->add_flag("--external-data", o->externalData, "Store large initializers in <output>.data");
   cmd->add_option("--external-data-threshold", o->externalThreshold, "Minimum bytes for external storage");
   addTargetOptions(*cmd, o->target);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "passes/fixpoint.h"
+#include "passes/layout/nhwc.h"
 #include "passes/passes.h"
 
 namespace npuconv {
@@ -11,6 +12,7 @@ namespace npuconv {
 const std::vector<PassInfo>& allPasses() {
   static const std::vector<PassInfo> kPasses = {
       {"check-static-shapes", "Fail unless every tensor has a static shape (targets that need them); fills in types", &createCheckStaticShapesPass},
+      {"convert-layout-nhwc", "Run Conv/pool regions in NHWC (ai.npuconv.nhwc ops), Transposes only at region boundaries", &createConvertLayoutNhwcPass},
       {"eliminate-common-subexpressions", "Merge nodes with the same op, operands and attributes, and equal constants", &createEliminateCommonSubexpressionsPass},
       {"eliminate-dead-code", "Remove unused nodes, initializers and opset imports", &createEliminateDeadCodePass},
       {"eliminate-identity", "Remove Identity, inference Dropout and provable no-op Cast/Reshape/Transpose/Pad/Slice/Expand/Squeeze", &createEliminateIdentityPass},
@@ -27,6 +29,7 @@ const std::vector<PassInfo>& allPasses() {
       {"fuse-gelu", "Decomposed Gelu formulas into one Gelu (written decomposed below opset 20)", &createFuseGeluPass},
       {"fuse-layer-norm", "Decomposed LayerNorm into LayerNormalization (written decomposed below opset 17)", &createFuseLayerNormPass},
       {"fuse-matmul-add", "MatMul + bias Add into Gemm when 2-D, else a linear group", &createFuseMatMulAddPass},
+      {"lower-nhwc-to-onnx", "ai.npuconv.nhwc ops back to Transpose + standard ONNX op + Transpose", &createLowerNhwcToOnnxPass},
       {"lower-to-opset", "Write fused ops newer than the model's opset (LayerNormalization, Gelu) decomposed; runs before ONNX emission", &createLowerToOpsetPass},
   };
   return kPasses;
@@ -91,6 +94,7 @@ const std::vector<Pipeline>& pipelines() {
         {{"fuse-layer-norm"}, 0},
         {{"fuse-matmul-add"}, 0},
         {{"fuse-conv-act"}, 0},
+        {{"convert-layout-nhwc"}, 0},  // the target's layout ("target.layout"; --layout overrides)
         {{"eliminate-dead-code"}, 0},
         {{"check-static-shapes"}, 0}}},  // last: names what stayed dynamic
   };

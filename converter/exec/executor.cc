@@ -165,8 +165,6 @@ std::optional<gemm::Epilogue> activationOf(const Node& n, int64_t opset) {
     e.p1 = a.getFloat("beta", 0.5f);
   } else if (op == "HardSwish") {
     e.act = gemm::Act::HardSwish;
-  } else if (op == "Sigmoid") {
-    e.act = gemm::Act::Sigmoid;
   } else if (op == "Clip") {
     e.act = gemm::Act::Clip;
     e.p0 = -std::numeric_limits<float>::infinity();
@@ -272,6 +270,8 @@ void Executor::planFusions() {
         continue;
       s.fusesActivation = true;
       s.fusedAct.act = gemm::Act::HardSwish;
+      s.fusedAct.p0 = 1.0f / 6.0f;  // computed as the HardSigmoid node would: bit-identical
+      s.fusedAct.p1 = 0.5f;
       s.fusedOutSlot = m.outputSlots[0];
       h.skippedWhenFused = m.skippedWhenFused = true;
       continue;

@@ -14,9 +14,9 @@
 // included (once per iteration); unset, it costs one branch per node.
 //
 // Fusion: without an observer, a Conv whose only consumer is an activation (Relu, Clip,
-// LeakyRelu, HardSigmoid, HardSwish, Sigmoid, or PyTorch's Mul(C, HardSigmoid(C))) applies it in
+// LeakyRelu, HardSigmoid, HardSwish, or PyTorch's Mul(C, HardSigmoid(C))) applies it in
 // its epilogue, and MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the
-// GEMM; the consumer's step is skipped. Results equal the unfused run within float rounding.
+// GEMM; the consumer's step is skipped. The epilogues do the unfused arithmetic: bit-identical.
 // NPUCONV_NO_FUSION=1 turns this off.
 #pragma once
 

@@ -26,6 +26,7 @@ const KernelRegistry& KernelRegistry::global() {
     registerQuantKernels(r);
     registerRnnKernels(r);
     registerControlFlowKernels(r);
+    registerNhwcKernels(r);
     return r;
   }();
   return registry;

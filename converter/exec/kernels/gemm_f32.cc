@@ -270,7 +270,10 @@ inline __m256 act8(__m256 v, const Epilogue& e) {
     __m256 h = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
     return _mm256_max_ps(_mm256_min_ps(h, one), zero);
   } else if constexpr (A == Act::HardSwish) {
-    __m256 h = _mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.0f / 6.0f)), _mm256_set1_ps(0.5f));
+    // Exactly the unfused arithmetic: ONNX HardSwish is x / 6 + 0.5 (p0 == 0); PyTorch's
+    // Mul(x, HardSigmoid<alpha, beta>(x)) is alpha * x + beta (p0, p1).
+    __m256 h = e.p0 == 0.0f ? _mm256_add_ps(_mm256_div_ps(v, _mm256_set1_ps(6.0f)), _mm256_set1_ps(0.5f))
+                            : _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
     return _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(h, one), zero));
   } else if constexpr (A == Act::Sigmoid) {
     const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
@@ -473,7 +476,7 @@ double applyActivation(double v, const Epilogue& e) {
       return h > 0 ? h : 0;
     }
     case Act::HardSwish: {
-      double h = v / 6 + 0.5;
+      double h = e.p0 == 0.0f ? v / 6 + 0.5 : double(e.p0) * v + double(e.p1);
       h = h < 1 ? h : 1;
       return v * (h > 0 ? h : 0);
     }

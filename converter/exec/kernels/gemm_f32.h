@@ -20,7 +20,8 @@ struct Epilogue {
   const float* bias = nullptr;
   bool biasPerRow = true;  // bias[i] for row i (Conv: output channel); else bias[j] for column j
   Act act = Act::None;
-  float p0 = 0, p1 = 0;  // Clip: min, max; LeakyRelu: alpha; HardSigmoid: alpha, beta
+  float p0 = 0, p1 = 0;  // Clip: min, max; LeakyRelu: alpha; HardSigmoid: alpha, beta;
+                         // HardSwish: 0, 0 (x / 6 + 0.5) or alpha, beta of Mul(x, HardSigmoid(x))
   int64_t biasLen = 0;   // number of bias values (checked by kernels taking a fused bias)
   bool trivial() const { return bias == nullptr && act == Act::None; }
 };

@@ -11,5 +11,6 @@ void registerNnKernels(KernelRegistry& r);           // Conv, pools, Gemm, MatMu
 void registerQuantKernels(KernelRegistry& r);        // QuantizeLinear, QLinearConv, ...
 void registerRnnKernels(KernelRegistry& r);          // LSTM, GRU, RNN
 void registerControlFlowKernels(KernelRegistry& r);  // If, Loop, Scan
+void registerNhwcKernels(KernelRegistry& r);         // ai.npuconv.nhwc twins of Conv, pools, ...
 
 }  // namespace npuconv
