@@ -53,13 +53,16 @@ const std::map<std::string_view, std::vector<size_t>>& shapeOperands() {
   return k;
 }
 
+// The default domain, or our NHWC twins of its ops (same shape rules, channels last).
+bool isOnnxLike(const Node& n) { return n.domain().empty() || n.domain() == "ai.npuconv.nhwc"; }
+
 // Ops whose result sizes depend on their operands' values whatever they are.
 bool alwaysDataDependent(const Node& n) {
   static const std::set<std::string_view> k = {"NonZero", "Unique", "Compress", "NonMaxSuppression", "StringSplit",
                                                "If", "Loop", "Scan", "SplitToSequence", "SequenceAt",
                                                "SequenceConstruct", "SequenceInsert", "SequenceErase",
                                                "ConcatFromSequence", "Optional", "OptionalGetElement"};
-  return !n.domain().empty() || k.count(n.opType()) > 0;
+  return !isOnnxLike(n) || k.count(n.opType()) > 0;
 }
 
 bool isRandom(const Node& n) { return n.domain().empty() && n.opType().rfind("Random", 0) == 0; }
@@ -213,7 +216,7 @@ std::map<const Value*, DynamicShape> dynamicShapes(const Graph& g) {
       cause = *inherited;
     } else if (alwaysDataDependent(*n)) {
       cause = DynamicShape{nullptr, n, fmt::format("the size of what {} computes depends on its input values", n->opType())};
-    } else if (auto it = n->domain().empty() ? shapeOperands().find(n->opType()) : shapeOperands().end();
+    } else if (auto it = isOnnxLike(*n) ? shapeOperands().find(n->opType()) : shapeOperands().end();
                it != shapeOperands().end()) {
       for (size_t i : it->second)
         if (const Value* v = n->operand(i); v && varies.count(v)) {

@@ -59,6 +59,9 @@ std::vector<OracleCase> oracleCases() {
       // Optimized models (issue 4): checker, ORT, and the original's outputs.
       {"resnet18_O2", "resnet18", "", {{"input", img}}, "--pipeline O2"},
       {"resnet50_O2", "resnet50", "", {{"input", img}}, "--pipeline O2"},
+      {"resnet18_npu_nhwc", "resnet18", "", {{"input", img}}, "--pipeline npu --input-shape input=1x3x224x224"},
+      {"mobilenet_v3_small_npu_nhwc", "mobilenet_v3_small", "", {{"input", img}},
+       "--pipeline npu --input-shape input=1x3x224x224 --target qualcomm_htp"},
       {"mobilenet_v3_small_O2", "mobilenet_v3_small", "", {{"input", img}}, "--pipeline O2"},
       {"minilm_l6_opset14_O2", "minilm_l6_opset14", "",
        {{"input_ids", seq}, {"attention_mask", seq}, {"token_type_ids", seq}}, "--pipeline O2"},
