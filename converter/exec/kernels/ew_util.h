@@ -198,33 +198,12 @@ inline void erfF32(const float* x, float* y, int64_t n) {
 /// y[i] = exp(x[i] - shift) for i < n, and returns the sum of the y[i]: the softmax inner loop
 /// (AVX2 + FMA, which the x86-64-v3 baseline guarantees; same polynomial as fastExp).
 inline float expShiftSum(const float* x, float shift, float* y, int64_t n) {
-  const __m256 lo = _mm256_set1_ps(-87.33654475f), hi = _mm256_set1_ps(88.72283905f);
-  const __m256 vs = _mm256_set1_ps(shift), zero = _mm256_setzero_ps(), inf = _mm256_set1_ps(INFINITY);
-  __m256 acc = zero;
+  const __m256 vs = _mm256_set1_ps(shift);
+  __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), vs);
-    __m256 c = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-    __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(c, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), c);
-    r = _mm256_fmadd_ps(fx, _mm256_set1_ps(2.12194440e-4f), r);
-    __m256 z = _mm256_mul_ps(r, r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_cvttps_epi32(fx);
-    __m256i e1 = _mm256_srai_epi32(e, 1), e2 = _mm256_sub_epi32(e, e1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e1, bias), 23));
-    __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e2, bias), 23));
-    __m256 res = _mm256_mul_ps(_mm256_mul_ps(p, p1), p2);
-    res = _mm256_blendv_ps(res, zero, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
-    res = _mm256_blendv_ps(res, inf, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
-    res = _mm256_blendv_ps(res, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    __m256 res = fastExp8(v);
     _mm256_storeu_ps(y + i, res);
     acc = _mm256_add_ps(acc, res);
   }
