@@ -6,7 +6,8 @@
 // Outputs go to DIR/<output name>.npy ('/' and other unsafe characters in names become '_')
 // and/or to one HDF5 file with a dataset per output. --repeat N times N runs after a warm-up
 // run and reports the median and minimum latency in milliseconds; --profile adds the time per op
-// type (measured through the executor's observer, which turns its plan-time fusions off).
+// type and the slowest nodes, as the executor runs them (a fused chain such as Conv+Add+Relu is
+// one kernel call and one row).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -168,22 +169,23 @@ int runModel(const RunOptions& o) {
   auto outputs = (*exec)->run(*inputs);  // the warm-up run when timing
   if (!outputs) return reportError(outputs.status());
   std::vector<double> ms;
-  // --profile: time between consecutive observed results, summed per op type over the timed
-  // runs (installing the observer turns off the executor's plan-time fusions).
+  // --profile: each kernel call's time, summed over the timed runs per op type (a fused chain
+  // as "Conv+Add+Relu") and per node.
   std::map<std::string, std::pair<double, int64_t>> perOp;
-  Clock::time_point last;
+  std::map<const Node*, std::pair<std::string, double>> perNode;
   if (o.profile) {
-    (*exec)->setObserver([&](const Node& node, size_t result, const Tensor&) {
-      if (result != 0) return;
-      auto now = Clock::now();
-      auto& e = perOp[node.opType()];
-      e.first += std::chrono::duration<double, std::milli>(now - last).count();
+    (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double t) {
+      std::string op = node.opType();
+      for (const Node* f : fused) op += "+" + f->opType();
+      auto& e = perOp[op];
+      e.first += t;
       e.second += 1;
-      last = now;
+      auto& n = perNode[&node];
+      n.first = op;
+      n.second += t;
     });
   }
   for (int i = 0; i < o.repeat; ++i) {
-    last = Clock::now();
     auto t0 = Clock::now();
     outputs = (*exec)->run(*inputs);
     auto t1 = Clock::now();
@@ -214,9 +216,25 @@ int runModel(const RunOptions& o) {
     nlohmann::json prof = nlohmann::json::object();
     for (const auto& [t, op] : rows) {
       prof[op] = {{"ms_per_run", t}, {"nodes", perOp[op].second / o.repeat}};
-      if (!o.json) std::printf("%-24s %9.3f ms/run  %5lld nodes\n", op.c_str(), t, static_cast<long long>(perOp[op].second / o.repeat));
+      if (!o.json)
+        std::printf("%-32s %9.3f ms/run  %5lld nodes\n", op.c_str(), t,
+                    static_cast<long long>(perOp[op].second / o.repeat));
     }
     report["profile"] = prof;
+    // The slowest kernel calls, by node.
+    std::vector<std::tuple<double, std::string, std::string>> nodes;
+    for (const auto& [node, e] : perNode) nodes.emplace_back(e.second / o.repeat, node->name(), e.first);
+    std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
+      return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b) : std::get<1>(a) < std::get<1>(b);
+    });
+    nodes.resize(std::min<size_t>(nodes.size(), 10));
+    nlohmann::json slowest = nlohmann::json::array();
+    if (!o.json && !nodes.empty()) std::printf("slowest nodes:\n");
+    for (const auto& [t, name, op] : nodes) {
+      slowest.push_back({{"node", name}, {"op", op}, {"ms_per_run", t}});
+      if (!o.json) std::printf("  %-40s %-24s %9.3f ms/run\n", name.c_str(), op.c_str(), t);
+    }
+    report["slowest_nodes"] = slowest;
   }
   if (o.json) {
     std::printf("%s\n", report.dump().c_str());

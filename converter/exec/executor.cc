@@ -1,12 +1,14 @@
 #include "converter/exec/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <limits>
 #include <optional>
 #include <set>
 
+#include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/ir/verifier.h"
 
@@ -20,10 +22,13 @@ struct Executor::Step {
   std::vector<size_t> releaseAfter;  // slots whose last use is this step
   // Plan-time fusion (used only when no observer is set): a Conv whose only consumer is an
   // activation applies it in its epilogue and writes straight into the activation's slot; the
-  // activation's step is skipped.
+  // activation's step is skipped. A residual Add (+ activation) reads its other operand from
+  // `residualRef` at run time; if the kernel declines it, the skipped steps run after all.
   bool fusesActivation = false;
-  gemm::Epilogue fusedAct;
+  FusedEpilogue fused;
+  ValueRef residualRef;  // slot -1: no residual
   int64_t fusedOutSlot = -1;
+  std::vector<size_t> fusedSteps;  // the steps this one computes
   bool skippedWhenFused = false;
 };
 
@@ -88,7 +93,7 @@ Status Executor::prepare() {
     if (!fn)
       return Status::unsupported("{}: operator {}{} is not supported by the executor", n->describe(),
                                  n->domain().empty() ? "" : n->domain() + ".", n->opType());
-    Step s{n, fn, {}, {}, {}, false, {}, -1, false};
+    Step s{n, fn, {}, {}, {}, false, {}, {}, -1, {}, false};
     for (const Value* v : n->operands()) {
       NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, n));
       s.inputs.push_back(r);
@@ -234,12 +239,11 @@ void Executor::planFusions() {
       if (it == stepOf.end() || it->second <= i) continue;
       Step& a = steps_[it->second];
       if (a.kernel != builtinAdd || a.skippedWhenFused || a.outputSlots.size() != 1 || a.outputSlots[0] < 0) continue;
-      s.fusesActivation = true;
-      s.fusedAct.bias = bt.data<float>();  // initializer data lives as long as the graph
-      s.fusedAct.biasPerRow = false;
-      s.fusedAct.biasLen = bt.dim(0);
-      s.fusedOutSlot = a.outputSlots[0];
-      a.skippedWhenFused = true;
+      gemm::Epilogue ep;
+      ep.bias = bt.data<float>();  // initializer data lives as long as the graph
+      ep.biasPerRow = false;
+      ep.biasLen = bt.dim(0);
+      fuseInto(s, ep, {it->second});
       continue;
     }
     if (s.kernel != builtinConv || !s.node->is("Conv") || s.outputSlots.empty() || s.outputSlots[0] < 0) continue;
@@ -268,29 +272,68 @@ void Executor::planFusions() {
           m.outputSlots.size() != 1 || m.outputSlots[0] < 0 || h.kernel != registry_.find("", "HardSigmoid") ||
           m.kernel != registry_.find("", "Mul"))
         continue;
-      s.fusesActivation = true;
-      s.fusedAct.act = gemm::Act::HardSwish;
-      s.fusedAct.p0 = 1.0f / 6.0f;  // computed as the HardSigmoid node would: bit-identical
-      s.fusedAct.p1 = 0.5f;
-      s.fusedOutSlot = m.outputSlots[0];
-      h.skippedWhenFused = m.skippedWhenFused = true;
+      gemm::Epilogue ep;
+      ep.act = gemm::Act::HardSwish;
+      ep.p0 = 1.0f / 6.0f;  // computed as the HardSigmoid node would: bit-identical
+      ep.p1 = 0.5f;
+      fuseInto(s, ep, {ih->second, im->second});
       continue;
     }
     if (r->uses().size() != 1) continue;
     const Use& u = r->uses()[0];
-    if (u.operand != 0) continue;
     auto it = stepOf.find(u.user);
     if (it == stepOf.end() || it->second <= i) continue;
+    if (builtinAdd && u.user->is("Add")) {
+      // Residual Add(Conv, other) [-> activation]: `other` must be computed before the Conv runs
+      // (of two Conv operands, the later Conv takes the Add). float32 only, checked at run time.
+      Step& a = steps_[it->second];
+      const Node* add = u.user;
+      if (a.kernel != builtinAdd || a.skippedWhenFused || a.fusesActivation || add->numOperands() != 2 ||
+          add->operand(0) == add->operand(1) || a.outputSlots.size() != 1 || a.outputSlots[0] < 0)
+        continue;
+      size_t otherIdx = u.operand == 0 ? 1 : 0;
+      const Value* other = add->operand(otherIdx);
+      if (!other || a.inputs[otherIdx].slot < 0) continue;
+      if (const Node* p = other->producer(); p && other->graph() == &graph_) {
+        auto ip = stepOf.find(p);
+        if (ip == stepOf.end() || ip->second >= i) continue;
+      }
+      std::vector<size_t> skipped = {it->second};
+      gemm::Epilogue ep;
+      const Value* sum = add->result(0);
+      if (sum && !sum->isGraphOutput() && !captured.count(sum) && sum->uses().size() == 1 &&
+          sum->uses()[0].operand == 0) {
+        auto ia = stepOf.find(sum->uses()[0].user);
+        if (ia != stepOf.end() && ia->second > it->second) {
+          Step& act = steps_[ia->second];
+          std::optional<gemm::Epilogue> e = activationOf(*act.node, opset_);
+          if (e && !act.skippedWhenFused && !act.fusesActivation && act.outputSlots.size() == 1 &&
+              act.outputSlots[0] >= 0 && act.kernel == registry_.find(act.node->domain(), act.node->opType())) {
+            ep = *e;
+            skipped.push_back(ia->second);
+          }
+        }
+      }
+      fuseInto(s, ep, skipped);
+      s.residualRef = a.inputs[otherIdx];
+      continue;
+    }
+    if (u.operand != 0) continue;
     Step& a = steps_[it->second];
     if (a.skippedWhenFused || a.fusesActivation || a.outputSlots.size() != 1 || a.outputSlots[0] < 0) continue;
     if (a.kernel != registry_.find(a.node->domain(), a.node->opType())) continue;
     std::optional<gemm::Epilogue> act = activationOf(*a.node, opset_);
     if (!act) continue;
-    s.fusesActivation = true;
-    s.fusedAct = *act;
-    s.fusedOutSlot = a.outputSlots[0];
-    a.skippedWhenFused = true;
+    fuseInto(s, *act, {it->second});
   }
+}
+
+void Executor::fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped) {
+  s.fusesActivation = true;
+  s.fused.ep = ep;
+  s.fusedOutSlot = steps_[skipped.back()].outputSlots[0];  // the last fused step's result
+  for (size_t k : skipped) steps_[k].skippedWhenFused = true;
+  s.fusedSteps = std::move(skipped);
 }
 
 Expected<Executor*> Executor::subExecutor(const Graph& body) const {
@@ -431,8 +474,13 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
 
   const bool fuse = !obs;  // an observer must see every tensor the graph defines
   std::vector<const Tensor*> in;
-  for (const Step& s : steps_) {
-    if (fuse && s.skippedWhenFused) {  // computed by the producer's epilogue
+  std::vector<bool> unfused;  // steps a declined fusion left to run after all (rarely any)
+  using Clock = std::chrono::steady_clock;
+  const bool timed = static_cast<bool>(timer_);
+  std::vector<const Node*> fusedNodes;
+  for (size_t si = 0; si < steps_.size(); ++si) {
+    const Step& s = steps_[si];
+    if (fuse && s.skippedWhenFused && (unfused.empty() || !unfused[si])) {  // computed by the producer's epilogue
       for (size_t r : s.releaseAfter) slots[r] = Tensor();
       continue;
     }
@@ -451,13 +499,29 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     }
     std::vector<Tensor> out(s.outputSlots.size());
     KernelContext ctx(*s.node, in, out, *pool_, opset_, &runner);
-    const bool fused = fuse && s.fusesActivation;
+    const Clock::time_point t0 = timed ? Clock::now() : Clock::time_point();
+    bool fused = fuse && s.fusesActivation;
     if (fused) {
-      gemm::FusedActivationScope scope(&s.fusedAct);
+      FusedEpilogue fe = s.fused;
+      if (s.residualRef.slot >= 0) fe.residual = resolve(s.residualRef);
+      FusedEpilogueScope scope(&fe);
       NPU_TRY(s.kernel(ctx));
-      if (!scope.taken()) return Status::internal("{}: the kernel ignored its fused activation", s.node->describe());
+      if (scope.declined()) {
+        // The residual did not fit (not float32, other dims): run the skipped steps as usual.
+        fused = false;
+        if (unfused.empty()) unfused.assign(steps_.size(), false);
+        for (size_t k : s.fusedSteps) unfused[k] = true;
+      } else if (!scope.taken()) {
+        return Status::internal("{}: the kernel ignored its fused epilogue", s.node->describe());
+      }
     } else {
       NPU_TRY(s.kernel(ctx));
+    }
+    if (timed) {
+      fusedNodes.clear();
+      if (fused)
+        for (size_t k : s.fusedSteps) fusedNodes.push_back(steps_[k].node);
+      timer_(*s.node, fusedNodes, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     for (size_t i = 0; i < out.size(); ++i) {
       if (s.outputSlots[i] < 0) continue;

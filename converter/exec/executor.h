@@ -15,9 +15,11 @@
 //
 // Fusion: without an observer, a Conv whose only consumer is an activation (Relu, Clip,
 // LeakyRelu, HardSigmoid, HardSwish, or PyTorch's Mul(C, HardSigmoid(C))) applies it in
-// its epilogue, and MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the
-// GEMM; the consumer's step is skipped. The epilogues do the unfused arithmetic: bit-identical.
-// NPUCONV_NO_FUSION=1 turns this off.
+// its epilogue; a Conv whose only consumer is a residual Add(Conv, other), optionally followed by
+// an activation, adds `other` (float32, same dims, computed earlier) and applies the activation
+// there; MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the GEMM. The
+// consumers' steps are skipped (see fused_epilogue.h). The epilogues do the unfused arithmetic:
+// bit-identical. NPUCONV_NO_FUSION=1 turns this off.
 #pragma once
 
 #include <functional>
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/memory_plan.h"
 #include "converter/exec/tensor.h"
 #include "converter/ir/model.h"
@@ -45,6 +48,10 @@ using TensorObserver = std::function<void(const Node& node, size_t result, const
 
 using NamedTensors = std::map<std::string, Tensor>;
 
+/// Called after each kernel call of the top-level graph with its node, the nodes whose steps it
+/// computed through a fused epilogue (empty when none) and its wall time in milliseconds.
+using StepTimer = std::function<void(const Node& node, const std::vector<const Node*>& fused, double ms)>;
+
 class Executor {
  public:
   /// Prepares `g` (which must outlive the executor); `opset` is the default-domain version.
@@ -60,6 +67,9 @@ class Executor {
   Expected<std::vector<Tensor>> runOrdered(const std::vector<Tensor>& inputs);
 
   void setObserver(TensorObserver obs) { observer_ = std::move(obs); }
+  /// Times every kernel call (fusions stay on, unlike with an observer); unset, it costs one
+  /// branch per node.
+  void setStepTimer(StepTimer timer) { timer_ = std::move(timer); }
   const Graph& graph() const { return graph_; }
   ThreadPool& pool() { return *pool_; }
   /// Buffer pool counters (allocations, reuse, live and peak bytes) since create().
@@ -77,9 +87,11 @@ class Executor {
   Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> pool,
            std::shared_ptr<BufferPool> buffers, const KernelRegistry& registry, const Executor* parent);
   Status prepare();
-  /// Marks Conv -> activation and MatMul -> bias Add pairs run as one kernel call when no
-  /// observer is set.
+  /// Marks Conv -> activation, Conv -> residual Add [-> activation] and MatMul -> bias Add
+  /// chains run as one kernel call when no observer is set.
   void planFusions();
+  /// Makes `s` compute the steps `skipped` (in order; the last one's result is s's) through `ep`.
+  void fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped);
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;
@@ -98,6 +110,7 @@ class Executor {
   std::vector<std::pair<size_t, TensorRef>> constants_;  // initializers that are not inputs
   std::vector<ValueRef> outputRefs_;                     // per graph output
   TensorObserver observer_;
+  StepTimer timer_;
   std::map<std::string, int64_t> symbols_;
   mutable std::mutex subMu_;
   mutable std::map<const Graph*, std::unique_ptr<Executor>> subExecutors_;

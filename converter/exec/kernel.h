@@ -47,6 +47,8 @@ class KernelContext {
   bool wantsOutput(size_t i) const { return i < outputs_.size() && node_.result(i) != nullptr; }
   /// Allocates output i, zero-filled.
   Tensor& allocate(size_t i, DType dtype, std::vector<int64_t> dims);
+  /// Allocates output i with unspecified contents: for kernels that write every element.
+  Tensor& allocateUninitialized(size_t i, DType dtype, std::vector<int64_t> dims);
   /// Sets output i to an existing tensor (aliasing is fine: tensors are never written after
   /// their producing kernel returns).
   void setOutput(size_t i, Tensor t);

@@ -11,6 +11,12 @@ Tensor& KernelContext::allocate(size_t i, DType dtype, std::vector<int64_t> dims
   return outputs_[i];
 }
 
+Tensor& KernelContext::allocateUninitialized(size_t i, DType dtype, std::vector<int64_t> dims) {
+  NPU_CHECK(i < outputs_.size(), "{}: output {} out of range", node_.describe(), i);
+  outputs_[i] = Tensor::uninitialized(dtype, std::move(dims));
+  return outputs_[i];
+}
+
 void KernelContext::setOutput(size_t i, Tensor t) {
   NPU_CHECK(i < outputs_.size(), "{}: output {} out of range", node_.describe(), i);
   outputs_[i] = std::move(t);

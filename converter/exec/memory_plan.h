@@ -1,7 +1,8 @@
 // memory_plan.h - the executor's buffer pool. The executor plans tensor lifetimes (a tensor is
 // released right after its last use); the pool makes the freed memory reusable: a later
 // allocation takes a free block of fitting size (at least the request, at most about twice it)
-// instead of calling malloc, and gets it zero-filled like a fresh one. Blocks go back to the
+// instead of calling malloc, and gets it zero-filled like a fresh one (unless the kernel asked for
+// an uninitialized tensor). Blocks go back to the
 // pool when the last Tensor referencing them goes away, on any thread, even after the executor
 // is gone (each block keeps the pool alive). The pool never keeps more free bytes than the
 // peak of live bytes it has seen, so memory stays bounded by the model's working set.
@@ -33,7 +34,7 @@ class BufferPool final : public TensorAllocator, public std::enable_shared_from_
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  std::shared_ptr<const Buffer> allocate(size_t bytes) override;
+  std::shared_ptr<const Buffer> allocate(size_t bytes, bool zeroFill) override;
   MemoryStats stats() const;
   /// Frees every block kept for reuse.
   void trim();

@@ -14,17 +14,21 @@ ScopedTensorAllocator::ScopedTensorAllocator(TensorAllocator* a) : previous_(tls
 ScopedTensorAllocator::~ScopedTensorAllocator() { tlsAllocator = previous_; }
 TensorAllocator* ScopedTensorAllocator::current() { return tlsAllocator; }
 
-Tensor::Tensor(DType dtype, std::vector<int64_t> dims) : dtype_(dtype), dims_(std::move(dims)) {
+Tensor::Tensor(DType dtype, std::vector<int64_t> dims) : Tensor(dtype, std::move(dims), true) {}
+
+Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> dims) { return Tensor(dtype, std::move(dims), false); }
+
+Tensor::Tensor(DType dtype, std::vector<int64_t> dims, bool zeroFill) : dtype_(dtype), dims_(std::move(dims)) {
   NPU_CHECK(dtypeSize(dtype_) > 0, "runtime tensors need a fixed-size dtype, not {}", dtypeName(dtype_));
   for (int64_t d : dims_) NPU_CHECK(d >= 0, "negative dim in {}", shapeToString(shapeOf(dims_)));
   size_t bytes = byteSize();
   if (TensorAllocator* a = tlsAllocator; a && bytes > 0) {
-    buffer_ = a->allocate(bytes);
+    buffer_ = a->allocate(bytes, zeroFill);
     NPU_CHECK(buffer_ && buffer_->size() == bytes, "tensor allocator returned a wrong-sized buffer");
     data_ = buffer_->data();
     return;
   }
-  auto b = std::make_shared<AlignedBuffer>(bytes);
+  auto b = std::make_shared<AlignedBuffer>(bytes);  // heap buffers are always zero-filled
   data_ = b->data();
   buffer_ = std::move(b);
 }

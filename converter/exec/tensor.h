@@ -21,8 +21,9 @@ namespace npuconv {
 class TensorAllocator {
  public:
   virtual ~TensorAllocator() = default;
-  /// A 64-byte aligned, zero-filled buffer of exactly `bytes` bytes whose data() is writable.
-  virtual std::shared_ptr<const Buffer> allocate(size_t bytes) = 0;
+  /// A 64-byte aligned buffer of exactly `bytes` bytes whose data() is writable: zero-filled,
+  /// or with unspecified contents when `zeroFill` is false (the caller writes every byte).
+  virtual std::shared_ptr<const Buffer> allocate(size_t bytes, bool zeroFill) = 0;
 };
 
 /// Installs `a` as this thread's TensorAllocator for its lifetime (nullptr: the heap).
@@ -43,6 +44,10 @@ class Tensor {
   Tensor() = default;
   /// A fresh zero-filled tensor (from this thread's TensorAllocator when one is installed).
   Tensor(DType dtype, std::vector<int64_t> dims);
+  /// A fresh tensor with unspecified contents, for kernels that write every element: skips
+  /// the zero fill of a reused pool buffer. Sanitizer builds fill it with 0xFF bytes instead
+  /// (NaN, -1), so a kernel that leaves part of it unwritten fails its tests there.
+  static Tensor uninitialized(DType dtype, std::vector<int64_t> dims);
   /// A view of constant data (no copy).
   static Tensor fromData(const TensorRef& data);
   /// A tensor over an existing buffer (aliasing); size must match.
@@ -82,6 +87,7 @@ class Tensor {
   std::string describe() const;  // "f32[1,3,224,224]"
 
  private:
+  Tensor(DType dtype, std::vector<int64_t> dims, bool zeroFill);
   DType dtype_ = DType::Undefined;
   std::vector<int64_t> dims_;
   std::shared_ptr<const Buffer> buffer_;

@@ -1,6 +1,7 @@
-// fusion_test.cc - the executor's plan-time Conv + activation fusion: results equal the unfused
-// run (an observer turns fusion off) within float rounding, the observer still sees every tensor,
-// and a Conv output with more than one consumer is not fused.
+// fusion_test.cc - the executor's plan-time fusions (Conv + activation, Conv + residual Add [+
+// activation], MatMul + bias): results are bit-identical to the unfused run (an observer turns
+// fusion off), the observer still sees every tensor, a Conv output with more than one consumer is
+// not fused, and a residual that does not fit is declined at run time.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,6 +19,7 @@ namespace {
 struct RunResult {
   std::vector<double> y;
   std::set<std::string> observed;
+  uint64_t allocations = 0;  // tensors the run allocated: fewer when steps are fused away
 };
 
 RunResult runModel(const std::string& text, bool observe, int threads = 2) {
@@ -39,6 +41,7 @@ RunResult runModel(const std::string& text, bool observe, int threads = 2) {
   auto out = (*exec)->run(feeds);
   EXPECT_TRUE(out.hasValue()) << out.status().toString();
   if (out) r.y = out->at("Y").toDoubles();
+  r.allocations = (*exec)->memoryStats().allocations;
   return r;
 }
 
@@ -154,6 +157,53 @@ TEST(ExecFusion, ConvWithTwoConsumersIsNotFused) {
   bool negative = false;
   for (double v : plain.y) negative |= v < 0;
   EXPECT_TRUE(negative);
+}
+
+TEST(ExecFusion, ConvResidualAddMatchesUnfusedRun) {
+  // Residual X (a graph input) or D (another Conv, computed after C: D's Conv takes the Add),
+  // with and without an activation after the Add, either operand order.
+  const std::string cases[] = {
+      "Y = Add (C, X)",
+      "Y = Add (X, C)",
+      "S = Add (C, X)\n  Y = Relu (S)",
+      "S = Add (X, C)\n  Y = HardSwish (S)",
+      "D = Conv <pads = [1, 1, 1, 1]> (X, W, B)\n  S = Add (C, D)\n  Y = Relu (S)",
+      "D = Conv <pads = [1, 1, 1, 1]> (X, W, B)\n  E = Relu (D)\n  Y = Add (E, C)",
+      // The sum has two consumers: the Add is fused, the activation is not.
+      "S = Add (C, X)\n  R = Relu (S)\n  Y = Add (R, S)",
+  };
+  for (const std::string& c : cases) {
+    SCOPED_TRACE(c);
+    std::string text = model(c, false);
+    RunResult plain = runModel(text, true);
+    for (int threads : {1, 2}) {
+      RunResult fused = runModel(text, false, threads);
+      expectSame(fused, plain);
+      EXPECT_LT(fused.allocations, plain.allocations);  // the Add's own output was never allocated
+    }
+    EXPECT_TRUE(plain.observed.count("C"));
+  }
+}
+
+TEST(ExecFusion, DepthwiseConvResidualAddMatchesUnfusedRun) {
+  // Stride-2 depthwise Convs: C [2, 8, 5, 6] plus D, a second depthwise Conv of X run before C.
+  std::string text = model("S = Add (D, C)\n  Y = Relu (S)", true);
+  text.replace(text.find("  C = Conv"), 0,
+               "  D = Conv <group = 8, strides = [2, 2], pads = [1, 1, 1, 1]> (X, W, B)\n");
+  RunResult plain = runModel(text, true), fused = runModel(text, false);
+  expectSame(fused, plain);
+  EXPECT_LT(fused.allocations, plain.allocations);
+}
+
+TEST(ExecFusion, ResidualThatDoesNotFitIsDeclined) {
+  // A broadcast operand ([8, 1, 1]) is not a residual of C's shape: the Conv declines the fused
+  // epilogue at run time and the executor runs the Add and the Relu itself.
+  std::string bb;
+  for (int i = 0; i < 8; ++i) bb += (i ? ", " : "") + std::to_string(0.1 * i - 0.3);
+  std::string text = model("S = Add (C, bb)\n  Y = Relu (S)", false, ", float[8, 1, 1] bb = {" + bb + "}");
+  RunResult plain = runModel(text, true), fused = runModel(text, false);
+  expectSame(fused, plain);
+  EXPECT_EQ(fused.allocations, plain.allocations);
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ Status unaryMap(KernelContext& ctx, const Op& op) {
   DType t = x.dtype();
   if (!accepts(t, allowed)) return badType(ctx, t);
   int64_t n = x.numElements();
-  Tensor& y = ctx.allocate(0, t, x.dims());
+  Tensor& y = ctx.allocateUninitialized(0, t, x.dims());
   if (isHalf(t)) {
     const uint16_t* in = x.data<uint16_t>();
     uint16_t* out = y.mutableData<uint16_t>();
@@ -102,7 +102,7 @@ Status kErf(KernelContext& ctx) {
   NPU_TRY(needInputs(ctx, 1));
   const Tensor& x = *ctx.input(0);
   if (x.dtype() == DType::F32) {  // vectorized (std::erf is a libm call per element)
-    Tensor& y = ctx.allocate(0, DType::F32, x.dims());
+    Tensor& y = ctx.allocateUninitialized(0, DType::F32, x.dims());
     const float* in = x.data<float>();
     float* out = y.mutableData<float>();
     ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) { erfF32(in + b, out + b, e - b); });
@@ -263,7 +263,7 @@ Status kIsInf(KernelContext& ctx) {
 template <typename TA, typename TB, typename TO, typename Op>
 Tensor binaryApply(ThreadPool& pool, const Tensor& a, const Tensor& b, DType outType,
                    const std::vector<int64_t>& dims, const Op& op) {
-  Tensor out(outType, dims);
+  Tensor out = Tensor::uninitialized(outType, dims);
   bcast::Plan plan(dims, {&a.dims(), &b.dims()});
   const TA* pa = a.data<TA>();
   const TB* pb = b.data<TB>();

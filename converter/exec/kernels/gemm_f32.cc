@@ -19,7 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#include "converter/exec/kernels/ew_util.h"
+#include "converter/exec/kernels/activation_simd.h"
 #include "converter/exec/thread_pool.h"
 
 namespace npuconv::gemm {
@@ -254,65 +254,44 @@ void packB(bool tB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t
   }
 }
 
-/// act(v) on 8 floats. NaN behaves as the elementwise kernels: Relu -> 0, Clip/LeakyRelu/
-/// HardSwish/Sigmoid -> NaN, HardSigmoid -> 1 (min/max_ps return their second operand on NaN).
 template <Act A>
-inline __m256 act8(__m256 v, const Epilogue& e) {
-  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-  if constexpr (A == Act::Relu) {
-    return _mm256_max_ps(v, zero);
-  } else if constexpr (A == Act::Clip) {
-    v = _mm256_blendv_ps(v, _mm256_set1_ps(e.p0), _mm256_cmp_ps(v, _mm256_set1_ps(e.p0), _CMP_LT_OQ));
-    return _mm256_blendv_ps(v, _mm256_set1_ps(e.p1), _mm256_cmp_ps(v, _mm256_set1_ps(e.p1), _CMP_GT_OQ));
-  } else if constexpr (A == Act::LeakyRelu) {
-    return _mm256_blendv_ps(v, _mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
-  } else if constexpr (A == Act::HardSigmoid) {
-    __m256 h = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
-    return _mm256_max_ps(_mm256_min_ps(h, one), zero);
-  } else if constexpr (A == Act::HardSwish) {
-    // Exactly the unfused arithmetic: ONNX HardSwish is x / 6 + 0.5 (p0 == 0); PyTorch's
-    // Mul(x, HardSigmoid<alpha, beta>(x)) is alpha * x + beta (p0, p1).
-    __m256 h = e.p0 == 0.0f ? _mm256_add_ps(_mm256_div_ps(v, _mm256_set1_ps(6.0f)), _mm256_set1_ps(0.5f))
-                            : _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
-    return _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(h, one), zero));
-  } else if constexpr (A == Act::Sigmoid) {
-    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
-    const __m256 ex = ew::fastExp8(_mm256_sub_ps(zero, ax));
-    const __m256 den = _mm256_add_ps(one, ex);
-    return _mm256_blendv_ps(_mm256_div_ps(ex, den), _mm256_div_ps(one, den), _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
-  } else {
-    return v;
-  }
-}
-
-template <Act A>
-void epilogueRowT(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
+void epilogueRowT(float* x, int64_t n, float rowBias, const float* colBias, const float* res, const Epilogue& e) {
   const __m256 rb = _mm256_set1_ps(rowBias);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     __m256 v = _mm256_loadu_ps(x + j);
     v = colBias ? _mm256_add_ps(v, _mm256_loadu_ps(colBias + j)) : _mm256_add_ps(v, rb);
+    if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + j));
     _mm256_storeu_ps(x + j, act8<A>(v, e));
   }
   if (j < n) {
     alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t q = j; q < n; ++q) buf[q - j] = x[q] + (colBias ? colBias[q] : rowBias);
+    for (int64_t q = j; q < n; ++q) {
+      buf[q - j] = x[q] + (colBias ? colBias[q] : rowBias);
+      if (res) buf[q - j] += res[q];
+    }
     _mm256_store_ps(buf, act8<A>(_mm256_load_ps(buf), e));
     for (int64_t q = j; q < n; ++q) x[q] = buf[q - j];
   }
 }
 
-/// The epilogue on one row segment: x[j] = act(x[j] + rowBias + colBias[j]) (AVX2).
-void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const Epilogue& e) {
+/// The epilogue on one row segment: x[j] = act(x[j] + rowBias + colBias[j] + res[j]) (AVX2;
+/// colBias and res may be null).
+void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const float* res, const Epilogue& e) {
   switch (e.act) {
-    case Act::None: epilogueRowT<Act::None>(x, n, rowBias, colBias, e); break;
-    case Act::Relu: epilogueRowT<Act::Relu>(x, n, rowBias, colBias, e); break;
-    case Act::Clip: epilogueRowT<Act::Clip>(x, n, rowBias, colBias, e); break;
-    case Act::LeakyRelu: epilogueRowT<Act::LeakyRelu>(x, n, rowBias, colBias, e); break;
-    case Act::HardSigmoid: epilogueRowT<Act::HardSigmoid>(x, n, rowBias, colBias, e); break;
-    case Act::HardSwish: epilogueRowT<Act::HardSwish>(x, n, rowBias, colBias, e); break;
-    case Act::Sigmoid: epilogueRowT<Act::Sigmoid>(x, n, rowBias, colBias, e); break;
+    case Act::None: epilogueRowT<Act::None>(x, n, rowBias, colBias, res, e); break;
+    case Act::Relu: epilogueRowT<Act::Relu>(x, n, rowBias, colBias, res, e); break;
+    case Act::Clip: epilogueRowT<Act::Clip>(x, n, rowBias, colBias, res, e); break;
+    case Act::LeakyRelu: epilogueRowT<Act::LeakyRelu>(x, n, rowBias, colBias, res, e); break;
+    case Act::HardSigmoid: epilogueRowT<Act::HardSigmoid>(x, n, rowBias, colBias, res, e); break;
+    case Act::HardSwish: epilogueRowT<Act::HardSwish>(x, n, rowBias, colBias, res, e); break;
+    case Act::Sigmoid: epilogueRowT<Act::Sigmoid>(x, n, rowBias, colBias, res, e); break;
   }
+}
+
+/// The residual row of C's row i, columns from j (null without a residual).
+inline const float* residualAt(const Epilogue& e, int64_t i, int64_t j) {
+  return e.residual ? e.residual + i * e.ldr + j : nullptr;
 }
 
 inline float hsum(__m256 v) {
@@ -374,15 +353,41 @@ void smallMColumns(bool tA, bool tB, int64_t M, int64_t K, float alpha, const fl
       for (int64_t j = 0; j < nb; ++j) cb[j] = beta == 0.0f ? alpha * acc[j] : alpha * acc[j] + beta * cb[j];
       if (!ep.trivial())
         epilogueRow(cb, nb, ep.bias && ep.biasPerRow ? ep.bias[i] : 0.0f, ep.bias && !ep.biasPerRow ? ep.bias + jb : nullptr,
-                    ep);
+                    residualAt(ep, i, jb), ep);
     }
   }
 }
 
-/// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias).
-void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep,
-               int64_t rowBase, int64_t colBase) {
+/// Where gemmBlock takes op(B) from: a stored matrix, or a packer (col0: the sub-problem's first
+/// column in the packer's B).
+struct BSource {
+  bool tB = false;
+  const float* B = nullptr;
+  int64_t ldb = 0;
+  const BPacker* packer = nullptr;
+  int64_t col0 = 0;
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) const {
+    if (packer)
+      packer->pack(packer->self, p0, kc, col0 + j0, nc, NR, dst);
+    else
+      packB(tB, B, ldb, p0, kc, j0, nc, NR, dst);
+  }
+  /// This source from column s on.
+  BSource fromColumn(int64_t s) const {
+    BSource r = *this;
+    if (packer)
+      r.col0 += s;
+    else
+      r.B = tB ? B + s * ldb : B + s;
+    return r;
+  }
+};
+
+/// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias;
+/// ep.residual already points at the sub-problem's first element).
+void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const BSource& bsrc, float beta, float* C, int64_t ldc, const Epilogue& ep, int64_t rowBase,
+               int64_t colBase) {
   const int MR = kn.mr, NR = kn.nr;
   const int64_t MC = kn.mc, KC = kn.kc, NC = kn.nc;
   const bool epi = !ep.trivial();
@@ -398,7 +403,7 @@ void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t
       int64_t kc = std::min(KC, K - pc);
       bool first = pc == 0, last = pc + kc == K;
       int mode = !first ? kAccumulate : beta == 0.0f ? kOverwrite : beta == 1.0f ? kAccumulate : kScale;
-      packB(tB, B, ldb, pc, kc, jc, nc, NR, bp);
+      bsrc.pack(pc, kc, jc, nc, NR, bp);
       for (int64_t ic = 0; ic < M; ic += MC) {
         int64_t mc = std::min(MC, M - ic);
         // Full MR-row panels read A in place when that pays; the partial last panel is packed.
@@ -433,7 +438,7 @@ void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t
                 int64_t row = rowBase + ic + ir + i;
                 float rb = ep.bias && ep.biasPerRow ? ep.bias[row] : 0.0f;
                 const float* cb = ep.bias && !ep.biasPerRow ? ep.bias + colBase + jc + jr : nullptr;
-                epilogueRow(ct + i * ldc, nr, rb, cb, ep);
+                epilogueRow(ct + i * ldc, nr, rb, cb, residualAt(ep, ic + ir + i, jc + jr), ep);
               }
             }
           }
@@ -443,26 +448,42 @@ void gemmBlock(const Kernel& kn, bool tA, bool tB, int64_t M, int64_t N, int64_t
   }
 }
 
-}  // namespace
-
-namespace {
-thread_local const Epilogue* tlsFused = nullptr;
-thread_local bool tlsFusedTaken = false;
-}  // namespace
-
-FusedActivationScope::FusedActivationScope(const Epilogue* act) {
-  tlsFused = act;
-  tlsFusedTaken = false;
+/// The packed GEMM, split across the pool when it is big enough.
+void blockedGemm(ThreadPool* pool, const Kernel& kn, bool transA, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const BSource& bsrc, float beta, float* C, int64_t ldc,
+                 const Epilogue& ep) {
+  const int threads = pool ? pool->size() : 1;
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
+    // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
+    // side whose duplicated packing costs less, as long as every chunk keeps a full tile.
+    int64_t nChunk = (N + threads - 1) / threads;
+    nChunk = (nChunk + kn.nr - 1) / kn.nr * kn.nr;
+    int64_t mChunk = (M + threads - 1) / threads;
+    mChunk = (mChunk + kn.mr - 1) / kn.mr * kn.mr;
+    bool splitN = (M <= N && N >= 2 * kn.nr) || M < 2 * kn.mr;
+    int64_t chunk = splitN ? nChunk : mChunk, total = splitN ? N : M;
+    int64_t tasks = (total + chunk - 1) / chunk;
+    if (tasks > 1) {
+      pool->parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t s = t * chunk, e = std::min(total, s + chunk);
+          if (splitN)
+            gemmBlock(kn, transA, M, e - s, K, alpha, A, lda, bsrc.fromColumn(s), beta, C + s, ldc, ep.shifted(0, s),
+                      0, s);
+          else
+            gemmBlock(kn, transA, e - s, N, K, alpha, transA ? A + s : A + s * lda, lda, bsrc, beta, C + s * ldc, ldc,
+                      ep.shifted(s, 0), s, 0);
+        }
+      });
+      return;
+    }
+  }
+  gemmBlock(kn, transA, M, N, K, alpha, A, lda, bsrc, beta, C, ldc, ep, 0, 0);
 }
-FusedActivationScope::~FusedActivationScope() { tlsFused = nullptr; }
-bool FusedActivationScope::taken() const { return tlsFusedTaken; }
 
-const Epilogue* takeFusedActivation() {
-  const Epilogue* e = tlsFused;
-  tlsFused = nullptr;
-  if (e) tlsFusedTaken = true;
-  return e;
-}
+
+}  // namespace
 
 double applyActivation(double v, const Epilogue& e) {
   switch (e.act) {
@@ -503,7 +524,9 @@ Isa activeIsa() {
   return cpuHasAvx512() && !envNoAvx512() ? Isa::Avx512 : Isa::Avx2;
 }
 
-void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e) { epilogueRow(x, n, bias, nullptr, e); }
+void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e, const float* residual) {
+  epilogueRow(x, n, bias, nullptr, residual, e);
+}
 
 void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const Epilogue& ep) {
@@ -517,7 +540,7 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
         for (int64_t j = 0; j < N; ++j) cr[j] *= beta;
       if (!ep.trivial())
         epilogueRow(cr, N, ep.bias && ep.biasPerRow ? ep.bias[i] : 0.0f, ep.bias && !ep.biasPerRow ? ep.bias : nullptr,
-                    ep);
+                    residualAt(ep, i, 0), ep);
     }
     return;
   }
@@ -539,7 +562,7 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
         float* c = C + i * ldc;
         float v = alpha * dot(A + i * lda, bv, K);
         *c = beta == 0.0f ? v : v + beta * *c;
-        if (!ep.trivial()) epilogueRow(c, 1, ep.bias ? ep.bias[ep.biasPerRow ? i : 0] : 0.0f, nullptr, ep);
+        if (!ep.trivial()) epilogueRow(c, 1, ep.bias ? ep.bias[ep.biasPerRow ? i : 0] : 0.0f, nullptr, residualAt(ep, i, 0), ep);
       }
     };
     if (threads > 1 && flops >= 2.0e5 && pool)
@@ -558,32 +581,19 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
       cols(0, N);
     return;
   }
-  if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
-    // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
-    // side whose duplicated packing costs less, as long as every chunk keeps a full tile.
-    int64_t nChunk = (N + threads - 1) / threads;
-    nChunk = (nChunk + kn.nr - 1) / kn.nr * kn.nr;
-    int64_t mChunk = (M + threads - 1) / threads;
-    mChunk = (mChunk + kn.mr - 1) / kn.mr * kn.mr;
-    bool splitN = (M <= N && N >= 2 * kn.nr) || M < 2 * kn.mr;
-    int64_t chunk = splitN ? nChunk : mChunk, total = splitN ? N : M;
-    int64_t tasks = (total + chunk - 1) / chunk;
-    if (tasks > 1) {
-      pool->parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-          int64_t s = t * chunk, e = std::min(total, s + chunk);
-          if (splitN)
-            gemmBlock(kn, transA, transB, M, e - s, K, alpha, A, lda, transB ? B + s * ldb : B + s, ldb, beta, C + s,
-                      ldc, ep, 0, s);
-          else
-            gemmBlock(kn, transA, transB, e - s, N, K, alpha, transA ? A + s : A + s * lda, lda, B, ldb, beta,
-                      C + s * ldc, ldc, ep, s, 0);
-        }
-      });
-      return;
-    }
+  blockedGemm(pool, kn, transA, M, N, K, alpha, A, lda, BSource{transB, B, ldb, nullptr, 0}, beta, C, ldc, ep);
+}
+
+void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const BPacker& b,
+                  float* C, int64_t ldc, const Epilogue& ep) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    sgemm(pool, false, false, M, N, 0, 1.0f, A, lda, nullptr, N, 0.0f, C, ldc, ep);
+    return;
   }
-  gemmBlock(kn, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, 0, 0);
+  BSource src;
+  src.packer = &b;
+  blockedGemm(pool, activeKernel(), false, M, N, K, 1.0f, A, lda, src, 0.0f, C, ldc, ep);
 }
 
 }  // namespace npuconv::gemm

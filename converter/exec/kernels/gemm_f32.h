@@ -15,7 +15,8 @@ namespace gemm {
 enum class Act : uint8_t { None, Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid };
 
 /// What to do with each C value after alpha * op(A) * op(B) + beta * C: add a bias (per row or per
-/// column), then apply an activation.
+/// column), add a residual (a same-shaped tensor: a fused Add), then apply an activation, each
+/// step rounded to float as the unfused kernels would.
 struct Epilogue {
   const float* bias = nullptr;
   bool biasPerRow = true;  // bias[i] for row i (Conv: output channel); else bias[j] for column j
@@ -23,26 +24,22 @@ struct Epilogue {
   float p0 = 0, p1 = 0;  // Clip: min, max; LeakyRelu: alpha; HardSigmoid: alpha, beta;
                          // HardSwish: 0, 0 (x / 6 + 0.5) or alpha, beta of Mul(x, HardSigmoid(x))
   int64_t biasLen = 0;   // number of bias values (checked by kernels taking a fused bias)
-  bool trivial() const { return bias == nullptr && act == Act::None; }
+  const float* residual = nullptr;  // C[i][j] += residual[i * ldr + j] (i, j as in C)
+  int64_t ldr = 0;
+  bool trivial() const { return bias == nullptr && act == Act::None && residual == nullptr; }
+  /// This epilogue with the residual advanced to C's element (row, col) of a sub-problem.
+  Epilogue shifted(int64_t row, int64_t col) const {
+    Epilogue e = *this;
+    if (e.residual) e.residual += row * ldr + col;
+    return e;
+  }
 };
 
-/// x[i] = act(x[i] + bias) for i < n (bias 0 when b is null). Vectorized; NaN behaves as the
-/// corresponding ONNX kernels of this executor (Relu(NaN) = 0, HardSigmoid(NaN) = 1, ...).
-void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e);
+/// x[i] = act(x[i] + bias + residual[i]) for i < n (no residual when `residual` is null; e's own
+/// residual and bias pointers are ignored). Vectorized; NaN behaves as the corresponding ONNX
+/// kernels of this executor (Relu(NaN) = 0, HardSigmoid(NaN) = 1, ...).
+void applyEpilogue(float* x, int64_t n, float bias, const Epilogue& e, const float* residual = nullptr);
 
-/// The activation the executor fused into the next kernel call on this thread (a Conv whose
-/// only consumer is that activation; see executor.cc). The kernel takes it once with
-/// takeFusedActivation() and must apply it to its output 0; the executor checks it was taken.
-class FusedActivationScope {
- public:
-  explicit FusedActivationScope(const Epilogue* act);
-  ~FusedActivationScope();
-  FusedActivationScope(const FusedActivationScope&) = delete;
-  FusedActivationScope& operator=(const FusedActivationScope&) = delete;
-  bool taken() const;
-};
-/// The fused activation for the running kernel (nullptr: none); marks it taken.
-const Epilogue* takeFusedActivation();
 /// act(x) for one double (the F64 path of a fused activation).
 double applyActivation(double x, const Epilogue& e);
 
@@ -52,6 +49,20 @@ double applyActivation(double x, const Epilogue& e);
 void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
            const Epilogue& ep = {});
+
+/// A B operand that is not stored as a matrix (a convolution's im2col matrix): pack(self, p0,
+/// kc, j0, nc, NR, dst) writes B[p0:p0+kc, j0:j0+nc] into dst as NR-wide panels (panel q holds
+/// columns j0 + q*NR .. +NR, k-major: dst[q*NR*kc + k*NR + j]), zero-padded to a multiple of NR
+/// columns. Called concurrently from several threads with disjoint dst.
+struct BPacker {
+  void (*pack)(const void* self, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst);
+  const void* self;
+};
+
+/// C[M,N] (row stride ldc) = epilogue(A * B): A row-major [M, K] (row stride lda), B [K, N] given
+/// by a packer. Same blocking, threading and epilogue as sgemm.
+void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const BPacker& b,
+                  float* C, int64_t ldc, const Epilogue& ep = {});
 
 /// Which microkernel sgemm uses. Auto: AVX-512 when the CPU has it and NPUCONV_NO_AVX512 is not
 /// set. Tests force either one; forcing Avx512 on a CPU without it falls back to Avx2.

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernel.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/kernels.h"
@@ -295,10 +296,10 @@ Status matmulKernel(KernelContext& ctx) {
   std::vector<int64_t> outDims = outBatch;
   if (!dropM) outDims.push_back(M);
   if (!dropN) outDims.push_back(N);
-  Tensor y(a.dtype(), outDims);
+  Tensor y = Tensor::uninitialized(a.dtype(), outDims);  // every GEMM below runs with beta 0
   bool collapse = bShared && aFull;
   // A bias Add the executor fused into this MatMul (per column, length N checked at plan time).
-  if (const gemm::Epilogue* fused = gemm::takeFusedActivation()) {
+  if (const gemm::Epilogue* fused = takeFusedEpilogue(dt, outDims)) {
     if (a.dtype() != DType::F32 || b.dtype() != DType::F32 || !fused->bias || fused->biasPerRow || fused->biasLen != N)
       return ctx.fail("internal: fused bias does not fit {} x {}", pa->describe(), pb->describe());
     gemm::Epilogue ep = *fused;
@@ -382,7 +383,7 @@ Status gemmKernel(KernelContext& ctx) {
   int64_t M = tA ? a.dim(1) : a.dim(0), K = tA ? a.dim(0) : a.dim(1);
   int64_t Kb = tB ? b.dim(1) : b.dim(0), N = tB ? b.dim(0) : b.dim(1);
   if (K != Kb) return ctx.fail("inner dims differ: {} x {} (transA={}, transB={})", pa->describe(), pb->describe(), tA, tB);
-  Tensor y(a.dtype(), {M, N});
+  Tensor y = Tensor::uninitialized(a.dtype(), {M, N});  // C * beta or beta 0: written in full
   const Tensor* cp = c.defined() ? &c : nullptr;
   switch (a.dtype()) {
     case DType::F32: NPU_TRY(gemmTyped<float>(ctx, a, b, cp, y, tA, tB, M, N, K)); break;

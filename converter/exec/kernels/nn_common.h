@@ -37,6 +37,32 @@ Expected<Window> computeWindow(const KernelContext& ctx, const std::vector<int64
                                const std::vector<int64_t>* kernelFromWeights, bool ceilMode,
                                bool allowDilations = true);
 
+/// A Window normalised to three spatial axes (D, H, W): 1-D and 2-D windows get leading axes of
+/// size 1 (no padding), so kernels need one loop nest for every rank.
+struct Geo3 {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  int64_t inSize() const { return in[0] * in[1] * in[2]; }
+  int64_t outSize() const { return out[0] * out[1] * out[2]; }
+  int64_t kSize() const { return k[0] * k[1] * k[2]; }
+};
+
+inline Geo3 toGeo3(const Window& w) {
+  Geo3 g;
+  size_t r = w.rank(), off = 3 - r;
+  for (size_t i = 0; i < 3; ++i) {
+    bool real = i >= off;
+    size_t j = real ? i - off : 0;
+    g.in[i] = real ? w.in[j] : 1;
+    g.out[i] = real ? w.out[j] : 1;
+    g.k[i] = real ? w.kernel[j] : 1;
+    g.s[i] = real ? w.stride[j] : 1;
+    g.d[i] = real ? w.dilation[j] : 1;
+    g.pb[i] = real ? w.padBegin[j] : 0;
+    g.pe[i] = real ? w.padEnd[j] : 0;
+  }
+  return g;
+}
+
 /// C[M,N] (row stride ldc) = alpha * op(A) * op(B) + beta * C, all row-major; op is an optional
 /// transpose. Single-threaded; callers split the work across threads.
 template <typename T>

@@ -1,9 +1,10 @@
 // nn_conv.cc - Conv and ConvTranspose (1-D, 2-D, 3-D; groups, dilations, strides, pads,
-// auto_pad, bias). Conv runs as im2col + GEMM per (image, group), with 1x1 stride-1 unpadded
-// convolutions as a plain GEMM over the input and depthwise convolutions as a direct loop
-// (float32 2-D: an AVX2 kernel). For float32 the bias and an activation the executor fused into
-// the Conv are applied in the GEMM / depthwise epilogue.
-// ConvTranspose is GEMM + col2im. Work is split across the executor's pool.
+// auto_pad, bias). Conv runs as one GEMM per (image, group) over the im2col matrix: for float32
+// the GEMM packs its B panels straight from the input (the im2col matrix is never stored), other
+// types build it first; 1x1 stride-1 unpadded convolutions use the input itself, depthwise
+// convolutions a direct loop (float32 2-D: an AVX2 kernel). For float32 the bias and what the
+// executor fused into the Conv (a residual Add, an activation) are applied in the GEMM /
+// depthwise epilogue. ConvTranspose is GEMM + col2im. Work is split across the executor's pool.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,36 +13,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/depthwise_f32.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/nn_common.h"
 
 namespace npuconv::nn {
 namespace {
-
-/// Geometry normalised to three spatial axes (D, H, W); 1-D and 2-D pad with leading 1s.
-struct Geo3 {
-  int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
-  int64_t inSize() const { return in[0] * in[1] * in[2]; }
-  int64_t outSize() const { return out[0] * out[1] * out[2]; }
-  int64_t kSize() const { return k[0] * k[1] * k[2]; }
-};
-
-Geo3 toGeo3(const Window& w) {
-  Geo3 g;
-  size_t r = w.rank(), off = 3 - r;
-  for (size_t i = 0; i < 3; ++i) {
-    bool real = i >= off;
-    size_t j = real ? i - off : 0;
-    g.in[i] = real ? w.in[j] : 1;
-    g.out[i] = real ? w.out[j] : 1;
-    g.k[i] = real ? w.kernel[j] : 1;
-    g.s[i] = real ? w.stride[j] : 1;
-    g.d[i] = real ? w.dilation[j] : 1;
-    g.pb[i] = real ? w.padBegin[j] : 0;
-  }
-  return g;
-}
 
 /// Range [lo, hi) of output positions o whose input position o*s - p + t lies in [0, n).
 inline void validRange(int64_t n, int64_t outN, int64_t s, int64_t p, int64_t t, int64_t& lo, int64_t& hi) {
@@ -53,53 +32,145 @@ inline void validRange(int64_t n, int64_t outN, int64_t s, int64_t p, int64_t t,
   hi = std::clamp(hi, lo, outN);
 }
 
-/// Rows [r0, r1) of the im2col matrix of one (image, group): row = (c, kd, kh, kw), columns =
-/// output positions.
+/// Columns [j0, j1) of row `row` of the im2col matrix of one (image, group) into dst[0, j1 - j0):
+/// row = (c, kd, kh, kw), columns = output positions.
+template <typename T>
+void im2colSegment(const T* x, const Geo3& g, int64_t row, int64_t j0, int64_t j1, T* dst) {
+  if (j1 <= j0) return;
+  const int64_t kk = g.kSize(), OW = g.out[2];
+  const int64_t IW = g.in[2], IHW = g.in[1] * g.in[2];
+  int64_t c = row / kk, t = row % kk;
+  int64_t ta = t / (g.k[1] * g.k[2]), tb = (t / g.k[2]) % g.k[1], te = t % g.k[2];
+  const T* xc = x + c * g.inSize();
+  int64_t wlo, whi;
+  validRange(IW, OW, g.s[2], g.pb[2], te * g.d[2], wlo, whi);
+  const int64_t base = -g.pb[2] + te * g.d[2];
+  // Output lines (od, oh) that the segment touches; each gets columns [a, b) of its OW.
+  for (int64_t line = j0 / OW; line * OW < j1; ++line) {
+    const int64_t od = line / g.out[1], oh = line % g.out[1];
+    const int64_t a = std::max<int64_t>(j0 - line * OW, 0), b = std::min<int64_t>(j1 - line * OW, OW);
+    T* drow = dst + (line * OW - j0);  // drow[ow] for ow in [a, b)
+    int64_t id = od * g.s[0] - g.pb[0] + ta * g.d[0];
+    int64_t ih = oh * g.s[1] - g.pb[1] + tb * g.d[1];
+    if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+      std::fill(drow + a, drow + b, T(0));
+      continue;
+    }
+    const T* srow = xc + id * IHW + ih * IW;
+    const int64_t lo = std::clamp(wlo, a, b), hi = std::clamp(whi, lo, b);
+    std::fill(drow + a, drow + lo, T(0));
+    if (g.s[2] == 1) {
+      if (hi > lo) std::memcpy(drow + lo, srow + lo + base, size_t(hi - lo) * sizeof(T));
+    } else {
+      int64_t ow = lo;
+      if constexpr (std::is_same_v<T, float>) {
+        if (g.s[2] == 2) {
+          // Every other element: two loads, one shuffle, one lane permute per 8 outputs. The
+          // last element read, 2 * (ow + 7) + base + 1, must stay inside the row.
+          for (; ow + 8 <= hi && 2 * (ow + 7) + base + 1 < IW; ow += 8) {
+            const float* p = srow + 2 * ow + base;
+            __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
+            _mm256_storeu_ps(drow + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+          }
+        }
+      }
+      for (; ow < hi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
+    }
+    std::fill(drow + hi, drow + b, T(0));
+  }
+}
+
+/// Rows [r0, r1) of the im2col matrix of one (image, group), all columns.
 template <typename T>
 void im2colRows(const T* x, const Geo3& g, int64_t r0, int64_t r1, T* col) {
-  const int64_t kk = g.kSize(), OW = g.out[2], OHW = g.out[1] * g.out[2];
-  const int64_t IW = g.in[2], IHW = g.in[1] * g.in[2];
-  for (int64_t row = r0; row < r1; ++row) {
-    int64_t c = row / kk, t = row % kk;
+  for (int64_t row = r0; row < r1; ++row) im2colSegment(x, g, row, 0, g.outSize(), col + row * g.outSize());
+}
+
+/// `len` input values x[iw], x[iw + sw], ... of one input row (IW wide) into out, zero where the
+/// position falls into the padding.
+inline void copyRun(const float* xrow, int64_t iw, int64_t sw, int64_t IW, int64_t len, float* out) {
+  int64_t lo = iw >= 0 ? 0 : std::min(len, (-iw + sw - 1) / sw);
+  int64_t hi = iw >= IW ? 0 : std::min(len, (IW - iw + sw - 1) / sw);
+  hi = std::max(hi, lo);
+  for (int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
+  int64_t t = lo;
+  if (sw == 1) {
+    const float* src = xrow + iw;
+    for (; t + 8 <= hi; t += 8) _mm256_storeu_ps(out + t, _mm256_loadu_ps(src + t));
+    for (; t < hi; ++t) out[t] = src[t];
+  } else {
+    const float* src = xrow + iw;
+    if (sw == 2)  // 8 outputs from 16 inputs; the last input read, 2 * (t + 7) + 1, stays in the row
+      for (; t + 8 <= hi && iw + 2 * (t + 7) + 1 < IW; t += 8) {
+        __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(src + 2 * t), _mm256_loadu_ps(src + 2 * t + 8), 0x88);
+        _mm256_storeu_ps(out + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+      }
+    for (; t < hi; ++t) out[t] = src[t * sw];
+  }
+  for (t = hi; t < len; ++t) out[t] = 0.0f;
+}
+
+/// The GEMM's B packer for a float32 convolution: packs im2col columns straight from the input
+/// image (one (image, group)), so the im2col matrix is never stored. The columns of a panel are
+/// cut into runs that lie on one output line; each run of each im2col row is one (strided) copy
+/// from one input row, with the padding written as zeros.
+struct Im2colPacker {
+  const float* x;
+  const Geo3* g;
+
+  struct Run {
+    int64_t id0, ih0, iw0;  // input coordinates of the run's first output for tap (0, 0, 0)
+    int64_t len;
+    int64_t dst;  // offset of its first column in the packed block, for k = 0
+    bool padding;  // a panel's columns past the end: zeros
+  };
+
+  static void pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
+    const auto& s = *static_cast<const Im2colPacker*>(self);
+    const Geo3& g = *s.g;
+    const int64_t OW = g.out[2], OH = g.out[1];
+    thread_local std::vector<Run> runs;
+    runs.clear();
+    for (int64_t q = 0; q * NR < nc; ++q) {
+      const int64_t end = std::min(nc, (q + 1) * NR);
+      for (int64_t j = q * NR; j < end;) {
+        const int64_t pos = j0 + j, line = pos / OW, ow = pos % OW;
+        const int64_t len = std::min(end - j, OW - ow);
+        runs.push_back({(line / OH) * g.s[0] - g.pb[0], (line % OH) * g.s[1] - g.pb[1], ow * g.s[2] - g.pb[2], len,
+                        q * NR * kc + (j - q * NR), false});
+        j += len;
+      }
+      if (end - q * NR < NR) runs.push_back({0, 0, 0, NR - (end - q * NR), q * NR * kc + (end - q * NR), true});
+    }
+    const int64_t kk = g.kSize(), ID = g.in[0], IH = g.in[1], IW = g.in[2], IHW = IH * IW;
+    int64_t row = p0, c = row / kk, t = row % kk;
     int64_t ta = t / (g.k[1] * g.k[2]), tb = (t / g.k[2]) % g.k[1], te = t % g.k[2];
-    const T* xc = x + c * g.inSize();
-    T* dst = col + row * g.outSize();
-    int64_t wlo, whi;
-    validRange(IW, OW, g.s[2], g.pb[2], te * g.d[2], wlo, whi);
-    for (int64_t od = 0; od < g.out[0]; ++od) {
-      int64_t id = od * g.s[0] - g.pb[0] + ta * g.d[0];
-      for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-        T* drow = dst + od * OHW + oh * OW;
-        int64_t ih = oh * g.s[1] - g.pb[1] + tb * g.d[1];
-        if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-          std::fill(drow, drow + OW, T(0));
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* xc = s.x + c * g.inSize();
+      const int64_t dd = ta * g.d[0], dh = tb * g.d[1], dw = te * g.d[2];
+      for (const Run& r : runs) {
+        float* out = dst + r.dst + k * NR;
+        const int64_t id = r.id0 + dd, ih = r.ih0 + dh;
+        if (r.padding || id < 0 || id >= ID || ih < 0 || ih >= IH) {
+          std::fill(out, out + r.len, 0.0f);
           continue;
         }
-        const T* srow = xc + id * IHW + ih * IW;
-        std::fill(drow, drow + wlo, T(0));
-        int64_t base = -g.pb[2] + te * g.d[2];
-        if (g.s[2] == 1) {
-          if (whi > wlo) std::memcpy(drow + wlo, srow + wlo + base, size_t(whi - wlo) * sizeof(T));
-        } else {
-          int64_t ow = wlo;
-          if constexpr (std::is_same_v<T, float>) {
-            if (g.s[2] == 2) {
-              // Every other element: two loads, one shuffle, one lane permute per 8 outputs. The
-              // last element read, 2 * (ow + 7) + base + 1, must stay inside the row.
-              for (; ow + 8 <= whi && 2 * (ow + 7) + base + 1 < IW; ow += 8) {
-                const float* p = srow + 2 * ow + base;
-                __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
-                _mm256_storeu_ps(drow + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
-              }
-            }
+        copyRun(xc + id * IHW + ih * IW, r.iw0 + dw, g.s[2], IW, r.len, out);
+      }
+      // Next im2col row: (c, kd, kh, kw) in row-major order.
+      if (++te == g.k[2]) {
+        te = 0;
+        if (++tb == g.k[1]) {
+          tb = 0;
+          if (++ta == g.k[0]) {
+            ta = 0;
+            ++c;
           }
-          for (; ow < whi; ++ow) drow[ow] = srow[ow * g.s[2] + base];
         }
-        std::fill(drow + whi, drow + OW, T(0));
       }
     }
   }
-}
+};
 
 /// Direct depthwise convolution of one input channel into one output channel (accumulates).
 template <typename T>
@@ -132,129 +203,6 @@ void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
       }
 }
 
-/// Whether the AVX2 depthwise kernel handles this geometry: 2-D (or 1-D), no dilation,
-/// horizontal stride 1 or 2.
-bool fastDepthwise(const Geo3& g) {
-  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
-         (g.s[2] == 1 || g.s[2] == 2);
-}
-
-/// One output row (OW8 values, a multiple of 8) of the depthwise kernel from the padded plane:
-/// `rows` is the first of its KH input rows (rowLen apart); stride-2 rows hold the even columns
-/// then, Wh further, the odd ones. KW_ > 0 fixes the kernel width at compile time. Four
-/// independent accumulators (32 outputs) hide the FMA latency.
-template <int KW_, int SW>
-void depthwiseRow(const float* rows, int64_t rowLen, int64_t Wh, const float* w, int64_t KH, int64_t kwRun, float bias,
-                  float* out, int64_t OW8) {
-  const int64_t KW = KW_ > 0 ? KW_ : kwRun;
-  auto src = [&](const float* prow, int64_t ow, int64_t kw) {
-    if constexpr (SW == 1) return prow + ow + kw;
-    else return (kw & 1) ? prow + Wh + ow + (kw >> 1) : prow + ow + (kw >> 1);
-  };
-  int64_t ow = 0;
-  for (; ow + 32 <= OW8; ow += 32) {
-    __m256 a0 = _mm256_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t kh = 0; kh < KH; ++kh) {
-      const float* prow = rows + kh * rowLen;
-      const float* wr = w + kh * KW;
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const __m256 wv = _mm256_set1_ps(wr[kw]);
-        const float* p = src(prow, ow, kw);
-        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
-        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
-        a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 16), a2);
-        a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 24), a3);
-      }
-    }
-    _mm256_storeu_ps(out + ow, a0);
-    _mm256_storeu_ps(out + ow + 8, a1);
-    _mm256_storeu_ps(out + ow + 16, a2);
-    _mm256_storeu_ps(out + ow + 24, a3);
-  }
-  for (; ow < OW8; ow += 8) {
-    __m256 a0 = _mm256_set1_ps(bias), a1 = _mm256_setzero_ps();
-    for (int64_t kh = 0; kh < KH; ++kh) {
-      const float* prow = rows + kh * rowLen;
-      const float* wr = w + kh * KW;
-      int64_t kw = 0;
-      for (; kw + 2 <= KW; kw += 2) {
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src(prow, ow, kw)), a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw + 1]), _mm256_loadu_ps(src(prow, ow, kw + 1)), a1);
-      }
-      if (kw < KW) a0 = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_loadu_ps(src(prow, ow, kw)), a0);
-    }
-    _mm256_storeu_ps(out + ow, _mm256_add_ps(a0, a1));
-  }
-}
-
-/// Per-thread scratch for the padded input plane of the depthwise kernel.
-thread_local std::vector<float> tlsDwPad;
-
-/// Depthwise 2-D convolution of one channel, float32, AVX2 along the output row: the input is
-/// first copied into a zero-padded plane (de-interleaved into even/odd columns for stride 2) so
-/// the inner loop is branch-free; then each 8-wide output vector accumulates all KH x KW taps in
-/// a register, adds the bias and applies the epilogue's activation before its single store.
-void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep, float* y) {
-  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
-  const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
-  const int64_t OW8 = (OW + 7) / 8 * 8;
-  const int64_t R = (OH - 1) * sh + KH;  // padded rows read
-  // Stride 1: one plane of width OW8 + KW - 1. Stride 2: even and odd planes of width Wh each.
-  const int64_t Wh = OW8 + (KW + 1) / 2;
-  const int64_t rowLen = sw == 1 ? OW8 + KW - 1 : 2 * Wh;
-  std::vector<float>& buf = tlsDwPad;
-  if (buf.size() < size_t(R * rowLen)) buf.resize(size_t(R * rowLen));
-  float* P = buf.data();
-  for (int64_t r = 0; r < R; ++r) {
-    float* d = P + r * rowLen;
-    int64_t ih = r - ph;
-    if (ih < 0 || ih >= IH) {
-      std::fill(d, d + rowLen, 0.0f);
-      continue;
-    }
-    const float* src = x + ih * IW;
-    if (sw == 1) {
-      // d[c] = src[c - pw]
-      int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
-      std::fill(d, d + lo, 0.0f);
-      if (hi > lo) std::memcpy(d + lo, src + (lo - pw), size_t(hi - lo) * sizeof(float));
-      std::fill(d + hi, d + rowLen, 0.0f);
-    } else {
-      float* e = d;
-      float* o = d + Wh;
-      for (int64_t j = 0; j < Wh; ++j) {
-        int64_t c0 = 2 * j - pw, c1 = c0 + 1;
-        e[j] = c0 >= 0 && c0 < IW ? src[c0] : 0.0f;
-        o[j] = c1 >= 0 && c1 < IW ? src[c1] : 0.0f;
-      }
-    }
-  }
-  thread_local std::vector<float> rowBuf;
-  if (rowBuf.size() < size_t(OW8)) rowBuf.resize(size_t(OW8));
-  float* out = rowBuf.data();
-  const bool act = ep.act != gemm::Act::None;
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const float* rows = P + oh * sh * rowLen;
-    if (sw == 1) {
-      if (KW == 3)
-        depthwiseRow<3, 1>(rows, rowLen, 0, w, KH, 3, bias, out, OW8);
-      else if (KW == 5)
-        depthwiseRow<5, 1>(rows, rowLen, 0, w, KH, 5, bias, out, OW8);
-      else
-        depthwiseRow<0, 1>(rows, rowLen, 0, w, KH, KW, bias, out, OW8);
-    } else {
-      if (KW == 3)
-        depthwiseRow<3, 2>(rows, rowLen, Wh, w, KH, 3, bias, out, OW8);
-      else if (KW == 5)
-        depthwiseRow<5, 2>(rows, rowLen, Wh, w, KH, 5, bias, out, OW8);
-      else
-        depthwiseRow<0, 2>(rows, rowLen, Wh, w, KH, KW, bias, out, OW8);
-    }
-    if (act) gemm::applyEpilogue(out, OW, 0.0f, ep);
-    std::memcpy(y + oh * OW, out, size_t(OW) * sizeof(float));
-  }
-}
-
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
                int64_t group, const gemm::Epilogue& act = {}) {
@@ -273,7 +221,8 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
         for (int64_t i = c0; i < c1; ++i) {
           int64_t n = i / M, m = i % M, gi = m / Mg;
-          depthwiseF32(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : 0.0f, act, Y + i * outSp);
+          depthwiseF32(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : 0.0f, act,
+                       act.residual ? act.residual + i * outSp : nullptr, Y + i * outSp);
         }
       });
       return;
@@ -286,7 +235,8 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
         int64_t n = i / M, m = i % M, gi = m / Mg;
         depthwiseChannel<T>(X + (n * C + gi) * inSp, W + m * kk, g, B ? B[m] : T(0), Y + i * outSp);
         if constexpr (std::is_same_v<T, float>)
-          if (act.act != gemm::Act::None) gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act);
+          if (act.act != gemm::Act::None || act.residual)
+            gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act, act.residual ? act.residual + i * outSp : nullptr);
       }
     });
     return;
@@ -295,6 +245,30 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
                    g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
   const int64_t K = Cg * kk;
+  if constexpr (std::is_same_v<T, float>) {
+    // One GEMM per (image, group) with bias, residual and activation in its epilogue; B is the
+    // input itself (pointwise) or its im2col matrix, packed straight from the input.
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t gi = 0; gi < group; ++gi) {
+        const float* xg = X + (n * C + gi * Cg) * inSp;
+        float* yg = Y + (n * M + gi * Mg) * outSp;
+        gemm::Epilogue ep = act;
+        ep.bias = B ? B + gi * Mg : nullptr;
+        ep.biasPerRow = true;
+        if (act.residual) {  // a fused residual Add: same layout as Y
+          ep.residual = act.residual + (n * M + gi * Mg) * outSp;
+          ep.ldr = outSp;
+        }
+        if (pointwise) {
+          gemm::sgemm(&pool, false, false, Mg, outSp, K, 1.0f, W + gi * Mg * K, K, xg, outSp, 0.0f, yg, outSp, ep);
+        } else {
+          Im2colPacker packer{xg, &g};
+          gemm::sgemmPackedB(&pool, Mg, outSp, K, W + gi * Mg * K, K, {&Im2colPacker::pack, &packer}, yg, outSp, ep);
+        }
+      }
+    }
+    return;
+  }
   // The column buffer is kept per thread across calls: a fresh multi-megabyte allocation per
   // Conv is a fresh mmap whose page faults and zeroing cost more than the im2col itself.
   thread_local std::unique_ptr<std::byte[]> colStore;
@@ -319,18 +293,9 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
         col = cb;
       }
       T* yg = Y + (n * M + gi * Mg) * outSp;
-      if constexpr (std::is_same_v<T, float>) {
-        // Bias and activation fused into the GEMM's epilogue.
-        gemm::Epilogue ep = act;
-        ep.bias = B ? B + gi * Mg : nullptr;
-        ep.biasPerRow = true;
-        gemm::sgemm(&pool, false, false, Mg, outSp, K, 1.0f, W + gi * Mg * K, K, col, outSp, 0.0f, yg, outSp, ep);
-      } else {
-        parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
-      }
+      parallelGemm<T>(pool, false, false, Mg, outSp, K, T(1), W + gi * Mg * K, K, col, outSp, T(0), yg, outSp);
     }
   }
-  if (std::is_same_v<T, float>) return;
   if (B) {
     pool.parallelFor(N * M, 16, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
@@ -367,12 +332,12 @@ Status convKernel(KernelContext& ctx) {
   Geo3 g = toGeo3(w);
   std::vector<int64_t> outDims = {px->dim(0), M};
   outDims.insert(outDims.end(), w.out.begin(), w.out.end());
-  // An activation the executor fused into this Conv (its only consumer): applied in the GEMM
-  // or depthwise epilogue for float32, as a pass over the result for float64.
-  const gemm::Epilogue* fused = gemm::takeFusedActivation();
+  // What the executor fused into this Conv (an activation; for float32 also a residual Add):
+  // applied in the GEMM or depthwise epilogue for float32, as a pass over the result for float64.
+  const gemm::Epilogue* fused = takeFusedEpilogue(dt, outDims);
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
-  Tensor y(x.dtype(), outDims);
+  Tensor y = Tensor::uninitialized(x.dtype(), outDims);  // every path writes every element
   if (x.dtype() == DType::F64) {
     convTyped<double>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);
     if (fused) {

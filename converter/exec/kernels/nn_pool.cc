@@ -10,29 +10,6 @@
 namespace npuconv::nn {
 namespace {
 
-struct PoolGeo {
-  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
-  int64_t inSize() const { return in[0] * in[1] * in[2]; }
-  int64_t outSize() const { return out[0] * out[1] * out[2]; }
-};
-
-PoolGeo toPoolGeo(const Window& w) {
-  PoolGeo g;
-  size_t r = w.rank(), off = 3 - r;
-  for (size_t i = 0; i < 3; ++i) {
-    bool real = i >= off;
-    size_t j = real ? i - off : 0;
-    g.in[i] = real ? w.in[j] : 1;
-    g.out[i] = real ? w.out[j] : 1;
-    g.k[i] = real ? w.kernel[j] : 1;
-    g.s[i] = real ? w.stride[j] : 1;
-    g.d[i] = real ? w.dilation[j] : 1;
-    g.pb[i] = real ? w.padBegin[j] : 0;
-    g.pe[i] = real ? w.padEnd[j] : 0;
-  }
-  return g;
-}
-
 Status checkPoolInput(const KernelContext& ctx, const Tensor* x) {
   if (!x) return ctx.fail("missing input X");
   if (x->rank() < 3) return ctx.fail("input {} needs N, C and spatial dims", x->describe());
@@ -49,7 +26,7 @@ std::vector<int64_t> outDimsOf(const Tensor& x, const Window& w) {
 }
 
 /// Taps [t0, t1) of output position o along axis i whose input position lies inside the input.
-inline void tapRange(const PoolGeo& g, int i, int64_t o, int64_t& t0, int64_t& t1) {
+inline void tapRange(const Geo3& g, int i, int64_t o, int64_t& t0, int64_t& t1) {
   int64_t start = o * g.s[i] - g.pb[i], d = g.d[i];
   // start + t*d >= 0  and  start + t*d < in
   t0 = start >= 0 ? 0 : (-start + d - 1) / d;
@@ -61,7 +38,7 @@ inline void tapRange(const PoolGeo& g, int i, int64_t o, int64_t& t0, int64_t& t
 
 /// Calls visit(inputSpatialIndex, id, ih, iw) for every in-bounds tap of output (od, oh, ow).
 template <typename F>
-inline void forTaps(const PoolGeo& g, int64_t od, int64_t oh, int64_t ow, F&& visit) {
+inline void forTaps(const Geo3& g, int64_t od, int64_t oh, int64_t ow, F&& visit) {
   int64_t a0, a1, b0, b1, e0, e1;
   tapRange(g, 0, od, a0, a1);
   tapRange(g, 1, oh, b0, b1);
@@ -86,7 +63,7 @@ inline void forTaps(const PoolGeo& g, int64_t od, int64_t oh, int64_t ow, F&& vi
 /// Per axis, the in-bounds tap range of every output position (computed once per call).
 struct TapTable {
   std::vector<int64_t> t0[3], t1[3];
-  explicit TapTable(const PoolGeo& g) {
+  explicit TapTable(const Geo3& g) {
     for (int i = 0; i < 3; ++i) {
       t0[i].resize(size_t(g.out[i]));
       t1[i].resize(size_t(g.out[i]));
@@ -96,7 +73,7 @@ struct TapTable {
 };
 
 template <typename T, bool kIndices>
-void maxPoolPlane(const T* x, T* y, int64_t* yi, int64_t planeBase, const PoolGeo& g, const TapTable& tt,
+void maxPoolPlane(const T* x, T* y, int64_t* yi, int64_t planeBase, const Geo3& g, const TapTable& tt,
                   bool colMajor) {
   const int64_t IW = g.in[2], IHW = g.in[1] * g.in[2];
   for (int64_t od = 0; od < g.out[0]; ++od) {
@@ -143,7 +120,7 @@ void maxPoolPlane(const T* x, T* y, int64_t* yi, int64_t planeBase, const PoolGe
 }
 
 template <typename T>
-void maxPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, int64_t* idxOut, const PoolGeo& g,
+void maxPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, int64_t* idxOut, const Geo3& g,
                   bool colMajor) {
   const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
   const T* X = xt.data<T>();
@@ -164,11 +141,11 @@ Status maxPoolKernel(KernelContext& ctx) {
   NPU_TRY(checkPoolInput(ctx, px));
   bool ceil = ctx.attrs().getInt("ceil_mode", 0) != 0;
   NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, spatialOf(*px), nullptr, ceil));
-  PoolGeo g = toPoolGeo(w);
+  Geo3 g = toGeo3(w);
   bool colMajor = ctx.attrs().getInt("storage_order", 0) != 0;
   DType dt = px->dtype();
   Tensor x = widenToF32(*px);
-  Tensor y(x.dtype(), outDimsOf(*px, w));
+  Tensor y = Tensor::uninitialized(x.dtype(), outDimsOf(*px, w));
   int64_t* idx = nullptr;
   if (ctx.wantsOutput(1)) idx = ctx.allocate(1, DType::I64, outDimsOf(*px, w)).mutableData<int64_t>();
   switch (x.dtype()) {
@@ -186,7 +163,7 @@ Status maxPoolKernel(KernelContext& ctx) {
 // AveragePool and LpPool
 
 template <typename T>
-void avgPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, const PoolGeo& g, bool includePad) {
+void avgPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, const Geo3& g, bool includePad) {
   const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
   const T* X = xt.data<T>();
   T* Y = yt.mutableData<T>();
@@ -227,11 +204,11 @@ Status avgPoolKernel(KernelContext& ctx) {
   NPU_TRY(checkPoolInput(ctx, px));
   bool ceil = ctx.attrs().getInt("ceil_mode", 0) != 0;
   NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, spatialOf(*px), nullptr, ceil));
-  PoolGeo g = toPoolGeo(w);
+  Geo3 g = toGeo3(w);
   bool includePad = ctx.attrs().getInt("count_include_pad", 0) != 0;
   DType dt = px->dtype();
   Tensor x = widenToF32(*px);
-  Tensor y(x.dtype(), outDimsOf(*px, w));
+  Tensor y = Tensor::uninitialized(x.dtype(), outDimsOf(*px, w));
   switch (x.dtype()) {
     case DType::F32: avgPoolTyped<float>(ctx.pool(), x, y, g, includePad); break;
     case DType::F64: avgPoolTyped<double>(ctx.pool(), x, y, g, includePad); break;
@@ -242,7 +219,7 @@ Status avgPoolKernel(KernelContext& ctx) {
 }
 
 template <typename T>
-void lpPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, const PoolGeo& g, double p) {
+void lpPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, const Geo3& g, double p) {
   const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
   const T* X = xt.data<T>();
   T* Y = yt.mutableData<T>();
@@ -268,7 +245,7 @@ Status lpPoolKernel(KernelContext& ctx) {
   NPU_TRY(checkPoolInput(ctx, px));
   bool ceil = ctx.attrs().getInt("ceil_mode", 0) != 0;
   NPU_ASSIGN_OR_RETURN(Window w, computeWindow(ctx, spatialOf(*px), nullptr, ceil));
-  PoolGeo g = toPoolGeo(w);
+  Geo3 g = toGeo3(w);
   double p = double(ctx.attrs().getInt("p", 2));
   if (p <= 0) return ctx.fail("p must be positive");
   DType dt = px->dtype();
@@ -325,7 +302,7 @@ Status globalPoolKernel(KernelContext& ctx) {
   for (size_t i = 2; i < od.size(); ++i) od[i] = 1;
   DType dt = px->dtype();
   Tensor x = widenToF32(*px);
-  Tensor y(x.dtype(), od);
+  Tensor y = Tensor::uninitialized(x.dtype(), od);
   switch (x.dtype()) {
     case DType::F32: globalPoolTyped<float>(ctx.pool(), x, y, kKind, p); break;
     case DType::F64: globalPoolTyped<double>(ctx.pool(), x, y, kKind, p); break;

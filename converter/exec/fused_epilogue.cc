@@ -1,0 +1,37 @@
+#include "converter/exec/fused_epilogue.h"
+
+namespace npuconv {
+
+namespace {
+enum class State : uint8_t { Pending, Taken, Declined };
+thread_local const FusedEpilogue* tlsFused = nullptr;
+thread_local State tlsState = State::Pending;
+thread_local gemm::Epilogue tlsEpilogue;
+}  // namespace
+
+FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
+  tlsFused = fused;
+  tlsState = State::Pending;
+}
+FusedEpilogueScope::~FusedEpilogueScope() { tlsFused = nullptr; }
+bool FusedEpilogueScope::taken() const { return tlsState == State::Taken; }
+bool FusedEpilogueScope::declined() const { return tlsState == State::Declined; }
+
+const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t>& outDims) {
+  const FusedEpilogue* f = tlsFused;
+  tlsFused = nullptr;  // one kernel call takes it once (nested kernel calls see nothing)
+  if (!f) return nullptr;
+  tlsEpilogue = f->ep;
+  if (f->residual) {
+    if (outType != DType::F32 || f->residual->dtype() != DType::F32 || f->residual->dims() != outDims) {
+      tlsState = State::Declined;
+      return nullptr;
+    }
+    tlsEpilogue.residual = f->residual->data<float>();
+    tlsEpilogue.ldr = 0;
+  }
+  tlsState = State::Taken;
+  return &tlsEpilogue;
+}
+
+}  // namespace npuconv

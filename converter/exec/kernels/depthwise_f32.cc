@@ -1,0 +1,154 @@
+// depthwise_f32.cc - see depthwise_f32.h.
+//
+// The input plane is first copied into a zero-padded plane (for stride 2 each row is split into
+// its even and odd columns) so the inner loops are branch-free. Output is computed in blocks of
+// RB rows x V vectors of 8 columns, all RB * V accumulators in registers (8 independent FMA
+// chains): each tap is one broadcast weight and RB * V loads. The epilogue (residual, activation)
+// runs on the registers before the single (masked at the row end) store. Blocks at the bottom and
+// right edges are moved back to fit, recomputing a few outputs rather than running a narrower
+// kernel: same inputs, same results.
+#include "converter/exec/kernels/depthwise_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "converter/exec/kernels/activation_simd.h"
+
+namespace npuconv::nn {
+namespace {
+
+/// Lane mask of the first n (0..8) lanes.
+inline __m256i firstLanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+struct PaddedPlane {
+  const float* p;
+  int64_t rowLen;  // floats per padded row
+  int64_t half;    // stride 2: offset of the odd columns within a row
+};
+
+template <int RB, int V, int SW>
+void block(const PaddedPlane& pl, const float* w, int64_t KH, int64_t KW, int64_t sh, float bias, int64_t oh0,
+           int64_t ow0, const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
+  __m256 acc[RB][V];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_set1_ps(bias);
+  for (int64_t kh = 0; kh < KH; ++kh) {
+    const float* rows[RB];
+    for (int r = 0; r < RB; ++r) rows[r] = pl.p + ((oh0 + r) * sh + kh) * pl.rowLen;
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const __m256 wv = _mm256_set1_ps(w[kh * KW + kw]);
+      const int64_t off = SW == 1 ? ow0 + kw : ((kw & 1) ? pl.half : 0) + ow0 + (kw >> 1);
+      for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(rows[r] + off + 8 * v), acc[r][v]);
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < V; ++v) {
+      const int64_t col = ow0 + 8 * v, n = std::min<int64_t>(8, OW - col);
+      if (n <= 0) continue;
+      const int64_t at = (oh0 + r) * OW + col;
+      const __m256i mask = firstLanes(n);
+      __m256 val = acc[r][v];
+      if (res) val = _mm256_add_ps(val, n == 8 ? _mm256_loadu_ps(res + at) : _mm256_maskload_ps(res + at, mask));
+      if (ep.act != gemm::Act::None) val = gemm::actDyn8(val, ep);
+      if (n == 8)
+        _mm256_storeu_ps(y + at, val);
+      else
+        _mm256_maskstore_ps(y + at, mask, val);
+    }
+}
+
+using BlockFn = void (*)(const PaddedPlane&, const float*, int64_t, int64_t, int64_t, float, int64_t, int64_t,
+                         const gemm::Epilogue&, const float*, float*, int64_t);
+
+template <int SW>
+BlockFn blockFor(int rb, int v) {
+  switch (v * 16 + rb) {
+    case 16 + 8: return block<8, 1, SW>;
+    case 16 + 4: return block<4, 1, SW>;
+    case 16 + 2: return block<2, 1, SW>;
+    case 32 + 4: return block<4, 2, SW>;
+    case 32 + 2: return block<2, 2, SW>;
+    case 32 + 1: return block<1, 2, SW>;
+    case 64 + 2: return block<2, 4, SW>;
+    case 64 + 1: return block<1, 4, SW>;
+    default: return block<1, 1, SW>;
+  }
+}
+
+/// Per-thread scratch: the padded plane and, for stride 2, one padded input row.
+thread_local std::vector<float> tlsPlane, tlsLine;
+
+}  // namespace
+
+bool fastDepthwise(const Geo3& g) {
+  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
+         (g.s[2] == 1 || g.s[2] == 2);
+}
+
+void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep,
+                  const float* res, float* y) {
+  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
+  if (OH <= 0 || OW <= 0) return;
+  const int64_t OW8 = (OW + 7) / 8 * 8;
+  const int64_t R = (OH - 1) * sh + KH;  // padded rows read
+  // Stride 1: rows of width OW8 + KW - 1. Stride 2: the even then the odd columns, `half` each.
+  const int64_t half = (OW8 + (KW + 1) / 2 + 7) / 8 * 8;
+  const int64_t rowLen = sw == 1 ? OW8 + KW - 1 : 2 * half;
+  std::vector<float>& plane = tlsPlane;
+  if (plane.size() < size_t(R * rowLen)) plane.resize(size_t(R * rowLen));
+  float* P = plane.data();
+  std::vector<float>& line = tlsLine;
+  if (sw == 2 && line.size() < size_t(rowLen)) line.resize(size_t(rowLen));
+  for (int64_t r = 0; r < R; ++r) {
+    float* d = P + r * rowLen;
+    const int64_t ih = r - ph;
+    if (ih < 0 || ih >= IH) {
+      int64_t c = 0;
+      for (; c + 8 <= rowLen; c += 8) _mm256_storeu_ps(d + c, _mm256_setzero_ps());
+      for (; c < rowLen; ++c) d[c] = 0.0f;
+      continue;
+    }
+    // The padded row: t[c] = src[c - pw], zero outside the input. Rows are short (often under
+    // 64 floats): inline vector loops, no library calls.
+    float* t = sw == 1 ? d : line.data();
+    const float* src = x + ih * IW - pw;
+    const int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
+    int64_t c = 0;
+    for (; c < lo; ++c) t[c] = 0.0f;
+    for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(t + c, _mm256_loadu_ps(src + c));
+    for (; c < hi; ++c) t[c] = src[c];
+    for (; c < rowLen; ++c) t[c] = 0.0f;
+    if (sw == 2) {
+      // Split into even and odd columns, 8 of each per 16 inputs.
+      float* e = d;
+      float* o = d + half;
+      for (int64_t j = 0; j < half; j += 8) {
+        const __m256 a = _mm256_loadu_ps(t + 2 * j), b = _mm256_loadu_ps(t + 2 * j + 8);
+        const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+        _mm256_storeu_ps(e + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+        _mm256_storeu_ps(o + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+      }
+    }
+  }
+  const PaddedPlane pl{P, rowLen, half};
+  const int64_t vecs = OW8 / 8;
+  const int V = vecs >= 4 ? 4 : vecs >= 2 ? 2 : 1;
+  int RB = 8 / V;
+  while (RB > OH) RB /= 2;
+  const BlockFn fn = sw == 1 ? blockFor<1>(RB, V) : blockFor<2>(RB, V);
+  for (int64_t oh = 0; oh < OH; oh += RB) {
+    const int64_t oh0 = std::min(oh, OH - RB);
+    for (int64_t ow = 0; ow < OW8; ow += 8 * V) {
+      const int64_t ow0 = std::min(ow, OW8 - 8 * V);
+      fn(pl, w, KH, KW, sh, bias, oh0, ow0, ep, res, y, OW);
+    }
+  }
+}
+
+}  // namespace npuconv::nn
