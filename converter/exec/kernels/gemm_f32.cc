@@ -28,14 +28,34 @@ namespace {
 /// How a microkernel stores its tile: C = acc, C += acc, or C = acc + beta * C.
 enum Store : int { kOverwrite = 0, kAccumulate = 1, kScale = 2 };
 
-/// A microkernel: C tile (+)= A panel * B panel over kc steps. `lda` 0: `a` is a packed MR-tall
-/// panel; otherwise `a` points into row-major A (row stride lda), read in place.
+/// The epilogue of one full tile, applied by the microkernel to its registers before the store
+/// (the tile's last K block): the same arithmetic as epilogueRow after the store.
+struct TileEpilogue {
+  const Epilogue* ep;
+  const float* rowBias;  // bias of the tile's first row (per-row bias), else null
+  const float* colBias;  // bias of the tile's first column (per-column bias), else null
+  const float* res;      // residual at the tile's first element, else null
+  int64_t ldr;
+};
+
+/// A microkernel: C tile (+)= A panel * B panel over kc steps, then the tile epilogue when `te`
+/// is not null. `lda` 0: `a` is a packed MR-tall panel; otherwise `a` points into row-major A
+/// (row stride lda), read in place.
 using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
-                         float beta);
+                         float beta, const TileEpilogue* te);
+
+/// v + bias (+ residual), then the activation: 8 lanes of row i, columns 8 * h.. of the tile.
+template <Act A>
+inline __m256 tileEpi8(__m256 v, const TileEpilogue& te, int i, int h) {
+  v = _mm256_add_ps(v, te.colBias ? _mm256_loadu_ps(te.colBias + 8 * h) : _mm256_set1_ps(te.rowBias ? te.rowBias[i] : 0.0f));
+  if (te.res) v = _mm256_add_ps(v, _mm256_loadu_ps(te.res + i * te.ldr + 8 * h));
+  return act8<A>(v, *te.ep);
+}
 
 /// AVX2 + FMA: 6 x 16 tile in 12 ymm accumulators.
-template <bool Packed>
-void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+template <bool Packed, Act A>
+void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta,
+                const TileEpilogue* te) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 6 : 1;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -71,15 +91,18 @@ void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* 
         v = _mm256_add_ps(v, _mm256_loadu_ps(r + 8 * h));
       else if (mode == kScale)
         v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(r + 8 * h), v);
+      if (te) v = tileEpi8<A>(v, *te, i, h);
       _mm256_storeu_ps(r + 8 * h, v);
     }
   }
 }
 
-/// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only.
-template <bool Packed>
+/// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only;
+/// the activation runs on the two 8-lane halves of each register (the AVX2 code of act8).
+template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32T(
-    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta,
+    const TileEpilogue* te) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   __m512 acc[12][2];
 #pragma GCC unroll 12
@@ -106,34 +129,47 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
         v = _mm512_add_ps(v, _mm512_loadu_ps(r + 16 * h));
       else if (mode == kScale)
         v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16 * h), v);
+      if (te) {
+        _mm256_storeu_ps(r + 16 * h, tileEpi8<A>(_mm512_extractf32x8_ps(v, 0), *te, i, 2 * h));
+        _mm256_storeu_ps(r + 16 * h + 8, tileEpi8<A>(_mm512_extractf32x8_ps(v, 1), *te, i, 2 * h + 1));
+        continue;
+      }
       _mm512_storeu_ps(r + 16 * h, v);
     }
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32(
-    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
-  if (lda == 0)
-    micro12x32T<true>(kc, a, 0, b, c, ldc, mode, beta);
-  else
-    micro12x32T<false>(kc, a, lda, b, c, ldc, mode, beta);
+/// The microkernel for (packed A?, activation) of one ISA.
+template <template <bool, Act> class K>
+MicroFn pickMicro(bool packed, Act act) {
+  switch (act) {
+    case Act::None: return packed ? K<true, Act::None>::fn : K<false, Act::None>::fn;
+    case Act::Relu: return packed ? K<true, Act::Relu>::fn : K<false, Act::Relu>::fn;
+    case Act::Clip: return packed ? K<true, Act::Clip>::fn : K<false, Act::Clip>::fn;
+    case Act::LeakyRelu: return packed ? K<true, Act::LeakyRelu>::fn : K<false, Act::LeakyRelu>::fn;
+    case Act::HardSigmoid: return packed ? K<true, Act::HardSigmoid>::fn : K<false, Act::HardSigmoid>::fn;
+    case Act::HardSwish: return packed ? K<true, Act::HardSwish>::fn : K<false, Act::HardSwish>::fn;
+    case Act::Sigmoid: return packed ? K<true, Act::Sigmoid>::fn : K<false, Act::Sigmoid>::fn;
+  }
+  return nullptr;
 }
-
-void micro6x16(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta) {
-  if (lda == 0)
-    micro6x16T<true>(kc, a, 0, b, c, ldc, mode, beta);
-  else
-    micro6x16T<false>(kc, a, lda, b, c, ldc, mode, beta);
-}
+template <bool P, Act A>
+struct Avx2Micro {
+  static constexpr MicroFn fn = micro6x16T<P, A>;
+};
+template <bool P, Act A>
+struct Avx512Micro {
+  static constexpr MicroFn fn = micro12x32T<P, A>;
+};
 
 struct Kernel {
   int mr, nr;
   int64_t mc, kc, nc;  // cache blocking
-  MicroFn fn;
+  MicroFn (*pick)(bool packed, Act act);
 };
 
-constexpr Kernel kAvx2{6, 16, 144, 256, 3072, micro6x16};
-constexpr Kernel kAvx512{12, 32, 144, 192, 3072, micro12x32};
+constexpr Kernel kAvx2{6, 16, 144, 256, 3072, pickMicro<Avx2Micro>};
+constexpr Kernel kAvx512{12, 32, 144, 192, 3072, pickMicro<Avx512Micro>};
 
 /// A is read in place (not packed) when it is not transposed, alpha is 1 and a packed panel
 /// would be reused by at most this many columns of C: packing would cost about what it saves.
@@ -397,6 +433,8 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   float* bp = tlsB.get(size_t(kcMax * ncMax));
   float* ap = tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];
+  const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
+  const MicroFn plainPacked = kn.pick(true, Act::None), plainDirect = kn.pick(false, Act::None);
   for (int64_t jc = 0; jc < N; jc += NC) {
     int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -419,19 +457,30 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
             const float* apan = inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
             const int64_t alda = inPlace ? lda : 0;
             if (mr == MR && nr == NR) {
-              kn.fn(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta);
-            } else {
-              kn.fn(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f);
-              for (int64_t i = 0; i < mr; ++i) {
-                float* cr = ct + i * ldc;
-                const float* tr = tile + i * NR;
-                if (mode == kOverwrite)
-                  for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j];
-                else if (mode == kAccumulate)
-                  for (int64_t j = 0; j < nr; ++j) cr[j] += tr[j];
-                else
-                  for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j] + beta * cr[j];
+              // Full tile: the microkernel applies the epilogue to its registers.
+              const TileEpilogue* tp = nullptr;
+              TileEpilogue te;
+              if (last && epi) {
+                te.ep = &ep;
+                te.rowBias = ep.bias && ep.biasPerRow ? ep.bias + rowBase + ic + ir : nullptr;
+                te.colBias = ep.bias && !ep.biasPerRow ? ep.bias + colBase + jc + jr : nullptr;
+                te.res = residualAt(ep, ic + ir, jc + jr);
+                te.ldr = ep.ldr;
+                tp = &te;
               }
+              (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
+              continue;
+            }
+            (inPlace ? plainDirect : plainPacked)(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f, nullptr);
+            for (int64_t i = 0; i < mr; ++i) {
+              float* cr = ct + i * ldc;
+              const float* tr = tile + i * NR;
+              if (mode == kOverwrite)
+                for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j];
+              else if (mode == kAccumulate)
+                for (int64_t j = 0; j < nr; ++j) cr[j] += tr[j];
+              else
+                for (int64_t j = 0; j < nr; ++j) cr[j] = tr[j] + beta * cr[j];
             }
             if (last && epi) {
               for (int64_t i = 0; i < mr; ++i) {
