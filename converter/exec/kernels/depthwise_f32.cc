@@ -80,8 +80,8 @@ BlockFn blockFor(int rb, int v) {
   }
 }
 
-/// Per-thread scratch: the padded plane and, for stride 2, one padded input row.
-thread_local std::vector<float> tlsPlane, tlsLine;
+/// Per-thread scratch: the padded plane.
+thread_local std::vector<float> tlsPlane;
 
 }  // namespace
 
@@ -103,8 +103,6 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
   std::vector<float>& plane = tlsPlane;
   if (plane.size() < size_t(R * rowLen)) plane.resize(size_t(R * rowLen));
   float* P = plane.data();
-  std::vector<float>& line = tlsLine;
-  if (sw == 2 && line.size() < size_t(rowLen)) line.resize(size_t(rowLen));
   for (int64_t r = 0; r < R; ++r) {
     float* d = P + r * rowLen;
     const int64_t ih = r - ph;
@@ -114,26 +112,39 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
       for (; c < rowLen; ++c) d[c] = 0.0f;
       continue;
     }
-    // The padded row: t[c] = src[c - pw], zero outside the input. Rows are short (often under
-    // 64 floats): inline vector loops, no library calls.
-    float* t = sw == 1 ? d : line.data();
-    const float* src = x + ih * IW - pw;
-    const int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
-    int64_t c = 0;
-    for (; c < lo; ++c) t[c] = 0.0f;
-    for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(t + c, _mm256_loadu_ps(src + c));
-    for (; c < hi; ++c) t[c] = src[c];
-    for (; c < rowLen; ++c) t[c] = 0.0f;
-    if (sw == 2) {
-      // Split into even and odd columns, 8 of each per 16 inputs.
-      float* e = d;
-      float* o = d + half;
-      for (int64_t j = 0; j < half; j += 8) {
-        const __m256 a = _mm256_loadu_ps(t + 2 * j), b = _mm256_loadu_ps(t + 2 * j + 8);
-        const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
-        _mm256_storeu_ps(e + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
-        _mm256_storeu_ps(o + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
-      }
+    const float* src = x + ih * IW;
+    if (sw == 1) {
+      // d[c] = src[c - pw], zero outside the input. Rows are short (often under 64 floats):
+      // inline vector loops, no library calls.
+      const float* s0 = src - pw;
+      const int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
+      int64_t c = 0;
+      for (; c < lo; ++c) d[c] = 0.0f;
+      for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(d + c, _mm256_loadu_ps(s0 + c));
+      for (; c < hi; ++c) d[c] = s0[c];
+      for (; c < rowLen; ++c) d[c] = 0.0f;
+      continue;
+    }
+    // Stride 2: e[j] = src[2j - pw], o[j] = src[2j + 1 - pw] (zero outside the input), read
+    // straight from the input: 8 of each per 16 inputs in the interior.
+    float* e = d;
+    float* o = d + half;
+    auto at = [&](int64_t col) { return col >= 0 && col < IW ? src[col] : 0.0f; };
+    int64_t jj = 0;
+    for (; jj < half && 2 * jj - pw < 0; ++jj) {
+      e[jj] = at(2 * jj - pw);
+      o[jj] = at(2 * jj + 1 - pw);
+    }
+    for (; jj + 8 <= half && 2 * jj - pw + 16 <= IW; jj += 8) {
+      const float* p = src + 2 * jj - pw;
+      const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+      const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+      _mm256_storeu_ps(e + jj, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+      _mm256_storeu_ps(o + jj, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+    }
+    for (; jj < half; ++jj) {
+      e[jj] = at(2 * jj - pw);
+      o[jj] = at(2 * jj + 1 - pw);
     }
   }
   const PaddedPlane pl{P, rowLen, half};
