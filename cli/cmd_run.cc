@@ -227,7 +227,7 @@ int runModel(const RunOptions& o) {
     std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
       return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b) : std::get<1>(a) < std::get<1>(b);
     });
-    nodes.resize(std::min<size_t>(nodes.size(), 10));
+    nodes.resize(std::min<size_t>(nodes.size(), getenv("NPUCONV_PROFILE_ALL") ? 1000 : 10));
     nlohmann::json slowest = nlohmann::json::array();
     if (!o.json && !nodes.empty()) std::printf("slowest nodes:\n");
     for (const auto& [t, name, op] : nodes) {

@@ -1,8 +1,12 @@
 // nn_pool.cc - MaxPool (with Indices), AveragePool, LpPool, their Global forms and MaxUnpool,
 // for 1-D to 3-D spatial inputs. Each (image, channel) plane is one task on the pool.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "converter/exec/kernel.h"
 #include "converter/exec/kernels/nn_common.h"
@@ -119,12 +123,85 @@ void maxPoolPlane(const T* x, T* y, int64_t* yi, int64_t planeBase, const Geo3& 
   }
 }
 
+/// Whether maxPoolPlaneF32 handles this geometry: 2-D (or 1-D), no dilation, horizontal stride 1
+/// or 2.
+bool fastMaxPool(const Geo3& g) {
+  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
+         (g.s[2] == 1 || g.s[2] == 2);
+}
+
+/// A float32 plane of MaxPool without indices, AVX2: per output row, the element-wise max of its
+/// input rows (padded with `lowest` on both sides), then the max over the KW horizontal taps, 8
+/// outputs at a time (for stride 2 from the row split into even and odd columns). max_ps(v, acc)
+/// keeps acc when v is NaN, as the scalar `v > best` does; max is exact, so the order of the
+/// taps does not matter: same results as maxPoolPlane.
+void maxPoolPlaneF32(const float* x, float* y, const Geo3& g) {
+  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
+  const int64_t OW8 = (OW + 7) / 8 * 8;
+  const int64_t half = (OW8 + (KW + 1) / 2 + 7) / 8 * 8;  // stride 2: even / odd columns
+  const int64_t width = sw == 1 ? OW8 + KW - 1 : 2 * half;  // padded row, columns read
+  thread_local std::vector<float> buf;
+  if (buf.size() < size_t(width + 2 * half)) buf.resize(size_t(width + 2 * half));
+  float* vm = buf.data();
+  float* eo = vm + width;
+  const float lowest = std::numeric_limits<float>::lowest();
+  const __m256 vlow = _mm256_set1_ps(lowest);
+  const int64_t lo = std::min(pw, width), hi = std::clamp<int64_t>(IW + pw, lo, width);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t c = 0; c < width; ++c) vm[c] = lowest;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const int64_t ih = oh * sh - ph + kh;
+      if (ih < 0 || ih >= IH) continue;
+      const float* src = x + ih * IW - pw;  // vm[c] pairs with src[c]
+      int64_t c = lo;
+      for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(vm + c, _mm256_max_ps(_mm256_loadu_ps(src + c), _mm256_loadu_ps(vm + c)));
+      for (; c < hi; ++c) vm[c] = src[c] > vm[c] ? src[c] : vm[c];
+    }
+    const float* rowE = vm;
+    const float* rowO = vm;
+    if (sw == 2) {
+      for (int64_t j = 0; j < half; ++j) {
+        eo[j] = vm[2 * j];
+        eo[half + j] = vm[2 * j + 1];
+      }
+      rowE = eo;
+      rowO = eo + half;
+    }
+    float* out = y + oh * OW;
+    for (int64_t ow = 0; ow < OW8; ow += 8) {
+      __m256 acc = vlow;
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const float* p = sw == 1 ? vm + ow + kw : ((kw & 1) ? rowO : rowE) + ow + (kw >> 1);
+        acc = _mm256_max_ps(_mm256_loadu_ps(p), acc);
+      }
+      const int64_t n = std::min<int64_t>(8, OW - ow);
+      if (n == 8) {
+        _mm256_storeu_ps(out + ow, acc);
+      } else {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, acc);
+        for (int64_t q = 0; q < n; ++q) out[ow + q] = t[q];
+      }
+    }
+  }
+}
+
 template <typename T>
 void maxPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, int64_t* idxOut, const Geo3& g,
                   bool colMajor) {
   const int64_t planes = xt.dim(0) * xt.dim(1), inSp = g.inSize(), outSp = g.outSize();
   const T* X = xt.data<T>();
   T* Y = yt.mutableData<T>();
+  if constexpr (std::is_same_v<T, float>) {
+    if (!idxOut && fastMaxPool(g)) {
+      pool.parallelFor(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, outSp * g.kSize())),
+                       [&](int64_t p0, int64_t p1) {
+                         for (int64_t p = p0; p < p1; ++p) maxPoolPlaneF32(X + p * inSp, Y + p * outSp, g);
+                       });
+      return;
+    }
+  }
   TapTable tt(g);
   pool.parallelFor(planes, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
