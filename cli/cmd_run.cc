@@ -1,13 +1,13 @@
 // npuconv run MODEL --input NAME=FILE.npy [--input ...] [--inputs FILE.h5] [--output-dir DIR]
-//              [-o FILE.h5] [--threads N] [--repeat N [--profile]] [--json]
+//              [-o FILE.h5] [--threads N] [--repeat N [--profile [--profile-top K]]] [--json]
 //
 // Runs a model on the reference executor. Inputs come from .npy files (or serialized ONNX
 // TensorProto .pb files) named on the command line, or from the datasets of an HDF5 file.
 // Outputs go to DIR/<output name>.npy ('/' and other unsafe characters in names become '_')
 // and/or to one HDF5 file with a dataset per output. --repeat N times N runs after a warm-up
 // run and reports the median and minimum latency in milliseconds; --profile adds the time per op
-// type and the slowest nodes, as the executor runs them (a fused chain such as Conv+Add+Relu is
-// one kernel call and one row).
+// type and the K slowest nodes (default 10, 0: all), as the executor runs them (a fused chain
+// such as Conv+Add+Relu is one kernel call and one row).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +38,7 @@ struct RunOptions {
   int repeat = 0;
   bool json = false;
   bool profile = false;
+  int profileTop = 10;
 };
 
 /// The file name for an output tensor: no path separators, no leading dot, nothing odd.
@@ -227,7 +228,7 @@ int runModel(const RunOptions& o) {
     std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
       return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b) : std::get<1>(a) < std::get<1>(b);
     });
-    nodes.resize(std::min<size_t>(nodes.size(), getenv("NPUCONV_PROFILE_ALL") ? 1000 : 10));
+    if (o.profileTop > 0) nodes.resize(std::min<size_t>(nodes.size(), size_t(o.profileTop)));
     nlohmann::json slowest = nlohmann::json::array();
     if (!o.json && !nodes.empty()) std::printf("slowest nodes:\n");
     for (const auto& [t, name, op] : nodes) {
@@ -270,7 +271,11 @@ void addRunCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--threads", o->threads, "Executor threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--repeat", o->repeat, "Time N runs after a warm-up run; report median/min latency")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--profile", o->profile, "With --repeat: print the time per op type (ms per run)");
+  cmd->add_flag("--profile", o->profile,
+                "With --repeat: print the time per op type and of the slowest nodes (ms per run; a fused chain "
+                "such as Conv+Add+Relu is one entry)");
+  cmd->add_option("--profile-top", o->profileTop, "With --profile: how many of the slowest nodes to list (0: all)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print one JSON line (outputs, latency) instead of text");
   cmd->callback([&action, o] { action = [o]() -> int { return runModel(*o); }; });
 }

@@ -197,5 +197,46 @@ g (float[2, 3] x) => (float[2, 3] y1, float[2, 3] y2) {{
   }
 }
 
+TEST(RunCommandProfileTest, ProfilesFusedKernelCalls) {
+  // Conv -> residual Add -> Relu runs as one kernel call: one "Conv+Add+Relu" entry.
+  Model m = test::parseModel(R"(
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) <float[4, 4, 3, 3] w = {
+  1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0,
+  0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+  0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1}> {
+  c = Conv <pads = [1, 1, 1, 1]> (x, w)
+  s = Add (c, x)
+  y = Relu (s)
+}
+)");
+  fs::path dir = test::tempDir("run_profile");
+  ASSERT_TRUE(writeOnnx(m, dir / "m.onnx").hasValue());
+  std::vector<float> xv(256);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = float(int(i % 7) - 3);
+  ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{1, 4, 8, 8}, xv.data()).isOk());
+  std::string out, err;
+  int rc = test::runCommand(test::npuconvBinary() + " run " + q(dir / "m.onnx") + " --input " + q(dir / "x.npy") +
+                                " --repeat 3 --profile --profile-top 1 --json",
+                            &out, &err);
+  ASSERT_EQ(rc, 0) << err;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  ASSERT_TRUE(j["profile"].contains("Conv+Add+Relu")) << out;
+  EXPECT_EQ(j["profile"]["Conv+Add+Relu"]["nodes"], 1) << out;
+  EXPECT_EQ(j["profile"].size(), 1u) << out;
+  ASSERT_EQ(j["slowest_nodes"].size(), 1u) << out;
+  EXPECT_EQ(j["slowest_nodes"][0]["op"], "Conv+Add+Relu") << out;
+  EXPECT_GE(j["slowest_nodes"][0]["ms_per_run"].get<double>(), 0.0);
+  // Text form.
+  rc = test::runCommand(test::npuconvBinary() + " run " + q(dir / "m.onnx") + " --input " + q(dir / "x.npy") +
+                            " --repeat 2 --profile",
+                        &out, &err);
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_NE(out.find("Conv+Add+Relu"), std::string::npos) << out;
+  EXPECT_NE(out.find("slowest nodes"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace npuconv
