@@ -3,7 +3,9 @@
 # thread count, same seeded inputs: median of REPEAT runs after WARMUP untimed runs each.
 #
 #   bench/exec_bench.sh [BUILD_DIR]           (default BUILD_DIR: build)
-#   env: THREADS (default 2), REPEAT (10), WARMUP (2), ORT_OPT (all), MINILM (minilm_l6_opset14),
+#   env: THREADS (default 2), REPEAT (10), WARMUP (2), ROUNDS (1; on a noisy machine 5 or more:
+#        both sides are timed ROUNDS times in turn and the row gives medians over the rounds),
+#        ORT_OPT (all), MINILM (minilm_l6_opset14),
 #        PIPELINE (O2), VARIANTS ("exported optimized": which rows to print per case)
 #        ONLY="resnet50 minilm_128" to run a subset of the cases below
 #        NPU_SIDE=run (default): npuconv's side is `npuconv run MODEL --input N=F.npy ... --threads
@@ -31,6 +33,7 @@ VARIANTS="${VARIANTS:-exported optimized}"
 MINILM="${MINILM:-minilm_l6_opset14}"
 ONLY="${ONLY:-}"
 NPU_SIDE="${NPU_SIDE:-run}"
+ROUNDS="${ROUNDS:-1}"
 bin="$build/bench/exec_bench"
 npuconv="$build/cli/npuconv"
 if [[ "$NPU_SIDE" == run && ! -x "$npuconv" ]]; then
@@ -61,17 +64,16 @@ field() {  # field JSON KEY (numbers rounded to 2 decimals)
 }
 
 echo "# npuconv Executor vs ONNX Runtime $(node -p "require('$root/node_modules/onnxruntime-node/package.json').version")"
-echo "# npuconv side: $NPU_SIDE; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT"
+echo "# npuconv side: $NPU_SIDE; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), threads=$THREADS, warmup=$WARMUP, repeat=$REPEAT, rounds=$ROUNDS"
 echo "# as exported: npuconv runs the model as is, ORT with graph optimization disabled;"
 echo "# optimized: npuconv runs \`npuconv optimize --pipeline $PIPELINE\` of it, ORT the original with optimization $ORT_OPT"
 echo
 echo "| case | variant | npuconv median ms (min) | ORT median ms (min) | ratio npuconv/ORT throughput (median) | ratio (min) |"
 echo "| --- | --- | --- | --- | --- | --- |"
 
-# row NAME VARIANT MODEL ORT_LEVEL DIR INPUTS: times both sides on MODEL and prints one table row.
-row() {
-  local name="$1" variant="$2" model="$3" level="$4" dir="$5" inputs="$6"
-  local npu_json npu_rc ort_json ort_rc npu_med npu_min npu_cell ort_med ort_min ort_cell ratio ratio_min
+# time_npu MODEL DIR INPUTS: one npuconv timing (a JSON line on stdout), its errors in DIR/npu.err.
+time_npu() {
+  local model="$1" dir="$2" inputs="$3"
   if [[ "$NPU_SIDE" == run ]]; then
     local npu_args=() spec n
     for spec in $inputs; do
@@ -79,38 +81,51 @@ row() {
       n="${spec%%=*}"
       npu_args+=(--input "$n=$dir/$n.npy")
     done
-    npu_json="$("$npuconv" run "$model" "${npu_args[@]}" --threads "$THREADS" --repeat "$REPEAT" --json 2>"$dir/npu.err")"
+    "$npuconv" run "$model" "${npu_args[@]}" --threads "$THREADS" --repeat "$REPEAT" --json 2>"$dir/npu.err"
   else
     # shellcheck disable=SC2086
-    npu_json="$("$bin" --model "$model" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" 2>"$dir/npu.err")"
+    "$bin" --model "$model" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" 2>"$dir/npu.err"
   fi
-  npu_rc=$?
-  ort_json="$(node "$root/bench/ort_bench.js" --model "$ORIG_MODEL" --inputs "$dir/inputs.json" --threads "$THREADS" \
-    --warmup "$WARMUP" --repeat "$REPEAT" --opt "$level" 2>"$dir/ort.err")"
-  ort_rc=$?
-  npu_med=""
-  if [[ $npu_rc -eq 0 ]]; then
-    npu_med="$(field "$npu_json" median_ms)"
-    npu_min="$(field "$npu_json" min_ms)"
-    npu_cell="$npu_med ($npu_min)"
-  else
-    npu_cell="not run: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ')"
-  fi
-  ort_med=""
-  if [[ $ort_rc -eq 0 ]]; then
-    ort_med="$(field "$ort_json" median_ms)"
-    ort_min="$(field "$ort_json" min_ms)"
-    ort_cell="$ort_med ($ort_min)"
-  else
-    ort_cell="failed: $(head -c 300 "$dir/ort.err" | tr '\n|' '  ')"
-  fi
-  ratio="-"
-  ratio_min="-"
-  if [[ -n "$npu_med" && -n "$ort_med" ]]; then
-    ratio="$(node -p "($ort_med / $npu_med).toFixed(3)")"
-    ratio_min="$(node -p "($ort_min / $npu_min).toFixed(3)")"
-  fi
-  echo "| $name | $variant | $npu_cell | $ort_cell | $ratio | $ratio_min |"
+}
+
+# row NAME VARIANT MODEL ORT_LEVEL DIR INPUTS: times both sides on MODEL, ROUNDS times in turn
+# (npuconv, ORT, npuconv, ORT...: a drift in the machine's speed hits both sides alike), and
+# prints one table row: the median over rounds of each side's median and min, and the median
+# over rounds of the per-round ratios.
+row() {
+  local name="$1" variant="$2" model="$3" level="$4" dir="$5" inputs="$6"
+  local npu_json ort_json npu_meds="" npu_mins="" ort_meds="" ort_mins="" npu_fail="" ort_fail="" r
+  for ((r = 0; r < ROUNDS; ++r)); do
+    if npu_json="$(time_npu "$model" "$dir" "$inputs")"; then
+      npu_meds+=" $(field "$npu_json" median_ms)"
+      npu_mins+=" $(field "$npu_json" min_ms)"
+    else
+      npu_fail="not run: $(head -c 300 "$dir/npu.err" | tr '\n|' '  ')"
+    fi
+    if ort_json="$(node "$root/bench/ort_bench.js" --model "$ORIG_MODEL" --inputs "$dir/inputs.json" --threads "$THREADS" \
+      --warmup "$WARMUP" --repeat "$REPEAT" --opt "$level" 2>"$dir/ort.err")"; then
+      ort_meds+=" $(field "$ort_json" median_ms)"
+      ort_mins+=" $(field "$ort_json" min_ms)"
+    else
+      ort_fail="failed: $(head -c 300 "$dir/ort.err" | tr '\n|' '  ')"
+    fi
+    [[ -n "$npu_fail$ort_fail" ]] && break
+  done
+  node -e '
+    const [npuMeds, npuMins, ortMeds, ortMins, npuFail, ortFail, name, variant] = process.argv.slice(1);
+    const nums = (s) => s.trim() ? s.trim().split(/\s+/).map(Number) : [];
+    const med = (a) => { const s = [...a].sort((x, y) => x - y); const n = s.length;
+      return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+    const nm = nums(npuMeds), nn = nums(npuMins), om = nums(ortMeds), on = nums(ortMins);
+    const npuCell = npuFail || `${med(nm).toFixed(2)} (${med(nn).toFixed(2)})`;
+    const ortCell = ortFail || `${med(om).toFixed(2)} (${med(on).toFixed(2)})`;
+    let ratio = "-", ratioMin = "-";
+    if (!npuFail && !ortFail) {
+      ratio = med(om.map((o, i) => o / nm[i])).toFixed(3);
+      ratioMin = med(on.map((o, i) => o / nn[i])).toFixed(3);
+    }
+    console.log(`| ${name} | ${variant} | ${npuCell} | ${ortCell} | ${ratio} | ${ratioMin} |`);
+  ' "$npu_meds" "$npu_mins" "$ort_meds" "$ort_mins" "$npu_fail" "$ort_fail" "$name" "$variant"
 }
 
 for c in "${cases[@]}"; do

@@ -30,6 +30,7 @@ struct Executor::Step {
   int64_t fusedOutSlot = -1;
   std::vector<size_t> fusedSteps;  // the steps this one computes
   bool skippedWhenFused = false;
+  mutable std::shared_ptr<void> cache;  // the kernel's data derived from constant inputs
 };
 
 /// The slots of one running graph, chained to the graph that encloses it.
@@ -93,7 +94,7 @@ Status Executor::prepare() {
     if (!fn)
       return Status::unsupported("{}: operator {}{} is not supported by the executor", n->describe(),
                                  n->domain().empty() ? "" : n->domain() + ".", n->opType());
-    Step s{n, fn, {}, {}, {}, false, {}, {}, -1, {}, false};
+    Step s{n, fn, {}, {}, {}, false, {}, {}, -1, {}, false, {}};
     for (const Value* v : n->operands()) {
       NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, n));
       s.inputs.push_back(r);
@@ -498,7 +499,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
       in.push_back(t);
     }
     std::vector<Tensor> out(s.outputSlots.size());
-    KernelContext ctx(*s.node, in, out, *pool_, opset_, &runner);
+    KernelContext ctx(*s.node, in, out, *pool_, opset_, &runner, &s.cache);
     const Clock::time_point t0 = timed ? Clock::now() : Clock::time_point();
     bool fused = fuse && s.fusesActivation;
     if (fused) {

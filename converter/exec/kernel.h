@@ -28,9 +28,10 @@ using SubgraphRunner = std::function<Expected<std::vector<Tensor>>(const Graph& 
 class KernelContext {
  public:
   KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
-                ThreadPool& pool, int64_t opset, const SubgraphRunner* runner = nullptr)
+                ThreadPool& pool, int64_t opset, const SubgraphRunner* runner = nullptr,
+                std::shared_ptr<void>* nodeCache = nullptr)
       : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool), opset_(opset),
-        runner_(runner) {}
+        runner_(runner), cache_(nodeCache) {}
 
   const Node& node() const { return node_; }
   const AttrMap& attrs() const { return node_.attrs(); }
@@ -54,6 +55,16 @@ class KernelContext {
   void setOutput(size_t i, Tensor t);
 
   ThreadPool& pool() const { return pool_; }
+  /// Storage kept with this node across runs (as long as the executor lives), for what a kernel
+  /// derives from constant inputs, e.g. prepacked weights; null when the caller keeps none.
+  /// Only the thread running the node touches it.
+  std::shared_ptr<void>* nodeCache() const { return cache_; }
+  /// Whether input i is a constant of the graph (an initializer that is not a graph input): the
+  /// same data on every run.
+  bool inputIsConstant(size_t i) const {
+    const Value* v = i < node_.numOperands() ? node_.operand(i) : nullptr;
+    return v && v->isInitializer() && !v->isGraphInput();
+  }
   const SubgraphRunner* subgraphRunner() const { return runner_; }
 
   /// An error naming this node: `node "conv1" (Conv): ...`.
@@ -73,6 +84,7 @@ class KernelContext {
   ThreadPool& pool_;
   int64_t opset_;
   const SubgraphRunner* runner_;
+  std::shared_ptr<void>* cache_;
 };
 
 struct KernelEntry {

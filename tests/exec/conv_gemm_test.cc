@@ -28,7 +28,10 @@ std::string listText(const std::vector<int64_t>& v) {
   return s + "]";
 }
 
-void checkConv(const ConvCase& cc, int threads) {
+/// Runs the Conv (W a graph input, or with constWeights an initializer the executor prepacks)
+/// and compares with the reference; with constWeights the executor runs twice, switching the
+/// microkernel in between (the prepacked weights must follow).
+void checkConv(const ConvCase& cc, int threads, bool constWeights = false) {
   const size_t r = cc.in.size();
   std::vector<int64_t> out(r);
   for (size_t i = 0; i < r; ++i)
@@ -84,25 +87,37 @@ void checkConv(const ConvCase& cc, int threads) {
   std::vector<int64_t> pads = cc.padBegin;
   pads.insert(pads.end(), cc.padEnd.begin(), cc.padEnd.end());
   std::ostringstream text;
-  text << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << listText(xd) << " X, float" << listText(wd)
-       << " W, float[" << cc.m << "] B) => (float" << listText(yd) << " Y) {\n  Y = Conv <group = " << cc.group
-       << ", strides = " << listText(cc.s) << ", dilations = " << listText(cc.d) << ", pads = " << listText(pads)
-       << "> (X, W, B)\n}\n";
+  text << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << listText(xd) << " X"
+       << (constWeights ? "" : ", float" + listText(wd) + " W") << ", float[" << cc.m << "] B) => (float"
+       << listText(yd) << " Y)";
+  if (constWeights) {
+    text << " <float" << listText(wd) << " W = {";
+    text.precision(9);
+    for (size_t i = 0; i < w.size(); ++i) text << (i ? ", " : "") << w[i];
+    text << "}>";
+  }
+  text << " {\n  Y = Conv <group = " << cc.group << ", strides = " << listText(cc.s)
+       << ", dilations = " << listText(cc.d) << ", pads = " << listText(pads) << "> (X, W, B)\n}\n";
   auto model = parseOnnxText(text.str());
   ASSERT_TRUE(model.hasValue()) << model.status().toString();
   auto exec = Executor::create(*model, ExecOptions{threads});
   ASSERT_TRUE(exec.hasValue()) << exec.status().toString();
   NamedTensors feeds;
   feeds["X"] = Tensor::fromValues<float>(DType::F32, xd, std::span<const float>(x));
-  feeds["W"] = Tensor::fromValues<float>(DType::F32, wd, std::span<const float>(w));
+  if (!constWeights) feeds["W"] = Tensor::fromValues<float>(DType::F32, wd, std::span<const float>(w));
   feeds["B"] = Tensor::fromValues<float>(DType::F32, {cc.m}, std::span<const float>(b));
-  auto res = (*exec)->run(feeds);
-  ASSERT_TRUE(res.hasValue()) << res.status().toString();
-  std::vector<double> got = res->at("Y").toDoubles();
-  ASSERT_EQ(got.size(), want.size());
-  const double tol = 1e-5 * std::sqrt(double(cg * kk));
-  for (size_t i = 0; i < want.size(); ++i)
-    ASSERT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i]))) << "element " << i << " of " << text.str();
+  const gemm::Isa before = gemm::activeIsa();
+  for (int run = 0; run < (constWeights ? 2 : 1); ++run) {
+    if (run == 1 && gemm::cpuHasAvx512()) gemm::setIsa(before == gemm::Isa::Avx2 ? gemm::Isa::Avx512 : gemm::Isa::Avx2);
+    auto res = (*exec)->run(feeds);
+    ASSERT_TRUE(res.hasValue()) << res.status().toString();
+    std::vector<double> got = res->at("Y").toDoubles();
+    ASSERT_EQ(got.size(), want.size());
+    const double tol = 1e-5 * std::sqrt(double(cg * kk));
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i]))) << "element " << i << " run " << run;
+  }
+  gemm::setIsa(before);
 }
 
 TEST(ConvGemm, MatchesReference) {
@@ -140,6 +155,7 @@ TEST(ConvGemm, MatchesReference) {
       SCOPED_TRACE(isa == gemm::Isa::Avx2 ? "AVX2" : "AVX-512");
       checkConv(cc, 1);
       checkConv(cc, 2);
+      checkConv(cc, 2, true);
     }
   }
   gemm::setIsa(gemm::Isa::Auto);

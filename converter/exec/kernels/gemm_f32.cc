@@ -17,10 +17,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "converter/exec/kernels/activation_simd.h"
 #include "converter/exec/thread_pool.h"
+#include "converter/support/status.h"
 
 namespace npuconv::gemm {
 namespace {
@@ -422,8 +424,8 @@ struct BSource {
 /// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias;
 /// ep.residual already points at the sub-problem's first element).
 void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const BSource& bsrc, float beta, float* C, int64_t ldc, const Epilogue& ep, int64_t rowBase,
-               int64_t colBase) {
+               const PackedA* pa, const BSource& bsrc, float beta, float* C, int64_t ldc, const Epilogue& ep,
+               int64_t rowBase, int64_t colBase) {
   const int MR = kn.mr, NR = kn.nr;
   const int64_t MC = kn.mc, KC = kn.kc, NC = kn.nc;
   const bool epi = !ep.trivial();
@@ -431,7 +433,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   const int64_t mcMax = std::min(MC, (M + MR - 1) / MR * MR);
   const int64_t kcMax = std::min(KC, K);
   float* bp = tlsB.get(size_t(kcMax * ncMax));
-  float* ap = tlsA.get(size_t(kcMax * mcMax));
+  float* ap = pa ? nullptr : tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];
   const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
   const MicroFn plainPacked = kn.pick(true, Act::None), plainDirect = kn.pick(false, Act::None);
@@ -445,16 +447,17 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
       for (int64_t ic = 0; ic < M; ic += MC) {
         int64_t mc = std::min(MC, M - ic);
         // Full MR-row panels read A in place when that pays; the partial last panel is packed.
-        const bool direct = !tA && alpha == 1.0f && nc <= kDirectAMaxCols;
+        // Prepacked A: nothing to do (its panels are read where they are).
+        const bool direct = !pa && !tA && alpha == 1.0f && nc <= kDirectAMaxCols;
         const int64_t mcFull = direct ? mc / MR * MR : 0;
-        if (mcFull < mc) packA(tA, A, lda, ic + mcFull, mc - mcFull, pc, kc, alpha, MR, ap + mcFull * kc);
+        if (!pa && mcFull < mc) packA(tA, A, lda, ic + mcFull, mc - mcFull, pc, kc, alpha, MR, ap + mcFull * kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = std::min<int64_t>(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = std::min<int64_t>(MR, mc - ir);
             float* ct = C + (ic + ir) * ldc + jc + jr;
             const bool inPlace = ir < mcFull;
-            const float* apan = inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
+            const float* apan = pa ? pa->panel(rowBase + ic + ir, pc) : inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
             const int64_t alda = inPlace ? lda : 0;
             if (mr == MR && nr == NR) {
               // Full tile: the microkernel applies the epilogue to its registers.
@@ -499,8 +502,8 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
 
 /// The packed GEMM, split across the pool when it is big enough.
 void blockedGemm(ThreadPool* pool, const Kernel& kn, bool transA, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const BSource& bsrc, float beta, float* C, int64_t ldc,
-                 const Epilogue& ep) {
+                 const float* A, int64_t lda, const PackedA* pa, const BSource& bsrc, float beta, float* C,
+                 int64_t ldc, const Epilogue& ep) {
   const int threads = pool ? pool->size() : 1;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
@@ -518,17 +521,17 @@ void blockedGemm(ThreadPool* pool, const Kernel& kn, bool transA, int64_t M, int
         for (int64_t t = t0; t < t1; ++t) {
           int64_t s = t * chunk, e = std::min(total, s + chunk);
           if (splitN)
-            gemmBlock(kn, transA, M, e - s, K, alpha, A, lda, bsrc.fromColumn(s), beta, C + s, ldc, ep.shifted(0, s),
-                      0, s);
+            gemmBlock(kn, transA, M, e - s, K, alpha, A, lda, pa, bsrc.fromColumn(s), beta, C + s, ldc,
+                      ep.shifted(0, s), 0, s);
           else
-            gemmBlock(kn, transA, e - s, N, K, alpha, transA ? A + s : A + s * lda, lda, bsrc, beta, C + s * ldc, ldc,
-                      ep.shifted(s, 0), s, 0);
+            gemmBlock(kn, transA, e - s, N, K, alpha, pa ? nullptr : transA ? A + s : A + s * lda, lda, pa, bsrc, beta,
+                      C + s * ldc, ldc, ep.shifted(s, 0), s, 0);
         }
       });
       return;
     }
   }
-  gemmBlock(kn, transA, M, N, K, alpha, A, lda, bsrc, beta, C, ldc, ep, 0, 0);
+  gemmBlock(kn, transA, M, N, K, alpha, A, lda, pa, bsrc, beta, C, ldc, ep, 0, 0);
 }
 
 
@@ -630,7 +633,8 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
       cols(0, N);
     return;
   }
-  blockedGemm(pool, kn, transA, M, N, K, alpha, A, lda, BSource{transB, B, ldb, nullptr, 0}, beta, C, ldc, ep);
+  blockedGemm(pool, kn, transA, M, N, K, alpha, A, lda, nullptr, BSource{transB, B, ldb, nullptr, 0}, beta, C, ldc,
+              ep);
 }
 
 void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const BPacker& b,
@@ -642,7 +646,52 @@ void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float
   }
   BSource src;
   src.packer = &b;
-  blockedGemm(pool, activeKernel(), false, M, N, K, 1.0f, A, lda, src, 0.0f, C, ldc, ep);
+  blockedGemm(pool, activeKernel(), false, M, N, K, 1.0f, A, lda, nullptr, src, 0.0f, C, ldc, ep);
+}
+
+void PackedA::Free::operator()(float* p) const { std::free(p); }
+
+PackedA PackedA::pack(const float* A, int64_t M, int64_t K, int64_t lda) {
+  const Kernel& kn = activeKernel();
+  PackedA r;
+  r.m_ = M;
+  r.k_ = K;
+  r.mr_ = kn.mr;
+  r.kcBlock_ = kn.kc;
+  r.isa_ = activeIsa();
+  r.mPad_ = (M + kn.mr - 1) / kn.mr * kn.mr;
+  r.size_ = size_t(std::max<int64_t>(1, r.mPad_ * K));
+  r.data_.reset(static_cast<float*>(std::aligned_alloc(64, (r.size_ * sizeof(float) + 63) / 64 * 64)));
+  if (!r.data_) throw std::bad_alloc();
+  // Block pc holds mPad x kc values: panels of MR rows, k-major (the layout packA makes).
+  for (int64_t pc = 0; pc < K; pc += kn.kc) {
+    const int64_t kc = std::min<int64_t>(kn.kc, K - pc);
+    packA(false, A, lda, 0, M, pc, kc, 1.0f, kn.mr, r.data_.get() + r.mPad_ * pc);
+  }
+  return r;
+}
+
+const float* PackedA::panel(int64_t row, int64_t pc) const {
+  const int64_t kc = std::min(kcBlock_, k_ - pc);
+  return data_.get() + mPad_ * pc + row * kc;
+}
+
+void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* B, int64_t ldb, const BPacker* b,
+                    float* C, int64_t ldc, const Epilogue& ep) {
+  const int64_t M = A.rows(), K = A.depth();
+  if (M <= 0 || N <= 0) return;
+  const Kernel& kn = activeKernel();
+  NPU_CHECK(A.isa() == activeIsa(), "sgemmPrepacked: A was packed for another microkernel");
+  if (K <= 0) {
+    sgemm(pool, false, false, M, N, 0, 1.0f, nullptr, K, nullptr, N, 0.0f, C, ldc, ep);
+    return;
+  }
+  BSource src;
+  if (b)
+    src.packer = b;
+  else
+    src = BSource{false, B, ldb, nullptr, 0};
+  blockedGemm(pool, kn, false, M, N, K, 1.0f, nullptr, 0, &A, src, 0.0f, C, ldc, ep);
 }
 
 }  // namespace npuconv::gemm

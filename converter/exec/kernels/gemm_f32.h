@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace npuconv {
 class ThreadPool;
@@ -50,6 +51,10 @@ void sgemm(ThreadPool* pool, bool transA, bool transB, int64_t M, int64_t N, int
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
            const Epilogue& ep = {});
 
+/// Which microkernel sgemm uses. Auto: AVX-512 when the CPU has it and NPUCONV_NO_AVX512 is not
+/// set. Tests force either one; forcing Avx512 on a CPU without it falls back to Avx2.
+enum class Isa { Auto, Avx2, Avx512 };
+
 /// A B operand that is not stored as a matrix (a convolution's im2col matrix): pack(self, p0,
 /// kc, j0, nc, NR, dst) writes B[p0:p0+kc, j0:j0+nc] into dst as NR-wide panels (panel q holds
 /// columns j0 + q*NR .. +NR, k-major: dst[q*NR*kc + k*NR + j]), zero-padded to a multiple of NR
@@ -64,9 +69,34 @@ struct BPacker {
 void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const BPacker& b,
                   float* C, int64_t ldc, const Epilogue& ep = {});
 
-/// Which microkernel sgemm uses. Auto: AVX-512 when the CPU has it and NPUCONV_NO_AVX512 is not
-/// set. Tests force either one; forcing Avx512 on a CPU without it falls back to Avx2.
-enum class Isa { Auto, Avx2, Avx512 };
+/// A row-major [M, K] float32 matrix packed once, in the layout the microkernel of the ISA in use
+/// at packing time reads (MR-row panels, k-major, per K cache block): constant weights packed
+/// at their first use instead of at every call, and streamed from memory in one sequential pass.
+class PackedA {
+ public:
+  static PackedA pack(const float* A, int64_t M, int64_t K, int64_t lda);
+  int64_t rows() const { return m_; }
+  int64_t depth() const { return k_; }
+  Isa isa() const { return isa_; }
+  /// The panel holding rows [row, row + MR) (row a multiple of MR) of the K block starting at pc.
+  const float* panel(int64_t row, int64_t pc) const;
+  size_t bytes() const { return size_ * sizeof(float); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> data_;
+  size_t size_ = 0;
+  int64_t m_ = 0, k_ = 0, mPad_ = 0, mr_ = 0, kcBlock_ = 0;
+  Isa isa_ = Isa::Avx2;
+};
+
+/// C[M,N] = epilogue(A * B) with A prepacked (it must be packed for activeIsa()) and B a stored
+/// row-major [K, N] matrix (row stride ldb) or given by a packer (b non-null).
+void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* B, int64_t ldb, const BPacker* b,
+                    float* C, int64_t ldc, const Epilogue& ep = {});
+
 void setIsa(Isa isa);
 /// The microkernel in use right now (Avx2 or Avx512).
 Isa activeIsa();

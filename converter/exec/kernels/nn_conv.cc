@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "converter/exec/kernel.h"
 #include "converter/exec/kernels/depthwise_f32.h"
 #include "converter/exec/kernels/gemm_f32.h"
+#include "converter/exec/kernels/im2col_f32.h"
 #include "converter/exec/kernels/nn_common.h"
 
 namespace npuconv::nn {
@@ -86,92 +88,6 @@ void im2colRows(const T* x, const Geo3& g, int64_t r0, int64_t r1, T* col) {
   for (int64_t row = r0; row < r1; ++row) im2colSegment(x, g, row, 0, g.outSize(), col + row * g.outSize());
 }
 
-/// `len` input values x[iw], x[iw + sw], ... of one input row (IW wide) into out, zero where the
-/// position falls into the padding.
-inline void copyRun(const float* xrow, int64_t iw, int64_t sw, int64_t IW, int64_t len, float* out) {
-  int64_t lo = iw >= 0 ? 0 : std::min(len, (-iw + sw - 1) / sw);
-  int64_t hi = iw >= IW ? 0 : std::min(len, (IW - iw + sw - 1) / sw);
-  hi = std::max(hi, lo);
-  for (int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
-  int64_t t = lo;
-  if (sw == 1) {
-    const float* src = xrow + iw;
-    for (; t + 8 <= hi; t += 8) _mm256_storeu_ps(out + t, _mm256_loadu_ps(src + t));
-    for (; t < hi; ++t) out[t] = src[t];
-  } else {
-    const float* src = xrow + iw;
-    if (sw == 2)  // 8 outputs from 16 inputs; the last input read, 2 * (t + 7) + 1, stays in the row
-      for (; t + 8 <= hi && iw + 2 * (t + 7) + 1 < IW; t += 8) {
-        __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(src + 2 * t), _mm256_loadu_ps(src + 2 * t + 8), 0x88);
-        _mm256_storeu_ps(out + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
-      }
-    for (; t < hi; ++t) out[t] = src[t * sw];
-  }
-  for (t = hi; t < len; ++t) out[t] = 0.0f;
-}
-
-/// The GEMM's B packer for a float32 convolution: packs im2col columns straight from the input
-/// image (one (image, group)), so the im2col matrix is never stored. The columns of a panel are
-/// cut into runs that lie on one output line; each run of each im2col row is one (strided) copy
-/// from one input row, with the padding written as zeros.
-struct Im2colPacker {
-  const float* x;
-  const Geo3* g;
-
-  struct Run {
-    int64_t id0, ih0, iw0;  // input coordinates of the run's first output for tap (0, 0, 0)
-    int64_t len;
-    int64_t dst;  // offset of its first column in the packed block, for k = 0
-    bool padding;  // a panel's columns past the end: zeros
-  };
-
-  static void pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
-    const auto& s = *static_cast<const Im2colPacker*>(self);
-    const Geo3& g = *s.g;
-    const int64_t OW = g.out[2], OH = g.out[1];
-    thread_local std::vector<Run> runs;
-    runs.clear();
-    for (int64_t q = 0; q * NR < nc; ++q) {
-      const int64_t end = std::min(nc, (q + 1) * NR);
-      for (int64_t j = q * NR; j < end;) {
-        const int64_t pos = j0 + j, line = pos / OW, ow = pos % OW;
-        const int64_t len = std::min(end - j, OW - ow);
-        runs.push_back({(line / OH) * g.s[0] - g.pb[0], (line % OH) * g.s[1] - g.pb[1], ow * g.s[2] - g.pb[2], len,
-                        q * NR * kc + (j - q * NR), false});
-        j += len;
-      }
-      if (end - q * NR < NR) runs.push_back({0, 0, 0, NR - (end - q * NR), q * NR * kc + (end - q * NR), true});
-    }
-    const int64_t kk = g.kSize(), ID = g.in[0], IH = g.in[1], IW = g.in[2], IHW = IH * IW;
-    int64_t row = p0, c = row / kk, t = row % kk;
-    int64_t ta = t / (g.k[1] * g.k[2]), tb = (t / g.k[2]) % g.k[1], te = t % g.k[2];
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* xc = s.x + c * g.inSize();
-      const int64_t dd = ta * g.d[0], dh = tb * g.d[1], dw = te * g.d[2];
-      for (const Run& r : runs) {
-        float* out = dst + r.dst + k * NR;
-        const int64_t id = r.id0 + dd, ih = r.ih0 + dh;
-        if (r.padding || id < 0 || id >= ID || ih < 0 || ih >= IH) {
-          std::fill(out, out + r.len, 0.0f);
-          continue;
-        }
-        copyRun(xc + id * IHW + ih * IW, r.iw0 + dw, g.s[2], IW, r.len, out);
-      }
-      // Next im2col row: (c, kd, kh, kw) in row-major order.
-      if (++te == g.k[2]) {
-        te = 0;
-        if (++tb == g.k[1]) {
-          tb = 0;
-          if (++ta == g.k[0]) {
-            ta = 0;
-            ++c;
-          }
-        }
-      }
-    }
-  }
-};
-
 /// Direct depthwise convolution of one input channel into one output channel (accumulates).
 template <typename T>
 void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
@@ -203,9 +119,35 @@ void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
       }
 }
 
+/// A constant float32 Conv weight packed for the GEMM once per executor, one matrix per group.
+struct PrepackedWeights {
+  const void* source = nullptr;  // the weight data it was packed from
+  gemm::Isa isa = gemm::Isa::Avx2;
+  std::vector<gemm::PackedA> groups;
+};
+
+/// The prepacked weights of this node's constant W, packing them on the first call (and again if
+/// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
+/// depthwise or a matrix-vector Conv).
+const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
+  const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
+  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || Cg == 1 || Mg < 4 ||
+      g.outSize() < 8)
+    return nullptr;
+  std::shared_ptr<void>& slot = *ctx.nodeCache();
+  auto* cur = static_cast<PrepackedWeights*>(slot.get());
+  if (cur && cur->source == w.raw() && cur->isa == gemm::activeIsa()) return cur;
+  auto p = std::make_shared<PrepackedWeights>();
+  p->source = w.raw();
+  p->isa = gemm::activeIsa();
+  for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
+  slot = p;
+  return p.get();
+}
+
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
-               int64_t group, const gemm::Epilogue& act = {}) {
+               int64_t group, const gemm::Epilogue& act = {}, const PrepackedWeights* packed = nullptr) {
   const int64_t N = xt.dim(0), C = xt.dim(1), M = wt.dim(0);
   const int64_t Cg = C / group, Mg = M / group;
   const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
@@ -245,9 +187,12 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
                    g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
   const int64_t K = Cg * kk;
-  if constexpr (std::is_same_v<T, float>) {
-    // One GEMM per (image, group) with bias, residual and activation in its epilogue; B is the
-    // input itself (pointwise) or its im2col matrix, packed straight from the input.
+  // float32: one GEMM per (image, group) with bias, residual and activation in its epilogue; B is
+  // the input itself (pointwise) or its im2col matrix, packed straight from the input (unless the
+  // image is too large for 32-bit gather offsets: then as other types, below).
+  bool direct = false;
+  if constexpr (std::is_same_v<T, float>) direct = pointwise || Im2colF32::fits(Cg, g);
+  if constexpr (std::is_same_v<T, float>) if (direct) {
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t gi = 0; gi < group; ++gi) {
         const float* xg = X + (n * C + gi * Cg) * inSp;
@@ -259,12 +204,16 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
           ep.residual = act.residual + (n * M + gi * Mg) * outSp;
           ep.ldr = outSp;
         }
-        if (pointwise) {
+        std::optional<Im2colF32> im2col;
+        if (!pointwise) im2col.emplace(pool, xg, Cg, g);
+        const gemm::BPacker bp = im2col ? im2col->packer() : gemm::BPacker{};
+        if (packed)
+          gemm::sgemmPrepacked(&pool, packed->groups[size_t(gi)], outSp, xg, outSp, pointwise ? nullptr : &bp, yg, outSp,
+                               ep);
+        else if (pointwise)
           gemm::sgemm(&pool, false, false, Mg, outSp, K, 1.0f, W + gi * Mg * K, K, xg, outSp, 0.0f, yg, outSp, ep);
-        } else {
-          Im2colPacker packer{xg, &g};
-          gemm::sgemmPackedB(&pool, Mg, outSp, K, W + gi * Mg * K, K, {&Im2colPacker::pack, &packer}, yg, outSp, ep);
-        }
+        else
+          gemm::sgemmPackedB(&pool, Mg, outSp, K, W + gi * Mg * K, K, bp, yg, outSp, ep);
       }
     }
     return;
@@ -304,6 +253,13 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
         for (int64_t j = 0; j < outSp; ++j) y[j] += b;
       }
     });
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (act.act != gemm::Act::None || act.residual)  // what the executor fused into this Conv
+      pool.parallelFor(N * M, 16, [&](int64_t c0, int64_t c1) {
+        for (int64_t i = c0; i < c1; ++i)
+          gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act, act.residual ? act.residual + i * outSp : nullptr);
+      });
   }
 }
 
@@ -345,7 +301,8 @@ Status convKernel(KernelContext& ctx) {
       for (int64_t i = 0, n = y.numElements(); i < n; ++i) p[i] = gemm::applyActivation(p[i], *fused);
     }
   } else {
-    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, fused ? *fused : gemm::Epilogue{});
+    const PrepackedWeights* packed = dt == DType::F32 ? prepackedWeights(ctx, wt, g, group) : nullptr;
+    convTyped<float>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, fused ? *fused : gemm::Epilogue{}, packed);
   }
   ctx.setOutput(0, narrowFromF32(y, dt));
   return Status::ok();
