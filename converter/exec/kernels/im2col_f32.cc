@@ -45,28 +45,76 @@ Im2colF32::Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const G
   img_ = out;
 }
 
+namespace {
+
+/// Lane mask of the first n (0..8) lanes.
+inline __m256i firstLanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// out[t] = src[t * sw] for t < len, sw 1 or 2, reading nothing past src[(len - 1) * sw].
+inline void copyRun(const float* src, int64_t sw, int64_t len, float* out) {
+  int64_t t = 0;
+  if (sw == 1) {
+    for (; t + 8 <= len; t += 8) _mm256_storeu_ps(out + t, _mm256_loadu_ps(src + t));
+    if (t < len) {
+      const __m256i m = firstLanes(len - t);
+      _mm256_maskstore_ps(out + t, m, _mm256_maskload_ps(src + t, m));
+    }
+    return;
+  }
+  for (; t < len; t += 8) {
+    const int64_t n = std::min<int64_t>(8, len - t), need = 2 * n - 1;  // inputs read
+    const float* p = src + 2 * t;
+    const __m256 a = need >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, firstLanes(need));
+    const __m256 b = need >= 16 ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, firstLanes(std::max<int64_t>(0, need - 8)));
+    const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    if (n == 8)
+      _mm256_storeu_ps(out + t, e);
+    else
+      _mm256_maskstore_ps(out + t, firstLanes(n), e);
+  }
+}
+
+}  // namespace
+
 void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
   const auto& s = *static_cast<const Im2colF32*>(self);
   const Geo3& g = *s.g_;
   const int64_t H = s.dims_[1], W = s.dims_[2], HW = H * W, plane = s.dims_[0] * HW;
   const int64_t OH = g.out[1], OW = g.out[2], kk = g.kSize();
   alignas(32) int32_t idx[32];
+  struct Run {
+    int64_t off, len, at;  // tap-0 offset in the image, length, first column in the panel
+  };
+  Run runs[33];
   for (int64_t q = 0; q * NR < nc; ++q) {
-    // Offsets of the panel's output positions (tap 0); columns past the end repeat the last
-    // valid one (the GEMM discards them).
+    // The panel's output positions: tap-0 offsets (columns past the end repeat the last valid
+    // one: the GEMM discards them) and the runs of consecutive positions on one output line.
+    int64_t nRuns = 0;
     for (int64_t j = 0; j < NR; ++j) {
       const int64_t pos = j0 + std::min(q * NR + j, nc - 1);
       const int64_t line = pos / OW, ow = pos % OW, oh = line % OH, od = line / OH;
       idx[j] = int32_t(od * g.s[0] * HW + oh * g.s[1] * W + ow * g.s[2]);
+      if (j == 0 || ow == 0 || q * NR + j >= nc)
+        runs[nRuns++] = {idx[j], 1, j};
+      else
+        ++runs[nRuns - 1].len;
     }
+    // Long runs (two or fewer per panel) of stride 1 or 2 are copied, anything else gathered.
+    const bool copy = nRuns <= 2 && (g.s[2] == 1 || g.s[2] == 2);
     float* d = dst + q * NR * kc;
     int64_t row = p0, c = row / kk, t = row % kk;
     int64_t ta = t / (g.k[1] * g.k[2]), tb = (t / g.k[2]) % g.k[1], te = t % g.k[2];
     for (int64_t k = 0; k < kc; ++k) {
       const float* base = s.img_ + c * plane + ta * g.d[0] * HW + tb * g.d[1] * W + te * g.d[2];
-      for (int v = 0; v < NR; v += 8)
-        _mm256_storeu_ps(d + k * NR + v,
-                         _mm256_i32gather_ps(base, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx + v)), 4));
+      float* out = d + k * NR;
+      if (copy) {
+        for (int64_t r = 0; r < nRuns; ++r) copyRun(base + runs[r].off, g.s[2], runs[r].len, out + runs[r].at);
+      } else {
+        for (int v = 0; v < NR; v += 8)
+          _mm256_storeu_ps(out + v, _mm256_i32gather_ps(base, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx + v)), 4));
+      }
       if (++te == g.k[2]) {  // next row (c, kd, kh, kw) in row-major order
         te = 0;
         if (++tb == g.k[1]) {

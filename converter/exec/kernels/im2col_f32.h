@@ -15,8 +15,9 @@ namespace nn {
 /// Rows (c, kd, kh, kw) x columns (output positions) of one (image, group). When the Conv pads,
 /// the constructor first copies the input into a zero-padded image (on the pool; the copy is
 /// reused until the next Im2colF32 on this thread). A panel of NR output positions then has fixed
-/// offsets into the (padded) image, and row (c, kd, kh, kw) of the panel is one gather at those
-/// offsets plus the tap's offset: no bounds checks, any stride and dilation.
+/// offsets into the (padded) image, and row (c, kd, kh, kw) of the panel reads them plus the
+/// tap's offset, with no bounds checks: as one or two contiguous (or stride-2) copies when the
+/// panel covers at most two output lines, else as gathers (any stride and dilation).
 class Im2colF32 {
  public:
   Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const Geo3& g);
