@@ -1,7 +1,8 @@
 // conv_gemm_test.cc - float32 Conv through the GEMM (B panels packed straight from the input)
-// against a naive double-precision N-D reference: 1-D, 2-D and 3-D, strides 1 to 3, dilations,
-// asymmetric pads, groups, batch, tiny and huge outputs (panels that cross output lines, several
-// K and N cache blocks), 1 and 2 threads, both microkernels.
+// and through the channel-interleaved depthwise kernel, against a naive double-precision N-D
+// reference: 1-D, 2-D and 3-D, strides 1 to 3, dilations, asymmetric pads, groups, batch, tiny
+// and huge outputs (panels that cross output lines, several K and N cache blocks), 1 and 2
+// threads, both microkernels, weights as inputs and as prepacked initializers.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -134,6 +135,9 @@ TEST(ConvGemm, MatchesReference) {
       {1, 3, 5, 1, {23, 29}, {3, 3}, {3, 3}, {1, 1}, {0, 2}, {1, 0}},
       // groups
       {1, 8, 6, 2, {9, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      // depthwise with dilation and stride (channels interleaved 8 per vector), 11 channels
+      {1, 11, 11, 11, {9, 11}, {3, 3}, {2, 1}, {2, 2}, {2, 2}, {2, 2}},
+      {2, 3, 3, 3, {6, 3}, {2, 2}, {1, 1}, {1, 1}, {0, 0}, {1, 0}},
       // 1-D with dilation 3
       {1, 4, 7, 1, {300}, {5}, {1}, {3}, {2}, {2}},
       // 3-D

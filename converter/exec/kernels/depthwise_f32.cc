@@ -162,4 +162,73 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
   }
 }
 
+bool blockedDepthwise(const Geo3& g) {
+  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.out[2] < 16;
+}
+
+void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t count, const Geo3& g,
+                         const gemm::Epilogue& ep, const float* res, float* y) {
+  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t Hp = IH + g.pb[1] + g.pe[1], Wp = IW + g.pb[2] + g.pe[2];
+  const int64_t inSp = IH * IW, outSp = OH * OW, taps = KH * KW;
+  thread_local std::vector<float> buf;
+  const size_t need = size_t((Hp * Wp + taps + outSp) * 8);
+  if (buf.size() < need) buf.resize(need);
+  float* P = buf.data();        // [Hp][Wp][8], zero padded
+  float* Wt = P + Hp * Wp * 8;  // [KH][KW][8]
+  float* O = Wt + taps * 8;     // [OH * OW][8]
+  std::fill(P, P + Hp * Wp * 8, 0.0f);
+  std::fill(Wt, Wt + taps * 8, 0.0f);
+  alignas(32) float bias[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t c = 0; c < count; ++c) {
+    const float* xc = x + c * inSp;
+    for (int64_t ih = 0; ih < IH; ++ih)
+      for (int64_t iw = 0; iw < IW; ++iw) P[((ih + g.pb[1]) * Wp + iw + g.pb[2]) * 8 + c] = xc[ih * IW + iw];
+    for (int64_t t = 0; t < taps; ++t) Wt[t * 8 + c] = w[c * taps + t];
+    if (b) bias[c] = b[c];
+  }
+  const __m256 vb = _mm256_load_ps(bias);
+  const int64_t sh = g.s[1], sw = g.s[2], dh = g.d[1], dw = g.d[2];
+  // Four outputs of a row at a time (the last group moved back to fit), one at a time when the
+  // row is narrower than four.
+  const int64_t step = OW >= 4 ? 4 : 1;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t o = 0; o < OW; o += step) {
+      const int64_t ow = std::min(o, OW - step);
+      if (step == 4) {
+        __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const float* row = P + ((oh * sh + kh * dh) * Wp + ow * sw) * 8;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const __m256 wv = _mm256_loadu_ps(Wt + (kh * KW + kw) * 8);
+            const float* p = row + kw * dw * 8;
+            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + sw * 8), a1);
+            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 2 * sw * 8), a2);
+            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 3 * sw * 8), a3);
+          }
+        }
+        float* op = O + (oh * OW + ow) * 8;
+        _mm256_storeu_ps(op, a0);
+        _mm256_storeu_ps(op + 8, a1);
+        _mm256_storeu_ps(op + 16, a2);
+        _mm256_storeu_ps(op + 24, a3);
+      } else {
+        __m256 a0 = vb;
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(Wt + (kh * KW + kw) * 8),
+                                 _mm256_loadu_ps(P + ((oh * sh + kh * dh) * Wp + ow * sw + kw * dw) * 8), a0);
+        _mm256_storeu_ps(O + (oh * OW + ow) * 8, a0);
+      }
+    }
+  }
+  const bool epi = ep.act != gemm::Act::None || res != nullptr;
+  for (int64_t c = 0; c < count; ++c) {
+    float* yc = y + c * outSp;
+    for (int64_t p = 0; p < outSp; ++p) yc[p] = O[p * 8 + c];
+    if (epi) gemm::applyEpilogue(yc, outSp, 0.0f, ep, res ? res + c * outSp : nullptr);
+  }
+}
+
 }  // namespace npuconv::nn

@@ -17,4 +17,16 @@ bool fastDepthwise(const Geo3& g);
 void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep,
                   const float* res, float* y);
 
+/// Whether depthwiseF32Blocked handles this geometry: 2-D (or 1-D) with output rows narrower
+/// than 16 (where a row of one channel fills vectors poorly), any stride and dilation.
+bool blockedDepthwise(const Geo3& g);
+
+/// Channels [0, count) (count <= 8) of one image, one filter each (channel multiplier 1): x, y
+/// and res (null: none) point at the first channel's plane, w at its filter, b at its bias (null:
+/// 0). The channels are interleaved (8 per vector, zero padded) so each tap is one FMA for 8
+/// channels; the results, with the epilogue (residual, activation), go back to planar y. Same
+/// summation order as depthwiseF32: bias, then the taps row by row.
+void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t count, const Geo3& g,
+                         const gemm::Epilogue& ep, const float* res, float* y);
+
 }  // namespace npuconv::nn

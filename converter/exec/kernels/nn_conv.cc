@@ -158,6 +158,20 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   if (N == 0 || M == 0 || outSp == 0) return;
 
   if constexpr (std::is_same_v<T, float>) {
+    if (Cg == 1 && Mg == 1 && blockedDepthwise(g)) {
+      // Small planes: 8 channels per vector.
+      const int64_t blocks = (M + 7) / 8;
+      int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
+      pool.parallelFor(N * blocks, grain, [&](int64_t c0, int64_t c1) {
+        for (int64_t i = c0; i < c1; ++i) {
+          const int64_t n = i / blocks, m0 = (i % blocks) * 8, count = std::min<int64_t>(8, M - m0);
+          const int64_t at = (n * M + m0) * outSp;
+          depthwiseF32Blocked(X + (n * C + m0) * inSp, W + m0 * kk, B ? B + m0 : nullptr, count, g, act,
+                              act.residual ? act.residual + at : nullptr, Y + at);
+        }
+      });
+      return;
+    }
     if (Cg == 1 && fastDepthwise(g)) {
       int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
       pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
