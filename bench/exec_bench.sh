@@ -9,7 +9,7 @@
 #        PIPELINE (O2), VARIANTS ("exported optimized": which rows to print per case)
 #        ONLY="resnet50 minilm_128" to run a subset of the cases below
 #        NPU_SIDE=run (default): npuconv's side is `npuconv run MODEL --input N=F.npy ... --threads
-#        T --repeat R --json` (one warm-up run, then R timed); NPU_SIDE=exec_bench: the
+#        T --warmup W --repeat R --json` (W warm-up runs, then R timed); NPU_SIDE=exec_bench: the
 #        bench/exec_bench program (WARMUP warm-up runs). Either way exec_bench first materializes
 #        the zoo model and writes the seeded inputs (.npy for npuconv, raw for ORT).
 #
@@ -81,7 +81,8 @@ time_npu() {
       n="${spec%%=*}"
       npu_args+=(--input "$n=$dir/$n.npy")
     done
-    "$npuconv" run "$model" "${npu_args[@]}" --threads "$THREADS" --repeat "$REPEAT" --json 2>"$dir/npu.err"
+    "$npuconv" run "$model" "${npu_args[@]}" --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" --json \
+      2>"$dir/npu.err"
   else
     # shellcheck disable=SC2086
     "$bin" --model "$model" $inputs --threads "$THREADS" --warmup "$WARMUP" --repeat "$REPEAT" 2>"$dir/npu.err"

@@ -1,11 +1,11 @@
 // npuconv run MODEL --input NAME=FILE.npy [--input ...] [--inputs FILE.h5] [--output-dir DIR]
-//              [-o FILE.h5] [--threads N] [--repeat N [--profile [--profile-top K]]] [--json]
+//              [-o FILE.h5] [--threads N] [--repeat N [--warmup W] [--profile [--profile-top K]]] [--json]
 //
 // Runs a model on the reference executor. Inputs come from .npy files (or serialized ONNX
 // TensorProto .pb files) named on the command line, or from the datasets of an HDF5 file.
 // Outputs go to DIR/<output name>.npy ('/' and other unsafe characters in names become '_')
-// and/or to one HDF5 file with a dataset per output. --repeat N times N runs after a warm-up
-// run and reports the median and minimum latency in milliseconds; --profile adds the time per op
+// and/or to one HDF5 file with a dataset per output. --repeat N times N runs after W warm-up
+// runs (default 1) and reports the median and minimum latency in milliseconds; --profile adds the time per op
 // type and the K slowest nodes (default 10, 0: all), as the executor runs them (a fused chain
 // such as Conv+Add+Relu is one kernel call and one row).
 #include <algorithm>
@@ -36,6 +36,7 @@ struct RunOptions {
   std::string outputH5;
   int threads = 0;
   int repeat = 0;
+  int warmup = 1;
   bool json = false;
   bool profile = false;
   int profileTop = 10;
@@ -167,8 +168,12 @@ int runModel(const RunOptions& o) {
   if (!exec) return reportError(exec.status().in(o.model));
 
   using Clock = std::chrono::steady_clock;
-  auto outputs = (*exec)->run(*inputs);  // the warm-up run when timing
+  auto outputs = (*exec)->run(*inputs);  // the first warm-up run when timing
   if (!outputs) return reportError(outputs.status());
+  for (int i = 1; i < o.warmup && o.repeat > 0; ++i) {
+    outputs = (*exec)->run(*inputs);
+    if (!outputs) return reportError(outputs.status());
+  }
   std::vector<double> ms;
   // --profile: each kernel call's time, summed over the timed runs per op type (a fused chain
   // as "Conv+Add+Relu") and per node.
@@ -269,8 +274,10 @@ void addRunCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("-o,--output", o->outputH5, "Write the outputs to one HDF5 file, a dataset per output")
       ->type_name("FILE.h5");
   cmd->add_option("--threads", o->threads, "Executor threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--repeat", o->repeat, "Time N runs after a warm-up run; report median/min latency")
+  cmd->add_option("--repeat", o->repeat, "Time N runs after the warm-up runs; report median/min latency")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup", o->warmup, "With --repeat: untimed runs before the timed ones (default 1)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--profile", o->profile,
                 "With --repeat: print the time per op type and of the slowest nodes (ms per run; a fused chain "
                 "such as Conv+Add+Relu is one entry)");

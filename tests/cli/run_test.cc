@@ -91,7 +91,7 @@ TEST_F(RunCommandTest, WritesAndReadsHdf5) {
 
 TEST_F(RunCommandTest, RepeatReportsLatencyAsJson) {
   std::string out, err;
-  int rc = test::runCommand(base() + " --repeat 5 --json --threads 1", &out, &err);
+  int rc = test::runCommand(base() + " --repeat 5 --warmup 3 --json --threads 1", &out, &err);
   ASSERT_EQ(rc, 0) << err;
   ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   auto j = nlohmann::json::parse(out, nullptr, false);
