@@ -404,6 +404,13 @@ struct BSource {
   int64_t ldb = 0;
   const BPacker* packer = nullptr;
   int64_t col0 = 0;
+  const PackedB* prepacked = nullptr;  // when set, blocks are read where they are
+  /// The packed block for (pc, jc): `scratch` after packing into it, or the prepacked panels.
+  const float* packed(int64_t pc, int64_t kc, int64_t jc, int64_t nc, int NR, float* scratch) const {
+    if (prepacked) return prepacked->block(col0 + jc, pc);
+    pack(pc, kc, jc, nc, NR, scratch);
+    return scratch;
+  }
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) const {
     if (packer)
       packer->pack(packer->self, p0, kc, col0 + j0, nc, NR, dst);
@@ -413,7 +420,7 @@ struct BSource {
   /// This source from column s on.
   BSource fromColumn(int64_t s) const {
     BSource r = *this;
-    if (packer)
+    if (packer || prepacked)
       r.col0 += s;
     else
       r.B = tB ? B + s * ldb : B + s;
@@ -432,7 +439,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   const int64_t ncMax = std::min(NC, (N + NR - 1) / NR * NR);
   const int64_t mcMax = std::min(MC, (M + MR - 1) / MR * MR);
   const int64_t kcMax = std::min(KC, K);
-  float* bp = tlsB.get(size_t(kcMax * ncMax));
+  float* bscratch = bsrc.prepacked ? nullptr : tlsB.get(size_t(kcMax * ncMax));
   float* ap = pa ? nullptr : tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];
   const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
@@ -443,7 +450,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
       int64_t kc = std::min(KC, K - pc);
       bool first = pc == 0, last = pc + kc == K;
       int mode = !first ? kAccumulate : beta == 0.0f ? kOverwrite : beta == 1.0f ? kAccumulate : kScale;
-      bsrc.pack(pc, kc, jc, nc, NR, bp);
+      const float* bp = bsrc.packed(pc, kc, jc, nc, NR, bscratch);
       for (int64_t ic = 0; ic < M; ic += MC) {
         int64_t mc = std::min(MC, M - ic);
         // Full MR-row panels read A in place when that pays; the partial last panel is packed.
@@ -674,6 +681,46 @@ PackedA PackedA::pack(const float* A, int64_t M, int64_t K, int64_t lda) {
 const float* PackedA::panel(int64_t row, int64_t pc) const {
   const int64_t kc = std::min(kcBlock_, k_ - pc);
   return data_.get() + mPad_ * pc + row * kc;
+}
+
+void PackedB::Free::operator()(float* p) const { std::free(p); }
+
+PackedB PackedB::pack(const float* B, int64_t K, int64_t N, int64_t ldb) {
+  const Kernel& kn = activeKernel();
+  PackedB r;
+  r.k_ = K;
+  r.n_ = N;
+  r.kcBlock_ = kn.kc;
+  r.isa_ = activeIsa();
+  r.nPad_ = (N + kn.nr - 1) / kn.nr * kn.nr;
+  const size_t size = size_t(std::max<int64_t>(1, r.nPad_ * K));
+  r.data_.reset(static_cast<float*>(std::aligned_alloc(64, (size * sizeof(float) + 63) / 64 * 64)));
+  if (!r.data_) throw std::bad_alloc();
+  // Block pc holds nPad x kc values: panels of NR columns, k-major (the layout packB makes).
+  for (int64_t pc = 0; pc < K; pc += kn.kc) {
+    const int64_t kc = std::min<int64_t>(kn.kc, K - pc);
+    packB(false, B, ldb, pc, kc, 0, N, kn.nr, r.data_.get() + r.nPad_ * pc);
+  }
+  return r;
+}
+
+const float* PackedB::block(int64_t col, int64_t pc) const {
+  const int64_t kc = std::min(kcBlock_, k_ - pc);
+  return data_.get() + nPad_ * pc + col * kc;
+}
+
+void sgemmPrepackedB(ThreadPool* pool, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
+                     const Epilogue& ep) {
+  const int64_t N = B.cols(), K = B.depth();
+  if (M <= 0 || N <= 0) return;
+  NPU_CHECK(B.isa() == activeIsa(), "sgemmPrepackedB: B was packed for another microkernel");
+  if (K <= 0) {
+    sgemm(pool, false, false, M, N, 0, 1.0f, A, lda, nullptr, N, 0.0f, C, ldc, ep);
+    return;
+  }
+  BSource src;
+  src.prepacked = &B;
+  blockedGemm(pool, activeKernel(), false, M, N, K, 1.0f, A, lda, nullptr, src, 0.0f, C, ldc, ep);
 }
 
 void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* B, int64_t ldb, const BPacker* b,

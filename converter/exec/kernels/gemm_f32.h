@@ -92,6 +92,32 @@ class PackedA {
   Isa isa_ = Isa::Avx2;
 };
 
+/// A row-major [K, N] float32 matrix packed once in the layout the microkernel of the ISA in use
+/// at packing time reads (NR-column panels, k-major, per K cache block): the constant weights of
+/// a MatMul.
+class PackedB {
+ public:
+  static PackedB pack(const float* B, int64_t K, int64_t N, int64_t ldb);
+  int64_t depth() const { return k_; }
+  int64_t cols() const { return n_; }
+  Isa isa() const { return isa_; }
+  /// The panels of the K block starting at pc, from column col (a multiple of NR) on.
+  const float* block(int64_t col, int64_t pc) const;
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> data_;
+  int64_t k_ = 0, n_ = 0, nPad_ = 0, kcBlock_ = 0;
+  Isa isa_ = Isa::Avx2;
+};
+
+/// C[M,N] = epilogue(A * B) with A row-major [M, K] (row stride lda) and B prepacked (for
+/// activeIsa()).
+void sgemmPrepackedB(ThreadPool* pool, int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
+                     const Epilogue& ep = {});
+
 /// C[M,N] = epilogue(A * B) with A prepacked (it must be packed for activeIsa()) and B a stored
 /// row-major [K, N] matrix (row stride ldb) or given by a packer (b non-null).
 void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* B, int64_t ldb, const BPacker* b,

@@ -298,6 +298,23 @@ Status matmulKernel(KernelContext& ctx) {
   if (!dropN) outDims.push_back(N);
   Tensor y = Tensor::uninitialized(a.dtype(), outDims);  // every GEMM below runs with beta 0
   bool collapse = bShared && aFull;
+  // A constant float32 [K, N] B shared by every batch (a layer's weights): packed once per node.
+  const gemm::PackedB* packedB = nullptr;
+  if (collapse && dt == DType::F32 && pb->rank() == 2 && ctx.inputIsConstant(1) && ctx.nodeCache() &&
+      int64_t(aOff.size()) * M >= 4 && N >= 8 && K > 0) {
+    struct Packed {
+      const void* source;
+      gemm::PackedB b;
+    };
+    std::shared_ptr<void>& slot = *ctx.nodeCache();
+    auto* cur = static_cast<Packed*>(slot.get());
+    if (!cur || cur->source != b.raw() || cur->b.isa() != gemm::activeIsa()) {
+      auto p = std::make_shared<Packed>(Packed{b.raw(), gemm::PackedB::pack(b.data<float>(), K, N, N)});
+      cur = p.get();
+      slot = std::move(p);
+    }
+    packedB = &cur->b;
+  }
   // A bias Add the executor fused into this MatMul (per column, length N checked at plan time).
   if (const gemm::Epilogue* fused = takeFusedEpilogue(dt, outDims)) {
     if (a.dtype() != DType::F32 || b.dtype() != DType::F32 || !fused->bias || fused->biasPerRow || fused->biasLen != N)
@@ -307,7 +324,9 @@ Status matmulKernel(KernelContext& ctx) {
     const float* B = b.data<float>();
     float* Y = y.mutableData<float>();
     int64_t batches = static_cast<int64_t>(aOff.size());
-    if (collapse) {
+    if (packedB) {
+      gemm::sgemmPrepackedB(&ctx.pool(), batches * M, A, K, *packedB, Y, N, ep);
+    } else if (collapse) {
       gemm::sgemm(&ctx.pool(), false, false, batches * M, N, K, 1.0f, A, K, B + bOff[0], N, 0.0f, Y, N, ep);
     } else {
       for (int64_t i = 0; i < batches; ++i)
@@ -315,6 +334,11 @@ Status matmulKernel(KernelContext& ctx) {
                     Y + i * M * N, N, ep);
     }
     ctx.setOutput(0, narrowFromF32(y, dt));
+    return Status::ok();
+  }
+  if (packedB) {
+    gemm::sgemmPrepackedB(&ctx.pool(), int64_t(aOff.size()) * M, a.data<float>(), K, *packedB, y.mutableData<float>(), N);
+    ctx.setOutput(0, std::move(y));
     return Status::ok();
   }
   switch (a.dtype()) {

@@ -393,7 +393,7 @@ Status softmaxKernel(KernelContext& ctx) {
     x = axesLast(ctx.pool(), xf, mask, perm);
     len = x0.dim(axis);
   }
-  Tensor y(x.dtype(), x.dims());
+  Tensor y = Tensor::uninitialized(x.dtype(), x.dims());  // every row is written
   int64_t rows = len ? x.numElements() / len : 0;
   visitType<kF32 | kF64>(x.dtype(), [&]<typename T>() {
     const T* in = x.data<T>();
