@@ -25,6 +25,7 @@ bool Im2colF32::fits(int64_t channels, const Geo3& g) {
 
 Im2colF32::Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const Geo3& g) : img_(x), g_(&g) {
   for (int i = 0; i < 3; ++i) dims_[i] = paddedExtent(g, i);
+  end_ = x + channels * dims_[0] * dims_[1] * dims_[2];
   const bool padded = g.pb[0] || g.pb[1] || g.pb[2] || g.pe[0] || g.pe[1] || g.pe[2];
   if (!padded) return;
   const int64_t D = dims_[0], H = dims_[1], W = dims_[2], plane = D * H * W;
@@ -43,6 +44,7 @@ Im2colF32::Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const G
     }
   });
   img_ = out;
+  end_ = out + channels * plane;
 }
 
 namespace {
@@ -52,8 +54,8 @@ inline __m256i firstLanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/// out[t] = src[t * sw] for t < len, sw 1 or 2, reading nothing past src[(len - 1) * sw].
-inline void copyRun(const float* src, int64_t sw, int64_t len, float* out) {
+/// out[t] = src[t * sw] for t < len, sw 1 or 2, reading nothing at or past `end`.
+inline void copyRun(const float* src, int64_t sw, int64_t len, float* out, const float* end) {
   int64_t t = 0;
   if (sw == 1) {
     for (; t + 8 <= len; t += 8) _mm256_storeu_ps(out + t, _mm256_loadu_ps(src + t));
@@ -64,8 +66,10 @@ inline void copyRun(const float* src, int64_t sw, int64_t len, float* out) {
     return;
   }
   for (; t < len; t += 8) {
-    const int64_t n = std::min<int64_t>(8, len - t), need = 2 * n - 1;  // inputs read
     const float* p = src + 2 * t;
+    const int64_t n = std::min<int64_t>(8, len - t);
+    // Inputs read: 2n - 1, or 16 where the one past the last is still inside the image.
+    const int64_t need = p + 16 <= end ? 16 : 2 * n - 1;
     const __m256 a = need >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, firstLanes(need));
     const __m256 b = need >= 16 ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, firstLanes(std::max<int64_t>(0, need - 8)));
     const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
@@ -92,14 +96,26 @@ void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64
     // The panel's output positions: tap-0 offsets (columns past the end repeat the last valid
     // one: the GEMM discards them) and the runs of consecutive positions on one output line.
     int64_t nRuns = 0;
+    const int64_t pos0 = j0 + q * NR, line0 = pos0 / OW;  // the only divisions per panel
+    int64_t ow = pos0 % OW, oh = line0 % OH, od = line0 / OH;
     for (int64_t j = 0; j < NR; ++j) {
-      const int64_t pos = j0 + std::min(q * NR + j, nc - 1);
-      const int64_t line = pos / OW, ow = pos % OW, oh = line % OH, od = line / OH;
+      if (q * NR + j >= nc) {  // past the end: repeat the last valid column
+        idx[j] = idx[j - 1];
+        runs[nRuns++] = {idx[j], 1, j};
+        continue;
+      }
       idx[j] = int32_t(od * g.s[0] * HW + oh * g.s[1] * W + ow * g.s[2]);
-      if (j == 0 || ow == 0 || q * NR + j >= nc)
+      if (j == 0 || ow == 0)
         runs[nRuns++] = {idx[j], 1, j};
       else
         ++runs[nRuns - 1].len;
+      if (++ow == OW) {
+        ow = 0;
+        if (++oh == OH) {
+          oh = 0;
+          ++od;
+        }
+      }
     }
     // Long runs (two or fewer per panel) of stride 1 or 2 are copied, anything else gathered.
     const bool copy = nRuns <= 2 && (g.s[2] == 1 || g.s[2] == 2);
@@ -110,7 +126,7 @@ void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64
       const float* base = s.img_ + c * plane + ta * g.d[0] * HW + tb * g.d[1] * W + te * g.d[2];
       float* out = d + k * NR;
       if (copy) {
-        for (int64_t r = 0; r < nRuns; ++r) copyRun(base + runs[r].off, g.s[2], runs[r].len, out + runs[r].at);
+        for (int64_t r = 0; r < nRuns; ++r) copyRun(base + runs[r].off, g.s[2], runs[r].len, out + runs[r].at, s.end_);
       } else {
         for (int v = 0; v < NR; v += 8)
           _mm256_storeu_ps(out + v, _mm256_i32gather_ps(base, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx + v)), 4));

@@ -28,6 +28,7 @@ class Im2colF32 {
  private:
   static void pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst);
   const float* img_;     // the (padded) image
+  const float* end_;     // one past its last value
   int64_t dims_[3];      // its spatial dims
   const Geo3* g_;
 };
