@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "converter/exec/executor.h"
-#include "formats/onnx/onnx_reader.h"
+#include "tests/support/test_util.h"
 
 namespace npuconv {
 namespace {
@@ -32,18 +31,11 @@ std::vector<float> runPool(const PoolCase& pc, bool withIndices, const std::vect
   std::string outs = withIndices ? "(float Y, int64 I)" : "(float Y)";
   std::string text = "<ir_version: 8, opset_import: [\"\" : 12]>\ng (float" + dimsText(pc.in) + " X) => " + outs +
                      " {\n  " + (withIndices ? "Y, I" : "Y") + " = MaxPool <" + pc.attrs + "> (X)\n}\n";
-  auto model = parseOnnxText(text);
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return {};
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return {};
   NamedTensors feeds;
   feeds["X"] = Tensor::fromValues<float>(DType::F32, pc.in, std::span<const float>(x));
-  auto out = (*exec)->run(feeds);
-  EXPECT_TRUE(out.hasValue()) << out.status().toString();
-  if (!out) return {};
-  const Tensor& y = out->at("Y");
+  NamedTensors out = test::runnerFor(text, threads)->run(feeds);
+  if (!out.count("Y")) return {};
+  const Tensor& y = out.at("Y");
   return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
 }
 

@@ -8,9 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "converter/exec/executor.h"
 #include "converter/exec/kernels/gemm_f32.h"
-#include "formats/onnx/onnx_reader.h"
+#include "tests/support/test_util.h"
 
 namespace npuconv {
 namespace {
@@ -41,24 +40,17 @@ std::vector<float> runMatMul(const std::vector<int64_t>& ad, int64_t K, int64_t 
   }
   if (!inits.empty()) text += " <" + inits + ">";
   text += bias ? " {\n  M = MatMul (X, W)\n  Y = Add (M, B)\n}\n" : " {\n  Y = MatMul (X, W)\n}\n";
-  auto model = parseOnnxText(text);
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return {};
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return {};
+  auto runner = test::runnerFor(text, threads);
   NamedTensors feeds;
   feeds["X"] = Tensor::fromValues<float>(DType::F32, ad, std::span<const float>(x));
   if (!constW) feeds["W"] = Tensor::fromValues<float>(DType::F32, {K, N}, std::span<const float>(w));
-  auto out = (*exec)->run(feeds);
-  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  NamedTensors out = runner->run(feeds);
   if (switchIsa && gemm::cpuHasAvx512()) {
     gemm::setIsa(gemm::activeIsa() == gemm::Isa::Avx2 ? gemm::Isa::Avx512 : gemm::Isa::Avx2);
-    out = (*exec)->run(feeds);  // the second run packs again for the other microkernel
-    EXPECT_TRUE(out.hasValue()) << out.status().toString();
+    out = runner->run(feeds);  // the second run packs again for the other microkernel
   }
-  if (!out) return {};
-  const Tensor& y = out->at("Y");
+  if (!out.count("Y")) return {};
+  const Tensor& y = out.at("Y");
   return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
 }
 

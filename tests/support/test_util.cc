@@ -36,6 +36,24 @@ Model parseModel(const std::string& text) {
   return std::move(m).value();
 }
 
+NamedTensors TextModelRunner::run(const NamedTensors& feeds) {
+  if (!exec) return {};
+  auto out = exec->run(feeds);
+  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  if (!out) return {};
+  return std::move(out).value();
+}
+
+std::unique_ptr<TextModelRunner> runnerFor(const std::string& text, int threads) {
+  auto r = std::make_unique<TextModelRunner>();
+  r->model = parseModel(text);
+  if (!r->model.graph) return r;
+  auto exec = Executor::create(r->model, ExecOptions{threads});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  if (exec) r->exec = std::move(exec).value();
+  return r;
+}
+
 static std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream ss;

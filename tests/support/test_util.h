@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "converter/exec/executor.h"
 #include "converter/ir/model.h"
 
 namespace npuconv::test {
@@ -16,6 +17,17 @@ std::filesystem::path testdata(const std::string& relative);
 std::filesystem::path tempDir(const std::string& name);
 /// Parses ONNX text syntax; fails the test on error.
 Model parseModel(const std::string& text);
+/// A model in ONNX text syntax with an executor for it (the executor needs the model alive).
+struct TextModelRunner {
+  Model model;
+  std::unique_ptr<Executor> exec;
+  /// Runs it; fails the test (and returns no tensors) when the run fails.
+  NamedTensors run(const NamedTensors& feeds);
+};
+/// Parses `text` and prepares an executor with `threads` threads; fails the test (exec null) on
+/// error.
+std::unique_ptr<TextModelRunner> runnerFor(const std::string& text, int threads);
+
 /// Runs a shell command; returns its exit code and fills stdout/stderr when given.
 int runCommand(const std::string& cmd, std::string* out = nullptr, std::string* err = nullptr);
 /// The npuconv binary under test.

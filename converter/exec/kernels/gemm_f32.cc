@@ -656,7 +656,13 @@ void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float
   blockedGemm(pool, activeKernel(), false, M, N, K, 1.0f, A, lda, nullptr, src, 0.0f, C, ldc, ep);
 }
 
-void PackedA::Free::operator()(float* p) const { std::free(p); }
+void FreeAligned::operator()(float* p) const { std::free(p); }
+
+AlignedFloats allocateFloats(size_t n) {
+  AlignedFloats p(static_cast<float*>(std::aligned_alloc(64, (std::max<size_t>(n, 1) * sizeof(float) + 63) / 64 * 64)));
+  if (!p) throw std::bad_alloc();
+  return p;
+}
 
 PackedA PackedA::pack(const float* A, int64_t M, int64_t K, int64_t lda) {
   const Kernel& kn = activeKernel();
@@ -667,9 +673,7 @@ PackedA PackedA::pack(const float* A, int64_t M, int64_t K, int64_t lda) {
   r.kcBlock_ = kn.kc;
   r.isa_ = activeIsa();
   r.mPad_ = (M + kn.mr - 1) / kn.mr * kn.mr;
-  r.size_ = size_t(std::max<int64_t>(1, r.mPad_ * K));
-  r.data_.reset(static_cast<float*>(std::aligned_alloc(64, (r.size_ * sizeof(float) + 63) / 64 * 64)));
-  if (!r.data_) throw std::bad_alloc();
+  r.data_ = allocateFloats(size_t(r.mPad_ * K));
   // Block pc holds mPad x kc values: panels of MR rows, k-major (the layout packA makes).
   for (int64_t pc = 0; pc < K; pc += kn.kc) {
     const int64_t kc = std::min<int64_t>(kn.kc, K - pc);
@@ -683,8 +687,6 @@ const float* PackedA::panel(int64_t row, int64_t pc) const {
   return data_.get() + mPad_ * pc + row * kc;
 }
 
-void PackedB::Free::operator()(float* p) const { std::free(p); }
-
 PackedB PackedB::pack(const float* B, int64_t K, int64_t N, int64_t ldb) {
   const Kernel& kn = activeKernel();
   PackedB r;
@@ -693,9 +695,7 @@ PackedB PackedB::pack(const float* B, int64_t K, int64_t N, int64_t ldb) {
   r.kcBlock_ = kn.kc;
   r.isa_ = activeIsa();
   r.nPad_ = (N + kn.nr - 1) / kn.nr * kn.nr;
-  const size_t size = size_t(std::max<int64_t>(1, r.nPad_ * K));
-  r.data_.reset(static_cast<float*>(std::aligned_alloc(64, (size * sizeof(float) + 63) / 64 * 64)));
-  if (!r.data_) throw std::bad_alloc();
+  r.data_ = allocateFloats(size_t(r.nPad_ * K));
   // Block pc holds nPad x kc values: panels of NR columns, k-major (the layout packB makes).
   for (int64_t pc = 0; pc < K; pc += kn.kc) {
     const int64_t kc = std::min<int64_t>(kn.kc, K - pc);

@@ -69,6 +69,14 @@ struct BPacker {
 void sgemmPackedB(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const BPacker& b,
                   float* C, int64_t ldc, const Epilogue& ep = {});
 
+/// 64-byte aligned float storage of the packed matrices.
+struct FreeAligned {
+  void operator()(float* p) const;
+};
+using AlignedFloats = std::unique_ptr<float[], FreeAligned>;
+/// At least n (>= 1) floats; throws std::bad_alloc.
+AlignedFloats allocateFloats(size_t n);
+
 /// A row-major [M, K] float32 matrix packed once, in the layout the microkernel of the ISA in use
 /// at packing time reads (MR-row panels, k-major, per K cache block): constant weights packed
 /// at their first use instead of at every call, and streamed from memory in one sequential pass.
@@ -80,14 +88,9 @@ class PackedA {
   Isa isa() const { return isa_; }
   /// The panel holding rows [row, row + MR) (row a multiple of MR) of the K block starting at pc.
   const float* panel(int64_t row, int64_t pc) const;
-  size_t bytes() const { return size_ * sizeof(float); }
 
  private:
-  struct Free {
-    void operator()(float* p) const;
-  };
-  std::unique_ptr<float[], Free> data_;
-  size_t size_ = 0;
+  AlignedFloats data_;
   int64_t m_ = 0, k_ = 0, mPad_ = 0, mr_ = 0, kcBlock_ = 0;
   Isa isa_ = Isa::Avx2;
 };
@@ -105,10 +108,7 @@ class PackedB {
   const float* block(int64_t col, int64_t pc) const;
 
  private:
-  struct Free {
-    void operator()(float* p) const;
-  };
-  std::unique_ptr<float[], Free> data_;
+  AlignedFloats data_;
   int64_t k_ = 0, n_ = 0, nPad_ = 0, kcBlock_ = 0;
   Isa isa_ = Isa::Avx2;
 };
