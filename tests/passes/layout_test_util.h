@@ -24,31 +24,25 @@ struct LayoutRun {
 /// Runs the comma-separated passes (or "pipeline=NAME,extra,passes") with the verifier after each.
 inline LayoutRun runPassesOn(Model model, const std::string& passes, const std::map<std::string, std::string>& options) {
   LayoutRun r;
-  PassManager all;
+  // Runs a pipeline or a pass list on `model` (verifying after each pass), keeping its records.
+  auto runManager = [&](const std::string& pipeline, const std::string& list) {
+    auto pm = buildPassManager(pipeline, list, {});
+    EXPECT_TRUE(pm.hasValue()) << pm.status().toString();
+    if (!pm) return;
+    pm->setVerifyEach(true);
+    PassContext ctx;
+    ctx.options = options;
+    Status s = pm->run(model, ctx);
+    EXPECT_TRUE(s.isOk()) << s.toString();
+    for (const PassRecord& rec : pm->records()) r.records.push_back(rec);
+  };
   std::string list = passes;
   if (list.rfind("pipeline=", 0) == 0) {
     size_t comma = list.find(',');
-    std::string pipe = list.substr(9, comma == std::string::npos ? std::string::npos : comma - 9);
-    auto pm = buildPassManager(pipe, "", {});
-    EXPECT_TRUE(pm.hasValue()) << pm.status().toString();
-    pm->setVerifyEach(true);
-    PassContext ctx;
-    ctx.options = options;
-    Status s = pm->run(model, ctx);
-    EXPECT_TRUE(s.isOk()) << s.toString();
-    for (const PassRecord& rec : pm->records()) r.records.push_back(rec);
+    runManager(list.substr(9, comma == std::string::npos ? std::string::npos : comma - 9), "");
     list = comma == std::string::npos ? "" : list.substr(comma + 1);
   }
-  if (!list.empty()) {
-    auto pm = buildPassManager("", list, {});
-    EXPECT_TRUE(pm.hasValue()) << pm.status().toString();
-    pm->setVerifyEach(true);
-    PassContext ctx;
-    ctx.options = options;
-    Status s = pm->run(model, ctx);
-    EXPECT_TRUE(s.isOk()) << s.toString();
-    for (const PassRecord& rec : pm->records()) r.records.push_back(rec);
-  }
+  if (!list.empty()) runManager("", list);
   Status v = verifyModel(model);
   EXPECT_TRUE(v.isOk()) << v.toString();
   r.model = std::move(model);
