@@ -9,6 +9,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libeigen3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libhdf5-dev
   libgtest-dev googletest llvm-14-tools
+  libpng-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libxxhash-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -29,15 +29,6 @@ namespace npuconv {
 class Graph;
 class Node;
 
-/// Quantization parameters carried by a value: real = scale * (q - zero_point).
-struct QuantParams {
-  DType storage = DType::I8;       // I8, U8, I16, U16, I32
-  std::vector<float> scale;        // one per tensor, or one per channel along `axis`
-  std::vector<int64_t> zeroPoint;  // same length as scale
-  std::optional<int64_t> axis;     // per-channel axis; nullopt: per tensor
-  bool operator==(const QuantParams&) const = default;
-};
-
 struct Use {
   Node* user;
   uint32_t operand;
@@ -65,9 +56,6 @@ class Value {
   bool isGraphInput() const { return isGraphInput_; }
   bool isGraphOutput() const;
 
-  const std::optional<QuantParams>& quant() const { return quant_; }
-  void setQuant(std::optional<QuantParams> q) { quant_ = std::move(q); }
-
   const std::string& docString() const { return docString_; }
   void setDocString(std::string s) { docString_ = std::move(s); }
   /// Whether the source model declared this value in value_info (kept for the round trip).
@@ -86,7 +74,6 @@ class Value {
   TensorRef initializer_;
   bool isGraphInput_ = false;
   bool inValueInfo_ = false;
-  std::optional<QuantParams> quant_;
   std::string docString_;
   std::list<std::unique_ptr<Value>>::iterator self_;
 };
@@ -148,7 +135,9 @@ class Node {
   std::list<std::unique_ptr<Node>>::iterator self_;
 };
 
-/// An ONNX graph-level annotation the core does not interpret (kept for the round trip).
+/// ONNX's graph-level quantization_annotation, kept opaque for the round trip only. npuconv
+/// represents quantization by explicit QuantizeLinear/DequantizeLinear nodes (docs/quantization.md);
+/// no pass reads or writes this.
 struct QuantAnnotation {
   std::string tensorName;
   std::vector<std::pair<std::string, std::string>> params;

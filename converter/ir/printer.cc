@@ -29,11 +29,6 @@ std::string listOf(const std::vector<T>& v) {
   return out + "]";
 }
 
-std::string quantText(const QuantParams& q) {
-  return fmt::format(" quant<{} scale={} zp={}{}>", dtypeShortName(q.storage), listOf(q.scale),
-                     listOf(q.zeroPoint), q.axis ? fmt::format(" axis={}", *q.axis) : "");
-}
-
 void printAttr(std::ostream& os, const Attribute& a, const PrintOptions& opt, int indent) {
   os << a.name << "=";
   if (!a.refAttrName.empty()) {
@@ -116,7 +111,6 @@ void printGraph(std::ostream& os, const Graph& g, const PrintOptions& opt, int i
   for (const Value* v : g.initializers()) {
     os << pad << "  " << valueRef(v) << " = " << (v->isGraphInput() ? "default " : "const ")
        << tensorSummary(*v->initializer(), opt.maxInlineElements);
-    if (v->quant()) os << quantText(*v->quant());
     if (opt.full && !v->docString().empty()) os << " doc=" << quoted(v->docString());
     os << "\n";
   }
@@ -141,7 +135,6 @@ void printGraph(std::ostream& os, const Graph& g, const PrintOptions& opt, int i
     for (size_t i = 0; i < n->numResults(); ++i) {
       const Value* r = n->result(i);
       os << (i ? ", " : " ") << (r ? r->type().toString() : "_");
-      if (r && r->quant()) os << quantText(*r->quant());
     }
     os << " name=" << quoted(n->name());
     if (n->provenance().size() != 1 || n->provenance()[0] != n->name()) {

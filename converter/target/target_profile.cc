@@ -167,10 +167,7 @@ class ValueFacts {
   }
 
  private:
-  static DType declared(const Value* v) {
-    if (v->quant()) return v->quant()->storage;
-    return v->dtype();
-  }
+  static DType declared(const Value* v) { return v->dtype(); }
 
   void visit(const Node& n) {
     // Element types of the results.
@@ -444,7 +441,6 @@ std::string checkOpSpecific(const Node& n, const OpConstraints& c) {
 bool perChannelWeights(const Node& n) {
   const Value* w = weightOperand(n);
   if (!w) return false;
-  if (w->quant() && w->quant()->axis && w->quant()->scale.size() > 1) return true;
   if (const Node* p = w->producer(); p && p->is("DequantizeLinear"))
     if (auto s = ValueFacts::staticShape(p->operand(1))) {
       int64_t e = 1;

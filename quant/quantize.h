@@ -1,0 +1,60 @@
+// quantize.h - the quantizers: float IR in, quantized IR out (QDQ, dynamic, weight-only, fp16).
+//
+// Quantization is represented in the IR by explicit QuantizeLinear / DequantizeLinear nodes
+// (and DynamicQuantizeLinear + MatMulInteger / ConvInteger for int8-dynamic), exactly as it is
+// written to ONNX: every pass, the executor and the writer see it as ordinary ops. See
+// docs/quantization.md.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "converter/ir/model.h"
+#include "converter/support/status.h"
+#include "quant/calibration.h"
+
+namespace npuconv {
+
+enum class Precision { Fp32, Fp16, Int8, Int8Weights, Int8Dynamic };
+Expected<Precision> parsePrecision(std::string_view name);  // fp32 fp16 int8 int8-weights int8-dynamic
+const char* precisionName(Precision p);
+
+struct QuantizeOptions {
+  DType activationType = DType::U8;  // U8 or I8
+  bool activationSymmetric = false;  // --symmetric-activations, or the target profile says so
+  DType weightType = DType::I8;      // I8 (U8 for int8-dynamic's --weight-type uint8)
+  bool perChannel = true;            // --per-tensor turns it off
+  bool reduceRange = false;          // --reduce-range: 7-bit weights
+  bool keepIoTypes = false;          // fp16: graph inputs/outputs stay float32
+  std::vector<std::string> fp16BlockOps;  // fp16: op types kept in float32 (default list when empty)
+  std::set<std::string> excludeNodes;     // original ONNX node names left in float
+};
+
+/// Decisions and warnings, keyed by the user's original ONNX node names.
+struct QuantizeReport {
+  nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
+  std::vector<std::string> warnings;
+};
+
+/// The IR values whose ranges quantizeStatic needs (the activations at quantized boundaries).
+std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOptions& opt);
+/// INT8 static: QDQ around Conv, ConvTranspose, Gemm, MatMul, Add, Mul, Concat, pooling,
+/// Resize and activations; weights per channel, bias int32.
+Status quantizeStatic(Model& m, const QuantRanges& ranges, const QuantizeOptions& opt, QuantizeReport& report);
+/// int8-weights: MatMul/Gemm/Conv weights int8 behind DequantizeLinear, float activations.
+Status quantizeWeightsOnly(Model& m, const QuantizeOptions& opt, QuantizeReport& report);
+/// int8-dynamic: DynamicQuantizeLinear + MatMulInteger / ConvInteger (ONNX Runtime's
+/// quantize_dynamic form).
+Status quantizeDynamic(Model& m, const QuantizeOptions& opt, QuantizeReport& report);
+/// fp16: weights and activations to float16, block-listed ops in float32.
+Status convertToFp16(Model& m, const QuantizeOptions& opt, QuantizeReport& report);
+
+/// Fast bias correction (NNCF's): shifts each quantized Conv/Gemm/MatMul bias by the mean
+/// error its quantized weights add to its output, measured on `data` against `floatModel`.
+Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data, int threads,
+                   QuantizeReport& report);
+
+}  // namespace npuconv
