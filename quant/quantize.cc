@@ -1,4 +1,4 @@
-// quantize.cc - placeholder until the quantizers land (issue 9, sections 4 and 5).
+// quantize.cc - precision names.
 #include "quant/quantize.h"
 
 namespace npuconv {
@@ -21,21 +21,4 @@ const char* precisionName(Precision p) {
   }
   return "?";
 }
-std::vector<std::string> tensorsToCalibrate(const Model&, const QuantizeOptions&) { return {}; }
-Status quantizeStatic(Model&, const QuantRanges&, const QuantizeOptions&, QuantizeReport&) {
-  return Status::unsupported("int8 quantization: not implemented yet");
-}
-Status quantizeWeightsOnly(Model&, const QuantizeOptions&, QuantizeReport&) {
-  return Status::unsupported("int8-weights quantization: not implemented yet");
-}
-Status quantizeDynamic(Model&, const QuantizeOptions&, QuantizeReport&) {
-  return Status::unsupported("int8-dynamic quantization: not implemented yet");
-}
-Status convertToFp16(Model&, const QuantizeOptions&, QuantizeReport&) {
-  return Status::unsupported("fp16 conversion: not implemented yet");
-}
-Status correctBias(Model&, const Model&, SampleStream&, int, QuantizeReport&) {
-  return Status::unsupported("bias correction: not implemented yet");
-}
-
 }  // namespace npuconv
