@@ -4,6 +4,7 @@
 
 #include "formats/calib/sample_binding.h"
 #include "formats/image/image.h"
+#include "formats/support/mapped_file.h"
 
 namespace npuconv {
 
@@ -59,7 +60,8 @@ Expected<ImageInputLayout> imageInputLayout(const ModelInputSpec& in, const Cali
 
 Expected<Tensor> loadImageSample(const std::filesystem::path& path, const ModelInputSpec& in,
                                  const ImageInputLayout& l, const CalibDataOptions& opt) {
-  NPU_ASSIGN_OR_RETURN(Image img, readImage(path, l.channels));
+  NPU_ASSIGN_OR_RETURN(std::string bytes, readFile(path));
+  NPU_ASSIGN_OR_RETURN(Image img, decodeImage(bytes, l.channels, fmt::format("{}: input \"{}\"", path.string(), in.name)));
   if (img.width <= 0 || img.height <= 0) return Status::invalidArgument("{}: input \"{}\": empty image", path.string(), in.name);
   std::vector<float> px = resizeBilinear(img, l.height, l.width);
   const int c = l.channels;

@@ -15,7 +15,7 @@ namespace npuconv {
 namespace {
 
 struct ListSample {
-  std::string label;  // "dataset.txt:3" or the image path, for errors
+  std::string label;  // "dataset.txt:3" for errors; empty for images named directly
   std::vector<std::filesystem::path> paths;
 };
 
@@ -35,12 +35,12 @@ class ListSampleStream final : public SampleStream {
       const ModelInputSpec& in = inputs_[i];
       if (isImagePath(path)) {
         auto t = loadImageSample(path, in, *layouts_[i], opt_);
-        if (!t) return std::move(t).status().in(s.label);
+        if (!t) return s.label.empty() ? std::move(t).status() : std::move(t).status().in(s.label);
         sample.emplace(in.name, std::move(*t));
         continue;
       }
       auto t = npyTensor(path, in);
-      if (!t) return std::move(t).status().in(s.label);
+      if (!t) return s.label.empty() ? std::move(t).status() : std::move(t).status().in(s.label);
       sample.emplace(in.name, std::move(*t));
     }
     ++pos_;
@@ -92,16 +92,19 @@ Expected<std::unique_ptr<SampleStream>> openChecked(std::string what, std::vecto
     for (size_t i = 0; i < inputs.size(); ++i) {
       const auto& p = s.paths[i];
       std::error_code ec;
-      if (!std::filesystem::is_regular_file(p, ec))
-        return Status::io("{}: input \"{}\": {}: no such file", s.label, inputs[i].name, p.string());
+      std::string where = s.label.empty() ? p.string() : s.label;
+      if (!std::filesystem::is_regular_file(p, ec)) {
+        if (s.label.empty()) return Status::io("{}: input \"{}\": no such file", where, inputs[i].name);
+        return Status::io("{}: input \"{}\": {}: no such file", where, inputs[i].name, p.string());
+      }
       if (isImagePath(p)) {
         if (!layouts[i]) {
-          NPU_ASSIGN_OR_RETURN(layouts[i], imageInputLayout(inputs[i], opt, s.label));
+          NPU_ASSIGN_OR_RETURN(layouts[i], imageInputLayout(inputs[i], opt, where));
         }
       } else if (p.extension() != ".npy") {
         return Status::invalidArgument("{}: input \"{}\": {}: unknown extension \"{}\" (a list names .npy files or "
                                        ".png/.jpg/.jpeg images)",
-                                       s.label, inputs[i].name, p.string(), p.extension().string());
+                                       where, inputs[i].name, p.string(), p.extension().string());
       }
     }
   }
@@ -147,9 +150,9 @@ Expected<std::unique_ptr<SampleStream>> openImageSamples(const std::vector<std::
       if (files.empty())
         return Status::invalidArgument("{}: input \"{}\": no .png/.jpg/.jpeg images in the folder", p.string(),
                                        inputs[0].name);
-      for (auto& f : files) samples.push_back(ListSample{f.string(), {f}});
+      for (auto& f : files) samples.push_back(ListSample{"", {f}});
     } else {
-      samples.push_back(ListSample{p.string(), {p}});
+      samples.push_back(ListSample{"", {p}});
     }
   }
   return openChecked(std::move(what), std::move(samples), opt, inputs);

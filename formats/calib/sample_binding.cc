@@ -5,7 +5,6 @@
 #include <cstring>
 #include <limits>
 
-#include "converter/ir/type.h"
 
 namespace npuconv {
 
@@ -19,8 +18,14 @@ bool matches(const int64_t* a, const int64_t* m, size_t n) {
 
 }  // namespace
 
+std::string describeDims(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + (dims[i] < 0 ? std::string("?") : std::to_string(dims[i]));
+  return s + "]";
+}
+
 std::string describeArray(DType dtype, const std::vector<int64_t>& dims) {
-  return std::string(dtypeShortName(dtype)) + shapeToString(shapeOf(dims));
+  return std::string(dtypeShortName(dtype)) + describeDims(dims);
 }
 
 Status checkConvertible(DType from, const ModelInputSpec& in, const std::string& file) {
@@ -56,15 +61,14 @@ Expected<SampleSplit> splitSamples(const std::vector<int64_t>& a, DType arrayDty
     s.sampleDims = a;
     return s;
   }
-  std::vector<int64_t> stack = m;
-  stack.insert(stack.begin(), -1);
-  std::string expected = fmt::format("{} (one sample) or {} (a stack of samples on axis 0)", describeArray(in.dtype, m),
-                                     shapeToString(shapeOf(stack)));
+  // The stack axis is written N.
+  std::string inner = describeDims(m).substr(1);
+  std::string stack = "[N" + (r ? "," + inner : "]");
+  std::string expected = fmt::format("{} (one sample) or {} (a stack of samples on axis 0)", describeArray(in.dtype, m), stack);
   if (r > 0 && m[0] == 1) {
-    std::vector<int64_t> batch = m;
-    batch[0] = -1;
+    std::string batch = "[N" + inner.substr(inner.find_first_of(",]"));
     expected = fmt::format("{} (one sample), {} (a stack of samples on axis 0) or {} (batch-1 samples along the batch axis)",
-                           describeArray(in.dtype, m), shapeToString(shapeOf(stack)), shapeToString(shapeOf(batch)));
+                           describeArray(in.dtype, m), stack, batch);
   }
   return Status::invalidArgument("{}: input \"{}\": the data is {}, the model expects {}", file, in.name,
                                  describeArray(arrayDtype, a), expected);

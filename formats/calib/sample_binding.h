@@ -43,7 +43,9 @@ struct SampleRange {
 };
 Expected<SampleRange> selectSamples(int64_t total, const CalibDataOptions& opt, const std::string& what);
 
-/// "f32[1,3,224,224]" (dynamic dims as '?').
+/// "[1,3,?,?]" (dynamic dims as '?').
+std::string describeDims(const std::vector<int64_t>& dims);
+/// "f32[1,3,224,224]".
 std::string describeArray(DType dtype, const std::vector<int64_t>& dims);
 
 }  // namespace npuconv
