@@ -15,14 +15,20 @@ class MappedRows final : public ArrayReader {
  public:
   MappedRows(std::shared_ptr<const MappedFile> file, size_t offset) : file_(std::move(file)), offset_(offset) {}
   Status readRows(int64_t first, int64_t count, size_t rowBytes, void* out) override {
-    size_t n = static_cast<size_t>(count) * rowBytes;
-    if (n) std::memcpy(out, file_->data() + offset_ + static_cast<size_t>(first) * rowBytes, n);
+    size_t n = static_cast<size_t>(count) * rowBytes, at = offset_ + static_cast<size_t>(first) * rowBytes;
+    if (n) std::memcpy(out, file_->data() + at, n);
+    // Samples are read in order: drop the pages behind, a few MB at a time.
+    if (at + n >= released_ + (size_t{4} << 20) || at + n < released_) {
+      file_->releasePages(0, at + n);
+      released_ = at + n;
+    }
     return Status::ok();
   }
 
  private:
   std::shared_ptr<const MappedFile> file_;
   size_t offset_;
+  size_t released_ = 0;
 };
 
 }  // namespace

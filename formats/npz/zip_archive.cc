@@ -149,6 +149,14 @@ Status ZipMemberReader::inflateInto(std::byte* out, size_t n) {
   return Status::ok();
 }
 
+void ZipMemberReader::releaseBehind(uint64_t storedPos) {
+  // Reading is sequential: the mapped pages behind are not needed again until a rewind.
+  if (storedPos >= released_ + (uint64_t{4} << 20) || storedPos < released_) {
+    file_->releasePages(member_.dataOffset, storedPos);
+    released_ = storedPos;
+  }
+}
+
 Status ZipMemberReader::read(void* out, size_t n) {
   if (n > member_.size || pos_ > member_.size - n)
     return Status::invalidArgument("{}: reading {} bytes at {} runs past the member's {} bytes", where_, n, pos_,
@@ -156,9 +164,12 @@ Status ZipMemberReader::read(void* out, size_t n) {
   if (member_.method == 0) {
     if (n) std::memcpy(out, file_->data() + member_.dataOffset + pos_, n);
     pos_ += n;
+    releaseBehind(pos_);
     return Status::ok();
   }
-  return inflateInto(static_cast<std::byte*>(out), n);
+  NPU_TRY(inflateInto(static_cast<std::byte*>(out), n));
+  releaseBehind(consumed_ - z_.avail_in);  // zlib keeps its window itself
+  return Status::ok();
 }
 
 Status ZipMemberReader::seek(uint64_t pos) {

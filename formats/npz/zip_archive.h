@@ -47,6 +47,8 @@ class ZipMemberReader {
   std::string where_;
   uint64_t pos_ = 0;
   uint64_t consumed_ = 0;  // compressed bytes handed to zlib
+  uint64_t released_ = 0;  // member bytes (as stored) whose pages were dropped
+  void releaseBehind(uint64_t storedPos);
   z_stream z_{};
   bool zOpen_ = false;
 };
