@@ -186,5 +186,36 @@ TEST(ConvertCli, QuantizeAliasReportPathAndDisabledEmitEntry) {
   for (const auto& p : r["passes"]) EXPECT_NE(p["name"], "place-on-target");
 }
 
+TEST(ConvertCli, OptimizeEmitStageHonoursDisableAndPrintIrAfter) {
+  fs::path dir = test::tempDir("optimize_emit");
+  std::string err;
+  std::string base = fmt::format("'{}' optimize '{}' ", test::npuconvBinary(), kTinyCnn.string());
+  // The emit stage's entries print like any pass, inner fixpoint runs too.
+  ASSERT_EQ(test::runCommand(base + "-o '" + (dir / "a.onnx").string() +
+                                 "' --pipeline npu --input-shape input=1x3x32x32 --verify-each "
+                                 "--print-ir-after fold-conv-bn,lower-nhwc-to-onnx,lower-to-opset",
+                             nullptr, &err),
+            0)
+      << err;
+  EXPECT_NE(err.find("// IR after fold-conv-bn (round 1 of fixpoint(11 passes))"), std::string::npos) << err;
+  EXPECT_NE(err.find("// IR after lower-nhwc-to-onnx\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("// IR after lower-to-opset\n"), std::string::npos) << err;
+  // Disabled, the lowering leaves the NHWC twins in the file.
+  ASSERT_EQ(test::runCommand(base + "-o '" + (dir / "b.onnx").string() +
+                                 "' --pipeline npu --input-shape input=1x3x32x32 --disable lower-nhwc-to-onnx",
+                             nullptr, &err),
+            0)
+      << err;
+  auto a = readOnnx(dir / "a.onnx"), b = readOnnx(dir / "b.onnx");
+  ASSERT_TRUE(a.hasValue() && b.hasValue());
+  auto nhwcNodes = [](const Model& m) {
+    int n = 0;
+    for (const Node* node : m.graph->nodes()) n += node->domain() == "ai.npuconv.nhwc";
+    return n;
+  };
+  EXPECT_EQ(nhwcNodes(*a), 0);
+  EXPECT_GT(nhwcNodes(*b), 0);
+}
+
 }  // namespace
 }  // namespace npuconv
