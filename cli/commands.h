@@ -12,6 +12,7 @@ namespace npuconv {
 
 using CommandAction = std::function<int()>;
 
+void addConvertCommand(CLI::App& app, CommandAction& action);
 void addInspectCommand(CLI::App& app, CommandAction& action);
 void addOptimizeCommand(CLI::App& app, CommandAction& action);
 void addPassesCommand(CLI::App& app, CommandAction& action);
