@@ -110,7 +110,8 @@ std::string DynamicQuantizer::rewrite(Node* n, nlohmann::ordered_json& entry) {
   Value* w = n->operand(1);
   TensorRef wData = wq::constantTensor(w);
   if (!wData || wData->dtype() != DType::F32 || w->graph() != &g_) return "weight is not a float32 constant of this graph";
-  if (!a || a->dtype() != DType::F32) return "input is not float32";
+  // An undeclared input type is float32: the op's operands share the weight's type.
+  if (!a || (a->dtype() != DType::F32 && a->dtype() != DType::Undefined)) return "input is not float32";
   const bool isConv = n->is("Conv"), isGemm = n->is("Gemm");
   const std::string base = n->name().empty() ? w->name() : n->name();
 
