@@ -140,6 +140,22 @@ TEST(DynamicInt8, ConvBecomesConvInteger) {
   EXPECT_GT(rel, 0.0);
 }
 
+// A fusion group naming a rewritten Gemm is dropped; the others stay.
+TEST(DynamicInt8, DropsFusionGroupsOfRewrittenNodes) {
+  const char* text = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[4,10] x, float[10,6] w, float[6] c) => (float[4,6] y, float[4,10] z) {
+      g1 = Gemm(x, w, c)
+      y = Relu(g1)
+      z = Relu(x)
+    })";
+  Model m = test::buildModel(text, {{"w", {}}, {"c", {}}});
+  m.metadata.emplace_back("npuconv.fusion_groups", "linear-act: Gemm_1 Relu_2\nconv-act: Other_1 Relu_3");
+  QuantizeReport report;
+  ASSERT_TRUE(quantizeDynamic(m, {}, report).isOk());
+  ASSERT_EQ(m.metadata.size(), 1u);
+  EXPECT_EQ(m.metadata[0].second, "conv-act: Other_1 Relu_3");
+}
+
 TEST(DynamicInt8, LeavesNonConstantAndExcludedInFloat) {
   const char* text = R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[4,8] x, float[8,4] w, float[8,4] v) => (float[4,4] y, float[4,4] z) {

@@ -2,6 +2,10 @@
 // shared Cast per value, --keep-io-types, clamping with one warning, ops with float32-only
 // inputs (Resize), integer tensors untouched, If bodies converted consistently, never two Casts
 // back to back; numerics against the float32 model.
+#include <onnx/checker.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include "formats/onnx/onnx_writer.h"
 #include "quant/quantize.h"
 #include "tests/quant/precisions_test_util.h"
 #include "tests/support/test_util.h"
@@ -17,6 +21,20 @@ int castPairs(const Graph& g) {
     for (const Graph* sub : n->subgraphs()) pairs += castPairs(*sub);
   }
   return pairs;
+}
+
+/// Writes `m` and runs onnx's checker and its strict type/shape inference on it.
+void expectOnnxChecks(const Model& m, const std::string& name) {
+  std::filesystem::path p = test::tempDir("fp16_" + name) / "model.onnx";
+  auto w = writeOnnx(m, p);
+  ASSERT_TRUE(w.hasValue()) << w.status().toString();
+  try {
+    onnx::checker::check_model(p.string());
+    onnx::shape_inference::InferShapes(p.string(), "", onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict_mode=*/1));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "onnx checker rejects the " << name << " model: " << e.what();
+  }
 }
 
 DType castTo(const Node* c) { return static_cast<DType>(c->attrs().getInt("to", 0)); }
@@ -63,6 +81,7 @@ TEST(Fp16, BlockedOpBehindOneCastEachWay) {
   EXPECT_EQ(castTo(casts[1]), DType::F16);
   EXPECT_EQ(casts[1]->operand(0)->name(), "s");
   EXPECT_EQ(castPairs(g), 0);
+  expectOnnxChecks(m, "mlp");
   ASSERT_EQ(report.nodes.size(), 1u);
   EXPECT_EQ(report.nodes[0]["op"], "Softmax");
   double rel = compareOutputs(floatModel, m);
@@ -169,6 +188,7 @@ TEST(Fp16, OptionalInputsAndIntegerTensors) {
   EXPECT_EQ(castTo(cast), DType::F16);
   EXPECT_EQ(test::countOps(m, "Cast"), 1);
   EXPECT_EQ(castPairs(*m.graph), 0);
+  expectOnnxChecks(m, "resize");
   EXPECT_LT(compareOutputs(floatModel, m), 5e-3);
 }
 
@@ -197,6 +217,7 @@ TEST(Fp16, IfBranchesConvertedConsistently) {
   int casts = 0;
   for (Node* n : elseG->nodes()) casts += n->is("Cast");
   EXPECT_EQ(casts, 2);  // x -> f32 for Softmax, its result -> f16 for Add
+  expectOnnxChecks(m, "if");
   EXPECT_EQ(castPairs(*m.graph), 0);
   for (bool c : {true, false}) {
     NamedTensors in = test::seededFloatInputs(floatModel, 9);
@@ -208,6 +229,40 @@ TEST(Fp16, IfBranchesConvertedConsistently) {
     EXPECT_EQ(got.at("y").dtype(), DType::F16);
     EXPECT_LT(test::relMaxDiff(ref.at("y"), got.at("y")), 5e-3) << "cond " << c;
   }
+}
+
+// A Loop's carried float values become float16 on both sides of the body boundary.
+TEST(Fp16, LoopCarriedValues) {
+  const char* text = R"(<ir_version: 8, opset_import: ["" : 17]>
+    g (float[3] x, float[3] w) => (float[3] y) {
+      n = Constant<value = int64 {3}>()
+      c = Constant<value = bool {1}>()
+      y = Loop(n, c, x) <body = b (int64 i, bool ci, float[3] acc) => (bool co, float[3] next) {
+        co = Identity(ci)
+        m = Mul(acc, w)
+        next = Add(m, acc)
+      }>
+    })";
+  Model floatModel = test::buildModel(text, {{"w", {}}});
+  Model m = test::buildModel(text, {{"w", {}}});
+  QuantizeReport report;
+  ASSERT_TRUE(convertToFp16(m, {}, report).isOk());
+  ASSERT_TRUE(verifyModel(m).isOk()) << verifyModel(m).toString();
+  Node* loop = test::nodesOf(m, "Loop")[0];
+  EXPECT_EQ(loop->operand(0)->dtype(), DType::I64);
+  EXPECT_EQ(loop->operand(1)->dtype(), DType::Bool);
+  EXPECT_EQ(loop->operand(2)->dtype(), DType::F16);
+  EXPECT_EQ(loop->result()->dtype(), DType::F16);
+  Graph* body = loop->subgraphs()[0];
+  EXPECT_EQ(body->inputs()[0]->dtype(), DType::I64);
+  EXPECT_EQ(body->inputs()[2]->dtype(), DType::F16);
+  EXPECT_EQ(body->outputs()[0]->dtype(), DType::Bool);
+  EXPECT_EQ(body->outputs()[1]->dtype(), DType::F16);
+  EXPECT_EQ(test::countOps(m, "Cast"), 0);  // w (outer, read in the body) is stored as float16
+  expectOnnxChecks(m, "loop");
+  double rel = compareOutputs(floatModel, m);
+  EXPECT_LT(rel, 5e-3);
+  EXPECT_GT(rel, 0.0);
 }
 
 // A constant read by a float16 op and by a blocked op is stored in both precisions.

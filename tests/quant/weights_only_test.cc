@@ -133,6 +133,26 @@ TEST(WeightsOnly, ExcludedNodesAndPerTensor) {
   EXPECT_TRUE(found);
 }
 
+// Opset 11 with a Softmax: raising to 13 would change Softmax's axis semantics, so the weights
+// are per tensor (DequantizeLinear without axis) and the report says why.
+TEST(WeightsOnly, PerTensorWhenOpsetCannotBeRaised) {
+  const char* text = R"(<ir_version: 7, opset_import: ["" : 11]>
+    g (float[2,3,4] x, float[4,5] w) => (float[2,3,5] y) {
+      m = MatMul(x, w)
+      y = Softmax<axis = 1>(m)
+    })";
+  Model m = test::buildModel(text, {{"w", {}}});
+  QuantizeReport report;
+  ASSERT_TRUE(quantizeWeightsOnly(m, {}, report).isOk());
+  ASSERT_TRUE(verifyModel(m).isOk());
+  EXPECT_EQ(m.opsetVersion(""), 11);
+  ASSERT_EQ(test::nodesOf(m, "DequantizeLinear").size(), 1u);
+  EXPECT_FALSE(test::nodesOf(m, "DequantizeLinear")[0]->attrs().has("axis"));
+  ASSERT_EQ(report.warnings.size(), 1u);
+  EXPECT_NE(report.warnings[0].find("per tensor"), std::string::npos);
+  EXPECT_EQ(report.nodes[0]["axis"], -1);
+}
+
 // Weights held in Constant nodes (PaddleOCR exports have no initializers) count; a weight
 // shared by two MatMuls is stored once.
 TEST(WeightsOnly, ConstantNodeWeightSharedOnce) {
