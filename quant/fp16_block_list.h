@@ -30,10 +30,13 @@ inline constexpr Fp16Blocked kFp16DefaultBlockList[] = {
 };
 
 /// Ops whose float types are fixed by their definition, never converted whatever the list says:
-/// their float32 inputs or outputs are not type-generic in the opsets npuconv writes.
+/// ONNX gives them no float16 variant (Range, Celu, NonMaxSuppression, TfIdfVectorizer), or their
+/// float32 inputs or outputs are not type-generic in the opsets npuconv writes (QuantizeLinear's
+/// scale, DequantizeLinear's output before opset 19), or a dtype attribute decides their output.
 inline constexpr std::string_view kFp16FixedFloat32Ops[] = {
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "RandomNormal", "RandomUniform",
-    "RandomNormalLike", "RandomUniformLike", "Multinomial", "EyeLike",
+    "RandomNormalLike", "RandomUniformLike", "Multinomial", "EyeLike", "Range", "Celu",
+    "NonMaxSuppression", "TfIdfVectorizer",
 };
 
 }  // namespace npuconv

@@ -265,6 +265,32 @@ TEST(Fp16, LoopCarriedValues) {
   EXPECT_GT(rel, 0.0);
 }
 
+// Range has no float16 form in ONNX: it stays float32 whatever the block list says, its result
+// is cast once for the float16 consumer.
+TEST(Fp16, OpsWithoutFloat16StayFloat32) {
+  const char* text = R"(<ir_version: 8, opset_import: ["" : 17]>
+    g (float[4] x) => (float[4] y) {
+      s = Constant<value = float {0.5}>()
+      l = Constant<value = float {2.5}>()
+      d = Constant<value = float {0.5}>()
+      r = Range(s, l, d)
+      y = Mul(x, r)
+    })";
+  Model floatModel = test::buildModel(text);
+  Model m = test::buildModel(text);
+  QuantizeOptions opt;
+  opt.fp16BlockOps = {"NothingBlocked"};
+  QuantizeReport report;
+  ASSERT_TRUE(convertToFp16(m, opt, report).isOk());
+  ASSERT_TRUE(verifyModel(m).isOk()) << verifyModel(m).toString();
+  Node* range = test::nodesOf(m, "Range")[0];
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(range->operand(i)->dtype(), DType::F32);
+  EXPECT_EQ(range->result()->dtype(), DType::F32);
+  EXPECT_EQ(test::countOps(m, "Cast"), 1);
+  expectOnnxChecks(m, "range");
+  EXPECT_LT(compareOutputs(floatModel, m), 5e-3);
+}
+
 // A constant read by a float16 op and by a blocked op is stored in both precisions.
 TEST(Fp16, SharedConstantStoredTwice) {
   const char* text = R"(<ir_version: 8, opset_import: ["" : 17]>
