@@ -44,6 +44,11 @@ QuantizeOptions uint8Weights() {
   o.weightType = DType::U8;
   return o;
 }
+QuantizeOptions perTensor() {
+  QuantizeOptions o;
+  o.perChannel = false;
+  return o;
+}
 QuantizeOptions fp16Blocking(std::vector<std::string> ops) {
   QuantizeOptions o;
   o.fp16BlockOps = std::move(ops);
@@ -63,6 +68,9 @@ std::vector<PrecisionCase> cases() {
       {"minilm_int8_dynamic", "minilm_l6_opset17", Precision::Int8Dynamic, bert, "pooler_output", 0.9995, 0},
       {"minilm_int8_weights", "minilm_l6_opset17", Precision::Int8Weights, bert, "pooler_output", 0.9995, 1e-4},
       {"minilm_fp16", "minilm_l6_opset17", Precision::Fp16, bert, "pooler_output", 0.9999, 5e-3},
+      // ORT quantize_dynamic's default: per-tensor weights.
+      {"minilm_int8_dynamic_per_tensor", "minilm_l6_opset17", Precision::Int8Dynamic, bert, "pooler_output", 0.9995, 0,
+       perTensor()},
       {"minilm_int8_dynamic_u8", "minilm_l6_opset17", Precision::Int8Dynamic, bert, "pooler_output", 0.9995, 0,
        uint8Weights()},
       {"minilm_fp16_nothing_blocked", "minilm_l6_opset17", Precision::Fp16, bert, "pooler_output", 0.9999, 5e-3,
