@@ -60,7 +60,7 @@ void mergeTensorStats(TensorStats& a, const TensorStats& b);
 class HistogramAccumulator {
  public:
   /// `pool` (may be null) splits tensors of at least `parallelMin` elements over its threads.
-  explicit HistogramAccumulator(ThreadPool* pool, int64_t parallelMin = 1 << 17);
+  explicit HistogramAccumulator(ThreadPool* pool, int64_t parallelMin = 1 << 16);
   ~HistogramAccumulator();
   HistogramAccumulator(const HistogramAccumulator&) = delete;
   HistogramAccumulator& operator=(const HistogramAccumulator&) = delete;
