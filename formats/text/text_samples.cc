@@ -175,8 +175,8 @@ Expected<std::unique_ptr<SampleStream>> openTextSamples(const CalibDataOptions& 
         return Status::invalidArgument("{}: model inputs \"{}\" and \"{}\" disagree on the "
                                        "sequence dim ({} vs {})", file, modelSeqInput, in.name,
                                        modelSeq, in.dims[1]);
+      if (modelSeq == 0) modelSeqInput = in.name;
       modelSeq = in.dims[1];
-      modelSeqInput = in.name;
     }
     haveIds = haveIds || *role == Role::Ids;
     bindings.push_back({in.name, *role, in.dtype});
