@@ -26,7 +26,7 @@ Expected<Json> parseJsonFile(const fs::path& path) {
   }
 }
 
-// A boolean field that may be absent (default) or null (nullopt when `nullable`).
+// A boolean field; absent or null leaves `out` at its default.
 Status readBool(const Json& obj, const char* key, const std::string& where, bool& out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return Status::ok();
