@@ -32,6 +32,9 @@ struct CalibDataOptions {
   std::filesystem::path tokenizer;  // --tokenizer tokenizer.json | vocab.txt
   std::filesystem::path modelDir;   // where a HuggingFace-layout tokenizer is looked for
   int64_t seqLen = 0;               // --seq-len (0: the model's frozen sequence dim)
+  /// Text, dynamic sequence dim: pad every sample to seqLen with [PAD] (attention mask 0)
+  /// instead of emitting it at its true length (the default; see docs/text-calibration.md).
+  bool padToSeqLen = false;
   /// Images: per-channel mean and std in the image's 0..255 scale (RKNN's mean_values and
   /// std_values), channel order of the model input (--rgb default, --bgr).
   std::vector<float> mean, std;
