@@ -125,7 +125,8 @@ Expected<CalibStageResult> runCalibStage(const CalibStageOptions& o, const Model
   s["tensors"] = r.stats.tensors.size();
   if (copt.shardCount != 1) s["shard"] = std::to_string(copt.shardIndex) + "/" + std::to_string(copt.shardCount);
   s["millis"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  s["data"] = r.stream ? r.stream->describe() : describeCalibSource(data);
+  s["data"] = r.stream ? r.stream->describe()
+                       : describeCalibSource(data) + " (" + std::to_string(r.stats.samples) + " samples, not read: cache hit)";
   s["data_key"] = dataKey;
   s["cache"] = o.cacheFile.empty() ? "none" : r.cacheHit ? "hit" : "miss";
   s["cache_file"] = o.cacheFile.string();
