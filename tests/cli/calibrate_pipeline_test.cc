@@ -2,7 +2,7 @@
 // observed values and cache key. Real processes on a tiny model and .npz/.npy data the test
 // writes: three shards merged equal one calibrate run and the cache `convert` writes with
 // direct calibration, byte for byte; that file is a cache hit for convert (the data is not
-// decoded), a partial shard file is refused, and the statistics are keyed by the names of the
+// decoded) and gives byte for byte the int8 model of direct calibration, a partial shard file is refused, and the statistics are keyed by the names of the
 // optimized graph.
 #include <gtest/gtest.h>
 
@@ -101,25 +101,32 @@ TEST(CalibratePipeline, ShardsMergedEqualOneRunAndConvertsCache) {
   // convert with direct calibration writes its cache before quantizing: the same bytes.
   int rc = npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common, (dir / "direct").string(),
                                (dir / "direct.json").string()), &err);
-  // Until INT8 static QDQ lands, quantizeStatic is a placeholder (exit 4); calibration ran.
-  ASSERT_TRUE(rc == 0 || (rc == 4 && err.find("int8 quantization: not implemented") != std::string::npos)) << rc << err;
+  ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(slurp(dir / "direct.json"), all);
+  ASSERT_EQ(npuconv(fmt::format("convert {} -o '{}' --precision int8 --threads 2", common, (dir / "nocache").string()), &err), 0) << err;
+  const std::string direct = slurp(dir / "direct/model.onnx");
+  ASSERT_NE(direct.find("QuantizeLinear"), std::string::npos);  // int8 QDQ was emitted
+  EXPECT_TRUE(direct == slurp(dir / "nocache/model.onnx")) << "a cache file changes the model";
 
   // The merged file is a cache hit: the statistics are not recomputed, the file not rewritten.
   auto before = fs::last_write_time(dir / "all.json");
   rc = npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common, (dir / "cached").string(),
                            (dir / "all.json").string()), &err);
-  ASSERT_TRUE(rc == 0 || rc == 4) << err;
+  ASSERT_EQ(rc, 0) << err;
   EXPECT_NE(err.find("statistics of 9 samples from " + (dir / "all.json").string() + " (cache hit)"), std::string::npos) << err;
   EXPECT_EQ(fs::last_write_time(dir / "all.json"), before);
-  if (rc == 0) {
-    EXPECT_EQ(slurp(dir / "cached/model.onnx"), slurp(dir / "direct/model.onnx"));
-  }
+  // The shards merged on "other machines" give the model direct calibration gives, byte for byte.
+  EXPECT_TRUE(slurp(dir / "cached/model.onnx") == direct) << "merged shards give another model";
+  auto report = nlohmann::json::parse(slurp(dir / "cached/report.json"), nullptr, false);
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["calibration"]["cache"], "hit");
+  EXPECT_EQ(report["calibration"]["samples"], 9);
+  EXPECT_NE(report["calibration"]["data"].get<std::string>().find("calib.npz"), std::string::npos);
 
   // Another calibration method reuses the same statistics (they are histograms); another pass
   // pipeline is a miss (other graph, other names).
-  EXPECT_NE(npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-method entropy --calib-cache '{}'", common,
-                                (dir / "entropy").string(), (dir / "all.json").string()), &err), 2);
+  EXPECT_EQ(npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-method entropy --calib-cache '{}'", common,
+                                (dir / "entropy").string(), (dir / "all.json").string()), &err), 0) << err;
   EXPECT_NE(err.find("(cache hit)"), std::string::npos) << err;
   fs::copy_file(dir / "all.json", dir / "other.json");
   npuconv(fmt::format("convert {} -o '{}' --precision int8 --pipeline none --calib-cache '{}'", common,
