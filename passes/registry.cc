@@ -191,11 +191,14 @@ const std::vector<EmitEntry>& emitStage() {
       // a lossless round trip.
       {"fold-transpose-chains", EmitPhase::StandardOps, "cancel the Transpose pairs the lowering left", "lower-nhwc-to-onnx", false},
       {"eliminate-dead-code", EmitPhase::StandardOps, "drop the NHWC weights the lowering replaced", "lower-nhwc-to-onnx", false},
-      // Placement sees the IR the device would run: fused LayerNormalization and Gelu, the
-      // quantized graph, NHWC regions as standard ops between boundary Transposes.
+      // Ops newer than the model's opset are written decomposed before quantization, so every
+      // precision converts only ops valid at the opset written (a float16 LayerNormalization at
+      // opset 14 has no valid decomposition afterwards: its constants and the fp16 block list
+      // are decided by the quantizer). The decomposed chain is recorded as a fusion group.
+      {"lower-to-opset", EmitPhase::StandardOps, "fused ops the opset lacks written decomposed (LayerNormalization, Gelu)", "", false},
+      // Placement sees the IR the device would get: the quantized graph as written, NHWC
+      // regions as standard ops between boundary Transposes.
       {"place-on-target", EmitPhase::Final, "per-node NPU/CPU placement for the report (changes nothing)", "", true},
-      // Last: ops newer than the model's opset are written decomposed.
-      {"lower-to-opset", EmitPhase::Final, "fused ops the opset lacks written decomposed (LayerNormalization, Gelu)", "", false},
   };
   return kEmit;
 }

@@ -37,8 +37,9 @@ Expected<PassManager> buildPassManager(std::string_view pipeline, std::string_vi
 /// ops of the model's opset. Its entries are ordinary manager entries: --disable,
 /// --print-ir-after, --verify-each and --time-passes apply to them.
 enum class EmitPhase {
-  StandardOps,  // before quantization: NHWC twins back to ONNX ops (quantizers see standard ops)
-  Final,        // after quantization: placement on the target, then lower-to-opset
+  StandardOps,  // before quantization: NHWC twins back to ONNX ops, ops the opset lacks
+                // decomposed (quantizers see standard ops of the model's opset)
+  Final,        // after quantization: placement on the target
 };
 struct EmitEntry {
   std::string_view name;

@@ -7,6 +7,39 @@
 
 namespace npuconv {
 
+namespace {
+
+Status writeText(const std::filesystem::path& path, const std::string& text) {
+  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
+  NPU_TRY(f->write(text.data(), text.size()));
+  return f->commit();
+}
+
+struct CacheFile {
+  std::optional<std::string> key;  // none: bare statistics
+  CalibrationStats stats;
+};
+
+Expected<CacheFile> readCacheFile(const std::filesystem::path& path) {
+  NPU_ASSIGN_OR_RETURN(std::string text, readFile(path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::invalidArgument("{}: not a JSON object", path.string());
+  CacheFile f;
+  const nlohmann::json* stats = &j;
+  if (j.contains("key")) {
+    if (!j["key"].is_string() || !j.contains("stats"))
+      return Status::invalidArgument("{}: calibration file: \"key\" without \"stats\"", path.string());
+    f.key = j["key"].get<std::string>();
+    stats = &j["stats"];
+  }
+  auto s = calibStatsFromJson(*stats);
+  if (!s) return std::move(s).status().in(path.string());
+  f.stats = std::move(*s);
+  return f;
+}
+
+}  // namespace
+
 std::string calibCacheKey(const std::string& modelKey, const std::string& dataKey,
                           const nlohmann::ordered_json& options) {
   ContentHasher h;
@@ -38,10 +71,30 @@ Status storeCalibCache(const std::filesystem::path& path, const std::string& key
   j["key"] = key;
   j["npuconv_version"] = kNpuconvVersion;
   j["stats"] = calibStatsToJson(stats);
-  std::string text = j.dump(1) + "\n";
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(text.data(), text.size()));
-  return f->commit();
+  return writeText(path, j.dump(1) + "\n");
+}
+
+
+Status mergeCalibCacheFiles(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& output,
+                            std::FILE* diagnostics) {
+  if (inputs.empty()) return Status::invalidArgument("calibrate merge: give the files to merge");
+  NPU_ASSIGN_OR_RETURN(CacheFile all, readCacheFile(inputs[0]));
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    NPU_ASSIGN_OR_RETURN(CacheFile next, readCacheFile(inputs[i]));
+    if (next.key.has_value() != all.key.has_value())
+      return Status::invalidArgument("{}: {} a calibration key, {} {}: files of one kind only", inputs[i].string(),
+                                     next.key ? "holds" : "has no", all.key ? "unlike" : "like", inputs[0].string());
+    if (all.key && *next.key != *all.key)
+      return Status::invalidArgument(
+          "{}: calibration key {} differs from {}'s {}: not a shard of the same model, data and options",
+          inputs[i].string(), *next.key, inputs[0].string(), *all.key);
+    NPU_TRY(std::move(all.stats.merge(next.stats)).in(inputs[i].string()));
+  }
+  if (all.stats.shardCount != 1 && diagnostics)
+    std::fprintf(diagnostics, "npuconv: warning: the merge holds %zu of %lld shards\n", all.stats.shards.size(),
+                 static_cast<long long>(all.stats.shardCount));
+  if (all.key) return storeCalibCache(output, *all.key, all.stats);
+  return writeText(output, calibStatsToJson(all.stats).dump() + "\n");
 }
 
 }  // namespace npuconv

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,5 +25,13 @@ std::string calibCacheKey(const std::string& modelKey, const std::string& dataKe
 /// holds another key; an error when it exists but cannot be read or parsed (naming the file).
 Expected<std::optional<CalibrationStats>> loadCalibCache(const std::filesystem::path& path, const std::string& key);
 Status storeCalibCache(const std::filesystem::path& path, const std::string& key, const CalibrationStats& stats);
+
+/// `npuconv calibrate merge`: adds the statistics of `inputs` (shards of one run, as
+/// `npuconv calibrate --shard i/n -o` writes them: same key) and writes the sum to `output` in
+/// the same form, so that the merge of all n shards is byte for byte the file of one run. Files
+/// holding bare statistics (calibStatsToJson, without key) merge into bare statistics. Warns on
+/// `diagnostics` when shards are missing.
+Status mergeCalibCacheFiles(const std::vector<std::filesystem::path>& inputs, const std::filesystem::path& output,
+                            std::FILE* diagnostics);
 
 }  // namespace npuconv

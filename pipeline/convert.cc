@@ -1,14 +1,13 @@
 // convert.cc - see convert.h.
 #include "pipeline/convert.h"
 
-#include <unistd.h>
-
 #include "converter/ir/verifier.h"
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
 #include "formats/support/content_key.h"
 #include "formats/support/mapped_file.h"
-#include "pipeline/calib_cache.h"
+#include "pipeline/calib_stage.h"
+#include "pipeline/calibrate.h"
 #include "pipeline/pass_report.h"
 #include "pipeline/version.h"
 
@@ -40,41 +39,11 @@ Status checkOptions(const ConvertOptions& o) {
                                    precisionName(o.precision));
   if (!o.calib.textFile.empty() && o.calib.paths.size() > 0)
     return Status::invalidArgument("--calib and --calib-text: give one kind of calibration data");
-  std::error_code ec;
-  for (const auto& p : o.calib.paths)
-    if (!std::filesystem::exists(p, ec)) return Status::io("{}: no such file or folder (--calib)", p.string());
-  if (!o.calib.textFile.empty() && !std::filesystem::exists(o.calib.textFile, ec))
-    return Status::io("{}: no such file (--calib-text)", o.calib.textFile.string());
-  if (!o.calib.tokenizer.empty() && !std::filesystem::exists(o.calib.tokenizer, ec))
-    return Status::io("{}: no such file (--tokenizer)", o.calib.tokenizer.string());
+  if (o.calibrate.shardCount != 1)
+    return Status::invalidArgument("convert: shards are for `npuconv calibrate --shard` (merge them, then --calib-cache)");
+  NPU_TRY(checkCalibDataPaths(o.calib));
   if (o.threads < 0) return Status::invalidArgument("--threads {}: must be 0 (all cores) or more", o.threads);
   return Status::ok();
-}
-
-/// The model file's bytes plus its external data files: the model's identity for caches.
-Expected<std::string> modelContentKey(const std::filesystem::path& model, const OnnxFileInfo& info) {
-  ContentHasher h;
-  NPU_TRY(h.addFile(model));
-  for (const auto& [location, bytes] : info.externalFiles) {  // std::map: sorted, deterministic
-    h.addPart(location);
-    NPU_TRY(h.addFile(model.parent_path() / location));
-  }
-  return h.hex();
-}
-
-/// Calibration data fills the graph inputs that have no initializer default.
-std::vector<ModelInputSpec> modelInputSpecs(const Model& m) {
-  std::vector<ModelInputSpec> specs;
-  for (const Value* v : m.graph->inputs()) {
-    if (v->isInitializer()) continue;
-    ModelInputSpec s;
-    s.name = v->name();
-    s.dtype = v->dtype();
-    if (v->shape())
-      for (const Dim& d : *v->shape()) s.dims.push_back(d.isStatic() ? d.value() : -1);
-    specs.push_back(std::move(s));
-  }
-  return specs;
 }
 
 nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
@@ -117,77 +86,14 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   return j;
 }
 
-/// What shapes the statistics: the graph the observed values belong to (pass options), which
-/// values are observed, and the calibration settings. Not threads (statistics do not depend on
-/// them), nor output paths.
-nlohmann::ordered_json cacheKeyOptions(const nlohmann::ordered_json& effective, const std::vector<std::string>& tensors) {
-  nlohmann::ordered_json j = effective;
-  for (const char* k : {"threads", "calib_cache", "bias_correction", "calib", "calib_text", "tokenizer"})
-    j.erase(k);  // the data's identity is its content key, not its path
-  j["tensors"] = tensors;
-  return j;
-}
-
-struct Calibration {
-  CalibrationStats stats;
-  QuantRanges ranges;
-  std::unique_ptr<SampleStream> stream;  // open when bias correction needs the data again
-  nlohmann::ordered_json summary;
-};
-
-Expected<Calibration> calibrate(const ConvertOptions& o, const Model& m, const std::string& modelKey,
-                                const nlohmann::ordered_json& effective, const QuantizeOptions& quant,
-                                nlohmann::ordered_json& warnings) {
-  Calibration c;
-  CalibDataOptions dataOpt = o.calib;
-  if (dataOpt.modelDir.empty()) dataOpt.modelDir = o.model.parent_path();
-  std::vector<ModelInputSpec> specs = modelInputSpecs(m);
-  CalibrateOptions copt = o.calibrate;
-  copt.tensors = tensorsToCalibrate(m, quant);
-  copt.threads = o.threads;
-  copt.progress = o.diagnostics == stderr && ::isatty(STDERR_FILENO);
-  NPU_ASSIGN_OR_RETURN(std::string dataKey, calibDataKey(dataOpt));
-  std::string key = calibCacheKey(modelKey, dataKey, cacheKeyOptions(effective, copt.tensors));
-  bool hit = false;
-  if (!o.calibCache.empty()) {
-    NPU_ASSIGN_OR_RETURN(std::optional<CalibrationStats> cached, loadCalibCache(o.calibCache, key));
-    if (cached) {
-      c.stats = std::move(*cached);
-      hit = true;
-    }
-  }
-  if (!hit || o.biasCorrection) {
-    NPU_ASSIGN_OR_RETURN(c.stream, openCalibData(dataOpt, specs));
-  }
-  if (!hit) {
-    NPU_ASSIGN_OR_RETURN(c.stats, collectStats(m, *c.stream, copt));
-    c.stats.modelKey = modelKey;
-    c.stats.dataKey = dataKey;
-    if (!o.calibCache.empty()) NPU_TRY(storeCalibCache(o.calibCache, key, c.stats));
-  }
-  NPU_ASSIGN_OR_RETURN(c.ranges, computeRanges(c.stats, copt));
-  for (const CalibWarning& w : checkCalibrationHealth(m, c.stats, c.ranges)) {
-    if (o.diagnostics) std::fprintf(o.diagnostics, "npuconv: warning: %s\n", w.message.c_str());
-    warnings.push_back({{"kind", w.kind}, {"tensor", w.tensor}, {"producers", w.producers}, {"message", w.message}});
-  }
-  c.summary["method"] = calibMethodName(copt.method);
-  if (copt.method == CalibMethod::Percentile) c.summary["percentile"] = copt.percentile;
-  c.summary["samples"] = c.stats.samples;
-  c.summary["tensors"] = c.stats.tensors.size();
-  c.summary["data"] = c.stream ? c.stream->describe() : std::string();
-  c.summary["data_key"] = dataKey;
-  c.summary["cache"] = {{"file", o.calibCache.string()}, {"key", key}, {"hit", hit}};
-  return c;
-}
-
 /// A deep copy through the serializer (the IR has no clone): the float reference for bias
 /// correction.
 Expected<Model> copyModel(const Model& m, const std::filesystem::path& baseDir) {
   return parseOnnxBytes(serializeModel(m), baseDir, "<float model>");
 }
 
-Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, const nlohmann::ordered_json& effective,
-                nlohmann::ordered_json& report, QuantizeReport& qr) {
+Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, nlohmann::ordered_json& report,
+                QuantizeReport& qr) {
   nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
   switch (o.precision) {
     case Precision::Fp32:
@@ -205,19 +111,30 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
         NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
         floatModel.emplace(std::move(copy));
       }
-      std::optional<Calibration> cal;
-      if (needsCalibData(o)) {
-        NPU_ASSIGN_OR_RETURN(Calibration c, calibrate(o, m, modelKey, effective, o.quant, warnings));
+      std::optional<CalibStageResult> cal;
+      std::unique_ptr<SampleStream> data;
+      if (o.precision == Precision::Int8) {
+        CalibStageOptions co = calibStageOptions(o);
+        co.keepStream = o.biasCorrection;
+        NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
         cal.emplace(std::move(c));
         report["calibration"] = cal->summary;
+        for (auto& w : cal->warnings) warnings.push_back(std::move(w));
+        data = std::move(cal->stream);
+      } else if (o.biasCorrection) {
+        // int8-weights: bias correction reads the data; no activation statistics are needed.
+        CalibDataOptions d = o.calib;
+        if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+        NPU_ASSIGN_OR_RETURN(data, openCalibData(d, modelInputSpecs(m)));
+        report["calibration"] = {{"data", data->describe()}};
       }
       if (o.precision == Precision::Int8)
         NPU_TRY(quantizeStatic(m, cal->ranges, o.quant, qr));
       else
         NPU_TRY(quantizeWeightsOnly(m, o.quant, qr));
       if (o.biasCorrection) {
-        NPU_TRY(cal->stream->rewind());
-        NPU_TRY(correctBias(m, *floatModel, *cal->stream, o.threads, qr));
+        NPU_TRY(data->rewind());
+        NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
       }
       break;
     }
@@ -244,14 +161,12 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   result.modelPath = o.outDir / "model.onnx";
   result.reportPath = o.report.empty() ? o.outDir / "report.json" : o.report;
 
-  OnnxFileInfo info;
-  NPU_ASSIGN_OR_RETURN(Model m, readOnnx(o.model, {}, &info));
-  NPU_ASSIGN_OR_RETURN(std::string modelKey, modelContentKey(o.model, info));
-
   PassOptions po = o.passes;
   po.reportPath = result.reportPath.string();
-  NPU_ASSIGN_OR_RETURN(std::unique_ptr<PassPipeline> pipeline, PassPipeline::create(po));
-  NPU_TRY(pipeline->runToStandardOps(m, o.model.string()));
+  NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, po));
+  Model& m = opt.model;
+  const std::string& modelKey = opt.modelKey;
+  PassPipeline* pipeline = opt.pipeline.get();
 
   nlohmann::ordered_json& r = result.report;
   r["npuconv_version"] = kNpuconvVersion;
@@ -260,7 +175,7 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   r["options"] = effective;
   r["precision"] = precisionName(o.precision);
   QuantizeReport qr;
-  NPU_TRY(std::move(quantize(o, m, modelKey, effective, r, qr)).in(o.model.string()));
+  NPU_TRY(std::move(quantize(o, m, modelKey, r, qr)).in(o.model.string()));
   NPU_TRY(pipeline->runFinal(m, o.model.string()));
 
   std::error_code ec;

@@ -4,8 +4,9 @@
 // --time-passes reach every entry.
 //
 // It runs in two phases with quantization between them: runToStandardOps (the pipeline, then
-// NHWC twins lowered back to standard ONNX ops), runFinal (placement on the target, then ops the
-// opset lacks written decomposed).
+// NHWC twins lowered back to standard ONNX ops and ops the opset lacks written decomposed, so
+// the quantizers see what ONNX will hold at the model's opset), runFinal (placement on the
+// target, of the quantized graph).
 #pragma once
 
 #include <memory>
@@ -46,7 +47,7 @@ class PassPipeline {
   /// The pipeline, then the emit stage's standard-ops phase; `where` (the model file) prefixes
   /// errors. The model is verified afterwards.
   Status runToStandardOps(Model& m, const std::string& where);
-  /// Placement and lower-to-opset; verified afterwards.
+  /// Placement; verified afterwards.
   Status runFinal(Model& m, const std::string& where);
 
   const std::vector<PassRecord>& records() const { return pm_.records(); }

@@ -17,6 +17,7 @@
 #include <map>
 #include <utility>
 
+#include "converter/ir/fusion_groups.h"
 #include "quant/quant_math.h"
 #include "quant/quantize.h"
 #include "quant/weights_util.h"
@@ -219,7 +220,7 @@ Status quantizeDynamic(Model& m, const QuantizeOptions& opt, QuantizeReport& rep
     }
     wq::eraseUnusedConstants(*g);
   }
-  wq::dropFusionGroupsNaming(m, rewritten);
+  dropFusionGroupsNaming(m, rewritten);
   return Status::ok();
 }
 

@@ -80,27 +80,6 @@ std::vector<Graph*> allGraphs(Model& m) {
   return out;
 }
 
-void dropFusionGroupsNaming(Model& m, const std::vector<std::string>& nodes) {
-  static constexpr std::string_view kKey = "npuconv.fusion_groups";  // passes/fuse/fusion_groups.h
-  std::set<std::string> gone(nodes.begin(), nodes.end());
-  for (auto it = m.metadata.begin(); it != m.metadata.end(); ++it) {
-    if (it->first != kKey) continue;
-    std::istringstream lines(it->second);
-    std::string line, kept;
-    while (std::getline(lines, line)) {
-      std::istringstream names(line.substr(std::min(line.size(), line.find(':') + 1)));
-      std::string n;
-      bool hit = false;
-      while (names >> n) hit = hit || gone.count(n);
-      if (!hit) kept += (kept.empty() ? "" : "\n") + line;
-    }
-    if (kept.empty()) m.metadata.erase(it);
-    else it->second = kept;
-    m.graph->touch();
-    return;
-  }
-}
-
 }  // namespace npuconv::wq
 
 namespace npuconv::wq {

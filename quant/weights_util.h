@@ -40,10 +40,6 @@ void eraseUnusedConstants(Graph& g);
 /// The main graph and every subgraph below it, parents before children.
 std::vector<Graph*> allGraphs(Model& m);
 
-/// Removes the fusion groups (model metadata "npuconv.fusion_groups") that name one of `nodes`:
-/// a rewritten node no longer forms the chain the group describes.
-void dropFusionGroupsNaming(Model& m, const std::vector<std::string>& nodes);
-
 }  // namespace npuconv::wq
 
 namespace npuconv::wq {

@@ -9,32 +9,6 @@
 
 namespace npuconv {
 
-std::vector<FusionGroup> fusionGroups(const Model& m) {
-  std::vector<FusionGroup> out;
-  for (const auto& [k, v] : m.metadata) {
-    if (k != kFusionGroupsKey) continue;
-    std::istringstream lines(v);
-    std::string line;
-    while (std::getline(lines, line)) {
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      FusionGroup g;
-      g.kind = line.substr(0, colon);
-      std::istringstream names(line.substr(colon + 1));
-      std::string n;
-      while (names >> n) g.nodes.push_back(n);
-      out.push_back(std::move(g));
-    }
-  }
-  return out;
-}
-
-bool inFusionGroup(const Model& m, std::string_view name) {
-  for (const FusionGroup& g : fusionGroups(m))
-    if (std::find(g.nodes.begin(), g.nodes.end(), name) != g.nodes.end()) return true;
-  return false;
-}
-
 bool recordFusionGroup(Model& m, std::string_view kind, const std::vector<Node*>& nodes) {
   FusionGroup g{std::string(kind), {}};
   for (Node* n : nodes) g.nodes.push_back(m::ensureName(*n->graph(), n));
@@ -47,26 +21,6 @@ bool recordFusionGroup(Model& m, std::string_view kind, const std::vector<Node*>
   else it->second += "\n" + line;
   m.graph->touch();
   return true;
-}
-
-void dropFromFusionGroups(Model& m, std::string_view name) {
-  auto it = std::find_if(m.metadata.begin(), m.metadata.end(), [](const auto& kv) { return kv.first == kFusionGroupsKey; });
-  if (it == m.metadata.end()) return;
-  std::string text;
-  for (FusionGroup g : fusionGroups(m)) {
-    auto pos = std::find(g.nodes.begin(), g.nodes.end(), name);
-    if (pos != g.nodes.end()) {
-      g.nodes.erase(pos);
-      // "linear-act" without its activation is a "linear" group; a single node is no group.
-      if (g.kind.size() > 4 && g.kind.ends_with("-act")) g.kind.resize(g.kind.size() - 4);
-      if (g.nodes.size() < 2) continue;
-    }
-    text += (text.empty() ? "" : "\n") + g.kind + ":";
-    for (const std::string& n : g.nodes) text += " " + n;
-  }
-  if (text.empty()) m.metadata.erase(it);
-  else it->second = text;
-  m.graph->touch();
 }
 
 std::vector<Node*> activationAfter(const Value* y) {

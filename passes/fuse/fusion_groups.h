@@ -11,26 +11,16 @@
 #include <string_view>
 #include <vector>
 
+#include "converter/ir/fusion_groups.h"
 #include "converter/ir/model.h"
 
 namespace npuconv {
 
-inline constexpr std::string_view kFusionGroupsKey = "npuconv.fusion_groups";
+// The record itself (kFusionGroupsKey, FusionGroup, fusionGroups, inFusionGroup,
+// dropFromFusionGroups) lives in converter/ir/fusion_groups.h, shared with quant/.
 
-struct FusionGroup {
-  std::string kind;                // "conv-act", "linear", "linear-act", "layer-norm", "gelu"
-  std::vector<std::string> nodes;  // node names, anchor first
-  bool operator==(const FusionGroup&) const = default;
-};
-
-std::vector<FusionGroup> fusionGroups(const Model& m);
 /// Records a group (naming unnamed nodes); no-op and false when the same group is recorded.
 bool recordFusionGroup(Model& m, std::string_view kind, const std::vector<Node*>& nodes);
-/// Removes node `name` from the groups (a node a later pass replaced): an "X-act" group that
-/// loses it becomes "X"; a group left with one node is dropped.
-void dropFromFusionGroups(Model& m, std::string_view name);
-/// Whether a node named `name` belongs to a recorded group.
-bool inFusionGroup(const Model& m, std::string_view name);
 
 /// The activation reading `y`, when it is one the device fuses: Relu, Clip with constant
 /// bounds (Relu6 among them), LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Gelu (one node), or

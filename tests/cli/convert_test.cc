@@ -107,8 +107,8 @@ TEST(ConvertCli, Fp32MatchesInputAndIsDeterministic) {
   EXPECT_EQ(foldBnChanged, 1);
   ASSERT_GE(topLevel.size(), 3u);
   EXPECT_EQ(topLevel[topLevel.size() - 3], "lower-nhwc-to-onnx");
-  EXPECT_EQ(topLevel[topLevel.size() - 2], "place-on-target");
-  EXPECT_EQ(topLevel.back(), "lower-to-opset");
+  EXPECT_EQ(topLevel[topLevel.size() - 2], "lower-to-opset");  // before quantization
+  EXPECT_EQ(topLevel.back(), "place-on-target");              // sees the quantized graph
   EXPECT_TRUE(r.contains("placement"));
   EXPECT_EQ(r["output"]["model_bytes"].get<size_t>(), a.size());
 }

@@ -151,10 +151,14 @@ TEST(EmitStage, EntriesHaveReasonsAndHonourDisable) {
   }
   PassManager pm;
   ASSERT_TRUE(appendEmitStage(pm, EmitPhase::StandardOps, {}).isOk());
-  EXPECT_EQ(pm.names(), (std::vector<std::string>{"lower-nhwc-to-onnx", "fold-transpose-chains", "eliminate-dead-code"}));
+  EXPECT_EQ(pm.names(), (std::vector<std::string>{"lower-nhwc-to-onnx", "fold-transpose-chains", "eliminate-dead-code",
+                                                  "lower-to-opset"}));
+  PassManager disabled;
+  ASSERT_TRUE(appendEmitStage(disabled, EmitPhase::StandardOps, {"lower-to-opset"}).isOk());
+  EXPECT_EQ(disabled.names().size(), 3u);
   PassManager final;
-  ASSERT_TRUE(appendEmitStage(final, EmitPhase::Final, {"lower-to-opset"}).isOk());
-  EXPECT_TRUE(final.names().empty());  // no hook given for place-on-target, lower-to-opset disabled
+  ASSERT_TRUE(appendEmitStage(final, EmitPhase::Final, {}).isOk());
+  EXPECT_TRUE(final.names().empty());  // no hook given for place-on-target
   // The disable list accepts the hook's name.
   EXPECT_TRUE(buildPassManager("O2", "", {"place-on-target", "lower-nhwc-to-onnx"}).hasValue());
 }
@@ -172,9 +176,11 @@ TEST(EmitStage, CleanupRunsOnlyAfterALowering) {
   PassContext ctx;
   ASSERT_TRUE(pm.run(m, ctx).isOk());
   EXPECT_EQ(test::countOps(m, "Transpose"), 2);
-  ASSERT_EQ(pm.records().size(), 1u);
+  ASSERT_EQ(pm.records().size(), 2u);  // the cleanup entries are skipped; lower-to-opset always runs
   EXPECT_EQ(pm.records()[0].name, "lower-nhwc-to-onnx");
   EXPECT_FALSE(pm.records()[0].changed);
+  EXPECT_EQ(pm.records()[1].name, "lower-to-opset");
+  EXPECT_FALSE(pm.records()[1].changed);
   // The same model after convert-layout-nhwc of a Conv does get the cleanup (see
   // tests/cli/convert_test.cc and tests/passes/layout_*).
 }

@@ -1,0 +1,83 @@
+// calib_stage.h - the calibration step of a conversion, shared by `npuconv convert` and
+// `npuconv calibrate`: both observe the same IR (the model after the passes, right before
+// quantization), the same values (tensorsToCalibrate) and key the statistics the same way, so a
+// file `calibrate` writes (or a merge of its shards) is exactly convert's --calib-cache.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "converter/exec/sample_stream.h"
+#include "converter/ir/model.h"
+#include "converter/support/status.h"
+#include "formats/calib/calib_data.h"
+#include "formats/onnx/onnx_reader.h"
+#include "pipeline/pass_pipeline.h"
+#include "quant/calibration.h"
+#include "quant/quantize.h"
+
+namespace npuconv {
+
+/// The model file's bytes plus its external data files: the model's identity for caches.
+Expected<std::string> modelContentKey(const std::filesystem::path& model, const OnnxFileInfo& info);
+
+/// A model read and run through the passes up to quantization (PassPipeline::runToStandardOps).
+struct OptimizedModel {
+  Model model;
+  std::string modelKey;
+  std::unique_ptr<PassPipeline> pipeline;  // runFinal still to run
+};
+Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes);
+
+/// What shapes the statistics besides model and data: the options that decide the graph whose
+/// values are observed (pass, shape, layout and target options) and the observed values
+/// (which carry the quantizer options that matter). Not the calibration method (statistics are
+/// histograms; the method is applied when ranges are computed), threads, shards or paths.
+nlohmann::ordered_json calibKeyOptions(const PassOptions& p, const std::vector<std::string>& tensors);
+
+struct CalibStageOptions {
+  CalibDataOptions data;         // modelDir defaults to the model's folder
+  CalibrateOptions calibrate;    // method, percentile, shard; tensors and threads are set here
+  QuantizeOptions quant;         // decides tensorsToCalibrate
+  PassOptions passes;            // part of the key
+  std::filesystem::path model;   // for modelDir and messages
+  int threads = 0;
+  /// convert: the --calib-cache file, reused when it holds the key, else written.
+  /// calibrate: the output file, always computed and written.
+  std::filesystem::path cacheFile;
+  bool alwaysCompute = false;
+  bool keepStream = false;       // leave the data open (bias correction reads it again)
+  std::FILE* diagnostics = stderr;  // health warnings; nullptr: silent
+};
+
+struct CalibStageResult {
+  CalibrationStats stats;
+  QuantRanges ranges;
+  std::unique_ptr<SampleStream> stream;  // open when keepStream
+  bool cacheHit = false;
+  /// The report's "calibration" section: method, percentile, samples, tensors, millis, data,
+  /// data_key, cache ("hit" | "miss" | "none"), cache_file, cache_key.
+  nlohmann::ordered_json summary;
+  /// Health warnings as report entries ({"kind", "tensor", "producers", "message"}).
+  nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
+};
+
+/// Calibrates `m` (the optimized model) with its content key `modelKey`.
+Expected<CalibStageResult> runCalibStage(const CalibStageOptions& o, const Model& m, const std::string& modelKey);
+
+/// The graph inputs calibration data fills (those without an initializer default).
+std::vector<ModelInputSpec> modelInputSpecs(const Model& m);
+
+/// The calibration data paths exist: an I/O error (exit 5) naming the path and its option.
+Status checkCalibDataPaths(const CalibDataOptions& d);
+
+/// What the data options name, without reading the data (the report on a cache hit):
+/// "calib.npz", "a.npy, b.npy", "sentences.txt (text)".
+std::string describeCalibSource(const CalibDataOptions& d);
+
+}  // namespace npuconv

@@ -1,0 +1,26 @@
+// calibrate.h - `npuconv calibrate`: the calibration step of `npuconv convert` on its own. Same
+// options, same passes, same observed values and same key, so the file it writes (or the merge
+// of its shards) is what `convert --calib-cache` reads, and the converted model is byte for byte
+// the one direct calibration gives.
+#pragma once
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "converter/support/status.h"
+#include "pipeline/calib_stage.h"
+#include "pipeline/convert.h"
+
+namespace npuconv {
+
+/// The calibration step's options as convert sets them (cache file = --calib-cache).
+CalibStageOptions calibStageOptions(const ConvertOptions& o);
+
+/// Runs the passes of `o` on o.model, calibrates on o.calib (o.calibrate's shard only) and
+/// writes the statistics to `output` as {"key", "npuconv_version", "stats"}. `o.precision`
+/// must be int8 (the only precision that uses activation statistics). Returns the summary
+/// convert's report shows under "calibration".
+Expected<nlohmann::ordered_json> runCalibrate(const ConvertOptions& o, const std::filesystem::path& output);
+
+}  // namespace npuconv
