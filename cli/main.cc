@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   addRunCommand(app, action);
   addOpsCommand(app, action);
   addTargetsCommand(app, action);
+  addCalibrateCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

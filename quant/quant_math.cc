@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "converter/support/status.h"
 
@@ -14,6 +15,7 @@ int32_t qmin(DType t, bool reduceRange) {
     case DType::U8: return 0;
     case DType::I16: return -32768;
     case DType::U16: return 0;
+    case DType::I32: return std::numeric_limits<int32_t>::min();
     default: NPU_CHECK(false, "qmin: not a quantized storage type");
   }
   return 0;
@@ -25,14 +27,17 @@ int32_t qmax(DType t, bool reduceRange) {
     case DType::U8: return reduceRange ? 127 : 255;
     case DType::I16: return 32767;
     case DType::U16: return 65535;
+    case DType::I32: return std::numeric_limits<int32_t>::max();
     default: NPU_CHECK(false, "qmax: not a quantized storage type");
   }
   return 0;
 }
 
 int32_t quantizeValue(float x, float scale, int32_t zeroPoint, DType type) {
-  // nearbyint rounds half to even in the default rounding mode, as QuantizeLinear does.
-  double q = std::nearbyint(static_cast<double>(x) / static_cast<double>(scale)) + zeroPoint;
+  // A float division, as QuantizeLinear computes it (ONNX's reference, ONNX Runtime, our
+  // executor), so a weight quantized here equals QuantizeLinear of it bit for bit; nearbyint
+  // rounds half to even in the default rounding mode.
+  double q = static_cast<double>(std::nearbyint(x / scale)) + zeroPoint;
   q = std::clamp(q, static_cast<double>(qmin(type)), static_cast<double>(qmax(type)));
   return static_cast<int32_t>(q);
 }
@@ -112,6 +117,15 @@ TensorRef quantizeBias(const TensorData& bias, float inputScale, const std::vect
       TensorData::fromValues(DType::I32, bias.dims(), std::span<const int32_t>(q)));
 }
 
+QuantParams biasParams(float inputScale, const QuantParams& weight) {
+  QuantParams p;
+  p.type = DType::I32;
+  p.axis = weight.axis >= 0 ? 0 : -1;
+  for (float s : weight.scale) p.scale.push_back(static_cast<float>(static_cast<double>(inputScale) * s));
+  p.zeroPoint.assign(p.scale.size(), 0);
+  return p;
+}
+
 TensorRef scaleTensor(const QuantParams& p) {
   std::vector<int64_t> dims;
   if (p.axis >= 0) dims = {static_cast<int64_t>(p.scale.size())};
@@ -121,6 +135,9 @@ TensorRef scaleTensor(const QuantParams& p) {
 TensorRef zeroPointTensor(const QuantParams& p) {
   std::vector<int64_t> dims;
   if (p.axis >= 0) dims = {static_cast<int64_t>(p.zeroPoint.size())};
+  if (p.type == DType::I32)
+    return std::make_shared<const TensorData>(
+        TensorData::fromValues(DType::I32, dims, std::span<const int32_t>(p.zeroPoint)));
   if (p.type == DType::I8) {
     std::vector<int8_t> z(p.zeroPoint.begin(), p.zeroPoint.end());
     return std::make_shared<const TensorData>(TensorData::fromValues(DType::I8, dims, std::span<const int8_t>(z)));

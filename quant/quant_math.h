@@ -15,7 +15,7 @@ namespace npuconv {
 
 /// Scale and zero point of one tensor or of each channel along `axis`.
 struct QuantParams {
-  DType type = DType::U8;  // U8, I8 (I16/U16 later)
+  DType type = DType::U8;  // U8, I8 (I16/U16 later); I32 for biases
   std::vector<float> scale;
   std::vector<int32_t> zeroPoint;
   int64_t axis = -1;  // -1: per tensor
@@ -42,6 +42,10 @@ int32_t quantizeValue(float x, float scale, int32_t zeroPoint, DType type);
 
 /// A float bias as int32 with scale inputScale * weightScale[c] (per output channel), zero point 0.
 TensorRef quantizeBias(const TensorData& bias, float inputScale, const std::vector<float>& weightScales);
+
+/// The parameters of an int32 bias: scale inputScale * weight.scale[c], zero point 0, along
+/// axis 0 when the weight is per channel (per tensor otherwise).
+QuantParams biasParams(float inputScale, const QuantParams& weight);
 
 /// Scale / zero-point initializers as ONNX wants them: a scalar when per tensor, a 1-D tensor
 /// along the axis otherwise.

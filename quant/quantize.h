@@ -31,12 +31,19 @@ struct QuantizeOptions {
   bool keepIoTypes = false;          // fp16: graph inputs/outputs stay float32
   std::vector<std::string> fp16BlockOps;  // fp16: op types kept in float32 (default list when empty)
   std::set<std::string> excludeNodes;     // original ONNX node names left in float
+  /// int8: Concat inputs and output share one scale (the union of their ranges), so the device
+  /// concatenates without requantizing; off, each keeps its own (ONNX Runtime's behaviour).
+  bool shareConcatScales = true;
+  /// int8: Add inputs and output share one scale: only for targets whose int8 Add needs it.
+  bool shareAddScales = false;
 };
 
 /// Decisions and warnings, keyed by the user's original ONNX node names.
 struct QuantizeReport {
   nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
   std::vector<std::string> warnings;
+  /// The scheme applied (types, symmetry, granularity, reduce-range), for the report.
+  nlohmann::ordered_json scheme = nlohmann::ordered_json::object();
 };
 
 /// The IR values whose ranges quantizeStatic needs (the activations at quantized boundaries).

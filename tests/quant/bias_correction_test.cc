@@ -1,0 +1,102 @@
+// bias_correction_test.cc - fast bias correction: on a Conv whose int8 weights all round the same
+// way (a known mean error), the corrected model's per-channel output mean matches the float
+// model's on held-out inputs, and the report gives each layer's shift.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "passes/match.h"
+#include "quant/quantize.h"
+#include "tests/passes/pass_test_util.h"
+#include "tests/quant/quant_test_util.h"
+
+namespace npuconv {
+namespace {
+
+constexpr const char* kConv = R"(<ir_version: 8, opset_import: ["" : 13]>
+  g (float[1,3,6,6] x, float[4,3,3,3] w, float[4] b) => (float[1,4,4,4] y) {
+    y = Conv(x, w, b)
+  })";
+
+/// Weights whose int8 rounding errs the same way in every channel: one element sets the scale
+/// (max|w| = 1 -> scale 1/127), the others are 1.4 steps and round down to 1 step.
+Model biasedConv() {
+  Model m = test::buildModel(kConv, {{"w", {}}, {"b", {-0.1f, 0.1f}}});
+  std::vector<float> w(4 * 27, 1.4f / 127.0f);
+  for (int c = 0; c < 4; ++c) w[static_cast<size_t>(c * 27)] = 1.0f;
+  Value* v = m.graph->findValue("w");
+  m.graph->setInitializerData(v, std::make_shared<const TensorData>(
+                                     TensorData::fromValues(DType::F32, {4, 3, 3, 3}, std::span<const float>(w))));
+  return m;
+}
+
+/// Per-channel mean of float - quantized output over `samples`.
+std::vector<double> channelMeanError(const Model& f, const Model& q, const std::vector<NamedTensors>& samples) {
+  std::vector<double> e(4, 0.0);
+  double n = 0;
+  for (const auto& s : samples) {
+    NamedTensors fo = test::runModel(f, s), qo = test::runModel(q, s);
+    auto a = fo.at("y").span<float>();
+    auto b = qo.at("y").span<float>();
+    for (size_t i = 0; i < a.size(); ++i) e[i / 16] += a[i] - b[i];
+    n += 16;
+  }
+  for (double& x : e) x /= n;
+  return e;
+}
+
+TEST(BiasCorrection, RemovesKnownMeanError) {
+  Model f = biasedConv();
+  Model q = biasedConv();
+  // Positive inputs: every product errs the same way, about -0.4/127 * 26 * E[x] per output.
+  auto calib = test::seededSamples(f, 16, 100, 0.0f, 1.0f);
+  auto heldOut = test::seededSamples(f, 8, 900, 0.0f, 1.0f);
+  QuantizeReport rep;
+  ASSERT_TRUE(quantizeStatic(q, test::observedRanges(f, calib), {}, rep).isOk());
+  std::vector<double> before = channelMeanError(f, q, heldOut);
+  const double expected = 26 * 0.5 * 0.4 / 127.0;  // ~0.041
+  for (double e : before) EXPECT_NEAR(e, expected, 0.3 * expected) << "the test model lost its known error";
+
+  const Node* conv = nullptr;
+  for (const Node* n : q.graph->nodes())
+    if (n->is("Conv")) conv = n;
+  ASSERT_NE(conv, nullptr);
+  std::vector<int64_t> biasBefore = test::constInts64(conv->operand(2)->producer()->operand(0));
+  std::vector<float> biasScale = test::constFloats(conv->operand(2)->producer()->operand(1));
+
+  test::VectorSampleStream data(calib);
+  ASSERT_TRUE(data.next().hasValue());  // correctBias must rewind
+  ASSERT_TRUE(correctBias(q, f, data, 1, rep).isOk());
+  std::vector<double> after = channelMeanError(f, q, heldOut);
+  for (size_t c = 0; c < 4; ++c) {
+    SCOPED_TRACE(c);
+    EXPECT_LT(std::fabs(after[c]), 0.2 * std::fabs(before[c]));
+  }
+  // The int32 bias moved by about the known error, in steps of its own scale.
+  std::vector<int64_t> biasAfter = test::constInts64(conv->operand(2)->producer()->operand(0));
+  for (size_t c = 0; c < 4; ++c)
+    EXPECT_NEAR(static_cast<double>(biasAfter[c] - biasBefore[c]) * biasScale[c], expected, 0.3 * expected);
+  ASSERT_EQ(rep.nodes.size(), 1u);
+  ASSERT_TRUE(rep.nodes[0].contains("bias_correction"));
+  EXPECT_NEAR(rep.nodes[0]["bias_correction"]["max_abs_shift"].get<double>(), expected, 0.3 * expected);
+}
+
+TEST(BiasCorrection, DeterministicAcrossThreads) {
+  Model f = biasedConv();
+  auto calib = test::seededSamples(f, 4, 100, 0.0f, 1.0f);
+  std::vector<std::vector<int64_t>> biases;
+  for (int threads : {1, 2}) {
+    Model q = biasedConv();
+    QuantizeReport rep;
+    ASSERT_TRUE(quantizeStatic(q, test::observedRanges(f, calib), {}, rep).isOk());
+    test::VectorSampleStream data(calib);
+    ASSERT_TRUE(correctBias(q, f, data, threads, rep).isOk());
+    for (const Node* n : q.graph->nodes())
+      if (n->is("Conv")) biases.push_back(test::constInts64(n->operand(2)->producer()->operand(0)));
+  }
+  ASSERT_EQ(biases.size(), 2u);
+  EXPECT_EQ(biases[0], biases[1]);
+}
+
+}  // namespace
+}  // namespace npuconv
