@@ -29,6 +29,7 @@ struct Executor::Step {
   ValueRef residualRef;  // slot -1: no residual
   int64_t fusedOutSlot = -1;
   std::vector<size_t> fusedSteps;  // the steps this one computes
+  std::vector<const Value*> fusedAway;  // values the fusion never materializes
   bool skippedWhenFused = false;
   mutable std::shared_ptr<void> cache;  // the kernel's data derived from constant inputs
 };
@@ -94,7 +95,7 @@ Status Executor::prepare() {
     if (!fn)
       return Status::unsupported("{}: operator {}{} is not supported by the executor", n->describe(),
                                  n->domain().empty() ? "" : n->domain() + ".", n->opType());
-    Step s{n, fn, {}, {}, {}, false, {}, {}, -1, {}, false, {}};
+    Step s{n, fn, {}, {}, {}, false, {}, {}, -1, {}, {}, false, {}};
     for (const Value* v : n->operands()) {
       NPU_ASSIGN_OR_RETURN(ValueRef r, refOf(v, n));
       s.inputs.push_back(r);
@@ -334,6 +335,8 @@ void Executor::fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> s
   s.fused.ep = ep;
   s.fusedOutSlot = steps_[skipped.back()].outputSlots[0];  // the last fused step's result
   for (size_t k : skipped) steps_[k].skippedWhenFused = true;
+  s.fusedAway = {s.node->result(0)};
+  for (size_t j = 0; j + 1 < skipped.size(); ++j) s.fusedAway.push_back(steps_[skipped[j]].node->result(0));
   s.fusedSteps = std::move(skipped);
 }
 
@@ -353,10 +356,27 @@ Expected<Executor*> Executor::subExecutor(const Graph& body) const {
   return sub.get();
 }
 
+void Executor::setObserver(TensorObserver obs) {
+  observer_ = std::move(obs);
+  observed_.reset();
+}
+
+void Executor::setObserver(TensorObserver obs, const std::vector<const Value*>& observed) {
+  observer_ = std::move(obs);
+  observed_ = std::make_unique<std::unordered_set<const Value*>>(observed.begin(), observed.end());
+  observed_->erase(nullptr);
+}
+
 const TensorObserver& Executor::observer() const {
   const Executor* e = this;
   while (e->parent_) e = e->parent_;
   return e->observer_;
+}
+
+const std::unordered_set<const Value*>* Executor::observedValues() const {
+  const Executor* e = this;
+  while (e->parent_) e = e->parent_;
+  return e->observed_.get();
 }
 
 Status checkInputAgainstType(const Value& input, const Tensor& t) {
@@ -472,10 +492,17 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     return sub->execute(in, &frame);
   };
   const TensorObserver& obs = observer();
-
-  const bool fuse = !obs;  // an observer must see every tensor the graph defines
+  const std::unordered_set<const Value*>* observed = obs ? observedValues() : nullptr;
+  // An observer of every value sees each tensor the graph defines: nothing is fused away. One of
+  // a few values keeps a fusion unless the fusion skips one of them (checked per step below).
+  const bool fuse = !obs || observed;
+  auto wanted = [&](const Value* v) { return v && (!observed || observed->count(v)); };
   std::vector<const Tensor*> in;
-  std::vector<bool> unfused;  // steps a declined fusion left to run after all (rarely any)
+  std::vector<bool> unfused;  // steps a declined or observed fusion left to run after all
+  auto runSkipped = [&](const Step& s) {
+    if (unfused.empty()) unfused.assign(steps_.size(), false);
+    for (size_t k : s.fusedSteps) unfused[k] = true;
+  };
   using Clock = std::chrono::steady_clock;
   const bool timed = static_cast<bool>(timer_);
   std::vector<const Node*> fusedNodes;
@@ -502,6 +529,13 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     KernelContext ctx(*s.node, in, out, *pool_, opset_, &runner, &s.cache);
     const Clock::time_point t0 = timed ? Clock::now() : Clock::time_point();
     bool fused = fuse && s.fusesActivation;
+    if (fused && observed)
+      for (const Value* v : s.fusedAway)
+        if (observed->count(v)) {
+          fused = false;  // the observer needs a value the fusion would skip
+          runSkipped(s);
+          break;
+        }
     if (fused) {
       FusedEpilogue fe = s.fused;
       if (s.residualRef.slot >= 0) fe.residual = resolve(s.residualRef);
@@ -510,8 +544,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
       if (scope.declined()) {
         // The residual did not fit (not float32, other dims): run the skipped steps as usual.
         fused = false;
-        if (unfused.empty()) unfused.assign(steps_.size(), false);
-        for (size_t k : s.fusedSteps) unfused[k] = true;
+        runSkipped(s);
       } else if (!scope.taken()) {
         return Status::internal("{}: the kernel ignored its fused epilogue", s.node->describe());
       }
@@ -527,7 +560,12 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     for (size_t i = 0; i < out.size(); ++i) {
       if (s.outputSlots[i] < 0) continue;
       if (!out[i].defined()) return Status::internal("{}: kernel produced no output {}", s.node->describe(), i);
-      if (obs) obs(*s.node, i, out[i]);
+      if (obs) {
+        // A fused output is the last fused node's result.
+        const Node& producer = fused && i == 0 ? *steps_[s.fusedSteps.back()].node : *s.node;
+        size_t result = fused && i == 0 ? 0 : i;
+        if (wanted(producer.result(result))) obs(producer, result, out[i]);
+      }
       size_t slot = static_cast<size_t>(fused && i == 0 ? s.fusedOutSlot : s.outputSlots[i]);
       slots[slot] = std::move(out[i]);
     }

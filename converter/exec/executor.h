@@ -11,9 +11,10 @@
 // thread count. One Executor runs one graph at a time; use one per calling thread.
 //
 // An observer, when set, sees every tensor a node produces, nodes of If/Loop/Scan bodies
-// included (once per iteration); unset, it costs one branch per node.
+// included (once per iteration), or only the values it declares (setObserver with a list); unset,
+// it costs one branch per node.
 //
-// Fusion: without an observer, a Conv whose only consumer is an activation (Relu, Clip,
+// Fusion: unless an observer needs a value a fusion would skip, a Conv whose only consumer is an activation (Relu, Clip,
 // LeakyRelu, HardSigmoid, HardSwish, or PyTorch's Mul(C, HardSigmoid(C))) applies it in
 // its epilogue; a Conv whose only consumer is a residual Add(Conv, other), optionally followed by
 // an activation, adds `other` (float32, same dims, computed earlier) and applies the activation
@@ -27,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "converter/exec/kernel.h"
@@ -66,7 +68,14 @@ class Executor {
   /// omitted input that has an initializer default.
   Expected<std::vector<Tensor>> runOrdered(const std::vector<Tensor>& inputs);
 
-  void setObserver(TensorObserver obs) { observer_ = std::move(obs); }
+  /// Observes every tensor the graph (and its subgraphs) produces: fusions are off, since each
+  /// value they skip must be computed for the observer. nullptr removes the observer.
+  void setObserver(TensorObserver obs);
+  /// Observes only `observed` (results of nodes of this graph or of its subgraphs; other values
+  /// are never reported): `obs` is called for those alone, and a fusion stays on unless one of the
+  /// values it skips (e.g. the MatMul result before a fused bias Add) is in the list. The tensors
+  /// reported are bit-identical to an unfused run's.
+  void setObserver(TensorObserver obs, const std::vector<const Value*>& observed);
   /// Times every kernel call (fusions stay on, unlike with an observer); unset, it costs one
   /// branch per node.
   void setStepTimer(StepTimer timer) { timer_ = std::move(timer); }
@@ -96,6 +105,8 @@ class Executor {
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;
   const TensorObserver& observer() const;
+  /// The root executor's observed values; nullptr: all of them (or no observer).
+  const std::unordered_set<const Value*>* observedValues() const;
 
   const Graph& graph_;
   int64_t opset_;
@@ -110,6 +121,7 @@ class Executor {
   std::vector<std::pair<size_t, TensorRef>> constants_;  // initializers that are not inputs
   std::vector<ValueRef> outputRefs_;                     // per graph output
   TensorObserver observer_;
+  std::unique_ptr<std::unordered_set<const Value*>> observed_;  // null: every value
   StepTimer timer_;
   std::map<std::string, int64_t> symbols_;
   mutable std::mutex subMu_;
