@@ -217,18 +217,24 @@ if [[ "${SKIP_PEER:-0}" != 1 ]]; then
     [[ " $MODELS " == *" $model "* ]] || continue
     src="$(zoo_model "$model")" || continue
     ref="$OUT/models/${model}_float_ref"
+    # The float ONNX logits in ORT: torch_fx_peer.py checks its float model against them.
     node "$Q/eval.js" --float "$src" --input "input=$zoo_data/eval.npy" --opt disabled --float-opt disabled \
       --dump-dir "$ref" >/dev/null 2>&1
-    cmd=($PY "$Q/torch_fx_peer.py" --model "$model" --onnx "$src" --calib "$zoo_data/calib.npy" --eval "$zoo_data/eval.npy"
-         --ort-ref "$ref/disabled_logits.npy" --json "$OUT/json/peer__$model.json")
-    log "peer $model: ${cmd[*]}"
-    if "${cmd[@]}" >"$OUT/logs/peer_$model.log" 2>&1; then
-      node -e 'const fs = require("fs"); const [f, cmd] = process.argv.slice(1); const r = JSON.parse(fs.readFileSync(f, "utf8"));
-        r.id = "peer__" + r.model; r.kind = "peer"; r.command = cmd; fs.writeFileSync(f, JSON.stringify(r, null, 1) + "\n");' \
-        "$OUT/json/peer__$model.json" "${cmd[*]}"
-    else
-      json_error "peer__$model" "$model PyTorch FX" "torch_fx_peer.py failed: $(tail -1 "$OUT/logs/peer_$model.log")" "${cmd[*]}"
-    fi
+    # fbgemm's default qconfig (7-bit activations, reduce_range) and the same with 8-bit activations.
+    for variant in default no-reduce-range; do
+      id="peer__${model}__$variant"
+      cmd=($PY "$Q/torch_fx_peer.py" --model "$model" --onnx "$src" --calib "$zoo_data/calib.npy" --eval "$zoo_data/eval.npy"
+           --ort-ref "$ref/disabled_logits.npy" --json "$OUT/json/$id.json")
+      [[ $variant == no-reduce-range ]] && cmd+=(--no-reduce-range)
+      log "peer $model $variant: ${cmd[*]}"
+      if "${cmd[@]}" >"$OUT/logs/$id.log" 2>&1; then
+        node -e 'const fs = require("fs"); const [f, id, cmd] = process.argv.slice(1); const r = JSON.parse(fs.readFileSync(f, "utf8"));
+          r.id = id; r.kind = "peer"; r.command = cmd; fs.writeFileSync(f, JSON.stringify(r, null, 1) + "\n");' \
+          "$OUT/json/$id.json" "$id" "${cmd[*]}"
+      else
+        json_error "$id" "$model PyTorch FX" "torch_fx_peer.py failed: $(tail -1 "$OUT/logs/$id.log")" "${cmd[*]}"
+      fi
+    done
   done
 fi
 

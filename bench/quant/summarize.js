@@ -57,16 +57,17 @@ for (const m of models) {
 const peers = records.filter((r) => r.kind === 'peer' || (r.id || '').startsWith('peer__'));
 if (peers.length) {
   lines.push('### PyTorch FX post-training quantization (peer), same weights, calibration and evaluation samples', '',
-    '| model | qconfig | run as | logits cos mean (min) | logits SQNR dB mean (min) | last-layer input cos mean (min) | torch float vs ORT float cos min |',
-    '| --- | --- | --- | --- | --- | --- | --- |');
+    '| model | qconfig | run as | logits cos mean (min) | logits SQNR dB mean (min) | last-layer input cos mean (min) | centered logits cos / SQNR dB | torch float vs ORT float cos min |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of peers) {
-    if (r.error) { lines.push(`| ${r.id} | ${r.error} | | | | | |`); continue; }
+    if (r.error) { lines.push(`| ${r.id} | ${r.error} | | | | | | |`); continue; }
     for (const kind of ['reference', r.engine]) {
       const x = r[kind];
       if (!x) continue;
       lines.push(`| ${r.model} | ${r.backend}${r.reduce_range ? '' : ' no reduce_range'} | ${kind === 'reference' ? 'reference (Q/DQ in float)' : kind + ' int8 kernels'} | ` +
         `${f(x.logits.cosine_mean, 4)} (${f(x.logits.cosine_min, 4)}) | ${f(x.logits.sqnr_db_mean, 1)} (${f(x.logits.sqnr_db_min, 1)}) | ` +
         `${f(x.last_layer_input.cosine_mean, 4)} (${f(x.last_layer_input.cosine_min, 4)}) | ` +
+        `${x.logits_centered ? f(x.logits_centered.cosine_mean, 4) + ' / ' + f(x.logits_centered.sqnr_db_mean, 1) : '-'} | ` +
         `${r.torch_float_vs_onnx_float ? f(r.torch_float_vs_onnx_float.cosine_min, 7) : '-'} |`);
     }
   }

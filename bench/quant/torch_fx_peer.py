@@ -34,7 +34,7 @@ import onnx
 import torch
 import torchvision
 from onnx import numpy_helper
-from torch.ao.quantization import get_default_qconfig_mapping, QConfigMapping, QConfig
+from torch.ao.quantization import get_default_qconfig_mapping, QConfig
 from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
 from torch.ao.quantization.quantize_fx import convert_fx, convert_to_reference_fx, prepare_fx
 
@@ -139,9 +139,15 @@ def main():
 
     mapping = get_default_qconfig_mapping(args.backend)
     if args.no_reduce_range:
-        mapping = QConfigMapping().set_global(QConfig(
-            activation=HistogramObserver.with_args(reduce_range=False),
-            weight=default_per_channel_weight_observer))
+        # Every entry that uses the backend's default qconfig (the global one and the per-op-type
+        # copies) gets 8-bit activations; the fixed-qparams entries (Hardsigmoid, ...) stay.
+        default = mapping.global_qconfig
+        qc = QConfig(activation=HistogramObserver.with_args(reduce_range=False),
+                     weight=default_per_channel_weight_observer)
+        mapping.set_global(qc)
+        for k, v in list(mapping.object_type_qconfigs.items()):
+            if v == default:
+                mapping.set_object_type(k, qc)
     t0 = time.time()
     prepared = prepare_fx(model, mapping, example_inputs=(calib[:1],))
     with torch.no_grad():
