@@ -12,12 +12,14 @@ namespace npuconv {
 
 using CommandAction = std::function<int()>;
 
+void addConvertCommand(CLI::App& app, CommandAction& action);
 void addInspectCommand(CLI::App& app, CommandAction& action);
 void addOptimizeCommand(CLI::App& app, CommandAction& action);
 void addPassesCommand(CLI::App& app, CommandAction& action);
 void addRunCommand(CLI::App& app, CommandAction& action);
 void addOpsCommand(CLI::App& app, CommandAction& action);
 void addTargetsCommand(CLI::App& app, CommandAction& action);
+void addCalibrateCommand(CLI::App& app, CommandAction& action);
 
 /// Prints `npuconv: error: <message>` on one line and returns the documented exit code.
 int reportError(const Status& s);

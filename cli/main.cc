@@ -3,19 +3,22 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "pipeline/version.h"
 
 int main(int argc, char** argv) {
   using namespace npuconv;
   CLI::App app{"npuconv: ONNX model conversion and quantization for NPUs"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("npuconv 0.1.0"));
+  app.set_version_flag("--version", std::string("npuconv ") + kNpuconvVersion);
   CommandAction action;
   addInspectCommand(app, action);
   addOptimizeCommand(app, action);
+  addConvertCommand(app, action);
   addPassesCommand(app, action);
   addRunCommand(app, action);
   addOpsCommand(app, action);
   addTargetsCommand(app, action);
+  addCalibrateCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,41 +1,14 @@
 // target_options.h - `--target NAME | --target-file F` for the commands that compile for an
-// NPU, the PassContext options derived from the profile, and the placement report.
+// NPU; the profile itself and placement live in pipeline/target_placement.h.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "converter/ir/model.h"
-#include "converter/pass/pass.h"
-#include "converter/target/target_profile.h"
+#include "pipeline/target_placement.h"
 
 namespace npuconv {
 
-struct TargetSelection {
-  std::string name;  // a built-in profile
-  std::string file;  // a user's profile (JSON)
-};
-
 /// Adds --target and --target-file (mutually exclusive) to `cmd`.
 void addTargetOptions(CLI::App& cmd, TargetSelection& sel);
-
-/// The selected profile; the generic NPU profile when neither option is given.
-Expected<TargetProfile> resolveTarget(const TargetSelection& sel);
-
-/// Tells the passes what the target needs, as string options (pass.h knows no targets):
-/// "target" = name, "target.static-shapes" = "1"/"0", "target.layout" = "nchw"/"nhwc",
-/// "target.channel-alignment" = N.
-void setTargetPassOptions(const TargetProfile& profile, PassContext& ctx);
-
-/// The placement of the model's main graph, summarized on one stderr line
-/// ("placement on rk3588: 47 of 49 nodes on the NPU; 2 on the CPU: see r.json"), plus the
-/// "target" and "placement" report sections. `reportPath` empty: no report was asked for.
-/// `printSummary` false: the report sections only.
-nlohmann::ordered_json placeAndSummarize(const TargetProfile& profile, const Model& m, const std::string& reportPath,
-                                         bool printSummary = true);
 
 }  // namespace npuconv

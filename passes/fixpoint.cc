@@ -7,10 +7,7 @@ Status FixpointPass::run(Model& m, PassContext& ctx) {
   for (int round = 0; round < maxRounds_; ++round) {
     ++ctx.stat(name_ + ".rounds");
     uint64_t before = modelEpoch(m);
-    for (auto& p : passes_) {
-      Status s = p->run(m, ctx);
-      if (!s.isOk()) return std::move(s).in("pass " + std::string(p->name()));
-    }
+    for (auto& p : passes_) NPU_TRY(ctx.runNested(*p, m, name_, round + 1));
     if (modelEpoch(m) == before) break;
   }
   return Status::ok();

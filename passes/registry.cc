@@ -173,9 +173,52 @@ Expected<PassManager> buildPassManager(std::string_view pipeline, std::string_vi
     if (!group.empty())
       pm.add(std::make_unique<FixpointPass>(fmt::format("fixpoint({} passes)", group.size()), std::move(group), e.maxRounds));
   }
-  for (const std::string& d : disabled)
-    if (!createPass(d)) return Status::invalidArgument("unknown pass \"{}\" in --disable", d);
+  for (const std::string& d : disabled) {
+    bool emitHook = std::any_of(emitStage().begin(), emitStage().end(),
+                                [&](const EmitEntry& e) { return e.hook && e.name == d; });
+    if (!createPass(d) && !emitHook) return Status::invalidArgument("unknown pass \"{}\" in --disable", d);
+  }
   return pm;
+}
+
+const std::vector<EmitEntry>& emitStage() {
+  static const std::vector<EmitEntry> kEmit = {
+      // ONNX has no NHWC Conv (ORT's CPU EP rejects com.microsoft.NhwcConv for float), and the
+      // quantizers and checker know standard ops only: twins become Transpose + op + Transpose.
+      {"lower-nhwc-to-onnx", EmitPhase::StandardOps, "ONNX and the quantizers know no NHWC ops", "", false},
+      // The inverse Transpose pairs between two lowered ops cancel, so Transposes stay only at
+      // region boundaries in the file too; only after a lowering, so `--pipeline none` stays
+      // a lossless round trip.
+      {"fold-transpose-chains", EmitPhase::StandardOps, "cancel the Transpose pairs the lowering left", "lower-nhwc-to-onnx", false},
+      {"eliminate-dead-code", EmitPhase::StandardOps, "drop the NHWC weights the lowering replaced", "lower-nhwc-to-onnx", false},
+      // Placement sees the IR the device would run: fused LayerNormalization and Gelu, the
+      // quantized graph, NHWC regions as standard ops between boundary Transposes.
+      {"place-on-target", EmitPhase::Final, "per-node NPU/CPU placement for the report (changes nothing)", "", true},
+      // Last: ops newer than the model's opset are written decomposed.
+      {"lower-to-opset", EmitPhase::Final, "fused ops the opset lacks written decomposed (LayerNormalization, Gelu)", "", false},
+  };
+  return kEmit;
+}
+
+Status appendEmitStage(PassManager& pm, EmitPhase phase, const std::vector<std::string>& disabled,
+                       const std::map<std::string, PassFactory, std::less<>>& hooks) {
+  for (const EmitEntry& e : emitStage()) {
+    if (e.phase != phase || std::find(disabled.begin(), disabled.end(), e.name) != disabled.end()) continue;
+    std::unique_ptr<Pass> p;
+    if (e.hook) {
+      auto it = hooks.find(e.name);
+      if (it == hooks.end()) continue;
+      p = it->second();
+    } else {
+      p = createPass(e.name);
+    }
+    if (!p) return Status::internal("emit stage: no pass \"{}\"", e.name);
+    if (e.whenChanged.empty())
+      pm.add(std::move(p));
+    else
+      pm.addIfChanged(std::move(p), std::string(e.whenChanged));
+  }
+  return Status::ok();
 }
 
 }  // namespace npuconv

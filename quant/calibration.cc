@@ -1,5 +1,18 @@
-// calibration.cc - placeholder until the calibration engine lands (issue 9, section 3).
+// calibration.cc - collectStats (the float model run on every sample with an observer folding
+// each observed tensor into its histogram) and CalibrationStats::merge.
 #include "quant/calibration.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "converter/exec/executor.h"
+#include "quant/observe/float_histogram.h"
 
 namespace npuconv {
 
@@ -19,17 +32,155 @@ const char* calibMethodName(CalibMethod m) {
   }
   return "?";
 }
-Status CalibrationStats::merge(const CalibrationStats&) { return Status::unsupported("calibration: not implemented yet"); }
-nlohmann::ordered_json calibStatsToJson(const CalibrationStats&) { return {}; }
-Expected<CalibrationStats> calibStatsFromJson(const nlohmann::json&) {
-  return Status::unsupported("calibration: not implemented yet");
+
+namespace {
+
+std::string shardList(const std::vector<int64_t>& shards) {
+  std::string s;
+  for (int64_t i : shards) s += (s.empty() ? "" : ",") + std::to_string(i);
+  return s;
 }
-Expected<CalibrationStats> collectStats(const Model&, SampleStream&, const CalibrateOptions&) {
-  return Status::unsupported("calibration: not implemented yet");
+
+/// A progress line on stderr: samples done, rate and time left (when the total is known).
+class ProgressBar {
+ public:
+  ProgressBar(bool on, size_t total) : on_(on && ::isatty(STDERR_FILENO)), total_(total) {}
+  ~ProgressBar() {
+    if (shown_) std::fprintf(stderr, "\n");
+  }
+  void update(size_t done) {
+    if (!on_) return;
+    auto now = Clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(100) && done != total_) return;
+    last_ = now;
+    shown_ = true;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+    if (total_ > 0) {
+      constexpr int kWidth = 30;
+      int filled = static_cast<int>(kWidth * std::min<double>(1.0, static_cast<double>(done) / total_));
+      std::string bar(static_cast<size_t>(filled), '#');
+      bar.resize(kWidth, ' ');
+      double eta = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0;
+      std::fprintf(stderr, "\rcalibrating [%s] %zu/%zu samples, %.1f/s, ETA %.0f s   ", bar.c_str(), done, total_,
+                   rate, eta);
+    } else {
+      std::fprintf(stderr, "\rcalibrating: %zu samples, %.1f/s   ", done, rate);
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool on_;
+  size_t total_;
+  bool shown_ = false;
+  Clock::time_point start_ = Clock::now(), last_ = start_;
+};
+
+}  // namespace
+
+Status CalibrationStats::merge(const CalibrationStats& o) {
+  if (modelKey != o.modelKey)
+    return Status::invalidArgument("calibration statistics of different models (model keys {} and {})", modelKey,
+                                   o.modelKey);
+  if (dataKey != o.dataKey)
+    return Status::invalidArgument("calibration statistics of different data (data keys {} and {})", dataKey,
+                                   o.dataKey);
+  if (observed != o.observed)
+    return Status::invalidArgument("calibration statistics of different observed tensors ({} and {} names)",
+                                   observed.size(), o.observed.size());
+  if (shardCount != o.shardCount)
+    return Status::invalidArgument("calibration statistics of different shard counts ({} and {})", shardCount,
+                                   o.shardCount);
+  std::vector<int64_t> both;
+  std::set_intersection(shards.begin(), shards.end(), o.shards.begin(), o.shards.end(), std::back_inserter(both));
+  if (!both.empty())
+    return Status::invalidArgument("shard{} {} of {} would be counted twice", both.size() > 1 ? "s" : "",
+                                   shardList(both), shardCount);
+  for (const auto& [name, ts] : o.tensors) calib::mergeTensorStats(tensors[name], ts);
+  samples += o.samples;
+  std::vector<int64_t> all;
+  std::set_union(shards.begin(), shards.end(), o.shards.begin(), o.shards.end(), std::back_inserter(all));
+  shards = std::move(all);
+  if (static_cast<int64_t>(shards.size()) == shardCount) {  // every shard: the same as one run
+    shardCount = 1;
+    shards = {0};
+  }
+  return Status::ok();
 }
-Expected<QuantRanges> computeRanges(const CalibrationStats&, const CalibrateOptions&) {
-  return Status::unsupported("calibration: not implemented yet");
+
+Expected<CalibrationStats> collectStats(const Model& m, SampleStream& data, const CalibrateOptions& opt) {
+  if (opt.shardCount < 1 || opt.shardIndex < 0 || opt.shardIndex >= opt.shardCount)
+    return Status::invalidArgument("--shard {}/{}: expected i/n with 0 <= i < n", opt.shardIndex, opt.shardCount);
+  if (!m.graph) return Status::invalidArgument("calibration: the model has no graph");
+  ExecOptions eo;
+  eo.threads = opt.threads;
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<Executor> exec, Executor::create(m, eo));
+
+  CalibrationStats stats;
+  stats.observed = opt.tensors;
+  std::sort(stats.observed.begin(), stats.observed.end());
+  stats.observed.erase(std::unique(stats.observed.begin(), stats.observed.end()), stats.observed.end());
+  stats.shardCount = opt.shardCount;
+  stats.shards = {opt.shardIndex};
+  if (opt.shardCount == 1) stats.shards = {0};
+  std::set<std::string> wanted(stats.observed.begin(), stats.observed.end());
+  bool all = wanted.empty();
+
+  calib::HistogramAccumulator acc(&exec->pool());
+  // Per value: its statistics (nullptr when not observed) and the last sample it was seen in.
+  struct Slot {
+    TensorStats* stats = nullptr;
+    int64_t lastSample = -1;
+  };
+  std::unordered_map<const Value*, Slot> slots;
+  std::mutex mu;  // bodies of Scan/Loop may report from pool threads
+  int64_t sample = 0;
+  auto observe = [&](const Value* v, const Tensor& t) {
+    if (!v || t.dtype() != DType::F32) return;
+    auto [it, fresh] = slots.try_emplace(v);
+    if (fresh && (all || wanted.count(v->name()))) it->second.stats = &stats.tensors[v->name()];
+    Slot& s = it->second;
+    if (!s.stats) return;
+    acc.add(t.data<float>(), t.numElements(), *s.stats);
+    if (s.lastSample != sample) {
+      s.lastSample = sample;
+      ++s.stats->samples;
+    }
+  };
+  exec->setObserver([&](const Node& node, size_t result, const Tensor& t) {
+    std::lock_guard<std::mutex> lock(mu);
+    observe(node.result(result), t);
+  });
+
+  size_t total = data.size();
+  if (total > 0 && opt.shardCount > 1)
+    total = (total - static_cast<size_t>(opt.shardIndex) + static_cast<size_t>(opt.shardCount) - 1) /
+            static_cast<size_t>(opt.shardCount);
+  ProgressBar progress(opt.progress, total);
+  std::vector<const Value*> inputs;
+  for (const Value* v : m.graph->inputs()) inputs.push_back(v);
+  for (int64_t k = 0;; ++k) {
+    NPU_ASSIGN_OR_RETURN(std::optional<NamedTensors> next, data.next());
+    if (!next) break;
+    if (k % opt.shardCount != opt.shardIndex) continue;
+    // Graph inputs are produced by no node: observed from the sample itself.
+    for (const Value* v : inputs) {
+      auto it = next->find(v->name());
+      if (it != next->end()) observe(v, it->second);
+    }
+    auto out = exec->run(*next);
+    if (!out) return std::move(out).status().in(fmt::format("{}: sample {}", data.describe(), k));
+    ++stats.samples;
+    ++sample;
+    progress.update(static_cast<size_t>(stats.samples));
+  }
+  if (stats.samples == 0)
+    return Status::invalidArgument("{}: no calibration samples{}", data.describe(),
+                                   opt.shardCount > 1 ? fmt::format(" in shard {}/{}", opt.shardIndex, opt.shardCount)
+                                                      : std::string());
+  return stats;
 }
-std::vector<CalibWarning> checkCalibrationHealth(const Model&, const CalibrationStats&, const QuantRanges&) { return {}; }
 
 }  // namespace npuconv

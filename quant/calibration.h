@@ -35,13 +35,26 @@ struct CalibrateOptions {
 };
 
 /// Mergeable statistics of one tensor over all samples seen.
+///
+/// The histogram is log-scale and independent of the data range: a finite nonzero value goes to
+/// the bucket of its magnitude's IEEE float bits with the low 16 bits dropped (exponent and the
+/// top 7 mantissa bits: relative resolution 2^-7), positive and negative values apart. Counts
+/// are stored densely over the occupied buckets only (quant/observe/float_histogram.h). Merging
+/// adds counts, so shards merge exactly.
 struct TensorStats {
-  double min = 0, max = 0;
-  int64_t count = 0;  // elements seen
-  int64_t samples = 0;
-  /// Exactly mergeable histogram; its representation is private to calibration.cc.
+  double min = 0, max = 0;  // exact, over the finite values (0, 0 when there were none)
+  int64_t count = 0;  // elements seen, non-finite ones included
+  int64_t samples = 0;  // samples in which the tensor was produced
+  /// Positive values: hist[i] counts magnitude bucket histOrigin + i (first and last nonzero).
   std::vector<int64_t> hist;
   int64_t histOrigin = 0;
+  /// Negative values by magnitude bucket, as above.
+  std::vector<int64_t> negHist;
+  int64_t negHistOrigin = 0;
+  int64_t zeros = 0;  // +-0 and denormals (|x| < 2^-126)
+  int64_t nans = 0, posInfs = 0, negInfs = 0;
+
+  int64_t finiteCount() const { return count - nans - posInfs - negInfs; }
 };
 
 /// Statistics per IR value name, plus what they were computed from (for the cache key).
@@ -49,7 +62,14 @@ struct CalibrationStats {
   std::map<std::string, TensorStats> tensors;
   int64_t samples = 0;
   std::string modelKey, dataKey;  // content keys of the model and the data
-  /// Adds `other` (another shard of the same model and options); an error when keys differ.
+  /// The values observed (CalibrateOptions::tensors, sorted); empty: every float tensor.
+  std::vector<std::string> observed;
+  /// Which shards of --shard i/n these statistics hold: shardCount 1 with shards {0} is the
+  /// whole data (a merge of all n shards becomes that).
+  int64_t shardCount = 1;
+  std::vector<int64_t> shards = {0};
+  /// Adds `other` (another shard of the same model, data and options); an error when keys or
+  /// options differ or a shard would be counted twice.
   Status merge(const CalibrationStats& other);
 };
 
@@ -74,7 +94,7 @@ Expected<QuantRanges> computeRanges(const CalibrationStats& stats, const Calibra
 struct CalibWarning {
   std::string tensor;
   std::vector<std::string> producers;
-  std::string kind;     // "absurd-range", "constant", "outliers", "saturation"
+  std::string kind;     // "absurd-range", "constant", "outliers", "saturation", "non-finite"
   std::string message;  // one line
 };
 std::vector<CalibWarning> checkCalibrationHealth(const Model& m, const CalibrationStats& stats,

@@ -220,7 +220,9 @@ Node* Graph::createNodeWithResults(std::string opType, std::string domain, std::
   n->opType_ = std::move(opType);
   n->domain_ = std::move(domain);
   n->name_ = std::move(name);
-  if (!n->name_.empty()) n->provenance_ = {n->name_};
+  // Provenance starts empty: it holds the user's original ONNX node names only, which the
+  // importer sets and passes copy from the nodes a new node replaces (a generated name such as
+  // "Conv_3" is in no file the user has).
   if (nodeNames_ && !n->name_.empty()) nodeNames_->insert(n->name_);
   n->graph_ = this;
   for (Value* v : operands) n->addOperand(v);

@@ -1,6 +1,6 @@
 // calib_data.h - opens calibration (or evaluation) data as a SampleStream bound to the model's
 // inputs by name: .npy, .npz, HDF5, RKNN-style dataset lists, image folders and lists, and
-// text (formats/text/). See docs/quantization.md for the rules of each source.
+// text (formats/text/). See docs/calibration-data.md for the rules of each source.
 #pragma once
 
 #include <cstdint>

@@ -205,6 +205,12 @@ Status checkSize(const Header& h, size_t fileSize, size_t need, const std::strin
 
 }  // namespace
 
+Expected<NpyHeader> parseNpyHeader(std::string_view bytes, const std::string& name) {
+  NPU_ASSIGN_OR_RETURN(Header h, parseHeader(bytes, name));
+  NPU_ASSIGN_OR_RETURN(size_t need, expectedBytes(h, name));
+  return NpyHeader{h.dtype, std::move(h.dims), h.dataOffset, need};
+}
+
 std::string npyDescr(DType t) {
   switch (t) {
     case DType::F16: return "<f2";

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "converter/ir/tensor.h"
 #include "converter/support/status.h"
@@ -24,6 +25,17 @@ std::string npyDescr(DType t);
 Expected<TensorRef> readNpy(const std::filesystem::path& path);
 /// Parses the bytes of a .npy file (copies the data); `name` is used in errors.
 Expected<TensorRef> parseNpy(std::string_view bytes, const std::string& name = "<memory>");
+
+/// What a .npy header says: element type, C-order dims, where the data starts.
+struct NpyHeader {
+  DType dtype = DType::Undefined;
+  std::vector<int64_t> dims;
+  size_t dataOffset = 0;
+  size_t dataBytes = 0;  // count(dims) * dtypeSize(dtype)
+};
+/// Parses the header at the start of `bytes` (which may stop anywhere after the header: the
+/// data is not needed); `name` is used in errors. Readers that stream or slice the data use it.
+Expected<NpyHeader> parseNpyHeader(std::string_view bytes, const std::string& name);
 
 /// The header (magic, version, length, dict, padding) for a C-order array; data follows it.
 Expected<std::string> npyHeader(DType dtype, std::span<const int64_t> dims);

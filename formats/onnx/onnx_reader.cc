@@ -138,8 +138,17 @@ class Importer {
             return Status::invalidModel("{}: duplicate value name \"{}\"", describe(np), out);
       }
       Node* n = g.createNodeWithResults(np.op_type(), np.domain(), np.name(), {}, results);
-      if (np.name().empty())
-        n->setProvenance({np.output_size() > 0 ? np.output(0) : np.op_type()});
+      // Provenance: the user's name for the node; an unnamed node is known by its first output's
+      // name (which is in the user's file too), a node with neither by nothing.
+      if (!np.name().empty()) {
+        n->setProvenance({np.name()});
+      } else {
+        for (const std::string& out : np.output())
+          if (!out.empty()) {
+            n->setProvenance({out});
+            break;
+          }
+      }
       n->setDocString(np.doc_string());
       created.push_back(n);
     }

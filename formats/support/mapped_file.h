@@ -20,6 +20,10 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
   const std::byte* data() const { return data_; }
   size_t size() const { return size_; }
+  /// Drops the resident pages wholly inside [offset, offset + size) (a sequential reader
+  /// done with them): resident memory stays flat however much of the file is read. Touching
+  /// them again reads them back in, so this never changes what data() shows.
+  void releasePages(size_t offset, size_t size) const;
 
  private:
   MappedFile() = default;

@@ -10,6 +10,9 @@
 // a kernel for the op, and results of at most the cap (PassContext option
 // "fold-constants.max-bytes", default 64 MiB); ops whose output size comes from their
 // operands' values (ConstantOfShape, Expand, Tile, Range) are checked before running.
+// Quantized weights stay quantized: DequantizeLinear of an integer constant is how the IR holds
+// an int8 weight (docs/quantization.md), and folding it would give back the float weight the
+// quantizer replaced. QuantizeLinear of a float constant does fold (into the integer constant).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -114,6 +117,8 @@ class FoldConstantsPass final : public Pass {
       if (v && !t) return Status::ok();  // not foldable: the common case, not worth a reason
       operands.push_back(t);
     }
+    if (n->is("DequantizeLinear") && operands[0] && isInteger(operands[0]->dtype()))
+      return m::notMatched(ctx, name(), *n, "quantized weight (DequantizeLinear of an integer constant)"), Status::ok();
     if (m::isNondeterministic(*n)) return m::notMatched(ctx, name(), *n, "nondeterministic op"), Status::ok();
     if (!n->subgraphs().empty()) return m::notMatched(ctx, name(), *n, "has subgraphs"), Status::ok();
     if (!KernelRegistry::global().supports(n->domain(), n->opType()))

@@ -89,7 +89,11 @@ class FoldIfPass final : public Pass {
         Value* to = outs[i];
         // A graph output keeps its name: a value from outside the branch (or another output)
         // cannot take it over, so it is copied through an Identity.
-        if (!m::canTakeOver(r, to)) to = g.createNode("Identity", {to}, 1, n)->result(0);
+        if (!m::canTakeOver(r, to)) {
+          Node* id = g.createNode("Identity", {to}, 1, n);
+          id->setProvenance(n->provenance());  // stands for the If it replaces
+          to = id->result(0);
+        }
         m::replaceValue(g, r, to);
       }
     m::eraseDead(g, n);

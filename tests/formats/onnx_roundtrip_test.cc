@@ -99,6 +99,7 @@ TEST(OnnxRoundTrip, ExternalDataIsWrittenAndReadBack) {
   for (size_t i = 0; i < w.size(); ++i) w[i] = float(i % 97) * 0.25f;
   Value* wv = g.addInitializer("W", std::make_shared<TensorData>(TensorData::fromValues<float>(DType::F32, {512, 1024}, w)));
   Node* mm = g.createNode("MatMul", {x, wv}, 1, nullptr, "mm");
+  mm->setProvenance({"mm"});  // as the importer gives a named node (created nodes start with none)
   mm->result()->setType(TensorType{DType::F32, shapeOf({2, 1024}), {}, {}});
   g.addOutput(mm->result());
   WriteOptions wo;

@@ -1,0 +1,43 @@
+// convert.h - `npuconv convert`: read -> passes -> NHWC lowered to standard ops ->
+// quantization (calibrated int8, int8-weights, int8-dynamic, fp16) -> placement +
+// lower-to-opset -> OUTDIR/model.onnx and a JSON report, both written atomically.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "converter/support/status.h"
+#include "formats/calib/calib_data.h"
+#include "pipeline/pass_pipeline.h"
+#include "quant/calibration.h"
+#include "quant/quantize.h"
+
+namespace npuconv {
+
+struct ConvertOptions {
+  std::filesystem::path model, outDir;
+  std::filesystem::path report;  // empty: OUTDIR/report.json
+  Precision precision = Precision::Fp32;
+  PassOptions passes;            // convert's default pipeline is O2 (set by the CLI)
+  int threads = 0;               // executor threads for calibration (0: all cores)
+  bool timePasses = false;
+  CalibDataOptions calib;        // --calib, --calib-text, --tokenizer, --seq-len, --mean ...
+  CalibrateOptions calibrate;    // --calib-method, --percentile (tensors and threads are set here)
+  bool biasCorrection = false;
+  std::filesystem::path calibCache;  // --calib-cache FILE.json
+  QuantizeOptions quant;
+  std::FILE* diagnostics = stderr;   // warnings; nullptr: silent
+};
+
+struct ConvertResult {
+  std::filesystem::path modelPath, reportPath;
+  nlohmann::ordered_json report;
+};
+
+Expected<ConvertResult> runConvert(const ConvertOptions& o);
+
+}  // namespace npuconv
