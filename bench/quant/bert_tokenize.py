@@ -7,7 +7,9 @@ tokenizes --calib-text itself (formats/text/); this is how the held-out sentence
     /usr/bin/python3 bench/quant/bert_tokenize.py --vocab vocab.txt --text sentences.txt --seq-len 128
         --out DIR [--skip N] [--count N] [--repeat K]
 
-Writes DIR/input_ids.npy, DIR/attention_mask.npy, DIR/token_type_ids.npy (N x seq-len int64):
+Writes DIR/input_ids.npy, DIR/attention_mask.npy, DIR/token_type_ids.npy (N x seq-len int64;
+with --npz also one .npz of the three as N x 1 x seq-len stacks, which npuconv's --calib binds by
+input name):
 [CLS] tokens [SEP], truncated to seq-len, padded with [PAD]; mask 1 on real tokens; types 0.
 BasicTokenizer: control characters dropped, whitespace normalized, CJK ideographs split, NFD
 lower-casing with accent stripping, punctuation split; WordPiece: greedy longest match with ##
@@ -104,6 +106,7 @@ def main():
     ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="repeat the selected lines K times")
+    ap.add_argument("--npz", help="also write the three arrays into this .npz (npuconv --calib)")
     args = ap.parse_args()
     with open(args.vocab, encoding="utf-8") as f:
         vocab = {line.rstrip("\n"): i for i, line in enumerate(f)}
@@ -125,6 +128,10 @@ def main():
     np.save(os.path.join(args.out, "input_ids.npy"), ids)
     np.save(os.path.join(args.out, "attention_mask.npy"), mask)
     np.save(os.path.join(args.out, "token_type_ids.npy"), np.zeros_like(ids))
+    if args.npz:
+        # N x 1 x S: a stack of batch-1 samples. N x S would be ONE sample of batch N for the
+        # encoder's dynamic batch (docs/calibration-data.md, stacking rule 3).
+        np.savez(args.npz, input_ids=ids[:, None], attention_mask=mask[:, None], token_type_ids=np.zeros_like(ids)[:, None])
     unk = int((ids == vocab["[UNK]"]).sum())
     print(f"bert_tokenize.py: {len(lines)} sentences, {int(mask.sum())} tokens ({unk} [UNK]), seq-len {args.seq_len}", file=sys.stderr)
 

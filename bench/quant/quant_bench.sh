@@ -239,48 +239,66 @@ if [[ "${SKIP_PEER:-0}" != 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------- speed and memory
+# The 100 calibration sentences tokenized at 1xSPEED_SEQ (bench/quant/bert_tokenize.py, also as
+# .npz): ORT runs them in float32; npuconv calibrates on the same samples (`calibrate`: statistics
+# only; `convert --precision int8`: the whole pipeline, from the text itself when --calib-text
+# works, else from the .npz). 1000 samples: the 100 repeated 10 times (peak RSS must not grow).
 if [[ "${SKIP_SPEED:-0}" != 1 && $text_ready == 1 ]]; then
   sp="$OUT/speed"; mkdir -p "$sp"
   minilm="$(zoo_model minilm_l6_opset17)"
   head -100 "$calib_text" > "$sp/calib100.txt"
   for i in $(seq 10); do cat "$sp/calib100.txt"; done > "$sp/calib1000.txt"
-  $PY "$Q/bert_tokenize.py" --vocab "$vocab" --text "$sp/calib100.txt" --seq-len "$SPEED_SEQ" --out "$sp/tok" >&2
+  $PY "$Q/bert_tokenize.py" --vocab "$vocab" --text "$sp/calib100.txt" --seq-len "$SPEED_SEQ" --out "$sp/tok" --npz "$sp/calib100.npz" >&2
+  $PY "$Q/bert_tokenize.py" --vocab "$vocab" --text "$sp/calib100.txt" --seq-len "$SPEED_SEQ" --out "$sp/tok1000" --repeat 10 --npz "$sp/calib1000.npz" >&2
   shapes=(--input-shape "input_ids=1x$SPEED_SEQ" --input-shape "attention_mask=1x$SPEED_SEQ" --input-shape "token_type_ids=1x$SPEED_SEQ")
   ort_cmd=(node "$Q/ort_time.js" --model "$minilm" --input "input_ids=$sp/tok/input_ids.npy"
            --input "attention_mask=$sp/tok/attention_mask.npy" --input "token_type_ids=$sp/tok/token_type_ids.npy" --threads "$THREADS")
-  cal() {  # cal N: npuconv int8 calibration + quantization over N samples
-    echo "$NPUCONV" convert "$minilm" -o "$sp/npuconv_$1" --precision int8 --calib-text "$sp/calib$1.txt" --tokenizer "$vocab" \
-      --seq-len "$SPEED_SEQ" --calib-samples "$1" "${shapes[@]}" --threads "$THREADS"
+  calib_cmd() {  # calib_cmd N: statistics only
+    echo "$NPUCONV" calibrate "$minilm" --calib "$sp/calib$1.npz" -o "$sp/stats$1.json" --threads "$THREADS" -q
   }
-  # Alternate the two tools (shared machine): ROUNDS rounds, the minimum of each counts.
+  convert_cmd() {  # convert_cmd N: the int8 pipeline
+    local data=(--calib "$sp/calib$1.npz")
+    [[ "${SPEED_FROM_TEXT:-1}" == 1 ]] && data=(--calib-text "$sp/calib$1.txt" --tokenizer "$vocab" --seq-len "$SPEED_SEQ")
+    echo "$NPUCONV" convert "$minilm" -o "$sp/npuconv_$1" --precision int8 "${data[@]}" --calib-samples "$1" "${shapes[@]}" --threads "$THREADS"
+  }
+  # Alternate the tools (shared machine): SPEED_ROUNDS rounds, the fastest of each counts.
   for r in $(seq "${SPEED_ROUNDS:-2}"); do
-    log "speed round $r: ORT float x100, npuconv calibration x100"
+    log "speed round $r: ORT float x100, npuconv calibrate x100, npuconv convert int8 x100"
     /usr/bin/time -f '%e %M' -o "$sp/ort_$r.time" "${ort_cmd[@]}" > "$sp/ort_$r.json" 2>"$sp/ort_$r.log"
-    /usr/bin/time -f '%e %M' -o "$sp/cal100_$r.time" $(cal 100) >"$sp/cal100_$r.log" 2>&1
+    /usr/bin/time -f '%e %M' -o "$sp/calib100_$r.time" $(calib_cmd 100) >"$sp/calib100_$r.log" 2>&1
+    /usr/bin/time -f '%e %M' -o "$sp/convert100_$r.time" $(convert_cmd 100) >"$sp/convert100_$r.log" 2>&1
   done
-  log "speed: npuconv calibration x1000 (peak RSS)"
-  /usr/bin/time -f '%e %M' -o "$sp/cal1000.time" $(cal 1000) >"$sp/cal1000.log" 2>&1
-  node -e 'const fs = require("fs"); const [dir, out, rounds, ortCmd, cal100, cal1000] = process.argv.slice(1);
+  log "speed: npuconv calibrate and convert x1000 (peak RSS)"
+  /usr/bin/time -f '%e %M' -o "$sp/calib1000_1.time" $(calib_cmd 1000) >"$sp/calib1000.log" 2>&1
+  /usr/bin/time -f '%e %M' -o "$sp/convert1000_1.time" $(convert_cmd 1000) >"$sp/convert1000.log" 2>&1
+  node -e 'const fs = require("fs"); const [dir, out, rounds, seq, ortCmd, c100, c1000, v100, v1000] = process.argv.slice(1);
     // /usr/bin/time -o: "Command exited with non-zero status N" first when the command failed.
     const t = (f) => { try { const text = fs.readFileSync(f, "utf8");
-      if (/non-zero status|terminated by signal/.test(text)) return null;
+      if (/non-zero status|terminated by signal/.test(text)) return { error: text.split("\n")[0] };
       const [w, m] = text.trim().split("\n").pop().split(/\s+/).map(Number);
       return Number.isFinite(w) ? { wall_s: w, peak_rss_kb: m } : null; } catch (e) { return null; } };
-    const ort = [], c100 = [];
-    for (let r = 1; r <= Number(rounds); r++) {
-      const o = t(`${dir}/ort_${r}.time`); if (o) { try { Object.assign(o, JSON.parse(fs.readFileSync(`${dir}/ort_${r}.json`, "utf8"))); } catch (e) {} ort.push(o); }
-      const c = t(`${dir}/cal100_${r}.time`); if (c) c100.push(c);
-    }
-    const best = (a) => a.length ? a.reduce((x, y) => (y.wall_s < x.wall_s ? y : x)) : null;
-    const o = best(ort), c = best(c100), k = t(`${dir}/cal1000.time`);
-    const r = { id: "speed", kind: "speed", seq_len: 256, samples: 100, ort_float_100: o, npuconv_calibration_100: c,
-      npuconv_calibration_1000: k, ort_rounds: ort, npuconv_rounds: c100,
-      time_ratio_process: o && c ? c.wall_s / o.wall_s : null,
-      time_ratio_vs_ort_inference: o && c && o.run_ms ? c.wall_s / (o.run_ms / 1000) : null,
-      rss_ratio_1000_vs_100: c && k ? k.peak_rss_kb / c.peak_rss_kb : null,
-      commands: { ort: ortCmd, npuconv_100: cal100, npuconv_1000: cal1000 } };
+    const best = (name, n) => { const all = [];
+      for (let r = 1; r <= n; r++) { const x = t(`${dir}/${name}_${r}.time`); if (!x) continue;
+        if (name === "ort") { try { Object.assign(x, JSON.parse(fs.readFileSync(`${dir}/ort_${r}.json`, "utf8"))); } catch (e) {} }
+        all.push(x); }
+      const ok = all.filter((x) => !x.error);
+      return { best: ok.length ? ok.reduce((a, b) => (b.wall_s < a.wall_s ? b : a)) : (all[0] || null), rounds: all }; };
+    const o = best("ort", Number(rounds)), k100 = best("calib100", Number(rounds)), v = best("convert100", Number(rounds));
+    const k1000 = best("calib1000", 1), v1000r = best("convert1000", 1);
+    const ratio = (a, b) => (a && b && a.wall_s && b.wall_s ? a.wall_s / b.wall_s : null);
+    const rss = (a, b) => (a && b && a.peak_rss_kb && b.peak_rss_kb ? a.peak_rss_kb / b.peak_rss_kb : null);
+    const r = { id: "speed", kind: "speed", seq_len: Number(seq), samples: 100,
+      ort_float_100: o.best, npuconv_calibrate_100: k100.best, npuconv_convert_100: v.best,
+      npuconv_calibrate_1000: k1000.best, npuconv_convert_1000: v1000r.best,
+      rounds: { ort: o.rounds, calibrate_100: k100.rounds, convert_100: v.rounds },
+      calibrate_time_ratio_vs_ort_process: ratio(k100.best, o.best),
+      calibrate_time_ratio_vs_ort_inference: k100.best && o.best && o.best.run_ms && k100.best.wall_s ? k100.best.wall_s / (o.best.run_ms / 1000) : null,
+      convert_time_ratio_vs_ort_process: ratio(v.best, o.best),
+      calibrate_rss_ratio_1000_vs_100: rss(k1000.best, k100.best), convert_rss_ratio_1000_vs_100: rss(v1000r.best, v.best),
+      commands: { ort: ortCmd, calibrate_100: c100, calibrate_1000: c1000, convert_100: v100, convert_1000: v1000 } };
     fs.writeFileSync(out, JSON.stringify(r, null, 1) + "\n");' \
-    "$sp" "$OUT/json/speed.json" "${SPEED_ROUNDS:-2}" "${ort_cmd[*]}" "$(cal 100)" "$(cal 1000)"
+    "$sp" "$OUT/json/speed.json" "${SPEED_ROUNDS:-2}" "$SPEED_SEQ" "${ort_cmd[*]}" "$(calib_cmd 100)" "$(calib_cmd 1000)" \
+    "$(convert_cmd 100)" "$(convert_cmd 1000)"
 fi
 
 node "$Q/summarize.js" --dir "$OUT/json" --out "$RESULTS"

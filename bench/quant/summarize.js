@@ -76,15 +76,18 @@ if (peers.length) {
 
 const speed = records.find((r) => r.kind === 'speed');
 if (speed) {
-  const s = (x) => (x ? `${f(x.wall_s, 2)} s, ${f(x.peak_rss_kb / 1024, 0)} MB` : '-');
-  lines.push(`### Calibration speed and memory (MiniLM-like encoder, 1x${speed.seq_len})`, '',
+  const s = (x) => (!x ? '-' : x.error ? x.error : `${f(x.wall_s, 2)} s, ${f(x.peak_rss_kb / 1024, 0)} MB`);
+  const o = speed.ort_float_100 || {};
+  lines.push(`### Calibration speed and memory (MiniLM-like encoder, 1x${speed.seq_len}, 100 samples)`, '',
     '| what | wall, peak RSS |', '| --- | --- |',
-    `| ORT float32 inference of 100 samples (process; session ${f(speed.ort_float_100 && speed.ort_float_100.session_ms, 0)} ms, runs ${f(speed.ort_float_100 && speed.ort_float_100.run_ms, 0)} ms) | ${s(speed.ort_float_100)} |`,
-    `| npuconv convert --precision int8, 100 samples | ${s(speed.npuconv_calibration_100)} |`,
-    `| npuconv convert --precision int8, 1000 samples | ${s(speed.npuconv_calibration_1000)} |`,
-    `| time ratio npuconv / ORT (whole processes) | ${f(speed.time_ratio_process, 2)} |`,
-    `| time ratio npuconv process / ORT inference loop only | ${f(speed.time_ratio_vs_ort_inference, 2)} |`,
-    `| peak RSS 1000 / 100 samples | ${f(speed.rss_ratio_1000_vs_100, 3)} |`, '');
+    `| ORT float32 inference, 100 samples (whole process; session ${f(o.session_ms, 0)} ms, session.run loop ${f(o.run_ms, 0)} ms) | ${s(speed.ort_float_100)} |`,
+    `| npuconv calibrate, 100 samples | ${s(speed.npuconv_calibrate_100)} |`,
+    `| npuconv calibrate, 1000 samples | ${s(speed.npuconv_calibrate_1000)} |`,
+    `| npuconv convert --precision int8, 100 samples | ${s(speed.npuconv_convert_100)} |`,
+    `| npuconv convert --precision int8, 1000 samples | ${s(speed.npuconv_convert_1000)} |`,
+    `| calibrate / ORT time (processes; vs the run loop only) | ${f(speed.calibrate_time_ratio_vs_ort_process, 2)} (${f(speed.calibrate_time_ratio_vs_ort_inference, 2)}) |`,
+    `| convert int8 / ORT time (processes) | ${f(speed.convert_time_ratio_vs_ort_process, 2)} |`,
+    `| peak RSS 1000 / 100 samples: calibrate, convert | ${f(speed.calibrate_rss_ratio_1000_vs_100, 3)}, ${f(speed.convert_rss_ratio_1000_vs_100, 3)} |`, '');
 }
 
 const text = lines.join('\n');
