@@ -2,9 +2,10 @@
 """add_output.py - copies an ONNX model with one more graph output, "last_layer_input": the input
 of the model's last layer as that layer sees it (resnet50 is judged on it, issue 9 section 6). The
 last layer is found by walking back from the first graph output through DequantizeLinear,
-QuantizeLinear, Add (bias after MatMul), Identity and Cast to the first Gemm, MatMul, Conv, QGemm,
-QLinearMatMul or MatMulInteger; its input 0 is exposed through an Identity (in a QDQ model that is
-the DequantizeLinear output the layer reads).
+QuantizeLinear, Add (bias after MatMul), Mul (int8-dynamic's rescale), Identity and Cast to the first Gemm, MatMul, Conv, QGemm,
+QLinearMatMul or MatMulInteger; its input 0 is exposed through a Cast to float32 (in a QDQ model that
+is the DequantizeLinear output the layer reads; for MatMulInteger/ConvInteger the float input of
+its DynamicQuantizeLinear).
 
     /usr/bin/python3 bench/quant/add_output.py IN.onnx OUT.onnx
 
@@ -19,8 +20,8 @@ import sys
 import onnx
 from onnx import helper
 
-WALK = {"DequantizeLinear", "QuantizeLinear", "Add", "Identity", "Cast"}
-LAYERS = {"Gemm", "MatMul", "Conv", "QGemm", "QLinearMatMul", "MatMulInteger", "QLinearConv"}
+WALK = {"DequantizeLinear", "QuantizeLinear", "Add", "Mul", "Identity", "Cast"}
+LAYERS = {"Gemm", "MatMul", "Conv", "QGemm", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QLinearConv"}
 
 
 def main():
@@ -44,7 +45,15 @@ def main():
         # Add: follow the non-constant input (the MatMul result), others: input 0.
         nxt = [i for i in node.input if i in producer]
         name = nxt[0] if nxt else node.input[0]
-    g.node.append(helper.make_node("Identity", [node.input[0]], ["last_layer_input"], name="bench_last_layer_input"))
+    src_value = node.input[0]
+    # int8-dynamic: MatMulInteger/ConvInteger read DynamicQuantizeLinear's uint8; the layer's
+    # float input is what that quantizes.
+    dql = producer.get(src_value)
+    if node.op_type in ("MatMulInteger", "ConvInteger") and dql is not None and dql.op_type == "DynamicQuantizeLinear":
+        src_value = dql.input[0]
+    # Cast to float32: a no-op on float models, and fp16 models expose float16 values.
+    g.node.append(helper.make_node("Cast", [src_value], ["last_layer_input"], name="bench_last_layer_input",
+                                   to=onnx.TensorProto.FLOAT))
     g.output.append(helper.make_tensor_value_info("last_layer_input", onnx.TensorProto.FLOAT, None))
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     locations = {e.value for t in g.initializer for e in t.external_data if e.key == "location"}
