@@ -35,6 +35,8 @@ void addConversionOptions(CLI::App& cmd, ConversionCli& c, const std::string& de
   cmd.add_option("--calib-text", o.calib.textFile, "Calibration text, one sample per line (UTF-8)");
   cmd.add_option("--tokenizer", o.calib.tokenizer, "tokenizer.json or vocab.txt for --calib-text");
   cmd.add_option("--seq-len", o.calib.seqLen, "Token sequence length for --calib-text");
+  cmd.add_flag("--pad-to-seq-len", o.calib.padToSeqLen,
+               "Pad text samples to --seq-len even when the model's sequence dim is dynamic");
   cmd.add_option("--mean", o.calib.mean, "Image mean per channel, 0..255 scale: a,b,c")->delimiter(',');
   cmd.add_option("--std", o.calib.std, "Image std per channel, 0..255 scale: a,b,c")->delimiter(',');
   auto* rgb = cmd.add_flag("--rgb", c.rgb, "Images fed in RGB order (default)");

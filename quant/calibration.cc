@@ -2,6 +2,7 @@
 // each observed tensor into its histogram) and CalibrationStats::merge.
 #include "quant/calibration.h"
 
+#include <functional>
 #include <unistd.h>
 
 #include <algorithm>
@@ -149,10 +150,26 @@ Expected<CalibrationStats> collectStats(const Model& m, SampleStream& data, cons
       ++s.stats->samples;
     }
   };
-  exec->setObserver([&](const Node& node, size_t result, const Tensor& t) {
+  TensorObserver fold = [&](const Node& node, size_t result, const Tensor& t) {
     std::lock_guard<std::mutex> lock(mu);
     observe(node.result(result), t);
-  });
+  };
+  if (all) {
+    exec->setObserver(fold);
+  } else {
+    // Only the wanted values: the executor keeps every fusion that skips none of them, so
+    // calibration runs nearly at inference speed (Conv+Relu observes the Relu output only).
+    std::vector<const Value*> values;
+    std::function<void(const Graph&)> collect = [&](const Graph& g) {
+      for (const Node* n : g.nodes()) {
+        for (const Value* v : n->results())
+          if (v && wanted.count(v->name())) values.push_back(v);
+        for (const Graph* sub : n->subgraphs()) collect(*sub);
+      }
+    };
+    collect(*m.graph);
+    exec->setObserver(fold, values);
+  }
 
   size_t total = data.size();
   if (total > 0 && opt.shardCount > 1)

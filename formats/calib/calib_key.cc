@@ -80,6 +80,7 @@ Expected<std::string> calibDataKey(const CalibDataOptions& opt) {
   h.u64(static_cast<uint64_t>(opt.maxSamples));
   h.u64(static_cast<uint64_t>(opt.skipSamples));
   h.u64(static_cast<uint64_t>(opt.seqLen));
+  h.u64(opt.padToSeqLen ? 1 : 0);
   if (!opt.textFile.empty()) {
     NPU_TRY(h.file(opt.textFile, "text"));
     if (!opt.tokenizer.empty()) {
