@@ -27,6 +27,9 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--report", o.report, "JSON report (default OUTDIR/report.json)");
   cmd->add_flag("--time-passes", o.timePasses, "Print the time of each pass");
   cmd->add_flag("--bias-correction", o.biasCorrection, "Fast bias correction after quantization (needs calibration data)");
+  cmd->add_option("--layer-error-samples", o.layerErrorSamples,
+                  "int8: per-layer error table in the report over the first N calibration samples (0: none; default 8)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--calib-cache", o.calibCache, "Calibration statistics cache (JSON): reused when model, data and options match");
   cmd->callback([&action, c] { action = [c] { return runConvertCommand(*c); }; });
 }

@@ -1,6 +1,8 @@
 // match.cc - see match.h.
 #include "passes/match.h"
 
+#include "passes/lower/upgrade_opset.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -173,18 +175,7 @@ int64_t targetOpset(const Model& model, const PassContext& ctx) {
   return v;
 }
 
-void requireOpset(Model& model, int64_t version) {
-  for (OpsetImport& o : model.opsetImports)
-    if (o.domain.empty() || o.domain == "ai.onnx") {
-      if (o.version < version) {
-        o.version = version;
-        model.graph->touch();
-      }
-      return;
-    }
-  model.opsetImports.push_back({"", version});
-  model.graph->touch();
-}
+Status requireOpset(Model& model, int64_t version) { return upgradeOpset(model, version); }
 
 bool notMatched(PassContext& ctx, std::string_view pass, const Node& n, std::string_view reason) {
   ++ctx.stat(std::string(pass) + ".not-matched");

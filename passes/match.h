@@ -79,8 +79,9 @@ void placeRightBefore(Graph& g, Node* producer, Node* consumer);
 /// option "opset" when higher (the user's --opset N).
 int64_t targetOpset(const Model& model, const PassContext& ctx);
 /// Raises the model's default-domain import to `version` when it is lower (a pass emitting an
-/// op that needs it, allowed by targetOpset).
-void requireOpset(Model& model, int64_t version);
+/// op that needs it, allowed by targetOpset), rewriting ops whose form changed on the way
+/// (upgradeOpset); an error, and no change, when one of them cannot be.
+Status requireOpset(Model& model, int64_t version);
 
 /// Says why a pass left `n` alone: counted in ctx.stats as "<pass>.not-matched" and printed
 /// to stderr when the PassContext option "debug-only" names the pass. Returns false.

@@ -25,5 +25,6 @@ std::unique_ptr<Pass> createFuseMatMulAddPass();
 std::unique_ptr<Pass> createFuseLayerNormPass();
 std::unique_ptr<Pass> createFuseGeluPass();
 std::unique_ptr<Pass> createLowerToOpsetPass();
+std::unique_ptr<Pass> createUpgradeOpsetPass();
 
 }  // namespace npuconv

@@ -31,6 +31,7 @@ const std::vector<PassInfo>& allPasses() {
       {"fuse-matmul-add", "MatMul + bias Add into Gemm when 2-D, else a linear group", &createFuseMatMulAddPass},
       {"lower-nhwc-to-onnx", "ai.npuconv.nhwc ops back to Transpose + standard ONNX op + Transpose", &createLowerNhwcToOnnxPass},
       {"lower-to-opset", "Write fused ops newer than the model's opset (LayerNormalization, Gelu) decomposed; runs before ONNX emission", &createLowerToOpsetPass},
+      {"upgrade-opset", "Raise the default-domain opset to --opset N, rewriting ops whose form changed (Clip, Slice, Pad, Squeeze, Softmax...)", &createUpgradeOpsetPass},
   };
   return kPasses;
 }

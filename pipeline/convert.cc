@@ -10,6 +10,7 @@
 #include "pipeline/calibrate.h"
 #include "pipeline/pass_report.h"
 #include "pipeline/version.h"
+#include "quant/layer_error.h"
 
 namespace npuconv {
 namespace {
@@ -73,6 +74,7 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   j["calib_method"] = calibMethodName(o.calibrate.method);
   j["percentile"] = o.calibrate.percentile;
   j["bias_correction"] = o.biasCorrection;
+  j["layer_error_samples"] = o.layerErrorSamples;
   j["calib_cache"] = o.calibCache.string();
   const QuantizeOptions& q = o.quant;
   j["activation_type"] = q.activationType == DType::I8 ? "int8" : "uint8";
@@ -92,6 +94,29 @@ Expected<Model> copyModel(const Model& m, const std::filesystem::path& baseDir) 
   return parseOnnxBytes(serializeModel(m), baseDir, "<float model>");
 }
 
+/// Each quantized layer fed its float input, against float (quant/layer_error.h), over the first
+/// samples of the calibration data: report["layer_error"] and a one-line summary.
+Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const Model& quantized,
+                        nlohmann::ordered_json& report) {
+  CalibDataOptions d = o.calib;
+  if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+  d.maxSamples = d.maxSamples > 0 ? std::min(d.maxSamples, o.layerErrorSamples) : o.layerErrorSamples;
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> data, openCalibData(d, modelInputSpecs(floatModel)));
+  NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json table, layerErrorTable(floatModel, quantized, *data, o.threads));
+  nlohmann::ordered_json summary = layerErrorSummary(table);
+  if (o.diagnostics && summary.contains("worst"))
+    std::fprintf(o.diagnostics, "npuconv: layer error over %lld samples: %d layers, median SQNR %.1f dB, min %.1f dB (%s)\n",
+                 static_cast<long long>(d.maxSamples), summary["layers"].get<int>(),
+                 summary["median_sqnr_db"].get<double>(), summary["min_sqnr_db"].get<double>(),
+                 summary["worst"].get<std::string>().c_str());
+  report["layer_error"] = {{"what", "each quantized layer fed its float input; SQNR and cosine of its output against "
+                                    "float, over the first calibration samples"},
+                           {"samples", d.maxSamples},
+                           {"summary", summary},
+                           {"layers", table}};
+  return Status::ok();
+}
+
 Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, nlohmann::ordered_json& report,
                 QuantizeReport& qr) {
   nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
@@ -107,7 +132,8 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
     case Precision::Int8Weights:
     case Precision::Int8: {
       std::optional<Model> floatModel;
-      if (o.biasCorrection) {
+      const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
+      if (o.biasCorrection || layerError) {
         NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
         floatModel.emplace(std::move(copy));
       }
@@ -136,6 +162,8 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
         NPU_TRY(data->rewind());
         NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
       }
+      data.reset();
+      if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
       break;
     }
   }

@@ -28,6 +28,9 @@ struct ConvertOptions {
   CalibDataOptions calib;        // --calib, --calib-text, --tokenizer, --seq-len, --mean ...
   CalibrateOptions calibrate;    // --calib-method, --percentile (tensors and threads are set here)
   bool biasCorrection = false;
+  // int8: the per-layer error table (report "layer_error") over the first N calibration
+  // samples; 0 leaves it out.
+  int64_t layerErrorSamples = 8;
   std::filesystem::path calibCache;  // --calib-cache FILE.json
   QuantizeOptions quant;
   std::FILE* diagnostics = stderr;   // warnings; nullptr: silent

@@ -110,6 +110,11 @@ TensorRange entropyRange(const TensorStats& s) {
     hlogh[i + 1] = hlogh[i] + (x > 0 ? x * std::log(x) : 0.0);
     nonzero[i + 1] = nonzero[i] + (x > 0 ? 1 : 0);
   }
+  // Fewer occupied bins than 8-bit levels (a mask, a few discrete values, one huge outlier
+  // squeezing the rest into a handful of bins): KL compares quantizations that all keep every
+  // bin apart, so the divergence barely tells them apart and the smallest candidate (heavy
+  // clipping) wins on noise. Least squares still weighs clipping against rounding there.
+  if (nonzero[kBins] < levels) return mseRange(s);
   constexpr double kEps = 1e-4;  // TensorRT / ONNX Runtime smoothing of Q's empty bins
   double bestKl = std::numeric_limits<double>::infinity();
   int best = kBins;

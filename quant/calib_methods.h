@@ -14,7 +14,8 @@ TensorRange minMaxRange(const TensorStats& s);
 /// magnitudes of the values <= 0 (linear within a bucket); a sign with no values keeps min/max.
 TensorRange percentileRange(const TensorStats& s, double p);
 /// TensorRT's entropy calibration: the threshold T minimizing KL(P || Q) over a 2048-bin
-/// histogram of the nonzero |x| on [0, absmax]; [max(min, -T), min(max, T)].
+/// histogram of the nonzero |x| on [0, absmax]; [max(min, -T), min(max, T)]. A histogram with
+/// fewer occupied bins than quantization levels (128 two-sided, 256 one-sided) gets mseRange.
 TensorRange entropyRange(const TensorStats& s);
 /// The threshold minimizing the expected 8-bit quantization plus clipping error.
 TensorRange mseRange(const TensorStats& s);

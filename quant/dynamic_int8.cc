@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "converter/ir/fusion_groups.h"
+#include "passes/lower/upgrade_opset.h"
 #include "quant/quant_math.h"
 #include "quant/quantize.h"
 #include "quant/weights_util.h"
@@ -199,9 +200,7 @@ std::string DynamicQuantizer::rewrite(Node* n, nlohmann::ordered_json& entry) {
 Status quantizeDynamic(Model& m, const QuantizeOptions& opt, QuantizeReport& report) {
   if (opt.weightType != DType::I8 && opt.weightType != DType::U8)
     return Status::invalidArgument("int8-dynamic: weight type {} (int8 or uint8)", dtypeName(opt.weightType));
-  if (m.opsetVersion("") < 11)
-    return Status::unsupported("int8-dynamic: the model imports opset {}, DynamicQuantizeLinear needs 11",
-                               m.opsetVersion(""));
+  NPU_TRY(upgradeOpset(m, 11).in("int8-dynamic (DynamicQuantizeLinear needs opset 11)"));
   std::vector<std::string> rewritten;
   for (Graph* g : wq::allGraphs(m)) {
     DynamicQuantizer dq(*g, opt);

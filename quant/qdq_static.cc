@@ -23,6 +23,7 @@
 #include <set>
 
 #include "passes/fuse/fusion_groups.h"
+#include "passes/lower/upgrade_opset.h"
 #include "passes/match.h"
 #include "quant/qdq_rules.h"
 #include "quant/quant_math.h"
@@ -53,6 +54,7 @@ class Plan {
   std::vector<size_t> parent;
   std::vector<bool> rangeSource;  // its own range counts in its group's union
   std::set<const Value*> producedQuantized;  // outputs of quantized units
+  std::map<size_t, TensorRange> fixedRange;  // outputs whose range the op defines (Sigmoid: [0, 1])
 
   size_t add(Value* v, bool source) {
     auto it = index.find(v);
@@ -98,12 +100,105 @@ Node* matMulBiasAdd(const Node& matmul, const std::vector<OperandRule>& rules, s
   return add;
 }
 
+/// A default-domain node whose operands other than `from` are all one-element constants.
+bool scalarOperandsBesides(const Node& n, const Value* from) {
+  if (!n.domain().empty()) return false;
+  for (const Value* v : n.operands())
+    if (v != from && (!v || !m::constScalar(v))) return false;
+  return true;
+}
+
+/// y * f(y) with f a chain of scalar elementwise ops (Add 3 -> Clip 0..6 [-> Div 6], or
+/// HardSigmoid): HardSwish as exporters write it decomposed, optionally followed by a scalar Div
+/// or Mul (x * relu6(x + 3) / 6). A device runs it fused into the producing layer. Returns the
+/// nodes in order (the gating chain, the Mul, the scale), or empty.
+std::vector<Node*> decomposedHardSwishAfter(Value* y) {
+  if (!y || y->isGraphOutput() || y->uses().size() != 2) return {};
+  Node* a = y->uses()[0].user;
+  Node* b = y->uses()[1].user;
+  if (a == b) return {};
+  for (int swap = 0; swap < 2; ++swap, std::swap(a, b)) {
+    // a: the gating chain's first node; b: the Mul of y and the chain's end.
+    if (!b->is("Mul") || b->numOperands() != 2) continue;
+    std::vector<Node*> chain;
+    Value* v = y;
+    for (Node* k = a; k && chain.size() < 3; k = m::soleUser(v)) {
+      bool ok = (k->is("Add") || k->is("Clip") || k->is("Div") || k->is("Mul") || k->is("HardSigmoid")) &&
+                k->operand(0) == v && scalarOperandsBesides(*k, v);
+      if (!ok || !k->result(0) || k->result(0)->isGraphOutput()) break;
+      chain.push_back(k);
+      v = k->result(0);
+      if (m::soleUser(v) == b) break;
+    }
+    bool gates = !chain.empty() && m::soleUser(v) == b &&
+                 (chain.back()->is("Clip") || chain.back()->is("HardSigmoid") || chain.back()->is("Div") ||
+                  chain.back()->is("Mul"));
+    bool hasClamp = false;
+    for (Node* k : chain) hasClamp = hasClamp || k->is("Clip") || k->is("HardSigmoid");
+    if (!gates || !hasClamp) continue;
+    chain.push_back(b);
+    Value* out = b->result(0);
+    if (Node* s = m::soleUser(out); s && !out->isGraphOutput() && (s->is("Div") || s->is("Mul")) &&
+                                    s->operand(0) == out && scalarOperandsBesides(*s, out))
+      chain.push_back(s);
+    return chain;
+  }
+  return {};
+}
+
+/// Scalar Mul/Add/Sub/Div after `z` (a learnable affine after an activation): requantization
+/// absorbs it, so a device never rounds in between. Up to two nodes, in order.
+std::vector<Node*> scalarAffineAfter(Value* z) {
+  std::vector<Node*> out;
+  while (out.size() < 2 && z && !z->isGraphOutput()) {
+    Node* s = m::soleUser(z);
+    if (!s || !(s->is("Mul") || s->is("Add") || s->is("Sub") || s->is("Div")) || s->numOperands() != 2) break;
+    // Sub and Div only with z on the left: c - z and c / z are not affine maps of z.
+    if ((s->is("Sub") || s->is("Div")) && s->operand(0) != z) break;
+    if (!scalarOperandsBesides(*s, z) || !s->result(0)) break;
+    out.push_back(s);
+    z = s->result(0);
+  }
+  return out;
+}
+
+/// Add and Mul nodes whose result only float ops read (an attention mask's scale and its Add
+/// before Softmax): quantizing them would add two roundings and no int8 op would use them.
+/// Judged from the consumers, in reverse topological order.
+std::set<const Node*> floatGlue(const Graph& g, const QuantizeOptions& opt) {
+  std::set<const Node*> glue;
+  std::map<const Node*, bool> wantsInput;  // the node reads its inputs quantized
+  std::vector<Node*> order = g.nodeList();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const Node* n = *it;
+    QdqKind kind = excluded(*n, opt) ? QdqKind::Float : qdqKind(*n);
+    bool consumersWant = false;
+    for (const Value* r : n->results()) {
+      if (!r) continue;
+      consumersWant = consumersWant || r->isGraphOutput();
+      for (const Use& u : r->uses()) {
+        auto w = wantsInput.find(u.user);
+        consumersWant = consumersWant || (w != wantsInput.end() && w->second);
+      }
+    }
+    bool wants = kind == QdqKind::Compute;
+    if (kind == QdqKind::PassThrough) wants = consumersWant;
+    if (kind == QdqKind::Compute && (n->is("Add") || n->is("Mul")) && !consumersWant) {
+      glue.insert(n);
+      wants = false;
+    }
+    wantsInput[n] = wants;
+  }
+  return glue;
+}
+
 Plan makePlan(const Model& m, const QuantizeOptions& opt) {
   Plan plan;
   const Graph& g = *m.graph;
   std::set<const Node*> absorbed;
+  const std::set<const Node*> glue = floatGlue(g, opt);
   for (Node* n : g.nodes()) {
-    if (absorbed.count(n) || excluded(*n, opt)) continue;
+    if (absorbed.count(n) || excluded(*n, opt) || glue.count(n)) continue;
     QdqKind kind = qdqKind(*n);
     if (kind == QdqKind::Float) continue;
     Unit u;
@@ -143,19 +238,28 @@ Plan makePlan(const Model& m, const QuantizeOptions& opt) {
       u.biasUser = add, u.biasOperand = biasOperand;
       y = add->result(0);
     }
-    if (linear || n->is("Add")) {
-      std::vector<Node*> act = activationAfter(y);
-      bool ok = !act.empty();
-      for (Node* a : act) ok = ok && !excluded(*a, opt) && (linear || a->is("Relu") || a->is("Clip"));
-      if (ok) {
-        u.nodes.insert(u.nodes.end(), act.begin(), act.end());
-        y = act.back()->result(0);
-      }
+    auto absorb = [&](const std::vector<Node*>& tail, bool (*allowed)(const Node&)) {
+      bool ok = !tail.empty();
+      for (Node* a : tail) ok = ok && !excluded(*a, opt) && !absorbed.count(a) && allowed(*a);
+      if (!ok) return false;
+      u.nodes.insert(u.nodes.end(), tail.begin(), tail.end());
+      y = tail.back()->result(0);
+      return true;
+    };
+    auto any = [](const Node&) { return true; };
+    auto reluOrClip = [](const Node& a) { return a.is("Relu") || a.is("Clip"); };
+    if (linear) {
+      if (!absorb(activationAfter(y), any)) absorb(decomposedHardSwishAfter(y), any);
+      absorb(scalarAffineAfter(y), any);
+    } else if (n->is("Add")) {
+      absorb(activationAfter(y), reluOrClip);
     }
     for (size_t k = 1; k < u.nodes.size(); ++k) absorbed.insert(u.nodes[k]);
     std::vector<size_t> members;
     for (auto [user, i] : u.activationUses) members.push_back(plan.add(user->operand(i), true));
     size_t yi = plan.add(y, true);
+    if (const Node* last = u.nodes.back(); last->is("Sigmoid") || last->is("HardSigmoid"))
+      plan.fixedRange[yi] = {0.0f, 1.0f};  // TFLite's fixed 1/256 output: the top is never clipped
     plan.producedQuantized.insert(y);
     u.outputs.push_back(y);
     u.outputNames.push_back(y->name());
@@ -204,7 +308,9 @@ class Emitter {
       if (!plan_.rangeSource[i]) continue;
       const Value* v = plan_.values[i];
       TensorRange r;
-      if (TensorRef c = m::constTensor(v)) {
+      if (auto f = plan_.fixedRange.find(i); f != plan_.fixedRange.end()) {
+        r = f->second;
+      } else if (TensorRef c = m::constTensor(v)) {
         r = constantRange(*c);
       } else {
         auto it = ranges.find(v->name());
@@ -471,35 +577,14 @@ class Emitter {
   bool perAxis_ = false;
 };
 
-/// ONNX ops whose meaning changed at opset 13 (axis semantics, attributes moved to inputs) or
-/// 11: a model using them cannot simply be relabelled to opset 13.
-Status raiseOpset(Model& m, int64_t want) {
-  int64_t have = m.opsetVersion("");
-  if (have >= want) return Status::ok();
-  static const std::set<std::string, std::less<>> changedAt13 = {"Softmax",   "LogSoftmax", "Hardmax",  "Split",
-                                                                 "Squeeze",   "Unsqueeze",  "ReduceSum"};
-  static const std::set<std::string, std::less<>> changedAt11 = {"Clip", "Pad", "Resize", "Upsample", "TopK", "Slice",
-                                                                 "Dropout", "Scatter"};
-  for (const Node* n : m.graph->nodes()) {
-    if (!n->domain().empty()) continue;
-    if (changedAt13.count(n->opType()) || (have < 11 && changedAt11.count(n->opType())))
-      return Status::unsupported("int8 quantization: node {}: per-channel DequantizeLinear needs opset 13 and the model "
-                                 "is opset {}, where {} means something else; convert it first (optimize --opset 13)",
-                                 n->describe(), have, n->opType());
-  }
-  for (auto& o : m.opsetImports)
-    if (o.domain.empty() || o.domain == "ai.onnx") o.version = want;
-  m.irVersion = std::max<int64_t>(m.irVersion, 7);
-  return Status::ok();
-}
-
 }  // namespace
 
 std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOptions& opt) {
   Plan plan = makePlan(m, opt);
   std::vector<std::string> out;
   for (size_t i = 0; i < plan.values.size(); ++i)
-    if (plan.rangeSource[i] && !m::isConstant(plan.values[i])) out.push_back(plan.values[i]->name());
+    if (plan.rangeSource[i] && !m::isConstant(plan.values[i]) && !plan.fixedRange.count(i))
+      out.push_back(plan.values[i]->name());
   return out;
 }
 
@@ -515,7 +600,7 @@ Status quantizeStatic(Model& m, const QuantRanges& ranges, const QuantizeOptions
   bool anyWeight = false;
   for (const Unit& u : plan.units)
     for (const auto& r : u.rules) anyWeight = anyWeight || (r.role == OperandRole::Weight && r.axis >= 0);
-  if (!plan.units.empty()) NPU_TRY(raiseOpset(m, opt.perChannel && anyWeight ? 13 : 10));
+  if (!plan.units.empty()) NPU_TRY(upgradeOpset(m, opt.perChannel && anyWeight ? 13 : 10).in("int8 quantization (per-axis DequantizeLinear)"));
   NPU_TRY(e.emit());
   nlohmann::ordered_json scheme;
   scheme["activations"] = fmt::format("{} {}", dtypeName(opt.activationType), opt.activationSymmetric ? "symmetric" : "asymmetric");

@@ -9,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "passes/lower/upgrade_opset.h"
 #include "quant/quant_math.h"
 #include "quant/quantize.h"
 #include "quant/weights_util.h"
@@ -41,12 +42,15 @@ Value* dequantizedWeight(Graph& g, const Value* w, const TensorData& data, int64
 Status quantizeWeightsOnly(Model& m, const QuantizeOptions& opt, QuantizeReport& report) {
   if (opt.weightType != DType::I8 && opt.weightType != DType::U8)
     return Status::invalidArgument("int8-weights: weight type {} (int8 or uint8)", dtypeName(opt.weightType));
-  const bool perChannel = opt.perChannel && wq::canRaiseOpsetTo13(m);
-  if (opt.perChannel && !perChannel)
-    report.warnings.push_back(fmt::format(
-        "int8-weights: opset {} cannot be raised to 13 (DequantizeLinear's axis) without changing other ops: "
-        "weights quantized per tensor",
-        m.opsetVersion("")));
+  bool perChannel = opt.perChannel;
+  if (perChannel) {
+    if (Status s = upgradeOpset(m, 13); !s) {
+      perChannel = false;
+      report.warnings.push_back(fmt::format("int8-weights: weights quantized per tensor: DequantizeLinear's axis needs "
+                                            "opset 13 and {}",
+                                            s.message()));
+    }
+  }
   bool emitted = false, emittedAxis = false;
   for (Graph* g : wq::allGraphs(m)) {
     // One DequantizeLinear per (weight, axis): weights shared by several nodes are stored once.
@@ -80,8 +84,7 @@ Status quantizeWeightsOnly(Model& m, const QuantizeOptions& opt, QuantizeReport&
     }
     wq::eraseUnusedConstants(*g);
   }
-  if (emittedAxis) wq::requireOpset(m, 13);
-  else if (emitted) wq::requireOpset(m, 10);
+  if (emitted) NPU_TRY(upgradeOpset(m, emittedAxis ? 13 : 10).in("int8-weights"));
   return Status::ok();
 }
 

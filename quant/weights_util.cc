@@ -37,19 +37,6 @@ int64_t weightAxis(const Node& n, int64_t rank) {
   return -1;
 }
 
-void requireOpset(Model& m, int64_t version) {
-  for (OpsetImport& o : m.opsetImports)
-    if (o.domain.empty() || o.domain == "ai.onnx") {
-      if (o.version < version) {
-        o.version = version;
-        m.graph->touch();
-      }
-      return;
-    }
-  m.opsetImports.push_back({"", version});
-  m.graph->touch();
-}
-
 void replaceKeepingName(Graph& g, Value* from, Value* to) {
   std::string name = from->name();
   g.renameValue(from, g.uniqueName(name + "_orig"));
@@ -80,25 +67,4 @@ std::vector<Graph*> allGraphs(Model& m) {
   return out;
 }
 
-}  // namespace npuconv::wq
-
-namespace npuconv::wq {
-namespace {
-bool usesOpChangedIn13(const Graph& g) {
-  static const std::set<std::string> kChanged = {"Softmax", "LogSoftmax", "Hardmax", "Split",
-                                                 "Squeeze", "Unsqueeze", "ReduceSum"};
-  for (const Node* n : g.nodes()) {
-    if (n->domain().empty() && kChanged.count(n->opType())) return true;
-    for (const Graph* sub : n->subgraphs())
-      if (usesOpChangedIn13(*sub)) return true;
-  }
-  return false;
-}
-}  // namespace
-
-bool canRaiseOpsetTo13(const Model& m) {
-  int64_t v = m.opsetVersion("");
-  if (v >= 13) return true;
-  return v >= 11 && !usesOpChangedIn13(*m.graph);
-}
 }  // namespace npuconv::wq

@@ -27,9 +27,6 @@ std::string reportKey(const Node& n);
 /// the last axis. -1 when the op has no per-channel axis (a 1-D MatMul weight).
 int64_t weightAxis(const Node& n, int64_t rank);
 
-/// Raises the default-domain opset import to `version` when it is lower.
-void requireOpset(Model& m, int64_t version);
-
 /// Redirects every use of `from` to `to` and gives `to` the name of `from` (`from` is renamed
 /// aside), so graph outputs and downstream references keep their names.
 void replaceKeepingName(Graph& g, Value* from, Value* to);
@@ -40,14 +37,6 @@ void eraseUnusedConstants(Graph& g);
 /// The main graph and every subgraph below it, parents before children.
 std::vector<Graph*> allGraphs(Model& m);
 
-}  // namespace npuconv::wq
-
-namespace npuconv::wq {
-/// Whether the default-domain import can be raised from its version to 13 without changing
-/// what any node means: at least 11, and none of the ops whose signature or semantics changed
-/// in 13 (Softmax/LogSoftmax/Hardmax axis coercion, Split/Squeeze/Unsqueeze/ReduceSum axes as
-/// inputs) is present.
-bool canRaiseOpsetTo13(const Model& m);
 }  // namespace npuconv::wq
 
 namespace npuconv::wq {

@@ -146,7 +146,9 @@ class FuseLayerNormPass final : public Pass {
     for (Node* n : nodes) ln->addProvenance(*n);
     m::replaceValue(g, out, ln->result(0));
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) g.eraseNode(*it);
-    if (model.opsetVersion("") < 17 && opset >= 17) m::requireOpset(model, opset);
+    // Kept at the old opset when it cannot be raised: lower-to-opset writes it decomposed.
+    if (model.opsetVersion("") < 17 && opset >= 17 && !m::requireOpset(model, opset))
+      ++ctx.stat("fuse-layer-norm.opset-not-raised");
     ++ctx.stat("fuse-layer-norm.fused");
     return true;
   }

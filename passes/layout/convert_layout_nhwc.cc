@@ -281,7 +281,10 @@ class ConvertLayoutNhwcPass final : public Pass {
       back->setType(rank4(old->type()));
       m::replaceValue(*g_, old, back);
     }
+    // An operand may appear twice (Add(x, x)); erasing its Transpose once frees it.
     std::vector<Value*> before = n->operands();
+    std::sort(before.begin(), before.end());
+    before.erase(std::unique(before.begin(), before.end()), before.end());
     g_->eraseNode(n);
     for (Value* v : before) eraseIfDeadTranspose(v);
     ++ctx_->stat("convert-layout-nhwc.pushed");

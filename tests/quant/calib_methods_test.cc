@@ -102,6 +102,22 @@ TEST(CalibMethods, EntropyClipsAHeavyTailedTensor) {
   EXPECT_LT(m.hi, s.max);
 }
 
+TEST(CalibMethods, EntropyFallsBackToMseOnSparseHistograms) {
+  // An additive attention mask: 0 where attended, -10000 elsewhere; and ten discrete levels.
+  std::vector<float> mask, levels;
+  for (int i = 0; i < 4000; ++i) mask.push_back(i % 5 == 0 ? -10000.0f : 0.0f);
+  for (int i = 0; i < 4000; ++i) levels.push_back(static_cast<float>(i % 10 + 1));
+  for (const auto& v : {mask, levels}) {
+    TensorStats s = statsOf(v);
+    TensorRange e = rangeOf(s, CalibMethod::Entropy), m = rangeOf(s, CalibMethod::Mse);
+    EXPECT_EQ(e.lo, m.lo);
+    EXPECT_EQ(e.hi, m.hi);
+  }
+  // The mask keeps its -10000 (to within the histogram's bucket): clipping it to a few hundred
+  // would unmask the padded positions.
+  EXPECT_NEAR(rangeOf(statsOf(mask), CalibMethod::Entropy).lo, -10000.0f, 10000 * 0.008);
+}
+
 TEST(CalibMethods, SaturationCountsValuesOutside) {
   std::vector<float> v;
   for (int i = 1; i <= 1000; ++i) v.push_back(static_cast<float>(i));

@@ -240,9 +240,9 @@ TEST(QdqStatic, RaisesOpsetForPerChannelWeights) {
   const Node* conv = onlyNode(p.model, "Conv");
   EXPECT_FALSE(conv->operand(1)->producer()->attrs().has("axis"));
   EXPECT_EQ(test::constFloats(conv->operand(1)->producer()->operand(1)).size(), 1u);
-  // A Softmax at opset 11 cannot be relabelled: an error naming the node.
+  // A Softmax over a middle axis at opset 11 means something else at 13: an error naming the node.
   std::string soft = R"(<ir_version: 7, opset_import: ["" : 11]>
-    g (float[2,16] x, float[16,8] w) => (float[2,8] y) { m = MatMul(x, w)  y = Softmax(m) })";
+    g (float[2,4,16] x, float[16,8] w) => (float[2,4,8] y) { m = MatMul(x, w)  y = Softmax<axis = 1>(m) })";
   Model sm = test::buildModel(soft, {{"w", {}}});
   QuantizeReport rep;
   Status s = quantizeStatic(sm, test::observedRanges(sm, test::seededSamples(sm, 1, 3)), {}, rep);
@@ -470,6 +470,98 @@ TEST(QdqStatic, OutlierChannelWarnsAndReduceRangeIsReported) {
   TensorRef qw = m::constTensor(conv->operand(1)->producer()->operand(0));
   for (int8_t k : qw->as<int8_t>()) EXPECT_TRUE(k >= -64 && k <= 63);
   EXPECT_EQ(qw->as<int8_t>()[30], 63);
+}
+
+TEST(QdqStatic, Opset9ClipBecomesOpset13) {
+  // PaddleOCR's classifier: opset 9, Relu6 as Clip<min, max>.
+  const char* text = R"(<ir_version: 5, opset_import: ["" : 9]>
+    g (float[1,3,8,8] x, float[4,3,3,3] w) => (float[1,4,6,6] y) {
+      c = Conv(x, w)
+      y = Clip<min = 0.0, max = 0.5>(c)
+    })";
+  Quantized q = quantize(text, {{"w", {}}});
+  EXPECT_EQ(q.model.opsetVersion(""), 13);
+  const Node* clip = onlyNode(q.model, "Clip");
+  ASSERT_NE(clip, nullptr);
+  EXPECT_EQ(clip->numOperands(), 3u);
+  EXPECT_FALSE(clip->attrs().has("max"));
+  expectActivation(q.model, "y", q.ranges.at("y"));
+}
+
+// Conv -> x * relu6(x + 3) / 6 -> * a + b: PP-LCNet's HardSwish and learnable affine, as the
+// PaddleOCR exporter writes them.
+constexpr const char* kHardSwishAffine = R"(<ir_version: 8, opset_import: ["" : 13]>
+  g (float[1,3,8,8] x, float[4,3,3,3] w, float[4,4,1,1] w2) => (float[1,4,6,6] y) {
+    c = Conv(x, w)
+    three = Constant<value = float {3.0}>()
+    zero = Constant<value = float {0.0}>()
+    six = Constant<value = float {6.0}>()
+    a = Add(c, three)
+    r = Clip(a, zero, six)
+    m = Mul(c, r)
+    h = Div(m, six)
+    sa = Constant<value = float {0.9}>()
+    sb = Constant<value = float {0.1}>()
+    k = Mul(h, sa)
+    t = Add(k, sb)
+    y = Conv(t, w2)
+  })";
+
+TEST(QdqStatic, DecomposedHardSwishAndScalarAffineJoinTheConv) {
+  Model f = test::buildModel(kHardSwishAffine, {{"w", {}}, {"w2", {}}});
+  // One range per layer boundary: nothing inside Conv -> HardSwish -> affine is rounded.
+  EXPECT_EQ(tensorsToCalibrate(f, {}), (std::vector<std::string>{"x", "t", "y"}));
+  Quantized q = quantize(kHardSwishAffine, {{"w", {}}, {"w2", {}}});
+  EXPECT_EQ(test::countOps(q.model, "QuantizeLinear"), 3);
+  ASSERT_EQ(q.report.nodes.size(), 2u);
+  EXPECT_EQ(q.report.nodes[0]["op"], "Conv+Add+Clip+Mul+Div+Mul+Add");
+  for (const char* v : {"a", "r", "m", "h", "k"}) {
+    const Node* user = q.model.graph->findValue(v)->uses().at(0).user;
+    EXPECT_FALSE(user->is("QuantizeLinear")) << v << " is rounded inside the fused layer";
+  }
+  double yMax = 0;
+  for (const auto& s : q.samples) {
+    NamedTensors out = test::runModel(q.floatModel, s);
+    for (float v : out.at("y").span<float>()) yMax = std::max(yMax, std::fabs(double(v)));
+  }
+  expectClose(q.floatModel, q.model, q.samples, 0.05 * yMax);
+}
+
+TEST(QdqStatic, SigmoidOutputGetsTheFixedUnitRange) {
+  const char* text = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[1,3,8,8] x, float[4,3,3,3] w) => (float[1,4,6,6] y) {
+      c = Conv(x, w)
+      y = Sigmoid(c)
+    })";
+  Model f = test::buildModel(text, {{"w", {}}});
+  EXPECT_EQ(tensorsToCalibrate(f, {}), (std::vector<std::string>{"x"}));
+  // Calibrated ranges would say otherwise; the quantizer keeps [0, 1].
+  QuantRanges ranges = {{"x", {-1.0f, 1.0f}}, {"y", {0.2f, 0.7f}}};
+  QuantizeReport rep;
+  ASSERT_TRUE(quantizeStatic(f, ranges, {}, rep).isOk());
+  expectActivation(f, "y", {0.0f, 1.0f});
+}
+
+TEST(QdqStatic, AddAndMulReadOnlyByFloatOpsStayFloat) {
+  // BERT's additive attention mask: (mask * -10000) + scores -> Softmax. Neither the Mul nor the
+  // Add feeds an int8 op; rounding them would only cost accuracy.
+  const char* text = R"(<ir_version: 8, opset_import: ["" : 13]>
+    g (float[2,16] x, float[16,8] w, float[2,8] mask) => (float[2,8] y) {
+      s = MatMul(x, w)
+      big = Constant<value = float {-10000.0}>()
+      k = Mul(mask, big)
+      a = Add(s, k)
+      y = Softmax(a)
+    })";
+  Model f = test::buildModel(text, {{"w", {}}});
+  EXPECT_EQ(tensorsToCalibrate(f, {}), (std::vector<std::string>{"x", "s"}));
+  Quantized q = quantize(text, {{"w", {}}});
+  const Node* mul = onlyNode(q.model, "Mul");
+  const Node* add = onlyNode(q.model, "Add");
+  ASSERT_TRUE(mul && add);
+  EXPECT_EQ(mul->operand(0)->name(), "mask");
+  EXPECT_TRUE(add->operand(1) == mul->result(0)) << "no Q/DQ between the mask's Mul and Add";
+  EXPECT_EQ(q.report.nodes.size(), 1u);  // the MatMul only
 }
 
 TEST(QdqStatic, DeterministicBytes) {
