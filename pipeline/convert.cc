@@ -105,8 +105,8 @@ Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const 
   NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json table, layerErrorTable(floatModel, quantized, *data, o.threads));
   nlohmann::ordered_json summary = layerErrorSummary(table);
   if (o.diagnostics && summary.contains("worst"))
-    std::fprintf(o.diagnostics, "npuconv: layer error over %lld samples: %d layers, median SQNR %.1f dB, min %.1f dB (%s)\n",
-                 static_cast<long long>(d.maxSamples), summary["layers"].get<int>(),
+    std::fprintf(o.diagnostics, "npuconv: layer error over %lld samples: %d layer%s, median SQNR %.1f dB, min %.1f dB (%s)\n",
+                 static_cast<long long>(d.maxSamples), summary["layers"].get<int>(), summary["layers"] == 1 ? "" : "s",
                  summary["median_sqnr_db"].get<double>(), summary["min_sqnr_db"].get<double>(),
                  summary["worst"].get<std::string>().c_str());
   report["layer_error"] = {{"what", "each quantized layer fed its float input; SQNR and cosine of its output against "

@@ -85,7 +85,8 @@ nlohmann::ordered_json layerErrorSummary(const nlohmann::ordered_json& table) {
   if (v.empty()) return s;
   std::sort(v.begin(), v.end());
   s["min_sqnr_db"] = v.front();
-  s["median_sqnr_db"] = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  s["median_sqnr_db"] = std::round(median * 100) / 100;
   s["worst"] = worst;
   return s;
 }

@@ -122,6 +122,11 @@ TEST(CalibratePipeline, ShardsMergedEqualOneRunAndConvertsCache) {
   EXPECT_EQ(report["calibration"]["cache"], "hit");
   EXPECT_EQ(report["calibration"]["samples"], 9);
   EXPECT_NE(report["calibration"]["data"].get<std::string>().find("calib.npz"), std::string::npos);
+  // The per-layer table: the fused MatMul + Add + Relu, fed its float input, on 8 samples.
+  EXPECT_EQ(report["layer_error"]["samples"], 8);
+  EXPECT_EQ(report["layer_error"]["summary"]["layers"], 1);
+  EXPECT_GT(report["layer_error"]["summary"]["min_sqnr_db"].get<double>(), 25.0) << report["layer_error"].dump();
+  EXPECT_NE(err.find("layer error over 8 samples: 1 layer,"), std::string::npos) << err;
 
   // Another calibration method reuses the same statistics (they are histograms); another pass
   // pipeline is a miss (other graph, other names).
