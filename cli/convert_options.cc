@@ -45,7 +45,7 @@ void addConversionOptions(CLI::App& cmd, ConversionCli& c, const std::string& de
   bgr->excludes(rgb);
   cmd.add_option("--calib-samples", o.calib.maxSamples, "Use at most N calibration samples (0: all)");
   cmd.add_option("--calib-method", c.calibMethod, "minmax | percentile | entropy | mse (default percentile)");
-  cmd.add_option("--percentile", o.calibrate.percentile, "Percentile for --calib-method percentile (default 99.99)");
+  cmd.add_option("--percentile", o.calibrate.percentile, "Percentile for --calib-method percentile (default 99.999)");
   // Quantizer: they decide which values are observed, so calibrate takes them too.
   cmd.add_option("--activation-type", c.activationType, "uint8 (default) | int8")->check(CLI::IsMember({"uint8", "int8"}));
   cmd.add_option("--weight-type", c.weightType, "int8 (default) | uint8")->check(CLI::IsMember({"int8", "uint8"}));

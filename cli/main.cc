@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   addOpsCommand(app, action);
   addTargetsCommand(app, action);
   addCalibrateCommand(app, action);
+  addCompareCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -26,7 +26,7 @@ const char* calibMethodName(CalibMethod m);
 
 struct CalibrateOptions {
   CalibMethod method = CalibMethod::Percentile;
-  double percentile = 99.99;  // --percentile, for CalibMethod::Percentile
+  double percentile = 99.999;  // --percentile, for CalibMethod::Percentile
   int threads = 0;            // executor threads (0: all cores)
   bool progress = false;      // a progress bar on stderr (only when it is a terminal)
   /// Values to observe (IR value names); empty: every float tensor the graph produces.

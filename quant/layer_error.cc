@@ -4,24 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/error_stats.h"
 #include "quant/layer_probe.h"
 
 namespace npuconv {
-namespace {
-
-struct Acc {
-  double signal = 0, noise = 0, dot = 0, qq = 0;
-  double minCos = 1;
-  int64_t samples = 0;
-};
-
-double sqnrDb(double signal, double noise) {
-  if (noise <= 0) return 999.0;
-  if (signal <= 0) return -999.0;
-  return 10.0 * std::log10(signal / noise);
-}
-
-}  // namespace
 
 Expected<nlohmann::ordered_json> layerErrorTable(const Model& floatModel, const Model& quantized, SampleStream& data,
                                                  int threads) {
@@ -35,7 +21,7 @@ Expected<nlohmann::ordered_json> layerErrorTable(const Model& floatModel, const 
     qx.push_back(std::move(q));
     capture.insert(capture.end(), L.floatInputs.begin(), L.floatInputs.end());
   }
-  std::vector<Acc> acc(layers.size());
+  std::vector<ErrorStats> acc(layers.size());
   NPU_TRY(forEachCapture(floatModel, data, capture, threads, [&](const NamedTensors& in) -> Status {
     for (size_t i = 0; i < layers.size(); ++i) {
       NPU_ASSIGN_OR_RETURN(Tensor f, runLayer(*fx[i], layers[i].floatInputs, in));
@@ -43,29 +29,20 @@ Expected<nlohmann::ordered_json> layerErrorTable(const Model& floatModel, const 
       if (f.dtype() != DType::F32 || q.dtype() != DType::F32 || f.dims() != q.dims())
         return Status::internal("layer error: {}: float {} vs quantized {}", layers[i].names.front(), f.describe(),
                                 q.describe());
-      auto a = f.span<float>(), b = q.span<float>();
-      double s = 0, n = 0, d = 0, qq = 0;
-      for (size_t k = 0; k < a.size(); ++k) {
-        double x = a[k], y = b[k];
-        s += x * x, n += (x - y) * (x - y), d += x * y, qq += y * y;
-      }
-      Acc& c = acc[i];
-      c.signal += s, c.noise += n, c.dot += d, c.qq += qq, ++c.samples;
-      c.minCos = std::min(c.minCos, s > 0 && qq > 0 ? d / std::sqrt(s * qq) : (s == qq ? 1.0 : 0.0));
+      acc[i].add(f.span<float>(), q.span<float>());
     }
     return Status::ok();
   }));
   nlohmann::ordered_json table = nlohmann::ordered_json::object();
   for (size_t i = 0; i < layers.size(); ++i) {
-    const Acc& c = acc[i];
+    nlohmann::ordered_json stats = acc[i].toJson();
     nlohmann::ordered_json e;
     e["nodes"] = layers[i].names;
     e["op"] = layers[i].op;
-    e["sqnr_db"] = std::round(sqnrDb(c.signal, c.noise) * 100) / 100;
-    double cos = c.signal > 0 && c.qq > 0 ? c.dot / std::sqrt(c.signal * c.qq) : 1.0;
-    e["cosine"] = std::round(cos * 1e6) / 1e6;
-    e["min_sample_cosine"] = std::round(c.minCos * 1e6) / 1e6;
-    e["samples"] = c.samples;
+    e["sqnr_db"] = stats["sqnr_db"];
+    e["cosine"] = stats["cosine"];
+    e["min_sample_cosine"] = stats["cosine_min"];
+    e["samples"] = acc[i].samples();
     table[layers[i].names.front()] = std::move(e);
   }
   return table;

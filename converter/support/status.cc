@@ -9,6 +9,7 @@ int exitCodeFor(StatusCode code) {
     case StatusCode::InvalidModel: return 3;
     case StatusCode::Unsupported: return 4;
     case StatusCode::Io: return 5;
+    case StatusCode::AccuracyFailed: return 6;
     case StatusCode::Internal: return 70;
   }
   return 70;
@@ -21,6 +22,7 @@ const char* statusCodeName(StatusCode code) {
     case StatusCode::Unsupported: return "unsupported";
     case StatusCode::InvalidArgument: return "invalid argument";
     case StatusCode::Io: return "i/o error";
+    case StatusCode::AccuracyFailed: return "accuracy check failed";
     case StatusCode::Internal: return "internal error";
   }
   return "internal error";

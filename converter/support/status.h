@@ -23,6 +23,7 @@ enum class StatusCode {
   InvalidArgument,  // a wrong option, shape or input given by the user
   Io,               // a file could not be read or written
   Internal,         // our bug
+  AccuracyFailed,   // the run succeeded but a compare/validate threshold does not hold
 };
 
 /// Exit codes of the npuconv program, documented in docs/cli.md.
@@ -50,6 +51,10 @@ class [[nodiscard]] Status {
   template <typename... A>
   static Status io(fmt::format_string<A...> f, A&&... a) {
     return Status(StatusCode::Io, fmt::format(f, std::forward<A>(a)...));
+  }
+  template <typename... A>
+  static Status accuracyFailed(fmt::format_string<A...> f, A&&... a) {
+    return Status(StatusCode::AccuracyFailed, fmt::format(f, std::forward<A>(a)...));
   }
   template <typename... A>
   static Status internal(fmt::format_string<A...> f, A&&... a) {

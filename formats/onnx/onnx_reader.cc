@@ -14,6 +14,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "converter/ir/provenance_record.h"
 #include "converter/ir/verifier.h"
 #include "formats/onnx/tensor_proto.h"
 
@@ -58,6 +59,7 @@ class Importer {
     }
     m.graph = std::make_shared<Graph>();
     NPU_TRY(importGraph(*proto.mutable_graph(), *m.graph));
+    restoreProvenance(m);
     NPU_TRY(verifyModel(m));
     return m;
   }

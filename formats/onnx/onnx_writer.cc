@@ -5,6 +5,7 @@
 
 #include <unordered_set>
 
+#include "converter/ir/provenance_record.h"
 #include "formats/onnx/tensor_proto.h"
 #include "formats/support/mapped_file.h"
 
@@ -154,9 +155,15 @@ void modelTail(const Model& m, onnx::ModelProto* out) {
     p->set_version(o.version);
   }
   for (const auto& [k, v] : m.metadata) {
+    if (k == kProvenanceKey) continue;  // rewritten from the graph below
     auto* p = out->add_metadata_props();
     p->set_key(k);
     p->set_value(v);
+  }
+  if (std::string prov = m.graph ? encodeProvenance(*m.graph) : std::string(); !prov.empty()) {
+    auto* p = out->add_metadata_props();
+    p->set_key(std::string(kProvenanceKey));
+    p->set_value(prov);
   }
   for (const auto& t : m.trainingInfo) out->add_training_info()->ParseFromString(t);
   for (const Function& f : m.functions) {

@@ -1,0 +1,143 @@
+// `npuconv compare A B`: real processes on a tiny model and its int8 conversion. Outputs are
+// measured against A, per-layer tensors are matched by original node names (across npuconv's
+// write, through the provenance record), a layer of B fed A's tensors shows its own error only,
+// thresholds exit 6 after writing the report, and a model compared with itself is exact.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "formats/npy/npy.h"
+#include "formats/onnx/onnx_writer.h"
+#include "tests/support/test_util.h"
+
+namespace npuconv {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string floats(int n, uint32_t seed, double div) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    s += fmt::format("{}{:.4f}", i ? ", " : "", (int(seed >> 9) % 2001 - 1000) / div);
+  }
+  return s;
+}
+
+/// Two named layers: h = Relu(x W1 + b) (O2 fuses the three), y = Tanh(h W2).
+fs::path writeModel(const fs::path& dir) {
+  std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 17]>
+    g (float[1,16] x) => (float[1,8] y) {{
+      W1 = Constant<value = float[16,16] {{{}}}>()
+      b = Constant<value = float[16] {{{}}}>()
+      W2 = Constant<value = float[16,8] {{{}}}>()
+      m = MatMul(x, W1)
+      a = Add(m, b)
+      h = Relu(a)
+      n = MatMul(h, W2)
+      y = Tanh(n)
+    }})", floats(256, 1, 4000), floats(16, 2, 8000), floats(128, 3, 4000));
+  Model m = test::parseModel(text);
+  const char* names[] = {"first_matmul", "first_bias", "first_relu", "second_matmul", "final_tanh"};
+  size_t i = 0;
+  for (Node* n : m.graph->nodes())
+    if (!n->is("Constant")) {
+      n->setName(names[i]);
+      n->setProvenance({names[i++]});
+    }
+  fs::path p = dir / "model.onnx";
+  EXPECT_TRUE(writeOnnx(m, p).hasValue());
+  return p;
+}
+
+fs::path writeInputs(const fs::path& dir) {
+  std::vector<float> v;
+  uint32_t s = 5;
+  for (int i = 0; i < 12 * 16; ++i) {
+    s = s * 1664525u + 1013904223u;
+    v.push_back((int(s >> 9) % 2001 - 1000) / 500.0f);
+  }
+  fs::path p = dir / "x.npy";
+  std::vector<int64_t> dims = {12, 1, 16};
+  EXPECT_TRUE(writeNpy(p, DType::F32, dims, v.data()).isOk());
+  return p;
+}
+
+int npuconv(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) {
+  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), out, err);
+}
+
+TEST(CompareCli, PerLayerByOriginalNamesIsolatedAndThresholds) {
+  fs::path dir = test::tempDir("compare_cli");
+  fs::path model = writeModel(dir), x = writeInputs(dir);
+  std::string out, err;
+  ASSERT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0",
+                                model.string(), (dir / "q").string(), x.string()), nullptr, &err), 0) << err;
+  fs::path q = dir / "q/model.onnx";
+
+  // The model against itself: exact.
+  ASSERT_EQ(npuconv(fmt::format("compare '{0}' '{0}' --inputs '{1}' --json '{2}'", model.string(), x.string(),
+                                (dir / "self.json").string()), &out, &err), 0) << err;
+  auto self = nlohmann::json::parse(slurp(dir / "self.json"));
+  EXPECT_EQ(self["outputs"]["y"]["sqnr_db"], 999);
+  EXPECT_EQ(self["samples"], 12);
+
+  ASSERT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --per-layer --isolated --json '{}'", model.string(),
+                                q.string(), x.string(), (dir / "r.json").string()), &out, &err), 0) << err;
+  auto r = nlohmann::json::parse(slurp(dir / "r.json"));
+  double outDb = r["outputs"]["y"]["sqnr_db"].get<double>();
+  EXPECT_GT(outDb, 20.0);
+  EXPECT_LT(outDb, 80.0) << "int8 output identical to float: nothing was compared";
+  // O2 writes MatMul + Add as one Gemm standing for "first_bias" (the last of its original
+  // names), compared with A's Add output; Relu, the second layer and the final Tanh likewise.
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : r["layers"]) rows[row["node"].get<std::string>()] = row;
+  ASSERT_TRUE(rows.count("first_bias")) << r["layers"].dump();
+  ASSERT_TRUE(rows.count("first_relu")) << r["layers"].dump();
+  ASSERT_TRUE(rows.count("second_matmul")) << r["layers"].dump();
+  ASSERT_TRUE(rows.count("final_tanh")) << r["layers"].dump();
+  EXPECT_FALSE(rows.count("first_matmul")) << "the MatMul's own output does not exist in B";
+  // Accumulated error only grows along the chain; isolated, the second layer is better than
+  // accumulated since it no longer inherits the first layer's error.
+  double acc1 = rows["first_relu"]["accumulated"]["sqnr_db"].get<double>();
+  double acc2 = rows["second_matmul"]["accumulated"]["sqnr_db"].get<double>();
+  double iso2 = rows["second_matmul"]["isolated"]["sqnr_db"].get<double>();
+  EXPECT_LT(acc2, acc1 + 0.5);
+  EXPECT_GT(iso2, acc2);
+  EXPECT_EQ(rows["first_bias"]["isolated"]["sqnr_db"], rows["first_bias"]["accumulated"]["sqnr_db"])
+      << "the first layer inherits nothing";
+  EXPECT_EQ(rows["first_bias"]["op_b"], "Gemm");
+  EXPECT_EQ(r["first_jump"]["node"], "first_bias");
+  EXPECT_NE(out.find("first_jump: first_bias"), std::string::npos) << out;
+
+  // A threshold the int8 model misses: exit 6, one line naming the output, the report written.
+  fs::remove(dir / "t.json");
+  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-sqnr 90 --json '{}'", model.string(), q.string(),
+                                x.string(), (dir / "t.json").string()), &out, &err), 6);
+  EXPECT_NE(err.find("output \"y\": SQNR"), std::string::npos) << err;
+  EXPECT_NE(err.find("below --min-sqnr 90"), std::string::npos) << err;
+  auto t = nlohmann::json::parse(slurp(dir / "t.json"));
+  EXPECT_EQ(t["passed"], false);
+  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-cosine 0.99", model.string(), q.string(), x.string()),
+                    &out, &err), 0) << err;
+
+  // Bad input: a missing model file (5), no inputs (2).
+  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}'", model.string(), (dir / "nope.onnx").string(), x.string()),
+                    &out, &err), 5);
+  EXPECT_NE(err.find("nope.onnx"), std::string::npos) << err;
+  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}'", model.string(), q.string()), &out, &err), 2);
+}
+
+}  // namespace
+}  // namespace npuconv
