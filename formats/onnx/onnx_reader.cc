@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "converter/ir/verifier.h"
+#include "formats/onnx/schema_check.h"
 #include "formats/onnx/tensor_proto.h"
 
 namespace npuconv {
@@ -59,6 +60,7 @@ class Importer {
     m.graph = std::make_shared<Graph>();
     NPU_TRY(importGraph(*proto.mutable_graph(), *m.graph));
     NPU_TRY(verifyModel(m));
+    NPU_TRY(checkNodeSchemas(m));
     return m;
   }
 

@@ -9,7 +9,8 @@
 // Preconditions: deterministic ops only (no Random*, no training-mode Dropout), no subgraphs,
 // a kernel for the op, and results of at most the cap (PassContext option
 // "fold-constants.max-bytes", default 64 MiB); ops whose output size comes from their
-// operands' values (ConstantOfShape, Expand, Tile, Range) are checked before running.
+// operands' values (ConstantOfShape, Expand, Tile, Range) are checked before running, with
+// checked arithmetic (a shape of [2^62] is over the cap, not a wrapped small size).
 // Quantized weights stay quantized: DequantizeLinear of an integer constant is how the IR holds
 // an int8 weight (docs/quantization.md), and folding it would give back the float weight the
 // quantizer replaced. QuantizeLinear of a float constant does fold (into the integer constant).
