@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 constexpr const char* kHugeConstantOfShape = R"(<ir_version: 8, opset_import: ["" : 13]>
     g () => (float[?] y) {
       s = Constant<value = int64[1] {4611686018427387904}>()
-      y = ConstantOfShape(s)
+      y = ConstantOfShape<value = float[1] {1.0}>(s)
     })";
 
 TEST(CheckedSize, RefusesInsteadOfWrapping) {
