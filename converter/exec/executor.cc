@@ -195,6 +195,16 @@ std::optional<gemm::Epilogue> activationOf(const Node& n, int64_t opset) {
   return e;
 }
 
+/// Runs one kernel; an output too large to allocate (dims computed from the model's data, e.g. a
+/// ConstantOfShape of [2^62]) becomes an error naming the node instead of escaping as an exception.
+Status runKernel(KernelFn kernel, KernelContext& ctx) {
+  try {
+    return kernel(ctx);
+  } catch (const TensorSizeError& e) {
+    return ctx.fail("{}", e.what());
+  }
+}
+
 }  // namespace
 
 void Executor::planFusions() {
@@ -540,7 +550,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
       FusedEpilogue fe = s.fused;
       if (s.residualRef.slot >= 0) fe.residual = resolve(s.residualRef);
       FusedEpilogueScope scope(&fe);
-      NPU_TRY(s.kernel(ctx));
+      NPU_TRY(runKernel(s.kernel, ctx));
       if (scope.declined()) {
         // The residual did not fit (not float32, other dims): run the skipped steps as usual.
         fused = false;
@@ -549,7 +559,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
         return Status::internal("{}: the kernel ignored its fused epilogue", s.node->describe());
       }
     } else {
-      NPU_TRY(s.kernel(ctx));
+      NPU_TRY(runKernel(s.kernel, ctx));
     }
     if (timed) {
       fusedNodes.clear();

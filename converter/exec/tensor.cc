@@ -1,6 +1,7 @@
 #include "converter/exec/tensor.h"
 
 #include <cstring>
+#include <new>
 
 #include "converter/ir/type.h"
 
@@ -21,16 +22,22 @@ Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> dims) { return Te
 Tensor::Tensor(DType dtype, std::vector<int64_t> dims, bool zeroFill) : dtype_(dtype), dims_(std::move(dims)) {
   NPU_CHECK(dtypeSize(dtype_) > 0, "runtime tensors need a fixed-size dtype, not {}", dtypeName(dtype_));
   for (int64_t d : dims_) NPU_CHECK(d >= 0, "negative dim in {}", shapeToString(shapeOf(dims_)));
-  size_t bytes = byteSize();
-  if (TensorAllocator* a = tlsAllocator; a && bytes > 0) {
-    buffer_ = a->allocate(bytes, zeroFill);
-    NPU_CHECK(buffer_ && buffer_->size() == bytes, "tensor allocator returned a wrong-sized buffer");
-    data_ = buffer_->data();
-    return;
+  std::optional<int64_t> checked = checkedByteSize(dims_, dtype_);
+  if (!checked) throw TensorSizeError(fmt::format("{} has more than 2^63 bytes", describe()));
+  size_t bytes = static_cast<size_t>(*checked);
+  try {
+    if (TensorAllocator* a = tlsAllocator; a && bytes > 0) {
+      buffer_ = a->allocate(bytes, zeroFill);
+      NPU_CHECK(buffer_ && buffer_->size() == bytes, "tensor allocator returned a wrong-sized buffer");
+      data_ = buffer_->data();
+      return;
+    }
+    auto b = std::make_shared<AlignedBuffer>(bytes);  // heap buffers are always zero-filled
+    data_ = b->data();
+    buffer_ = std::move(b);
+  } catch (const std::bad_alloc&) {
+    throw TensorSizeError(fmt::format("{} ({} bytes) cannot be allocated: out of memory", describe(), bytes));
   }
-  auto b = std::make_shared<AlignedBuffer>(bytes);  // heap buffers are always zero-filled
-  data_ = b->data();
-  buffer_ = std::move(b);
 }
 
 Tensor Tensor::fromData(const TensorRef& data) {

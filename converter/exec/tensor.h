@@ -43,6 +43,9 @@ class Tensor {
  public:
   Tensor() = default;
   /// A fresh zero-filled tensor (from this thread's TensorAllocator when one is installed).
+  /// Throws TensorSizeError when dims times the element size exceeds int64 or the memory cannot
+  /// be had: kernels compute output dims from data (ConstantOfShape of [2^62]) and allocate with
+  /// no Status in between, so the executor catches it around each kernel and reports the node.
   Tensor(DType dtype, std::vector<int64_t> dims);
   /// A fresh tensor with unspecified contents, for kernels that write every element: skips
   /// the zero fill of a reused pool buffer. Sanitizer builds fill it with 0xFF bytes instead

@@ -1,8 +1,11 @@
 #include "converter/ir/tensor.h"
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include <fmt/ranges.h>
 
 #include "converter/support/status.h"
 
@@ -69,24 +72,58 @@ AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
 }
 AlignedBuffer::~AlignedBuffer() { std::free(data_); }
 
-int64_t elementCount(std::span<const int64_t> dims) {
+std::optional<int64_t> checkedElementCount(std::span<const int64_t> dims) {
   int64_t n = 1;
-  for (int64_t d : dims) n *= d;
+  bool empty = false;  // [2^62, 4, 0] holds 0 elements although its prefix overflows
+  for (int64_t d : dims) {
+    if (d < 0) return std::nullopt;
+    empty |= d == 0;
+  }
+  if (empty) return 0;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  return n;
+}
+
+std::optional<int64_t> checkedByteSize(int64_t count, size_t elementSize) {
+  int64_t bytes = 0;
+  if (count < 0 || elementSize > static_cast<size_t>(INT64_MAX) ||
+      __builtin_mul_overflow(count, static_cast<int64_t>(elementSize), &bytes))
+    return std::nullopt;
+  return bytes;
+}
+
+std::optional<int64_t> checkedByteSize(std::span<const int64_t> dims, DType dtype) {
+  size_t esize = dtypeSize(dtype);
+  std::optional<int64_t> count = checkedElementCount(dims);
+  if (esize == 0 || !count) return std::nullopt;
+  return checkedByteSize(*count, esize);
+}
+
+int64_t elementCount(std::span<const int64_t> dims) {
+  // Negative dims pass through (callers test placeholders such as -1); a wrapped product does not.
+  for (int64_t d : dims)
+    if (d == 0) return 0;
+  int64_t n = 1;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw TensorSizeError(fmt::format("dims [{}] have more than 2^63 elements", fmt::join(dims, ",")));
   return n;
 }
 
 TensorData::TensorData(DType dtype, std::vector<int64_t> dims, std::shared_ptr<const Buffer> buffer)
     : dtype_(dtype), dims_(std::move(dims)), buffer_(std::move(buffer)) {
   NPU_CHECK(dtype_ != DType::String && dtype_ != DType::Undefined, "numeric tensor needs a numeric dtype");
-  size_t want = static_cast<size_t>(elementCount(dims_)) * dtypeSize(dtype_);
+  std::optional<int64_t> want = checkedByteSize(dims_, dtype_);
   size_t have = buffer_ ? buffer_->size() : 0;
-  NPU_CHECK(want == have, "tensor of {} elements of {} needs {} bytes, buffer has {}",
-            elementCount(dims_), dtypeName(dtype_), want, have);
+  NPU_CHECK(want && static_cast<size_t>(*want) == have, "{} tensor of rank {} needs {} bytes, buffer has {}",
+            dtypeName(dtype_), dims_.size(), want ? fmt::format("{}", *want) : "over 2^63", have);
 }
 
 TensorData::TensorData(std::vector<int64_t> dims, std::vector<std::string> strings)
     : dtype_(DType::String), dims_(std::move(dims)), strings_(std::move(strings)) {
-  NPU_CHECK(static_cast<int64_t>(strings_.size()) == elementCount(dims_), "string tensor size mismatch");
+  std::optional<int64_t> count = checkedElementCount(dims_);
+  NPU_CHECK(count && static_cast<int64_t>(strings_.size()) == *count, "string tensor size mismatch");
 }
 
 TensorData TensorData::scalarF32(float v) {

@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,13 +50,34 @@ class AlignedBuffer final : public Buffer {
   size_t size_ = 0;
 };
 
+// Element counts and byte sizes. Dims come from files (a ConstantOfShape of [2^62], a
+// TensorProto's dims, an HDF5 dataspace): a product that wraps around allocates a small buffer
+// that a loop over the real count then overruns. So every count or size computed from dims
+// that were not already checked goes through the checked forms, which refuse instead of wrap.
+
+/// Product of `dims` (0 when a dim is 0), or nullopt when a dim is negative or the product
+/// exceeds int64.
+std::optional<int64_t> checkedElementCount(std::span<const int64_t> dims);
+/// `count * elementSize`, or nullopt when `count` is negative or the product exceeds int64.
+std::optional<int64_t> checkedByteSize(int64_t count, size_t elementSize);
+/// Bytes of a `dtype` tensor of `dims` (both checks above); nullopt for String/Undefined too.
+std::optional<int64_t> checkedByteSize(std::span<const int64_t> dims, DType dtype);
+/// Product of dims already known to be valid (those of an existing tensor). Throws
+/// TensorSizeError if they were not and the product overflows: the executor reports that as an
+/// error of the node whose kernel computed the dims, anything else as an internal error.
 int64_t elementCount(std::span<const int64_t> dims);
+
+/// A tensor size that cannot be represented or allocated (see elementCount and exec's Tensor).
+class TensorSizeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class TensorData {
  public:
   TensorData() = default;
-  /// Numeric tensor over `buffer`, which must hold exactly count(dims) * dtypeSize(dtype) bytes
-  /// (checked; the importer validates sizes before building one).
+  /// Numeric tensor over `buffer`, which must hold exactly checkedByteSize(dims, dtype) bytes
+  /// (an invariant: the importer validates sizes before building one).
   TensorData(DType dtype, std::vector<int64_t> dims, std::shared_ptr<const Buffer> buffer);
   /// String tensor.
   TensorData(std::vector<int64_t> dims, std::vector<std::string> strings);

@@ -68,6 +68,11 @@ Status verifyIn(const Graph& g, std::unordered_set<const Value*>& visible) {
     if (!o) return Status::invalidModel("graph \"{}\" has an empty output", g.name());
     if (!local.count(o))
       return Status::invalidModel("graph output \"{}\" is not produced in graph \"{}\"", o->name(), g.name());
+    // An output is not a use: one of an enclosing graph's values would look unused there (the
+    // importer wraps such branch outputs in an Identity).
+    if (o->graph() != &g)
+      return Status::internal("output \"{}\" of graph \"{}\" is a value of an enclosing graph", o->name(),
+                              g.name());
   }
   return Status::ok();
 }

@@ -390,12 +390,11 @@ std::optional<BroadcastSupport> neededBroadcast(const Node& n, std::string* whic
     a.insert(a.end(), in[k].begin(), in[k].end());
     if (a == out && in[k].size() == rank) continue;
     BroadcastSupport here = BroadcastSupport::Full;
-    int64_t elems = 1;
-    for (int64_t d : a) elems *= d;
+    const bool scalar = checkedElementCount(a) == 1;  // declared dims: a plain product may overflow
     std::vector<size_t> varying;
     for (size_t i = 0; i < rank; ++i)
       if (a[i] != 1) varying.push_back(i);
-    if (elems == 1 || a == out) {
+    if (scalar || a == out) {
       here = a == out ? BroadcastSupport::None : BroadcastSupport::Channel;  // scalar, or rank-only
     } else if (varying.size() == 1 && (varying[0] == 1 || varying[0] == rank - 1) && a[varying[0]] == out[varying[0]]) {
       here = BroadcastSupport::Channel;
@@ -443,9 +442,8 @@ bool perChannelWeights(const Node& n) {
   if (!w) return false;
   if (const Node* p = w->producer(); p && p->is("DequantizeLinear"))
     if (auto s = ValueFacts::staticShape(p->operand(1))) {
-      int64_t e = 1;
-      for (int64_t d : *s) e *= d;
-      return e > 1;
+      std::optional<int64_t> e = checkedElementCount(*s);
+      return !e || *e > 1;
     }
   return false;
 }

@@ -26,8 +26,8 @@ Expected<NamedTensorList> readHdf5(const std::filesystem::path& path) {
     if (!ds.valid()) return Status::invalidArgument("{}: cannot open: {}", where, hdf5Error());
     Handle ftype(H5Dget_type(ds.get()), H5Tclose);
     NPU_ASSIGN_OR_RETURN(DType dtype, dtypeOfHdf5Type(ftype.get(), where));
-    NPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, hdf5DatasetDims(ds.get(), where));
-    auto buf = std::make_shared<AlignedBuffer>(static_cast<size_t>(elementCount(dims)) * dtypeSize(dtype));
+    NPU_ASSIGN_OR_RETURN(std::vector<int64_t> dims, hdf5DatasetDims(ds.get(), dtype, where));
+    auto buf = std::make_shared<AlignedBuffer>(static_cast<size_t>(*checkedByteSize(dims, dtype)));  // checked by hdf5DatasetDims
     if (buf->size() > 0) {
       NPU_ASSIGN_OR_RETURN(Handle mtype, hdf5MemoryType(dtype, ftype.get()));
       if (H5Dread(ds.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf->mutableData()) < 0)

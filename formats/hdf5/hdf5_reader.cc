@@ -33,7 +33,7 @@ struct Hdf5Reader::Impl {
     if (!d.ds.valid()) return Status::invalidArgument("{}: cannot open: {}", where, hdf5Error());
     d.fileType = Handle(H5Dget_type(d.ds.get()), H5Tclose);
     NPU_ASSIGN_OR_RETURN(d.info.dtype, dtypeOfHdf5Type(d.fileType.get(), where));
-    NPU_ASSIGN_OR_RETURN(d.info.dims, hdf5DatasetDims(d.ds.get(), where));
+    NPU_ASSIGN_OR_RETURN(d.info.dims, hdf5DatasetDims(d.ds.get(), d.info.dtype, where));
     NPU_ASSIGN_OR_RETURN(d.memType, hdf5MemoryType(d.info.dtype, d.fileType.get()));
     return &open.emplace(name, std::move(d)).first->second;
   }

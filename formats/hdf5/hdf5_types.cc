@@ -1,6 +1,11 @@
 // hdf5_types.cc - see hdf5_types.h.
 #include "formats/hdf5/hdf5_types.h"
 
+#include <climits>
+
+#include "converter/ir/tensor.h"
+#include "converter/ir/type.h"
+
 namespace npuconv {
 
 void silenceHdf5() {
@@ -116,7 +121,7 @@ Expected<std::vector<std::string>> hdf5DatasetNames(hid_t f, const std::string& 
   return names;
 }
 
-Expected<std::vector<int64_t>> hdf5DatasetDims(hid_t ds, const std::string& where) {
+Expected<std::vector<int64_t>> hdf5DatasetDims(hid_t ds, DType dtype, const std::string& where) {
   Handle space(H5Dget_space(ds), H5Sclose);
   int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0) return Status::invalidArgument("{}: cannot read its shape", where);
@@ -124,7 +129,18 @@ Expected<std::vector<int64_t>> hdf5DatasetDims(hid_t ds, const std::string& wher
     return Status::unsupported("{}: datasets without a dataspace are not supported", where);
   std::vector<hsize_t> hd(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), hd.data(), nullptr);
-  return std::vector<int64_t>(hd.begin(), hd.end());
+  // hsize_t is unsigned 64-bit: a dim past 2^63 would turn negative, and a product past it wrap,
+  // under-allocating the buffer H5Dread then fills.
+  std::vector<int64_t> dims;
+  for (hsize_t d : hd) {
+    if (d > static_cast<hsize_t>(INT64_MAX))
+      return Status::invalidArgument("{}: dim {} is larger than 2^63", where, static_cast<unsigned long long>(d));
+    dims.push_back(static_cast<int64_t>(d));
+  }
+  if (!checkedByteSize(dims, dtype))
+    return Status::invalidArgument("{}: {} {} has more than 2^63 bytes", where, dtypeName(dtype),
+                                   shapeToString(shapeOf(dims)));
+  return dims;
 }
 
 }  // namespace npuconv

@@ -53,7 +53,8 @@ Expected<DType> dtypeOfHdf5Type(hid_t t, const std::string& where);
 Expected<Handle> hdf5MemoryType(DType dtype, hid_t fileType);
 /// Every dataset in the file `f`, by full name without the leading '/' ("a/b/c"), sorted.
 Expected<std::vector<std::string>> hdf5DatasetNames(hid_t f, const std::string& fileName);
-/// The dims of dataset `ds` (empty for a scalar); `where` names it in errors.
-Expected<std::vector<int64_t>> hdf5DatasetDims(hid_t ds, const std::string& where);
+/// The dims of dataset `ds` (empty for a scalar) holding `dtype` elements, checked so that their
+/// byte size fits int64; `where` names it in errors.
+Expected<std::vector<int64_t>> hdf5DatasetDims(hid_t ds, DType dtype, const std::string& where);
 
 }  // namespace npuconv

@@ -183,13 +183,9 @@ Expected<Header> parseHeader(std::string_view bytes, const std::string& name) {
 }
 
 Expected<size_t> expectedBytes(const Header& h, const std::string& name) {
-  uint64_t n = dtypeSize(h.dtype);
-  for (int64_t d : h.dims) {
-    if (d != 0 && n > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d))
-      return Status::invalidArgument("{}: shape {} is too large", name, shapeToString(shapeOf(h.dims)));
-    n *= static_cast<uint64_t>(d);
-  }
-  return static_cast<size_t>(n);
+  std::optional<int64_t> n = checkedByteSize(h.dims, h.dtype);
+  if (!n) return Status::invalidArgument("{}: shape {} is too large", name, shapeToString(shapeOf(h.dims)));
+  return static_cast<size_t>(*n);
 }
 
 Status checkSize(const Header& h, size_t fileSize, size_t need, const std::string& name) {
@@ -287,10 +283,12 @@ Expected<std::string> npyHeader(DType dtype, std::span<const int64_t> dims) {
 Status writeNpy(const std::filesystem::path& path, DType dtype, std::span<const int64_t> dims, const void* data) {
   auto header = npyHeader(dtype, dims);
   if (!header) return header.status().in(path.string());
+  std::optional<int64_t> bytes = checkedByteSize(dims, dtype);
+  if (!bytes) return Status::invalidArgument("{}: shape {} is too large", path.string(),
+                                                shapeToString(shapeOf({dims.begin(), dims.end()})));
   NPU_ASSIGN_OR_RETURN(auto file, AtomicFile::create(path));
   NPU_TRY(file->write(header->data(), header->size()));
-  size_t bytes = static_cast<size_t>(elementCount(dims)) * dtypeSize(dtype);
-  if (bytes) NPU_TRY(file->write(data, bytes));
+  if (*bytes) NPU_TRY(file->write(data, static_cast<size_t>(*bytes)));
   return file->commit();
 }
 

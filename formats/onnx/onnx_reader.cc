@@ -16,6 +16,7 @@
 
 #include "converter/ir/provenance_record.h"
 #include "converter/ir/verifier.h"
+#include "formats/onnx/schema_check.h"
 #include "formats/onnx/tensor_proto.h"
 
 namespace npuconv {
@@ -61,6 +62,7 @@ class Importer {
     NPU_TRY(importGraph(*proto.mutable_graph(), *m.graph));
     restoreProvenance(m);
     NPU_TRY(verifyModel(m));
+    NPU_TRY(checkNodeSchemas(m));
     return m;
   }
 
@@ -99,6 +101,7 @@ class Importer {
       Value* v = g.lookup(vi.name());
       if (!v) return Status::invalidModel("graph output \"{}\" is not produced by any node", vi.name());
       NPU_ASSIGN_OR_RETURN(TensorType t, typeFromProto(vi.type(), vi.name()));
+      if (v->graph() != &g) v = passThrough(g, v, t);
       if (t.known() && v->graph() == &g && !v->isInitializer()) v->setType(std::move(t));
       if (!vi.doc_string().empty() && v->graph() == &g) v->setDocString(vi.doc_string());
       g.addOutput(v);
@@ -117,6 +120,20 @@ class Importer {
       g.quantAnnotations().push_back(std::move(a));
     }
     return Status::ok();
+  }
+
+  /// A subgraph output naming a value of an enclosing graph (legal ONNX: a branch returning an
+  /// outer value) becomes the result of an Identity inside the subgraph. The IR records uses
+  /// per node, so an outer value listed only as a subgraph output would count as unused: dead
+  /// code elimination would erase its producer under the output, and replaceAllUsesWith would
+  /// miss it. ONNX Runtime refuses such models at load too, so what we write must not have them.
+  static Value* passThrough(Graph& g, Value* outer, const TensorType& declared) {
+    Node* id = g.createNode("Identity", {outer}, 1);
+    if (g.parentNode()) id->setProvenance(g.parentNode()->provenance());  // not in the file: stands for the If/Loop
+    Value* r = id->result(0);
+    g.renameValue(r, g.uniqueName(outer->name() + "_passthrough"));
+    r->setType(declared.known() ? declared : outer->type());
+    return r;
   }
 
   /// Nodes may come in any order: create them all with their results first, then wire the

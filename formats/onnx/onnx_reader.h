@@ -3,8 +3,10 @@
 //
 // Every failure is a Status naming the file and the node or tensor at fault: not a protobuf,
 // truncated, missing or too-short external data, an external-data location escaping the
-// model's folder, a graph cycle, duplicate value names, undefined inputs, an unknown dtype, an
-// unsupported IR version.
+// model's folder, tensor data whose size does not match its dims and dtype, a graph cycle,
+// duplicate value names, undefined inputs, an unknown dtype, an unsupported IR version, a node
+// that breaks its op's definition (schema_check.h). A subgraph output naming a value of an
+// enclosing graph is imported as an Identity inside the subgraph.
 #pragma once
 
 #include <filesystem>

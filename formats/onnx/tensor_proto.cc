@@ -137,13 +137,13 @@ Expected<TensorRef> tensorFromProto(onnx::TensorProto& tp, ExternalDataResolver&
   std::vector<int64_t> dims(tp.dims().begin(), tp.dims().end());
   for (int64_t d : dims)
     if (d < 0) return Status::invalidModel("tensor \"{}\": negative dimension {}", name, d);
-  // Overflow-safe element count and byte size.
-  uint64_t count = 1;
-  for (int64_t d : dims) {
-    if (d != 0 && count > (uint64_t(1) << 62) / static_cast<uint64_t>(d))
-      return Status::invalidModel("tensor \"{}\": too many elements", name);
-    count *= static_cast<uint64_t>(d);
-  }
+  // Dims are the file's claim: the data read below must match them exactly, and neither the
+  // count nor the byte size may wrap around (dims [2^62] of float32 would otherwise need "0 bytes").
+  std::optional<int64_t> checkedCount = checkedElementCount(dims);
+  if (!checkedCount)
+    return Status::invalidModel("tensor \"{}\": shape {} has more than 2^63 elements", name,
+                                shapeToString(shapeOf(dims)));
+  uint64_t count = static_cast<uint64_t>(*checkedCount);
   DType t = *dt;
   if (t == DType::String) {
     if (tp.data_location() == onnx::TensorProto::EXTERNAL)
@@ -153,7 +153,11 @@ Expected<TensorRef> tensorFromProto(onnx::TensorProto& tp, ExternalDataResolver&
     return std::make_shared<const TensorData>(dims, std::vector<std::string>(tp.string_data().begin(), tp.string_data().end()));
   }
   size_t esize = dtypeSize(t);
-  uint64_t want = count * esize;
+  std::optional<int64_t> checkedWant = checkedByteSize(*checkedCount, esize);
+  if (!checkedWant)
+    return Status::invalidModel("tensor \"{}\": {} {} has more than 2^63 bytes", name, dtypeName(t),
+                                shapeToString(shapeOf(dims)));
+  uint64_t want = static_cast<uint64_t>(*checkedWant);
   std::shared_ptr<const Buffer> buf;
   if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string location;

@@ -94,8 +94,8 @@ class EliminateIdentityPass final : public Pass {
         return true;  // every dim copied from the input
       if (!dims) return (why = "input shape not static"), false;
       if (shape->size() != dims->size()) return false;
-      int64_t known = 1, minusOne = -1;
-      Dims out(shape->size());
+      int64_t minusOne = -1;
+      Dims out(shape->size()), knownDims;
       for (size_t i = 0; i < shape->size(); ++i) {
         int64_t d = (*shape)[i];
         if (d == 0 && !allowZero) d = (*dims)[i];
@@ -104,12 +104,13 @@ class EliminateIdentityPass final : public Pass {
           continue;
         }
         out[i] = d;
-        known *= d;
+        knownDims.push_back(d);
       }
       if (minusOne >= 0) {
-        int64_t total = elementCount(*dims);
-        if (known == 0) return false;
-        out[static_cast<size_t>(minusOne)] = total / known;
+        // The shape's values come from the model: negative or overflowing products are no identity.
+        std::optional<int64_t> total = checkedElementCount(*dims), known = checkedElementCount(knownDims);
+        if (!total || !known || *known == 0) return false;
+        out[static_cast<size_t>(minusOne)] = *total / *known;
       }
       return out == *dims;
     }

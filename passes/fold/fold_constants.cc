@@ -9,7 +9,8 @@
 // Preconditions: deterministic ops only (no Random*, no training-mode Dropout), no subgraphs,
 // a kernel for the op, and results of at most the cap (PassContext option
 // "fold-constants.max-bytes", default 64 MiB); ops whose output size comes from their
-// operands' values (ConstantOfShape, Expand, Tile, Range) are checked before running.
+// operands' values (ConstantOfShape, Expand, Tile, Range) are checked before running, with
+// checked arithmetic (a shape of [2^62] is over the cap, not a wrapped small size).
 // Quantized weights stay quantized: DequantizeLinear of an integer constant is how the IR holds
 // an int8 weight (docs/quantization.md), and folding it would give back the float weight the
 // quantizer replaced. QuantizeLinear of a float constant does fold (into the integer constant).
@@ -45,26 +46,35 @@ class FoldConstantsPass final : public Pass {
   }
 
  private:
-  /// Bytes of the largest result we can predict from constant operands, or -1 when unknown.
-  static int64_t predictedBytes(const Node& n) {
+  /// Bytes of `count` elements of `t` (at least one byte each: strings, unknown dtypes), nullopt
+  /// past int64: the size cap must see a shape of [2^62] as huge, not as a wrapped small number.
+  static std::optional<int64_t> bytesOf(std::optional<int64_t> count, DType t) {
+    return count ? checkedByteSize(*count, std::max<size_t>(dtypeSize(t), 1)) : std::nullopt;
+  }
+
+  /// Bytes of the largest result we can predict from constant operands (0 when there is nothing
+  /// to predict), or nullopt when unknown or too large to count.
+  static std::optional<int64_t> predictedBytes(const Node& n) {
     auto ints = [&](size_t i) { return m::constInts(n.operand(i)); };
-    auto bytes = [](int64_t count, DType t) { return count * static_cast<int64_t>(std::max<size_t>(dtypeSize(t), 1)); };
     if (n.is("ConstantOfShape")) {
       auto s = ints(0);
-      return s ? bytes(elementCount(*s), DType::F64) : -1;
+      return s ? bytesOf(checkedElementCount(*s), DType::F64) : std::nullopt;
     }
     if (n.is("Expand") || n.is("Tile")) {
       auto s = ints(1);
       auto d = m::staticDims(n.operand(0));
-      if (!s || !d) return -1;
-      int64_t count = elementCount(*d);
-      for (int64_t v : *s) count *= std::max<int64_t>(v, 1);
-      return bytes(count, n.operand(0)->dtype());
+      if (!s || !d) return std::nullopt;
+      // An upper bound for both: every input dim times every repeat / target dim.
+      std::vector<int64_t> factors = *d;
+      for (int64_t v : *s) factors.push_back(std::max<int64_t>(v, 1));
+      return bytesOf(checkedElementCount(factors), n.operand(0)->dtype());
     }
     if (n.is("Range")) {
       auto s = m::constScalar(n.operand(0)), l = m::constScalar(n.operand(1)), d = m::constScalar(n.operand(2));
-      if (!s || !l || !d || *d == 0) return -1;
-      return bytes(static_cast<int64_t>(std::max(0.0, std::ceil((*l - *s) / *d))), DType::F64);
+      if (!s || !l || !d || *d == 0) return std::nullopt;
+      double count = std::max(0.0, std::ceil((*l - *s) / *d));
+      if (!(count < 0x1p62)) return std::nullopt;  // also NaN; converting a larger double is UB
+      return bytesOf(static_cast<int64_t>(count), DType::F64);
     }
     return 0;
   }
@@ -94,8 +104,9 @@ class FoldConstantsPass final : public Pass {
       auto dims = m::staticDims(n->operand(0));
       if (!dims) return Status::ok();
       if (n->is("Size")) {
-        int64_t count = elementCount(*dims);
-        replaceWithConstant(g, n, 0, std::make_shared<TensorData>(TensorData::fromValues<int64_t>(DType::I64, {}, std::span<const int64_t>(&count, 1))));
+        std::optional<int64_t> count = checkedElementCount(*dims);
+        if (!count) return m::notMatched(ctx, name(), *n, "element count over int64"), Status::ok();
+        replaceWithConstant(g, n, 0, std::make_shared<TensorData>(TensorData::fromValues<int64_t>(DType::I64, {}, std::span<const int64_t>(&*count, 1))));
       } else {
         int64_t r = static_cast<int64_t>(dims->size());
         int64_t start = n->attrs().getInt("start", 0), end = n->attrs().getInt("end", r);
@@ -127,11 +138,13 @@ class FoldConstantsPass final : public Pass {
       if (t && static_cast<int64_t>(t->byteSize()) > maxBytes)
         return m::notMatched(ctx, name(), *n, "operand over the size cap"), Status::ok();
     for (Value* r : n->results())
-      if (r && r->type().hasStaticShape() &&
-          elementCount(npuconv::staticDims(*r->type().shape)) * static_cast<int64_t>(dtypeSize(r->dtype())) > maxBytes)
-        return m::notMatched(ctx, name(), *n, "declared result over the size cap"), Status::ok();
-    int64_t predicted = predictedBytes(*n);
-    if (predicted < 0 || predicted > maxBytes)
+      if (r && r->type().hasStaticShape()) {
+        auto declared = bytesOf(checkedElementCount(npuconv::staticDims(*r->type().shape)), r->dtype());
+        if (!declared || *declared > maxBytes)
+          return m::notMatched(ctx, name(), *n, "declared result over the size cap"), Status::ok();
+      }
+    std::optional<int64_t> predicted = predictedBytes(*n);
+    if (!predicted || *predicted > maxBytes)
       return m::notMatched(ctx, name(), *n, "result size unknown or over the cap"), Status::ok();
 
     // One-node graph: constants as initializers, the node, its results as outputs.

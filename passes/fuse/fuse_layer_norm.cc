@@ -135,6 +135,8 @@ class FuseLayerNormPass final : public Pass {
     if (beta && !bias) return m::notMatched(ctx, name(), *mean, "beta does not hold the normalized dims");
     if (!scale) {
       if (!normDims || x->dtype() != DType::F32) return m::notMatched(ctx, name(), *mean, "no gamma and normalized dims unknown");
+      if (!checkedByteSize(*normDims, DType::F32))  // declared dims may be anything
+        return m::notMatched(ctx, name(), *mean, "normalized dims too large for a scale tensor");
       scale = m::addConstant(g, x->name() + "_ln_scale", m::f32Tensor(*normDims, std::vector<double>(static_cast<size_t>(elementCount(*normDims)), 1.0)));
     }
     std::vector<Value*> ops = {x, scale};

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "formats/hdf5/hdf5_reader.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -145,6 +146,32 @@ TEST(Hdf5Test, Errors) {
   Status w = writeHdf5(dir / "dup.h5", {{"a", t}, {"a", t}});
   EXPECT_EQ(w.code(), StatusCode::InvalidArgument);
   EXPECT_FALSE(fs::exists(dir / "dup.h5"));
+}
+
+// A dataspace whose byte size passes 2^63: its dims used to multiply into a wrapped, small
+// buffer that H5Dread then overran. Chunked, so HDF5 creates it without storage.
+TEST(Hdf5Test, RefusesDatasetsLargerThanInt64Bytes) {
+  fs::path p = test::tempDir("h5_huge") / "huge.h5";
+  hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dims[2] = {hsize_t(1) << 31, hsize_t(1) << 31}, chunk[2] = {1, 16};
+  hid_t space = H5Screate_simple(2, dims, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, chunk);
+  hid_t ds = H5Dcreate2(f, "huge", H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  ASSERT_GE(ds, 0);
+  H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(f);
+  auto got = readHdf5(p);
+  ASSERT_FALSE(got.hasValue());
+  EXPECT_EQ(got.status().code(), StatusCode::InvalidArgument);
+  EXPECT_NE(got.status().message().find("\"huge\""), std::string::npos) << got.status().message();
+  auto reader = Hdf5Reader::open(p);
+  ASSERT_TRUE(reader.hasValue()) << reader.status().toString();
+  auto info = (*reader)->info("huge");
+  ASSERT_FALSE(info.hasValue());
+  EXPECT_NE(info.status().message().find("2^63"), std::string::npos) << info.status().message();
 }
 
 }  // namespace

@@ -123,6 +123,32 @@ TEST_F(BadModel, WrongInitializerSize) {
   expectRejected(save(m), StatusCode::InvalidModel, "\"W\"");
 }
 
+// Dims whose byte size wraps past 2^64 used to make "needs 0 bytes" match empty raw_data: the
+// model was accepted by inspect and written back by optimize.
+TEST_F(BadModel, InitializerDimsOverflowWithEmptyData) {
+  auto m = goodModel();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_dims();
+  w->add_dims(int64_t(1) << 62);
+  w->set_raw_data("");
+  fs::path p = save(m);
+  expectRejected(p, StatusCode::InvalidModel, "\"W\"");
+  std::string err;
+  int rc = test::runCommand(test::npuconvBinary() + " inspect " + p.string(), nullptr, &err);
+  EXPECT_EQ(rc, exitCodeFor(StatusCode::InvalidModel)) << err;
+  EXPECT_NE(err.find("\"W\""), std::string::npos) << err;
+  // Dims that do not wrap but claim more data than there is, in each place data can be.
+  w->set_data_type(onnx::TensorProto::UINT8);
+  expectRejected(save(m), StatusCode::InvalidModel, "\"W\"");
+  w->clear_raw_data();
+  expectRejected(save(m), StatusCode::InvalidModel, "\"W\"");  // typed field (int32_data) empty
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->clear_dims();
+  w->add_dims(4);
+  w->add_float_data(1.0f);
+  expectRejected(save(m), StatusCode::InvalidModel, "\"W\"");  // 1 float for 4
+}
+
 TEST_F(BadModel, UndefinedInput) {
   auto m = goodModel();
   m.mutable_graph()->mutable_node(0)->set_input(1, "nowhere");
@@ -177,6 +203,14 @@ TEST_F(BadModel, ExternalDataMissing) {
 TEST_F(BadModel, ExternalDataTooShort) {
   writeBytes(dir / "short.bin", std::string(100, '\0'));
   expectRejected(save(withExternal("short.bin", 64, 64)), StatusCode::InvalidModel, "too short");
+}
+
+TEST_F(BadModel, ExternalDataLengthDoesNotMatchDims) {
+  writeBytes(dir / "w.bin", std::string(128, '\0'));
+  expectRejected(save(withExternal("w.bin", 0, 128)), StatusCode::InvalidModel, "\"W\"");
+  auto m = withExternal("w.bin", 0, 0);
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, int64_t(1) << 62);
+  expectRejected(save(m), StatusCode::InvalidModel, "\"W\"");
 }
 
 TEST_F(BadModel, ExternalDataEscapesFolder) {

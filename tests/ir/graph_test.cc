@@ -81,6 +81,21 @@ TEST(Graph, VerifierRejectsUseOfValueFromUnrelatedGraph) {
   n->setOperand(0, nullptr);  // detach before `other` goes away
 }
 
+// A subgraph output is no use of an outer value, which would then look unused outside (the
+// importer wraps such outputs in an Identity instead).
+TEST(Graph, VerifierRejectsSubgraphOutputOfAnOuterValue) {
+  Graph g("g");
+  Value* x = g.addInput("x", f32({1}));
+  Node* n = g.createNode("Loop", {}, 0);
+  auto body = std::make_shared<Graph>("body");
+  body->setParentNode(n);
+  body->addOutput(x);
+  n->mutableAttrs().set(Attribute{"body", GraphPtr(body), {}, {}});
+  Status s = verifyGraph(g);
+  EXPECT_EQ(s.code(), StatusCode::Internal) << s.toString();
+  EXPECT_NE(s.message().find("enclosing graph"), std::string::npos) << s.message();
+}
+
 TEST(Graph, FreshNamesAvoidCollisions) {
   Graph g("g");
   g.addInput("t", f32({1}));

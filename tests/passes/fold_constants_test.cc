@@ -1,6 +1,8 @@
 // fold-constants: constant subgraphs, Shape of a static value and Constant nodes become
 // initializers; the size cap and non-constant inputs stop it.
+#include "passes/registry.h"
 #include "tests/passes/pass_test_util.h"
+#include "tests/support/test_util.h"
 
 namespace npuconv {
 namespace {
@@ -37,6 +39,28 @@ TEST(FoldConstants, RespectsSizeCapAndInputs) {
     })",
                               {.expectOps = {{"ConstantOfShape", 1}, {"Add", 2}}, .expectChange = false,
                                .options = {{"fold-constants.max-bytes", "16"}}});
+}
+
+// Shapes whose byte size passes 2^63: the size estimate used to wrap around to a small number,
+// so the node was "folded" by running its kernel on a buffer of the wrapped size.
+TEST(FoldConstants, SizeEstimateDoesNotOverflow) {
+  for (const char* shape : {"4611686018427387904", "4294967296, 4294967296"}) {
+    SCOPED_TRACE(shape);
+    Model m = test::parseModel(fmt::format(R"(<ir_version: 8, opset_import: ["" : 13]>
+      g () => (float[?] y, float[?] z) {{
+        s = Constant<value_ints = [{}]>()
+        y = ConstantOfShape(s)
+        one = Constant<value_floats = [1.0]>()
+        z = Expand(one, s)
+      }})",
+                                           shape));
+    auto pm = buildPassManager("", "fold-constants", {});
+    ASSERT_TRUE(pm.hasValue()) << pm.status().toString();
+    PassContext ctx;
+    ASSERT_TRUE(pm->run(m, ctx).isOk());
+    EXPECT_EQ(test::countOps(m, "ConstantOfShape"), 1);
+    EXPECT_EQ(test::countOps(m, "Expand"), 1);
+  }
 }
 
 }  // namespace

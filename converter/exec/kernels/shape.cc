@@ -109,7 +109,7 @@ Status reshapeKernel(KernelContext& ctx) {
   }
   bool allowZero = ctx.attrs().getInt("allowzero", 0) != 0;
   std::vector<int64_t> out(shape.size());
-  int64_t inferAt = -1, known = 1;
+  int64_t inferAt = -1;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == 0 && !allowZero) {
       if (static_cast<int64_t>(i) >= x.rank()) return ctx.fail("shape[{}] = 0 copies a dim the input lacks", i);
@@ -123,14 +123,16 @@ Status reshapeKernel(KernelContext& ctx) {
     } else {
       out[i] = shape[i];
     }
-    known *= out[i];
   }
   if (inferAt >= 0) {
-    if (known == 0 || x.numElements() % known != 0)
+    std::vector<int64_t> knownDims = out;  // the shape's values come from data: checked product
+    knownDims.erase(knownDims.begin() + inferAt);
+    std::optional<int64_t> known = checkedElementCount(knownDims);
+    if (!known || *known == 0 || x.numElements() % *known != 0)
       return ctx.fail("cannot infer the -1 dim: {} elements into {} ", x.numElements(), fmt::join(shape, ","));
-    out[static_cast<size_t>(inferAt)] = x.numElements() / known;
+    out[static_cast<size_t>(inferAt)] = x.numElements() / *known;
   }
-  if (elementCount(out) != x.numElements())
+  if (checkedElementCount(out) != x.numElements())
     return ctx.fail("cannot reshape {} to [{}]", x.describe(), fmt::join(out, ","));
   ctx.setOutput(0, Tensor::alias(x, std::move(out)));
   return Status::ok();
