@@ -46,7 +46,7 @@ Expected<Model> extract(const Model& src, const std::vector<const Node*>& nodes,
       auto it = map.find(v);
       if (it == map.end()) {
         TensorRef c = m::constTensor(v);
-        if (!c) return Status::internal("layer probe: node {}: operand \"{}\" is not a constant", n->describe(), v->name());
+        if (!c) return Status::internal("layer probe: {}: operand \"{}\" is not a constant", n->describe(), v->name());
         it = map.emplace(v, g.addInitializer(g.uniqueName(v->name()), c)).first;
       }
       ops.push_back(it->second);

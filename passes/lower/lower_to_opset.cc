@@ -67,7 +67,7 @@ class LowerToOpsetPass final : public Pass {
     for (const Value* v : {n.operand(0), n.result(0), n.operand(1)})
       if (v && t == DType::Undefined) t = v->dtype();
     if (t != DType::F32 && t != DType::F64)
-      return Status::unsupported("node {}: cannot write {} on {} below its opset", n.describe(), n.opType(), dtypeName(t));
+      return Status::unsupported("{}: cannot write {} on {} below its opset", n.describe(), n.opType(), dtypeName(t));
     return t;
   }
 
@@ -89,7 +89,7 @@ class LowerToOpsetPass final : public Pass {
     int64_t axis = ln->attrs().getInt("axis", -1);
     if (axis >= 0) {
       auto r = m::rankOf(x);
-      if (!r) return Status::unsupported("node {}: axis {} on an input of unknown rank", ln->describe(), axis);
+      if (!r) return Status::unsupported("{}: axis {} on an input of unknown rank", ln->describe(), axis);
       axis -= *r;
     }
     std::vector<int64_t> axes;

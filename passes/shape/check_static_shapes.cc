@@ -43,7 +43,7 @@ class CheckStaticShapesPass final : public Pass {
                                      r->name(), n->describe(), r->type().toString(), target);
       }
       if (n->is("Shape") || n->is("Size"))
-        return Status::unsupported("node {} survived shape folding; {} needs static shapes", n->describe(), target);
+        return Status::unsupported("{} survived shape folding; {} needs static shapes", n->describe(), target);
     }
     return Status::ok();
   }
