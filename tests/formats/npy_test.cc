@@ -25,12 +25,7 @@ TensorData patterned(DType t, std::vector<int64_t> dims) {
   return TensorData(t, std::move(dims), Buffer::fromVector(std::move(b)));
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 void spit(const fs::path& p, std::string_view bytes) {
   std::ofstream out(p, std::ios::binary);

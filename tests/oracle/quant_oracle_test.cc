@@ -34,12 +34,7 @@ bool haveOrt() {
   return fs::exists(test::sourceDir() / "node_modules" / "onnxruntime-node") && test::runCommand("node --version") == 0;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::slurp;
 
 /// Makes every QuantizeLinear result a graph output too, so both runtimes report the uint8
 /// tensors; their dims (which a graph output must declare) come from one run of the executor.

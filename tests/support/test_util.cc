@@ -54,8 +54,8 @@ std::unique_ptr<TextModelRunner> runnerFor(const std::string& text, int threads)
   return r;
 }
 
-static std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

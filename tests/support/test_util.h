@@ -28,6 +28,8 @@ struct TextModelRunner {
 /// error.
 std::unique_ptr<TextModelRunner> runnerFor(const std::string& text, int threads);
 
+/// The bytes of a file (empty when it cannot be read).
+std::string slurp(const std::filesystem::path& p);
 /// Runs a shell command; returns its exit code and fills stdout/stderr when given.
 int runCommand(const std::string& cmd, std::string* out = nullptr, std::string* err = nullptr);
 /// The npuconv binary under test.
