@@ -11,6 +11,7 @@
 #include "pipeline/pass_report.h"
 #include "pipeline/version.h"
 #include "quant/layer_error.h"
+#include "quant/precision_summary.h"
 
 namespace npuconv {
 namespace {
@@ -40,6 +41,8 @@ Status checkOptions(const ConvertOptions& o) {
                                    precisionName(o.precision));
   if (!o.calib.textFile.empty() && o.calib.paths.size() > 0)
     return Status::invalidArgument("--calib and --calib-text: give one kind of calibration data");
+  if (!o.quant.mixed.empty() && o.precision != Precision::Int8)
+    return Status::invalidArgument("--mixed-config: only with --precision int8 (not {})", precisionName(o.precision));
   if (o.calibrate.shardCount != 1)
     return Status::invalidArgument("convert: shards are for `npuconv calibrate --shard` (merge them, then --calib-cache)");
   NPU_TRY(checkCalibDataPaths(o.calib));
@@ -85,6 +88,7 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   j["keep_io_types"] = q.keepIoTypes;
   j["fp16_block_ops"] = q.fp16BlockOps;
   j["exclude"] = std::vector<std::string>(q.excludeNodes.begin(), q.excludeNodes.end());
+  j["mixed_config"] = o.mixedConfigPath.string();
   return j;
 }
 
@@ -154,13 +158,25 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
         NPU_ASSIGN_OR_RETURN(data, openCalibData(d, modelInputSpecs(m)));
         report["calibration"] = {{"data", data->describe()}};
       }
-      if (o.precision == Precision::Int8)
-        NPU_TRY(quantizeStatic(m, cal->ranges, o.quant, qr));
-      else
+      if (o.precision == Precision::Int8) {
+        QuantRanges wide;  // 16-bit layers: the observed min/max, no clipping
+        if (o.quant.mixed.mentions(LayerPrecision::Int16)) {
+          CalibrateOptions minmax = o.calibrate;
+          minmax.method = CalibMethod::MinMax;
+          NPU_ASSIGN_OR_RETURN(wide, computeRanges(cal->stats, minmax));
+        }
+        NPU_TRY(quantizeStatic(m, cal->ranges, o.quant, qr, wide));
+      } else {
         NPU_TRY(quantizeWeightsOnly(m, o.quant, qr));
+      }
       if (o.biasCorrection) {
         NPU_TRY(data->rewind());
         NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
+      }
+      if (o.quant.mixed.mentions(LayerPrecision::Fp16)) {
+        QuantizeOptions half = o.quant;
+        half.keepIoTypes = true;  // the int8 and float32 layers around keep float32 interfaces
+        NPU_TRY(convertToFp16(m, half, qr));
       }
       data.reset();
       if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
@@ -172,6 +188,22 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
     warnings.push_back({{"kind", "quantization"}, {"message", w}});
   }
   report["warnings"] = warnings;
+  return Status::ok();
+}
+
+/// The config names what the optimized graph has, and the target computes what it asks for.
+Status checkMixedTarget(const ConvertOptions& o, const Model& m, const PassPipeline& pipeline) {
+  const std::string source = o.mixedConfigPath.empty() ? std::string("mixed-precision config") : o.mixedConfigPath.string();
+  NPU_TRY(checkMixedConfigKeys(o.quant.mixed, *m.graph, source));
+  if (!pipeline.forTarget()) return Status::ok();
+  const QuantizationSupport& q = pipeline.target().quantization;
+  if (o.quant.mixed.mentions(LayerPrecision::Int16) && !q.int16Activations)
+    return Status::unsupported("{}: int16 layers: target {} has no 16-bit activations (its profile's "
+                               "quantization.int16_activations is false); use fp16 or fp32",
+                               source, pipeline.target().name);
+  if (o.quant.mixed.mentions(LayerPrecision::Fp16) && !q.fp16)
+    return Status::unsupported("{}: fp16 layers: target {} computes no float16; use int16 or fp32 (CPU)", source,
+                               pipeline.target().name);
   return Status::ok();
 }
 
@@ -202,6 +234,7 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   nlohmann::ordered_json effective = effectiveOptions(o);
   r["options"] = effective;
   r["precision"] = precisionName(o.precision);
+  if (!o.quant.mixed.empty()) NPU_TRY(checkMixedTarget(o, m, *pipeline));
   QuantizeReport qr;
   NPU_TRY(std::move(quantize(o, m, modelKey, r, qr)).in(o.model.string()));
   NPU_TRY(pipeline->runFinal(m, o.model.string()));
@@ -214,6 +247,11 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
 
   r["passes"] = passRecordsToJson(pipeline->records());
   r["quantization"] = {{"nodes", qr.nodes}};
+  if (o.precision == Precision::Int8) {
+    nlohmann::ordered_json mixed = summarizePrecisions(*m.graph).toJson();
+    if (!o.quant.mixed.empty()) mixed["config"] = mixedConfigToJson(o.quant.mixed);
+    r["precisions"] = std::move(mixed);
+  }
   for (const auto& [key, value] : pipeline->placementReport().items()) r[key] = value;
   r["output"] = {{"model", result.modelPath.string()}, {"model_bytes", w.modelBytes},
                  {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};

@@ -32,7 +32,8 @@ struct ConvertOptions {
   // samples; 0 leaves it out.
   int64_t layerErrorSamples = 8;
   std::filesystem::path calibCache;  // --calib-cache FILE.json
-  QuantizeOptions quant;
+  QuantizeOptions quant;             // quant.mixed: the --mixed-config layers
+  std::filesystem::path mixedConfigPath;  // where quant.mixed came from (messages, report)
   std::FILE* diagnostics = stderr;   // warnings; nullptr: silent
 };
 
