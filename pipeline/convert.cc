@@ -6,6 +6,7 @@
 #include "formats/onnx/onnx_writer.h"
 #include "formats/support/content_key.h"
 #include "formats/support/mapped_file.h"
+#include "pipeline/auto_mixed.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/calibrate.h"
 #include "pipeline/pass_report.h"
@@ -41,6 +42,16 @@ Status checkOptions(const ConvertOptions& o) {
                                    precisionName(o.precision));
   if (!o.calib.textFile.empty() && o.calib.paths.size() > 0)
     return Status::invalidArgument("--calib and --calib-text: give one kind of calibration data");
+  if (o.autoMixed.enabled) {
+    if (o.precision != Precision::Int8)
+      return Status::invalidArgument("--auto-mixed: only with --precision int8 (not {})", precisionName(o.precision));
+    if (!o.quant.mixed.empty()) return Status::invalidArgument("--auto-mixed and --mixed-config: give one");
+    if (o.autoMixed.target.sqnrDb <= 0 && o.autoMixed.target.cosine <= 0)
+      return Status::invalidArgument("--auto-mixed: give --target-sqnr DB or --target-cosine C");
+    if (o.autoMixed.target.cosine > 1)
+      return Status::invalidArgument("--target-cosine {}: a cosine is at most 1", o.autoMixed.target.cosine);
+    if (o.autoMixed.holdOut < 0) return Status::invalidArgument("--holdout-samples {}: must be 1 or more", o.autoMixed.holdOut);
+  }
   if (!o.quant.mixed.empty() && o.precision != Precision::Int8)
     return Status::invalidArgument("--mixed-config: only with --precision int8 (not {})", precisionName(o.precision));
   if (o.calibrate.shardCount != 1)
@@ -89,6 +100,10 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   j["fp16_block_ops"] = q.fp16BlockOps;
   j["exclude"] = std::vector<std::string>(q.excludeNodes.begin(), q.excludeNodes.end());
   j["mixed_config"] = o.mixedConfigPath.string();
+  j["auto_mixed"] = o.autoMixed.enabled;
+  j["target_sqnr"] = o.autoMixed.target.sqnrDb;
+  j["target_cosine"] = o.autoMixed.target.cosine;
+  j["holdout_samples"] = o.autoMixed.holdOut;
   return j;
 }
 
@@ -121,8 +136,149 @@ Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const 
   return Status::ok();
 }
 
-Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, nlohmann::ordered_json& report,
-                QuantizeReport& qr) {
+/// What quantization leaves for runConvert beyond the model: the config --auto-mixed chose (to
+/// write beside the model) and a missed accuracy target (exit 6 once everything is written).
+struct QuantizeOutcome {
+  std::optional<nlohmann::ordered_json> mixedConfig;
+  std::string accuracyFailure;
+};
+
+/// --auto-mixed: the calibration data split into ranges and held-out samples, the float outputs
+/// on the held-out ones cached in the scorer.
+struct AutoMixedSetup {
+  std::unique_ptr<HeldOutScorer> scorer;
+  int64_t calibSamples = 0, heldOut = 0;
+};
+
+Expected<AutoMixedSetup> setUpAutoMixed(const ConvertOptions& o, const Model& m) {
+  CalibDataOptions d = o.calib;
+  if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+  const std::vector<ModelInputSpec> specs = modelInputSpecs(m);
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> all, openCalibData(d, specs));
+  auto total = static_cast<int64_t>(all->size());
+  if (total == 0)  // size unknown up front: count
+    while (true) {
+      NPU_ASSIGN_OR_RETURN(std::optional<NamedTensors> s, all->next());
+      if (!s) break;
+      ++total;
+    }
+  all.reset();
+  AutoMixedSetup setup;
+  NPU_ASSIGN_OR_RETURN(setup.heldOut, heldOutCount(total, o.autoMixed.holdOut));
+  setup.calibSamples = total - setup.heldOut;
+  d.skipSamples = setup.calibSamples;
+  d.maxSamples = setup.heldOut;
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> held, openCalibData(d, specs));
+  std::vector<NamedTensors> samples;
+  while (true) {
+    NPU_ASSIGN_OR_RETURN(std::optional<NamedTensors> s, held->next());
+    if (!s) break;
+    samples.push_back(std::move(*s));
+  }
+  NPU_ASSIGN_OR_RETURN(setup.scorer, HeldOutScorer::create(m, std::move(samples), o.threads));
+  return setup;
+}
+
+/// int8 and int8-weights: calibration, the optional mixed-precision search, the quantizer, bias
+/// correction, fp16 layers, the per-layer error table and the held-out verification.
+Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model& m, const std::string& modelKey,
+                    nlohmann::ordered_json& report, nlohmann::ordered_json& warnings, QuantizeReport& qr,
+                    QuantizeOutcome& outcome) {
+  QuantizeOptions quant = o.quant;
+  std::optional<Model> floatModel;
+  const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
+  if (o.biasCorrection || layerError) {
+    NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
+    floatModel.emplace(std::move(copy));
+  }
+  std::optional<AutoMixedSetup> autoMixed;
+  if (o.autoMixed.enabled) {
+    NPU_ASSIGN_OR_RETURN(AutoMixedSetup setup, setUpAutoMixed(o, m));
+    autoMixed.emplace(std::move(setup));
+  }
+  const std::vector<LayerPrecision> higher = higherPrecisions(pipeline.forTarget() ? &pipeline.target() : nullptr);
+  std::optional<CalibStageResult> cal;
+  std::unique_ptr<SampleStream> data;
+  if (o.precision == Precision::Int8) {
+    CalibStageOptions co = calibStageOptions(o);
+    co.keepStream = o.biasCorrection;
+    if (autoMixed) co.data.maxSamples = autoMixed->calibSamples;
+    NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
+    cal.emplace(std::move(c));
+    report["calibration"] = cal->summary;
+    for (auto& w : cal->warnings) warnings.push_back(std::move(w));
+    data = std::move(cal->stream);
+  } else if (o.biasCorrection) {
+    // int8-weights: bias correction reads the data; no activation statistics are needed.
+    CalibDataOptions d = o.calib;
+    if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+    NPU_ASSIGN_OR_RETURN(data, openCalibData(d, modelInputSpecs(m)));
+    report["calibration"] = {{"data", data->describe()}};
+  }
+  if (o.precision == Precision::Int8) {
+    QuantRanges wide;  // 16-bit layers: the observed min/max, no clipping
+    const bool wantsWide = quant.mixed.mentions(LayerPrecision::Int16) ||
+                           (autoMixed && std::find(higher.begin(), higher.end(), LayerPrecision::Int16) != higher.end());
+    if (wantsWide) {
+      CalibrateOptions minmax = o.calibrate;
+      minmax.method = CalibMethod::MinMax;
+      NPU_ASSIGN_OR_RETURN(wide, computeRanges(cal->stats, minmax));
+    }
+    if (autoMixed) {
+      MixedSearchOptions so;
+      so.target = o.autoMixed.target;
+      so.higher = higher;
+      so.progress = o.progress;
+      NPU_ASSIGN_OR_RETURN(MixedSearchResult r, runAutoMixedSearch(m, cal->ranges, wide, quant, *autoMixed->scorer, so));
+      quant.mixed = r.config;
+      nlohmann::ordered_json j = r.toJson(so.target);
+      j["held_out_samples"] = autoMixed->heldOut;
+      j["calibration_samples"] = autoMixed->calibSamples;
+      report["auto_mixed"] = std::move(j);
+      outcome.mixedConfig = mixedConfigToJson(r.config);
+      if (o.diagnostics) {
+        int kept = 0;
+        for (const LayerChoice& L : r.layers) kept += L.precision != LayerPrecision::Int8;
+        std::fprintf(o.diagnostics,
+                     "npuconv: auto-mixed: %d of %zu layers %s; held-out %s: int8 %.2f dB / cos %.5f -> %.2f dB / cos "
+                     "%.5f (%d evaluations, %.0f s)\n",
+                     kept, quantizedUnits(m, o.quant).size(), layerPrecisionName(r.higher),
+                     so.target.describe().c_str(), r.int8Score.sqnrDb, r.int8Score.cosine, r.finalScore.sqnrDb,
+                     r.finalScore.cosine, r.evaluations, r.seconds);
+      }
+    }
+    NPU_TRY(quantizeStatic(m, cal->ranges, quant, qr, wide));
+  } else {
+    NPU_TRY(quantizeWeightsOnly(m, quant, qr));
+  }
+  if (o.biasCorrection) {
+    NPU_TRY(data->rewind());
+    NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
+  }
+  if (quant.mixed.mentions(LayerPrecision::Fp16)) {
+    QuantizeOptions half = quant;
+    half.keepIoTypes = true;  // the int8 and float32 layers around keep float32 interfaces
+    NPU_TRY(convertToFp16(m, half, qr));
+  }
+  data.reset();
+  if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
+  if (autoMixed) {
+    // The model as written (bias correction included), scored on the held-out samples.
+    NPU_ASSIGN_OR_RETURN(MixedScore s, autoMixed->scorer->score(m));
+    nlohmann::ordered_json& j = report["auto_mixed"];
+    j["verified"] = {{"sqnr_db", std::round(s.sqnrDb * 100) / 100}, {"min_cosine", std::round(s.cosine * 1e6) / 1e6},
+                     {"met", o.autoMixed.target.meets(s)}};
+    if (!o.autoMixed.target.meets(s))
+      outcome.accuracyFailure = fmt::format(
+          "--auto-mixed: the converted model misses {} on the {} held-out samples (SQNR {:.2f} dB, min cosine {:.6f}); "
+          "it is written with the best mix found, see report \"auto_mixed\"",
+          o.autoMixed.target.describe(), autoMixed->heldOut, s.sqnrDb, s.cosine);
+  }
+  return Status::ok();
+}
+
+Status quantize(const ConvertOptions& o, const PassPipeline& pipeline, Model& m, const std::string& modelKey,
+                nlohmann::ordered_json& report, QuantizeReport& qr, QuantizeOutcome& outcome) {
   nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
   switch (o.precision) {
     case Precision::Fp32:
@@ -134,54 +290,9 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
       NPU_TRY(quantizeDynamic(m, o.quant, qr));
       break;
     case Precision::Int8Weights:
-    case Precision::Int8: {
-      std::optional<Model> floatModel;
-      const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
-      if (o.biasCorrection || layerError) {
-        NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
-        floatModel.emplace(std::move(copy));
-      }
-      std::optional<CalibStageResult> cal;
-      std::unique_ptr<SampleStream> data;
-      if (o.precision == Precision::Int8) {
-        CalibStageOptions co = calibStageOptions(o);
-        co.keepStream = o.biasCorrection;
-        NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
-        cal.emplace(std::move(c));
-        report["calibration"] = cal->summary;
-        for (auto& w : cal->warnings) warnings.push_back(std::move(w));
-        data = std::move(cal->stream);
-      } else if (o.biasCorrection) {
-        // int8-weights: bias correction reads the data; no activation statistics are needed.
-        CalibDataOptions d = o.calib;
-        if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
-        NPU_ASSIGN_OR_RETURN(data, openCalibData(d, modelInputSpecs(m)));
-        report["calibration"] = {{"data", data->describe()}};
-      }
-      if (o.precision == Precision::Int8) {
-        QuantRanges wide;  // 16-bit layers: the observed min/max, no clipping
-        if (o.quant.mixed.mentions(LayerPrecision::Int16)) {
-          CalibrateOptions minmax = o.calibrate;
-          minmax.method = CalibMethod::MinMax;
-          NPU_ASSIGN_OR_RETURN(wide, computeRanges(cal->stats, minmax));
-        }
-        NPU_TRY(quantizeStatic(m, cal->ranges, o.quant, qr, wide));
-      } else {
-        NPU_TRY(quantizeWeightsOnly(m, o.quant, qr));
-      }
-      if (o.biasCorrection) {
-        NPU_TRY(data->rewind());
-        NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
-      }
-      if (o.quant.mixed.mentions(LayerPrecision::Fp16)) {
-        QuantizeOptions half = o.quant;
-        half.keepIoTypes = true;  // the int8 and float32 layers around keep float32 interfaces
-        NPU_TRY(convertToFp16(m, half, qr));
-      }
-      data.reset();
-      if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
+    case Precision::Int8:
+      NPU_TRY(quantizeInt8(o, pipeline, m, modelKey, report, warnings, qr, outcome));
       break;
-    }
   }
   for (const std::string& w : qr.warnings) {
     if (o.diagnostics) std::fprintf(o.diagnostics, "npuconv: warning: %s\n", w.c_str());
@@ -236,13 +347,19 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   r["precision"] = precisionName(o.precision);
   if (!o.quant.mixed.empty()) NPU_TRY(checkMixedTarget(o, m, *pipeline));
   QuantizeReport qr;
-  NPU_TRY(std::move(quantize(o, m, modelKey, r, qr)).in(o.model.string()));
+  QuantizeOutcome outcome;
+  NPU_TRY(std::move(quantize(o, *pipeline, m, modelKey, r, qr, outcome)).in(o.model.string()));
   NPU_TRY(pipeline->runFinal(m, o.model.string()));
 
   std::error_code ec;
   std::filesystem::create_directories(o.outDir, ec);
   if (ec) return Status::io("{}: cannot create the output folder: {}", o.outDir.string(), ec.message());
   NPU_ASSIGN_OR_RETURN(WriteResult w, writeOnnx(m, result.modelPath));
+  if (outcome.mixedConfig) {
+    result.mixedConfigPath = o.outDir / "mixed_config.json";
+    NPU_TRY(writeText(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
+    r["auto_mixed"]["config_file"] = result.mixedConfigPath.string();
+  }
   if (o.timePasses && o.diagnostics) printPassTimes(pipeline->records(), o.diagnostics);
 
   r["passes"] = passRecordsToJson(pipeline->records());
@@ -257,6 +374,7 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
                  {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
   if (!result.reportPath.parent_path().empty()) std::filesystem::create_directories(result.reportPath.parent_path(), ec);
   NPU_TRY(writeText(result.reportPath, r.dump(2) + "\n"));
+  result.accuracyFailure = outcome.accuracyFailure;
   return result;
 }
 

@@ -628,6 +628,26 @@ class Emitter {
 
 }  // namespace
 
+std::vector<QuantUnitInfo> quantizedUnits(const Model& m, const QuantizeOptions& opt) {
+  Plan plan = makePlan(m, opt);
+  std::vector<QuantUnitInfo> out;
+  for (const Unit& u : plan.units) {
+    if (u.kind != QdqKind::Compute) continue;
+    QuantUnitInfo info;
+    for (const Node* n : u.nodes) {
+      if (n->provenance().empty()) info.names.push_back(n->name());
+      for (const auto& p : n->provenance()) info.names.push_back(p);
+      info.op += (info.op.empty() ? "" : "+") + n->opType();
+    }
+    info.key = info.names.front();
+    for (size_t i = 0; i < u.rules.size(); ++i)
+      if (u.rules[i].role == OperandRole::Weight)
+        if (TensorRef w = m::constTensor(u.anchor()->operand(i))) info.weightElements += w->numElements();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOptions& opt) {
   Plan plan = makePlan(m, opt);
   std::vector<std::string> out;

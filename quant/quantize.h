@@ -51,6 +51,16 @@ struct QuantizeReport {
   nlohmann::ordered_json scheme = nlohmann::ordered_json::object();
 };
 
+/// A layer quantizeStatic would quantize (a Compute unit: the op with its absorbed bias Add and
+/// activation), as the mixed-precision search sees it.
+struct QuantUnitInfo {
+  std::string key;                 // the anchor's first original ONNX name
+  std::vector<std::string> names;  // every original name of every node of the unit
+  std::string op;                  // "Conv+Relu"
+  int64_t weightElements = 0;      // of its constant weight (0: none)
+};
+std::vector<QuantUnitInfo> quantizedUnits(const Model& m, const QuantizeOptions& opt);
+
 /// The IR values whose ranges quantizeStatic needs (the activations at quantized boundaries).
 std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOptions& opt);
 /// INT8 static: QDQ around Conv, ConvTranspose, Gemm, MatMul, Add, Mul, Concat, pooling,
