@@ -84,7 +84,7 @@ Expected<CalibStageResult> runCalibStage(const CalibStageOptions& o, const Model
   CalibDataOptions data = o.data;
   if (data.modelDir.empty()) data.modelDir = o.model.parent_path();
   CalibrateOptions copt = o.calibrate;
-  copt.tensors = tensorsToCalibrate(m, o.quant);
+  copt.tensors = o.observeAll ? std::vector<std::string>{} : tensorsToCalibrate(m, o.quant);
   std::sort(copt.tensors.begin(), copt.tensors.end());  // the key must not depend on the quantizer's order
   copt.threads = o.threads;
   copt.progress = o.diagnostics == stderr && ::isatty(STDERR_FILENO);

@@ -52,6 +52,9 @@ struct CalibStageOptions {
   std::filesystem::path cacheFile;
   bool alwaysCompute = false;
   bool keepStream = false;       // leave the data open (bias correction reads it again)
+  /// Every float tensor, not only tensorsToCalibrate's: the mixed-precision search turns layers
+  /// float, and the int8 layers next to them then read tensors the int8 plan never quantized.
+  bool observeAll = false;
   std::FILE* diagnostics = stderr;  // health warnings; nullptr: silent
 };
 

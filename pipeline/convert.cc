@@ -202,7 +202,10 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
   if (o.precision == Precision::Int8) {
     CalibStageOptions co = calibStageOptions(o);
     co.keepStream = o.biasCorrection;
-    if (autoMixed) co.data.maxSamples = autoMixed->calibSamples;
+    if (autoMixed) {
+      co.data.maxSamples = autoMixed->calibSamples;
+      co.observeAll = true;
+    }
     NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
     cal.emplace(std::move(c));
     report["calibration"] = cal->summary;
