@@ -245,7 +245,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
         std::fprintf(o.diagnostics,
                      "npuconv: auto-mixed: %d of %zu layers %s; held-out %s: int8 %.2f dB / cos %.5f -> %.2f dB / cos "
                      "%.5f (%d evaluations, %.0f s)\n",
-                     kept, quantizedUnits(m, o.quant).size(), layerPrecisionName(r.higher),
+                     kept, r.units, layerPrecisionName(r.higher),
                      so.target.describe().c_str(), r.int8Score.sqnrDb, r.int8Score.cosine, r.finalScore.sqnrDb,
                      r.finalScore.cosine, r.evaluations, r.seconds);
       }

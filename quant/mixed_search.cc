@@ -66,6 +66,7 @@ class Search {
 Expected<MixedSearchResult> Search::run() {
   auto start = std::chrono::steady_clock::now();
   const size_t n = units_.size();
+  result_.units = n;
   progress_.setTotal(2 + 2 * n);
   NPU_ASSIGN_OR_RETURN(result_.int8Score, evaluate(MixedConfig{}));
   result_.finalScore = result_.int8Score;
@@ -194,7 +195,7 @@ nlohmann::ordered_json MixedSearchResult::toJson(const MixedTarget& target) cons
   int kept = 0;
   for (const LayerChoice& L : layers) kept += L.precision != LayerPrecision::Int8;
   j["layers_higher"] = kept;
-  j["layers_total"] = layers.size();
+  j["layers_total"] = units;
   j["evaluations"] = evaluations;
   j["seconds"] = std::round(seconds * 10) / 10;
   nlohmann::ordered_json table = nlohmann::ordered_json::array();

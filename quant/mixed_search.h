@@ -65,6 +65,7 @@ struct LayerChoice {
 struct MixedSearchResult {
   MixedConfig config;
   std::vector<LayerChoice> layers;  // graph order; empty when all int8 met the target
+  size_t units = 0;                 // layers the search could have kept higher
   MixedScore int8Score, highScore, finalScore;
   LayerPrecision higher = LayerPrecision::Int16;
   bool met = false;

@@ -3,9 +3,9 @@
 
 namespace npuconv {
 
-std::string jsonParseErrorText(const nlohmann::json::parse_error& e) {
+std::string jsonParseErrorText(const nlohmann::json::exception& e) {
   std::string what = e.what();
-  if (auto pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
+  if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
   return what;
 }
 

@@ -13,15 +13,15 @@
 
 namespace npuconv {
 
-/// nlohmann's parse error without its "[json.exception.parse_error.101]" prefix.
-std::string jsonParseErrorText(const nlohmann::json::parse_error& e);
+/// nlohmann's error without its "[json.exception.parse_error.101]" prefix.
+std::string jsonParseErrorText(const nlohmann::json::exception& e);
 
 template <class J = nlohmann::json>
 Expected<J> readJsonFile(const std::filesystem::path& path) {
   NPU_ASSIGN_OR_RETURN(std::string text, readFile(path));
   try {
     return J::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     return Status::invalidArgument("{}: invalid JSON: {}", path.string(), jsonParseErrorText(e));
   }
 }

@@ -169,7 +169,6 @@ TEST(MixedConfig, Int16LayersGet16BitActivationsAndInt8Weights) {
   // Activation rounding drops by 256x; what is left is the int8 weights' error.
   EXPECT_GT(int8.error, 0.0);
   EXPECT_LT(int16.error, int8.error);
-  // The same model at opset 21 uses ONNX's own QuantizeLinear with uint16.
 }
 
 TEST(MixedConfig, Int16AtOpset21UsesOnnxQuantizeLinear) {
