@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "converter/support/status.h"
+#include "converter/support/utf8.h"
 
 namespace npuconv::fuzz {
 
@@ -48,12 +49,14 @@ class MemFile {
   std::abort();
 }
 
-/// What an error from hostile input must be: one line (the CLI prints one line per error) and
-/// not Internal (that code means a bug of ours).
+/// What an error from hostile input must be: a message (the CLI prints it as one line through
+/// oneLineMessage), and not Internal (that code means a bug of ours).
 inline void checkError(const Status& s) {
   if (s.isOk()) return;
-  if (s.message().find('\n') != std::string::npos) fail("multi-line error", s);
+  if (s.message().empty()) fail("an error without a message", s);
   if (s.code() == StatusCode::Internal) fail("internal error on input", s);
+  for (char c : oneLineMessage(s.message()))
+    if (static_cast<unsigned char>(c) < 0x20) fail("oneLineMessage left a control character", s);
 }
 
 inline std::string_view asText(const uint8_t* data, size_t size) {
