@@ -21,6 +21,7 @@ struct Case {
   std::string name, args, expect;
   int exitCode = 0;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 std::string trim(std::string s) {
   s.erase(0, s.find_first_not_of(" \t"));
