@@ -236,9 +236,9 @@ Expected<TargetProfile> parseTargetProfile(std::string_view text, const std::str
   Json j;
   try {
     j = Json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
     std::string what = e.what();
-    if (auto pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     return Status::invalidArgument("{}: invalid JSON: {}", origin, what);
   }
   TargetProfile p;

@@ -19,9 +19,9 @@ Expected<Json> parseJsonFile(const fs::path& path) {
   NPU_ASSIGN_OR_RETURN(std::string text, readFile(path));
   try {
     return Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
     std::string what = e.what();
-    if (auto pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     return Status::invalidArgument("{}: invalid JSON: {}", path.string(), what);
   }
 }

@@ -11,6 +11,7 @@
 #include "formats/npy/npy.h"
 #include "formats/npz/npz.h"
 #include "formats/onnx/onnx_reader.h"
+#include "formats/target/target_json.h"
 #include "formats/text/tokenizer_loader.h"
 #include "quant/calibration.h"
 #include "tests/support/test_util.h"
@@ -121,6 +122,26 @@ TEST_F(TokenizerJsonHostile, AddedTokenFlagOfTheWrongTypeIsAnError) {
   EXPECT_EQ(t.status().code(), StatusCode::InvalidArgument);
   EXPECT_NE(t.status().message().find("added_tokens[0].lstrip: expected true or false"), std::string::npos)
       << t.status().message();
+}
+
+TEST(JsonHostile, NumberPastDoubleRangeIsAnErrorNotAnException) {
+  // fuzz_tokenizer_json: nlohmann throws out_of_range (not parse_error) for 1e999; only
+  // parse_error was caught, so the exception left the library (tests/fuzz/corpus/
+  // fuzz_tokenizer_json/crash-number-overflow.json).
+  const std::string text = R"({"name": "x", "max_rank": 1e999})";
+  try {
+    auto p = parseTargetProfile(text, "t.json");
+    EXPECT_EQ(p.status().code(), StatusCode::InvalidArgument);
+    EXPECT_NE(p.status().message().find("t.json: invalid JSON: number overflow"), std::string::npos)
+        << p.status().message();
+    auto path = test::tempDir("json_hostile") / "tokenizer.json";
+    std::ofstream(path) << text;
+    auto t = loadTokenizerJson(path);
+    EXPECT_EQ(t.status().code(), StatusCode::InvalidArgument);
+    EXPECT_NE(t.status().message().find("invalid JSON: number overflow"), std::string::npos) << t.status().message();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw " << e.what();
+  }
 }
 
 TEST(OnnxReaderHostile, OpsetNewerThanKnownIsUnsupportedNamingIt) {
