@@ -11,6 +11,10 @@ namespace {
 struct ConvertCli {
   ConversionCli conversion;
   bool biasCorrection = false, noBiasCorrection = false;
+  CLI::Option* targetSqnr = nullptr;
+  CLI::Option* targetCosine = nullptr;
+  /// A target alone asks for the search (--auto-mixed is then implied).
+  bool targetSet() const { return (targetSqnr && targetSqnr->count()) || (targetCosine && targetCosine->count()); }
 };
 
 int runConvertCommand(ConvertCli cli) {
@@ -20,8 +24,10 @@ int runConvertCommand(ConvertCli cli) {
   // precisions need no calibration data unless asked for it.
   c.convert.biasCorrection =
       cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection);
+  c.convert.autoMixed.enabled = c.convert.autoMixed.enabled || cli.targetSet();
   auto r = runConvert(c.convert);
   if (!r) return reportError(r.status());
+  if (!r->accuracyFailure.empty()) return reportError(Status::accuracyFailed("{}", r->accuracyFailure));
   return 0;
 }
 
@@ -45,6 +51,18 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
                   "int8: per-layer error table in the report over the first N calibration samples (0: none; default 8)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--calib-cache", o.calibCache, "Calibration statistics cache (JSON): reused when model, data and options match");
+  AutoMixedOptions& am = o.autoMixed;
+  cmd->add_flag("--auto-mixed", am.enabled,
+                "int8: keep the fewest layers in a higher precision (int16, fp16, fp32) that meet --target-sqnr/--target-cosine "
+                "on held-out calibration samples; writes OUTDIR/mixed_config.json");
+  cli->targetSqnr = cmd->add_option("--target-sqnr", am.target.sqnrDb, "--auto-mixed: output SQNR to reach, dB (worst output)")
+                        ->check(CLI::PositiveNumber);
+  cli->targetCosine = cmd->add_option("--target-cosine", am.target.cosine,
+                                      "--auto-mixed: smallest per-sample output cosine to reach (worst output)")
+                          ->check(CLI::PositiveNumber);
+  cmd->add_option("--holdout-samples", am.holdOut,
+                  "--auto-mixed: calibration samples held out to score the search (default: a fifth, 1 to 16)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([&action, cli] { action = [cli] { return runConvertCommand(*cli); }; });
 }
 

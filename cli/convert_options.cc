@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/target_options.h"
+#include "formats/support/json_file.h"
 
 namespace npuconv {
 
@@ -55,6 +56,8 @@ void addConversionOptions(CLI::App& cmd, ConversionCli& c, const std::string& de
   cmd.add_flag("--keep-io-types", o.quant.keepIoTypes, "fp16: graph inputs and outputs stay float32");
   cmd.add_option("--fp16-block-ops", o.quant.fp16BlockOps, "fp16: op types kept in float32: A,B")->delimiter(',');
   cmd.add_option("--exclude", c.exclude, "Leave this node in float (original ONNX node name; repeatable)");
+  cmd.add_option("--mixed-config", c.mixedConfig,
+                 "int8: per-layer precisions (int8|int16|fp16|fp32) by ONNX node name, pattern or op type (JSON)");
 }
 
 Status finishConversionOptions(ConversionCli& c) {
@@ -73,6 +76,14 @@ Status finishConversionOptions(ConversionCli& c) {
   o.quant.weightType = c.weightType == "uint8" ? DType::U8 : DType::I8;
   o.quant.perChannel = !c.perTensor;
   o.quant.excludeNodes.insert(c.exclude.begin(), c.exclude.end());
+  if (!c.mixedConfig.empty()) {
+    auto j = readJsonFile<nlohmann::ordered_json>(c.mixedConfig);
+    if (!j) return std::move(j).status().in("--mixed-config");
+    auto mixed = parseMixedConfig(*j, c.mixedConfig);
+    if (!mixed) return std::move(mixed).status().in("--mixed-config");
+    o.quant.mixed = std::move(*mixed);
+    o.mixedConfigPath = c.mixedConfig;
+  }
   o.passes.irStream = &std::cerr;
   return Status::ok();
 }

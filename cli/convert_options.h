@@ -19,6 +19,7 @@ struct ConversionCli {
   ConvertOptions convert;
   std::string precision, calibMethod, activationType = "uint8", weightType = "int8";
   std::vector<std::string> calib, exclude;
+  std::string mixedConfig;  // --mixed-config FILE.json
   bool rgb = false, bgr = false, perTensor = false;
 };
 

@@ -39,9 +39,10 @@ Expected<std::map<std::string, std::string>> cutAtMatched(Model& b, const std::v
       Node* dq = value->producer();
       Node* q = dq->operand(0)->producer();
       Node* first = value->uses().empty() ? nullptr : value->uses()[0].user;
-      Node* q2 = g.createNode("QuantizeLinear", {in, q->operand(1), q->operand(2)}, 1, first);
+      Node* q2 = g.createNode("QuantizeLinear", {in, q->operand(1), q->operand(2)}, 1, first, {}, q->domain());
       q2->mutableAttrs() = q->attrs();
-      Node* dq2 = g.createNode("DequantizeLinear", {q2->result(0), dq->operand(1), dq->operand(2)}, 1, first);
+      Node* dq2 = g.createNode("DequantizeLinear", {q2->result(0), dq->operand(1), dq->operand(2)}, 1, first, {},
+                               dq->domain());
       dq2->mutableAttrs() = dq->attrs();
       feed = dq2->result(0);
     }

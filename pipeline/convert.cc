@@ -6,11 +6,13 @@
 #include "formats/onnx/onnx_writer.h"
 #include "formats/support/content_key.h"
 #include "formats/support/mapped_file.h"
+#include "pipeline/auto_mixed.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/calibrate.h"
 #include "pipeline/pass_report.h"
 #include "pipeline/version.h"
 #include "quant/layer_error.h"
+#include "quant/precision_summary.h"
 
 namespace npuconv {
 namespace {
@@ -40,6 +42,18 @@ Status checkOptions(const ConvertOptions& o) {
                                    precisionName(o.precision));
   if (!o.calib.textFile.empty() && o.calib.paths.size() > 0)
     return Status::invalidArgument("--calib and --calib-text: give one kind of calibration data");
+  if (o.autoMixed.enabled) {
+    if (o.precision != Precision::Int8)
+      return Status::invalidArgument("--auto-mixed: only with --precision int8 (not {})", precisionName(o.precision));
+    if (!o.quant.mixed.empty()) return Status::invalidArgument("--auto-mixed and --mixed-config: give one");
+    if (o.autoMixed.target.sqnrDb <= 0 && o.autoMixed.target.cosine <= 0)
+      return Status::invalidArgument("--auto-mixed: give --target-sqnr DB or --target-cosine C");
+    if (o.autoMixed.target.cosine > 1)
+      return Status::invalidArgument("--target-cosine {}: a cosine is at most 1", o.autoMixed.target.cosine);
+    if (o.autoMixed.holdOut < 0) return Status::invalidArgument("--holdout-samples {}: must be 1 or more", o.autoMixed.holdOut);
+  }
+  if (!o.quant.mixed.empty() && o.precision != Precision::Int8)
+    return Status::invalidArgument("--mixed-config: only with --precision int8 (not {})", precisionName(o.precision));
   if (o.calibrate.shardCount != 1)
     return Status::invalidArgument("convert: shards are for `npuconv calibrate --shard` (merge them, then --calib-cache)");
   NPU_TRY(checkCalibDataPaths(o.calib));
@@ -85,6 +99,11 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   j["keep_io_types"] = q.keepIoTypes;
   j["fp16_block_ops"] = q.fp16BlockOps;
   j["exclude"] = std::vector<std::string>(q.excludeNodes.begin(), q.excludeNodes.end());
+  j["mixed_config"] = o.mixedConfigPath.string();
+  j["auto_mixed"] = o.autoMixed.enabled;
+  j["target_sqnr"] = o.autoMixed.target.sqnrDb;
+  j["target_cosine"] = o.autoMixed.target.cosine;
+  j["holdout_samples"] = o.autoMixed.holdOut;
   return j;
 }
 
@@ -117,8 +136,149 @@ Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const 
   return Status::ok();
 }
 
-Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, nlohmann::ordered_json& report,
-                QuantizeReport& qr) {
+/// What quantization leaves for runConvert beyond the model: the config --auto-mixed chose (to
+/// write beside the model) and a missed accuracy target (exit 6 once everything is written).
+struct QuantizeOutcome {
+  std::optional<nlohmann::ordered_json> mixedConfig;
+  std::string accuracyFailure;
+};
+
+/// --auto-mixed: the calibration data split into ranges and held-out samples, the float outputs
+/// on the held-out ones cached in the scorer.
+struct AutoMixedSetup {
+  std::unique_ptr<HeldOutScorer> scorer;
+  int64_t calibSamples = 0, heldOut = 0;
+};
+
+Expected<AutoMixedSetup> setUpAutoMixed(const ConvertOptions& o, const Model& m) {
+  CalibDataOptions d = o.calib;
+  if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+  const std::vector<ModelInputSpec> specs = modelInputSpecs(m);
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> all, openCalibData(d, specs));
+  auto total = static_cast<int64_t>(all->size());
+  if (total == 0)  // size unknown up front: count
+    while (true) {
+      NPU_ASSIGN_OR_RETURN(std::optional<NamedTensors> s, all->next());
+      if (!s) break;
+      ++total;
+    }
+  all.reset();
+  AutoMixedSetup setup;
+  NPU_ASSIGN_OR_RETURN(setup.heldOut, heldOutCount(total, o.autoMixed.holdOut));
+  setup.calibSamples = total - setup.heldOut;
+  d.skipSamples = setup.calibSamples;
+  d.maxSamples = setup.heldOut;
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> held, openCalibData(d, specs));
+  std::vector<NamedTensors> samples;
+  while (true) {
+    NPU_ASSIGN_OR_RETURN(std::optional<NamedTensors> s, held->next());
+    if (!s) break;
+    samples.push_back(std::move(*s));
+  }
+  NPU_ASSIGN_OR_RETURN(setup.scorer, HeldOutScorer::create(m, std::move(samples), o.threads));
+  return setup;
+}
+
+/// int8 and int8-weights: calibration, the optional mixed-precision search, the quantizer, bias
+/// correction, fp16 layers, the per-layer error table and the held-out verification.
+Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model& m, const std::string& modelKey,
+                    nlohmann::ordered_json& report, nlohmann::ordered_json& warnings, QuantizeReport& qr,
+                    QuantizeOutcome& outcome) {
+  QuantizeOptions quant = o.quant;
+  std::optional<Model> floatModel;
+  const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
+  if (o.biasCorrection || layerError) {
+    NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
+    floatModel.emplace(std::move(copy));
+  }
+  std::optional<AutoMixedSetup> autoMixed;
+  if (o.autoMixed.enabled) {
+    NPU_ASSIGN_OR_RETURN(AutoMixedSetup setup, setUpAutoMixed(o, m));
+    autoMixed.emplace(std::move(setup));
+  }
+  const std::vector<LayerPrecision> higher = higherPrecisions(pipeline.forTarget() ? &pipeline.target() : nullptr);
+  std::optional<CalibStageResult> cal;
+  std::unique_ptr<SampleStream> data;
+  if (o.precision == Precision::Int8) {
+    CalibStageOptions co = calibStageOptions(o);
+    co.keepStream = o.biasCorrection;
+    if (autoMixed) co.data.maxSamples = autoMixed->calibSamples;
+    NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
+    cal.emplace(std::move(c));
+    report["calibration"] = cal->summary;
+    for (auto& w : cal->warnings) warnings.push_back(std::move(w));
+    data = std::move(cal->stream);
+  } else if (o.biasCorrection) {
+    // int8-weights: bias correction reads the data; no activation statistics are needed.
+    CalibDataOptions d = o.calib;
+    if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+    NPU_ASSIGN_OR_RETURN(data, openCalibData(d, modelInputSpecs(m)));
+    report["calibration"] = {{"data", data->describe()}};
+  }
+  if (o.precision == Precision::Int8) {
+    QuantRanges wide;  // 16-bit layers: the observed min/max, no clipping
+    const bool wantsWide = quant.mixed.mentions(LayerPrecision::Int16) ||
+                           (autoMixed && std::find(higher.begin(), higher.end(), LayerPrecision::Int16) != higher.end());
+    if (wantsWide) {
+      CalibrateOptions minmax = o.calibrate;
+      minmax.method = CalibMethod::MinMax;
+      NPU_ASSIGN_OR_RETURN(wide, computeRanges(cal->stats, minmax));
+    }
+    if (autoMixed) {
+      MixedSearchOptions so;
+      so.target = o.autoMixed.target;
+      so.higher = higher;
+      so.progress = o.progress;
+      NPU_ASSIGN_OR_RETURN(MixedSearchResult r, runAutoMixedSearch(m, cal->ranges, wide, quant, *autoMixed->scorer, so));
+      quant.mixed = r.config;
+      nlohmann::ordered_json j = r.toJson(so.target);
+      j["held_out_samples"] = autoMixed->heldOut;
+      j["calibration_samples"] = autoMixed->calibSamples;
+      report["auto_mixed"] = std::move(j);
+      outcome.mixedConfig = mixedConfigToJson(r.config);
+      if (o.diagnostics) {
+        int kept = 0;
+        for (const LayerChoice& L : r.layers) kept += L.precision != LayerPrecision::Int8;
+        std::fprintf(o.diagnostics,
+                     "npuconv: auto-mixed: %d of %zu layers %s; held-out %s: int8 %.2f dB / cos %.5f -> %.2f dB / cos "
+                     "%.5f (%d evaluations, %.0f s)\n",
+                     kept, quantizedUnits(m, o.quant).size(), layerPrecisionName(r.higher),
+                     so.target.describe().c_str(), r.int8Score.sqnrDb, r.int8Score.cosine, r.finalScore.sqnrDb,
+                     r.finalScore.cosine, r.evaluations, r.seconds);
+      }
+    }
+    NPU_TRY(quantizeStatic(m, cal->ranges, quant, qr, wide));
+  } else {
+    NPU_TRY(quantizeWeightsOnly(m, quant, qr));
+  }
+  if (o.biasCorrection) {
+    NPU_TRY(data->rewind());
+    NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
+  }
+  if (quant.mixed.mentions(LayerPrecision::Fp16)) {
+    QuantizeOptions half = quant;
+    half.keepIoTypes = true;  // the int8 and float32 layers around keep float32 interfaces
+    NPU_TRY(convertToFp16(m, half, qr));
+  }
+  data.reset();
+  if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
+  if (autoMixed) {
+    // The model as written (bias correction included), scored on the held-out samples.
+    NPU_ASSIGN_OR_RETURN(MixedScore s, autoMixed->scorer->score(m));
+    nlohmann::ordered_json& j = report["auto_mixed"];
+    j["verified"] = {{"sqnr_db", std::round(s.sqnrDb * 100) / 100}, {"min_cosine", std::round(s.cosine * 1e6) / 1e6},
+                     {"met", o.autoMixed.target.meets(s)}};
+    if (!o.autoMixed.target.meets(s))
+      outcome.accuracyFailure = fmt::format(
+          "--auto-mixed: the converted model misses {} on the {} held-out samples (SQNR {:.2f} dB, min cosine {:.6f}); "
+          "it is written with the best mix found, see report \"auto_mixed\"",
+          o.autoMixed.target.describe(), autoMixed->heldOut, s.sqnrDb, s.cosine);
+  }
+  return Status::ok();
+}
+
+Status quantize(const ConvertOptions& o, const PassPipeline& pipeline, Model& m, const std::string& modelKey,
+                nlohmann::ordered_json& report, QuantizeReport& qr, QuantizeOutcome& outcome) {
   nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
   switch (o.precision) {
     case Precision::Fp32:
@@ -130,48 +290,31 @@ Status quantize(const ConvertOptions& o, Model& m, const std::string& modelKey, 
       NPU_TRY(quantizeDynamic(m, o.quant, qr));
       break;
     case Precision::Int8Weights:
-    case Precision::Int8: {
-      std::optional<Model> floatModel;
-      const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
-      if (o.biasCorrection || layerError) {
-        NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
-        floatModel.emplace(std::move(copy));
-      }
-      std::optional<CalibStageResult> cal;
-      std::unique_ptr<SampleStream> data;
-      if (o.precision == Precision::Int8) {
-        CalibStageOptions co = calibStageOptions(o);
-        co.keepStream = o.biasCorrection;
-        NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
-        cal.emplace(std::move(c));
-        report["calibration"] = cal->summary;
-        for (auto& w : cal->warnings) warnings.push_back(std::move(w));
-        data = std::move(cal->stream);
-      } else if (o.biasCorrection) {
-        // int8-weights: bias correction reads the data; no activation statistics are needed.
-        CalibDataOptions d = o.calib;
-        if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
-        NPU_ASSIGN_OR_RETURN(data, openCalibData(d, modelInputSpecs(m)));
-        report["calibration"] = {{"data", data->describe()}};
-      }
-      if (o.precision == Precision::Int8)
-        NPU_TRY(quantizeStatic(m, cal->ranges, o.quant, qr));
-      else
-        NPU_TRY(quantizeWeightsOnly(m, o.quant, qr));
-      if (o.biasCorrection) {
-        NPU_TRY(data->rewind());
-        NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
-      }
-      data.reset();
-      if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
+    case Precision::Int8:
+      NPU_TRY(quantizeInt8(o, pipeline, m, modelKey, report, warnings, qr, outcome));
       break;
-    }
   }
   for (const std::string& w : qr.warnings) {
     if (o.diagnostics) std::fprintf(o.diagnostics, "npuconv: warning: %s\n", w.c_str());
     warnings.push_back({{"kind", "quantization"}, {"message", w}});
   }
   report["warnings"] = warnings;
+  return Status::ok();
+}
+
+/// The config names what the optimized graph has, and the target computes what it asks for.
+Status checkMixedTarget(const ConvertOptions& o, const Model& m, const PassPipeline& pipeline) {
+  const std::string source = o.mixedConfigPath.empty() ? std::string("mixed-precision config") : o.mixedConfigPath.string();
+  NPU_TRY(checkMixedConfigKeys(o.quant.mixed, *m.graph, source));
+  if (!pipeline.forTarget()) return Status::ok();
+  const QuantizationSupport& q = pipeline.target().quantization;
+  if (o.quant.mixed.mentions(LayerPrecision::Int16) && !q.int16Activations)
+    return Status::unsupported("{}: int16 layers: target {} has no 16-bit activations (its profile's "
+                               "quantization.int16_activations is false); use fp16 or fp32",
+                               source, pipeline.target().name);
+  if (o.quant.mixed.mentions(LayerPrecision::Fp16) && !q.fp16)
+    return Status::unsupported("{}: fp16 layers: target {} computes no float16; use int16 or fp32 (CPU)", source,
+                               pipeline.target().name);
   return Status::ok();
 }
 
@@ -202,23 +345,36 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   nlohmann::ordered_json effective = effectiveOptions(o);
   r["options"] = effective;
   r["precision"] = precisionName(o.precision);
+  if (!o.quant.mixed.empty()) NPU_TRY(checkMixedTarget(o, m, *pipeline));
   QuantizeReport qr;
-  NPU_TRY(std::move(quantize(o, m, modelKey, r, qr)).in(o.model.string()));
+  QuantizeOutcome outcome;
+  NPU_TRY(std::move(quantize(o, *pipeline, m, modelKey, r, qr, outcome)).in(o.model.string()));
   NPU_TRY(pipeline->runFinal(m, o.model.string()));
 
   std::error_code ec;
   std::filesystem::create_directories(o.outDir, ec);
   if (ec) return Status::io("{}: cannot create the output folder: {}", o.outDir.string(), ec.message());
   NPU_ASSIGN_OR_RETURN(WriteResult w, writeOnnx(m, result.modelPath));
+  if (outcome.mixedConfig) {
+    result.mixedConfigPath = o.outDir / "mixed_config.json";
+    NPU_TRY(writeText(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
+    r["auto_mixed"]["config_file"] = result.mixedConfigPath.string();
+  }
   if (o.timePasses && o.diagnostics) printPassTimes(pipeline->records(), o.diagnostics);
 
   r["passes"] = passRecordsToJson(pipeline->records());
   r["quantization"] = {{"nodes", qr.nodes}};
+  if (o.precision == Precision::Int8) {
+    nlohmann::ordered_json mixed = summarizePrecisions(*m.graph).toJson();
+    if (!o.quant.mixed.empty()) mixed["config"] = mixedConfigToJson(o.quant.mixed);
+    r["precisions"] = std::move(mixed);
+  }
   for (const auto& [key, value] : pipeline->placementReport().items()) r[key] = value;
   r["output"] = {{"model", result.modelPath.string()}, {"model_bytes", w.modelBytes},
                  {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
   if (!result.reportPath.parent_path().empty()) std::filesystem::create_directories(result.reportPath.parent_path(), ec);
   NPU_TRY(writeText(result.reportPath, r.dump(2) + "\n"));
+  result.accuracyFailure = outcome.accuracyFailure;
   return result;
 }
 

@@ -12,6 +12,7 @@
 
 #include "converter/support/status.h"
 #include "formats/calib/calib_data.h"
+#include "pipeline/auto_mixed.h"
 #include "pipeline/pass_pipeline.h"
 #include "quant/calibration.h"
 #include "quant/quantize.h"
@@ -32,12 +33,18 @@ struct ConvertOptions {
   // samples; 0 leaves it out.
   int64_t layerErrorSamples = 8;
   std::filesystem::path calibCache;  // --calib-cache FILE.json
-  QuantizeOptions quant;
+  QuantizeOptions quant;             // quant.mixed: the --mixed-config layers
+  std::filesystem::path mixedConfigPath;  // where quant.mixed came from (messages, report)
+  AutoMixedOptions autoMixed;             // --auto-mixed: search the config (pipeline/auto_mixed.h)
+  bool progress = true;                   // progress bars on stderr when it is a terminal
   std::FILE* diagnostics = stderr;   // warnings; nullptr: silent
 };
 
 struct ConvertResult {
   std::filesystem::path modelPath, reportPath;
+  std::filesystem::path mixedConfigPath;  // --auto-mixed: the config it chose (OUTDIR/mixed_config.json)
+  /// Non-empty: the outputs are written, but an accuracy target was missed (exit 6).
+  std::string accuracyFailure;
   nlohmann::ordered_json report;
 };
 

@@ -10,11 +10,11 @@ namespace {
 /// The DequantizeLinear output after `r` when r's only reader is a QuantizeLinear whose every
 /// reader is a DequantizeLinear (the pair the int8 quantizer writes); else null.
 const Value* dequantizedAfter(const Value* r) {
-  if (r->uses().size() != 1 || !r->uses()[0].user->is("QuantizeLinear")) return nullptr;
+  if (r->uses().size() != 1 || !r->uses()[0].user->isQdq("QuantizeLinear")) return nullptr;
   const Value* q = r->uses()[0].user->result(0);
   if (!q || q->uses().empty()) return nullptr;
   for (const Use& u : q->uses())
-    if (!u.user->is("DequantizeLinear")) return nullptr;
+    if (!u.user->isQdq("DequantizeLinear")) return nullptr;
   return q->uses()[0].user->result(0);
 }
 
@@ -24,7 +24,7 @@ std::vector<LayerValue> layerValues(const Graph& g) {
   std::map<std::string, size_t> last;  // key -> index in `all`
   std::vector<LayerValue> all;
   for (const Node* n : g.nodes()) {
-    if (n->provenance().empty() || n->is("QuantizeLinear") || n->is("DequantizeLinear")) continue;
+    if (n->provenance().empty() || n->isQdq("QuantizeLinear") || n->isQdq("DequantizeLinear")) continue;
     const Value* r = n->result(0);
     if (!r) continue;
     LayerValue v{n->provenance().back(), n->opType(), r, r};

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "converter/exec/executor.h"
+#include "converter/support/progress_bar.h"
 #include "quant/observe/float_histogram.h"
 
 namespace npuconv {
@@ -41,43 +42,6 @@ std::string shardList(const std::vector<int64_t>& shards) {
   for (int64_t i : shards) s += (s.empty() ? "" : ",") + std::to_string(i);
   return s;
 }
-
-/// A progress line on stderr: samples done, rate and time left (when the total is known).
-class ProgressBar {
- public:
-  ProgressBar(bool on, size_t total) : on_(on && ::isatty(STDERR_FILENO)), total_(total) {}
-  ~ProgressBar() {
-    if (shown_) std::fprintf(stderr, "\n");
-  }
-  void update(size_t done) {
-    if (!on_) return;
-    auto now = Clock::now();
-    if (shown_ && now - last_ < std::chrono::milliseconds(100) && done != total_) return;
-    last_ = now;
-    shown_ = true;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
-    if (total_ > 0) {
-      constexpr int kWidth = 30;
-      int filled = static_cast<int>(kWidth * std::min<double>(1.0, static_cast<double>(done) / total_));
-      std::string bar(static_cast<size_t>(filled), '#');
-      bar.resize(kWidth, ' ');
-      double eta = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0;
-      std::fprintf(stderr, "\rcalibrating [%s] %zu/%zu samples, %.1f/s, ETA %.0f s   ", bar.c_str(), done, total_,
-                   rate, eta);
-    } else {
-      std::fprintf(stderr, "\rcalibrating: %zu samples, %.1f/s   ", done, rate);
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  bool on_;
-  size_t total_;
-  bool shown_ = false;
-  Clock::time_point start_ = Clock::now(), last_ = start_;
-};
 
 }  // namespace
 
@@ -175,7 +139,7 @@ Expected<CalibrationStats> collectStats(const Model& m, SampleStream& data, cons
   if (total > 0 && opt.shardCount > 1)
     total = (total - static_cast<size_t>(opt.shardIndex) + static_cast<size_t>(opt.shardCount) - 1) /
             static_cast<size_t>(opt.shardCount);
-  ProgressBar progress(opt.progress, total);
+  ProgressBar progress(opt.progress, total, "calibrating", "samples");
   std::vector<const Value*> inputs;
   for (const Value* v : m.graph->inputs()) inputs.push_back(v);
   for (int64_t k = 0;; ++k) {

@@ -69,6 +69,8 @@ void Fp16Converter::classify(Graph& g) {
     bool fixed = std::find(std::begin(kFp16FixedFloat32Ops), std::end(kFp16FixedFloat32Ops), n->opType()) !=
                  std::end(kFp16FixedFloat32Ops);
     bool h = parentHalf && n->domain().empty() && !fixed && !block_.count(n->opType()) && !wq::isExcluded(*n, opt_);
+    // Mixed precision: only the config's fp16 layers (the rest is quantized or float32).
+    if (!opt_.mixed.empty() && g.parentNode() == nullptr) h = h && precisionOf(opt_.mixed, *n) == LayerPrecision::Fp16;
     half_[n] = h;
     for (const Value* v : n->results())
       if (v && v->dtype() == DType::F32) wasF32_.insert(v);

@@ -13,15 +13,15 @@ bool isLinear(const Node& n) { return n.is("Conv") || n.is("ConvTranspose") || n
 /// The DequantizeLinear producing `v` when its input is a constant (a weight or bias).
 const Node* constantDq(const Value* v) {
   const Node* p = v ? v->producer() : nullptr;
-  return p && p->is("DequantizeLinear") && m::isConstant(p->operand(0)) ? p : nullptr;
+  return p && p->isQdq("DequantizeLinear") && m::isConstant(p->operand(0)) ? p : nullptr;
 }
 
 /// The Q and DQ producing `v` (an activation Q/DQ pair), or nulls.
 std::pair<const Node*, const Node*> activationPair(const Value* v) {
   const Node* dq = v ? v->producer() : nullptr;
-  if (!dq || !dq->is("DequantizeLinear")) return {nullptr, nullptr};
+  if (!dq || !dq->isQdq("DequantizeLinear")) return {nullptr, nullptr};
   const Node* q = dq->operand(0)->producer();
-  if (!q || !q->is("QuantizeLinear")) return {nullptr, nullptr};
+  if (!q || !q->isQdq("QuantizeLinear")) return {nullptr, nullptr};
   return {q, dq};
 }
 
@@ -77,10 +77,10 @@ Tail followTail(const Value* v) {
   Tail t;
   for (int step = 0; step < 4 && v; ++step) {
     for (const Use& u : v->uses())
-      if (u.user->is("QuantizeLinear")) {
+      if (u.user->isQdq("QuantizeLinear")) {
         t.q = u.user;
         for (const Use& d : u.user->result(0)->uses())
-          if (d.user->is("DequantizeLinear")) t.dq = d.user;
+          if (d.user->isQdq("DequantizeLinear")) t.dq = d.user;
         if (t.dq) {
           t.out = t.dq->result(0);
           return t;

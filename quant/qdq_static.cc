@@ -25,6 +25,7 @@
 #include "passes/fuse/fusion_groups.h"
 #include "passes/lower/upgrade_opset.h"
 #include "passes/match.h"
+#include "quant/mixed_config.h"
 #include "quant/qdq_rules.h"
 #include "quant/quant_math.h"
 #include "quant/quantize.h"
@@ -43,6 +44,7 @@ struct Unit {
   std::vector<Value*> activationValues;                  // what they read before emission
   std::vector<Value*> outputs;                           // quantized results of the unit
   std::vector<std::string> outputNames;                  // their names before emission
+  bool wide = false;                                     // 16-bit activations
   Node* anchor() const { return nodes.front(); }
 };
 
@@ -55,6 +57,7 @@ class Plan {
   std::vector<bool> rangeSource;  // its own range counts in its group's union
   std::set<const Value*> producedQuantized;  // outputs of quantized units
   std::map<size_t, TensorRange> fixedRange;  // outputs whose range the op defines (Sigmoid: [0, 1])
+  std::set<size_t> wide;  // values a 16-bit unit reads or writes: their group is 16-bit
 
   size_t add(Value* v, bool source) {
     auto it = index.find(v);
@@ -79,11 +82,21 @@ class Plan {
   }
 };
 
+/// Left in float: --exclude, or a float precision in the mixed-precision config.
 bool excluded(const Node& n, const QuantizeOptions& opt) {
+  if (!isQuantized(precisionOf(opt.mixed, n))) return true;
   if (opt.excludeNodes.empty()) return false;
   if (opt.excludeNodes.count(n.name())) return true;
   for (const auto& p : n.provenance())
     if (opt.excludeNodes.count(p)) return true;
+  return false;
+}
+
+/// A unit computing with 16-bit activations (A16W8): any of its nodes is int16 in the config.
+bool wideUnit(const std::vector<Node*>& nodes, const QuantizeOptions& opt) {
+  if (!opt.mixed.mentions(LayerPrecision::Int16)) return false;
+  for (const Node* n : nodes)
+    if (precisionOf(opt.mixed, *n) == LayerPrecision::Int16) return true;
   return false;
 }
 
@@ -212,6 +225,8 @@ Plan makePlan(const Model& m, const QuantizeOptions& opt) {
       size_t xi = plan.add(x, !plan.producedQuantized.count(x));
       u.activationUses.push_back({n, 0});
       u.activationValues.push_back(x);
+      u.wide = wideUnit(u.nodes, opt);
+      if (u.wide) plan.wide.insert(xi);
       for (Value* r : n->results()) {
         if (!r) continue;
         plan.unite(xi, plan.add(r, false));
@@ -255,9 +270,14 @@ Plan makePlan(const Model& m, const QuantizeOptions& opt) {
       absorb(activationAfter(y), reluOrClip);
     }
     for (size_t k = 1; k < u.nodes.size(); ++k) absorbed.insert(u.nodes[k]);
+    u.wide = wideUnit(u.nodes, opt);
     std::vector<size_t> members;
     for (auto [user, i] : u.activationUses) members.push_back(plan.add(user->operand(i), true));
     size_t yi = plan.add(y, true);
+    if (u.wide) {
+      plan.wide.insert(members.begin(), members.end());
+      plan.wide.insert(yi);
+    }
     if (const Node* last = u.nodes.back(); last->is("Sigmoid") || last->is("HardSigmoid"))
       plan.fixedRange[yi] = {0.0f, 1.0f};  // TFLite's fixed 1/256 output: the top is never clipped
     plan.producedQuantized.insert(y);
@@ -294,19 +314,24 @@ nlohmann::ordered_json paramsJson(const std::string& tensor, const QuantParams& 
 class Emitter {
  public:
   Emitter(Model& m, Plan& plan, const QuantizeOptions& opt, QuantizeReport& report)
-      : g_(*m.graph), plan_(plan), opt_(opt), report_(report) {
+      : m_(m), g_(*m.graph), plan_(plan), opt_(opt), report_(report) {
     size_t i = 0;
     for (Node* n : g_.nodes()) order_[n] = i++;
     nodes_ = g_.nodeList();
     for (Value* v : plan_.values) inputNames_[v] = v->name();
   }
 
-  Status computeParams(const QuantRanges& ranges) {
+  /// Scales from the calibrated ranges; a 16-bit group takes its range from `wideRanges` (the
+  /// observed min/max: 65536 levels need no clipping) when it has one.
+  Status computeParams(const QuantRanges& ranges, const QuantRanges& wideRanges) {
     std::map<size_t, TensorRange> groupRange;
     std::map<size_t, bool> seen;
+    std::set<size_t> wideRoots;
+    for (size_t i : plan_.wide) wideRoots.insert(plan_.find(i));
     for (size_t i = 0; i < plan_.values.size(); ++i) {
       if (!plan_.rangeSource[i]) continue;
       const Value* v = plan_.values[i];
+      size_t root = plan_.find(i);
       TensorRange r;
       if (auto f = plan_.fixedRange.find(i); f != plan_.fixedRange.end()) {
         r = f->second;
@@ -318,20 +343,22 @@ class Emitter {
           return Status::invalidArgument("int8 quantization: tensor \"{}\": no calibrated range (calibrate the tensors "
                                          "tensorsToCalibrate lists)",
                                          v->name());
+        if (auto w = wideRanges.find(v->name()); wideRoots.count(root) && w != wideRanges.end()) it = w;
         r = it->second;
         if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo > r.hi)
           return Status::invalidArgument("int8 quantization: tensor \"{}\": invalid range [{}, {}]", v->name(), r.lo, r.hi);
       }
-      size_t root = plan_.find(i);
       if (!seen[root]) groupRange[root] = r, seen[root] = true;
       else groupRange[root] = {std::min(groupRange[root].lo, r.lo), std::max(groupRange[root].hi, r.hi)};
     }
+    const DType wideType = opt_.activationType == DType::I8 ? DType::I16 : DType::U16;
     for (size_t i = 0; i < plan_.values.size(); ++i) {
       size_t root = plan_.find(i);
       if (!seen[root])
         return Status::internal("int8 quantization: tensor \"{}\": scale group without a range", plan_.values[i]->name());
       TensorRange r = groupRange[root];
-      params_[plan_.values[i]] = activationParams(r.lo, r.hi, opt_.activationType, opt_.activationSymmetric);
+      DType type = wideRoots.count(root) ? wideType : opt_.activationType;
+      params_[plan_.values[i]] = activationParams(r.lo, r.hi, type, opt_.activationSymmetric);
     }
     return Status::ok();
   }
@@ -387,11 +414,12 @@ class Emitter {
   Value* qdqPair(Value* x, const QuantParams& p, Node* before) {
     Value* s = m::addConstant(g_, x->name() + "_scale", TensorData(*scaleTensor(p)));
     Value* z = m::addConstant(g_, x->name() + "_zero_point", TensorData(*zeroPointTensor(p)));
-    Node* q = g_.createNode("QuantizeLinear", {x, s, z}, 1, before, g_.freshNodeName(x->name() + "_QuantizeLinear"));
+    Node* q = g_.createNode("QuantizeLinear", {x, s, z}, 1, before, g_.freshNodeName(x->name() + "_QuantizeLinear"),
+                            domainFor(p.type));
     g_.renameValue(q->result(0), g_.uniqueName(x->name() + "_QuantizeLinear_Output"));
     q->result(0)->setType(TensorType{p.type, x->shape(), {}, {}});
     Node* dq = g_.createNode("DequantizeLinear", {q->result(0), s, z}, 1, before,
-                             g_.freshNodeName(x->name() + "_DequantizeLinear"));
+                             g_.freshNodeName(x->name() + "_DequantizeLinear"), domainFor(p.type));
     g_.renameValue(dq->result(0), g_.uniqueName(x->name() + "_DequantizeLinear_Output"));
     dq->result(0)->setType(x->type());
     inserted_.insert(q);
@@ -419,7 +447,8 @@ class Emitter {
     Value* qv = m::addConstant(g_, base + "_quantized", TensorData(*q));
     Value* s = m::addConstant(g_, base + "_scale", TensorData(*scaleTensor(p)));
     Value* z = m::addConstant(g_, base + "_zero_point", TensorData(*zeroPointTensor(p)));
-    Node* dq = g_.createNode("DequantizeLinear", {qv, s, z}, 1, before, g_.freshNodeName(base + "_DequantizeLinear"));
+    Node* dq = g_.createNode("DequantizeLinear", {qv, s, z}, 1, before, g_.freshNodeName(base + "_DequantizeLinear"),
+                             domainFor(p.type));
     if (p.axis >= 0) {
       dq->mutableAttrs().set<int64_t>("axis", p.axis);
       perAxis_ = true;
@@ -432,12 +461,9 @@ class Emitter {
 
   Value* constantDq(Value* v, const TensorData& c, const QuantParams& p, Node* before) {
     std::span<const float> x = c.as<float>();
-    std::vector<uint8_t> q(x.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      int32_t k = quantizeValue(x[i], p.scale[0], p.zeroPoint[0], p.type);
-      q[i] = static_cast<uint8_t>(p.type == DType::I8 ? static_cast<uint8_t>(static_cast<int8_t>(k)) : k);
-    }
-    auto data = std::make_shared<const TensorData>(TensorData::fromValues(p.type, c.dims(), std::span<const uint8_t>(q)));
+    std::vector<int32_t> k(x.size());
+    for (size_t i = 0; i < x.size(); ++i) k[i] = quantizeValue(x[i], p.scale[0], p.zeroPoint[0], p.type);
+    auto data = std::make_shared<const TensorData>(quantizedTensor(p.type, c.dims(), k));
     constantsToDrop_.push_back(v);
     return dqOfConstant(v->name(), data, p, before, std::nullopt);
   }
@@ -455,6 +481,7 @@ class Emitter {
     e["nodes"] = names;
     e["op"] = op;
     e["mode"] = u.kind == QdqKind::PassThrough ? "pass-through" : "quantized";
+    e["precision"] = u.wide ? "int16" : "int8";
     nlohmann::ordered_json ins = nlohmann::ordered_json::array(), outs = nlohmann::ordered_json::array();
     for (size_t k = 0; k < u.activationValues.size(); ++k)
       ins.push_back(paramsJson(inputNames_.at(u.activationValues[k]), params_.at(u.activationValues[k])));
@@ -472,8 +499,12 @@ class Emitter {
         e["weight"] = w;
         if (u.biasUser) {
           const QuantParams& xp = params_.at(u.activationValues.at(0));
-          emitBias(*u.biasUser, u.biasOperand, xp.scale[0], wp);
-          e["bias"] = "int32, scale s_in * s_w";
+          if (biasFitsInt32(*u.biasUser, u.biasOperand, xp.scale[0], wp)) {
+            emitBias(*u.biasUser, u.biasOperand, xp.scale[0], wp);
+            e["bias"] = "int32, scale s_in * s_w";
+          } else {
+            e["bias"] = "float32: b / (s_in * s_w) exceeds int32 at this input scale";
+          }
         }
       }
     }
@@ -500,6 +531,16 @@ class Emitter {
     n.setOperand(i, it->second.first);
     weightNames_.push_back(w->name());
     return it->second.second;
+  }
+
+  /// A 16-bit input scale is 256 times finer: b / (s_in * s_w) can pass 2^31.
+  bool biasFitsInt32(const Node& user, size_t i, float inputScale, const QuantParams& wp) const {
+    std::vector<float> b = m::constTensor(user.operand(i))->toFloats();
+    for (size_t c = 0; c < b.size(); ++c) {
+      double s = static_cast<double>(inputScale) * wp.scale[wp.scale.size() == 1 ? 0 : c];
+      if (s > 0 && std::fabs(b[c] / s) > 2147483647.0) return false;
+    }
+    return true;
   }
 
   void emitBias(Node& user, size_t i, float inputScale, const QuantParams& wp) {
@@ -561,6 +602,14 @@ class Emitter {
     }
   }
 
+  /// ONNX's Q/DQ take 16-bit types from opset 21; before, ONNX Runtime's com.microsoft ones do.
+  std::string domainFor(DType t) {
+    if ((t != DType::I16 && t != DType::U16) || m_.opsetVersion() >= 21) return {};
+    if (m_.opsetVersion("com.microsoft") == 0) m_.opsetImports.push_back({"com.microsoft", 1});
+    return "com.microsoft";
+  }
+
+  Model& m_;
   Graph& g_;
   Plan& plan_;
   const QuantizeOptions& opt_;
@@ -579,6 +628,26 @@ class Emitter {
 
 }  // namespace
 
+std::vector<QuantUnitInfo> quantizedUnits(const Model& m, const QuantizeOptions& opt) {
+  Plan plan = makePlan(m, opt);
+  std::vector<QuantUnitInfo> out;
+  for (const Unit& u : plan.units) {
+    if (u.kind != QdqKind::Compute) continue;
+    QuantUnitInfo info;
+    for (const Node* n : u.nodes) {
+      if (n->provenance().empty()) info.names.push_back(n->name());
+      for (const auto& p : n->provenance()) info.names.push_back(p);
+      info.op += (info.op.empty() ? "" : "+") + n->opType();
+    }
+    info.key = info.names.front();
+    for (size_t i = 0; i < u.rules.size(); ++i)
+      if (u.rules[i].role == OperandRole::Weight)
+        if (TensorRef w = m::constTensor(u.anchor()->operand(i))) info.weightElements += w->numElements();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOptions& opt) {
   Plan plan = makePlan(m, opt);
   std::vector<std::string> out;
@@ -588,14 +657,15 @@ std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOption
   return out;
 }
 
-Status quantizeStatic(Model& m, const QuantRanges& ranges, const QuantizeOptions& opt, QuantizeReport& report) {
+Status quantizeStatic(Model& m, const QuantRanges& ranges, const QuantizeOptions& opt, QuantizeReport& report,
+                      const QuantRanges& wideRanges) {
   if (opt.activationType != DType::U8 && opt.activationType != DType::I8)
     return Status::invalidArgument("int8 quantization: activation type {} (uint8 or int8)", dtypeName(opt.activationType));
   if (opt.weightType != DType::I8 && opt.weightType != DType::U8)
     return Status::invalidArgument("int8 quantization: weight type {} (int8 or uint8)", dtypeName(opt.weightType));
   Plan plan = makePlan(m, opt);
   Emitter e(m, plan, opt, report);
-  NPU_TRY(e.computeParams(ranges));
+  NPU_TRY(e.computeParams(ranges, wideRanges));
   // Per-axis DequantizeLinear is opset 13; per-tensor QuantizeLinear opset 10.
   bool anyWeight = false;
   for (const Unit& u : plan.units)

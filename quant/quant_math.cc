@@ -53,7 +53,7 @@ QuantParams activationParams(float lo, float hi, DType type, bool symmetric) {
     double half = (qhi - qlo) / 2.0;  // 127.5 -> use 127 levels each side
     float scale = absMax > 0 ? static_cast<float>(absMax / std::floor(half)) : 1.0f;
     p.scale = {scale};
-    p.zeroPoint = {type == DType::U8 ? 128 : 0};
+    p.zeroPoint = {type == DType::U8 ? 128 : type == DType::U16 ? 32768 : 0};
     return p;
   }
   double range = static_cast<double>(hi) - lo;
@@ -132,18 +132,27 @@ TensorRef scaleTensor(const QuantParams& p) {
   return std::make_shared<const TensorData>(TensorData::fromValues(DType::F32, dims, std::span<const float>(p.scale)));
 }
 
+TensorData quantizedTensor(DType type, std::vector<int64_t> dims, std::span<const int32_t> v) {
+  auto narrow = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> out(v.begin(), v.end());
+    return TensorData::fromValues(type, std::move(dims), std::span<const T>(out));
+  };
+  switch (type) {
+    case DType::I8: return narrow(int8_t{});
+    case DType::U8: return narrow(uint8_t{});
+    case DType::I16: return narrow(int16_t{});
+    case DType::U16: return narrow(uint16_t{});
+    case DType::I32: return TensorData::fromValues(type, std::move(dims), v);
+    default: NPU_CHECK(false, "quantizedTensor: not a quantized storage type");
+  }
+  return {};
+}
+
 TensorRef zeroPointTensor(const QuantParams& p) {
   std::vector<int64_t> dims;
   if (p.axis >= 0) dims = {static_cast<int64_t>(p.zeroPoint.size())};
-  if (p.type == DType::I32)
-    return std::make_shared<const TensorData>(
-        TensorData::fromValues(DType::I32, dims, std::span<const int32_t>(p.zeroPoint)));
-  if (p.type == DType::I8) {
-    std::vector<int8_t> z(p.zeroPoint.begin(), p.zeroPoint.end());
-    return std::make_shared<const TensorData>(TensorData::fromValues(DType::I8, dims, std::span<const int8_t>(z)));
-  }
-  std::vector<uint8_t> z(p.zeroPoint.begin(), p.zeroPoint.end());
-  return std::make_shared<const TensorData>(TensorData::fromValues(p.type, dims, std::span<const uint8_t>(z)));
+  return std::make_shared<const TensorData>(quantizedTensor(p.type, dims, p.zeroPoint));
 }
 
 }  // namespace npuconv

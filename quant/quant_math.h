@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "converter/ir/tensor.h"
@@ -15,7 +16,7 @@ namespace npuconv {
 
 /// Scale and zero point of one tensor or of each channel along `axis`.
 struct QuantParams {
-  DType type = DType::U8;  // U8, I8 (I16/U16 later); I32 for biases
+  DType type = DType::U8;  // U8, I8, U16, I16 (16-bit activations); I32 for biases
   std::vector<float> scale;
   std::vector<int32_t> zeroPoint;
   int64_t axis = -1;  // -1: per tensor
@@ -26,7 +27,8 @@ int32_t qmin(DType t, bool reduceRange = false);
 int32_t qmax(DType t, bool reduceRange = false);
 
 /// Per-tensor parameters for an activation range [lo, hi] (widened to include 0). Symmetric:
-/// zero point 0 for I8, 128 for U8, scale = max(|lo|, |hi|) / 127.
+/// zero point 0 for I8/I16, 128 for U8, 32768 for U16, scale = max(|lo|, |hi|) / 127
+/// (32767 for 16 bits).
 QuantParams activationParams(float lo, float hi, DType type, bool symmetric);
 
 /// A weight tensor quantized to `type`: symmetric (zero point 0, or 128 for U8), per channel
@@ -46,6 +48,9 @@ TensorRef quantizeBias(const TensorData& bias, float inputScale, const std::vect
 /// The parameters of an int32 bias: scale inputScale * weight.scale[c], zero point 0, along
 /// axis 0 when the weight is per channel (per tensor otherwise).
 QuantParams biasParams(float inputScale, const QuantParams& weight);
+
+/// Integers (already in range) stored as `type`: I8, U8, I16, U16 or I32.
+TensorData quantizedTensor(DType type, std::vector<int64_t> dims, std::span<const int32_t> values);
 
 /// Scale / zero-point initializers as ONNX wants them: a scalar when per tensor, a 1-D tensor
 /// along the axis otherwise.

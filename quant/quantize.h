@@ -15,6 +15,7 @@
 #include "converter/ir/model.h"
 #include "converter/support/status.h"
 #include "quant/calibration.h"
+#include "quant/mixed_config.h"
 
 namespace npuconv {
 
@@ -31,6 +32,10 @@ struct QuantizeOptions {
   bool keepIoTypes = false;          // fp16: graph inputs/outputs stay float32
   std::vector<std::string> fp16BlockOps;  // fp16: op types kept in float32 (default list when empty)
   std::set<std::string> excludeNodes;     // original ONNX node names left in float
+  /// Mixed precision (quant/mixed_config.h): int8 and int16 layers are quantized (int16: 16-bit
+  /// activations, int8 weights), fp16 and fp32 ones stay float for convertToFp16 to finish.
+  /// Empty: every layer int8. convertToFp16 with a non-empty config converts its fp16 nodes only.
+  MixedConfig mixed;
   /// int8: Concat inputs and output share one scale (the union of their ranges), so the device
   /// concatenates without requantizing; off, each keeps its own (ONNX Runtime's behaviour).
   bool shareConcatScales = true;
@@ -46,11 +51,25 @@ struct QuantizeReport {
   nlohmann::ordered_json scheme = nlohmann::ordered_json::object();
 };
 
+/// A layer quantizeStatic would quantize (a Compute unit: the op with its absorbed bias Add and
+/// activation), as the mixed-precision search sees it.
+struct QuantUnitInfo {
+  std::string key;                 // the anchor's first original ONNX name
+  std::vector<std::string> names;  // every original name of every node of the unit
+  std::string op;                  // "Conv+Relu"
+  int64_t weightElements = 0;      // of its constant weight (0: none)
+};
+std::vector<QuantUnitInfo> quantizedUnits(const Model& m, const QuantizeOptions& opt);
+
 /// The IR values whose ranges quantizeStatic needs (the activations at quantized boundaries).
 std::vector<std::string> tensorsToCalibrate(const Model& m, const QuantizeOptions& opt);
 /// INT8 static: QDQ around Conv, ConvTranspose, Gemm, MatMul, Add, Mul, Concat, pooling,
-/// Resize and activations; weights per channel, bias int32.
-Status quantizeStatic(Model& m, const QuantRanges& ranges, const QuantizeOptions& opt, QuantizeReport& report);
+/// Resize and activations; weights per channel, bias int32. Layers the mixed config makes int16
+/// get 16-bit activations (uint16, or int16 with int8 activations), with ranges from
+/// `wideRanges` where it has them (the observed min/max), else from `ranges`; their Q/DQ are
+/// ONNX's from opset 21, ONNX Runtime's com.microsoft ones before.
+Status quantizeStatic(Model& m, const QuantRanges& ranges, const QuantizeOptions& opt, QuantizeReport& report,
+                      const QuantRanges& wideRanges = {});
 /// int8-weights: MatMul/Gemm/Conv weights int8 behind DequantizeLinear, float activations.
 Status quantizeWeightsOnly(Model& m, const QuantizeOptions& opt, QuantizeReport& report);
 /// int8-dynamic: DynamicQuantizeLinear + MatMulInteger / ConvInteger (ONNX Runtime's

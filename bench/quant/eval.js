@@ -8,7 +8,7 @@
 //   node bench/quant/eval.js --float F.onnx --quant Q.onnx [--label L] [--json OUT.json]
 //        (--input NAME=FILE.npy ... | --images DIR|LIST.txt --size HxW --mean a,b,c --std a,b,c
 //         [--bgr] [--image-input NAME])
-//        [--task generic|det|cls|embed] [--opt disabled,all] [--float-opt all] [--threads N]
+//        [--task generic|det|cls|embed|rec] [--opt disabled,all] [--float-opt all] [--threads N]
 //        [--limit N] [--dump-dir DIR]
 //
 // Inputs: each .npy is a stack of samples (see inputs.js splitStack); images are preprocessed
@@ -21,6 +21,8 @@
 //   det    mean/min IoU of the p > 0.3 binary maps (first output)
 //   cls    argmax agreement on the float model's confident predictions (max p > 0.9)
 //   embed  per sample: last_hidden_state mean-pooled over attention_mask, L2-normalized, cosine
+//   rec    greedy CTC decoding (argmax per step, repeats collapsed, blank 0 dropped): lines whose
+//          decoded class sequence equals the float model's
 // Prints JSON to stdout (and --json), and one markdown table row per level to stderr
 // (the header with --header).
 'use strict';
@@ -64,7 +66,7 @@ function parseArgs(argv) {
   if (!a.float) throw new Error('--float MODEL is required');
   if (!a.images && !a.npyInputs.length) throw new Error('give --input NAME=FILE.npy or --images');
   if (a.images && (!a.size || !a.mean || !a.std)) throw new Error('--images needs --size HxW --mean --std');
-  if (!['generic', 'det', 'cls', 'embed'].includes(a.task)) throw new Error(`unknown --task ${a.task}`);
+  if (!['generic', 'det', 'cls', 'embed', 'rec'].includes(a.task)) throw new Error(`unknown --task ${a.task}`);
   return a;
 }
 
@@ -207,6 +209,30 @@ function clsMetric(ref, got, name, thr = 0.9) {
   return { confident, kept, agreement: confident ? kept / confident : null, threshold: thr, float_classes: classes };
 }
 
+// CTC greedy decoding (PP-OCR rec): per time step the argmax class, repeats collapsed, blank
+// (class 0) dropped. A line is kept when the quantized model decodes exactly the float model's
+// class sequence.
+function ctcGreedy(t) {
+  const out = [];
+  let prev = -1;
+  for (const r of argmaxRows(t)) {
+    if (r.arg !== prev && r.arg !== 0) out.push(r.arg);
+    prev = r.arg;
+  }
+  return out;
+}
+
+function recMetric(ref, got, name) {
+  let identical = 0;
+  const differing = [];
+  for (let i = 0; i < ref.length; i++) {
+    const a = ctcGreedy(ref[i][name]), b = ctcGreedy(got[i][name]);
+    if (a.length === b.length && a.every((v, k) => v === b[k])) identical++;
+    else differing.push(i);
+  }
+  return { lines: ref.length, identical, differing };
+}
+
 function pooled(t, mask) {
   const [, seq, hidden] = t.dims;
   const v = new Float64Array(hidden);
@@ -238,6 +264,7 @@ function tableRow(label, level, r, task) {
   let extra = '';
   if (task === 'det') extra = `IoU ${fmt(r.task.iou_mean, 4)} / min ${fmt(r.task.iou_min, 4)}`;
   if (task === 'cls') extra = `kept ${r.task.kept}/${r.task.confident}`;
+  if (task === 'rec') extra = `lines identical ${r.task.identical}/${r.task.lines}`;
   if (task === 'embed') extra = `pooled cos ${fmt(r.task.pooled_cosine_mean, 5)} / min ${fmt(r.task.pooled_cosine_min, 5)}`;
   if (r.outputs.last_layer_input) {
     const l = r.outputs.last_layer_input;
@@ -273,6 +300,7 @@ async function main() {
       const main0 = ref.outputNames[0];
       if (a.task === 'det') r.task = detMetric(ref.outs, got.outs, main0);
       if (a.task === 'cls') r.task = clsMetric(ref.outs, got.outs, main0);
+      if (a.task === 'rec') r.task = recMetric(ref.outs, got.outs, main0);
       if (a.task === 'embed') r.task = embedMetric(ref.outs, got.outs, main0, samples);
       result.levels[level] = r;
       if (a.dumpDir) {

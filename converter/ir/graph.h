@@ -87,6 +87,11 @@ class Node {
   const std::string& opType() const { return opType_; }
   const std::string& domain() const { return domain_; }
   bool is(std::string_view opType) const { return domain_.empty() && opType_ == opType; }
+  /// QuantizeLinear or DequantizeLinear (`opType`) of ONNX or of ONNX Runtime's com.microsoft
+  /// domain, which has the same semantics and the 16-bit types before opset 21.
+  bool isQdq(std::string_view opType) const {
+    return opType_ == opType && (domain_.empty() || domain_ == "com.microsoft");
+  }
   const std::string& name() const { return name_; }
   void setName(std::string n) { name_ = std::move(n); }
   const std::string& docString() const { return docString_; }

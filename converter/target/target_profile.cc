@@ -136,7 +136,7 @@ class ValueFacts {
       const Node* p = v->producer();
       if (!p) return false;
       if (p->is("Constant")) return true;
-      if (!(p->is("DequantizeLinear") || p->is("Identity") || p->is("Cast"))) return false;
+      if (!(p->isQdq("DequantizeLinear") || p->is("Identity") || p->is("Cast"))) return false;
       v = p->operand(0);
     }
     return false;
@@ -153,7 +153,7 @@ class ValueFacts {
         if (auto t = p->attrs().get<TensorRef>("value"); t && *t) return (*t)->dims();
         return std::nullopt;
       }
-      if (!(p->is("DequantizeLinear") || p->is("Identity") || p->is("Cast"))) return std::nullopt;
+      if (!(p->isQdq("DequantizeLinear") || p->is("Identity") || p->is("Cast"))) return std::nullopt;
       v = p->operand(0);
     }
     return std::nullopt;
@@ -182,7 +182,7 @@ class ValueFacts {
       const Value* r = n.result(i);
       if (!r) continue;
       DType t = declared(r);
-      if (n.is("DequantizeLinear")) {
+      if (n.isQdq("DequantizeLinear")) {
         t = dtype(n.operand(0));  // a dequantized value is still quantized data on the device
       } else if (t == DType::Undefined) {
         if (n.is("Shape") || n.is("Size") || n.is("ArgMax") || n.is("ArgMin") || n.is("NonZero"))
@@ -193,7 +193,7 @@ class ValueFacts {
           t = DType::Bool;
         else if (n.is("Cast"))
           t = dtypeFromCode(static_cast<int32_t>(n.attrs().getInt("to", 0))).value_or(DType::Undefined);
-        else if (n.is("QuantizeLinear"))
+        else if (n.isQdq("QuantizeLinear"))
           t = n.operand(2) ? dtype(n.operand(2)) : DType::U8;
         else if (n.is("TopK") && i == 1)
           t = DType::I64;
@@ -237,7 +237,7 @@ std::string dtypesText(const std::vector<DType>& ts) {
 
 /// The element type the node computes in: its first non-bool data operand's, or its result's.
 DType computeType(const Node& n, const ValueFacts& f) {
-  if (n.is("QuantizeLinear") && n.result(0)) return f.dtype(n.result(0));
+  if (n.isQdq("QuantizeLinear") && n.result(0)) return f.dtype(n.result(0));
   for (const Value* v : n.operands())
     if (v && f.dtype(v) != DType::Bool) return f.dtype(v);
   if (n.operand(0)) return f.dtype(n.operand(0));
@@ -440,7 +440,7 @@ std::string checkOpSpecific(const Node& n, const OpConstraints& c) {
 bool perChannelWeights(const Node& n) {
   const Value* w = weightOperand(n);
   if (!w) return false;
-  if (const Node* p = w->producer(); p && p->is("DequantizeLinear"))
+  if (const Node* p = w->producer(); p && p->isQdq("DequantizeLinear"))
     if (auto s = ValueFacts::staticShape(p->operand(1))) {
       std::optional<int64_t> e = checkedElementCount(*s);
       return !e || *e > 1;
@@ -451,8 +451,10 @@ bool perChannelWeights(const Node& n) {
 std::string placeOne(const Node& n, const TargetProfile& p, const ValueFacts& f) {
   // Constants are baked into the model; dequantized weights fold into their consumer.
   if (n.is("Constant")) return {};
-  if (n.is("DequantizeLinear") && ValueFacts::isConstant(n.operand(0)) && p.quantization.int8()) return {};
-  const OpConstraints* c = p.findOp(n.domain(), n.opType());
+  if (n.isQdq("DequantizeLinear") && ValueFacts::isConstant(n.operand(0)) && p.quantization.int8()) return {};
+  // ONNX Runtime's com.microsoft Q/DQ are the 16-bit form of ONNX's: the same device op.
+  const bool qdq = n.isQdq("QuantizeLinear") || n.isQdq("DequantizeLinear");
+  const OpConstraints* c = p.findOp(qdq ? std::string() : n.domain(), n.opType());
   if (!c) return "op not supported by target";
   if (std::string r = checkDType(n, p, *c, f); !r.empty()) return r;
   if (std::string r = checkShapes(n, p, *c, f); !r.empty()) return r;

@@ -1,6 +1,8 @@
 // target_json.cc - strict JSON reading and writing of target profiles and placements.
 #include "formats/target/target_json.h"
 
+#include "formats/support/json_file.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -237,9 +239,7 @@ Expected<TargetProfile> parseTargetProfile(std::string_view text, const std::str
   try {
     j = Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
-    std::string what = e.what();
-    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    return Status::invalidArgument("{}: invalid JSON: {}", origin, what);
+    return Status::invalidArgument("{}: invalid JSON: {}", origin, jsonParseErrorText(e));
   }
   TargetProfile p;
   NPU_TRY(parseProfile(j, origin, p));

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/support/json_file.h"
 #include "formats/support/mapped_file.h"
 
 namespace npuconv {
@@ -14,17 +15,6 @@ namespace {
 
 // The tokens BertTokenizerFast registers as added (special) tokens, in its order.
 constexpr const char* kSpecialTokens[] = {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"};
-
-Expected<Json> parseJsonFile(const fs::path& path) {
-  NPU_ASSIGN_OR_RETURN(std::string text, readFile(path));
-  try {
-    return Json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
-    std::string what = e.what();
-    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    return Status::invalidArgument("{}: invalid JSON: {}", path.string(), what);
-  }
-}
 
 // A boolean field; absent or null leaves `out` at its default.
 Status readBool(const Json& obj, const char* key, const std::string& where, bool& out) {
@@ -143,7 +133,7 @@ Expected<BertTokenizer> loadVocabTxt(const fs::path& path, const BertTokenizerCo
 }
 
 Expected<BertTokenizer> loadTokenizerJson(const fs::path& path) {
-  NPU_ASSIGN_OR_RETURN(Json j, parseJsonFile(path));
+  NPU_ASSIGN_OR_RETURN(Json j, readJsonFile(path));
   const std::string file = path.string();
   if (!j.is_object()) return Status::invalidArgument("{}: not a JSON object", file);
   BertTokenizerConfig cfg;
@@ -251,7 +241,7 @@ Expected<BertTokenizer> loadTokenizer(const fs::path& tokenizer, const fs::path&
     fs::path configPath = vocab.parent_path() / "tokenizer_config.json";
     std::error_code ec;
     if (fs::exists(configPath, ec)) {
-      NPU_ASSIGN_OR_RETURN(Json c, parseJsonFile(configPath));
+      NPU_ASSIGN_OR_RETURN(Json c, readJsonFile(configPath));
       if (!c.is_object())
         return Status::invalidArgument("{}: not a JSON object", configPath.string());
       const std::string where = configPath.string();

@@ -44,12 +44,12 @@ void exposeQuantized(Model& m, const NamedTensors& in) {
     auto exec = Executor::create(m, ExecOptions{.threads = 2});
     ASSERT_TRUE(exec.hasValue()) << exec.status().toString();
     (*exec)->setObserver([&](const Node& n, size_t i, const Tensor& t) {
-      if (n.is("QuantizeLinear")) dims[n.result(i)] = t.dims();
+      if (n.isQdq("QuantizeLinear")) dims[n.result(i)] = t.dims();
     });
     ASSERT_TRUE((*exec)->run(in).hasValue());
   }
   for (Node* n : m.graph->nodes())
-    if (n->is("QuantizeLinear") && !n->result(0)->isGraphOutput()) {
+    if (n->isQdq("QuantizeLinear") && !n->result(0)->isGraphOutput()) {
       Value* r = n->result(0);
       r->setType(TensorType{r->dtype(), shapeOf(dims.at(r)), {}, {}});
       m.graph->addOutput(r);
@@ -117,22 +117,26 @@ OracleStats compareWithOrt(const std::string& name, Model q, const NamedTensors&
       if (absTol > 0) EXPECT_LE(diff, absTol) << "max|ort| " << mx;
       else EXPECT_LE(rel, 1e-5) << "max|diff| " << diff << " max|ort| " << mx;
     } else {
-      EXPECT_EQ(o["dtype"], "uint8");
-      const auto* ref = reinterpret_cast<const uint8_t*>(bytes.data());
-      auto got = it->second.span<uint8_t>();
+      EXPECT_TRUE(o["dtype"] == "uint8" || o["dtype"] == "uint16") << o["dtype"];
+      const bool wide = o["dtype"] == "uint16";
+      auto at = [&](const void* p, size_t i) -> int64_t {
+        return wide ? static_cast<const uint16_t*>(p)[i] : static_cast<const uint8_t*>(p)[i];
+      };
+      const size_t count = it->second.numElements();
       ++st.intTensors;
       int64_t bad = 0, step = 0;
-      for (size_t i = 0; i < got.size(); ++i) {
+      for (size_t i = 0; i < count; ++i) {
         ++st.intElements;
-        if (ref[i] != got[i]) {
+        int64_t r = at(bytes.data(), i), g = at(it->second.raw(), i);
+        if (r != g) {
           ++st.intMismatches, ++bad;
-          step = std::max<int64_t>(step, std::abs(int(ref[i]) - int(got[i])));
+          step = std::max<int64_t>(step, std::abs(r - g));
         }
       }
       st.intMaxStep = std::max(st.intMaxStep, step);
-      st.perTensor.push_back({static_cast<int64_t>(got.size()), bad, step});
+      st.perTensor.push_back({static_cast<int64_t>(count), bad, step});
       if (bad && getenv("QORACLE_VERBOSE"))
-        std::printf("  %s: %lld of %zu differ, max %lld\n", oname.c_str(), static_cast<long long>(bad), got.size(),
+        std::printf("  %s: %lld of %zu differ, max %lld\n", oname.c_str(), static_cast<long long>(bad), count,
                     static_cast<long long>(step));
     }
   }
@@ -197,6 +201,52 @@ TEST(QuantOracle, TinyModelsMatchOnnxRuntime) {
     OracleStats st = compareWithOrt(c.name, std::move(q), test::seededInputs(f, 999));
     EXPECT_GT(st.intTensors, 0);
     EXPECT_EQ(st.intMismatches, 0) << "uint8 tensors differ between ONNX Runtime and the executor";
+  }
+}
+
+// Mixed precision: the MatMuls with 16-bit activations (com.microsoft Q/DQ at opset 13), the
+// Conv case with one layer in fp16 and one int16 by pattern: ONNX Runtime runs what we write and
+// agrees with the executor on every quantized tensor, 16-bit ones included.
+TEST(QuantOracle, MixedInt16AndFp16LayersMatchOnnxRuntime) {
+  if (!haveOrt()) GTEST_SKIP() << "node_modules/onnxruntime-node absent: run scripts/install_ort.sh";
+  std::vector<TinyCase> cases = tinyCases();
+  struct Mix {
+    size_t caseIndex;
+    const char* config;
+  };
+  const Mix mixes[] = {
+      {2, R"({"op_types": {"MatMul": "int16"}})"},
+      {0, R"({"default": "int8", "patterns": {".*Conv.*": "int16"}, "op_types": {"MaxPool": "fp16"}})"},
+  };
+  for (const Mix& mix : mixes) {
+    const TinyCase& c = cases[mix.caseIndex];
+    SCOPED_TRACE(c.name + " " + mix.config);
+    Model f = test::buildModel(c.text, c.consts);
+    Model q = test::buildModel(c.text, c.consts);
+    auto samples = test::seededSamples(f, 4, 77);
+    QuantizeOptions opt;
+    auto cfg = parseMixedConfig(nlohmann::ordered_json::parse(mix.config), "test");
+    ASSERT_TRUE(cfg.hasValue()) << cfg.status().toString();
+    opt.mixed = *cfg;
+    ASSERT_TRUE(checkMixedConfigKeys(opt.mixed, *q.graph, "test").isOk());
+    QuantizeReport rep;
+    Status s = quantizeStatic(q, test::observedRanges(f, samples), opt, rep);
+    ASSERT_TRUE(s.isOk()) << s.toString();
+    if (opt.mixed.mentions(LayerPrecision::Fp16)) {
+      opt.keepIoTypes = true;
+      ASSERT_TRUE(convertToFp16(q, opt, rep).isOk());
+    }
+    int wide = 0;
+    for (const Node* n : q.graph->nodes())
+      if (n->isQdq("QuantizeLinear") && n->domain() == "com.microsoft") {
+        ++wide;
+        EXPECT_EQ(n->result(0)->dtype(), DType::U16) << n->name();
+      }
+    EXPECT_GT(wide, 0) << "no 16-bit QuantizeLinear";
+    EXPECT_EQ(q.opsetVersion("com.microsoft"), 1);
+    OracleStats st = compareWithOrt(c.name + "_mixed", std::move(q), test::seededInputs(f, 999));
+    EXPECT_GT(st.intTensors, 0);
+    EXPECT_EQ(st.intMismatches, 0) << "quantized tensors differ between ONNX Runtime and the executor";
   }
 }
 

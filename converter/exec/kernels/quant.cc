@@ -626,6 +626,9 @@ Status qlinearConv(KernelContext& ctx) {
 void registerQuantKernels(KernelRegistry& r) {
   r.add("", "QuantizeLinear", quantizeLinear);
   r.add("", "DequantizeLinear", dequantizeLinear);
+  // ONNX Runtime's contrib forms: the same semantics, with 16-bit types before opset 21.
+  r.add("com.microsoft", "QuantizeLinear", quantizeLinear);
+  r.add("com.microsoft", "DequantizeLinear", dequantizeLinear);
   r.add("", "DynamicQuantizeLinear", dynamicQuantizeLinear);
   r.add("", "MatMulInteger", matMulInteger);
   r.add("", "ConvInteger", convInteger);
