@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "converter/support/utf8.h"
 #include "pipeline/version.h"
 
 int main(int argc, char** argv) {
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   try {
     return action ? action() : 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "npuconv: internal error: %s\n", e.what());
+    std::fprintf(stderr, "npuconv: internal error: %s\n", oneLineMessage(e.what()).c_str());
     return exitCodeFor(StatusCode::Internal);
   }
 }

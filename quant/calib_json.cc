@@ -73,14 +73,23 @@ Status runFromJson(const nlohmann::json& j, const std::string& where, std::vecto
     return Status::invalidArgument("{}: expected {{\"counts\": [...], \"origin\": u}}", where);
   NPU_ASSIGN_OR_RETURN(origin, getInt(j, "origin", where));
   run.clear();
+  // A run never spans more than the buckets there are: a count of empty buckets past that is
+  // refused before it is allocated (-2^62 would ask for 2^65 bytes).
+  const int64_t maxLen = calib::kMaxBucket;
   for (const auto& c : j["counts"]) {
     if (!c.is_number_integer()) return Status::invalidArgument("{}: counts must be integers", where);
+    if (c.is_number_unsigned() && c.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      return Status::invalidArgument("{}: count {} is too large", where, c.get<uint64_t>());
     int64_t v = c.get<int64_t>();
+    if (v < -maxLen || (v < 0 && static_cast<int64_t>(run.size()) > maxLen + v))
+      return Status::invalidArgument("{}: histogram run longer than the {} buckets", where, maxLen);
     if (v < 0) run.insert(run.end(), static_cast<size_t>(-v), 0);
     else run.push_back(v);
+    if (static_cast<int64_t>(run.size()) > maxLen)
+      return Status::invalidArgument("{}: histogram run longer than the {} buckets", where, maxLen);
   }
   if (!run.empty() && (run.front() == 0 || run.back() == 0 || origin < 1 ||
-                       origin + static_cast<int64_t>(run.size()) - 1 > calib::kMaxBucket))
+                       origin > calib::kMaxBucket - static_cast<int64_t>(run.size()) + 1))
     return Status::invalidArgument("{}: histogram run out of range or not trimmed", where);
   if (run.empty()) origin = 0;
   return Status::ok();
@@ -119,12 +128,14 @@ nlohmann::ordered_json calibStatsToJson(const CalibrationStats& stats) {
 }
 
 Expected<CalibrationStats> calibStatsFromJson(const nlohmann::json& j) {
-  if (!j.is_object() || j.value("format", std::string()) != kFormat)
+  // json::value() throws on a value of another type: every field's type is checked first.
+  if (!j.is_object() || !j.contains("format") || j["format"] != kFormat)
     return Status::invalidArgument("not a calibration file (expected \"format\": \"{}\")", kFormat);
   NPU_ASSIGN_OR_RETURN(int64_t version, getInt(j, "version", "calibration"));
   if (version != kVersion)
     return Status::unsupported("calibration file version {} (this npuconv reads version {})", version, kVersion);
-  if (!j.contains("histogram") || j["histogram"].value("mantissaBits", -1) != calib::kMantissaBits)
+  if (!j.contains("histogram") || !j["histogram"].is_object() || !j["histogram"].contains("mantissaBits") ||
+      j["histogram"]["mantissaBits"] != calib::kMantissaBits)
     return Status::unsupported("calibration histogram with other buckets (this npuconv uses {} mantissa bits)",
                                calib::kMantissaBits);
   CalibrationStats s;
@@ -142,10 +153,14 @@ Expected<CalibrationStats> calibStatsFromJson(const nlohmann::json& j) {
     return Status::invalidArgument("calibration: \"observed\" must be \"all\" or a list of names");
   }
   NPU_ASSIGN_OR_RETURN(s.samples, getInt(j, "samples", "calibration"));
+  if (s.samples < 0) return Status::invalidArgument("calibration: \"samples\" is negative");
   if (!j.contains("shards") || !j["shards"].is_object())
     return Status::invalidArgument("calibration: \"shards\" missing");
   NPU_ASSIGN_OR_RETURN(s.shardCount, getInt(j["shards"], "count", "calibration: shards"));
+  if (s.shardCount < 1) return Status::invalidArgument("calibration: shards: count {} is not positive", s.shardCount);
   s.shards.clear();
+  if (j["shards"].contains("indices") && !j["shards"]["indices"].is_array())
+    return Status::invalidArgument("calibration: shards: \"indices\" must be a list");
   for (const auto& i : j["shards"].value("indices", nlohmann::json::array())) {
     if (!i.is_number_integer() || i.get<int64_t>() < 0 || i.get<int64_t>() >= s.shardCount ||
         (!s.shards.empty() && i.get<int64_t>() <= s.shards.back()))
@@ -169,9 +184,21 @@ Expected<CalibrationStats> calibStatsFromJson(const nlohmann::json& j) {
     NPU_ASSIGN_OR_RETURN(t.max, parseHexFloat(e.value("max", nlohmann::json()), where + ": max"));
     NPU_TRY(runFromJson(e.value("posHist", nlohmann::json()), where + ": posHist", t.hist, t.histOrigin));
     NPU_TRY(runFromJson(e.value("negHist", nlohmann::json()), where + ": negHist", t.negHist, t.negHistOrigin));
+    // Counts are never negative, and sums of them must not overflow (they are added up here,
+    // and again when shards merge): each is at most 2^46 and a run has under 2^15 of them.
+    constexpr int64_t kMaxCount = int64_t(1) << 46;
+    for (int64_t c : {t.count, t.samples, t.zeros, t.nans, t.posInfs, t.negInfs})
+      if (c < 0 || c > kMaxCount)
+        return Status::invalidArgument("{}: a count is negative or above 2^46 ({})", where, c);
+    for (const auto* run : {&t.hist, &t.negHist})
+      for (int64_t c : *run)
+        if (c < 0 || c > kMaxCount)
+          return Status::invalidArgument("{}: a histogram count is negative or above 2^46 ({})", where, c);
     int64_t inHist = t.zeros;
     for (int64_t c : t.hist) inHist += c;
     for (int64_t c : t.negHist) inHist += c;
+    if (!std::isfinite(t.min) || !std::isfinite(t.max))
+      return Status::invalidArgument("{}: min and max must be finite", where);
     if (inHist != t.finiteCount() || t.min > t.max)
       return Status::invalidArgument("{}: counts do not add up (histogram {}, finite values {})", where, inHist,
                                      t.finiteCount());

@@ -10,6 +10,7 @@ PACKAGES=(
   libeigen3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libhdf5-dev
   libgtest-dev googletest llvm-14-tools
   libpng-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libxxhash-dev
+  clang-14 libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz/run_fuzzers.sh)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

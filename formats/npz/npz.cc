@@ -6,6 +6,10 @@
 
 namespace npuconv {
 
+namespace {
+constexpr uint64_t kMaxNpyHeaderBytes = 1 << 20;
+}  // namespace
+
 Expected<std::unique_ptr<NpzArchive>> NpzArchive::open(const std::filesystem::path& path) {
   auto npz = std::unique_ptr<NpzArchive>(new NpzArchive());
   NPU_ASSIGN_OR_RETURN(npz->zip_, ZipArchive::open(path));
@@ -26,6 +30,11 @@ Expected<std::unique_ptr<NpzArchive>> NpzArchive::open(const std::filesystem::pa
                             (static_cast<uint64_t>(static_cast<uint8_t>(head[10])) << 16) |
                             (static_cast<uint64_t>(static_cast<uint8_t>(head[11])) << 24)) + 12;
       len = std::min(len, m.size);
+      // The header is read whole: a length claimed by a deflated member (up to 4 GiB) is not
+      // allocated. numpy writes a few hundred bytes; 1 MiB leaves room for any rank.
+      if (len > kMaxNpyHeaderBytes)
+        return Status::invalidArgument("{}: .npy header of {} bytes (at most {} are read)", where, len,
+                                       kMaxNpyHeaderBytes);
       if (len > head.size()) {
         size_t had = head.size();
         head.resize(len);

@@ -16,11 +16,57 @@
 
 #include "converter/ir/provenance_record.h"
 #include "converter/ir/verifier.h"
+#include "converter/support/utf8.h"
 #include "formats/onnx/schema_check.h"
 #include "formats/onnx/tensor_proto.h"
 
 namespace npuconv {
 namespace {
+
+// ONNX strings (names, op types, domains, doc strings) are UTF-8; `bytes` fields (raw_data,
+// string tensors, string attributes) are not checked. `path` names the field: graph.node[3].name.
+Status checkUtf8Strings(const google::protobuf::Message& msg, const std::string& path) {
+  const google::protobuf::Reflection* r = msg.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(msg, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    std::string where = path.empty() ? f->name() : path + "." + f->name();
+    auto check = [&](const std::string& v, const std::string& at) -> Status {
+      if (auto bad = firstInvalidUtf8(v))
+        return Status::invalidModel("{} \"{}\" is not valid UTF-8 (byte {})", at, v, *bad + 1);
+      return Status::ok();
+    };
+    if (f->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      if (!f->is_repeated()) {
+        NPU_TRY(check(r->GetString(msg, f), where));
+      } else {
+        for (int i = 0, n = r->FieldSize(msg, f); i < n; ++i)
+          NPU_TRY(check(r->GetRepeatedString(msg, f, i), fmt::format("{}[{}]", where, i)));
+      }
+    } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+      if (!f->is_repeated()) {
+        NPU_TRY(checkUtf8Strings(r->GetMessage(msg, f), where));
+      } else {
+        for (int i = 0, n = r->FieldSize(msg, f); i < n; ++i)
+          NPU_TRY(checkUtf8Strings(r->GetRepeatedMessage(msg, f, i), fmt::format("{}[{}]", where, i)));
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// A default-domain opset newer than npuconv knows would be read with older semantics.
+Status checkOpsetImports(const google::protobuf::RepeatedPtrField<onnx::OperatorSetIdProto>& imports,
+                         const std::string& where) {
+  for (const auto& o : imports) {
+    if (!o.domain().empty() && o.domain() != "ai.onnx") continue;
+    if (o.version() > kMaxOpset)
+      return Status::unsupported("{}opset {} of the default domain is newer than npuconv knows (up to {})", where,
+                                 o.version(), kMaxOpset);
+    if (o.version() < 1) return Status::invalidModel("{}default-domain opset {} (opsets start at 1)", where, o.version());
+  }
+  return Status::ok();
+}
 
 class Importer {
  public:
@@ -33,6 +79,10 @@ class Importer {
       return Status::invalidModel("not an ONNX model (no graph or no IR version)");
     if (m.irVersion < kMinIrVersion || m.irVersion > kMaxIrVersion)
       return Status::unsupported("IR version {} (supported {}..{})", m.irVersion, kMinIrVersion, kMaxIrVersion);
+    NPU_TRY(checkOpsetImports(proto.opset_import(), ""));
+    for (const auto& f : proto.functions())
+      NPU_TRY(checkOpsetImports(f.opset_import(), "function \"" + f.name() + "\": "));
+    NPU_TRY(checkUtf8Strings(proto, ""));
     for (const auto& o : proto.opset_import()) m.opsetImports.push_back({o.domain(), o.version()});
     m.producerName = proto.producer_name();
     m.producerVersion = proto.producer_version();

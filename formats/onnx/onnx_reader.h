@@ -4,7 +4,8 @@
 // Every failure is a Status naming the file and the node or tensor at fault: not a protobuf,
 // truncated, missing or too-short external data, an external-data location escaping the
 // model's folder, tensor data whose size does not match its dims and dtype, a graph cycle,
-// duplicate value names, undefined inputs, an unknown dtype, an unsupported IR version, a node
+// duplicate value names, undefined inputs, an unknown dtype, an unsupported IR version or
+// default-domain opset (newer than kMaxOpset), a string field that is not UTF-8, a node
 // that breaks its op's definition (schema_check.h). A subgraph output naming a value of an
 // enclosing graph is imported as an Identity inside the subgraph.
 #pragma once
@@ -27,6 +28,9 @@ struct ImportOptions {
 /// IR versions we read.
 inline constexpr int64_t kMinIrVersion = 3;
 inline constexpr int64_t kMaxIrVersion = 10;
+/// The newest default-domain opset we read (ONNX 1.16, the release of IR version 10): a newer
+/// one is Unsupported naming it, since its ops may mean something else.
+inline constexpr int64_t kMaxOpset = 21;
 
 /// Facts about the file itself, which the IR does not keep (for `inspect`).
 struct OnnxFileInfo {

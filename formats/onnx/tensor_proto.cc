@@ -99,6 +99,8 @@ Expected<TensorType> typeFromProto(const onnx::TypeProto& tp, const std::string&
     Shape s;
     for (const auto& d : tt.shape().dim()) {
       Dim dim;
+      if (d.has_dim_value() && d.dim_value() < 0)
+        return Status::invalidModel("value \"{}\": negative dim {} in its declared shape", valueName, d.dim_value());
       if (d.has_dim_value()) dim = Dim(d.dim_value());
       else if (d.has_dim_param()) dim = Dim::symbol(d.dim_param());
       dim.setDenotation(d.denotation());

@@ -1,6 +1,8 @@
 // target_json.cc - strict JSON reading and writing of target profiles and placements.
 #include "formats/target/target_json.h"
 
+#include "formats/support/json_file.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -236,10 +238,8 @@ Expected<TargetProfile> parseTargetProfile(std::string_view text, const std::str
   Json j;
   try {
     j = Json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    if (auto pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
-    return Status::invalidArgument("{}: invalid JSON: {}", origin, what);
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
+    return Status::invalidArgument("{}: invalid JSON: {}", origin, jsonParseErrorText(e));
   }
   TargetProfile p;
   NPU_TRY(parseProfile(j, origin, p));

@@ -115,21 +115,6 @@ std::vector<char32_t> stripAccents(const std::vector<char32_t>& cps) {
 
 }  // namespace
 
-std::optional<size_t> firstInvalidUtf8(std::string_view text) {
-  auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  auto n = static_cast<utf8proc_ssize_t>(text.size());
-  size_t off = 0;
-  while (n > 0) {
-    utf8proc_int32_t c = 0;
-    utf8proc_ssize_t len = utf8proc_iterate(p, n, &c);
-    if (len <= 0) return off;
-    p += len;
-    n -= len;
-    off += static_cast<size_t>(len);
-  }
-  return std::nullopt;
-}
-
 BertTokenizer::BertTokenizer(BertTokenizerConfig cfg, std::unordered_map<std::string, int64_t> vocab,
                              std::vector<std::pair<std::string, int64_t>> addedTokens,
                              int64_t clsId, int64_t sepId, int64_t padId, int64_t unkId,

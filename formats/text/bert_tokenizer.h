@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "converter/support/utf8.h"  // firstInvalidUtf8
+
 namespace npuconv {
 
 /// BertNormalizer's switches and the WordPiece model's parameters.
@@ -57,8 +59,5 @@ class BertTokenizer {
   int64_t clsId_, sepId_, padId_, unkId_;
   std::string source_;
 };
-
-/// Whether `text` is valid UTF-8; else the byte offset of the first bad sequence.
-std::optional<size_t> firstInvalidUtf8(std::string_view text);
 
 }  // namespace npuconv

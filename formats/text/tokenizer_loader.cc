@@ -76,8 +76,10 @@ Status readPostProcessor(const Json& pp, const std::string& file, int64_t& cls, 
     auto s = item.find("SpecialToken");
     if (s == item.end() || !s->contains("id") || !(*s)["id"].is_string()) return false;
     std::string name = (*s)["id"].get<std::string>();
-    if (specials == pp.end() || !specials->contains(name)) return false;
-    const Json& ids = (*specials)[name]["ids"];
+    if (specials == pp.end() || !specials->is_object() || !specials->contains(name)) return false;
+    const Json& special = (*specials)[name];
+    if (!special.is_object() || !special.contains("ids")) return false;
+    const Json& ids = special["ids"];
     if (!ids.is_array() || ids.size() != 1 || !ids[0].is_number_integer()) return false;
     id = ids[0].get<int64_t>();
     return true;
@@ -203,7 +205,9 @@ Expected<BertTokenizer> loadTokenizerJson(const fs::path& path) {
           !t["id"].is_number_integer())
         return Status::invalidArgument("{}: added_tokens[{}]: needs content and id", file, i);
       for (const char* flag : {"normalized", "lstrip", "rstrip", "single_word"})
-        if (t.value(flag, false))
+        if (auto f = t.find(flag); f != t.end() && !f->is_null() && !f->is_boolean())
+          return Status::invalidArgument("{}: added_tokens[{}].{}: expected true or false", file, i, flag);
+        else if (f != t.end() && f->is_boolean() && f->get<bool>())
           return Status::unsupported("{}: added_tokens[{}] (\"{}\"): {} is not supported", file,
                                      i, t["content"].get<std::string>(), flag);
       added.emplace_back(t["content"].get<std::string>(), t["id"].get<int64_t>());

@@ -116,7 +116,7 @@ Expected<bool> bindShapes(Model& m, const std::map<std::string, std::vector<int6
 
   bool changed = false;
   for (const auto& [name, sizes] : inputShapes) {
-    auto it = std::find_if(g.inputs().begin(), g.inputs().end(), [&](Value* v) { return v->name() == name; });
+    auto it = std::find_if(g.inputs().begin(), g.inputs().end(), [&n = name](Value* v) { return v->name() == n; });
     if (it == g.inputs().end() || (*it)->isInitializer()) {
       std::string names;
       for (Value* v : g.inputs())
