@@ -206,7 +206,8 @@ class Lowerer {
     op.name = nodes.front()->name();
     for (const Node* n : nodes) {
       if (n->provenance().empty()) {
-        if (!n->name().empty()) op.provenance.push_back(n->name());
+        // A node npuconv made (a QuantizeLinear) has no original; the op's own node keeps its name.
+        if (n == nodes.front() && !n->name().empty()) op.provenance.push_back(n->name());
       } else {
         for (const std::string& s : n->provenance()) op.provenance.push_back(s);
       }
