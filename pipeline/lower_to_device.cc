@@ -7,6 +7,7 @@
 #include "pipeline/lower_to_device.h"
 
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -154,6 +155,16 @@ class Lowerer {
   std::optional<int32_t> qAlias(const Value* v) const {
     auto it = qAlias_.find(v);
     return it == qAlias_.end() ? std::nullopt : std::optional<int32_t>(it->second);
+  }
+
+  /// An alias usable as an integer op's activation: 8-bit, quantized per tensor (not an int32
+  /// accumulator).
+  std::optional<int32_t> q8Alias(const Value* v) const {
+    std::optional<int32_t> q = qAlias(v);
+    if (!q) return std::nullopt;
+    const device::Tensor& t = p_.tensors[static_cast<size_t>(*q)];
+    if (!isAct8(t.dtype) || t.quant < 0 || quantOf(*q).perAxis()) return std::nullopt;
+    return q;
   }
 
   const device::QuantParams& quantOf(int32_t t) const {
@@ -360,7 +371,7 @@ class Lowerer {
   /// Conv / Gemm / MatMul: quantized weight, int32 bias requantized to s_in * s_w[c].
   Expected<bool> lowerMac(Node* n) {
     const bool conv = n->is("Conv"), matmul = n->is("MatMul");
-    std::optional<int32_t> x = qAlias(n->operand(0));
+    std::optional<int32_t> x = q8Alias(n->operand(0));
     std::optional<ConstQ> w = constDq(n->operand(1));
     if (!x || !w || !isAct8(p_.tensors[static_cast<size_t>(*x)].dtype)) return false;
     const DType wt = w->data->dtype();
@@ -404,8 +415,11 @@ class Lowerer {
       biasReal = std::move(b);
     }
     std::optional<OutChain> c = outChain(n, true);
-    if (!c) return false;
-
+    NPU_ASSIGN_OR_RETURN(std::vector<int64_t> outDims, dimsOf(n->result()));
+    // No QuantizeLinear after it (a HardSwish or another float op follows): the op still runs in
+    // integers and writes its int32 accumulator, which a Dequantize hands to the float consumers.
+    const bool accumulatorOut = !c;
+    if (accumulatorOut && (outDims.empty() || n->result()->isGraphOutput())) return false;
     const device::QuantParams xq = quantOf(*x);  // a copy: addQuant below may reallocate
     device::Op op;
     op.code = conv ? OpCode::Conv : OpCode::Gemm;
@@ -419,7 +433,7 @@ class Lowerer {
       const double accScale = double(xq.scales[0]) * sw;
       const double bq = std::nearbyint(biasReal[static_cast<size_t>(i)] / accScale);
       bias[static_cast<size_t>(i)] = static_cast<int32_t>(std::clamp(bq, -2147483648.0, 2147483647.0));
-      mult[static_cast<size_t>(i)] = device::quantizeMultiplier(accScale / double(c->params.scales[0]));
+      if (!accumulatorOut) mult[static_cast<size_t>(i)] = device::quantizeMultiplier(accScale / double(c->params.scales[0]));
     }
     device::QuantParams biasQ;
     for (int64_t i = 0; i < outChannels; ++i) {
@@ -441,6 +455,17 @@ class Lowerer {
     } else {
       op.attrs.push_back(intAttr("trans_b", transB ? 1 : 0));
     }
+    if (accumulatorOut) {
+      biasQ.axis = conv ? 1 : static_cast<int32_t>(outDims.size() - 1);
+      NPU_ASSIGN_OR_RETURN(int32_t out, newActivation(n->result(), DType::I32, p_.addQuant(biasQ)));
+      op.actMin = std::numeric_limits<int32_t>::min();
+      op.actMax = std::numeric_limits<int32_t>::max();
+      op.outputs = {out};
+      setNames(op, {n});
+      qAlias_[n->result()] = out;
+      p_.ops.push_back(std::move(op));
+      return true;
+    }
     op.attrs.push_back(multipliersAttr("multiplier", mult, false));
     op.attrs.push_back(multipliersAttr("shift", mult, true));
     NPU_TRY(finishChain(op, n, *c).status());
@@ -449,7 +474,7 @@ class Lowerer {
   }
 
   Expected<bool> lowerAdd(Node* n) {
-    std::optional<int32_t> a = qAlias(n->operand(0)), b = qAlias(n->operand(1));
+    std::optional<int32_t> a = q8Alias(n->operand(0)), b = q8Alias(n->operand(1));
     if (!a || !b) return false;
     NPU_ASSIGN_OR_RETURN(std::vector<int64_t> da, dimsOf(n->operand(0)));
     NPU_ASSIGN_OR_RETURN(std::vector<int64_t> db, dimsOf(n->operand(1)));
@@ -486,7 +511,7 @@ class Lowerer {
     std::vector<int32_t> ins;
     const size_t dataInputs = n->is("Concat") ? n->numOperands() : 1;
     for (size_t i = 0; i < dataInputs; ++i) {
-      std::optional<int32_t> x = qAlias(n->operand(i));
+      std::optional<int32_t> x = q8Alias(n->operand(i));
       if (!x) return false;
       ins.push_back(*x);
     }

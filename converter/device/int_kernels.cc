@@ -70,11 +70,11 @@ Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in
   }
   const auto* b = reinterpret_cast<const int32_t*>(in[2].data);
   p.bias.assign(b, b + outCh);
-  for (int64_t o = 0; o < outCh; ++o) p.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
+  if (out.dtype != DType::I32)  // an int32 output is the raw accumulator: no requantization
+    for (int64_t o = 0; o < outCh; ++o) p.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
   // |x - zp| <= 255 and |w - zp| <= 255: the sum of perOut products must fit in int32.
   if (perOut > (std::numeric_limits<int32_t>::max() / 2) / (255 * 255))
     return Status::unsupported("op \"{}\": {} products per output may overflow the int32 accumulator", op.name, perOut);
-  (void)out;
   return p;
 }
 
@@ -165,8 +165,12 @@ void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
             }
           }
       }
-      const FixedMultiplier f = p.requant[static_cast<size_t>(o)];
       const size_t base = static_cast<size_t>((n * O + o) * OH * OW);
+      if (y.desc->dtype == DType::I32) {
+        std::memcpy(reinterpret_cast<int32_t*>(y.data) + base, acc.data(), acc.size() * sizeof(int32_t));
+        continue;
+      }
+      const FixedMultiplier f = p.requant[static_cast<size_t>(o)];
       for (int64_t i = 0; i < OH * OW; ++i)
         store(y.data, y.desc->dtype, base + static_cast<size_t>(i),
               clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(acc[static_cast<size_t>(i)], f), op.actMin, op.actMax));
@@ -188,6 +192,10 @@ void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
       int32_t acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += int32_t{row[static_cast<size_t>(k)]} * w[k];
       acc += p.bias[static_cast<size_t>(n)];
+      if (y.desc->dtype == DType::I32) {
+        reinterpret_cast<int32_t*>(y.data)[m * N + n] = acc;
+        continue;
+      }
       store(y.data, y.desc->dtype, static_cast<size_t>(m * N + n),
             clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(acc, p.requant[static_cast<size_t>(n)]), op.actMin, op.actMax));
     }

@@ -116,12 +116,20 @@ struct Interpreter::Impl {
         return fail("per-axis parameters do not match the tensor");
       return Status::ok();
     }
-    if (!isQ8(y) || p.quant[static_cast<size_t>(y.quant)].perAxis()) return fail("the output must be 8-bit, quantized per tensor");
+    const bool accumulatorOut = (op.code == OpCode::Conv || op.code == OpCode::Gemm) && y.dtype == DType::I32;
+    if (accumulatorOut) {
+      const int32_t axis = op.code == OpCode::Conv ? 1 : static_cast<int32_t>(y.dims.size()) - 1;
+      if (y.quant < 0 || y.dims.empty() || p.quant[static_cast<size_t>(y.quant)].axis != axis || !op.attrInts("multiplier").empty())
+        return fail("an int32 accumulator output is quantized along its channel axis and has no multipliers");
+    } else if (!isQ8(y) || p.quant[static_cast<size_t>(y.quant)].perAxis()) {
+      return fail("the output must be 8-bit, quantized per tensor");
+    }
     for (size_t i = 0; i < (op.code == OpCode::Conv || op.code == OpCode::Gemm ? 1 : op.inputs.size()); ++i) {
       const Tensor& t = p.tensors[static_cast<size_t>(op.inputs[i])];
       if (!isQ8(t) || p.quant[static_cast<size_t>(t.quant)].perAxis()) return fail("activations must be 8-bit, quantized per tensor");
     }
-    if (op.actMin > op.actMax || op.actMin < (y.dtype == DType::U8 ? 0 : -128) || op.actMax > (y.dtype == DType::U8 ? 255 : 127))
+    if (!accumulatorOut &&
+        (op.actMin > op.actMax || op.actMin < (y.dtype == DType::U8 ? 0 : -128) || op.actMax > (y.dtype == DType::U8 ? 255 : 127)))
       return fail("the activation clamp is outside the output type");
     const size_t mults = op.code == OpCode::Add ? 3 : op.code == OpCode::Concat ? op.inputs.size() : 1;
     const size_t have = op.attrInts("multiplier").size();
@@ -158,11 +166,16 @@ struct Interpreter::Impl {
         const bool tb = op.attrInt("trans_b", 0) != 0;
         if (w.dims.size() != 2 || x.dims.empty() || y.dims.empty()) return fail("Gemm weights are 2-D");
         const int64_t K = tb ? w.dims[1] : w.dims[0], N = tb ? w.dims[0] : w.dims[1];
-        if (x.dims.back() != K || y.dims.back() != N || Tensor{y}.byteSize() / static_cast<uint64_t>(N) != Tensor{x}.byteSize() / static_cast<uint64_t>(K))
+        const uint64_t rowsY = K && N ? y.byteSize() / dtypeSize(y.dtype) / static_cast<uint64_t>(N) : 0;
+        const uint64_t rowsX = K && N ? x.byteSize() / dtypeSize(x.dtype) / static_cast<uint64_t>(K) : 1;
+        if (x.dims.back() != K || y.dims.back() != N || rowsX != rowsY)
           return fail("Gemm dims do not match");
       }
       const int64_t outCh = op.code == OpCode::Conv ? w.dims[0] : (op.attrInt("trans_b", 0) ? w.dims[0] : w.dims[1]);
-      if (b.dims[0] != outCh || have != static_cast<size_t>(outCh)) return fail("bias or multiplier count differs from the output channels");
+      if (b.dims[0] != outCh || (!accumulatorOut && have != static_cast<size_t>(outCh)))
+        return fail("bias or multiplier count differs from the output channels");
+      if (accumulatorOut && p.quant[static_cast<size_t>(y.quant)].scales.size() != static_cast<size_t>(outCh))
+        return fail("accumulator scales differ from the output channels");
       const int32_t wantAxis = op.code == OpCode::Conv ? 0 : (op.attrInt("trans_b", 0) ? 0 : 1);
       if (wq.perAxis() ? (wq.axis != wantAxis || static_cast<int64_t>(wq.scales.size()) != outCh) : wq.scales.size() != 1)
         return fail("weight quantization axis must be the output channel");
