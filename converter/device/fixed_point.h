@@ -43,6 +43,14 @@ inline int32_t multiplyByQuantizedMultiplier(int32_t x, FixedMultiplier f) {
   return roundingDivideByPot(roundingDoublingHighMul(static_cast<int32_t>(shifted), f.multiplier), right > 31 ? 31 : right);
 }
 
+/// a + b, saturated to int32 (bias additions: the accumulator must not wrap).
+inline int32_t saturatingAdd(int32_t a, int32_t b) {
+  const int64_t s = int64_t{a} + b;
+  return static_cast<int32_t>(s > std::numeric_limits<int32_t>::max() ? std::numeric_limits<int32_t>::max()
+                              : s < std::numeric_limits<int32_t>::min() ? std::numeric_limits<int32_t>::min()
+                                                                        : s);
+}
+
 inline int32_t clampToRange(int64_t v, int32_t lo, int32_t hi) {
   return static_cast<int32_t>(v < lo ? lo : (v > hi ? hi : v));
 }

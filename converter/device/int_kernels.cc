@@ -43,7 +43,7 @@ void rescaleRun(const TensorView& x, size_t xi, const TensorView& y, size_t yi, 
     return;
   }
   for (size_t i = 0; i < n; ++i) {
-    const int32_t v = zout + multiplyByQuantizedMultiplier(load(x.data, tx, xi + i) - zin, f);
+    const int64_t v = int64_t{zout} + multiplyByQuantizedMultiplier(load(x.data, tx, xi + i) - zin, f);
     store(y.data, ty, yi + i, clampToRange(v, op.actMin, op.actMax));
   }
 }
@@ -148,7 +148,7 @@ void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
               static_cast<int16_t>(load(x.data, x.desc->dtype, static_cast<size_t>(((n * C + c) * H + h) * W + w)) - zx);
     for (int64_t o = 0; o < O; ++o) {
       const int64_t g = o / Og;
-      std::fill(acc.begin(), acc.end(), p.bias[static_cast<size_t>(o)]);
+      std::fill(acc.begin(), acc.end(), 0);
       for (int64_t ci = 0; ci < Cg; ++ci) {
         const int16_t* plane = xp.data() + (g * Cg + ci) * PH * PW;
         for (int64_t i = 0; i < kH; ++i)
@@ -166,6 +166,7 @@ void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
           }
       }
       const size_t base = static_cast<size_t>((n * O + o) * OH * OW);
+      for (int32_t& a : acc) a = saturatingAdd(a, p.bias[static_cast<size_t>(o)]);
       if (y.desc->dtype == DType::I32) {
         std::memcpy(reinterpret_cast<int32_t*>(y.data) + base, acc.data(), acc.size() * sizeof(int32_t));
         continue;
@@ -191,7 +192,7 @@ void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
       const int16_t* w = p.weights.data() + n * K;
       int32_t acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += int32_t{row[static_cast<size_t>(k)]} * w[k];
-      acc += p.bias[static_cast<size_t>(n)];
+      acc = saturatingAdd(acc, p.bias[static_cast<size_t>(n)]);
       if (y.desc->dtype == DType::I32) {
         reinterpret_cast<int32_t*>(y.data)[m * N + n] = acc;
         continue;
@@ -210,7 +211,7 @@ void runAdd(const Op& op, const TensorView& a, const TensorView& b, const Tensor
   for (size_t i = 0; i < n; ++i) {
     const int32_t va = multiplyByQuantizedMultiplier((load(a.data, a.desc->dtype, i) - za) * (1 << left), ma);
     const int32_t vb = multiplyByQuantizedMultiplier((load(b.data, b.desc->dtype, i) - zb) * (1 << left), mb);
-    const int32_t v = zy + multiplyByQuantizedMultiplier(va + vb, mo);
+    const int64_t v = int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(va, vb), mo);
     store(y.data, y.desc->dtype, i, clampToRange(v, op.actMin, op.actMax));
   }
 }
@@ -231,7 +232,8 @@ void runPool(const Op& op, const TensorView& x, const TensorView& y) {
   for (int64_t c = 0; c < NC; ++c)
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow) {
-        int32_t best = std::numeric_limits<int32_t>::min(), sum = 0;
+        int32_t best = std::numeric_limits<int32_t>::min();
+        int64_t sum = 0;  // a global pool over a large image may pass 2^31 / 255 elements
         for (int64_t i = 0; i < k[0]; ++i) {
           const int64_t h = oh * st[0] - pads[0] + i * dil[0];
           if (h < 0 || h >= H) continue;
@@ -243,7 +245,7 @@ void runPool(const Op& op, const TensorView& x, const TensorView& y) {
             sum += v;
           }
         }
-        const int32_t r = isMax ? (best == std::numeric_limits<int32_t>::min() ? 0 : best) : sum;
+        const int32_t r = isMax ? (best == std::numeric_limits<int32_t>::min() ? 0 : best) : clampToRange(sum, INT32_MIN, INT32_MAX);
         store(y.data, y.desc->dtype, static_cast<size_t>((c * OH + oh) * OW + ow),
               clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(r, f), op.actMin, op.actMax));
       }

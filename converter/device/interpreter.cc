@@ -12,6 +12,10 @@ namespace {
 
 bool isQ8(const Tensor& t) { return (t.dtype == DType::U8 || t.dtype == DType::I8) && t.quant >= 0; }
 
+/// Bound of strides, dilations, kernel sizes and pooling window areas: keeps every window
+/// computation and int32 window sum (255 x 2^16 < 2^31) free of overflow.
+constexpr int64_t kMaxWindow = int64_t{1} << 16;
+
 /// One float op as a one-node graph on the reference executor.
 struct FallbackOp {
   std::unique_ptr<Graph> graph;
@@ -147,11 +151,12 @@ struct Interpreter::Impl {
       const QuantParams& wq = p.quant[static_cast<size_t>(w.quant)];
       if (op.code == OpCode::Conv) {
         const int64_t group = op.attrInt("group", 1);
-        if (x.dims.size() != 4 || y.dims.size() != 4 || w.dims.size() != 4 || group < 1) return fail("Conv is 2-D (rank 4)");
+        if (x.dims.size() != 4 || y.dims.size() != 4 || w.dims.size() != 4 || group < 1 || group > x.dims[1])
+          return fail("Conv is 2-D (rank 4) with 1 <= group <= channels");
         if (op.attrInts("strides").size() != 2 || op.attrInts("pads").size() != 4 || op.attrInts("dilations").size() != 2)
           return fail("strides/pads/dilations sizes");
-        for (int64_t v : op.attrInts("strides")) if (v < 1) return fail("stride < 1");
-        for (int64_t v : op.attrInts("dilations")) if (v < 1) return fail("dilation < 1");
+        for (int64_t v : op.attrInts("strides")) if (v < 1 || v > kMaxWindow) return fail("stride out of range");
+        for (int64_t v : op.attrInts("dilations")) if (v < 1 || v > kMaxWindow) return fail("dilation out of range");
         for (int64_t v : op.attrInts("pads")) if (v < 0 || v > 1024) return fail("pad out of range");
         if (x.dims[1] % group || w.dims[0] % group || w.dims[1] * group != x.dims[1] || y.dims[1] != w.dims[0] ||
             y.dims[0] != x.dims[0])
@@ -182,6 +187,8 @@ struct Interpreter::Impl {
       return Status::ok();
     }
     if (have != mults) return fail(fmt::format("{} multipliers, expected {}", have, mults));
+    if (op.code == OpCode::Add && (op.attrInt("left_shift", -1) < 0 || op.attrInt("left_shift", -1) > 20))
+      return fail("left_shift out of [0, 20]");
     switch (op.code) {
       case OpCode::Add:
         if (p.tensors[static_cast<size_t>(op.inputs[1])].dims != y.dims || x.dims != y.dims) return fail("Add needs equal dims");
@@ -192,8 +199,10 @@ struct Interpreter::Impl {
         if (x.dims.size() != 4 || y.dims.size() != 4 || k.size() != 2 || st.size() != 2 || pd.size() != 4 || dl.size() != 2)
           return fail("2-D pooling attributes");
         if (x.dims[0] != y.dims[0] || x.dims[1] != y.dims[1]) return fail("pooling keeps N and C");
+        if (k[0] * k[1] > kMaxWindow) return fail("pooling window too large");
         for (size_t d = 0; d < 2; ++d) {
-          if (k[d] < 1 || st[d] < 1 || dl[d] < 1 || pd[d] < 0 || pd[d + 2] < 0 || pd[d] >= k[d] || pd[d + 2] >= k[d])
+          if (k[d] < 1 || st[d] < 1 || dl[d] < 1 || k[d] > kMaxWindow || st[d] > kMaxWindow || dl[d] > kMaxWindow ||
+              pd[d] < 0 || pd[d + 2] < 0 || pd[d] >= k[d] || pd[d + 2] >= k[d])
             return fail("pooling attribute out of range");
           const int64_t span = (k[d] - 1) * dl[d] + 1;
           const int64_t floorDim = (x.dims[2 + d] + pd[d] + pd[d + 2] - span) / st[d] + 1;
@@ -254,7 +263,11 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
       return Status::invalidModel("weight \"{}\": {} bytes for its dims", t.name, t.weight ? t.weight->byteSize() : 0);
     if (t.quant >= static_cast<int32_t>(p.quant.size())) return Status::invalidModel("tensor \"{}\": quantization index out of range", t.name);
   }
-  impl->arena = std::make_shared<AlignedBuffer>(std::max<size_t>(p.memory.arenaBytes, 64));
+  try {
+    impl->arena = std::make_shared<AlignedBuffer>(std::max<size_t>(p.memory.arenaBytes, 64));
+  } catch (const std::exception&) {
+    return Status::unsupported("an arena of {} bytes cannot be allocated", p.memory.arenaBytes);
+  }
   impl->mac.resize(p.ops.size());
   impl->fallback.resize(p.ops.size());
   for (size_t i = 0; i < p.ops.size(); ++i) {

@@ -315,6 +315,10 @@ class Parser {
         const device::QuantParams& qp = out_.program.quant[static_cast<size_t>(t.quant)];
         if (qp.perAxis() && (qp.axis >= static_cast<int32_t>(rank) || t.dims[static_cast<size_t>(qp.axis)] != static_cast<int64_t>(qp.scales.size())))
           return fail("per-axis quantization does not match the dims");
+        const int64_t lo = t.dtype == DType::U8 ? 0 : t.dtype == DType::I8 ? -128 : t.dtype == DType::U16 ? 0 : t.dtype == DType::I16 ? -32768 : 0;
+        const int64_t hi = t.dtype == DType::U8 ? 255 : t.dtype == DType::I8 ? 127 : t.dtype == DType::U16 ? 65535 : t.dtype == DType::I16 ? 32767 : 0;
+        for (int32_t z : qp.zeroPoints)
+          if (z < lo || z > hi) return fail(fmt::format("zero point {} outside [{}, {}] of its dtype", z, lo, hi));
       }
       NPU_ASSIGN_OR_RETURN(uint32_t storage, c.u32("storage"));
       if (storage > 1) return fail(fmt::format("unknown storage code {}", storage));
