@@ -163,6 +163,8 @@ Status writeOutputs(const RunOptions& o, const Graph& g, const NamedTensors& out
 /// `run` of a .npub: a stand-in graph carries the blob's I/O names and types, so inputs are
 /// loaded and outputs written exactly as for an ONNX model.
 int runBlob(const RunOptions& o) {
+  if (o.repeat > 0 || o.profile)
+    return reportError(Status::invalidArgument("--repeat/--profile: for ONNX models only, not a device blob"));
   auto blob = readBlob(o.model);
   if (!blob) return reportError(blob.status());
   const device::Program& p = blob->program;
