@@ -279,7 +279,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
       NPU_ASSIGN_OR_RETURN(PreparedMac m, prepareMac(op, in, p.tensors[static_cast<size_t>(op.outputs[0])]));
       impl->mac[i] = std::make_unique<PreparedMac>(std::move(m));
     } else if (op.code == OpCode::FloatOp) {
-      NPU_ASSIGN_OR_RETURN(FallbackOp f, std::move(buildFallback(p, op)));
+      NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
       impl->fallback[i] = std::make_unique<FallbackOp>(std::move(f));
     }
   }
@@ -332,7 +332,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
           args.push_back(std::move(a));
         }
         NPU_ASSIGN_OR_RETURN(std::vector<npuconv::Tensor> outs,
-                             std::move(f.exec->runOrdered(args)));
+                             f.exec->runOrdered(args));
         for (size_t o = 0; o < op.outputs.size(); ++o) {
           const Tensor& d = p.tensors[static_cast<size_t>(op.outputs[o])];
           if (outs[o].dtype() != d.dtype || outs[o].dims() != d.dims)

@@ -63,6 +63,30 @@ TEST_P(DeviceZoo, BlobTracksQdqModel) {
   const device::Program& p = blob->program;
   EXPECT_LE(p.memory.arenaBytes, p.memory.maxLiveBytes * 11 / 10)
       << "plan within 10% of the bound: arena " << p.memory.arenaBytes << ", bound " << p.memory.maxLiveBytes;
+  // The plan's invariant: tensors live at the same time never share arena bytes.
+  {
+    std::vector<std::pair<int64_t, int64_t>> life(p.tensors.size(), {-1, -1});
+    auto touch = [&](int32_t t, int64_t step) {
+      if (t < 0 || p.tensors[static_cast<size_t>(t)].storage != device::Storage::Activation) return;
+      auto& l = life[static_cast<size_t>(t)];
+      if (l.first < 0) l.first = step;
+      l.second = std::max(l.second, step);
+    };
+    for (const auto& b : p.inputs) touch(b.tensor, 0);
+    for (size_t s = 0; s < p.ops.size(); ++s)
+      for (const auto* list : {&p.ops[s].inputs, &p.ops[s].outputs})
+        for (int32_t t : *list) touch(t, static_cast<int64_t>(s));
+    for (const auto& b : p.outputs) touch(b.tensor, static_cast<int64_t>(p.ops.size()));
+    int64_t clashes = 0;
+    for (size_t a = 0; a < p.tensors.size(); ++a)
+      for (size_t b = a + 1; b < p.tensors.size(); ++b) {
+        if (life[a].first < 0 || life[b].first < 0 || life[a].second < life[b].first || life[b].second < life[a].first) continue;
+        const auto& ta = p.tensors[a];
+        const auto& tb = p.tensors[b];
+        clashes += ta.arenaOffset < tb.arenaOffset + tb.byteSize() && tb.arenaOffset < ta.arenaOffset + ta.byteSize();
+      }
+    EXPECT_EQ(clashes, 0) << "live tensors overlap in the arena";
+  }
   auto interp = device::Interpreter::create(p);
   ASSERT_TRUE(interp.hasValue()) << interp.status().toString();
   Tensor input = Tensor::fromValues<float>(DType::F32, {1, 3, 224, 224}, std::span<const float>(x.data(), 3 * 224 * 224));
