@@ -8,6 +8,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "converter/device/fixed_point.h"
 #include "converter/device/interpreter.h"
 #include "converter/support/crc32c.h"
@@ -182,6 +184,9 @@ TEST(BlobFormat, MinimalBlobMatchesGoldenFileAndSpecHexDump) {
   }
   EXPECT_EQ(test::slurp(golden), bytes) << "the writer changed: NPUCONV_UPDATE_GOLDEN=1 and review the diff";
   EXPECT_EQ(doc.substr(b + begin.size(), e - b - begin.size()), hex) << "docs/blob-format.md's hex dump drifted";
+  std::string printed, err;
+  ASSERT_EQ(test::runCommand(fmt::format("'{}' inspect '{}' --hex", test::npuconvBinary(), golden.string()), &printed, &err), 0) << err;
+  EXPECT_EQ(printed, hex) << "npuconv inspect --hex differs from the spec's dump";
   auto loaded = readBlob(golden);
   ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
   EXPECT_NE(renderBlob(*loaded).find("conv  <- conv, relu"), std::string::npos) << renderBlob(*loaded);

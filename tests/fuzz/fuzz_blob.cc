@@ -10,6 +10,27 @@
 #include "formats/blob/blob_writer.h"
 #include "tests/fuzz/fuzz_util.h"
 
+namespace {
+
+/// Programs cheap enough to run in a fuzz iteration: a small arena, small weights, small pooling
+/// windows and integer ops only (float ops are the executor's, fuzzed through fuzz_onnx).
+bool small(const npuconv::device::Program& p) {
+  using namespace npuconv::device;
+  if (p.memory.arenaBytes > 16384) return false;
+  uint64_t weights = 0;
+  for (const Tensor& t : p.tensors)
+    if (t.storage == Storage::Weight) weights += t.byteSize();
+  if (weights > 4096) return false;
+  for (const Op& op : p.ops) {
+    if (op.code == OpCode::FloatOp) return false;
+    const std::vector<int64_t> k = op.attrInts("kernel_shape");
+    if (k.size() == 2 && k[0] * k[1] > 64) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace npuconv;
   using namespace npuconv::fuzz;
@@ -26,6 +47,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (p.memory.arenaBytes <= (uint64_t{16} << 20)) {
     auto interp = device::Interpreter::create(p);
     checkError(interp.status());
+    if (interp.hasValue() && small(p)) {
+      // Run the integer kernels on zero inputs: hostile shapes and parameters that passed the
+      // checks must not read or write out of bounds or overflow.
+      std::vector<Tensor> inputs;
+      for (const device::IoBinding& b : p.inputs) {
+        const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
+        inputs.emplace_back(t.dtype, t.dims);
+      }
+      checkError((*interp)->run(inputs).status());
+    }
   }
   auto bytes = serializeBlob(p);
   checkError(bytes.status());
