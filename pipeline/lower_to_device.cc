@@ -256,7 +256,9 @@ class Lowerer {
 
   Status lowerQuantize(Node* n) {
     std::optional<device::QuantParams> q = qdqParams(n);
-    if (!q) return lowerFloat(n);
+    // The device Quantize is float32 -> 8 bits; 16-bit (mixed int16 layers) or float16 input
+    // stays an ONNX QuantizeLinear on the CPU.
+    if (!q || !isAct8(qType(n)) || n->operand(0)->dtype() != DType::F32) return lowerFloat(n);
     NPU_ASSIGN_OR_RETURN(int32_t in, floatOrDevice(n->operand(0)));
     NPU_ASSIGN_OR_RETURN(int32_t out, newActivation(n->result(), qType(n), p_.addQuant(*q)));
     emitBorder(OpCode::Quantize, in, out, n);
