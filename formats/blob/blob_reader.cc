@@ -116,6 +116,8 @@ class Parser {
     if (const Raw* r = find(kMetadata)) NPU_TRY(keyValues(*r, out_.program.metadata, true));
     if (const Raw* r = find(kProvenance)) NPU_TRY(keyValues(*r, out_.program.provenance, false));
     if (const Raw* r = find(kDebugNames)) NPU_TRY(debugNames(*r));
+    if (((headerFlags_ & kHeaderFlagHasDebugNames) != 0) != (find(kDebugNames) != nullptr))
+      return Status::invalidModel("header flag has_debug_names disagrees with the presence of section DBUG");
     return std::move(out_);
   }
 
@@ -139,6 +141,7 @@ class Parser {
     out_.fileSize = fileSize;
     const uint32_t flags = static_cast<uint32_t>(le(b_ + kOffFlags, 4));
     if (flags & ~kHeaderKnownFlags) return Status::invalidModel("header flags 0x{:08x}: unknown bits set", flags);
+    headerFlags_ = flags;
     for (size_t i = kOffReserved; i < kHeaderSize; ++i)
       if (b_[i] != std::byte{0}) return Status::invalidModel("header reserved byte {} is not zero", i);
     const uint32_t count = static_cast<uint32_t>(le(b_ + kOffSectionCount, 4));
@@ -469,6 +472,7 @@ class Parser {
   size_t n_;
   std::shared_ptr<const void> owner_;
   uint64_t tableEnd_ = 0;
+  uint32_t headerFlags_ = 0;
   std::vector<Raw> raw_;
   std::vector<std::string> strings_;
   LoadedBlob out_;

@@ -279,6 +279,9 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
       {"string_index_out_of_range",
        [](std::string& s) { putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8, 100000, 4); refreshCrcs(s); },
        "tensor name string index 100000 out of range"},
+      {"debug_flag_without_dbug",
+       [](std::string& s) { putLe(s, sectionEntry(s, blob::kDebugNames), blob::fourcc('X', 'D', 'B', 'G'), 4); refreshCrcs(s); },
+       "has_debug_names disagrees"},
       {"non_zero_padding", [](std::string& s) { s[getLe(s, sectionEntry(s, blob::kWeights) + 8, 8) - 1] = 1; }, "padding byte"},
       {"missing_critical_section",
        [](std::string& s) {
