@@ -1,6 +1,7 @@
 // device_blob.cc - see device_blob.h.
 #include "pipeline/device_blob.h"
 
+#include "converter/device/interpreter.h"
 #include "formats/blob/blob_writer.h"
 #include "pipeline/lower_to_device.h"
 #include "pipeline/version.h"
@@ -25,6 +26,14 @@ Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobReque
     j["written"] = false;
     j["reason"] = p.status().message();
     if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", p.status().message().c_str());
+    return j;
+  }
+  // The interpreter's op checks are the spec's: a program they reject is a lowering bug, and no
+  // blob is better than one no conforming runtime accepts.
+  if (Expected<std::unique_ptr<device::Interpreter>> check = device::Interpreter::create(*p); !check) {
+    j["written"] = false;
+    j["reason"] = "internal: the lowered program fails the spec's checks: " + check.status().message();
+    if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", j["reason"].get<std::string>().c_str());
     return j;
   }
   NPU_ASSIGN_OR_RETURN(uint64_t bytes, writeBlob(*p, r.path));

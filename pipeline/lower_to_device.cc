@@ -545,7 +545,7 @@ class Lowerer {
       op.attrs.push_back(intsAttr("pads", pads));
       op.attrs.push_back(intsAttr("dilations", dil));
     } else if (code == OpCode::GlobalAveragePool) {
-      if (inDims.size() < 3) return false;
+      if (inDims.size() != 4) return false;
       for (size_t i = 2; i < inDims.size(); ++i) divisor *= inDims[i];
     } else if (code == OpCode::Concat) {
       int64_t axis = a.getInt("axis", 0);
