@@ -8,6 +8,8 @@
 // runs (default 1) and reports the median and minimum latency in milliseconds; --profile adds the time per op
 // type and the K slowest nodes (default 10, 0: all), as the executor runs them (a fused chain
 // such as Conv+Add+Relu is one kernel call and one row).
+// A device blob (MODEL.npub) runs on the device interpreter instead (integer kernels where the
+// blob says integer; the same bits for any --threads), with the same input and output options.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,7 +18,9 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "converter/device/interpreter.h"
 #include "converter/exec/executor.h"
+#include "formats/blob/blob_reader.h"
 #include "formats/hdf5/hdf5.h"
 #include "formats/npy/npy.h"
 #include "formats/onnx/onnx_reader.h"
@@ -156,7 +160,55 @@ Status writeOutputs(const RunOptions& o, const Graph& g, const NamedTensors& out
   return Status::ok();
 }
 
+/// `run` of a .npub: a stand-in graph carries the blob's I/O names and types, so inputs are
+/// loaded and outputs written exactly as for an ONNX model.
+int runBlob(const RunOptions& o) {
+  if (o.repeat > 0 || o.profile)
+    return reportError(Status::invalidArgument("--repeat/--profile: for ONNX models only, not a device blob"));
+  auto blob = readBlob(o.model);
+  if (!blob) return reportError(blob.status());
+  const device::Program& p = blob->program;
+  Graph io("blob_io");
+  for (const device::IoBinding& b : p.inputs) {
+    const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
+    io.addInput(b.name, TensorType{t.dtype, shapeOf(t.dims), {}, {}});
+  }
+  Graph outs("blob_outputs");
+  for (const device::IoBinding& b : p.outputs) {
+    const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
+    outs.addOutput(outs.addInput(b.name, TensorType{t.dtype, shapeOf(t.dims), {}, {}}));
+  }
+  auto inputs = loadInputs(o, io);
+  if (!inputs) return reportError(inputs.status());
+  auto interp = device::Interpreter::create(p);
+  if (!interp) return reportError(interp.status().in(o.model));
+  std::vector<Tensor> ordered;
+  for (const device::IoBinding& b : p.inputs) {
+    auto it = inputs->find(b.name);
+    if (it == inputs->end()) return reportError(Status::invalidArgument("input \"{}\" of the blob is not given", b.name));
+    ordered.push_back(it->second);
+  }
+  auto result = (*interp)->run(ordered);
+  if (!result) return reportError(result.status().in(o.model));
+  NamedTensors named;
+  for (size_t i = 0; i < p.outputs.size(); ++i) named[p.outputs[i].name] = (*result)[i];
+  nlohmann::json report = {{"model", o.model}, {"threads", 1}, {"outputs", nlohmann::json::array()}};
+  Status st = writeOutputs(o, outs, named, report);
+  if (!st) return reportError(st);
+  if (o.json) {
+    std::printf("%s\n", report.dump().c_str());
+    return 0;
+  }
+  for (const auto& e : report["outputs"])
+    std::printf("%s: %s%s%s\n", e["name"].get<std::string>().c_str(),
+                std::string(dtypeShortName(named.at(e["name"].get<std::string>()).dtype())).c_str(),
+                shapeToString(shapeOf(e["shape"].get<std::vector<int64_t>>())).c_str(),
+                e.contains("file") ? (" -> " + e["file"].get<std::string>()).c_str() : "");
+  return 0;
+}
+
 int runModel(const RunOptions& o) {
+  if (fs::path(o.model).extension() == ".npub") return runBlob(o);
   auto model = readOnnx(o.model);
   if (!model) return reportError(model.status());
   const Graph& g = *model->graph;
@@ -266,7 +318,7 @@ int runModel(const RunOptions& o) {
 void addRunCommand(CLI::App& app, CommandAction& action) {
   auto* cmd = app.add_subcommand("run", "Run a model on the reference executor and save its outputs");
   auto o = std::make_shared<RunOptions>();
-  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("model", o->model, "ONNX model or device blob (.npub)")->required();
   cmd->add_option("--input", o->inputs, "Input tensor NAME=FILE (.npy or TensorProto .pb); repeatable")
       ->type_name("NAME=FILE");
   cmd->add_option("--inputs", o->inputsH5, "HDF5 file with one dataset per input name")->type_name("FILE.h5");

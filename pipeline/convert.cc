@@ -9,6 +9,7 @@
 #include "pipeline/auto_mixed.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/calibrate.h"
+#include "pipeline/device_blob.h"
 #include "pipeline/pass_report.h"
 #include "pipeline/version.h"
 #include "quant/layer_error.h"
@@ -362,6 +363,13 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
     result.mixedConfigPath = o.outDir / "mixed_config.json";
     NPU_TRY(writeText(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
     r["auto_mixed"]["config_file"] = result.mixedConfigPath.string();
+  }
+  if (o.precision == Precision::Int8 || o.precision == Precision::Fp16) {  // OUTDIR/model.npub (issue 11)
+    DeviceBlobRequest b{o.outDir / "model.npub", o.model.string(), modelKey, o.passes.pipeline,
+                        pipeline->forTarget() ? pipeline->target().name : "", precisionName(o.precision),
+                        o.precision == Precision::Int8 ? calibMethodName(o.calibrate.method) : "",
+                        r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0};
+    NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics));
   }
   if (o.timePasses && o.diagnostics) printPassTimes(pipeline->records(), o.diagnostics);
 

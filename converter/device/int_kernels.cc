@@ -1,0 +1,297 @@
+// int_kernels.cc - see int_kernels.h.
+#include "converter/device/int_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace npuconv::device {
+namespace {
+
+int32_t load(const std::byte* p, DType t, size_t i) {
+  if (t == DType::U8) return reinterpret_cast<const uint8_t*>(p)[i];
+  return reinterpret_cast<const int8_t*>(p)[i];
+}
+
+void store(std::byte* p, DType t, size_t i, int32_t v) {
+  if (t == DType::U8) reinterpret_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v);
+  else reinterpret_cast<int8_t*>(p)[i] = static_cast<int8_t>(v);
+}
+
+size_t count(const Tensor& t) {
+  size_t n = 1;
+  for (int64_t d : t.dims) n *= static_cast<size_t>(d);
+  return n;
+}
+
+FixedMultiplier multiplierAt(const Op& op, size_t i) {
+  const std::vector<int64_t> m = op.attrInts("multiplier"), s = op.attrInts("shift");
+  return {static_cast<int32_t>(m.at(i)), static_cast<int32_t>(s.at(i))};
+}
+
+int32_t zeroPoint(const TensorView& v) { return v.quant ? v.quant->zeroPoints[0] : 0; }
+
+/// out[i] = clamp(zp_out + round((x[i] - zp_in) * M)), for the copy-like ops.
+void rescaleRun(const TensorView& x, size_t xi, const TensorView& y, size_t yi, size_t n, FixedMultiplier f,
+                const Op& op) {
+  const int32_t zin = zeroPoint(x), zout = zeroPoint(y);
+  const DType tx = x.desc->dtype, ty = y.desc->dtype;
+  if (tx == ty && zin == zout && f.multiplier == (1 << 30) && f.shift == 1 &&
+      op.actMin <= (ty == DType::U8 ? 0 : -128) && op.actMax >= (ty == DType::U8 ? 255 : 127)) {
+    std::memcpy(y.data + yi, x.data + xi, n);  // the identity: same parameters
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t v = int64_t{zout} + multiplyByQuantizedMultiplier(load(x.data, tx, xi + i) - zin, f);
+    store(y.data, ty, yi + i, clampToRange(v, op.actMin, op.actMax));
+  }
+}
+
+}  // namespace
+
+Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out) {
+  PreparedMac p;
+  const Tensor& w = *in[1].desc;
+  const QuantParams& wq = *in[1].quant;
+  const auto* wdata = reinterpret_cast<const std::byte*>(in[1].data);
+  const bool conv = op.code == OpCode::Conv;
+  const bool transB = !conv && op.attrInt("trans_b", 0) != 0;
+  const int64_t outCh = conv ? w.dims[0] : (transB ? w.dims[0] : w.dims[1]);
+  const int64_t perOut = static_cast<int64_t>(count(w)) / std::max<int64_t>(outCh, 1);
+  p.weights.resize(count(w));
+  if (conv) p.kernelH = w.dims[2], p.kernelW = w.dims[3];
+  for (int64_t o = 0; o < outCh; ++o) {
+    const int32_t zp = wq.zeroPoints[wq.perAxis() ? static_cast<size_t>(o) : 0];
+    for (int64_t k = 0; k < perOut; ++k) {
+      const size_t src = conv || transB ? static_cast<size_t>(o * perOut + k) : static_cast<size_t>(k * outCh + o);
+      p.weights[static_cast<size_t>(o * perOut + k)] = static_cast<int16_t>(load(wdata, w.dtype, src) - zp);
+    }
+  }
+  const auto* b = reinterpret_cast<const int32_t*>(in[2].data);
+  p.bias.assign(b, b + outCh);
+  if (out.dtype != DType::I32)  // an int32 output is the raw accumulator: no requantization
+    for (int64_t o = 0; o < outCh; ++o) p.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
+  // |x - zp| <= 255 and |w - zp| <= 255: the sum of perOut products must fit in int32.
+  if (perOut > (std::numeric_limits<int32_t>::max() / 2) / (255 * 255))
+    return Status::unsupported("op \"{}\": {} products per output may overflow the int32 accumulator", op.name, perOut);
+  return p;
+}
+
+Status runQuantize(const TensorView& in, const TensorView& out) {
+  const QuantParams& q = *out.quant;
+  const size_t n = count(*out.desc);
+  const int32_t lo = out.desc->dtype == DType::U8 ? 0 : -128, hi = out.desc->dtype == DType::U8 ? 255 : 127;
+  if (in.desc->dtype != DType::F32) return Status::unsupported("Quantize: input is not float32");
+  const auto* x = reinterpret_cast<const float*>(in.data);
+  // Per-axis parameters index by (i / inner) % channels.
+  size_t inner = 1, channels = 1;
+  if (q.perAxis()) {
+    channels = static_cast<size_t>(out.desc->dims[static_cast<size_t>(q.axis)]);
+    for (size_t d = static_cast<size_t>(q.axis) + 1; d < out.desc->dims.size(); ++d) inner *= static_cast<size_t>(out.desc->dims[d]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = q.perAxis() ? (i / inner) % channels : 0;
+    const float r = std::nearbyint(x[i] / q.scales[c]);  // round half to even (default FP mode)
+    const float v = std::clamp(r + float(q.zeroPoints[c]), float(lo), float(hi));
+    store(out.data, out.desc->dtype, i, std::isnan(x[i]) ? q.zeroPoints[c] : static_cast<int32_t>(v));
+  }
+  return Status::ok();
+}
+
+Status runDequantize(const TensorView& in, const TensorView& out) {
+  const QuantParams& q = *in.quant;
+  const size_t n = count(*in.desc);
+  auto* y = reinterpret_cast<float*>(out.data);
+  size_t inner = 1, channels = 1;
+  if (q.perAxis()) {
+    channels = static_cast<size_t>(in.desc->dims[static_cast<size_t>(q.axis)]);
+    for (size_t d = static_cast<size_t>(q.axis) + 1; d < in.desc->dims.size(); ++d) inner *= static_cast<size_t>(in.desc->dims[d]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = q.perAxis() ? (i / inner) % channels : 0;
+    int32_t v = 0;
+    switch (in.desc->dtype) {
+      case DType::U8: v = reinterpret_cast<const uint8_t*>(in.data)[i]; break;
+      case DType::I8: v = reinterpret_cast<const int8_t*>(in.data)[i]; break;
+      case DType::I32: v = reinterpret_cast<const int32_t*>(in.data)[i]; break;
+      case DType::U16: v = reinterpret_cast<const uint16_t*>(in.data)[i]; break;
+      case DType::I16: v = reinterpret_cast<const int16_t*>(in.data)[i]; break;
+      default: return Status::unsupported("Dequantize: input type {}", dtypeName(in.desc->dtype));
+    }
+    y[i] = static_cast<float>(static_cast<int64_t>(v) - q.zeroPoints[c]) * q.scales[c];
+  }
+  return Status::ok();
+}
+
+void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y) {
+  const auto& xd = x.desc->dims;
+  const auto& yd = y.desc->dims;
+  const std::vector<int64_t> st = op.attrInts("strides"), pads = op.attrInts("pads"), dil = op.attrInts("dilations");
+  const int64_t group = op.attrInt("group", 1);
+  const int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3];
+  const int64_t O = yd[1], OH = yd[2], OW = yd[3];
+  const int64_t Cg = C / group, Og = O / group;
+  const int64_t sh = st[0], sw = st[1], dh = dil[0], dw = dil[1], pt = pads[0], pl = pads[1];
+  const int64_t kH = p.kernelH, kW = p.kernelW;
+  const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  // The input, zero point removed and zero-padded, as int16: padding is real 0 = q zp.
+  const int64_t PH = H + pads[0] + pads[2], PW = W + pads[1] + pads[3];
+  std::vector<int16_t> xp(static_cast<size_t>(C * PH * PW));
+  std::vector<int32_t> acc(static_cast<size_t>(OH * OW));
+  for (int64_t n = 0; n < N; ++n) {
+    std::fill(xp.begin(), xp.end(), int16_t{0});
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w)
+          xp[static_cast<size_t>((c * PH + h + pt) * PW + w + pl)] =
+              static_cast<int16_t>(load(x.data, x.desc->dtype, static_cast<size_t>(((n * C + c) * H + h) * W + w)) - zx);
+    for (int64_t o = 0; o < O; ++o) {
+      const int64_t g = o / Og;
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int64_t ci = 0; ci < Cg; ++ci) {
+        const int16_t* plane = xp.data() + (g * Cg + ci) * PH * PW;
+        for (int64_t i = 0; i < kH; ++i)
+          for (int64_t j = 0; j < kW; ++j) {
+            const int32_t wv = p.weights[static_cast<size_t>(((o * Cg + ci) * kH + i) * kW + j)];
+            if (wv == 0) continue;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              const int16_t* row = plane + (oh * sh + i * dh) * PW + j * dw;
+              int32_t* a = acc.data() + oh * OW;
+              if (sw == 1)
+                for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * row[ow];
+              else
+                for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * row[ow * sw];
+            }
+          }
+      }
+      const size_t base = static_cast<size_t>((n * O + o) * OH * OW);
+      for (int32_t& a : acc) a = saturatingAdd(a, p.bias[static_cast<size_t>(o)]);
+      if (y.desc->dtype == DType::I32) {
+        std::memcpy(reinterpret_cast<int32_t*>(y.data) + base, acc.data(), acc.size() * sizeof(int32_t));
+        continue;
+      }
+      const FixedMultiplier f = p.requant[static_cast<size_t>(o)];
+      for (int64_t i = 0; i < OH * OW; ++i)
+        store(y.data, y.desc->dtype, base + static_cast<size_t>(i),
+              clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(acc[static_cast<size_t>(i)], f), op.actMin, op.actMax));
+    }
+  }
+}
+
+void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y) {
+  const int64_t N = static_cast<int64_t>(p.bias.size());
+  const int64_t K = x.desc->dims.back();
+  const int64_t M = static_cast<int64_t>(count(*x.desc)) / std::max<int64_t>(K, 1);
+  const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  std::vector<int16_t> row(static_cast<size_t>(K));
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t k = 0; k < K; ++k)
+      row[static_cast<size_t>(k)] = static_cast<int16_t>(load(x.data, x.desc->dtype, static_cast<size_t>(m * K + k)) - zx);
+    for (int64_t n = 0; n < N; ++n) {
+      const int16_t* w = p.weights.data() + n * K;
+      int32_t acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += int32_t{row[static_cast<size_t>(k)]} * w[k];
+      acc = saturatingAdd(acc, p.bias[static_cast<size_t>(n)]);
+      if (y.desc->dtype == DType::I32) {
+        reinterpret_cast<int32_t*>(y.data)[m * N + n] = acc;
+        continue;
+      }
+      store(y.data, y.desc->dtype, static_cast<size_t>(m * N + n),
+            clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(acc, p.requant[static_cast<size_t>(n)]), op.actMin, op.actMax));
+    }
+  }
+}
+
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y) {
+  const int left = static_cast<int>(op.attrInt("left_shift", 20));
+  const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
+  const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
+  const size_t n = count(*y.desc);
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t va = multiplyByQuantizedMultiplier((load(a.data, a.desc->dtype, i) - za) * (1 << left), ma);
+    const int32_t vb = multiplyByQuantizedMultiplier((load(b.data, b.desc->dtype, i) - zb) * (1 << left), mb);
+    const int64_t v = int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(va, vb), mo);
+    store(y.data, y.desc->dtype, i, clampToRange(v, op.actMin, op.actMax));
+  }
+}
+
+void runPool(const Op& op, const TensorView& x, const TensorView& y) {
+  const auto& xd = x.desc->dims;
+  const auto& yd = y.desc->dims;
+  const int64_t NC = xd[0] * xd[1];
+  const int64_t H = xd[2], W = xd.size() > 3 ? xd[3] : 1;
+  const int64_t OH = yd[2], OW = yd.size() > 3 ? yd[3] : 1;
+  const bool global = op.code == OpCode::GlobalAveragePool, isMax = op.code == OpCode::MaxPool;
+  std::vector<int64_t> k = global ? std::vector<int64_t>{H, W} : op.attrInts("kernel_shape");
+  std::vector<int64_t> st = global ? std::vector<int64_t>{1, 1} : op.attrInts("strides");
+  std::vector<int64_t> pads = global ? std::vector<int64_t>{0, 0, 0, 0} : op.attrInts("pads");
+  std::vector<int64_t> dil = global ? std::vector<int64_t>{1, 1} : op.attrInts("dilations");
+  const FixedMultiplier f = multiplierAt(op, 0);
+  const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  for (int64_t c = 0; c < NC; ++c)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int32_t best = std::numeric_limits<int32_t>::min();
+        int64_t sum = 0;  // a global pool over a large image may pass 2^31 / 255 elements
+        for (int64_t i = 0; i < k[0]; ++i) {
+          const int64_t h = oh * st[0] - pads[0] + i * dil[0];
+          if (h < 0 || h >= H) continue;
+          for (int64_t j = 0; j < k[1]; ++j) {
+            const int64_t w = ow * st[1] - pads[1] + j * dil[1];
+            if (w < 0 || w >= W) continue;
+            const int32_t v = load(x.data, x.desc->dtype, static_cast<size_t>((c * H + h) * W + w)) - zx;
+            best = std::max(best, v);
+            sum += v;
+          }
+        }
+        const int32_t r = isMax ? (best == std::numeric_limits<int32_t>::min() ? 0 : best) : clampToRange(sum, INT32_MIN, INT32_MAX);
+        store(y.data, y.desc->dtype, static_cast<size_t>((c * OH + oh) * OW + ow),
+              clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(r, f), op.actMin, op.actMax));
+      }
+}
+
+void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y) {
+  const auto axis = static_cast<size_t>(op.attrInt("axis", 0));
+  size_t outer = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= static_cast<size_t>(y.desc->dims[d]);
+  size_t yOffset = 0;
+  const size_t yRow = count(*y.desc) / std::max<size_t>(outer, 1);
+  for (size_t i = 0; i < in.size(); ++i) {
+    const size_t row = count(*in[i].desc) / std::max<size_t>(outer, 1);
+    for (size_t o = 0; o < outer; ++o) rescaleRun(in[i], o * row, y, o * yRow + yOffset, row, multiplierAt(op, i), op);
+    yOffset += row;
+  }
+}
+
+void runReshape(const Op& op, const TensorView& x, const TensorView& y) {
+  rescaleRun(x, 0, y, 0, count(*y.desc), multiplierAt(op, 0), op);
+}
+
+void runTranspose(const Op& op, const TensorView& x, const TensorView& y) {
+  const std::vector<int64_t> perm = op.attrInts("perm");
+  const auto& xd = x.desc->dims;
+  const size_t rank = xd.size();
+  std::vector<size_t> xStride(rank, 1);
+  for (size_t d = rank; d-- > 1;) xStride[d - 1] = xStride[d] * static_cast<size_t>(xd[d]);
+  const size_t n = count(*y.desc);
+  std::vector<size_t> idx(rank, 0);
+  std::vector<std::byte> gathered(n);
+  TensorView g = x;
+  Tensor gd = *x.desc;
+  gd.dims = y.desc->dims;
+  g.desc = &gd;
+  g.data = gathered.data();
+  for (size_t i = 0; i < n; ++i) {
+    size_t src = 0;
+    for (size_t d = 0; d < rank; ++d) src += idx[d] * xStride[static_cast<size_t>(perm[d])];
+    gathered[i] = x.data[src];
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < static_cast<size_t>(y.desc->dims[d])) break;
+      idx[d] = 0;
+    }
+  }
+  rescaleRun(g, 0, y, 0, n, multiplierAt(op, 0), op);
+}
+
+}  // namespace npuconv::device

@@ -1,0 +1,45 @@
+// int_kernels.h - the device program's integer kernels: plain scalar C++ that the compiler may
+// auto-vectorize. Integer arithmetic is exact and associative, so the result bits do not depend
+// on the vector width, the machine or the thread count; there is no run-time kernel choice.
+// Semantics: docs/blob-format.md, "Op table".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "converter/device/device_program.h"
+#include "converter/device/fixed_point.h"
+#include "converter/support/status.h"
+
+namespace npuconv::device {
+
+/// Where an op's tensors live at run time: data pointers resolved against arena and weights.
+struct TensorView {
+  const Tensor* desc = nullptr;
+  std::byte* data = nullptr;
+  const QuantParams* quant = nullptr;  // null: not quantized
+};
+
+/// Weights of a Conv/Gemm widened once to int16 with their zero point removed, and the checks
+/// that keep the int32 accumulation free of overflow.
+struct PreparedMac {
+  std::vector<int16_t> weights;  // Conv: [O][C/g][KH][KW]; Gemm: [N][K]
+  std::vector<int32_t> bias;
+  std::vector<FixedMultiplier> requant;
+  int64_t kernelH = 1, kernelW = 1;  // Conv
+};
+
+Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out);
+
+Status runQuantize(const TensorView& in, const TensorView& out);
+Status runDequantize(const TensorView& in, const TensorView& out);
+void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
+void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y);
+void runPool(const Op& op, const TensorView& x, const TensorView& y);  // MaxPool, AveragePool, GlobalAveragePool
+void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y);
+void runReshape(const Op& op, const TensorView& x, const TensorView& y);
+void runTranspose(const Op& op, const TensorView& x, const TensorView& y);
+
+}  // namespace npuconv::device

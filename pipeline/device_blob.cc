@@ -1,0 +1,55 @@
+// device_blob.cc - see device_blob.h.
+#include "pipeline/device_blob.h"
+
+#include "converter/device/interpreter.h"
+#include "formats/blob/blob_writer.h"
+#include "pipeline/lower_to_device.h"
+#include "pipeline/version.h"
+
+namespace npuconv {
+
+Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobRequest& r, std::FILE* diagnostics) {
+  std::vector<device::KeyValue> prov = {{"npuconv_version", kNpuconvVersion},
+                                        {"source_model", std::filesystem::path(r.sourceModel).filename().string()},
+                                        {"source_model_key", r.sourceKey},
+                                        {"pipeline", r.pipeline},
+                                        {"target", r.target},
+                                        {"precision", r.precision}};
+  if (!r.calibrationMethod.empty()) {
+    prov.push_back({"calibration_method", r.calibrationMethod});
+    prov.push_back({"calibration_samples", std::to_string(r.calibrationSamples)});
+  }
+  nlohmann::ordered_json j;
+  Expected<device::Program> p = lowerToDevice(m, std::move(prov));
+  if (!p) {
+    if (p.status().code() == StatusCode::Io) return p.status();
+    j["written"] = false;
+    j["reason"] = p.status().message();
+    if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", p.status().message().c_str());
+    return j;
+  }
+  // The interpreter's op checks are the spec's: a program they reject is a lowering bug, and no
+  // blob is better than one no conforming runtime accepts.
+  if (Expected<std::unique_ptr<device::Interpreter>> check = device::Interpreter::create(*p); !check) {
+    j["written"] = false;
+    j["reason"] = "internal: the lowered program fails the spec's checks: " + check.status().message();
+    if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", j["reason"].get<std::string>().c_str());
+    return j;
+  }
+  NPU_ASSIGN_OR_RETURN(uint64_t bytes, writeBlob(*p, r.path));
+  j["written"] = true;
+  j["file"] = r.path.string();
+  j["bytes"] = bytes;
+  j["memory_plan"] = {{"arena_bytes", p->memory.arenaBytes},
+                      {"activation_bytes", p->memory.activationBytes},
+                      {"max_live_bytes", p->memory.maxLiveBytes},
+                      {"arena_over_bound", p->memory.maxLiveBytes ? double(p->memory.arenaBytes) / double(p->memory.maxLiveBytes) : 1.0}};
+  j["ops"] = {{"total", p->ops.size()}, {"npu", p->npuOps()}, {"cpu_fallback", p->cpuOps()}};
+  nlohmann::ordered_json cpu = nlohmann::ordered_json::array();
+  for (const device::Op& op : p->ops)
+    if (op.cpuFallback()) cpu.push_back({{"op", op.type}, {"name", op.name}, {"original", op.provenance}});
+  j["cpu_fallback_ops"] = cpu;
+  return j;
+}
+
+}  // namespace npuconv

@@ -1,0 +1,27 @@
+// device_blob.h - convert's last step for --precision int8 and fp16: the final IR lowered to a
+// device program (pipeline/lower_to_device.h) and written atomically as OUTDIR/model.npub
+// (docs/blob-format.md), with the report section "device_blob" (memory plan, ops on the NPU vs
+// CPU fallback). A model the blob cannot hold (dynamic shapes, subgraphs) is not an error of
+// the conversion: the section says why no blob was written.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "converter/ir/model.h"
+#include "converter/support/status.h"
+
+namespace npuconv {
+
+struct DeviceBlobRequest {
+  std::filesystem::path path;  // OUTDIR/model.npub
+  std::string sourceModel, sourceKey, pipeline, target, precision, calibrationMethod;
+  int64_t calibrationSamples = 0;
+};
+
+/// Writes the blob; the report section, or an I/O error. May type values of `m` (see lowerToDevice).
+Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobRequest& r, std::FILE* diagnostics);
+
+}  // namespace npuconv
