@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include <fmt/ranges.h>
@@ -45,6 +46,29 @@ class ViewBuffer final : public Buffer {
   size_t size_;
 };
 
+// A view whose bytes may sit at any address: typed readers get an aligned copy, made once.
+class AlignedOnUseBuffer final : public Buffer {
+ public:
+  AlignedOnUseBuffer(std::shared_ptr<const void> owner, const void* data, size_t size)
+      : owner_(std::move(owner)), raw_(static_cast<const std::byte*>(data)), size_(size) {}
+  const std::byte* data() const override {
+    std::call_once(once_, [this] {
+      copy_ = std::make_unique<AlignedBuffer>(size_);
+      if (size_) std::memcpy(copy_->mutableData(), raw_, size_);
+    });
+    return copy_->data();
+  }
+  size_t size() const override { return size_; }
+  const std::byte* rawData() const override { return raw_; }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  const std::byte* raw_;
+  size_t size_;
+  mutable std::once_flag once_;
+  mutable std::unique_ptr<AlignedBuffer> copy_;
+};
+
 }  // namespace
 
 std::shared_ptr<const Buffer> Buffer::fromVector(std::vector<std::byte> bytes) {
@@ -61,6 +85,10 @@ std::shared_ptr<const Buffer> Buffer::copyOf(const void* data, size_t size) {
 std::shared_ptr<const Buffer> Buffer::view(std::shared_ptr<const void> owner, const void* data,
                                            size_t size) {
   return std::make_shared<ViewBuffer>(std::move(owner), data, size);
+}
+std::shared_ptr<const Buffer> Buffer::viewAlignedOnUse(std::shared_ptr<const void> owner, const void* data,
+                                                       size_t size) {
+  return std::make_shared<AlignedOnUseBuffer>(std::move(owner), data, size);
 }
 
 AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
@@ -190,8 +218,8 @@ uint64_t TensorData::contentHash() const {
       mix(&n, sizeof n);
       mix(s.data(), s.size());
     }
-  } else if (bytes()) {
-    mix(bytes(), byteSize());
+  } else if (rawBytes()) {
+    mix(rawBytes(), byteSize());
   }
   return h;
 }
@@ -199,7 +227,7 @@ uint64_t TensorData::contentHash() const {
 bool TensorData::sameContent(const TensorData& o) const {
   if (dtype_ != o.dtype_ || dims_ != o.dims_) return false;
   if (dtype_ == DType::String) return strings_ == o.strings_;
-  return byteSize() == o.byteSize() && (byteSize() == 0 || std::memcmp(bytes(), o.bytes(), byteSize()) == 0);
+  return byteSize() == o.byteSize() && (byteSize() == 0 || std::memcmp(rawBytes(), o.rawBytes(), byteSize()) == 0);
 }
 
 }  // namespace npuconv
