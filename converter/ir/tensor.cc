@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include <fmt/ranges.h>
@@ -34,15 +35,42 @@ class StringBuffer final : public Buffer {
 
 class ViewBuffer final : public Buffer {
  public:
-  ViewBuffer(std::shared_ptr<const void> owner, const void* data, size_t size)
-      : owner_(std::move(owner)), data_(static_cast<const std::byte*>(data)), size_(size) {}
+  ViewBuffer(std::shared_ptr<const void> owner, const void* data, size_t size, std::optional<FileRange> file)
+      : owner_(std::move(owner)), data_(static_cast<const std::byte*>(data)), size_(size), file_(file) {}
   const std::byte* data() const override { return data_; }
   size_t size() const override { return size_; }
+  std::optional<FileRange> fileRange() const override { return file_; }
 
  private:
   std::shared_ptr<const void> owner_;
   const std::byte* data_;
   size_t size_;
+  std::optional<FileRange> file_;
+};
+
+// A view whose bytes may sit at any address: typed readers get an aligned copy, made once.
+class AlignedOnUseBuffer final : public Buffer {
+ public:
+  AlignedOnUseBuffer(std::shared_ptr<const void> owner, const void* data, size_t size, std::optional<FileRange> file)
+      : owner_(std::move(owner)), raw_(static_cast<const std::byte*>(data)), size_(size), file_(file) {}
+  const std::byte* data() const override {
+    std::call_once(once_, [this] {
+      copy_ = std::make_unique<AlignedBuffer>(size_);
+      if (size_) std::memcpy(copy_->mutableData(), raw_, size_);
+    });
+    return copy_->data();
+  }
+  size_t size() const override { return size_; }
+  const std::byte* rawData() const override { return raw_; }
+  std::optional<FileRange> fileRange() const override { return file_; }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  const std::byte* raw_;
+  size_t size_;
+  std::optional<FileRange> file_;
+  mutable std::once_flag once_;
+  mutable std::unique_ptr<AlignedBuffer> copy_;
 };
 
 }  // namespace
@@ -59,8 +87,12 @@ std::shared_ptr<const Buffer> Buffer::copyOf(const void* data, size_t size) {
   return b;
 }
 std::shared_ptr<const Buffer> Buffer::view(std::shared_ptr<const void> owner, const void* data,
-                                           size_t size) {
-  return std::make_shared<ViewBuffer>(std::move(owner), data, size);
+                                           size_t size, std::optional<FileRange> file) {
+  return std::make_shared<ViewBuffer>(std::move(owner), data, size, file);
+}
+std::shared_ptr<const Buffer> Buffer::viewAlignedOnUse(std::shared_ptr<const void> owner, const void* data,
+                                                       size_t size, std::optional<FileRange> file) {
+  return std::make_shared<AlignedOnUseBuffer>(std::move(owner), data, size, file);
 }
 
 AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
@@ -190,8 +222,8 @@ uint64_t TensorData::contentHash() const {
       mix(&n, sizeof n);
       mix(s.data(), s.size());
     }
-  } else if (bytes()) {
-    mix(bytes(), byteSize());
+  } else if (rawBytes()) {
+    mix(rawBytes(), byteSize());
   }
   return h;
 }
@@ -199,7 +231,7 @@ uint64_t TensorData::contentHash() const {
 bool TensorData::sameContent(const TensorData& o) const {
   if (dtype_ != o.dtype_ || dims_ != o.dims_) return false;
   if (dtype_ == DType::String) return strings_ == o.strings_;
-  return byteSize() == o.byteSize() && (byteSize() == 0 || std::memcmp(bytes(), o.bytes(), byteSize()) == 0);
+  return byteSize() == o.byteSize() && (byteSize() == 0 || std::memcmp(rawBytes(), o.rawBytes(), byteSize()) == 0);
 }
 
 }  // namespace npuconv

@@ -19,19 +19,35 @@
 
 namespace npuconv {
 
+/// Where a buffer's bytes also lie in an open file (a view of a memory-mapped file): writers
+/// can then copy file to file in the kernel (copy_file_range) instead of through the mapping.
+struct FileRange {
+  int fd = -1;
+  uint64_t offset = 0;
+};
+
 /// A read-only run of bytes with a keep-alive for whatever owns them.
 class Buffer {
  public:
   virtual ~Buffer() = default;
+  /// The bytes, aligned for any element type (typed reads: kernels, passes).
   virtual const std::byte* data() const = 0;
   virtual size_t size() const = 0;
+  /// The same bytes at whatever address they sit, for code that only moves or hashes bytes
+  /// (writers, content keys): a view of a mapped file at an odd offset is not copied for them.
+  virtual const std::byte* rawData() const { return data(); }
+  virtual std::optional<FileRange> fileRange() const { return std::nullopt; }
 
   static std::shared_ptr<const Buffer> fromVector(std::vector<std::byte> bytes);
   static std::shared_ptr<const Buffer> fromString(std::string bytes);  // adopts, no copy
   static std::shared_ptr<const Buffer> copyOf(const void* data, size_t size);
   /// A view of `size` bytes at `data`, kept valid by `owner` (e.g. an mmap).
   static std::shared_ptr<const Buffer> view(std::shared_ptr<const void> owner, const void* data,
-                                            size_t size);
+                                            size_t size, std::optional<FileRange> file = std::nullopt);
+  /// Like view(), for bytes that may be misaligned (a payload inside a mapped protobuf): data()
+  /// makes a 64-byte aligned copy on first use (thread-safe), rawData() never copies.
+  static std::shared_ptr<const Buffer> viewAlignedOnUse(std::shared_ptr<const void> owner, const void* data,
+                                                        size_t size, std::optional<FileRange> file = std::nullopt);
 };
 
 /// A 64-byte aligned, zero-initialised, writable byte array (executor tensors, fold results).
@@ -96,6 +112,9 @@ class TensorData {
   int64_t numElements() const { return elementCount(dims_); }
   size_t byteSize() const { return buffer_ ? buffer_->size() : 0; }
   const std::byte* bytes() const { return buffer_ ? buffer_->data() : nullptr; }
+  /// bytes() for byte-wise readers (writers, hashes): no alignment, so no copy (Buffer::rawData).
+  const std::byte* rawBytes() const { return buffer_ ? buffer_->rawData() : nullptr; }
+  std::optional<FileRange> fileRange() const { return buffer_ ? buffer_->fileRange() : std::nullopt; }
   const std::shared_ptr<const Buffer>& buffer() const { return buffer_; }
   const std::vector<std::string>& strings() const { return strings_; }
 

@@ -1,14 +1,8 @@
 #include "formats/onnx/onnx_reader.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/defs/parser.h>
 #include <onnx/onnx_pb.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <map>
@@ -17,7 +11,9 @@
 #include "converter/ir/provenance_record.h"
 #include "converter/ir/verifier.h"
 #include "converter/support/utf8.h"
+#include "formats/onnx/raw_data_cut.h"
 #include "formats/onnx/schema_check.h"
+#include "formats/support/mapped_file.h"
 #include "formats/onnx/tensor_proto.h"
 
 namespace npuconv {
@@ -71,6 +67,10 @@ Status checkOpsetImports(const google::protobuf::RepeatedPtrField<onnx::Operator
 class Importer {
  public:
   Importer(std::filesystem::path baseDir, const ImportOptions& opt) : ext_(std::move(baseDir), opt) {}
+  void adoptCutPayloads(std::shared_ptr<const MappedFile> file,
+                        std::unordered_map<const onnx::TensorProto*, RawDataSpan> payloads) {
+    ext_.adoptCutPayloads(std::move(file), std::move(payloads));
+  }
 
   Expected<Model> importModel(onnx::ModelProto& proto) {
     Model m;
@@ -332,8 +332,11 @@ void countExternal(const onnx::GraphProto& g, OnnxFileInfo& info) {
 }
 
 Expected<Model> importProto(onnx::ModelProto& proto, const std::filesystem::path& baseDir,
-                            const ImportOptions& opt, const std::string& display) {
+                            const ImportOptions& opt, const std::string& display,
+                            std::shared_ptr<const MappedFile> file = nullptr,
+                            std::unordered_map<const onnx::TensorProto*, RawDataSpan> payloads = {}) {
   Importer imp(baseDir, opt);
+  if (file) imp.adoptCutPayloads(std::move(file), std::move(payloads));
   auto m = imp.importModel(proto);
   if (!m) return std::move(m).status().in(display);
   return m;
@@ -342,31 +345,25 @@ Expected<Model> importProto(onnx::ModelProto& proto, const std::filesystem::path
 }  // namespace
 
 Expected<Model> readOnnx(const std::filesystem::path& path, const ImportOptions& opt, OnnxFileInfo* info) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::io("{}: cannot open: {}", path.string(), std::strerror(errno));
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  ::lseek(fd, 0, SEEK_SET);
-  if (size == 0) {
-    ::close(fd);
-    return Status::invalidModel("{}: empty file, not an ONNX model", path.string());
-  }
-  if (size > INT_MAX) {
-    ::close(fd);
+  NPU_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::open(path));
+  const size_t size = file->size();
+  if (size == 0) return Status::invalidModel("{}: empty file, not an ONNX model", path.string());
+  if (size > INT_MAX)
     return Status::unsupported("{}: the protobuf part is {} bytes, over protobuf's 2 GiB limit; "
                                "store the weights as external data", path.string(), size);
-  }
   onnx::ModelProto proto;
-  {
-    // Streamed through a small buffer: the only copy of a large initializer is the one
-    // protobuf makes into its string, which the importer then adopts.
-    google::protobuf::io::FileInputStream raw(fd, 1 << 20);
-    google::protobuf::io::CodedInputStream coded(&raw);
-    coded.SetTotalBytesLimit(INT_MAX);
-    bool ok = proto.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
-    ::close(fd);
-    if (!ok)
-      return Status::invalidModel("{}: not a valid ONNX protobuf (corrupt or truncated file)", path.string());
+  std::unordered_map<const onnx::TensorProto*, RawDataSpan> payloads;
+  // The large raw_data payloads stay in the map (raw_data_cut.h); protobuf parses the rest.
+  std::optional<CutModel> cut;
+  if (opt.mmapRawData) cut = cutRawData({file->data(), size}, opt.mmapRawDataMinBytes);
+  bool ok = false;
+  if (cut) {
+    ok = proto.ParseFromString(cut->skeleton);
+    for (const auto& [tensor, span] : cutTensors(proto, *cut)) payloads.emplace(tensor, span);
+  } else {
+    ok = proto.ParseFromArray(file->data(), static_cast<int>(size));
   }
+  if (!ok) return Status::invalidModel("{}: not a valid ONNX protobuf (corrupt or truncated file)", path.string());
   std::filesystem::path base = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   if (info) {
     info->fileBytes = static_cast<uint64_t>(size);
@@ -374,7 +371,8 @@ Expected<Model> readOnnx(const std::filesystem::path& path, const ImportOptions&
     info->externalTensors = 0;
     countExternal(proto.graph(), *info);
   }
-  return importProto(proto, base, opt, path.string());
+  if (payloads.empty()) return importProto(proto, base, opt, path.string());
+  return importProto(proto, base, opt, path.string(), std::move(file), std::move(payloads));
 }
 
 Expected<Model> parseOnnxBytes(std::string_view bytes, const std::filesystem::path& baseDir,

@@ -23,6 +23,10 @@ namespace npuconv {
 struct ImportOptions {
   /// Map external-data files instead of reading them (zero copy).
   bool mmapExternalData = true;
+  /// Parse the model from a memory map, viewing raw_data payloads of at least
+  /// `mmapRawDataMinBytes` in it rather than copying them (raw_data_cut.h).
+  bool mmapRawData = true;
+  uint64_t mmapRawDataMinBytes = 4096;
 };
 
 /// IR versions we read.

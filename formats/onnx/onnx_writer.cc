@@ -258,7 +258,7 @@ Expected<WriteResult> writeOnnx(const Model& m, const std::filesystem::path& pat
       uint64_t pad = (kExternalAlignment - extOffset % kExternalAlignment) % kExternalAlignment;
       NPU_TRY(extFile->writeZeros(pad));
       extOffset += pad;
-      NPU_TRY(extFile->write(t.bytes(), t.byteSize()));
+      NPU_TRY(extFile->write(t.rawBytes(), t.byteSize(), t.fileRange()));
       onnx::TensorProto tp;
       for (int64_t d : t.dims()) tp.add_dims(d);
       tp.set_data_type(static_cast<int32_t>(t.dtype()));
@@ -323,7 +323,8 @@ Expected<WriteResult> writeOnnx(const Model& m, const std::filesystem::path& pat
 
   NPU_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
   for (const Piece& p : pieces)
-    NPU_TRY(p.data ? out->write(p.data->bytes(), p.data->byteSize()) : out->write(p.bytes.data(), p.bytes.size()));
+    NPU_TRY(p.data ? out->write(p.data->rawBytes(), p.data->byteSize(), p.data->fileRange())
+                   : out->write(p.bytes.data(), p.bytes.size()));
   // The data file lands first, so a reader that sees the new model also sees its data.
   if (extFile) {
     result.externalBytes = extFile->bytesWritten();

@@ -77,8 +77,19 @@ Expected<std::shared_ptr<const Buffer>> ExternalDataResolver::slice(const std::s
     return Status::invalidModel("tensor \"{}\": external data file \"{}\" is too short ({} bytes, needs {})",
                                 tensor, location, file->size(), static_cast<uint64_t>(offset) + len);
   const std::byte* p = file->data() + offset;
-  if (opt_.mmapExternalData) return Buffer::view(file, p, len);
+  if (opt_.mmapExternalData) return Buffer::view(file, p, len, file->fileRange(static_cast<uint64_t>(offset)));
   return Buffer::copyOf(p, len);
+}
+
+std::shared_ptr<const Buffer> ExternalDataResolver::cutPayload(const onnx::TensorProto& tp) const {
+  auto it = cut_.find(&tp);
+  if (it == cut_.end()) return nullptr;
+  const std::byte* p = model_->data() + it->second.offset;
+  // Typed readers assume what malloc gives (16 bytes); a payload elsewhere is copied to
+  // aligned memory when one first reads it, never for writers and hashes (Buffer::rawData).
+  FileRange range = model_->fileRange(it->second.offset);
+  if (reinterpret_cast<uintptr_t>(p) % 16 == 0) return Buffer::view(model_, p, it->second.size, range);
+  return Buffer::viewAlignedOnUse(model_, p, it->second.size, range);
 }
 
 Expected<TensorType> typeFromProto(const onnx::TypeProto& tp, const std::string& valueName) {
@@ -175,6 +186,8 @@ Expected<TensorRef> tensorFromProto(onnx::TensorProto& tp, ExternalDataResolver&
     }
     if (length < 0) length = static_cast<int64_t>(want);
     NPU_ASSIGN_OR_RETURN(buf, ext.slice(name, location, offset, length));
+  } else if (auto cut = ext.cutPayload(tp)) {
+    buf = std::move(cut);
   } else if (tp.has_raw_data()) {
     buf = Buffer::fromString(std::move(*tp.mutable_raw_data()));
     tp.clear_raw_data();
@@ -227,7 +240,7 @@ void tensorToProto(const TensorData& t, const std::string& name, onnx::TensorPro
     for (const auto& s : t.strings()) out->add_string_data(s);
     return;
   }
-  out->set_raw_data(reinterpret_cast<const char*>(t.bytes()), t.byteSize());
+  out->set_raw_data(reinterpret_cast<const char*>(t.rawBytes()), t.byteSize());
 }
 
 }  // namespace npuconv

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include <onnx/onnx_pb.h>
 
@@ -12,6 +13,7 @@
 #include "converter/ir/tensor.h"
 #include "converter/ir/type.h"
 #include "formats/onnx/onnx_reader.h"
+#include "formats/onnx/raw_data_cut.h"
 #include "formats/support/mapped_file.h"
 
 namespace npuconv {
@@ -25,11 +27,21 @@ class ExternalDataResolver {
   /// The bytes [offset, offset+length) of `location`; `length` < 0 means to the end of file.
   Expected<std::shared_ptr<const Buffer>> slice(const std::string& tensor, const std::string& location,
                                                 int64_t offset, int64_t length);
+  /// Payloads cut out of the mapped model file (raw_data_cut.h), keyed by the skeleton's tensors.
+  void adoptCutPayloads(std::shared_ptr<const MappedFile> model,
+                        std::unordered_map<const onnx::TensorProto*, RawDataSpan> payloads) {
+    model_ = std::move(model);
+    cut_ = std::move(payloads);
+  }
+  /// The cut payload of `tp` viewed in the mapped model file, or null when it was not cut.
+  std::shared_ptr<const Buffer> cutPayload(const onnx::TensorProto& tp) const;
 
  private:
   std::filesystem::path baseDir_;
   ImportOptions opt_;
   std::map<std::string, std::shared_ptr<const MappedFile>> files_;
+  std::shared_ptr<const MappedFile> model_;
+  std::unordered_map<const onnx::TensorProto*, RawDataSpan> cut_;
 };
 
 Expected<TensorType> typeFromProto(const onnx::TypeProto& tp, const std::string& valueName);

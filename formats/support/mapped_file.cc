@@ -40,12 +40,13 @@ Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesyst
     }
     m->data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);
+  m->fd_ = fd;  // kept for fileRange(): writers copy from it in the kernel
   return std::shared_ptr<const MappedFile>(std::move(m));
 }
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 Expected<std::unique_ptr<AtomicFile>> AtomicFile::create(const std::filesystem::path& target) {
@@ -112,6 +113,27 @@ Status AtomicFile::write(const void* data, size_t size) {
     size -= static_cast<size_t>(n);
   }
   return Status::ok();
+}
+
+Status AtomicFile::write(const void* data, size_t size, std::optional<FileRange> source) {
+  if (!source || size < kCopyRangeMinBytes || !copyRangeWorks_) return write(data, size);
+  NPU_TRY(flushBuffer());
+  auto off = static_cast<loff_t>(source->offset);
+  size_t left = size;
+  while (left > 0) {
+    ssize_t n = ::copy_file_range(source->fd, &off, fd_, nullptr, left, 0);
+    if (n > 0) {
+      left -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // Not supported between these files (another file system, an old kernel) or a source that
+    // got shorter: the rest goes through the mapping, and this file stops trying.
+    copyRangeWorks_ = false;
+    break;
+  }
+  written_ += size - left;
+  return left ? write(static_cast<const std::byte*>(data) + (size - left), left) : Status::ok();
 }
 
 Status AtomicFile::writeZeros(size_t size) {

@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "converter/ir/tensor.h"
 #include "converter/support/status.h"
 
 namespace npuconv {
@@ -20,6 +22,8 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
   const std::byte* data() const { return data_; }
   size_t size() const { return size_; }
+  /// Where byte `offset` of the map lies in the open file (for Buffer views of it).
+  FileRange fileRange(uint64_t offset) const { return {fd_, offset}; }
   /// Drops the resident pages wholly inside [offset, offset + size) (a sequential reader
   /// done with them): resident memory stays flat however much of the file is read. Touching
   /// them again reads them back in, so this never changes what data() shows.
@@ -29,6 +33,7 @@ class MappedFile {
   MappedFile() = default;
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;
 };
 
 /// Writes a file atomically: bytes go to a temporary file in the same folder, which is
@@ -42,6 +47,9 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   Status write(const void* data, size_t size);
+  /// write() of bytes that also lie in a file at `source`: copied file to file in the kernel
+  /// (copy_file_range, no page faults on a mapping) when it can, else written from `data`.
+  Status write(const void* data, size_t size, std::optional<FileRange> source);
   Status writeZeros(size_t size);
   uint64_t bytesWritten() const { return written_; }
   Status commit();
@@ -52,6 +60,8 @@ class AtomicFile {
   std::filesystem::path target_, temp_;
   int fd_ = -1;
   uint64_t written_ = 0;
+  bool copyRangeWorks_ = true;
+  static constexpr size_t kCopyRangeMinBytes = 64 * 1024;
   std::string buffer_;
   Status flushBuffer();
 };

@@ -14,7 +14,7 @@ SECONDS_PER_TARGET=${1:-20}
 shift || true
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-2}
-ALL_TARGETS=(fuzz_onnx fuzz_npy fuzz_npz fuzz_hdf5 fuzz_tokenizer fuzz_vocab fuzz_tokenizer_json
+ALL_TARGETS=(fuzz_onnx fuzz_raw_data_cut fuzz_npy fuzz_npz fuzz_hdf5 fuzz_tokenizer fuzz_vocab fuzz_tokenizer_json
              fuzz_target_json fuzz_calib_json fuzz_blob)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
