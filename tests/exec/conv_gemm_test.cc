@@ -1,7 +1,8 @@
 // conv_gemm_test.cc - float32 Conv through the GEMM (B panels packed straight from the input)
 // and through the channel-interleaved depthwise kernel, against a naive double-precision N-D
 // reference: 1-D, 2-D and 3-D, strides 1 to 3, dilations, asymmetric pads, groups, batch, tiny
-// and huge outputs (panels that cross output lines, several K and N cache blocks), 1 and 2
+// and huge outputs (panels that cross output lines, several K and N cache blocks), long strided
+// 1-D kernels and channel-multiplier Convs (an STFT front end) through the GEMM, 1 and 2
 // threads, both microkernels, weights as inputs and as prepacked initializers.
 #include <gtest/gtest.h>
 
@@ -150,6 +151,14 @@ TEST(ConvGemm, MatchesReference) {
       // a 1x1 output, and a batch of 2
       {1, 16, 24, 1, {3, 3}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}},
       {2, 7, 9, 1, {8, 6}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      // A single-channel signal through many long strided filters (an STFT front end, scaled
+      // down): the channel-multiplier Conv runs as a GEMM, its B panels transposed from rows
+      {1, 1, 40, 1, {1300}, {64}, {24}, {1}, {0}, {0}},
+      // several channels (K blocks cross channel boundaries), pads, tap runs not a multiple of 8
+      {1, 3, 10, 1, {500}, {21}, {7}, {1}, {3}, {2}},
+      // a 1xK kernel with a stride of 5 along W on a 2-D image, and a multiplier-8 depthwise Conv
+      {1, 2, 9, 1, {5, 80}, {1, 12}, {2, 5}, {1, 1}, {0, 1}, {1, 0}},
+      {1, 2, 16, 2, {7, 300}, {1, 9}, {1, 3}, {1, 1}, {0, 0}, {0, 0}},
   };
   const gemm::Isa isas[] = {gemm::Isa::Avx2, gemm::Isa::Avx512};
   for (gemm::Isa isa : isas) {

@@ -80,6 +80,44 @@ inline void copyRun(const float* src, int64_t sw, int64_t len, float* out, const
   }
 }
 
+/// Transposes the 8x8 block r[0..7] (rows) in registers: on return r[i] holds column i.
+inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/// Rows [te, te + len) of one channel's taps (a kernel along W only, no dilation: consecutive
+/// rows read consecutive inputs) for the NR columns whose tap-0 offsets are idx: column j of row
+/// t is base[idx[j] + t]. Eight columns x eight rows are eight contiguous loads and a register
+/// transpose, where the gather path would load every value on its own (a stride-160 STFT
+/// touches a new cache line per value).
+inline void packRowRuns(const float* base, const int32_t* idx, int64_t te, int64_t len, int NR, float* out) {
+  int64_t t = 0;
+  for (; t + 8 <= len; t += 8)
+    for (int v = 0; v < NR; v += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(base + idx[v + i] + te + t);
+      transpose8x8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (t + i) * NR + v, r[i]);
+    }
+  for (; t < len; ++t)
+    for (int j = 0; j < NR; ++j) out[t * NR + j] = base[idx[j] + te + t];
+}
+
 }  // namespace
 
 void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR, float* dst) {
@@ -121,6 +159,16 @@ void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64
     const bool copy = nRuns <= 2 && (g.s[2] == 1 || g.s[2] == 2);
     float* d = dst + q * NR * kc;
     int64_t row = p0, c = row / kk, t = row % kk;
+    if (!copy && g.k[0] == 1 && g.k[1] == 1 && g.d[2] == 1 && kk >= 8) {
+      // Long 1-D taps with a large stride: whole runs of rows per channel, transposed.
+      for (int64_t k = 0; k < kc; ++c) {
+        const int64_t len = std::min(kc - k, kk - t);
+        packRowRuns(s.img_ + c * plane, idx, t, len, NR, d + k * NR);
+        k += len;
+        t = 0;
+      }
+      continue;
+    }
     int64_t ta = t / (g.k[1] * g.k[2]), tb = (t / g.k[2]) % g.k[1], te = t % g.k[2];
     for (int64_t k = 0; k < kc; ++k) {
       const float* base = s.img_ + c * plane + ta * g.d[0] * HW + tb * g.d[1] * W + te * g.d[2];

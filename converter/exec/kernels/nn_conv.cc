@@ -119,6 +119,13 @@ void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
       }
 }
 
+/// Whether a Conv with one input channel per group and Mg filters per group (a depthwise Conv
+/// with channel multiplier Mg; with one group, a Conv of a single-channel signal such as an STFT
+/// front end: 257 filters of 512 taps) runs as a GEMM [Mg x taps] * im2col rather than as Mg
+/// direct loops: the direct loop re-reads the input once per filter and vectorizes poorly on
+/// long strided kernels, the GEMM needs enough rows and depth to fill its tiles.
+bool multiplierGemm(int64_t Mg, const Geo3& g) { return Mg >= 8 && g.kSize() >= 8; }
+
 /// A constant float32 Conv weight packed for the GEMM once per executor, one matrix per group.
 struct PrepackedWeights {
   const void* source = nullptr;  // the weight data it was packed from
@@ -131,8 +138,8 @@ struct PrepackedWeights {
 /// depthwise or a matrix-vector Conv).
 const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
-  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || Cg == 1 || Mg < 4 ||
-      g.outSize() < 8)
+  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || (Cg == 1 && !multiplierGemm(Mg, g)) ||
+      Mg < 4 || g.outSize() < 8)
     return nullptr;
   std::shared_ptr<void>& slot = *ctx.nodeCache();
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
@@ -172,7 +179,7 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       });
       return;
     }
-    if (Cg == 1 && fastDepthwise(g)) {
+    if (Cg == 1 && !multiplierGemm(Mg, g) && fastDepthwise(g)) {
       int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
       pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
         for (int64_t i = c0; i < c1; ++i) {
@@ -184,7 +191,7 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       return;
     }
   }
-  if (Cg == 1) {
+  if (Cg == 1 && !multiplierGemm(Mg, g)) {
     // Depthwise (with channel multiplier Mg): one direct loop per output channel.
     pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
