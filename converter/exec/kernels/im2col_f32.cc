@@ -18,13 +18,16 @@ thread_local std::vector<float> tlsPadded;
 int64_t paddedExtent(const Geo3& g, int i) { return g.in[i] + g.pb[i] + g.pe[i]; }
 }  // namespace
 
-bool Im2colF32::fits(int64_t channels, const Geo3& g) {
-  const int64_t n = channels * paddedExtent(g, 0) * paddedExtent(g, 1) * paddedExtent(g, 2);
+bool Im2colF32::fits(int64_t channels, const Geo3& g, int64_t images) {
+  const int64_t n = images * channels * paddedExtent(g, 0) * paddedExtent(g, 1) * paddedExtent(g, 2);
   return n < std::numeric_limits<int32_t>::max() / 2;
 }
 
-Im2colF32::Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const Geo3& g) : img_(x), g_(&g) {
+Im2colF32::Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const Geo3& g, int64_t images)
+    : img_(x), g_(&g) {
   for (int i = 0; i < 3; ++i) dims_[i] = paddedExtent(g, i);
+  imageStride_ = channels * dims_[0] * dims_[1] * dims_[2];
+  channels *= images;  // the images' channels are consecutive planes
   end_ = x + channels * dims_[0] * dims_[1] * dims_[2];
   const bool padded = g.pb[0] || g.pb[1] || g.pb[2] || g.pe[0] || g.pe[1] || g.pe[2];
   if (!padded) return;
@@ -135,14 +138,15 @@ void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64
     // one: the GEMM discards them) and the runs of consecutive positions on one output line.
     int64_t nRuns = 0;
     const int64_t pos0 = j0 + q * NR, line0 = pos0 / OW;  // the only divisions per panel
-    int64_t ow = pos0 % OW, oh = line0 % OH, od = line0 / OH;
+    int64_t ow = pos0 % OW, oh = line0 % OH, od = line0 / OH, img = od / g.out[0];
+    od %= g.out[0];
     for (int64_t j = 0; j < NR; ++j) {
       if (q * NR + j >= nc) {  // past the end: repeat the last valid column
         idx[j] = idx[j - 1];
         runs[nRuns++] = {idx[j], 1, j};
         continue;
       }
-      idx[j] = int32_t(od * g.s[0] * HW + oh * g.s[1] * W + ow * g.s[2]);
+      idx[j] = int32_t(img * s.imageStride_ + od * g.s[0] * HW + oh * g.s[1] * W + ow * g.s[2]);
       if (j == 0 || ow == 0)
         runs[nRuns++] = {idx[j], 1, j};
       else
@@ -151,12 +155,17 @@ void Im2colF32::pack(const void* self, int64_t p0, int64_t kc, int64_t j0, int64
         ow = 0;
         if (++oh == OH) {
           oh = 0;
-          ++od;
+          if (++od == g.out[0]) {
+            od = 0;
+            ++img;
+          }
         }
       }
     }
-    // Long runs (two or fewer per panel) of stride 1 or 2 are copied, anything else gathered.
-    const bool copy = nRuns <= 2 && (g.s[2] == 1 || g.s[2] == 2);
+    // Runs of stride 1 or 2 are copied while they average 4 or more columns (narrow maps, say
+    // 8 wide, put four runs in a 32-wide panel: four short copies still beat 32 single-value
+    // gathers), anything else is gathered.
+    const bool copy = nRuns <= std::max(2, NR / 4) && (g.s[2] == 1 || g.s[2] == 2);
     float* d = dst + q * NR * kc;
     int64_t row = p0, c = row / kk, t = row % kk;
     if (!copy && g.k[0] == 1 && g.k[1] == 1 && g.d[2] == 1 && kk >= 8) {

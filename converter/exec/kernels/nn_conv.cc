@@ -152,6 +152,44 @@ const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor&
   return p.get();
 }
 
+/// Whether a batch of images runs as one GEMM whose columns are (image, output position): for
+/// small outputs (a CNN over 41 spectrogram patches with 9x4 maps in its last layers) one GEMM
+/// per image has too few columns to fill the microkernel's tiles and the threads.
+bool batchedGemm(int64_t N, int64_t group, const Geo3& g) { return N > 1 && group == 1 && g.outSize() < 1024; }
+
+/// The float32 Conv of a whole batch (one group) as one GEMM into a [M, N * outSp] buffer, then
+/// scattered into Y's [N, M, outSp]; a fused residual (laid out like Y) and the activation after
+/// it are applied during the scatter, in the epilogue's order (bias, residual, activation).
+void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t M,
+                    int64_t C, const Geo3& g, const gemm::Epilogue& act, const PrepackedWeights* packed) {
+  const int64_t outSp = g.outSize(), cols = N * outSp, K = C * g.kSize();
+  thread_local std::vector<float> tmpStore;
+  if (tmpStore.size() < size_t(M * cols)) tmpStore.resize(size_t(M * cols));
+  float* tmp = tmpStore.data();
+  gemm::Epilogue ep;
+  ep.bias = B;
+  ep.biasPerRow = true;
+  if (!act.residual) {
+    ep.act = act.act;
+    ep.p0 = act.p0;
+    ep.p1 = act.p1;
+  }
+  Im2colF32 im2col(pool, X, C, g, N);
+  const gemm::BPacker bp = im2col.packer();
+  if (packed)
+    gemm::sgemmPrepacked(&pool, packed->groups[0], cols, nullptr, cols, &bp, tmp, cols, ep);
+  else
+    gemm::sgemmPackedB(&pool, M, cols, K, W, K, bp, tmp, cols, ep);
+  pool.parallelFor(N * M, std::max<int64_t>(1, 16384 / outSp), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / M, m = r % M;
+      float* y = Y + r * outSp;
+      std::memcpy(y, tmp + m * cols + n * outSp, size_t(outSp) * sizeof(float));
+      if (act.residual) gemm::applyEpilogue(y, outSp, 0.0f, act, act.residual + r * outSp);
+    }
+  });
+}
+
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
                int64_t group, const gemm::Epilogue& act = {}, const PrepackedWeights* packed = nullptr) {
@@ -213,6 +251,10 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   // image is too large for 32-bit gather offsets: then as other types, below).
   bool direct = false;
   if constexpr (std::is_same_v<T, float>) direct = pointwise || Im2colF32::fits(Cg, g);
+  if constexpr (std::is_same_v<T, float>) if (direct && batchedGemm(N, group, g) && Im2colF32::fits(Cg, g, N)) {
+    convBatchedF32(pool, X, W, B, Y, N, M, Cg, g, act, packed);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) if (direct) {
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t gi = 0; gi < group; ++gi) {
