@@ -26,7 +26,7 @@ declare -A spec=(
   [ppocr_rec]="$ocr/ch_PP-OCRv4_rec_infer.onnx|--input x=1x3x48x320"
   [ppocr_cls]="$ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx|--input x=1x3x48x192"
 )
-while IFS='|' read -r n f i; do [[ -n "$n" ]] && spec[$n]="$f|$i"; done <"$GEN_DIR/cases.txt"
+while IFS='|' read -r n f i _; do [[ -n "$n" ]] && spec[$n]="$f|$i"; done <"$GEN_DIR/cases.txt"
 echo "| case | A ms | B ms | B speed-up |"
 echo "| --- | --- | --- | --- |"
 for c in "$@"; do
