@@ -261,6 +261,7 @@ void Executor::planFusions() {
     if (s.kernel != builtinConv || !s.node->is("Conv") || s.outputSlots.empty() || s.outputSlots[0] < 0) continue;
     const Value* r = s.node->result(0);
     if (!r || r->isGraphOutput() || captured.count(r)) continue;
+    if (r->uses().size() == 2 && fuseClipHardSwish(i, stepOf, captured)) continue;
     if (r->uses().size() == 2) {
       // HardSwish as exported by PyTorch: Mul(C, HardSigmoid<alpha = 1/6, beta = 1/2>(C)).
       const Node* hs = nullptr;
@@ -338,6 +339,61 @@ void Executor::planFusions() {
     if (!act) continue;
     fuseInto(s, *act, {it->second});
   }
+}
+
+namespace {
+/// Whether v is a float32 initializer (not overridable by a graph input) holding one value equal to x.
+bool isScalarConstant(const Value* v, float x) {
+  if (!v || !v->isInitializer() || v->isGraphInput() || v->dtype() != DType::F32) return false;
+  Tensor t = Tensor::fromData(v->initializer());
+  return t.numElements() == 1 && t.data<float>()[0] == x;
+}
+}  // namespace
+
+bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf,
+                                 const std::set<const Value*>& captured) {
+  // HardSwish as exported by Paddle2ONNX: Div(Mul(C, Clip(Add(C, 3), 0, 6)), 6), each
+  // intermediate read by the next node only.
+  const Value* r = steps_[i].node->result(0);
+  const Node* add = nullptr;
+  const Node* mul = nullptr;
+  for (const Use& u : r->uses()) {
+    if (u.user->is("Add")) add = u.user;
+    else if (u.user->is("Mul")) mul = u.user;
+  }
+  if (!add || !mul || add->numOperands() != 2 || mul->numOperands() != 2) return false;
+  if (!isScalarConstant(add->operand(add->operand(0) == r ? 1 : 0), 3.0f)) return false;
+  // The single consumer of v's only result, if v's result is an intermediate the fusion may skip.
+  auto onlyUser = [&](const Node* n) -> const Node* {
+    const Value* o = n->result(0);
+    if (n->numResults() != 1 || !o || o->isGraphOutput() || captured.count(o) || o->uses().size() != 1) return nullptr;
+    return o->uses()[0].user;
+  };
+  const Node* clip = onlyUser(add);
+  if (!clip || !clip->is("Clip") || clip->operand(0) != add->result(0) || onlyUser(clip) != mul) return false;
+  std::optional<gemm::Epilogue> c = activationOf(*clip, opset_);
+  if (!c || c->act != gemm::Act::Clip || c->p0 != 0.0f || c->p1 != 6.0f) return false;
+  if (!((mul->operand(0) == r && mul->operand(1) == clip->result(0)) ||
+        (mul->operand(1) == r && mul->operand(0) == clip->result(0))))
+    return false;
+  const Node* div = onlyUser(mul);
+  if (!div || !div->is("Div") || div->numOperands() != 2 || div->operand(0) != mul->result(0) ||
+      !isScalarConstant(div->operand(1), 6.0f))
+    return false;
+  std::vector<size_t> skipped;
+  for (const Node* n : {add, clip, mul, div}) {
+    auto it = stepOf.find(n);
+    if (it == stepOf.end() || it->second <= (skipped.empty() ? i : skipped.back())) return false;
+    const Step& st = steps_[it->second];
+    if (st.skippedWhenFused || st.fusesActivation || st.outputSlots.size() != 1 || st.outputSlots[0] < 0 ||
+        st.kernel != registry_.find("", n->opType()) || !n->domain().empty())
+      return false;
+    skipped.push_back(it->second);
+  }
+  gemm::Epilogue ep;
+  ep.act = gemm::Act::ClipHardSwish;
+  fuseInto(steps_[i], ep, skipped);
+  return true;
 }
 
 void Executor::fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped) {

@@ -25,6 +25,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -101,6 +102,8 @@ class Executor {
   void planFusions();
   /// Makes `s` compute the steps `skipped` (in order; the last one's result is s's) through `ep`.
   void fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped);
+  /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
+  bool fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;

@@ -1,7 +1,8 @@
 // conv_gemm_test.cc - float32 Conv through the GEMM (B panels packed straight from the input)
 // and through the channel-interleaved depthwise kernel, against a naive double-precision N-D
 // reference: 1-D, 2-D and 3-D, strides 1 to 3, dilations, asymmetric pads, groups, batch, tiny
-// and huge outputs (panels that cross output lines, several K and N cache blocks), 1 and 2
+// and huge outputs (panels that cross output lines, several K and N cache blocks), long strided
+// 1-D kernels and channel-multiplier Convs (an STFT front end) through the GEMM, 1 and 2
 // threads, both microkernels, weights as inputs and as prepacked initializers.
 #include <gtest/gtest.h>
 
@@ -150,6 +151,18 @@ TEST(ConvGemm, MatchesReference) {
       // a 1x1 output, and a batch of 2
       {1, 16, 24, 1, {3, 3}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}},
       {2, 7, 9, 1, {8, 6}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      // A single-channel signal through many long strided filters (an STFT front end, scaled
+      // down): the channel-multiplier Conv runs as a GEMM, its B panels transposed from rows
+      {1, 1, 40, 1, {1300}, {64}, {24}, {1}, {0}, {0}},
+      // several channels (K blocks cross channel boundaries), pads, tap runs not a multiple of 8
+      {1, 3, 10, 1, {500}, {21}, {7}, {1}, {3}, {2}},
+      // a 1xK kernel with a stride of 5 along W on a 2-D image, and a multiplier-8 depthwise Conv
+      {1, 2, 9, 1, {5, 80}, {1, 12}, {2, 5}, {1, 1}, {0, 1}, {1, 0}},
+      {1, 2, 16, 2, {7, 300}, {1, 9}, {1, 3}, {1, 1}, {0, 0}, {0, 0}},
+      // batches of small images as one GEMM (columns = image x position), padded and strided
+      {5, 6, 20, 1, {9, 4}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      {3, 4, 7, 1, {11, 10}, {3, 3}, {2, 2}, {1, 1}, {1, 0}, {0, 1}},
+      {4, 1, 24, 1, {300}, {32}, {20}, {1}, {4}, {0}},
   };
   const gemm::Isa isas[] = {gemm::Isa::Avx2, gemm::Isa::Avx512};
   for (gemm::Isa isa : isas) {
@@ -160,6 +173,53 @@ TEST(ConvGemm, MatchesReference) {
       checkConv(cc, 1);
       checkConv(cc, 2);
       checkConv(cc, 2, true);
+    }
+  }
+  gemm::setIsa(gemm::Isa::Auto);
+}
+
+/// Runs Y = Relu(Conv(X) + B) with constant weights on `x` ([n, 16, 7, 5]), 2 threads.
+std::vector<float> runBatch(const std::vector<float>& x, int64_t n, const std::string& weights) {
+  const std::string text = "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[" + std::to_string(n) +
+                           ", 16, 7, 5] X) => (float[" + std::to_string(n) + ", 24, 7, 5] Y) " + weights +
+                           " {\n  C = Conv <pads = [1, 1, 1, 1]> (X, W, B)\n  Y = Relu (C)\n}\n";
+  auto model = parseOnnxText(text);
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  auto exec = Executor::create(*model, ExecOptions{2});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, {n, 16, 7, 5}, std::span<const float>(x));
+  auto res = (*exec)->run(feeds);
+  EXPECT_TRUE(res.hasValue()) << res.status().toString();
+  std::vector<float> y;
+  for (double v : res->at("Y").toDoubles()) y.push_back(float(v));
+  return y;
+}
+
+TEST(ConvGemm, BatchAsOneGemmMatchesPerImageRunsExactly) {
+  // The batched GEMM (columns = image x position) against the per-image GEMM of batch-1 runs:
+  // every output is the same sum in the same order, bit for bit, with either microkernel.
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::ostringstream w;
+  w.precision(9);
+  w << "<float[24, 16, 3, 3] W = {";
+  for (int i = 0; i < 24 * 16 * 9; ++i) w << (i ? ", " : "") << u(rng);
+  w << "}, float[24] B = {";
+  for (int i = 0; i < 24; ++i) w << (i ? ", " : "") << u(rng);
+  w << "}>";
+  const int64_t n = 6, image = 16 * 7 * 5, outImage = 24 * 7 * 5;
+  std::vector<float> x(size_t(n * image));
+  for (auto& v : x) v = u(rng);
+  for (gemm::Isa isa : {gemm::Isa::Avx2, gemm::Isa::Avx512}) {
+    if (isa == gemm::Isa::Avx512 && !gemm::cpuHasAvx512()) continue;
+    gemm::setIsa(isa);
+    const std::vector<float> batch = runBatch(x, n, w.str());
+    ASSERT_EQ(batch.size(), size_t(n * outImage));
+    for (int64_t i = 0; i < n; ++i) {
+      const std::vector<float> one(x.begin() + i * image, x.begin() + (i + 1) * image);
+      const std::vector<float> y = runBatch(one, 1, w.str());
+      for (int64_t j = 0; j < outImage; ++j) ASSERT_EQ(batch[size_t(i * outImage + j)], y[size_t(j)]) << i << " " << j;
     }
   }
   gemm::setIsa(gemm::Isa::Auto);

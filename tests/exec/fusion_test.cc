@@ -1,6 +1,6 @@
 // fusion_test.cc - the executor's plan-time fusions (Conv + activation, Conv + residual Add [+
 // activation], MatMul + bias): results are bit-identical to the unfused run (an observer turns
-// fusion off), the observer still sees every tensor, a Conv output with more than one consumer is
+// fusion off; Paddle2ONNX's Add/Clip/Mul/Div HardSwish too), the observer still sees every tensor, a Conv output with more than one consumer is
 // not fused, and a residual that does not fit is declined at run time.
 #include <gtest/gtest.h>
 
@@ -90,6 +90,33 @@ TEST(ExecFusion, ConvActivationMatchesUnfusedRun) {
       RunResult fused1 = runModel(text, false, 1);
       expectSame(fused1, plain);
     }
+}
+
+TEST(ExecFusion, PaddleHardSwishIsFusedBitIdentically) {
+  // Paddle2ONNX's HardSwish, x * Clip(x + 3, 0, 6) / 6, after a dense or depthwise Conv (outputs
+  // spread over about -8..8: both clip bounds are hit), either operand order.
+  const std::string inits = ", float three = {3.0}, float zero = {0.0}, float six = {6.0}, float five = {5.0}";
+  const std::string cases[] = {
+      "A = Add (C, three)\n  K = Clip (A, zero, six)\n  M = Mul (C, K)\n  Y = Div (M, six)",
+      "A = Add (three, C)\n  K = Clip (A, zero, six)\n  M = Mul (K, C)\n  Y = Div (M, six)",
+  };
+  for (bool dw : {false, true})
+    for (const std::string& c : cases) {
+      SCOPED_TRACE(c + (dw ? " depthwise" : " dense"));
+      const std::string text = model(c, dw, inits);
+      RunResult plain = runModel(text, true);
+      for (int threads : {1, 2}) {
+        RunResult fused = runModel(text, false, threads);
+        expectSame(fused, plain);
+        EXPECT_LT(fused.allocations + 3, plain.allocations + 1);  // A, K and M never allocated
+      }
+    }
+  // Another divisor is not HardSwish: nothing is fused away, results unchanged.
+  const std::string text = model(
+      "A = Add (C, three)\n  K = Clip (A, zero, six)\n  M = Mul (C, K)\n  Y = Div (M, five)", false, inits);
+  RunResult plain = runModel(text, true), other = runModel(text, false);
+  expectSame(other, plain);
+  EXPECT_EQ(other.allocations, plain.allocations);
 }
 
 TEST(ExecFusion, ConvHardSigmoidMulIsFusedAsHardSwish) {

@@ -27,6 +27,7 @@ double refAct(double v, const Epilogue& e) {
     case Act::HardSigmoid: return std::max(0.0, std::min(1.0, e.p0 * v + e.p1));
     case Act::HardSwish: return v * std::max(0.0, std::min(1.0, v / 6 + 0.5));
     case Act::Sigmoid: return 1.0 / (1.0 + std::exp(-v));
+    case Act::ClipHardSwish: return v * std::max(0.0, std::min(6.0, v + 3)) / 6;
   }
   return v;
 }

@@ -31,6 +31,12 @@ inline __m256 act8(__m256 v, const Epilogue& e) {
     __m256 h = e.p0 == 0.0f ? _mm256_add_ps(_mm256_div_ps(v, _mm256_set1_ps(6.0f)), _mm256_set1_ps(0.5f))
                             : _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(e.p0), v), _mm256_set1_ps(e.p1));
     return _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(h, one), zero));
+  } else if constexpr (A == Act::ClipHardSwish) {
+    // Add(x, 3), Clip(0, 6) (NaN stays NaN, as in the Clip kernel), Mul(x, .), Div(., 6).
+    __m256 h = _mm256_add_ps(v, _mm256_set1_ps(3.0f));
+    h = _mm256_blendv_ps(h, zero, _mm256_cmp_ps(h, zero, _CMP_LT_OQ));
+    h = _mm256_blendv_ps(h, _mm256_set1_ps(6.0f), _mm256_cmp_ps(h, _mm256_set1_ps(6.0f), _CMP_GT_OQ));
+    return _mm256_div_ps(_mm256_mul_ps(v, h), _mm256_set1_ps(6.0f));
   } else if constexpr (A == Act::Sigmoid) {
     const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
     const __m256 ex = ew::fastExp8(_mm256_sub_ps(zero, ax));
@@ -51,6 +57,7 @@ inline __m256 actDyn8(__m256 v, const Epilogue& e) {
     case Act::HardSigmoid: return act8<Act::HardSigmoid>(v, e);
     case Act::HardSwish: return act8<Act::HardSwish>(v, e);
     case Act::Sigmoid: return act8<Act::Sigmoid>(v, e);
+    case Act::ClipHardSwish: return act8<Act::ClipHardSwish>(v, e);
   }
   return v;
 }

@@ -152,6 +152,7 @@ MicroFn pickMicro(bool packed, Act act) {
     case Act::HardSigmoid: return packed ? K<true, Act::HardSigmoid>::fn : K<false, Act::HardSigmoid>::fn;
     case Act::HardSwish: return packed ? K<true, Act::HardSwish>::fn : K<false, Act::HardSwish>::fn;
     case Act::Sigmoid: return packed ? K<true, Act::Sigmoid>::fn : K<false, Act::Sigmoid>::fn;
+    case Act::ClipHardSwish: return packed ? K<true, Act::ClipHardSwish>::fn : K<false, Act::ClipHardSwish>::fn;
   }
   return nullptr;
 }
@@ -324,6 +325,7 @@ void epilogueRow(float* x, int64_t n, float rowBias, const float* colBias, const
     case Act::HardSigmoid: epilogueRowT<Act::HardSigmoid>(x, n, rowBias, colBias, res, e); break;
     case Act::HardSwish: epilogueRowT<Act::HardSwish>(x, n, rowBias, colBias, res, e); break;
     case Act::Sigmoid: epilogueRowT<Act::Sigmoid>(x, n, rowBias, colBias, res, e); break;
+    case Act::ClipHardSwish: epilogueRowT<Act::ClipHardSwish>(x, n, rowBias, colBias, res, e); break;
   }
 }
 
@@ -563,6 +565,11 @@ double applyActivation(double v, const Epilogue& e) {
     case Act::Sigmoid: {
       double ex = std::exp(-std::fabs(v));
       return v >= 0 ? 1 / (1 + ex) : ex / (1 + ex);
+    }
+    case Act::ClipHardSwish: {
+      double h = v + 3;
+      h = h < 0 ? 0 : (h > 6 ? 6 : h);
+      return v * h / 6;
     }
   }
   return v;

@@ -13,7 +13,9 @@ namespace npuconv {
 class ThreadPool;
 namespace gemm {
 
-enum class Act : uint8_t { None, Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid };
+/// ClipHardSwish: x * Clip(x + 3, 0, 6) / 6, HardSwish as Paddle2ONNX exports it (Add, Clip, Mul,
+/// Div), computed step by step as those four nodes would.
+enum class Act : uint8_t { None, Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, ClipHardSwish };
 
 /// What to do with each C value after alpha * op(A) * op(B) + beta * C: add a bias (per row or per
 /// column), add a residual (a same-shaped tensor: a fused Add), then apply an activation, each

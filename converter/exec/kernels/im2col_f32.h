@@ -18,11 +18,14 @@ namespace nn {
 /// offsets into the (padded) image, and row (c, kd, kh, kw) of the panel reads them plus the
 /// tap's offset, with no bounds checks: as one or two contiguous (or stride-2) copies when the
 /// panel covers at most two output lines, else as gathers (any stride and dilation).
+/// With images > 1 the columns are (image, output position): `images` images of `channels`
+/// channels each, stored one after the other at x (a batch with one group), so one GEMM covers a
+/// batch of small images instead of one tiny GEMM per image.
 class Im2colF32 {
  public:
-  Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const Geo3& g);
-  /// Whether the image is small enough for 32-bit gather offsets.
-  static bool fits(int64_t channels, const Geo3& g);
+  Im2colF32(ThreadPool& pool, const float* x, int64_t channels, const Geo3& g, int64_t images = 1);
+  /// Whether the images are small enough for 32-bit gather offsets.
+  static bool fits(int64_t channels, const Geo3& g, int64_t images = 1);
   gemm::BPacker packer() const { return {&Im2colF32::pack, this}; }
 
  private:
@@ -30,6 +33,7 @@ class Im2colF32 {
   const float* img_;     // the (padded) image
   const float* end_;     // one past its last value
   int64_t dims_[3];      // its spatial dims
+  int64_t imageStride_;  // floats from one (padded) image to the next
   const Geo3* g_;
 };
 

@@ -119,6 +119,13 @@ void depthwiseChannel(const T* x, const T* w, const Geo3& g, T bias, T* y) {
       }
 }
 
+/// Whether a Conv with one input channel per group and Mg filters per group (a depthwise Conv
+/// with channel multiplier Mg; with one group, a Conv of a single-channel signal such as an STFT
+/// front end: 257 filters of 512 taps) runs as a GEMM [Mg x taps] * im2col rather than as Mg
+/// direct loops: the direct loop re-reads the input once per filter and vectorizes poorly on
+/// long strided kernels, the GEMM needs enough rows and depth to fill its tiles.
+bool multiplierGemm(int64_t Mg, const Geo3& g) { return Mg >= 8 && g.kSize() >= 8; }
+
 /// A constant float32 Conv weight packed for the GEMM once per executor, one matrix per group.
 struct PrepackedWeights {
   const void* source = nullptr;  // the weight data it was packed from
@@ -131,8 +138,8 @@ struct PrepackedWeights {
 /// depthwise or a matrix-vector Conv).
 const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
-  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || Cg == 1 || Mg < 4 ||
-      g.outSize() < 8)
+  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || (Cg == 1 && !multiplierGemm(Mg, g)) ||
+      Mg < 4 || g.outSize() < 8)
     return nullptr;
   std::shared_ptr<void>& slot = *ctx.nodeCache();
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
@@ -143,6 +150,44 @@ const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor&
   for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
   slot = p;
   return p.get();
+}
+
+/// Whether a batch of images runs as one GEMM whose columns are (image, output position): for
+/// small outputs (a CNN over 41 spectrogram patches with 9x4 maps in its last layers) one GEMM
+/// per image has too few columns to fill the microkernel's tiles and the threads.
+bool batchedGemm(int64_t N, int64_t group, const Geo3& g) { return N > 1 && group == 1 && g.outSize() < 1024; }
+
+/// The float32 Conv of a whole batch (one group) as one GEMM into a [M, N * outSp] buffer, then
+/// scattered into Y's [N, M, outSp]; a fused residual (laid out like Y) and the activation after
+/// it are applied during the scatter, in the epilogue's order (bias, residual, activation).
+void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t M,
+                    int64_t C, const Geo3& g, const gemm::Epilogue& act, const PrepackedWeights* packed) {
+  const int64_t outSp = g.outSize(), cols = N * outSp, K = C * g.kSize();
+  thread_local std::vector<float> tmpStore;
+  if (tmpStore.size() < size_t(M * cols)) tmpStore.resize(size_t(M * cols));
+  float* tmp = tmpStore.data();
+  gemm::Epilogue ep;
+  ep.bias = B;
+  ep.biasPerRow = true;
+  if (!act.residual) {
+    ep.act = act.act;
+    ep.p0 = act.p0;
+    ep.p1 = act.p1;
+  }
+  Im2colF32 im2col(pool, X, C, g, N);
+  const gemm::BPacker bp = im2col.packer();
+  if (packed)
+    gemm::sgemmPrepacked(&pool, packed->groups[0], cols, nullptr, cols, &bp, tmp, cols, ep);
+  else
+    gemm::sgemmPackedB(&pool, M, cols, K, W, K, bp, tmp, cols, ep);
+  pool.parallelFor(N * M, std::max<int64_t>(1, 16384 / outSp), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / M, m = r % M;
+      float* y = Y + r * outSp;
+      std::memcpy(y, tmp + m * cols + n * outSp, size_t(outSp) * sizeof(float));
+      if (act.residual) gemm::applyEpilogue(y, outSp, 0.0f, act, act.residual + r * outSp);
+    }
+  });
 }
 
 template <typename T>
@@ -172,7 +217,7 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       });
       return;
     }
-    if (Cg == 1 && fastDepthwise(g)) {
+    if (Cg == 1 && !multiplierGemm(Mg, g) && fastDepthwise(g)) {
       int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
       pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
         for (int64_t i = c0; i < c1; ++i) {
@@ -184,7 +229,7 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       return;
     }
   }
-  if (Cg == 1) {
+  if (Cg == 1 && !multiplierGemm(Mg, g)) {
     // Depthwise (with channel multiplier Mg): one direct loop per output channel.
     pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t i = c0; i < c1; ++i) {
@@ -206,6 +251,10 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   // image is too large for 32-bit gather offsets: then as other types, below).
   bool direct = false;
   if constexpr (std::is_same_v<T, float>) direct = pointwise || Im2colF32::fits(Cg, g);
+  if constexpr (std::is_same_v<T, float>) if (direct && batchedGemm(N, group, g) && Im2colF32::fits(Cg, g, N)) {
+    convBatchedF32(pool, X, W, B, Y, N, M, Cg, g, act, packed);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>) if (direct) {
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t gi = 0; gi < group; ++gi) {
