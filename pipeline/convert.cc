@@ -137,7 +137,7 @@ Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const 
 }
 
 /// What quantization leaves for runConvert beyond the model: the config --auto-mixed chose (to
-/// write beside the model) and a missed accuracy target (exit 6 once everything is written).
+/// write beside the model) and a missed accuracy target (exit 1 once everything is written).
 struct QuantizeOutcome {
   std::optional<nlohmann::ordered_json> mixedConfig;
   std::string accuracyFailure;

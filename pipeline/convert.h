@@ -43,7 +43,7 @@ struct ConvertOptions {
 struct ConvertResult {
   std::filesystem::path modelPath, reportPath;
   std::filesystem::path mixedConfigPath;  // --auto-mixed: the config it chose (OUTDIR/mixed_config.json)
-  /// Non-empty: the outputs are written, but an accuracy target was missed (exit 6).
+  /// Non-empty: the outputs are written, but an accuracy target was missed (exit 1).
   std::string accuracyFailure;
   nlohmann::ordered_json report;
 };
