@@ -4,7 +4,7 @@
 //
 // Runs both models on the same inputs and prints, per output, SQNR, cosine, max abs and max rel
 // error of B against A; with --per-layer every tensor of an original ONNX node both compute, in A's
-// graph order, and the first layer whose error jumps (pipeline/compare.h). Exit 6 when an output
+// graph order, and the first layer whose error jumps (pipeline/compare.h). Exit 1 (as diff and cmp) when an output
 // is below --min-sqnr or --min-cosine (the report is written first).
 #include <cstdio>
 
@@ -70,8 +70,8 @@ void addCompareCommand(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--per-layer", c->o.perLayer, "Also every tensor of an original ONNX node both models compute");
   cmd->add_flag("--isolated", c->o.isolated, "With --per-layer: each layer of B also fed A's tensors (its own error)");
   cmd->add_option("--jump-db", c->o.jumpDb, "A layer this many dB below its inputs is a jump (default 6)");
-  cmd->add_option("--min-sqnr", c->minSqnr, "Fail (exit 6) when an output's SQNR is below DB");
-  cmd->add_option("--min-cosine", c->minCosine, "Fail (exit 6) when an output's cosine is below C");
+  cmd->add_option("--min-sqnr", c->minSqnr, "Fail (exit 1) when an output's SQNR is below DB");
+  cmd->add_option("--min-cosine", c->minCosine, "Fail (exit 1) when an output's cosine is below C");
   cmd->add_option("--json", c->json, "Write the report as JSON (atomically)");
   cmd->add_option("--threads", c->o.threads, "Executor threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->callback([&action, c, cmd] { action = [c, cmd] { return runCompare(*c, *cmd); }; });

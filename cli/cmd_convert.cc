@@ -4,12 +4,14 @@
 #include "cli/commands.h"
 #include "cli/convert_options.h"
 #include "pipeline/convert.h"
+#include "pipeline/out_dir.h"
 
 namespace npuconv {
 namespace {
 
 struct ConvertCli {
   ConversionCli conversion;
+  OutDirOptions outDir;
   bool biasCorrection = false, noBiasCorrection = false;
   CLI::Option* targetSqnr = nullptr;
   CLI::Option* targetCosine = nullptr;
@@ -25,8 +27,11 @@ int runConvertCommand(ConvertCli cli) {
   c.convert.biasCorrection =
       cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection);
   c.convert.autoMixed.enabled = c.convert.autoMixed.enabled || cli.targetSet();
-  auto r = runConvert(c.convert);
+  auto r = convertIntoOutDir(c.convert, cli.outDir);
   if (!r) return reportError(r.status());
+  if (r->upToDate && c.convert.diagnostics)
+    std::fprintf(c.convert.diagnostics, "npuconv: %s is up to date (key %s%s); nothing to do (--force rebuilds)\n",
+                 c.convert.outDir.string().c_str(), r->key.c_str(), r->waited ? ", built by another process" : "");
   if (!r->accuracyFailure.empty()) return reportError(Status::accuracyFailed("{}", r->accuracyFailure));
   return 0;
 }
@@ -42,6 +47,10 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
   addConversionOptions(*cmd, *c, "fp32");
   cmd->add_option("-o,--output", o.outDir, "Output folder (created): model.onnx, report.json")->required();
   cmd->add_option("--report", o.report, "JSON report (default OUTDIR/report.json)");
+  cmd->add_flag("--force", cli->outDir.force, "Convert even when OUTDIR's key says its outputs are up to date");
+  cmd->add_option("--wait-timeout", cli->outDir.waitTimeoutSeconds,
+                  "Seconds to wait while another npuconv converts into OUTDIR (default 600)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--time-passes", o.timePasses, "Print the time of each pass");
   auto* bc = cmd->add_flag("--bias-correction", cli->biasCorrection,
                            "Fast bias correction after quantization (default for int8; int8-weights: needs calibration data)");

@@ -21,6 +21,7 @@ void addOpsCommand(CLI::App& app, CommandAction& action);
 void addTargetsCommand(CLI::App& app, CommandAction& action);
 void addCalibrateCommand(CLI::App& app, CommandAction& action);
 void addCompareCommand(CLI::App& app, CommandAction& action);
+void addValidateCommand(CLI::App& app, CommandAction& action);
 
 /// Prints `npuconv: error: <message>` on one line and returns the documented exit code.
 int reportError(const Status& s);

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   addTargetsCommand(app, action);
   addCalibrateCommand(app, action);
   addCompareCommand(app, action);
+  addValidateCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

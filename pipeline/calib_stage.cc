@@ -26,7 +26,9 @@ Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, con
   NPU_ASSIGN_OR_RETURN(std::string key, modelContentKey(model, info));
   NPU_ASSIGN_OR_RETURN(std::unique_ptr<PassPipeline> pipeline, PassPipeline::create(passes));
   NPU_TRY(pipeline->runToStandardOps(m, model.string()));
-  return OptimizedModel{std::move(m), std::move(key), std::move(pipeline)};
+  std::vector<std::filesystem::path> external;
+  for (const auto& [location, bytes] : info.externalFiles) external.push_back(model.parent_path() / location);
+  return OptimizedModel{std::move(m), std::move(key), std::move(pipeline), std::move(external)};
 }
 
 nlohmann::ordered_json calibKeyOptions(const PassOptions& p, const std::vector<std::string>& tensors) {

@@ -31,6 +31,7 @@ struct OptimizedModel {
   Model model;
   std::string modelKey;
   std::unique_ptr<PassPipeline> pipeline;  // runFinal still to run
+  std::vector<std::filesystem::path> externalFiles;  // the model's external data files (their paths)
 };
 Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes);
 

@@ -62,6 +62,8 @@ Status checkOptions(const ConvertOptions& o) {
   return Status::ok();
 }
 
+}  // namespace
+
 nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   const PassOptions& p = o.passes;
   nlohmann::ordered_json j;
@@ -108,6 +110,8 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   return j;
 }
 
+namespace {
+
 /// A deep copy through the serializer (the IR has no clone): the float reference for bias
 /// correction.
 Expected<Model> copyModel(const Model& m, const std::filesystem::path& baseDir) {
@@ -138,7 +142,7 @@ Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const 
 }
 
 /// What quantization leaves for runConvert beyond the model: the config --auto-mixed chose (to
-/// write beside the model) and a missed accuracy target (exit 6 once everything is written).
+/// write beside the model) and a missed accuracy target (exit 1 once everything is written).
 struct QuantizeOutcome {
   std::optional<nlohmann::ordered_json> mixedConfig;
   std::string accuracyFailure;
@@ -330,6 +334,8 @@ Status writeText(const std::filesystem::path& path, const std::string& text) {
 
 }  // namespace
 
+Status checkConvertOptions(const ConvertOptions& o) { return checkOptions(o); }
+
 Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   NPU_TRY(checkOptions(o));
   ConvertResult result;
@@ -342,6 +348,13 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   Model& m = opt.model;
   const std::string& modelKey = opt.modelKey;
   PassPipeline* pipeline = opt.pipeline.get();
+
+  result.externalFiles = opt.externalFiles;
+  // Staged (pipeline/out_dir.h): the report names the paths the files are published under.
+  const std::filesystem::path shownDir = o.publishedDir.empty() ? o.outDir : o.publishedDir;
+  auto shown = [&](const std::filesystem::path& p) {
+    return o.publishedDir.empty() || p.parent_path() != o.outDir ? p : shownDir / p.filename();
+  };
 
   nlohmann::ordered_json& r = result.report;
   r["npuconv_version"] = kNpuconvVersion;
@@ -362,7 +375,7 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   if (outcome.mixedConfig) {
     result.mixedConfigPath = o.outDir / "mixed_config.json";
     NPU_TRY(writeText(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
-    r["auto_mixed"]["config_file"] = result.mixedConfigPath.string();
+    r["auto_mixed"]["config_file"] = shown(result.mixedConfigPath).string();
   }
   if (o.precision == Precision::Int8 || o.precision == Precision::Fp16) {  // OUTDIR/model.npub (issue 11)
     DeviceBlobRequest b{o.outDir / "model.npub", o.model.string(), modelKey, o.passes.pipeline,
@@ -381,7 +394,7 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
     r["precisions"] = std::move(mixed);
   }
   for (const auto& [key, value] : pipeline->placementReport().items()) r[key] = value;
-  r["output"] = {{"model", result.modelPath.string()}, {"model_bytes", w.modelBytes},
+  r["output"] = {{"model", shown(result.modelPath).string()}, {"model_bytes", w.modelBytes},
                  {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
   if (!result.reportPath.parent_path().empty()) std::filesystem::create_directories(result.reportPath.parent_path(), ec);
   NPU_TRY(writeText(result.reportPath, r.dump(2) + "\n"));

@@ -37,17 +37,28 @@ struct ConvertOptions {
   std::filesystem::path mixedConfigPath;  // where quant.mixed came from (messages, report)
   AutoMixedOptions autoMixed;             // --auto-mixed: search the config (pipeline/auto_mixed.h)
   bool progress = true;                   // progress bars on stderr when it is a terminal
+  /// Where the outputs end up when outDir is a staging folder (pipeline/out_dir.h): the paths
+  /// the report names. Empty: outDir.
+  std::filesystem::path publishedDir;
   std::FILE* diagnostics = stderr;   // warnings; nullptr: silent
 };
 
 struct ConvertResult {
   std::filesystem::path modelPath, reportPath;
   std::filesystem::path mixedConfigPath;  // --auto-mixed: the config it chose (OUTDIR/mixed_config.json)
-  /// Non-empty: the outputs are written, but an accuracy target was missed (exit 6).
+  /// Non-empty: the outputs are written, but an accuracy target was missed (exit 1).
   std::string accuracyFailure;
   nlohmann::ordered_json report;
+  std::vector<std::filesystem::path> externalFiles;  // the input model's external data files
 };
 
 Expected<ConvertResult> runConvert(const ConvertOptions& o);
+
+/// The option errors runConvert reports before any work (exit 2 naming the option, 5 a missing file).
+Status checkConvertOptions(const ConvertOptions& o);
+
+/// The options as the report's "options" lists them (every option that can change the output,
+/// plus --threads).
+nlohmann::ordered_json effectiveOptions(const ConvertOptions& o);
 
 }  // namespace npuconv

@@ -9,7 +9,7 @@ int exitCodeFor(StatusCode code) {
     case StatusCode::InvalidModel: return 3;
     case StatusCode::Unsupported: return 4;
     case StatusCode::Io: return 5;
-    case StatusCode::AccuracyFailed: return 6;
+    case StatusCode::AccuracyFailed: return 1;
     case StatusCode::Internal: return 70;
   }
   return 70;

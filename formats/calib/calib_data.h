@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "converter/exec/sample_stream.h"
@@ -46,6 +47,17 @@ struct CalibDataOptions {
 /// Opens the data named by `opt` for a model with these inputs. Errors name the file and input.
 Expected<std::unique_ptr<SampleStream>> openCalibData(const CalibDataOptions& opt,
                                                       const std::vector<ModelInputSpec>& inputs);
+
+/// One .npy file per tensor name: a folder of NAME.npy, or `NAME=FILE.npy` arguments.
+using NamedNpyFiles = std::vector<std::pair<std::string, std::filesystem::path>>;
+
+/// Samples from one .npy per input name, with the stacking rules of every array source; extra
+/// files are ignored. `what` names the data in errors and describe().
+Expected<std::unique_ptr<SampleStream>> openNamedNpySamples(const NamedNpyFiles& files, const CalibDataOptions& opt,
+                                                            const std::vector<ModelInputSpec>& inputs,
+                                                            const std::string& what);
+/// The .npy files directly in `dir`, named by their stem, sorted by name.
+Expected<NamedNpyFiles> npyFilesIn(const std::filesystem::path& dir);
 
 /// A content key of the data and of every option that changes the samples (xxHash64 over the
 /// bytes read, hex): the calibration cache is keyed by it.

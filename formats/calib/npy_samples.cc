@@ -1,5 +1,7 @@
-// npy_samples.cc - calibration samples from one .npy file (single-input models): the file is
-// mapped and each sample copied out of the map, so memory does not grow with the sample count.
+// npy_samples.cc - samples from .npy files: one file for a single-input model, or one file per
+// input name (a folder of NAME.npy, `NAME=FILE.npy` arguments). Each file is mapped and each
+// sample copied out of the map, so memory does not grow with the sample count.
+#include <algorithm>
 #include <cstring>
 
 #include "formats/calib/array_samples.h"
@@ -53,6 +55,50 @@ Expected<std::unique_ptr<SampleStream>> openNpySamples(const std::filesystem::pa
   arrays[0].reader = std::make_unique<MappedRows>(std::move(map), h.dataOffset);
   arrays[0].where = file;
   return openArraySamples(file, std::move(arrays), opt);
+}
+
+}  // namespace npuconv
+
+namespace npuconv {
+
+Expected<std::unique_ptr<SampleStream>> openNamedNpySamples(const NamedNpyFiles& files, const CalibDataOptions& opt,
+                                                            const std::vector<ModelInputSpec>& inputs,
+                                                            const std::string& what) {
+  std::vector<ArrayInput> arrays;
+  for (const ModelInputSpec& in : inputs) {
+    auto it = std::find_if(files.begin(), files.end(), [&](const auto& f) { return f.first == in.name; });
+    if (it == files.end()) {
+      std::string have;
+      for (const auto& f : files) have += (have.empty() ? "\"" : ", \"") + f.first + "\"";
+      return Status::invalidArgument("{}: no array for \"{}\" (expected {}.npy; it has {})", what, in.name, in.name,
+                                     have.empty() ? "none" : have);
+    }
+    std::string file = it->second.string();
+    NPU_ASSIGN_OR_RETURN(auto map, MappedFile::open(it->second));
+    std::string_view bytes(reinterpret_cast<const char*>(map->data()), map->size());
+    NPU_ASSIGN_OR_RETURN(NpyHeader h, parseNpyHeader(bytes, file));
+    if (bytes.size() != h.dataOffset + h.dataBytes)
+      return Status::invalidArgument("{}: {} needs {} data bytes, the file has {}", file, describeArray(h.dtype, h.dims),
+                                     h.dataBytes, bytes.size() > h.dataOffset ? bytes.size() - h.dataOffset : 0);
+    ArrayInput a;
+    a.input = in;
+    a.dtype = h.dtype;
+    a.dims = h.dims;
+    a.reader = std::make_unique<MappedRows>(std::move(map), h.dataOffset);
+    a.where = file;
+    arrays.push_back(std::move(a));
+  }
+  return openArraySamples(what, std::move(arrays), opt);
+}
+
+Expected<NamedNpyFiles> npyFilesIn(const std::filesystem::path& dir) {
+  NamedNpyFiles files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.is_regular_file() && e.path().extension() == ".npy") files.emplace_back(e.path().stem().string(), e.path());
+  if (ec) return Status::io("{}: cannot list the folder: {}", dir.string(), ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 }  // namespace npuconv

@@ -57,5 +57,23 @@ TEST(AutoMixedCli, ConfigIsDeterministicAndRebuildsTheSameModel) {
   EXPECT_EQ(test::slurp(dir / "a/model.onnx"), test::slurp(dir / "c/model.onnx"));
 }
 
+// A target no mix can reach (SQNR above the 999 dB of identical outputs): the outputs are still
+// written, the run exits 1 (ran, below the accuracy bar) with one line naming the target.
+TEST(AutoMixedCli, MissedTargetExitsOneWithOutputsWritten) {
+  fs::path dir = test::tempDir("auto_mixed_missed");
+  fs::path model = test::writeTwoLayerModel(dir), x = test::writeTwoLayerInputs(dir);
+  std::string err;
+  EXPECT_EQ(npuconv(fmt::format("convert '{}' --precision int8 --calib '{}' --layer-error-samples 0 --no-bias-correction "
+                                "--target-sqnr 1000 --holdout-samples 2 -o '{}'",
+                                model.string(), x.string(), (dir / "out").string()),
+                    &err),
+            1)
+      << err;
+  EXPECT_NE(err.find("--auto-mixed: the converted model misses"), std::string::npos) << err;
+  EXPECT_TRUE(fs::exists(dir / "out/model.onnx"));
+  auto report = nlohmann::json::parse(test::slurp(dir / "out/report.json"));
+  EXPECT_EQ(report["auto_mixed"]["verified"]["met"], false);
+}
+
 }  // namespace
 }  // namespace npuconv

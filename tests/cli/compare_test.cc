@@ -1,7 +1,7 @@
 // `npuconv compare A B`: real processes on a tiny model and its int8 conversion. Outputs are
 // measured against A, per-layer tensors are matched by original node names (across npuconv's
 // write, through the provenance record), a layer of B fed A's tensors shows its own error only,
-// thresholds exit 6 after writing the report, and a model compared with itself is exact.
+// thresholds exit 1 (as diff and cmp) after writing the report, and a model compared with itself is exact.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -69,10 +69,10 @@ TEST(CompareCli, PerLayerByOriginalNamesIsolatedAndThresholds) {
   EXPECT_EQ(r["first_jump"]["node"], "first_bias");
   EXPECT_NE(out.find("first_jump: first_bias"), std::string::npos) << out;
 
-  // A threshold the int8 model misses: exit 6, one line naming the output, the report written.
+  // A threshold the int8 model misses: exit 1, one line naming the output, the report written.
   fs::remove(dir / "t.json");
   EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-sqnr 90 --json '{}'", model.string(), q.string(),
-                                x.string(), (dir / "t.json").string()), &out, &err), 6);
+                                x.string(), (dir / "t.json").string()), &out, &err), 1);
   EXPECT_NE(err.find("output \"y\": SQNR"), std::string::npos) << err;
   EXPECT_NE(err.find("below --min-sqnr 90"), std::string::npos) << err;
   auto t = nlohmann::json::parse(slurp(dir / "t.json"));

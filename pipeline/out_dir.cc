@@ -1,0 +1,332 @@
+// out_dir.cc - see out_dir.h.
+#include "pipeline/out_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "formats/support/content_key.h"
+#include "formats/support/json_file.h"
+#include "formats/support/mapped_file.h"
+#include "pipeline/version.h"
+
+namespace npuconv {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kLockFile = ".npuconv.lock";
+constexpr const char* kStagePrefix = ".npuconv-stage-";
+constexpr int kStampFormat = 1;
+
+/// An input file as the stamp records it.
+struct InputFile {
+  std::string role;
+  fs::path path;
+  uint64_t size = 0, inode = 0;
+  int64_t mtimeNs = 0;
+  std::string key;
+};
+
+Status statInto(InputFile& f) {
+  struct stat st {};
+  if (::stat(f.path.c_str(), &st) != 0) return Status::io("{}: {}", f.path.string(), std::strerror(errno));
+  f.size = static_cast<uint64_t>(st.st_size);
+  f.inode = static_cast<uint64_t>(st.st_ino);
+  f.mtimeNs = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return Status::ok();
+}
+
+/// Regular files directly in `dir`, sorted (image folders are read flat; docs/calibration-data.md).
+std::vector<fs::path> filesIn(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file()) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The input files the options name (the model's external data comes from the model, and from
+/// the stamp when checking). A tokenizer found beside the model counts when text calibrates.
+std::vector<std::pair<std::string, fs::path>> declaredInputs(const ConvertOptions& o) {
+  std::vector<std::pair<std::string, fs::path>> in;
+  std::error_code ec;
+  in.emplace_back("model", o.model);
+  for (const fs::path& p : o.calib.paths) {
+    if (fs::is_directory(p, ec))
+      for (const fs::path& f : filesIn(p)) in.emplace_back("calib", f);
+    else
+      in.emplace_back("calib", p);
+  }
+  if (!o.calib.textFile.empty()) {
+    in.emplace_back("calib_text", o.calib.textFile);
+    if (!o.calib.tokenizer.empty()) in.emplace_back("tokenizer", o.calib.tokenizer);
+    else
+      for (const char* name : {"tokenizer.json", "vocab.txt", "tokenizer_config.json"})
+        if (fs::is_regular_file(o.model.parent_path() / name, ec)) in.emplace_back("tokenizer", o.model.parent_path() / name);
+  }
+  if (!o.mixedConfigPath.empty()) in.emplace_back("mixed_config", o.mixedConfigPath);
+  if (!o.passes.target.file.empty()) in.emplace_back("target_file", o.passes.target.file);
+  return in;
+}
+
+/// Version and the options that change the output (not --threads: output does not depend on it;
+/// not the calibration cache's path: a hit gives the same statistics).
+std::string optionsKey(const ConvertOptions& o) {
+  nlohmann::ordered_json j = effectiveOptions(o);
+  j.erase("threads");
+  j.erase("calib_cache");
+  ContentHasher h;
+  h.addPart(kNpuconvVersion);
+  h.addPart(std::to_string(kStampFormat));
+  h.addPart(j.dump());
+  return h.hex();
+}
+
+std::string fullKey(const std::string& optionsKey, const std::vector<InputFile>& inputs) {
+  ContentHasher h;
+  h.addPart(optionsKey);
+  for (const InputFile& f : inputs) {
+    h.addPart(f.role);
+    h.addPart(f.path.string());
+    h.addPart(f.key);
+  }
+  return h.hex();
+}
+
+struct Stamp {
+  std::string key, optionsKey, accuracyFailure;
+  std::vector<InputFile> inputs;
+  std::vector<std::pair<std::string, uint64_t>> outputs;  // file name in OUTDIR, size
+};
+
+nlohmann::ordered_json stampJson(const Stamp& s) {
+  nlohmann::ordered_json j;
+  j["format"] = kStampFormat;
+  j["what"] = "npuconv convert's record of the output set in this folder (pipeline/out_dir.h); written last";
+  j["npuconv_version"] = kNpuconvVersion;
+  j["key"] = s.key;
+  j["options_key"] = s.optionsKey;
+  j["inputs"] = nlohmann::ordered_json::array();
+  for (const InputFile& f : s.inputs)
+    j["inputs"].push_back({{"role", f.role}, {"path", f.path.string()}, {"size", f.size}, {"mtime_ns", f.mtimeNs},
+                           {"inode", f.inode}, {"key", f.key}});
+  j["outputs"] = nlohmann::ordered_json::array();
+  for (const auto& [name, size] : s.outputs) j["outputs"].push_back({{"file", name}, {"size", size}});
+  j["accuracy_failure"] = s.accuracyFailure;
+  return j;
+}
+
+/// The stamp, or nullopt when it is missing or unreadable (then the set is rebuilt).
+std::optional<Stamp> readStamp(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  auto j = readJsonFile<nlohmann::json>(path);
+  if (!j) return std::nullopt;
+  try {
+    if (j->at("format").get<int>() != kStampFormat) return std::nullopt;
+    Stamp s;
+    s.key = j->at("key").get<std::string>();
+    s.optionsKey = j->at("options_key").get<std::string>();
+    s.accuracyFailure = j->at("accuracy_failure").get<std::string>();
+    for (const auto& f : j->at("inputs"))
+      s.inputs.push_back({f.at("role").get<std::string>(), fs::path(f.at("path").get<std::string>()),
+                          f.at("size").get<uint64_t>(), f.at("inode").get<uint64_t>(), f.at("mtime_ns").get<int64_t>(),
+                          f.at("key").get<std::string>()});
+    for (const auto& f : j->at("outputs")) s.outputs.emplace_back(f.at("file").get<std::string>(), f.at("size").get<uint64_t>());
+    return s;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+/// Whether the stamp describes what these options would build now. Inputs whose size, mtime and
+/// inode are unchanged are trusted; others are rehashed (`refreshed`: the stamp should be
+/// rewritten with their new stat).
+bool stampMatches(Stamp& s, const ConvertOptions& o, const fs::path& outDir, bool& refreshed) {
+  refreshed = false;
+  if (s.optionsKey != optionsKey(o)) return false;
+  std::vector<std::pair<std::string, fs::path>> declared = declaredInputs(o);
+  std::vector<std::pair<std::string, fs::path>> recorded;
+  for (const InputFile& f : s.inputs)
+    if (f.role != "external") recorded.emplace_back(f.role, f.path);
+  if (declared != recorded) return false;
+  for (InputFile& f : s.inputs) {
+    InputFile now = f;
+    if (!statInto(now).isOk()) return false;  // gone: rebuild (and fail naming it)
+    if (now.size == f.size && now.mtimeNs == f.mtimeNs && now.inode == f.inode) continue;
+    auto key = fileContentKey(f.path);
+    if (!key || *key != f.key) return false;
+    f = now;
+    refreshed = true;
+  }
+  std::error_code ec;
+  for (const auto& [name, size] : s.outputs)
+    if (fs::file_size(outDir / name, ec) != size || ec) return false;
+  return true;
+}
+
+Status fsyncDir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::io("{}: cannot open the folder: {}", dir.string(), std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Status::io("{}: cannot flush the folder: {}", dir.string(), std::strerror(errno));
+  return Status::ok();
+}
+
+Status writeStamp(const fs::path& path, const Stamp& s) {
+  std::string text = stampJson(s).dump(2) + "\n";
+  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
+  NPU_TRY(f->write(text.data(), text.size()));
+  return f->commit();
+}
+
+/// flock on OUTDIR/.npuconv.lock; released by close() or by the process's death.
+class DirLock {
+ public:
+  static Expected<std::unique_ptr<DirLock>> acquire(const fs::path& dir, double waitSeconds, std::FILE* log, bool& waited) {
+    fs::path path = dir / kLockFile;
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return Status::io("{}: cannot open the lock file: {}", path.string(), std::strerror(errno));
+    auto lock = std::unique_ptr<DirLock>(new DirLock(fd));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(waitSeconds);
+    waited = false;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        return Status::io("{}: cannot lock: {}", path.string(), std::strerror(errno));
+      if (!waited && log)
+        std::fprintf(log, "npuconv: %s: another npuconv is converting into this folder; waiting (--wait-timeout %g s)\n",
+                     dir.string().c_str(), waitSeconds);
+      waited = true;
+      if (std::chrono::steady_clock::now() >= deadline)
+        return Status::io("{}: another npuconv still holds the lock after {} s (--wait-timeout)", dir.string(), waitSeconds);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return lock;
+  }
+  ~DirLock() { ::close(fd_); }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+/// Staging folders of runs that died (only the lock holder stages, so none is in use).
+void removeStaleStages(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind(kStagePrefix, 0) == 0) fs::remove_all(e.path(), ec);
+}
+
+/// Test hook: stop after staging, before publication, so a test can kill -9 the process there.
+void pauseBeforePublishForTests() {
+  if (const char* v = std::getenv("NPUCONV_TEST_PAUSE_BEFORE_PUBLISH"); v && *v == '1')
+    for (;;) ::pause();
+}
+
+/// Moves the staged set into OUTDIR: stamp out, files in, folder flushed, stamp written last.
+Status publish(const fs::path& stage, const fs::path& outDir, Stamp& stamp, const std::optional<Stamp>& old) {
+  const fs::path stampPath = outDir / kOutDirStamp;
+  std::error_code ec;
+  fs::remove(stampPath, ec);
+  if (ec) return Status::io("{}: cannot remove the old stamp: {}", stampPath.string(), ec.message());
+  NPU_TRY(fsyncDir(outDir));
+  std::vector<fs::path> staged = filesIn(stage);
+  for (const fs::path& f : staged) {
+    stamp.outputs.emplace_back(f.filename().string(), fs::file_size(f, ec));
+    fs::rename(f, outDir / f.filename(), ec);
+    if (ec) return Status::io("{}: cannot move into {}: {}", f.string(), outDir.string(), ec.message());
+  }
+  // Outputs of the previous set this run did not produce (an old mixed_config.json) go.
+  if (old)
+    for (const auto& [name, size] : old->outputs)
+      if (std::none_of(stamp.outputs.begin(), stamp.outputs.end(), [&](const auto& o) { return o.first == name; }))
+        fs::remove(outDir / name, ec);
+  NPU_TRY(fsyncDir(outDir));
+  NPU_TRY(writeStamp(stampPath, stamp));
+  NPU_TRY(fsyncDir(outDir));
+  fs::remove_all(stage, ec);
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<OutDirResult> convertIntoOutDir(const ConvertOptions& o, const OutDirOptions& d) {
+  NPU_TRY(checkConvertOptions(o));  // before OUTDIR is created: a bad command line leaves nothing
+  std::error_code ec;
+  fs::create_directories(o.outDir, ec);
+  if (ec || !fs::is_directory(o.outDir))
+    return Status::io("{}: cannot create the output folder: {}", o.outDir.string(), ec ? ec.message() : "not a folder");
+  OutDirResult res;
+  res.stampPath = o.outDir / kOutDirStamp;
+  NPU_ASSIGN_OR_RETURN(auto lock, DirLock::acquire(o.outDir, d.waitTimeoutSeconds, o.diagnostics, res.waited));
+  removeStaleStages(o.outDir);
+
+  std::optional<Stamp> old = readStamp(res.stampPath);
+  if (old && !d.force) {
+    bool refreshed = false;
+    if (stampMatches(*old, o, o.outDir, refreshed)) {
+      if (refreshed) NPU_TRY(writeStamp(res.stampPath, *old));  // new stat, same bytes: fast next time
+      res.upToDate = true;
+      res.key = old->key;
+      res.accuracyFailure = old->accuracyFailure;
+      return res;
+    }
+  }
+
+  // Inputs are stat'ed before they are read: a file changed during the run then has a newer
+  // mtime than recorded and is rehashed next time.
+  Stamp stamp;
+  stamp.optionsKey = optionsKey(o);
+  for (auto& [role, path] : declaredInputs(o)) {
+    InputFile f;
+    f.role = role;
+    f.path = path;
+    if (statInto(f).isOk()) stamp.inputs.push_back(std::move(f));
+  }
+  const fs::path stage = o.outDir / fmt::format("{}{}", kStagePrefix, ::getpid());
+  fs::create_directories(stage, ec);
+  if (ec) return Status::io("{}: cannot create the staging folder: {}", stage.string(), ec.message());
+  struct RemoveStage {  // on any error: OUTDIR keeps its previous set untouched
+    fs::path p;
+    ~RemoveStage() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{stage};
+  ConvertOptions staged = o;
+  staged.outDir = stage;
+  staged.publishedDir = o.outDir;
+  if (!o.report.empty() && o.report.parent_path() == o.outDir) staged.report = stage / o.report.filename();
+  NPU_ASSIGN_OR_RETURN(ConvertResult r, runConvert(staged));
+  for (const fs::path& p : r.externalFiles) {
+    InputFile f;
+    f.role = "external";
+    f.path = p;
+    if (statInto(f).isOk()) stamp.inputs.push_back(std::move(f));
+  }
+  for (InputFile& f : stamp.inputs) {
+    NPU_ASSIGN_OR_RETURN(f.key, fileContentKey(f.path));
+  }
+  stamp.key = fullKey(stamp.optionsKey, stamp.inputs);
+  stamp.accuracyFailure = r.accuracyFailure;
+  pauseBeforePublishForTests();
+  NPU_TRY(publish(stage, o.outDir, stamp, old));
+  res.key = stamp.key;
+  res.accuracyFailure = r.accuracyFailure;
+  return res;
+}
+
+}  // namespace npuconv
