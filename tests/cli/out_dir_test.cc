@@ -38,7 +38,7 @@ TEST(OutDirCli, UpToDateForceChangedInputConcurrentAndKilled) {
   ASSERT_EQ(npuconv(cmd, &err), 0) << err;
   ASSERT_TRUE(fs::exists(out / "npuconv.key.json"));
   auto stamp = nlohmann::json::parse(test::slurp(out / "npuconv.key.json"));
-  EXPECT_EQ(stamp["outputs"].size(), 2u) << stamp.dump();  // model.onnx, report.json
+  EXPECT_EQ(stamp["outputs"].size(), 3u) << stamp.dump();  // model.npub, model.onnx, report.json: the blob is published with the set
   auto report = nlohmann::json::parse(test::slurp(out / "report.json"));
   EXPECT_EQ(report["output"]["model"], (out / "model.onnx").string()) << "the report names the published path";
   const uint64_t first = inode(out / "model.onnx");
