@@ -68,7 +68,6 @@ void addCalibrateCommand(CLI::App& app, CommandAction& action) {
   merge->callback([&action, c] { action = [c] { return runMergeCommand(*c); }; });
   addConversionOptions(*cmd, c->conversion, "int8");
   // MODEL is required for a calibration run, not for `calibrate merge`.
-  cmd->get_option("model")->required(false);
   cmd->add_option("-o,--output", c->output, "Statistics file to write (JSON; convert's --calib-cache)");
   cmd->add_option("--shard", c->shard, "Run shard i of n (samples k with k % n == i), e.g. 0/4");
   cmd->add_flag("-q,--quiet", c->quiet, "No progress bar, no warnings");

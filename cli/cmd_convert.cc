@@ -1,17 +1,30 @@
 // npuconv convert MODEL -o OUTDIR --precision P [calibration, quantizer and pass options]
 // (alias: npuconv quantize). The work is pipeline/convert.h; the options it shares with
 // `calibrate` are cli/convert_options.h.
+#include <cstdio>
+#include <iostream>
+
 #include "cli/commands.h"
 #include "cli/convert_options.h"
+#include "cli/option_sources.h"
+#include "formats/support/json_file.h"
 #include "pipeline/convert.h"
+#include "pipeline/convert_summary.h"
 #include "pipeline/out_dir.h"
 
 namespace npuconv {
 namespace {
 
 struct ConvertCli {
+  CLI::App* cmd = nullptr;
   ConversionCli conversion;
   OutDirOptions outDir;
+  std::string configPath, logLevel = "info";
+  bool json = false, quiet = false, dryRun = false;
+  std::vector<std::string> perOutput;
+  double atol = 0, rtol = 0, minCosine = 0, minSqnr = 0;
+  CLI::Option* modelOpt = nullptr;
+  CLI::Option* outOpt = nullptr;
   bool biasCorrection = false, noBiasCorrection = false;
   CLI::Option* targetSqnr = nullptr;
   CLI::Option* targetCosine = nullptr;
@@ -19,21 +32,100 @@ struct ConvertCli {
   bool targetSet() const { return (targetSqnr && targetSqnr->count()) || (targetCosine && targetCosine->count()); }
 };
 
-int runConvertCommand(ConvertCli cli) {
+/// --dry-run's plan for a reader: one fact per line.
+std::string formatConvertPlan(const nlohmann::ordered_json& plan) {
+  std::string out = fmt::format("npuconv convert --dry-run: {} -> {}\n", plan["model"].get<std::string>(),
+                                plan["out_dir"].get<std::string>());
+  if (plan["up_to_date"].get<bool>())
+    out += fmt::format("  up to date (key {}): a run would do nothing\n", plan["key"].get<std::string>());
+  else
+    out += fmt::format("  would convert: {}\n", plan["would_convert_because"].get<std::string>());
+  out += fmt::format("  precision {}, pipeline {}{}\n", plan["precision"].get<std::string>(),
+                     plan["pipeline"].get<std::string>(),
+                     plan["target"].get<std::string>().empty() ? "" : ", target " + plan["target"].get<std::string>());
+  std::string passes;
+  for (const auto& p : plan["passes"]) passes += (passes.empty() ? "" : ", ") + p.get<std::string>();
+  out += fmt::format("  passes: {}\n", passes.empty() ? "(none)" : passes);
+  for (const auto& in : plan["inputs"])
+    out += fmt::format("  input  {:<12} {}\n", in["role"].get<std::string>(), in["path"].get<std::string>());
+  for (const auto& f : plan["outputs"]) out += fmt::format("  output {}\n", f.get<std::string>());
+  for (const auto& [name, from] : plan["option_sources"].items())
+    if (from != "command line") out += fmt::format("  option {} from {}\n", name, from.get<std::string>());
+  return out;
+}
+
+/// --json: one JSON object on stdout whatever happened (logs stay on stderr).
+void printJson(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << std::endl; }
+
+int failWith(const ConvertCli& cli, const Status& s) {
+  int code = reportError(s);
+  if (cli.json)
+    printJson({{"status", "error"}, {"exit_code", code}, {"error", s.message()}});
+  return code;
+}
+
+int runConvertCommand(ConvertCli& cli) {
   ConversionCli& c = cli.conversion;
-  if (Status s = finishConversionOptions(c); !s.isOk()) return reportError(s);
+  auto sources = applyOptionSources(*cli.cmd, cli.configPath, {cli.modelOpt, cli.outOpt});
+  if (!sources) return failWith(cli, sources.status());
+  if (Status s = finishConversionOptions(c); !s.isOk()) return failWith(cli, s);
+  ConvertValidation& v = c.convert.validation;
+  const CLI::App& cmd = *cli.cmd;
+  if (cmd.count("--atol")) v.thresholds.atol = cli.atol;
+  if (cmd.count("--rtol")) v.thresholds.rtol = cli.rtol;
+  if (cmd.count("--min-cosine")) v.thresholds.minCosine = cli.minCosine;
+  if (cmd.count("--min-sqnr")) v.thresholds.minSqnrDb = cli.minSqnr;
+  for (const std::string& p : cli.perOutput)
+    if (Status s = parsePerOutputThreshold(p, v.perOutput); !s.isOk()) return failWith(cli, s);
   // On by default for int8 (docs/quantization.md: the method x bias-correction tables); other
   // precisions need no calibration data unless asked for it.
   c.convert.biasCorrection =
       cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection);
   c.convert.autoMixed.enabled = c.convert.autoMixed.enabled || cli.targetSet();
+  c.convert.optionSources = *sources;
+  const bool quiet = cli.quiet || cli.logLevel == "error";
+  if (quiet) {
+    c.convert.diagnostics = nullptr;
+    c.convert.progress = false;
+  }
+  if (cli.dryRun) {
+    auto plan = planConvertIntoOutDir(c.convert, cli.outDir);
+    if (!plan) return failWith(cli, plan.status());
+    (*plan)["option_sources"] = *sources;
+    if (cli.json) printJson({{"status", "dry_run"}, {"exit_code", 0}, {"plan", *plan}});
+    else std::cout << formatConvertPlan(*plan);
+    return 0;
+  }
   auto r = convertIntoOutDir(c.convert, cli.outDir);
-  if (!r) return reportError(r.status());
-  if (r->upToDate && c.convert.diagnostics)
-    std::fprintf(c.convert.diagnostics, "npuconv: %s is up to date (key %s%s); nothing to do (--force rebuilds)\n",
-                 c.convert.outDir.string().c_str(), r->key.c_str(), r->waited ? ", built by another process" : "");
-  if (!r->accuracyFailure.empty()) return reportError(Status::accuracyFailed("{}", r->accuracyFailure));
-  return 0;
+  if (!r) return failWith(cli, r.status());
+  const std::string outDir = c.convert.outDir.string();
+  const std::filesystem::path reportPath = c.convert.report.empty() ? c.convert.outDir / "report.json" : c.convert.report;
+  std::optional<nlohmann::ordered_json> report;
+  if (auto rep = readJsonFile<nlohmann::ordered_json>(reportPath)) report = std::move(*rep);
+  if (r->upToDate && !quiet)
+    std::fprintf(stderr, "npuconv: %s is up to date (key %s%s); nothing to do (--force rebuilds)\n", outDir.c_str(),
+                 r->key.c_str(), r->waited ? ", built by another process" : "");
+  else if (!quiet && cli.logLevel == "info" && report)
+    std::fputs(formatConvertSummary(*report).c_str(), stderr);
+  const int code = !r->accuracyFailure.empty() ? exitCodeFor(StatusCode::AccuracyFailed)
+                   : !r->fallbackUsed.empty() ? kExitFallbackUsed
+                                              : 0;
+  if (cli.json) {
+    nlohmann::ordered_json j{{"status", r->upToDate ? "up_to_date" : "converted"}, {"exit_code", code},
+                             {"out_dir", outDir}, {"key", r->key}, {"waited", r->waited}};
+    if (!r->accuracyFailure.empty()) j["accuracy_failure"] = r->accuracyFailure;
+    if (!r->fallbackUsed.empty()) j["fallback_used"] = r->fallbackUsed;
+    if (report) j["report"] = std::move(*report);
+    printJson(j);
+  }
+  if (!r->accuracyFailure.empty()) {
+    reportError(Status::accuracyFailed("{}", r->accuracyFailure));
+  } else if (!r->fallbackUsed.empty() && !quiet) {
+    std::fprintf(stderr, "npuconv: %s holds the --fallback %s conversion: %s --precision %s missed: %s\n", outDir.c_str(),
+                 c.convert.fallback.c_str(), c.convert.model.string().c_str(),
+                 precisionName(c.convert.precision), r->fallbackUsed.c_str());
+  }
+  return code;
 }
 
 }  // namespace
@@ -42,10 +134,21 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
   auto* cmd = app.add_subcommand("convert", "Optimize and quantize a model: OUTDIR/model.onnx and a JSON report");
   cmd->alias("quantize");
   auto cli = std::make_shared<ConvertCli>();
+  cli->cmd = cmd;
   ConversionCli* c = &cli->conversion;
   ConvertOptions& o = c->convert;
   addConversionOptions(*cmd, *c, "fp32");
-  cmd->add_option("-o,--output", o.outDir, "Output folder (created): model.onnx, report.json")->required();
+  cli->modelOpt = cmd->get_option("model");
+  // Required, checked once the environment and --config had their say (cli/option_sources.h).
+  cli->outOpt = cmd->add_option("-o,--output", o.outDir, "Output folder (created): model.onnx, model.npub, report.json");
+  addConfigOption(*cmd, cli->configPath);
+  cmd->add_flag("--json", cli->json, "Print the outcome (and the report) as one JSON object on stdout; logs stay on stderr");
+  auto* quiet = cmd->add_flag("-q,--quiet", cli->quiet, "Errors only: no warnings, no progress bars (as --log-level error)");
+  auto* level = cmd->add_option("--log-level", cli->logLevel, "error | warning | info (default: warnings and the summary)")
+                    ->check(CLI::IsMember({"error", "warning", "info"}));
+  quiet->excludes(level);
+  cmd->add_flag("--dry-run", cli->dryRun,
+                "Print the plan (up to date or why not, passes, precision, inputs, outputs) and write nothing");
   cmd->add_option("--report", o.report, "JSON report (default OUTDIR/report.json)");
   cmd->add_flag("--force", cli->outDir.force, "Convert even when OUTDIR's key says its outputs are up to date");
   cmd->add_option("--wait-timeout", cli->outDir.waitTimeoutSeconds,
@@ -72,6 +175,21 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--holdout-samples", am.holdOut,
                   "--auto-mixed: calibration samples held out to score the search (default: a fifth, 1 to 16)")
       ->check(CLI::PositiveNumber);
+  // Validation of the outputs (as `npuconv validate`), and what to do when it fails.
+  cmd->add_option("--validate-inputs", o.validation.inputs,
+                  "Validate model.onnx and model.npub on these inputs (as validate's --inputs) against the original "
+                  "model or --reference-outputs; figures in the report");
+  cmd->add_option("--reference-outputs", o.validation.referenceOutputs,
+                  "With --validate-inputs: the framework's saved outputs (folder of OUTPUT.npy, .npz, .h5) instead of "
+                  "running the original model");
+  cmd->add_option("--atol", cli->atol, "Validation: every element within atol + rtol * |ref|")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--rtol", cli->rtol, "Validation: see --atol")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-cosine", cli->minCosine, "Validation: exit 1 when an output's cosine is below C");
+  cmd->add_option("--min-sqnr", cli->minSqnr, "Validation: exit 1 when an output's SQNR is below DB");
+  cmd->add_option("--per-output", cli->perOutput, "Validation: NAME:KEY=VALUE, a threshold for one output");
+  cmd->add_option("--fallback", o.fallback,
+                  "int8: when validation or --auto-mixed misses its bar, convert to this precision instead (exit 9)")
+      ->check(CLI::IsMember({"fp16"}));
   cmd->callback([&action, cli] { action = [cli] { return runConvertCommand(*cli); }; });
 }
 

@@ -41,7 +41,7 @@ int runValidateCommand(ValidateCli& c, const CLI::App& cmd) {
 void addValidateCommand(CLI::App& app, CommandAction& action) {
   auto* cmd = app.add_subcommand("validate", "Check a converted model's outputs against reference outputs or a reference model");
   auto c = std::make_shared<ValidateCli>();
-  cmd->add_option("candidate", c->o.candidate, "The converted model (.onnx)")->required();
+  cmd->add_option("candidate", c->o.candidate, "The converted model: .onnx, or a device blob .npub (run on the bit-exact interpreter)")->required();
   auto* rm = cmd->add_option("--reference-model", c->o.referenceModel, "Reference model run on the same inputs (e.g. the float original)");
   auto* ro = cmd->add_option("--reference-outputs", c->o.referenceOutputs,
                              "Saved reference outputs: a folder of OUTPUT.npy (SET/ per input set), an .npz or an .h5");

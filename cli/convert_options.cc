@@ -12,7 +12,8 @@ void addConversionOptions(CLI::App& cmd, ConversionCli& c, const std::string& de
   ConvertOptions& o = c.convert;
   c.precision = defaultPrecision;
   o.passes.pipeline = "O2";
-  cmd.add_option("model", o.model, "Input ONNX model")->required();
+  // Required, but checked after the environment and --config had their say (cli/option_sources.h).
+  cmd.add_option("model", o.model, "Input ONNX model");
   cmd.add_option("--precision", c.precision,
                  "fp32 | fp16 | int8 | int8-weights | int8-dynamic (default " + defaultPrecision + ")")
       ->check(CLI::IsMember({"fp32", "fp16", "int8", "int8-weights", "int8-dynamic"}));

@@ -59,6 +59,17 @@ Status checkOptions(const ConvertOptions& o) {
     return Status::invalidArgument("convert: shards are for `npuconv calibrate --shard` (merge them, then --calib-cache)");
   NPU_TRY(checkCalibDataPaths(o.calib));
   if (o.threads < 0) return Status::invalidArgument("--threads {}: must be 0 (all cores) or more", o.threads);
+  if (!o.fallback.empty()) {
+    if (o.fallback != "fp16") return Status::invalidArgument("--fallback {}: the fallback precision is fp16", o.fallback);
+    if (o.precision != Precision::Int8) return Status::invalidArgument("--fallback: only with --precision int8");
+    if (!o.validation.enabled() && !o.autoMixed.enabled)
+      return Status::invalidArgument("--fallback: needs an accuracy bar: --validate-inputs with thresholds, or --auto-mixed");
+  }
+  if (!o.validation.enabled() && (!o.validation.referenceOutputs.empty() || o.validation.thresholds.any() ||
+                                  !o.validation.perOutput.empty()))
+    return Status::invalidArgument("--reference-outputs/--min-cosine/--min-sqnr/--atol/--rtol: give --validate-inputs");
+  if (!o.validation.referenceOutputs.empty() && !std::filesystem::exists(o.validation.referenceOutputs))
+    return Status::io("--reference-outputs {}: no such file or folder", o.validation.referenceOutputs.string());
   return Status::ok();
 }
 
@@ -107,6 +118,8 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   j["target_sqnr"] = o.autoMixed.target.sqnrDb;
   j["target_cosine"] = o.autoMixed.target.cosine;
   j["holdout_samples"] = o.autoMixed.holdOut;
+  j["validation"] = o.validation.toJson();
+  j["fallback"] = o.fallback;
   return j;
 }
 
@@ -336,7 +349,8 @@ Status writeText(const std::filesystem::path& path, const std::string& text) {
 
 Status checkConvertOptions(const ConvertOptions& o) { return checkOptions(o); }
 
-Expected<ConvertResult> runConvert(const ConvertOptions& o) {
+/// One conversion at o.precision (runConvert adds the fallback).
+Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
   NPU_TRY(checkOptions(o));
   ConvertResult result;
   result.modelPath = o.outDir / "model.onnx";
@@ -358,9 +372,14 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
 
   nlohmann::ordered_json& r = result.report;
   r["npuconv_version"] = kNpuconvVersion;
-  r["input"] = {{"model", o.model.string()}, {"key", modelKey}};
+  uint64_t inputBytes = 0;
+  std::error_code sizeEc;
+  for (const std::filesystem::path& p : opt.externalFiles) inputBytes += std::filesystem::file_size(p, sizeEc);
+  inputBytes += std::filesystem::file_size(o.model, sizeEc);
+  r["input"] = {{"model", o.model.string()}, {"key", modelKey}, {"model_bytes", inputBytes}};
   nlohmann::ordered_json effective = effectiveOptions(o);
   r["options"] = effective;
+  if (!o.optionSources.is_null()) r["option_sources"] = o.optionSources;
   r["precision"] = precisionName(o.precision);
   if (!o.quant.mixed.empty()) NPU_TRY(checkMixedTarget(o, m, *pipeline));
   QuantizeReport qr;
@@ -383,7 +402,17 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
                         o.precision == Precision::Int8 ? calibMethodName(o.calibrate.method) : "",
                         r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0};
     NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics));
+    if (r["device_blob"].contains("file")) r["device_blob"]["file"] = shown(b.path).string();
   }
+  if (o.validation.enabled()) {
+    std::vector<std::filesystem::path> artifacts{result.modelPath};
+    if (r.contains("device_blob")) artifacts.push_back(o.outDir / "model.npub");
+    NPU_ASSIGN_OR_RETURN(ConvertValidationResult v,
+                         validateConverted(o.validation, o.model, artifacts, shownDir, o.threads));
+    r["validation"] = std::move(v.report);
+    if (outcome.accuracyFailure.empty()) outcome.accuracyFailure = v.failure;
+  }
+  if (!o.fallbackFrom.is_null()) r["fallback"] = o.fallbackFrom;
   if (o.timePasses && o.diagnostics) printPassTimes(pipeline->records(), o.diagnostics);
 
   r["passes"] = passRecordsToJson(pipeline->records());
@@ -400,6 +429,38 @@ Expected<ConvertResult> runConvert(const ConvertOptions& o) {
   NPU_TRY(writeText(result.reportPath, r.dump(2) + "\n"));
   result.accuracyFailure = outcome.accuracyFailure;
   return result;
+}
+
+Expected<ConvertResult> runConvert(const ConvertOptions& o) {
+  NPU_ASSIGN_OR_RETURN(ConvertResult first, convertOnce(o));
+  if (first.accuracyFailure.empty() || o.fallback.empty()) return first;
+  if (o.diagnostics)
+    std::fprintf(o.diagnostics, "npuconv: warning: %s: %s; --fallback %s: converting to %s instead\n", o.model.string().c_str(),
+                 first.accuracyFailure.c_str(), o.fallback.c_str(), o.fallback.c_str());
+  // The fallback's own outputs replace the first run's; what only int8 wrote goes.
+  std::error_code ec;
+  if (!first.mixedConfigPath.empty()) std::filesystem::remove(first.mixedConfigPath, ec);
+  ConvertOptions f = o;
+  f.precision = Precision::Fp16;
+  f.calib = CalibDataOptions{};
+  f.calibCache.clear();
+  f.biasCorrection = false;
+  f.autoMixed = AutoMixedOptions{};
+  f.quant.mixed = {};
+  f.mixedConfigPath.clear();
+  f.fallback.clear();
+  // The int8 model's callers feed and read float32: a fallback must not change the interface.
+  f.quant.keepIoTypes = true;
+  f.fallbackFrom = {{"requested_precision", precisionName(o.precision)},
+                    {"used_precision", o.fallback},
+                    {"reason", first.accuracyFailure}};
+  if (first.report.contains("validation")) f.fallbackFrom["requested_validation"] = first.report["validation"];
+  if (first.report.contains("auto_mixed")) f.fallbackFrom["requested_auto_mixed"] = first.report["auto_mixed"];
+  NPU_ASSIGN_OR_RETURN(ConvertResult fallback, convertOnce(f));
+  if (fallback.accuracyFailure.empty()) fallback.fallbackUsed = first.accuracyFailure;
+  else fallback.accuracyFailure = fmt::format("{}; the {} fallback too: {}", first.accuracyFailure, o.fallback,
+                                              fallback.accuracyFailure);
+  return fallback;
 }
 
 }  // namespace npuconv

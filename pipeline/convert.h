@@ -13,6 +13,7 @@
 #include "converter/support/status.h"
 #include "formats/calib/calib_data.h"
 #include "pipeline/auto_mixed.h"
+#include "pipeline/convert_validation.h"
 #include "pipeline/pass_pipeline.h"
 #include "quant/calibration.h"
 #include "quant/quantize.h"
@@ -36,11 +37,20 @@ struct ConvertOptions {
   QuantizeOptions quant;             // quant.mixed: the --mixed-config layers
   std::filesystem::path mixedConfigPath;  // where quant.mixed came from (messages, report)
   AutoMixedOptions autoMixed;             // --auto-mixed: search the config (pipeline/auto_mixed.h)
+  ConvertValidation validation;           // --validate-inputs, --reference-outputs, thresholds
+  /// --fallback fp16: when int8 misses an accuracy bar (validation thresholds, --auto-mixed's
+  /// target), convert to this precision instead. Empty: none.
+  std::string fallback;
   bool progress = true;                   // progress bars on stderr when it is a terminal
   /// Where the outputs end up when outDir is a staging folder (pipeline/out_dir.h): the paths
   /// the report names. Empty: outDir.
   std::filesystem::path publishedDir;
   std::FILE* diagnostics = stderr;   // warnings; nullptr: silent
+  /// Where each option came from (command line, NPUCONV_* variable, config file): the report's
+  /// "option_sources" (cli/option_sources.h). Not part of the key: a value is a value.
+  nlohmann::ordered_json optionSources;
+  /// Set by the fallback run: why the requested precision was given up (the report's "fallback").
+  nlohmann::ordered_json fallbackFrom;
 };
 
 struct ConvertResult {
@@ -48,6 +58,9 @@ struct ConvertResult {
   std::filesystem::path mixedConfigPath;  // --auto-mixed: the config it chose (OUTDIR/mixed_config.json)
   /// Non-empty: the outputs are written, but an accuracy target was missed (exit 1).
   std::string accuracyFailure;
+  /// Non-empty: --fallback was used (why the requested precision missed); the outputs are the
+  /// fallback precision's, and they met the bar.
+  std::string fallbackUsed;
   nlohmann::ordered_json report;
   std::vector<std::filesystem::path> externalFiles;  // the input model's external data files
 };

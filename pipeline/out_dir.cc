@@ -17,6 +17,7 @@
 #include "formats/support/json_file.h"
 #include "formats/support/mapped_file.h"
 #include "pipeline/version.h"
+#include "quant/mixed_config.h"
 
 namespace npuconv {
 namespace {
@@ -75,6 +76,23 @@ std::vector<std::pair<std::string, fs::path>> declaredInputs(const ConvertOption
         if (fs::is_regular_file(o.model.parent_path() / name, ec)) in.emplace_back("tokenizer", o.model.parent_path() / name);
   }
   if (!o.mixedConfigPath.empty()) in.emplace_back("mixed_config", o.mixedConfigPath);
+  // Validation data: a failed check decides the exit status (and --fallback the outputs).
+  auto addTree = [&](const std::string& role, const fs::path& p) {
+    if (!fs::is_directory(p, ec)) {
+      in.emplace_back(role, p);
+      return;
+    }
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(p, ec))
+      if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) in.emplace_back(role, f);
+  };
+  for (const std::string& arg : o.validation.inputs) {
+    const size_t eq = arg.find('=');
+    addTree("validate_inputs", eq != std::string::npos && !fs::exists(arg, ec) ? fs::path(arg.substr(eq + 1)) : fs::path(arg));
+  }
+  if (!o.validation.referenceOutputs.empty()) addTree("reference_outputs", o.validation.referenceOutputs);
   if (!o.passes.target.file.empty()) in.emplace_back("target_file", o.passes.target.file);
   return in;
 }
@@ -104,7 +122,7 @@ std::string fullKey(const std::string& optionsKey, const std::vector<InputFile>&
 }
 
 struct Stamp {
-  std::string key, optionsKey, accuracyFailure;
+  std::string key, optionsKey, accuracyFailure, fallbackUsed;
   std::vector<InputFile> inputs;
   std::vector<std::pair<std::string, uint64_t>> outputs;  // file name in OUTDIR, size
 };
@@ -123,6 +141,7 @@ nlohmann::ordered_json stampJson(const Stamp& s) {
   j["outputs"] = nlohmann::ordered_json::array();
   for (const auto& [name, size] : s.outputs) j["outputs"].push_back({{"file", name}, {"size", size}});
   j["accuracy_failure"] = s.accuracyFailure;
+  j["fallback_used"] = s.fallbackUsed;
   return j;
 }
 
@@ -138,6 +157,7 @@ std::optional<Stamp> readStamp(const fs::path& path) {
     s.key = j->at("key").get<std::string>();
     s.optionsKey = j->at("options_key").get<std::string>();
     s.accuracyFailure = j->at("accuracy_failure").get<std::string>();
+    s.fallbackUsed = j->value("fallback_used", std::string());
     for (const auto& f : j->at("inputs"))
       s.inputs.push_back({f.at("role").get<std::string>(), fs::path(f.at("path").get<std::string>()),
                           f.at("size").get<uint64_t>(), f.at("inode").get<uint64_t>(), f.at("mtime_ns").get<int64_t>(),
@@ -149,30 +169,30 @@ std::optional<Stamp> readStamp(const fs::path& path) {
   }
 }
 
-/// Whether the stamp describes what these options would build now. Inputs whose size, mtime and
-/// inode are unchanged are trusted; others are rehashed (`refreshed`: the stamp should be
-/// rewritten with their new stat).
-bool stampMatches(Stamp& s, const ConvertOptions& o, const fs::path& outDir, bool& refreshed) {
+/// Why the stamp does not describe what these options would build now; empty when it does.
+/// Inputs whose size, mtime and inode are unchanged are trusted; others are rehashed
+/// (`refreshed`: the stamp should be rewritten with their new stat).
+std::string stampMismatch(Stamp& s, const ConvertOptions& o, const fs::path& outDir, bool& refreshed) {
   refreshed = false;
-  if (s.optionsKey != optionsKey(o)) return false;
+  if (s.optionsKey != optionsKey(o)) return "the options or npuconv's version changed";
   std::vector<std::pair<std::string, fs::path>> declared = declaredInputs(o);
   std::vector<std::pair<std::string, fs::path>> recorded;
   for (const InputFile& f : s.inputs)
     if (f.role != "external") recorded.emplace_back(f.role, f.path);
-  if (declared != recorded) return false;
+  if (declared != recorded) return "the set of input files changed";
   for (InputFile& f : s.inputs) {
     InputFile now = f;
-    if (!statInto(now).isOk()) return false;  // gone: rebuild (and fail naming it)
+    if (!statInto(now).isOk()) return f.path.string() + " is gone";  // rebuild (and fail naming it)
     if (now.size == f.size && now.mtimeNs == f.mtimeNs && now.inode == f.inode) continue;
     auto key = fileContentKey(f.path);
-    if (!key || *key != f.key) return false;
+    if (!key || *key != f.key) return f.path.string() + " changed";
     f = now;
     refreshed = true;
   }
   std::error_code ec;
   for (const auto& [name, size] : s.outputs)
-    if (fs::file_size(outDir / name, ec) != size || ec) return false;
-  return true;
+    if (fs::file_size(outDir / name, ec) != size || ec) return (outDir / name).string() + " is missing or was modified";
+  return "";
 }
 
 Status fsyncDir(const fs::path& dir) {
@@ -277,11 +297,12 @@ Expected<OutDirResult> convertIntoOutDir(const ConvertOptions& o, const OutDirOp
   std::optional<Stamp> old = readStamp(res.stampPath);
   if (old && !d.force) {
     bool refreshed = false;
-    if (stampMatches(*old, o, o.outDir, refreshed)) {
+    if (stampMismatch(*old, o, o.outDir, refreshed).empty()) {
       if (refreshed) NPU_TRY(writeStamp(res.stampPath, *old));  // new stat, same bytes: fast next time
       res.upToDate = true;
       res.key = old->key;
       res.accuracyFailure = old->accuracyFailure;
+      res.fallbackUsed = old->fallbackUsed;
       return res;
     }
   }
@@ -322,11 +343,46 @@ Expected<OutDirResult> convertIntoOutDir(const ConvertOptions& o, const OutDirOp
   }
   stamp.key = fullKey(stamp.optionsKey, stamp.inputs);
   stamp.accuracyFailure = r.accuracyFailure;
+  stamp.fallbackUsed = r.fallbackUsed;
   pauseBeforePublishForTests();
   NPU_TRY(publish(stage, o.outDir, stamp, old));
   res.key = stamp.key;
   res.accuracyFailure = r.accuracyFailure;
+  res.fallbackUsed = r.fallbackUsed;
   return res;
+}
+
+Expected<nlohmann::ordered_json> planConvertIntoOutDir(const ConvertOptions& o, const OutDirOptions& d) {
+  NPU_TRY(checkConvertOptions(o));
+  NPU_ASSIGN_OR_RETURN(auto pipeline, PassPipeline::create(o.passes));
+  nlohmann::ordered_json plan;
+  plan["dry_run"] = true;
+  plan["model"] = o.model.string();
+  plan["out_dir"] = o.outDir.string();
+  std::string reason = d.force ? "--force" : "";
+  std::optional<Stamp> old = readStamp(o.outDir / kOutDirStamp);
+  if (!old) reason = "no complete output set in the folder yet";
+  bool refreshed = false;
+  if (reason.empty()) reason = stampMismatch(*old, o, o.outDir, refreshed);
+  plan["up_to_date"] = reason.empty();
+  if (reason.empty()) plan["key"] = old->key;
+  else plan["would_convert_because"] = reason;
+  plan["precision"] = precisionName(o.precision);
+  plan["pipeline"] = o.passes.passes.empty() ? o.passes.pipeline : "passes " + o.passes.passes;
+  plan["passes"] = pipeline->passNames();
+  plan["target"] = pipeline->forTarget() ? pipeline->target().name : "";
+  if (!o.quant.mixed.empty()) plan["mixed_config"] = mixedConfigToJson(o.quant.mixed);
+  plan["inputs"] = nlohmann::ordered_json::array();
+  for (const auto& [role, path] : declaredInputs(o)) plan["inputs"].push_back({{"role", role}, {"path", path.string()}});
+  std::vector<fs::path> outputs{o.outDir / "model.onnx"};
+  if (o.precision == Precision::Int8 || o.precision == Precision::Fp16) outputs.push_back(o.outDir / "model.npub");
+  if (o.autoMixed.enabled) outputs.push_back(o.outDir / "mixed_config.json");
+  outputs.push_back(o.report.empty() ? o.outDir / "report.json" : o.report);
+  outputs.push_back(o.outDir / kOutDirStamp);
+  plan["outputs"] = nlohmann::ordered_json::array();
+  for (const fs::path& p : outputs) plan["outputs"].push_back(p.string());
+  plan["options"] = effectiveOptions(o);
+  return plan;
 }
 
 }  // namespace npuconv

@@ -40,6 +40,7 @@ struct OutDirResult {
   /// As ConvertResult::accuracyFailure, also replayed from the stamp when up to date (a cached
   /// run exits as the run that built it did).
   std::string accuracyFailure;
+  std::string fallbackUsed;  // as ConvertResult::fallbackUsed, likewise replayed
   std::filesystem::path stampPath;
 };
 
@@ -48,5 +49,10 @@ inline constexpr const char* kOutDirStamp = "npuconv.key.json";
 
 /// Converts `o.model` into `o.outDir` under the lock, or does nothing when the stamp matches.
 Expected<OutDirResult> convertIntoOutDir(const ConvertOptions& o, const OutDirOptions& d);
+
+/// `convert --dry-run`: what convertIntoOutDir would do, without locking or writing anything:
+/// whether OUTDIR is up to date (and if not, why), the passes, precision, inputs and outputs.
+/// Option errors are those a real run reports.
+Expected<nlohmann::ordered_json> planConvertIntoOutDir(const ConvertOptions& o, const OutDirOptions& d);
 
 }  // namespace npuconv

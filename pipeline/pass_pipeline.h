@@ -51,6 +51,8 @@ class PassPipeline {
   Status runFinal(Model& m, const std::string& where);
 
   const std::vector<PassRecord>& records() const { return pm_.records(); }
+  /// The passes in run order (the pipeline, then the emit stage), before any ran.
+  std::vector<std::string> passNames() const { return pm_.names(); }
   /// The "target" and "placement" report sections (filled by runFinal's placement).
   const nlohmann::ordered_json& placementReport() const { return placement_; }
   const PassContext& context() const { return ctx_; }

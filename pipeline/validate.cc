@@ -3,10 +3,9 @@
 
 #include <cmath>
 
-#include "converter/exec/executor.h"
 #include "formats/calib/calib_data.h"
-#include "formats/onnx/onnx_reader.h"
 #include "pipeline/calib_stage.h"
+#include "pipeline/model_runner.h"
 #include "quant/error_stats.h"
 
 namespace npuconv {
@@ -165,14 +164,6 @@ nlohmann::ordered_json thresholdsJson(const ValidateThresholds& t) {
   return {{"atol", opt(t.atol)}, {"rtol", opt(t.rtol)}, {"min_cosine", opt(t.minCosine)}, {"min_sqnr_db", opt(t.minSqnrDb)}};
 }
 
-Expected<std::unique_ptr<Executor>> executorFor(const fs::path& p, int threads, std::optional<Model>& keep) {
-  std::error_code ec;
-  if (!fs::is_regular_file(p, ec)) return Status::io("{}: no such file", p.string());
-  NPU_ASSIGN_OR_RETURN(Model m, readOnnx(p));
-  keep.emplace(std::move(m));
-  return Executor::create(*keep, ExecOptions{.threads = threads});
-}
-
 Status checkFloat(const Tensor& t, const std::string& name, const std::string& from) {
   if (t.dtype() != DType::F32)
     return Status::invalidArgument("{}: output \"{}\" is {}: validate compares float32 outputs", from, name, t.describe());
@@ -209,9 +200,6 @@ Status parsePerOutputThreshold(const std::string& spec, std::map<std::string, Va
 }
 
 Expected<ValidateResult> runValidate(const ValidateOptions& o) {
-  if (o.candidate.extension() == ".npub")
-    return Status::unsupported("{}: validating a device blob needs the .npub reader (not in this build); validate the "
-                               "converted model.onnx", o.candidate.string());
   if (o.referenceModel.empty() == o.referenceOutputs.empty())
     return Status::invalidArgument("validate: give one reference: --reference-model REF.onnx or --reference-outputs "
                                    "DIR|FILE.npz|FILE.h5");
@@ -219,15 +207,13 @@ Expected<ValidateResult> runValidate(const ValidateOptions& o) {
   if (!o.referenceOutputs.empty() && !fs::exists(o.referenceOutputs, ec))
     return Status::io("--reference-outputs {}: no such file or folder", o.referenceOutputs.string());
   NPU_ASSIGN_OR_RETURN(std::vector<ArraySet> sets, inputSets(o.inputs));
-  std::optional<Model> candidateModel, referenceModel;
-  NPU_ASSIGN_OR_RETURN(auto candidate, executorFor(o.candidate, o.threads, candidateModel));
-  std::unique_ptr<Executor> reference;
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> candidate, openModelRunner(o.candidate, o.threads));
+  std::unique_ptr<ModelRunner> reference;
   if (!o.referenceModel.empty()) {
-    NPU_ASSIGN_OR_RETURN(reference, executorFor(o.referenceModel, o.threads, referenceModel));
+    NPU_ASSIGN_OR_RETURN(reference, openModelRunner(o.referenceModel, o.threads));
   }
-  const std::vector<ModelInputSpec> specs = modelInputSpecs(*candidateModel);
-  std::vector<std::string> outputs;
-  for (const Value* v : candidateModel->graph->outputs()) outputs.push_back(v->name());
+  const std::vector<ModelInputSpec>& specs = candidate->inputSpecs();
+  const std::vector<std::string>& outputs = candidate->outputNames();
   for (const auto& [name, t] : o.perOutput)
     if (std::find(outputs.begin(), outputs.end(), name) == outputs.end())
       return Status::invalidArgument("--per-output {}: {} has no output \"{}\"", name, o.candidate.string(), name);
@@ -241,6 +227,7 @@ Expected<ValidateResult> runValidate(const ValidateOptions& o) {
   ValidateResult res;
   nlohmann::ordered_json& r = res.report;
   r["candidate"] = o.candidate.string();
+  r["candidate_kind"] = candidate->kind();
   r["reference"] = reference ? nlohmann::ordered_json{{"model", refName}} : nlohmann::ordered_json{{"outputs", refName}};
   r["thresholds"] = thresholdsJson(o.thresholds);
   if (!o.perOutput.empty()) {

@@ -51,24 +51,20 @@ class ViewBuffer final : public Buffer {
 // A view whose bytes may sit at any address: typed readers get an aligned copy, made once.
 class AlignedOnUseBuffer final : public Buffer {
  public:
-  AlignedOnUseBuffer(std::shared_ptr<const void> owner, const void* data, size_t size, std::optional<FileRange> file)
-      : owner_(std::move(owner)), raw_(static_cast<const std::byte*>(data)), size_(size), file_(file) {}
+  explicit AlignedOnUseBuffer(ViewBuffer view) : view_(std::move(view)) {}
   const std::byte* data() const override {
     std::call_once(once_, [this] {
-      copy_ = std::make_unique<AlignedBuffer>(size_);
-      if (size_) std::memcpy(copy_->mutableData(), raw_, size_);
+      copy_ = std::make_unique<AlignedBuffer>(view_.size());
+      if (view_.size()) std::memcpy(copy_->mutableData(), view_.data(), view_.size());
     });
     return copy_->data();
   }
-  size_t size() const override { return size_; }
-  const std::byte* rawData() const override { return raw_; }
-  std::optional<FileRange> fileRange() const override { return file_; }
+  size_t size() const override { return view_.size(); }
+  const std::byte* rawData() const override { return view_.data(); }
+  std::optional<FileRange> fileRange() const override { return view_.fileRange(); }
 
  private:
-  std::shared_ptr<const void> owner_;
-  const std::byte* raw_;
-  size_t size_;
-  std::optional<FileRange> file_;
+  ViewBuffer view_;
   mutable std::once_flag once_;
   mutable std::unique_ptr<AlignedBuffer> copy_;
 };
@@ -92,7 +88,7 @@ std::shared_ptr<const Buffer> Buffer::view(std::shared_ptr<const void> owner, co
 }
 std::shared_ptr<const Buffer> Buffer::viewAlignedOnUse(std::shared_ptr<const void> owner, const void* data,
                                                        size_t size, std::optional<FileRange> file) {
-  return std::make_shared<AlignedOnUseBuffer>(std::move(owner), data, size, file);
+  return std::make_shared<AlignedOnUseBuffer>(ViewBuffer(std::move(owner), data, size, file));
 }
 
 AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {

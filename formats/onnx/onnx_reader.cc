@@ -345,7 +345,7 @@ Expected<Model> importProto(onnx::ModelProto& proto, const std::filesystem::path
 }  // namespace
 
 Expected<Model> readOnnx(const std::filesystem::path& path, const ImportOptions& opt, OnnxFileInfo* info) {
-  NPU_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::open(path));
+  NPU_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::open(path, /*keepOpen=*/true));
   const size_t size = file->size();
   if (size == 0) return Status::invalidModel("{}: empty file, not an ONNX model", path.string());
   if (size > INT_MAX)

@@ -63,7 +63,9 @@ Expected<std::shared_ptr<const Buffer>> ExternalDataResolver::slice(const std::s
   }
   auto& file = files_[full.string()];
   if (!file) {
-    auto m = MappedFile::open(full);
+    // Descriptors stay open for the writer's kernel copies, but only for the first files: a
+    // model saved with one file per tensor must not run out of them.
+    auto m = MappedFile::open(full, /*keepOpen=*/files_.size() <= kMaxOpenExternalFiles);
     if (!m)
       return Status::io("tensor \"{}\": external data file \"{}\" cannot be read: {}", tensor, location,
                         m.status().message());
@@ -87,7 +89,7 @@ std::shared_ptr<const Buffer> ExternalDataResolver::cutPayload(const onnx::Tenso
   const std::byte* p = model_->data() + it->second.offset;
   // Typed readers assume what malloc gives (16 bytes); a payload elsewhere is copied to
   // aligned memory when one first reads it, never for writers and hashes (Buffer::rawData).
-  FileRange range = model_->fileRange(it->second.offset);
+  std::optional<FileRange> range = model_->fileRange(it->second.offset);
   if (reinterpret_cast<uintptr_t>(p) % 16 == 0) return Buffer::view(model_, p, it->second.size, range);
   return Buffer::viewAlignedOnUse(model_, p, it->second.size, range);
 }

@@ -40,6 +40,7 @@ class ExternalDataResolver {
   std::filesystem::path baseDir_;
   ImportOptions opt_;
   std::map<std::string, std::shared_ptr<const MappedFile>> files_;
+  static constexpr size_t kMaxOpenExternalFiles = 64;
   std::shared_ptr<const MappedFile> model_;
   std::unordered_map<const onnx::TensorProto*, RawDataSpan> cut_;
 };

@@ -21,7 +21,7 @@ void MappedFile::releasePages(size_t offset, size_t size) const {
   if (data_ && begin < end) ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
-Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesystem::path& path) {
+Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesystem::path& path, bool keepOpen) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::io("{}: cannot open: {}", path.string(), std::strerror(errno));
   struct stat st {};
@@ -40,7 +40,8 @@ Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesyst
     }
     m->data_ = static_cast<const std::byte*>(p);
   }
-  m->fd_ = fd;  // kept for fileRange(): writers copy from it in the kernel
+  if (keepOpen) m->fd_ = fd;
+  else ::close(fd);
   return std::shared_ptr<const MappedFile>(std::move(m));
 }
 

@@ -16,14 +16,19 @@ namespace npuconv {
 /// A read-only mmap of a whole file; TensorData views into it keep it alive.
 class MappedFile {
  public:
-  static Expected<std::shared_ptr<const MappedFile>> open(const std::filesystem::path& path);
+  /// `keepOpen` keeps the file descriptor for fileRange() (writers copying from it in the
+  /// kernel); by default it is closed once mapped, so many maps cost no descriptors.
+  static Expected<std::shared_ptr<const MappedFile>> open(const std::filesystem::path& path, bool keepOpen = false);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   const std::byte* data() const { return data_; }
   size_t size() const { return size_; }
-  /// Where byte `offset` of the map lies in the open file (for Buffer views of it).
-  FileRange fileRange(uint64_t offset) const { return {fd_, offset}; }
+  /// Where byte `offset` of the map lies in the open file (for Buffer views of it); nullopt
+  /// unless opened with keepOpen.
+  std::optional<FileRange> fileRange(uint64_t offset) const {
+    return fd_ >= 0 ? std::optional<FileRange>(FileRange{fd_, offset}) : std::nullopt;
+  }
   /// Drops the resident pages wholly inside [offset, offset + size) (a sequential reader
   /// done with them): resident memory stays flat however much of the file is read. Touching
   /// them again reads them back in, so this never changes what data() shows.

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "tests/support/test_util.h"
 
 #include <sys/wait.h>
@@ -22,6 +23,7 @@ std::filesystem::path tempDir(const std::string& name) {
   static const struct Cleanup {
     std::filesystem::path p;
     ~Cleanup() {
+      if (std::getenv("NPUCONV_KEEP_TEST_DIRS")) return;  // to rerun a failing command by hand
       std::error_code ec;
       std::filesystem::remove_all(p, ec);
     }

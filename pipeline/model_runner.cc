@@ -1,0 +1,92 @@
+// model_runner.cc - see model_runner.h.
+#include "pipeline/model_runner.h"
+
+#include "converter/device/interpreter.h"
+#include "converter/exec/executor.h"
+#include "formats/blob/blob_reader.h"
+#include "formats/onnx/onnx_reader.h"
+#include "pipeline/calib_stage.h"
+
+namespace npuconv {
+namespace {
+
+namespace fs = std::filesystem;
+
+class OnnxRunner final : public ModelRunner {
+ public:
+  static Expected<std::unique_ptr<ModelRunner>> open(const fs::path& p, int threads) {
+    auto r = std::unique_ptr<OnnxRunner>(new OnnxRunner);
+    NPU_ASSIGN_OR_RETURN(Model m, readOnnx(p));
+    r->model_ = std::make_unique<Model>(std::move(m));
+    NPU_ASSIGN_OR_RETURN(r->exec_, Executor::create(*r->model_, ExecOptions{.threads = threads}));
+    r->specs_ = modelInputSpecs(*r->model_);
+    for (const Value* v : r->model_->graph->outputs()) r->outputs_.push_back(v->name());
+    return std::unique_ptr<ModelRunner>(std::move(r));
+  }
+  const std::vector<ModelInputSpec>& inputSpecs() const override { return specs_; }
+  const std::vector<std::string>& outputNames() const override { return outputs_; }
+  Expected<NamedTensors> run(const NamedTensors& inputs) override { return exec_->run(inputs); }
+  const char* kind() const override { return "ONNX model"; }
+
+ private:
+  OnnxRunner() = default;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Executor> exec_;
+  std::vector<ModelInputSpec> specs_;
+  std::vector<std::string> outputs_;
+};
+
+class BlobRunner final : public ModelRunner {
+ public:
+  static Expected<std::unique_ptr<ModelRunner>> open(const fs::path& p) {
+    auto r = std::unique_ptr<BlobRunner>(new BlobRunner);
+    NPU_ASSIGN_OR_RETURN(LoadedBlob blob, readBlob(p));
+    r->blob_ = std::make_unique<LoadedBlob>(std::move(blob));
+    const device::Program& prog = r->blob_->program;
+    auto interp = device::Interpreter::create(prog);
+    if (!interp) return std::move(interp).status().in(p.string());
+    r->interp_ = std::move(*interp);
+    for (const device::IoBinding& b : prog.inputs) {
+      const device::Tensor& t = prog.tensors[static_cast<size_t>(b.tensor)];
+      r->specs_.push_back({b.name, t.dtype, t.dims});
+    }
+    for (const device::IoBinding& b : prog.outputs) r->outputs_.push_back(b.name);
+    r->path_ = p.string();
+    return std::unique_ptr<ModelRunner>(std::move(r));
+  }
+  const std::vector<ModelInputSpec>& inputSpecs() const override { return specs_; }
+  const std::vector<std::string>& outputNames() const override { return outputs_; }
+  Expected<NamedTensors> run(const NamedTensors& inputs) override {
+    std::vector<Tensor> ordered;
+    for (const ModelInputSpec& s : specs_) {
+      auto it = inputs.find(s.name);
+      if (it == inputs.end()) return Status::invalidArgument("{}: input \"{}\" of the blob is not given", path_, s.name);
+      ordered.push_back(it->second);
+    }
+    auto out = interp_->run(ordered);
+    if (!out) return std::move(out).status().in(path_);
+    NamedTensors named;
+    for (size_t i = 0; i < outputs_.size(); ++i) named[outputs_[i]] = std::move((*out)[i]);
+    return named;
+  }
+  const char* kind() const override { return "device blob"; }
+
+ private:
+  BlobRunner() = default;
+  std::unique_ptr<LoadedBlob> blob_;  // the interpreter views its weights
+  std::unique_ptr<device::Interpreter> interp_;
+  std::vector<ModelInputSpec> specs_;
+  std::vector<std::string> outputs_;
+  std::string path_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<ModelRunner>> openModelRunner(const fs::path& path, int threads) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return Status::io("{}: no such file", path.string());
+  if (path.extension() == ".npub") return BlobRunner::open(path);
+  return OnnxRunner::open(path, threads);
+}
+
+}  // namespace npuconv
