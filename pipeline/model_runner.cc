@@ -12,6 +12,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
+bool isF32OrF16(DType t) { return t == DType::F32 || t == DType::F16; }
+
+/// float32 <-> float16 (round to nearest even, as numpy's astype).
+Tensor castFloat(const Tensor& t, DType to) {
+  Tensor out(to, t.dims());
+  const int64_t n = t.numElements();
+  if (to == DType::F16) {
+    const float* s = t.data<float>();
+    uint16_t* d = out.mutableData<uint16_t>();
+    for (int64_t i = 0; i < n; ++i) d[i] = floatToHalf(s[i]);
+  } else {
+    const uint16_t* s = t.data<uint16_t>();
+    float* d = out.mutableData<float>();
+    for (int64_t i = 0; i < n; ++i) d[i] = halfToFloat(s[i]);
+  }
+  return out;
+}
+
 class OnnxRunner final : public ModelRunner {
  public:
   static Expected<std::unique_ptr<ModelRunner>> open(const fs::path& p, int threads) {
@@ -25,7 +43,7 @@ class OnnxRunner final : public ModelRunner {
   }
   const std::vector<ModelInputSpec>& inputSpecs() const override { return specs_; }
   const std::vector<std::string>& outputNames() const override { return outputs_; }
-  Expected<NamedTensors> run(const NamedTensors& inputs) override { return exec_->run(inputs); }
+  Expected<NamedTensors> runExact(const NamedTensors& inputs) override { return exec_->run(inputs); }
   const char* kind() const override { return "ONNX model"; }
 
  private:
@@ -56,7 +74,7 @@ class BlobRunner final : public ModelRunner {
   }
   const std::vector<ModelInputSpec>& inputSpecs() const override { return specs_; }
   const std::vector<std::string>& outputNames() const override { return outputs_; }
-  Expected<NamedTensors> run(const NamedTensors& inputs) override {
+  Expected<NamedTensors> runExact(const NamedTensors& inputs) override {
     std::vector<Tensor> ordered;
     for (const ModelInputSpec& s : specs_) {
       auto it = inputs.find(s.name);
@@ -81,6 +99,22 @@ class BlobRunner final : public ModelRunner {
 };
 
 }  // namespace
+
+Expected<NamedTensors> ModelRunner::run(const NamedTensors& inputs) {
+  const NamedTensors* feed = &inputs;
+  NamedTensors cast;
+  for (const ModelInputSpec& s : inputSpecs()) {
+    auto it = inputs.find(s.name);
+    if (it == inputs.end() || it->second.dtype() == s.dtype || !isF32OrF16(s.dtype) || !isF32OrF16(it->second.dtype())) continue;
+    if (cast.empty()) cast = inputs;
+    cast[s.name] = castFloat(it->second, s.dtype);
+    feed = &cast;
+  }
+  NPU_ASSIGN_OR_RETURN(NamedTensors out, runExact(*feed));
+  for (auto& [name, t] : out)
+    if (t.dtype() == DType::F16) t = castFloat(t, DType::F32);
+  return out;
+}
 
 Expected<std::unique_ptr<ModelRunner>> openModelRunner(const fs::path& path, int threads) {
   std::error_code ec;

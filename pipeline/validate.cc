@@ -212,7 +212,13 @@ Expected<ValidateResult> runValidate(const ValidateOptions& o) {
   if (!o.referenceModel.empty()) {
     NPU_ASSIGN_OR_RETURN(reference, openModelRunner(o.referenceModel, o.threads));
   }
-  const std::vector<ModelInputSpec>& specs = candidate->inputSpecs();
+  // The candidate's shapes, the reference's element types: an fp16 candidate gets the float32
+  // data cast down (ModelRunner::run), the float32 reference gets it exact.
+  std::vector<ModelInputSpec> specs = candidate->inputSpecs();
+  if (reference)
+    for (ModelInputSpec& s : specs)
+      for (const ModelInputSpec& r : reference->inputSpecs())
+        if (r.name == s.name) s.dtype = r.dtype;
   const std::vector<std::string>& outputs = candidate->outputNames();
   for (const auto& [name, t] : o.perOutput)
     if (std::find(outputs.begin(), outputs.end(), name) == outputs.end())

@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev googletest llvm-14-tools
   libpng-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libxxhash-dev
   clang-14 libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz/run_fuzzers.sh)
+  node-ajv  # tests check every report against docs/report.schema.json
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

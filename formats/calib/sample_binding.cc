@@ -30,11 +30,12 @@ std::string describeArray(DType dtype, const std::vector<int64_t>& dims) {
 
 Status checkConvertible(DType from, const ModelInputSpec& in, const std::string& file) {
   DType to = in.dtype;
+  // float32/64 -> float16: an fp16 model is fed the framework's float32 data (validation, run).
   if (from == to || (from == DType::F64 && to == DType::F32) || (from == DType::I32 && to == DType::I64) ||
-      (from == DType::I64 && to == DType::I32))
+      (from == DType::I64 && to == DType::I32) || ((from == DType::F32 || from == DType::F64) && to == DType::F16))
     return Status::ok();
-  return Status::invalidArgument("{}: input \"{}\": the data is {}, the model input is {} (only float64->float32 and "
-                                 "int32<->int64 are converted; save the array as {})",
+  return Status::invalidArgument("{}: input \"{}\": the data is {}, the model input is {} (only float64->float32, "
+                                 "float32/64->float16 and int32<->int64 are converted; save the array as {})",
                                  file, in.name, dtypeName(from), dtypeName(to), dtypeName(to));
 }
 
@@ -87,6 +88,16 @@ Status convertElements(DType from, const void* src, DType to, void* dst, int64_t
       if (std::isfinite(s[i]) && std::fabs(s[i]) > std::numeric_limits<float>::max())
         return Status::invalidArgument("{}: float64 value {} (element {}) is outside float32's range", where, s[i], i);
       d[i] = static_cast<float>(s[i]);
+    }
+    return Status::ok();
+  }
+  if ((from == DType::F32 || from == DType::F64) && to == DType::F16) {
+    uint16_t* d = static_cast<uint16_t*>(dst);
+    for (size_t i = 0; i < n; ++i) {
+      const double v = from == DType::F32 ? static_cast<const float*>(src)[i] : static_cast<const double*>(src)[i];
+      if (std::isfinite(v) && std::fabs(v) > 65504.0)
+        return Status::invalidArgument("{}: {} value {} (element {}) is outside float16's range", where, dtypeName(from), v, i);
+      d[i] = floatToHalf(static_cast<float>(v));
     }
     return Status::ok();
   }

@@ -27,6 +27,7 @@ TEST(MainJob, EncoderConvertsToInt8AndMeetsItsReferenceOutputs) {
   for (const char* f : {"model.onnx", "model.npub", "report.json"}) EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_NE(err.find("  layers: MatMul 12 int8"), std::string::npos) << err;
 
+  test::expectMatchesReportSchema(out / "report.json");
   const auto r = nlohmann::json::parse(test::slurp(out / "report.json"));
   EXPECT_EQ(r["precision"], "int8");
   EXPECT_FALSE(r.contains("fallback"));

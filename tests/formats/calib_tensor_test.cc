@@ -125,8 +125,8 @@ TEST(CalibNpyTest, ConvertsFloat64AndInt32AndRefusesOtherDtypes) {
   ASSERT_TRUE(writeNpy(dir / "h.npy", DType::F16, std::vector<int64_t>{1}, h.data()).isOk());
   EXPECT_EQ(openError(paths({dir / "h.npy"}), {{"x", DType::F32, {1}}}),
             (dir / "h.npy").string() +
-                ": input \"x\": the data is float16, the model input is float32 (only float64->float32 and int32<->int64 "
-                "are converted; save the array as float32)");
+                ": input \"x\": the data is float16, the model input is float32 (only float64->float32, "
+                "float32/64->float16 and int32<->int64 are converted; save the array as float32)");
 }
 
 TEST(CalibNpyTest, WrongShapeSaysWhatWasGivenAndExpected) {

@@ -78,7 +78,7 @@ std::vector<std::string> staticInputShapes(const Model& m) {
     std::string spec = v->name() + "=";
     for (size_t i = 0; i < v->shape()->size(); ++i) {
       const Dim& d = (*v->shape())[i];
-      spec += (i ? "x" : "") + std::to_string(d.isStatic() ? d.value() : (i == 0 ? 1 : 256));
+      spec += (i ? "x" : "") + std::to_string(d.isStatic() ? d.value() : (i == 0 ? 1 : 32));
     }
     out.push_back(spec);
   }

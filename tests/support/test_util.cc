@@ -73,6 +73,16 @@ int runCommand(const std::string& cmd, std::string* out, std::string* err) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+void expectMatchesReportSchema(const std::filesystem::path& doc, const std::string& definition) {
+  const std::string cmd = "NODE_PATH=/usr/share/nodejs node '" + (sourceDir() / "tests/support/check_json_schema.js").string() +
+                          "' '" + (sourceDir() / "docs/report.schema.json").string() + "' " +
+                          (definition.empty() ? "" : "--definition " + definition + " ") + "'" + doc.string() + "'";
+  std::string out, err;
+  const int rc = runCommand(cmd, &out, &err);
+  EXPECT_EQ(rc, 0) << doc << " does not match docs/report.schema.json" << (definition.empty() ? "" : " #" + definition)
+                   << ":\n" << out << err;
+}
+
 std::string npuconvBinary() { return NPUCONV_BINARY; }
 
 std::filesystem::path onnxTestdataRoot() {

@@ -34,6 +34,9 @@ std::string slurp(const std::filesystem::path& p);
 int runCommand(const std::string& cmd, std::string* out = nullptr, std::string* err = nullptr);
 /// The npuconv binary under test.
 std::string npuconvBinary();
+/// Fails the test unless the JSON file at `doc` matches docs/report.schema.json (or one of its
+/// definitions, e.g. "validation"); checked by Debian's node-ajv (scripts/setup.sh installs it).
+void expectMatchesReportSchema(const std::filesystem::path& doc, const std::string& definition = "");
 /// Debian's ONNX conformance data, or empty when not installed.
 std::filesystem::path onnxTestdataRoot();
 
