@@ -5,16 +5,18 @@
 #     against the float model: first run, then the cached re-run (nothing changed);
 #  2. the cached re-run of a 512 MiB model (fp16, no calibration), the goal being < 1 s.
 #   bench/convert_bench.sh [BUILD_DIR=build] [WORK_DIR=/tmp/npuconv-convert-bench]
-# The zoo model is materialized by `build/tests/npuconv_tests --gtest_filter='ZooMaterializer*'`.
+# The zoo model (weights in external data) is materialized by `build/tests/npuconv_tests
+# --gtest_filter='ZooMaterializer*'` into $NPUCONV_ZOO_CACHE (default /tmp/npuconv-zoo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 WORK=${2:-/tmp/npuconv-convert-bench}
 NPUCONV=$BUILD/cli/npuconv
-ZOO=${NPUCONV_ZOO_DIR:-/tmp/npuconv-zoo}
+ZOO=${NPUCONV_ZOO_CACHE:-/tmp/npuconv-zoo}
 mkdir -p "$WORK"
-MINILM=$ZOO/minilm_l6_opset14.onnx
-[ -f "$MINILM" ] || "$BUILD/tests/npuconv_tests" --gtest_filter='ZooMaterializer*' >/dev/null
+minilm() { ls "$ZOO"/minilm_l6_opset14-*/minilm_l6_opset14.onnx 2>/dev/null | head -n 1; }
+[ -n "$(minilm)" ] || "$BUILD/tests/npuconv_tests" --gtest_filter='ZooMaterializer*' >/dev/null
+MINILM=$(minilm)
 head -n 100 testdata/text/calib_sentences.txt > "$WORK/calib100.txt"
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 

@@ -1,6 +1,9 @@
 // convert.cc - see convert.h.
 #include "pipeline/convert.h"
 
+#include <chrono>
+#include <cmath>
+
 #include "converter/ir/verifier.h"
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
@@ -131,6 +134,23 @@ Expected<Model> copyModel(const Model& m, const std::filesystem::path& baseDir) 
   return parseOnnxBytes(serializeModel(m), baseDir, "<float model>");
 }
 
+/// Wall time of one conversion step, in the report's "timings" (milliseconds): where a slow
+/// conversion spends its time, without a profiler.
+class ConvertStepTimer {
+ public:
+  explicit ConvertStepTimer(nlohmann::ordered_json& timings) : timings_(timings) {}
+  void done(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    timings_[step] = std::round(std::chrono::duration<double, std::milli>(now - last_).count() * 10) / 10;
+    last_ = now;
+  }
+  void restart() { last_ = std::chrono::steady_clock::now(); }
+
+ private:
+  nlohmann::ordered_json& timings_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 /// Each quantized layer fed its float input, against float (quant/layer_error.h), over the first
 /// samples of the calibration data: report["layer_error"] and a one-line summary.
 Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const Model& quantized,
@@ -202,6 +222,7 @@ Expected<AutoMixedSetup> setUpAutoMixed(const ConvertOptions& o, const Model& m)
 Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model& m, const std::string& modelKey,
                     nlohmann::ordered_json& report, nlohmann::ordered_json& warnings, QuantizeReport& qr,
                     QuantizeOutcome& outcome) {
+  ConvertStepTimer timer(report["timings"]);  // convertOnce moves them into its own, last in the report
   QuantizeOptions quant = o.quant;
   std::optional<Model> floatModel;
   const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
@@ -214,6 +235,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
     NPU_ASSIGN_OR_RETURN(AutoMixedSetup setup, setUpAutoMixed(o, m));
     autoMixed.emplace(std::move(setup));
   }
+  timer.restart();
   const std::vector<LayerPrecision> higher = higherPrecisions(pipeline.forTarget() ? &pipeline.target() : nullptr);
   std::optional<CalibStageResult> cal;
   std::unique_ptr<SampleStream> data;
@@ -229,6 +251,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
     report["calibration"] = cal->summary;
     for (auto& w : cal->warnings) warnings.push_back(std::move(w));
     data = std::move(cal->stream);
+    timer.done("calibration");
   } else if (o.biasCorrection) {
     // int8-weights: bias correction reads the data; no activation statistics are needed.
     CalibDataOptions d = o.calib;
@@ -257,6 +280,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
       j["calibration_samples"] = autoMixed->calibSamples;
       report["auto_mixed"] = std::move(j);
       outcome.mixedConfig = mixedConfigToJson(r.config);
+      timer.done("auto_mixed_search");
       if (o.diagnostics) {
         int kept = 0;
         for (const LayerChoice& L : r.layers) kept += L.precision != LayerPrecision::Int8;
@@ -272,9 +296,11 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
   } else {
     NPU_TRY(quantizeWeightsOnly(m, quant, qr));
   }
+  timer.done("quantize");
   if (o.biasCorrection) {
     NPU_TRY(data->rewind());
     NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
+    timer.done("bias_correction");
   }
   if (quant.mixed.mentions(LayerPrecision::Fp16)) {
     QuantizeOptions half = quant;
@@ -282,7 +308,11 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
     NPU_TRY(convertToFp16(m, half, qr));
   }
   data.reset();
-  if (layerError) NPU_TRY(reportLayerError(o, *floatModel, m, report));
+  if (layerError) {
+    timer.restart();
+    NPU_TRY(reportLayerError(o, *floatModel, m, report));
+    timer.done("layer_error");
+  }
   if (autoMixed) {
     // The model as written (bias correction included), scored on the held-out samples.
     NPU_ASSIGN_OR_RETURN(MixedScore s, autoMixed->scorer->score(m));
@@ -358,7 +388,11 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
 
   PassOptions po = o.passes;
   po.reportPath = result.reportPath.string();
+  nlohmann::ordered_json& r = result.report;
+  nlohmann::ordered_json timings = nlohmann::ordered_json::object();
+  ConvertStepTimer timer(timings);
   NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, po));
+  timer.done("import_and_passes");
   Model& m = opt.model;
   const std::string& modelKey = opt.modelKey;
   PassPipeline* pipeline = opt.pipeline.get();
@@ -370,7 +404,6 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
     return o.publishedDir.empty() || p.parent_path() != o.outDir ? p : shownDir / p.filename();
   };
 
-  nlohmann::ordered_json& r = result.report;
   r["npuconv_version"] = kNpuconvVersion;
   uint64_t inputBytes = 0;
   std::error_code sizeEc;
@@ -384,13 +417,23 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
   if (!o.quant.mixed.empty()) NPU_TRY(checkMixedTarget(o, m, *pipeline));
   QuantizeReport qr;
   QuantizeOutcome outcome;
+  timer.restart();
   NPU_TRY(std::move(quantize(o, *pipeline, m, modelKey, r, qr, outcome)).in(o.model.string()));
+  if (r.contains("timings")) {  // int8's own steps
+    for (const auto& [step, ms] : r["timings"].items()) timings[step] = ms;
+    r.erase("timings");
+  } else if (o.precision != Precision::Fp32) {
+    timer.done("quantize");
+  }
+  timer.restart();
   NPU_TRY(pipeline->runFinal(m, o.model.string()));
+  timer.done("final_passes");
 
   std::error_code ec;
   std::filesystem::create_directories(o.outDir, ec);
   if (ec) return Status::io("{}: cannot create the output folder: {}", o.outDir.string(), ec.message());
   NPU_ASSIGN_OR_RETURN(WriteResult w, writeOnnx(m, result.modelPath));
+  timer.done("write_onnx");
   if (outcome.mixedConfig) {
     result.mixedConfigPath = o.outDir / "mixed_config.json";
     NPU_TRY(writeText(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
@@ -403,6 +446,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
                         r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0};
     NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics));
     if (r["device_blob"].contains("file")) r["device_blob"]["file"] = shown(b.path).string();
+    timer.done("device_blob");
   }
   if (o.validation.enabled()) {
     std::vector<std::filesystem::path> artifacts{result.modelPath};
@@ -411,6 +455,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
                          validateConverted(o.validation, o.model, artifacts, shownDir, o.threads));
     r["validation"] = std::move(v.report);
     if (outcome.accuracyFailure.empty()) outcome.accuracyFailure = v.failure;
+    timer.done("validation");
   }
   if (!o.fallbackFrom.is_null()) r["fallback"] = o.fallbackFrom;
   if (o.timePasses && o.diagnostics) printPassTimes(pipeline->records(), o.diagnostics);
@@ -425,6 +470,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
   for (const auto& [key, value] : pipeline->placementReport().items()) r[key] = value;
   r["output"] = {{"model", shown(result.modelPath).string()}, {"model_bytes", w.modelBytes},
                  {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
+  r["timings"] = std::move(timings);
   if (!result.reportPath.parent_path().empty()) std::filesystem::create_directories(result.reportPath.parent_path(), ec);
   NPU_TRY(writeText(result.reportPath, r.dump(2) + "\n"));
   result.accuracyFailure = outcome.accuracyFailure;

@@ -1,7 +1,9 @@
 // convert_summary.cc - see convert_summary.h.
 #include "pipeline/convert_summary.h"
 
+#include <algorithm>
 #include <map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -71,6 +73,20 @@ std::string formatConvertSummary(const nlohmann::ordered_json& r) {
                          get<int64_t>(agg, "samples", 0), verdict);
       }
     }
+  }
+  if (r.contains("timings") && r["timings"].is_object() && !r["timings"].empty()) {
+    // The total and the steps that took most of it.
+    std::vector<std::pair<double, std::string>> steps;
+    double total = 0;
+    for (const auto& [step, ms] : r["timings"].items()) {
+      steps.emplace_back(ms.get<double>(), step);
+      total += ms.get<double>();
+    }
+    std::sort(steps.rbegin(), steps.rend());
+    std::string top;
+    for (size_t i = 0; i < steps.size() && i < 3 && steps[i].first >= 0.05 * total; ++i)
+      top += fmt::format("{}{} {:.1f} s", top.empty() ? "" : ", ", steps[i].second, steps[i].first / 1000);
+    s += fmt::format("  time: {:.1f} s{}\n", total / 1000, top.empty() ? "" : " (" + top + ")");
   }
   if (r.contains("fallback"))
     s += fmt::format("  fallback: {} instead of {}: {}\n", get<std::string>(r["fallback"], "used_precision", "?"),

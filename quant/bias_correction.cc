@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "passes/match.h"
+#include "converter/exec/thread_pool.h"
 #include "quant/layer_probe.h"
 #include "quant/quantize.h"
 
@@ -45,11 +46,13 @@ Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data
   std::vector<ProbedLayer> layers;
   for (auto& L : all)
     if (!L.biasInit.empty()) layers.push_back(std::move(L));
+  // One pool for the model and every layer probe: they run one after another.
+  const ExecOptions eo{.threads = threads, .pool = std::make_shared<ThreadPool>(threads)};
   std::vector<std::unique_ptr<Executor>> fx, qx;
   std::vector<std::string> capture;
   for (const ProbedLayer& L : layers) {
-    NPU_ASSIGN_OR_RETURN(auto f, Executor::create(L.floatPre, ExecOptions{.threads = threads}));
-    NPU_ASSIGN_OR_RETURN(auto q, Executor::create(L.quantPre, ExecOptions{.threads = threads}));
+    NPU_ASSIGN_OR_RETURN(auto f, Executor::create(L.floatPre, eo));
+    NPU_ASSIGN_OR_RETURN(auto q, Executor::create(L.quantPre, eo));
     fx.push_back(std::move(f));
     qx.push_back(std::move(q));
     capture.insert(capture.end(), L.floatInputs.begin(), L.floatInputs.end());
@@ -57,7 +60,7 @@ Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data
   std::vector<std::vector<double>> fsum(layers.size()), qsum(layers.size());
   std::vector<int64_t> count(layers.size(), 0), dummy(layers.size(), 0);
   int64_t samples = 0;
-  NPU_TRY(forEachCapture(floatModel, data, capture, threads, [&](const NamedTensors& in) -> Status {
+  NPU_TRY(forEachCapture(floatModel, data, capture, eo, [&](const NamedTensors& in) -> Status {
     ++samples;
     for (size_t i = 0; i < layers.size(); ++i) {
       NPU_ASSIGN_OR_RETURN(Tensor f, runLayer(*fx[i], layers[i].floatInputs, in));

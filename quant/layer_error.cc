@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "quant/error_stats.h"
+#include "converter/exec/thread_pool.h"
 #include "quant/layer_probe.h"
 
 namespace npuconv {
@@ -12,17 +13,19 @@ namespace npuconv {
 Expected<nlohmann::ordered_json> layerErrorTable(const Model& floatModel, const Model& quantized, SampleStream& data,
                                                  int threads) {
   NPU_ASSIGN_OR_RETURN(std::vector<ProbedLayer> layers, probeLayers(floatModel, quantized));
+  // One pool for the model and every layer probe: they run one after another.
+  const ExecOptions eo{.threads = threads, .pool = std::make_shared<ThreadPool>(threads)};
   std::vector<std::unique_ptr<Executor>> fx, qx;
   std::vector<std::string> capture;
   for (const ProbedLayer& L : layers) {
-    NPU_ASSIGN_OR_RETURN(auto f, Executor::create(L.floatFull, ExecOptions{.threads = threads}));
-    NPU_ASSIGN_OR_RETURN(auto q, Executor::create(L.quantFull, ExecOptions{.threads = threads}));
+    NPU_ASSIGN_OR_RETURN(auto f, Executor::create(L.floatFull, eo));
+    NPU_ASSIGN_OR_RETURN(auto q, Executor::create(L.quantFull, eo));
     fx.push_back(std::move(f));
     qx.push_back(std::move(q));
     capture.insert(capture.end(), L.floatInputs.begin(), L.floatInputs.end());
   }
   std::vector<ErrorStats> acc(layers.size());
-  NPU_TRY(forEachCapture(floatModel, data, capture, threads, [&](const NamedTensors& in) -> Status {
+  NPU_TRY(forEachCapture(floatModel, data, capture, eo, [&](const NamedTensors& in) -> Status {
     for (size_t i = 0; i < layers.size(); ++i) {
       NPU_ASSIGN_OR_RETURN(Tensor f, runLayer(*fx[i], layers[i].floatInputs, in));
       NPU_ASSIGN_OR_RETURN(Tensor q, runLayer(*qx[i], layers[i].floatInputs, in));

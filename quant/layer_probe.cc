@@ -205,9 +205,9 @@ Expected<std::vector<ProbedLayer>> probeLayers(const Model& floatModel, const Mo
   return layers;
 }
 
-Status forEachCapture(const Model& floatModel, SampleStream& data, const std::vector<std::string>& capture, int threads,
+Status forEachCapture(const Model& floatModel, SampleStream& data, const std::vector<std::string>& capture, const ExecOptions& eo,
                       const std::function<Status(const NamedTensors&)>& onSample) {
-  NPU_ASSIGN_OR_RETURN(auto exec, Executor::create(floatModel, ExecOptions{.threads = threads}));
+  NPU_ASSIGN_OR_RETURN(auto exec, Executor::create(floatModel, eo));
   std::set<std::string> want(capture.begin(), capture.end());
   NamedTensors got;
   exec->setObserver([&](const Node& n, size_t i, const Tensor& t) {

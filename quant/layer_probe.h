@@ -41,7 +41,7 @@ Expected<std::vector<ProbedLayer>> probeLayers(const Model& floatModel, const Mo
 
 /// Runs `floatModel` on every sample of `data` (rewound first) and calls `onSample` with the
 /// float values named in `capture` for that sample (copies; released after the call).
-Status forEachCapture(const Model& floatModel, SampleStream& data, const std::vector<std::string>& capture, int threads,
+Status forEachCapture(const Model& floatModel, SampleStream& data, const std::vector<std::string>& capture, const ExecOptions& exec,
                       const std::function<Status(const NamedTensors&)>& onSample);
 
 /// Runs a one-layer model on its inputs (in floatInputs order); the single output.

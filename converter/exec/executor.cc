@@ -47,7 +47,7 @@ Executor::Executor(const Graph& g, int64_t opset, std::shared_ptr<ThreadPool> po
 Executor::~Executor() = default;
 
 Expected<std::unique_ptr<Executor>> Executor::create(const Graph& g, int64_t opset, ExecOptions opt) {
-  auto pool = std::make_shared<ThreadPool>(opt.threads);
+  auto pool = opt.pool ? opt.pool : std::make_shared<ThreadPool>(opt.threads);
   const KernelRegistry& reg = opt.registry ? *opt.registry : KernelRegistry::global();
   std::unique_ptr<Executor> e(new Executor(g, opset, std::move(pool), BufferPool::create(), reg, nullptr));
   NPU_TRY(e->prepare());

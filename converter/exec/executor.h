@@ -40,8 +40,15 @@
 
 namespace npuconv {
 
+class ThreadPool;
+
 struct ExecOptions {
   int threads = 0;  // 0: all cores
+  /// Workers shared by executors that run one after another (the per-layer probes of bias
+  /// correction and the layer error table): one set of threads instead of one per executor,
+  /// whose idle spinning would otherwise steal the cores from the one that works. Overrides
+  /// `threads`.
+  std::shared_ptr<ThreadPool> pool = nullptr;
   /// Kernels to use; nullptr: KernelRegistry::global(). Must outlive the executor.
   const KernelRegistry* registry = nullptr;
 };
