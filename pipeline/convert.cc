@@ -222,7 +222,9 @@ Expected<AutoMixedSetup> setUpAutoMixed(const ConvertOptions& o, const Model& m)
 Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model& m, const std::string& modelKey,
                     nlohmann::ordered_json& report, nlohmann::ordered_json& warnings, QuantizeReport& qr,
                     QuantizeOutcome& outcome) {
-  ConvertStepTimer timer(report["timings"]);  // convertOnce moves them into its own, last in the report
+  // A reference into `report` would dangle as keys are added: convertOnce merges these into its own.
+  nlohmann::ordered_json timings = nlohmann::ordered_json::object();
+  ConvertStepTimer timer(timings);
   QuantizeOptions quant = o.quant;
   std::optional<Model> floatModel;
   const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
@@ -325,6 +327,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
           "it is written with the best mix found, see report \"auto_mixed\"",
           o.autoMixed.target.describe(), autoMixed->heldOut, s.sqnrDb, s.cosine);
   }
+  report["timings"] = std::move(timings);
   return Status::ok();
 }
 
