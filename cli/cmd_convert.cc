@@ -93,6 +93,7 @@ int runConvertCommand(ConvertCli& cli) {
     auto plan = planConvertIntoOutDir(c.convert, cli.outDir);
     if (!plan) return failWith(cli, plan.status());
     (*plan)["option_sources"] = *sources;
+    if (!cli.reportHtml.empty()) (*plan)["outputs"].push_back(cli.reportHtml);
     if (cli.json) printJson({{"status", "dry_run"}, {"exit_code", 0}, {"plan", *plan}});
     else std::cout << formatConvertPlan(*plan);
     return 0;
