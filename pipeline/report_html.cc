@@ -19,7 +19,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:
 h1{font-size:22px;margin:4px 0 2px}h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #dfe3ea;padding-bottom:3px}
 h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}th,td{border:1px solid #dfe3ea;padding:2px 7px;text-align:left;vertical-align:top}
-th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}td.name{font-family:monospace;word-break:break-all}
+th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}td.name{font-family:monospace;overflow-wrap:break-word}
 td.small{font-size:12px}td.indent{padding-left:24px;color:#555}tr.inner td{color:#555}td.cpu{color:#b52b27;font-weight:600}td.npu{color:#237a46}
 table.kv td:first-child{color:#555}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}.card{border:1px solid #dfe3ea;border-radius:6px;padding:6px 12px;min-width:130px}

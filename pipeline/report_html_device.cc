@@ -84,12 +84,12 @@ std::string memorySection(const Json& r) {
     auto arena = number(mp, "arena_bytes"), sum = number(mp, "activation_bytes"), bound = number(mp, "max_live_bytes");
     std::vector<SvgBar> bars;
     auto bar = [&](const char* label, std::optional<double> v, const char* color, const char* tip) {
-      if (v) bars.push_back({label, {{*v, color}}, bytesText(*v) + fmt::format(" ({:.0f} B)", *v), tip});
+      if (v) bars.push_back({label, {{*v / 1024, color}}, bytesText(*v) + fmt::format(" ({:.0f} B)", *v), tip});
     };
     bar("arena (planned)", arena, "#4a90c2", "one buffer every activation is placed in");
     bar("sum of activations", sum, "#b0b7c3", "every activation in its own buffer: no reuse");
     bar("lower bound", bound, "#2e9d5b", "the most bytes live at any one step");
-    s += svgHorizontalBars(bars, barsOptions("activation memory", "bytes"));
+    s += svgHorizontalBars(bars, barsOptions("activation memory, KiB", "KiB"));
     s += "<p>";
     if (auto ratio = number(mp, "arena_over_bound")) s += "arena / lower bound = <b>" + fixedText(*ratio, 3) + "</b>";
     if (arena && sum && *arena > 0) s += fmt::format("; reuse saves {} ({:.1f}x)", escapeHtml(bytesText(*sum - *arena)), *sum / *arena);
