@@ -64,7 +64,6 @@ std::string layersSection(const Json& r) {
     return it != precision.end() ? it->second : modelPrecision;
   };
   const std::vector<LayerRow> rows = errorLayers(r);
-  std::vector<std::string> seen;
   if (rows.empty()) {
     s += missingNote("the per-layer error table (layer_error: int8 with --layer-error-samples > 0)");
   } else {
