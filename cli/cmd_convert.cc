@@ -11,6 +11,7 @@
 #include "pipeline/convert.h"
 #include "pipeline/convert_summary.h"
 #include "pipeline/out_dir.h"
+#include "pipeline/report_html.h"
 
 namespace npuconv {
 namespace {
@@ -19,7 +20,7 @@ struct ConvertCli {
   CLI::App* cmd = nullptr;
   ConversionCli conversion;
   OutDirOptions outDir;
-  std::string configPath, logLevel = "info";
+  std::string configPath, logLevel = "info", reportHtml;
   bool json = false, quiet = false, dryRun = false;
   std::vector<std::string> perOutput;
   double atol = 0, rtol = 0, minCosine = 0, minSqnr = 0;
@@ -92,6 +93,7 @@ int runConvertCommand(ConvertCli& cli) {
     auto plan = planConvertIntoOutDir(c.convert, cli.outDir);
     if (!plan) return failWith(cli, plan.status());
     (*plan)["option_sources"] = *sources;
+    if (!cli.reportHtml.empty()) (*plan)["outputs"].push_back(cli.reportHtml);
     if (cli.json) printJson({{"status", "dry_run"}, {"exit_code", 0}, {"plan", *plan}});
     else std::cout << formatConvertPlan(*plan);
     return 0;
@@ -102,6 +104,9 @@ int runConvertCommand(ConvertCli& cli) {
   const std::filesystem::path reportPath = c.convert.report.empty() ? c.convert.outDir / "report.json" : c.convert.report;
   std::optional<nlohmann::ordered_json> report;
   if (auto rep = readJsonFile<nlohmann::ordered_json>(reportPath)) report = std::move(*rep);
+  // Rendered from the report OUTDIR holds, so an up-to-date re-run writes the page too.
+  if (!cli.reportHtml.empty())
+    if (Status s = writeReportHtml(reportPath, cli.reportHtml); !s.isOk()) return failWith(cli, s);
   if (r->upToDate && !quiet)
     std::fprintf(stderr, "npuconv: %s is up to date (key %s%s); nothing to do (--force rebuilds)\n", outDir.c_str(),
                  r->key.c_str(), r->waited ? ", built by another process" : "");
@@ -150,6 +155,8 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--dry-run", cli->dryRun,
                 "Print the plan (up to date or why not, passes, precision, inputs, outputs) and write nothing");
   cmd->add_option("--report", o.report, "JSON report (default OUTDIR/report.json)");
+  cmd->add_option("--report-html", cli->reportHtml,
+                  "Also write the report as one self-contained HTML page (as `npuconv report`), also when up to date");
   cmd->add_flag("--force", cli->outDir.force, "Convert even when OUTDIR's key says its outputs are up to date");
   cmd->add_option("--wait-timeout", cli->outDir.waitTimeoutSeconds,
                   "Seconds to wait while another npuconv converts into OUTDIR (default 600)")

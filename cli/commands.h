@@ -22,6 +22,7 @@ void addTargetsCommand(CLI::App& app, CommandAction& action);
 void addCalibrateCommand(CLI::App& app, CommandAction& action);
 void addCompareCommand(CLI::App& app, CommandAction& action);
 void addValidateCommand(CLI::App& app, CommandAction& action);
+void addReportCommand(CLI::App& app, CommandAction& action);
 
 /// convert --fallback: the outputs are the fallback precision's, because the requested one missed
 /// the accuracy bar (docs/cli.md, exit codes).

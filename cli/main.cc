@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   addCalibrateCommand(app, action);
   addCompareCommand(app, action);
   addValidateCommand(app, action);
+  addReportCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

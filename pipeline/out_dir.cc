@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kLockFile = ".npuconv.lock";
 constexpr const char* kStagePrefix = ".npuconv-stage-";
+constexpr const char* kJournal = ".npuconv-publishing.json";  // names being published; see publish()
 constexpr int kStampFormat = 1;
 
 /// An input file as the stamp records it.
@@ -243,17 +245,52 @@ class DirLock {
   int fd_;
 };
 
-/// Staging folders of runs that died (only the lock holder stages, so none is in use).
+/// Staging folders of runs that died, and the temporary files of a stamp or journal they were
+/// writing (only the lock holder writes these, so none is in use).
 void removeStaleStages(const fs::path& dir) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().filename().string().rfind(kStagePrefix, 0) == 0) fs::remove_all(e.path(), ec);
+  const std::string stampTemp = fmt::format(".{}.tmp.", kOutDirStamp), journalTemp = fmt::format(".{}.tmp.", kJournal);
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(kStagePrefix, 0) == 0 || name.rfind(stampTemp, 0) == 0 || name.rfind(journalTemp, 0) == 0)
+      fs::remove_all(e.path(), ec);
+  }
 }
 
-/// Test hook: stop after staging, before publication, so a test can kill -9 the process there.
-void pauseBeforePublishForTests() {
-  if (const char* v = std::getenv("NPUCONV_TEST_PAUSE_BEFORE_PUBLISH"); v && *v == '1')
+/// Test hooks (tests/cli/out_dir_kill_test.cc): NPUCONV_TEST_PAUSE_BEFORE_PUBLISH=1 stops after
+/// staging, NPUCONV_TEST_PAUSE_MID_PUBLISH=1 after the first file is renamed into OUTDIR; the
+/// process says so on stderr and sleeps until a test kills it (-9).
+void pauseForTests(const char* variable, const char* where) {
+  if (const char* v = std::getenv(variable); v && v[0] == '1' && v[1] == 0) {
+    std::fprintf(stderr, "npuconv: test: paused %s\n", where);
+    std::fflush(stderr);
     for (;;) ::pause();
+  }
+}
+
+/// A run killed during publish() left OUTDIR without a stamp and with the journal naming every
+/// file it was replacing or adding: some of the old set, some of the new. Those files go, so
+/// OUTDIR holds no mixed set (the stamp was already gone: no reader trusted them).
+Status removeInterruptedPublication(const fs::path& outDir, std::FILE* log) {
+  const fs::path journal = outDir / kJournal;
+  std::error_code ec;
+  if (!fs::exists(journal, ec)) return Status::ok();
+  std::vector<std::string> names;
+  if (auto j = readJsonFile<nlohmann::json>(journal); j && j->is_object() && j->contains("files") && (*j)["files"].is_array())
+    for (const auto& n : (*j)["files"])
+      if (n.is_string()) names.push_back(n.get<std::string>());
+  for (const std::string& name : names) {
+    // Plain names only: a journal edited by hand must not reach outside OUTDIR.
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos || name == kLockFile) continue;
+    fs::remove(outDir / name, ec);
+  }
+  fs::remove(outDir / kOutDirStamp, ec);
+  NPU_TRY(fsyncDir(outDir));
+  fs::remove(journal, ec);
+  if (ec) return Status::io("{}: cannot remove: {}", journal.string(), ec.message());
+  if (log)
+    std::fprintf(log, "npuconv: %s: removed the partial output set of a run killed while publishing\n", outDir.string().c_str());
+  return fsyncDir(outDir);
 }
 
 /// Moves the staged set into OUTDIR: stamp out, files in, folder flushed, stamp written last.
@@ -264,10 +301,25 @@ Status publish(const fs::path& stage, const fs::path& outDir, Stamp& stamp, cons
   if (ec) return Status::io("{}: cannot remove the old stamp: {}", stampPath.string(), ec.message());
   NPU_TRY(fsyncDir(outDir));
   std::vector<fs::path> staged = filesIn(stage);
+  // The journal names every file the renames below may leave mixed (new ones, and the old set's):
+  // a run killed among them has them removed by the next (removeInterruptedPublication).
+  nlohmann::json journal{{"what", "npuconv convert is publishing these files (pipeline/out_dir.h)"},
+                         {"files", nlohmann::json::array()}};
+  for (const fs::path& f : staged) journal["files"].push_back(f.filename().string());
+  if (old)
+    for (const auto& [name, size] : old->outputs) journal["files"].push_back(name);
+  {
+    std::string text = journal.dump(2) + "\n";
+    NPU_ASSIGN_OR_RETURN(auto jf, AtomicFile::create(outDir / kJournal));
+    NPU_TRY(jf->write(text.data(), text.size()));
+    NPU_TRY(jf->commit());
+    NPU_TRY(fsyncDir(outDir));
+  }
   for (const fs::path& f : staged) {
     stamp.outputs.emplace_back(f.filename().string(), fs::file_size(f, ec));
     fs::rename(f, outDir / f.filename(), ec);
     if (ec) return Status::io("{}: cannot move into {}: {}", f.string(), outDir.string(), ec.message());
+    if (stamp.outputs.size() == 1) pauseForTests("NPUCONV_TEST_PAUSE_MID_PUBLISH", "while publishing");
   }
   // Outputs of the previous set this run did not produce (an old mixed_config.json) go.
   if (old)
@@ -277,6 +329,7 @@ Status publish(const fs::path& stage, const fs::path& outDir, Stamp& stamp, cons
   NPU_TRY(fsyncDir(outDir));
   NPU_TRY(writeStamp(stampPath, stamp));
   NPU_TRY(fsyncDir(outDir));
+  fs::remove(outDir / kJournal, ec);  // the set is complete: nothing to undo
   fs::remove_all(stage, ec);
   return Status::ok();
 }
@@ -293,6 +346,7 @@ Expected<OutDirResult> convertIntoOutDir(const ConvertOptions& o, const OutDirOp
   res.stampPath = o.outDir / kOutDirStamp;
   NPU_ASSIGN_OR_RETURN(auto lock, DirLock::acquire(o.outDir, d.waitTimeoutSeconds, o.diagnostics, res.waited));
   removeStaleStages(o.outDir);
+  NPU_TRY(removeInterruptedPublication(o.outDir, o.diagnostics));
 
   std::optional<Stamp> old = readStamp(res.stampPath);
   if (old && !d.force) {
@@ -344,7 +398,7 @@ Expected<OutDirResult> convertIntoOutDir(const ConvertOptions& o, const OutDirOp
   stamp.key = fullKey(stamp.optionsKey, stamp.inputs);
   stamp.accuracyFailure = r.accuracyFailure;
   stamp.fallbackUsed = r.fallbackUsed;
-  pauseBeforePublishForTests();
+  pauseForTests("NPUCONV_TEST_PAUSE_BEFORE_PUBLISH", "before publishing");
   NPU_TRY(publish(stage, o.outDir, stamp, old));
   res.key = stamp.key;
   res.accuracyFailure = r.accuracyFailure;

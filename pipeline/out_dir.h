@@ -8,9 +8,12 @@
 //  - Staging: runConvert writes every output into OUTDIR/.npuconv-stage-PID/. Whatever the
 //    pipeline writes there (model.onnx, its external data, report.json, mixed_config.json, later
 //    model.npub) is the output set: no list to keep in step with the pipeline.
-//  - Publication: the stamp OUTDIR/npuconv.key.json is removed (fsync), every staged file is
-//    renamed into OUTDIR, OUTDIR is fsynced, then the stamp is written (atomically) last. A stamp
-//    therefore only ever describes a complete set of one run; without one, the set is rebuilt.
+//  - Publication: the stamp OUTDIR/npuconv.key.json is removed (fsync), a journal
+//    (.npuconv-publishing.json) names the files about to be replaced or added, every staged file
+//    is renamed into OUTDIR, OUTDIR is fsynced, then the stamp is written (atomically) last and
+//    the journal removed. A stamp therefore only ever describes a complete set of one run;
+//    without one, the set is rebuilt. A run killed during the renames leaves the journal: the
+//    next run removes the files it names before anything else, so OUTDIR never keeps a mixed set.
 //  - Key: xxHash64 over npuconv's version, the effective options that change the output (not
 //    --threads), and the content key of every input file (model, external data, calibration
 //    files, text, tokenizer, mixed config, target profile). The stamp also keeps each input's

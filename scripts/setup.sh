@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libeigen3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libhdf5-dev
+  chromium  # tests open the HTML report in a real browser, headless (tests/cli/report_html_test.cc)
   libgtest-dev googletest llvm-14-tools
   libpng-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libxxhash-dev
   clang-14 libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz/run_fuzzers.sh)

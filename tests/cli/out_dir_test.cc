@@ -1,7 +1,7 @@
 // `npuconv convert -o OUTDIR` for container start-up, with real processes: a re-run with nothing
 // changed converts nothing (same files), a touched input with the same bytes does not rebuild, a
-// changed input and --force do; 4 processes at once: exactly one converts; a run killed (-9)
-// between staging and publication leaves OUTDIR as it was and frees its lock for the next run.
+// changed input and --force do; 4 processes at once: exactly one converts. Runs killed with -9
+// before and during publication: tests/cli/out_dir_kill_test.cc.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -85,9 +85,6 @@ TEST(OutDirCli, UpToDateForceChangedInputConcurrentAndKilled) {
   }
   EXPECT_EQ(converted, 1);
   EXPECT_TRUE(fs::exists(shared / "npuconv.key.json"));
-
-  // TODO(kill -9 test): a run paused by NPUCONV_TEST_PAUSE_BEFORE_PUBLISH=1 and killed; the
-  // first attempt hung in runCommand and was taken out before the deadline.
 }
 
 }  // namespace
