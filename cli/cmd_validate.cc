@@ -59,6 +59,7 @@ void addValidateCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--per-output", c->perOutput, "NAME:KEY=VALUE: a threshold for one output (KEY: atol, rtol, min-cosine, min-sqnr)");
   cmd->add_flag("--json", c->json, "Print the report as JSON on stdout (instead of text)");
   cmd->add_option("--threads", c->o.threads, "Executor threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  c->o.progress = true;  // drawn only when stderr is a terminal
   cmd->callback([&action, c, cmd] { action = [c, cmd] { return runValidateCommand(*c, *cmd); }; });
 }
 

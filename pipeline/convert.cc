@@ -455,7 +455,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
     std::vector<std::filesystem::path> artifacts{result.modelPath};
     if (r.contains("device_blob")) artifacts.push_back(o.outDir / "model.npub");
     NPU_ASSIGN_OR_RETURN(ConvertValidationResult v,
-                         validateConverted(o.validation, o.model, artifacts, shownDir, o.threads));
+                         validateConverted(o.validation, o.model, artifacts, shownDir, o.threads, o.progress));
     r["validation"] = std::move(v.report);
     if (outcome.accuracyFailure.empty()) outcome.accuracyFailure = v.failure;
     timer.done("validation");

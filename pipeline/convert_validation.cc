@@ -21,7 +21,8 @@ nlohmann::ordered_json ConvertValidation::toJson() const {
 
 Expected<ConvertValidationResult> validateConverted(const ConvertValidation& v, const std::filesystem::path& reference,
                                                     const std::vector<std::filesystem::path>& artifacts,
-                                                    const std::filesystem::path& shownDir, int threads) {
+                                                    const std::filesystem::path& shownDir, int threads,
+                                                    bool progress) {
   ConvertValidationResult res;
   res.report = nlohmann::ordered_json::object();
   for (const std::filesystem::path& artifact : artifacts) {
@@ -33,6 +34,7 @@ Expected<ConvertValidationResult> validateConverted(const ConvertValidation& v, 
     vo.thresholds = v.thresholds;
     vo.perOutput = v.perOutput;
     vo.threads = threads;
+    vo.progress = progress;
     const std::string name = artifact.filename().string();
     auto r = runValidate(vo);
     if (!r) return std::move(r).status().in("--validate-inputs (" + name + ")");

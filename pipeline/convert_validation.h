@@ -35,6 +35,7 @@ struct ConvertValidationResult {
 /// (the staging folder is not where the user will find them).
 Expected<ConvertValidationResult> validateConverted(
     const ConvertValidation& v, const std::filesystem::path& reference,
-    const std::vector<std::filesystem::path>& artifacts, const std::filesystem::path& shownDir, int threads);
+    const std::vector<std::filesystem::path>& artifacts, const std::filesystem::path& shownDir, int threads,
+    bool progress = false);
 
 }  // namespace npuconv

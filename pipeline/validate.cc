@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "converter/support/progress_bar.h"
 #include "formats/calib/calib_data.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/model_runner.h"
@@ -244,9 +245,13 @@ Expected<ValidateResult> runValidate(const ValidateOptions& o) {
   std::map<std::string, OutputFigures> total;
   int64_t totalSamples = 0;
   nlohmann::ordered_json setsJson = nlohmann::ordered_json::array();
+  ProgressBar bar(o.progress, 0, "validating " + o.candidate.filename().string(), "samples");
+  size_t progressDone = 0, progressTotal = 0;
   for (const ArraySet& set : sets) {
     const std::string what = set.file.empty() ? "input set " + set.name : set.file.string();
     NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> in, openSet(set, specs, what));
+    progressTotal += in->size();
+    bar.setTotal(progressTotal);
     std::unique_ptr<SampleStream> refOut;  // opened at the first sample: its shapes come from the candidate's
     std::optional<ArraySet> refSet;
     if (!reference) {
@@ -258,6 +263,7 @@ Expected<ValidateResult> runValidate(const ValidateOptions& o) {
       NPU_ASSIGN_OR_RETURN(std::optional<NamedTensors> sample, in->next());
       if (!sample) break;
       ++samples;
+      bar.update(++progressDone);
       NPU_ASSIGN_OR_RETURN(NamedTensors got, candidate->run(*sample));
       NamedTensors want;
       if (reference) {

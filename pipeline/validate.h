@@ -44,6 +44,7 @@ struct ValidateOptions {
   ValidateThresholds thresholds;
   std::map<std::string, ValidateThresholds> perOutput;
   int threads = 0;
+  bool progress = false;  // a progress bar on stderr when it is a terminal
 };
 
 struct ValidateResult {
