@@ -16,6 +16,7 @@
 
 #include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/conv_direct_f32.h"
 #include "converter/exec/kernels/depthwise_f32.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/im2col_f32.h"
@@ -139,7 +140,7 @@ struct PrepackedWeights {
 const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
   if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || (Cg == 1 && !multiplierGemm(Mg, g)) ||
-      Mg < 4 || g.outSize() < 8)
+      Mg < 4 || g.outSize() < 8 || (group == 1 && preferDirectConv(g, ctx.input(0)->dim(0), Cg, M)))
     return nullptr;
   std::shared_ptr<void>& slot = *ctx.nodeCache();
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
@@ -241,6 +242,13 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       }
     });
     return;
+  }
+
+  if constexpr (std::is_same_v<T, float>) {
+    if (group == 1 && preferDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
+      convDirectF32(pool, X, W, B, Y, N, C, M, g, act);
+      return;
+    }
   }
 
   bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&

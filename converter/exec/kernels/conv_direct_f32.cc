@@ -1,0 +1,270 @@
+// conv_direct_f32.cc - see conv_direct_f32.h.
+//
+// Layout: Xp[n][hp][wp][c] is the zero-padded input, channels last, cut to the rows and columns
+// the output reads; Wk[panel][kh][kw][c][NR] the weights, NR output channels per panel (zero
+// padded). A tile of MR output positions (consecutive in Y's flat order, so across output rows;
+// the last tile of an image repeats its last position) keeps MR x NR sums in registers: per step
+// (tap t, channel c) one weight vector load per NR/VL and one broadcast of Xp at each position's
+// row pointer + tap offset + c. The tile is then stored to a small buffer, bias and activation
+// are applied as vectors over output channels, and it is written transposed into Y's planes
+// (runs of MR outputs per channel), where a fused residual is added before the activation.
+//
+// Only the AVX-512 microkernel carries a target attribute (as in gemm_f32.cc); the ISA is the
+// GEMM's (gemm::activeIsa(), NPUCONV_NO_AVX512).
+#include "converter/exec/kernels/conv_direct_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "converter/exec/kernels/activation_simd.h"
+#include "converter/exec/thread_pool.h"
+
+namespace npuconv::nn {
+namespace {
+
+constexpr int kMaxMR = 12, kMaxNR = 32;
+
+/// AVX2: MR = 6 positions x NV (1 or 2) vectors of 8 channels; out is [6][16].
+template <int NV>
+void micro6(int64_t taps, int64_t C, const float* const* rows, const int64_t* toff, const float* w, float* out) {
+  constexpr int MR = 6, NR = 16;
+  __m256 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* r0 = rows[0] + toff[t];
+    const float* r1 = rows[1] + toff[t];
+    const float* r2 = rows[2] + toff[t];
+    const float* r3 = rows[3] + toff[t];
+    const float* r4 = rows[4] + toff[t];
+    const float* r5 = rows[5] + toff[t];
+    for (int64_t c = 0; c < C; ++c, w += NR) {
+      __m256 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm256_load_ps(w + 8 * v);
+      const float* rr[MR] = {r0, r1, r2, r3, r4, r5};
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; ++i) {
+        const __m256 a = _mm256_broadcast_ss(rr[i] + c);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(out + i * NR + 8 * v, acc[i][v]);
+}
+
+/// AVX-512: MR = 12 positions x NV (1 or 2) vectors of 16 channels; out is [12][32].
+template <int NV>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12(int64_t taps, int64_t C,
+                                                                                const float* const* rows,
+                                                                                const int64_t* toff, const float* w,
+                                                                                float* out) {
+  constexpr int MR = 12, NR = 32;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* rr[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) rr[i] = rows[i] + toff[t];
+    for (int64_t c = 0; c < C; ++c, w += NR) {
+      __m512 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(w + 16 * v);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(rr[i][c]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(out + i * NR + 16 * v, acc[i][v]);
+}
+
+using MicroFn = void (*)(int64_t, int64_t, const float* const*, const int64_t*, const float*, float*);
+
+/// 8 rows of 8 floats (row stride ls) into 8 columns (dst row stride ld): dst[j * ld + i] = src[i * ls + j].
+inline void transpose8x8(const float* src, int64_t ls, float* dst, int64_t ld) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ls), r2 = _mm256_loadu_ps(src + 2 * ls),
+         r3 = _mm256_loadu_ps(src + 3 * ls), r4 = _mm256_loadu_ps(src + 4 * ls), r5 = _mm256_loadu_ps(src + 5 * ls),
+         r6 = _mm256_loadu_ps(src + 6 * ls), r7 = _mm256_loadu_ps(src + 7 * ls);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+         t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst + 0 * ld, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 1 * ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/// Row r of image n of Xp (Wp positions x C channels) from X (zeros outside the input).
+void packInputRow(const float* X, int64_t C, int64_t IH, int64_t IW, int64_t ih, int64_t pw, int64_t Wp, float* dst) {
+  if (ih < 0 || ih >= IH) {
+    std::memset(dst, 0, size_t(Wp * C) * sizeof(float));
+    return;
+  }
+  // Columns q with iw = q - pw inside the input: [q0, q1).
+  const int64_t q0 = std::min(pw, Wp), q1 = std::clamp<int64_t>(IW + pw, q0, Wp);
+  std::memset(dst, 0, size_t(q0 * C) * sizeof(float));
+  std::memset(dst + q1 * C, 0, size_t((Wp - q1) * C) * sizeof(float));
+  const int64_t plane = IH * IW;
+  const float* src = X + ih * IW - pw;  // src[c * plane + q] is input column q - pw of channel c
+  if (C == 1) {
+    std::memcpy(dst + q0, src + q0, size_t(q1 - q0) * sizeof(float));
+    return;
+  }
+  const int64_t c8 = C / 8 * 8;
+  int64_t q = q0;
+  for (; q + 8 <= q1; q += 8) {
+    for (int64_t c = 0; c < c8; c += 8) transpose8x8(src + c * plane + q, plane, dst + q * C + c, C);
+    for (int64_t c = c8; c < C; ++c)
+      for (int64_t k = 0; k < 8; ++k) dst[(q + k) * C + c] = src[c * plane + q + k];
+  }
+  for (; q < q1; ++q)
+    for (int64_t c = 0; c < C; ++c) dst[q * C + c] = src[c * plane + q];
+}
+
+struct Shape {
+  int64_t N, C, M, IH, IW, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, Hp, Wp;
+};
+
+Shape shapeOf(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  Shape s{};
+  s.N = N;
+  s.C = C;
+  s.M = M;
+  s.IH = g.in[1];
+  s.IW = g.in[2];
+  s.OH = g.out[1];
+  s.OW = g.out[2];
+  s.KH = g.k[1];
+  s.KW = g.k[2];
+  s.sh = g.s[1];
+  s.sw = g.s[2];
+  s.dh = g.d[1];
+  s.dw = g.d[2];
+  s.ph = g.pb[1];
+  s.pw = g.pb[2];
+  s.Hp = (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1;
+  s.Wp = (s.OW - 1) * s.sw + (s.KW - 1) * s.dw + 1;
+  return s;
+}
+
+thread_local std::vector<float> tlsInput;
+thread_local gemm::AlignedFloats tlsWeights;
+thread_local size_t tlsWeightsCap = 0;
+
+}  // namespace
+
+bool directConvSupported(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  if (g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.pb[0] != 0 || N < 1 || C < 1 || M < 1) return false;
+  if (g.out[1] < 1 || g.out[2] < 1) return false;
+  const Shape s = shapeOf(g, N, C, M);
+  // The padded copy and the packed weights stay well inside memory.
+  return double(N) * double(s.Hp) * double(s.Wp) * double(C) < double(int64_t(1) << 28) &&
+         double(M) * double(C) * double(s.KH * s.KW) < double(int64_t(1) << 26);
+}
+
+bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  if (!directConvSupported(g, N, C, M)) return false;
+  static const int forced = [] {
+    const char* e = std::getenv("NPUCONV_DIRECT_CONV");
+    return e == nullptr || *e == 0 ? -1 : std::strcmp(e, "0") == 0 ? 0 : 1;
+  }();
+  if (forced >= 0) return forced == 1;
+  return true;
+}
+
+void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep) {
+  const Shape s = shapeOf(g, N, C, M);
+  const bool avx512 = gemm::activeIsa() == gemm::Isa::Avx512;
+  const int MR = avx512 ? 12 : 6, NR = avx512 ? 32 : 16, VL = avx512 ? 16 : 8;
+  const int64_t taps = s.KH * s.KW, K = taps * C, outSp = s.OH * s.OW, inSp = s.IH * s.IW;
+  const int64_t panels = (M + NR - 1) / NR;
+
+  // Zero-padded channels-last input.
+  std::vector<float>& xp = tlsInput;
+  const int64_t rowLen = s.Wp * C;
+  if (xp.size() < size_t(N * s.Hp * rowLen)) xp.resize(size_t(N * s.Hp * rowLen));
+  float* Xp = xp.data();
+  pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / s.Hp, hp = r % s.Hp;
+      packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
+    }
+  });
+
+  // Weight panels [panel][t][c][NR] and bias panels [panel][NR], zero padded.
+  const size_t wNeed = size_t(panels * (K + 1) * NR);
+  if (tlsWeightsCap < wNeed) {
+    tlsWeights = gemm::allocateFloats(wNeed);
+    tlsWeightsCap = wNeed;
+  }
+  float* Wk = tlsWeights.get();
+  float* Bk = Wk + panels * K * NR;
+  std::fill(Wk, Wk + wNeed, 0.0f);
+  for (int64_t m = 0; m < M; ++m) {
+    float* wp = Wk + (m / NR) * K * NR + m % NR;
+    const float* wm = W + m * K;  // [c][t]
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < taps; ++t) wp[(t * C + c) * NR] = wm[c * taps + t];
+    if (B) Bk[m] = B[m];
+  }
+
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t kh = 0; kh < s.KH; ++kh)
+    for (int64_t kw = 0; kw < s.KW; ++kw) toff[size_t(kh * s.KW + kw)] = (kh * s.dh * s.Wp + kw * s.dw) * C;
+
+  const MicroFn full = avx512 ? micro12<2> : micro6<2>;
+  const MicroFn half = avx512 ? micro12<1> : micro6<1>;
+  const int64_t tiles = (outSp + MR - 1) / MR, units = N * tiles;
+  const int64_t macsPerUnit = int64_t(MR) * panels * NR * K;
+  const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
+  pool.parallelFor(units, std::max<int64_t>(1, 262144 / std::max<int64_t>(1, macsPerUnit)), [&](int64_t u0, int64_t u1) {
+    alignas(64) float out[kMaxMR * kMaxNR];
+    const float* rows[kMaxMR];
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / tiles, p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
+      const float* xn = Xp + n * s.Hp * rowLen;
+      for (int i = 0; i < MR; ++i) {
+        const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = p / s.OW, ow = p % s.OW;
+        rows[i] = xn + oh * s.sh * rowLen + ow * s.sw * C;
+      }
+      for (int64_t pi = 0; pi < panels; ++pi) {
+        const int64_t m0 = pi * NR, nm = std::min<int64_t>(NR, M - m0);
+        (nm > VL ? full : half)(taps, C, rows, toff.data(), Wk + pi * K * NR, out);
+        const float* bk = Bk + m0;
+        const int64_t nv = (nm + 7) / 8;
+        for (int64_t i = 0; i < np; ++i)
+          for (int64_t v = 0; v < nv; ++v) {
+            __m256 x = _mm256_add_ps(_mm256_load_ps(out + i * NR + 8 * v), _mm256_loadu_ps(bk + 8 * v));
+            if (actInTile) x = gemm::actDyn8(x, ep);
+            _mm256_store_ps(out + i * NR + 8 * v, x);
+          }
+        for (int64_t j = 0; j < nm; ++j) {
+          const int64_t at = (n * M + m0 + j) * outSp + p0;
+          float* y = Y + at;
+          for (int64_t i = 0; i < np; ++i) y[i] = out[i * NR + j];
+          if (ep.residual) gemm::applyEpilogue(y, np, 0.0f, ep, ep.residual + at);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace npuconv::nn

@@ -1,0 +1,37 @@
+// conv_direct_f32.h - a direct float32 convolution for dense (group = 1) 2-D Convs where
+// im2col + GEMM wastes its time packing: the input is copied once into a zero-padded
+// channels-last image, the weights into panels of 32 (AVX-512; AVX2: 16) output channels, and a
+// register tile of 12 (AVX2: 6) output positions x one panel accumulates over (tap, input channel)
+// with one broadcast of an input value per position and one vector load of weights per step. No
+// im2col panel is ever built, output positions need not be consecutive (a tile runs across output
+// rows and small maps waste no lanes), and strides and dilations cost nothing extra.
+// Internal to converter/exec/kernels; not a public API.
+#pragma once
+
+#include <cstdint>
+
+#include "converter/exec/kernels/gemm_f32.h"
+#include "converter/exec/kernels/nn_common.h"
+
+namespace npuconv {
+class ThreadPool;
+namespace nn {
+
+/// Whether convDirectF32 handles this Conv at all: 2-D (or 1-D), group 1, sizes that fit.
+bool directConvSupported(const Geo3& g, int64_t N, int64_t C, int64_t M);
+
+/// Whether the Conv should run on convDirectF32 rather than im2col + GEMM (the rule measured by
+/// tests/exec/conv_direct_test.cc's DISABLED_Timing on the suite's shapes; see the .cc).
+/// NPUCONV_DIRECT_CONV=0 never, =1 always (when supported): for measurements.
+bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M);
+
+/// Y[N, M, OH, OW] = epilogue(conv(X[N, C, IH, IW], W[M, C, KH, KW]) + B): group 1, any stride,
+/// dilation and padding (in g). B may be null. ep.act is the fused activation, ep.residual (null:
+/// none) a tensor shaped like Y added before the activation; ep.bias is ignored. Per output:
+/// sum over (kh, kw, c) in that order in one FMA chain, then + bias, + residual, activation, each
+/// rounded as the unfused steps: the result depends neither on the thread count nor on the split.
+void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep);
+
+}  // namespace nn
+}  // namespace npuconv
