@@ -57,7 +57,8 @@ gemm::Epilogue epilogueOf(const Case& k, const std::vector<float>& res) {
 
 /// The general float32 path: per image one GEMM over the im2col matrix, epilogue fused.
 void generalConv(ThreadPool& pool, const std::vector<float>& x, const std::vector<float>& w, const float* b,
-                 std::vector<float>& y, const Case& k, const Geo3& g, const gemm::Epilogue& act) {
+                 std::vector<float>& y, const Case& k, const Geo3& g, const gemm::Epilogue& act,
+                 const gemm::PackedA* pa = nullptr) {
   const int64_t inSp = g.inSize(), outSp = g.outSize(), K = k.c * g.kSize();
   if (k.n > 1 && outSp < 1024) {
     // nn_conv.cc's batched form for small maps: one GEMM over (image, position) columns into a
@@ -74,7 +75,10 @@ void generalConv(ThreadPool& pool, const std::vector<float>& x, const std::vecto
     }
     Im2colF32 im2col(pool, x.data(), k.c, g, k.n);
     const gemm::BPacker bp = im2col.packer();
-    gemm::sgemmPackedB(&pool, k.m, cols, K, w.data(), K, bp, tmp.data(), cols, ep);
+    if (pa)
+      gemm::sgemmPrepacked(&pool, *pa, cols, nullptr, cols, &bp, tmp.data(), cols, ep);
+    else
+      gemm::sgemmPackedB(&pool, k.m, cols, K, w.data(), K, bp, tmp.data(), cols, ep);
     for (int64_t r = 0; r < k.n * k.m; ++r) {
       const int64_t n = r / k.m, m = r % k.m;
       std::memcpy(y.data() + r * outSp, tmp.data() + m * cols + n * outSp, size_t(outSp) * sizeof(float));
@@ -92,7 +96,10 @@ void generalConv(ThreadPool& pool, const std::vector<float>& x, const std::vecto
     }
     Im2colF32 im2col(pool, x.data() + n * k.c * inSp, k.c, g);
     const gemm::BPacker bp = im2col.packer();
-    gemm::sgemmPackedB(&pool, k.m, outSp, K, w.data(), K, bp, y.data() + n * k.m * outSp, outSp, ep);
+    if (pa)
+      gemm::sgemmPrepacked(&pool, *pa, outSp, nullptr, outSp, &bp, y.data() + n * k.m * outSp, outSp, ep);
+    else
+      gemm::sgemmPackedB(&pool, k.m, outSp, K, w.data(), K, bp, y.data() + n * k.m * outSp, outSp, ep);
   }
 }
 
@@ -131,7 +138,9 @@ void check(const Case& k, int threads, uint32_t seed) {
   const size_t outN = size_t(k.n * k.m * g.outSize());
   std::vector<float> got(outN, -7.0f), ref(outN, -9.0f);
   const float* b = k.bias ? d.b.data() : nullptr;
-  convDirectF32(pool, d.x.data(), d.w.data(), b, got.data(), k.n, k.c, k.m, g, ep);
+  // With more than one thread the weights come prepacked (as from the executor's node cache).
+  const auto dw = DirectConvWeights::pack(d.w.data(), k.m, k.c, g.kSize());
+  convDirectF32(pool, d.x.data(), d.w.data(), b, got.data(), k.n, k.c, k.m, g, ep, threads > 1 ? dw.get() : nullptr);
   generalConv(pool, d.x, d.w, b, ref, k, g, ep);
   // Both sum K = C * KH * KW products of values in [-1, 1] in float32, in different orders (and
   // FMA groupings): bound by K * eps * sum |terms| ~ K * 1.2e-7 * K; the activations are
@@ -283,6 +292,13 @@ TEST(ConvDirect, DISABLED_Timing) {
       {"r50 3x3 512->512 7", {1, 512, 512, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
       {"r50 pw 64->256 56", {1, 64, 256, 56, 56, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::None, true}},
       {"r50 pw 1024->256 14", {1, 1024, 256, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::Relu}},
+      {"3x3 8->32 112", {1, 8, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
+      {"5x5 4->24 56", {1, 4, 24, 56, 56, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, gemm::Act::Relu}},
+      {"3x3 16->16 56", {1, 16, 16, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
+      {"3x3 s2 32->64 56", {1, 32, 64, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
+      {"3x3 160->160 14", {1, 160, 160, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
+      {"3x3 192->192 7", {1, 192, 192, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
+      {"1x1 s2 256->512 28 (r50 down)", {1, 256, 512, 56, 56, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0}},
       {"det 3x3 s2 3->16 480x640", {1, 3, 16, 480, 640, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, gemm::Act::ClipHardSwish}},
       {"det 3x3 96->24 120x160", {1, 96, 24, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
       {"det 3x3 24->6 120x160", {1, 24, 6, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
@@ -295,16 +311,19 @@ TEST(ConvDirect, DISABLED_Timing) {
     const gemm::Epilogue ep = epilogueOf(k, d.res);
     std::vector<float> y(size_t(k.n * k.m * g.outSize()));
     const double macs = double(k.n * k.m * g.outSize()) * double(k.c * g.kSize());
-    const int reps = std::max(1, int(2e8 / macs));
+    const int reps = std::max(1, int(4e8 / macs));
+    // Both sides with their weights packed once, as the executor does for constant weights.
+    const gemm::PackedA pa = gemm::PackedA::pack(d.w.data(), k.m, k.c * g.kSize(), k.c * g.kSize());
+    const auto dw = DirectConvWeights::pack(d.w.data(), k.m, k.c, g.kSize());
     double best[2] = {1e30, 1e30};
-    for (int round = 0; round < 5; ++round)
+    for (int round = 0; round < 7; ++round)
       for (int which = 0; which < 2; ++which) {
         const auto t0 = std::chrono::steady_clock::now();
         for (int r = 0; r < reps; ++r) {
           if (which == 0)
-            generalConv(pool, d.x, d.w, d.b.data(), y, k, g, ep);
+            generalConv(pool, d.x, d.w, d.b.data(), y, k, g, ep, &pa);
           else
-            convDirectF32(pool, d.x.data(), d.w.data(), d.b.data(), y.data(), k.n, k.c, k.m, g, ep);
+            convDirectF32(pool, d.x.data(), d.w.data(), d.b.data(), y.data(), k.n, k.c, k.m, g, ep, dw.get());
         }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
         best[which] = std::min(best[which], ms);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/nn_common.h"
@@ -25,13 +26,23 @@ bool directConvSupported(const Geo3& g, int64_t N, int64_t C, int64_t M);
 /// NPUCONV_DIRECT_CONV=0 never, =1 always (when supported): for measurements.
 bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M);
 
+/// W [M, C, taps] packed for convDirectF32 with the microkernel of gemm::activeIsa(): panels of
+/// NR output channels, [panel][tap][c][NR], zero padded. Built once per constant weight.
+struct DirectConvWeights {
+  gemm::Isa isa = gemm::Isa::Avx2;
+  int64_t M = 0, C = 0, taps = 0;
+  gemm::AlignedFloats data;
+  static std::shared_ptr<const DirectConvWeights> pack(const float* W, int64_t M, int64_t C, int64_t taps);
+};
+
 /// Y[N, M, OH, OW] = epilogue(conv(X[N, C, IH, IW], W[M, C, KH, KW]) + B): group 1, any stride,
 /// dilation and padding (in g). B may be null. ep.act is the fused activation, ep.residual (null:
 /// none) a tensor shaped like Y added before the activation; ep.bias is ignored. Per output:
 /// sum over (kh, kw, c) in that order in one FMA chain, then + bias, + residual, activation, each
 /// rounded as the unfused steps: the result depends neither on the thread count nor on the split.
+/// `packed` (null: W is packed on this call) must be W packed for the ISA in use.
 void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
-                   int64_t M, const Geo3& g, const gemm::Epilogue& ep);
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed = nullptr);
 
 }  // namespace nn
 }  // namespace npuconv
