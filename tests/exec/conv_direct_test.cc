@@ -245,19 +245,22 @@ TEST(ConvDirect, AgreesWithDoubleReference) {
 }
 
 TEST(ConvDirect, BitIdenticalForAnyThreadCount) {
-  const Case k{2, 12, 45, 21, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu, true};
-  const Geo3 g = geoOf(k);
-  Data d = makeData(k, g, 9);
-  const gemm::Epilogue ep = epilogueOf(k, d.res);
-  std::vector<float> first;
-  for (int threads : {1, 2, 4}) {
-    ThreadPool pool(threads);
-    std::vector<float> y(size_t(k.n * k.m * g.outSize()));
-    convDirectF32(pool, d.x.data(), d.w.data(), d.b.data(), y.data(), k.n, k.c, k.m, g, ep);
-    if (first.empty())
-      first = y;
-    else
-      EXPECT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << threads << " threads";
+  // Many tiles (split over positions) and a 5x5 map with 100 filters (split over panels too).
+  for (const Case& k : {Case{2, 12, 45, 21, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu, true},
+                        Case{1, 20, 100, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Clip, false}}) {
+    const Geo3 g = geoOf(k);
+    Data d = makeData(k, g, 9);
+    const gemm::Epilogue ep = epilogueOf(k, d.res);
+    std::vector<float> first;
+    for (int threads : {1, 2, 4}) {
+      ThreadPool pool(threads);
+      std::vector<float> y(size_t(k.n * k.m * g.outSize()));
+      convDirectF32(pool, d.x.data(), d.w.data(), d.b.data(), y.data(), k.n, k.c, k.m, g, ep);
+      if (first.empty())
+        first = y;
+      else
+        EXPECT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << threads << " threads";
+    }
   }
 }
 

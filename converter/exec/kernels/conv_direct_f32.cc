@@ -264,13 +264,16 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   const MicroFn full = avx512 ? micro12<2> : micro6<2>;
   const MicroFn half = avx512 ? micro12<1> : micro6<1>;
   const int64_t tiles = (outSp + MR - 1) / MR, units = N * tiles;
-  const int64_t macsPerUnit = int64_t(MR) * panels * NR * K;
+  // Work items are (panel block, tile); with few tiles (small maps, one image) the panels are
+  // split too so every thread gets work. Either way each output is one thread's FMA chain.
+  const int64_t pSplit = units < 4 * int64_t(pool.size()) ? panels : 1, pPer = (panels + pSplit - 1) / pSplit;
+  const int64_t macsPerItem = int64_t(MR) * pPer * NR * K;
   // Tiles are taken in groups whose input (about MR * C floats per tile: neighbouring positions
   // share most of their taps) stays in L2 while every weight panel (K * NR floats) streams over
   // the group once, instead of all panels per tile.
   const int64_t group = std::clamp<int64_t>((256 << 10) / (int64_t(MR) * C * 4), 1, kMaxGroup);
   const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
-  pool.parallelFor(units, std::max<int64_t>(1, 262144 / std::max<int64_t>(1, macsPerUnit)), [&](int64_t u0, int64_t u1) {
+  auto run = [&](int64_t u0, int64_t u1, int64_t pa, int64_t pb) {
     alignas(64) float out[kMaxMR * kMaxNR];
     const float* rows[kMaxGroup * kMaxMR];
     for (int64_t ug = u0; ug < u1; ug += group) {
@@ -283,7 +286,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
           rows[(u - ug) * MR + i] = xn + oh * s.sh * rowLen + ow * s.sw * C;
         }
       }
-      for (int64_t pi = 0; pi < panels; ++pi) {
+      for (int64_t pi = pa; pi < pb; ++pi) {
         const int64_t m0 = pi * NR, nm = std::min<int64_t>(NR, M - m0);
         const MicroFn fn = nm > VL ? full : half;
         const float* bk = Bk + m0;
@@ -309,7 +312,15 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
         }
       }
     }
-  });
+  };
+  pool.parallelFor(pSplit * units, std::max<int64_t>(1, 262144 / std::max<int64_t>(1, macsPerItem)),
+                   [&](int64_t t0, int64_t t1) {
+                     for (int64_t t = t0; t < t1;) {
+                       const int64_t blk = t / units, u = t % units, ue = std::min(units, u + (t1 - t));
+                       run(u, ue, blk * pPer, std::min(panels, (blk + 1) * pPer));
+                       t += ue - u;
+                     }
+                   });
 }
 
 }  // namespace npuconv::nn
