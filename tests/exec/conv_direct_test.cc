@@ -17,6 +17,7 @@
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/im2col_f32.h"
 #include "converter/exec/thread_pool.h"
+#include "tests/support/test_util.h"
 
 namespace npuconv::nn {
 namespace {
@@ -262,6 +263,74 @@ TEST(ConvDirect, BitIdenticalForAnyThreadCount) {
         EXPECT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << threads << " threads";
     }
   }
+}
+
+std::string listText(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+std::string valuesText(const std::vector<float>& v) {
+  std::string s = "{";
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", double(v[i]));
+    s += buf;
+  }
+  return s + "}";
+}
+
+/// Y = Relu(Conv(X, W, B) + R) through the executor (which fuses the Add and the Relu into the
+/// Conv's epilogue), W an initializer (prepacked in the node cache) or a graph input.
+std::vector<float> runConvAddRelu(const Case& k, const Geo3& g, const Data& d, bool constW, int threads,
+                                  bool switchIsa) {
+  const std::vector<int64_t> xd = {k.n, k.c, k.h, k.w}, wd = {k.m, k.c, k.kh, k.kw},
+                             yd = {k.n, k.m, g.out[1], g.out[2]};
+  std::string text = "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" + listText(xd) + " X, float" + listText(yd) +
+                     " R" + (constW ? "" : ", float" + listText(wd) + " W") + ") => (float" + listText(yd) + " Y) <";
+  if (constW) text += "float" + listText(wd) + " W = " + valuesText(d.w) + ", ";
+  text += "float" + listText({k.m}) + " B = " + valuesText(d.b) + "> {\n";
+  text += "  C = Conv <strides = " + listText({k.sh, k.sw}) + ", dilations = " + listText({k.dh, k.dw}) +
+          ", pads = " + listText({k.pt, k.pl, k.pb, k.pr}) + "> (X, W, B)\n  S = Add (C, R)\n  Y = Relu (S)\n}\n";
+  auto runner = test::runnerFor(text, threads);
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, xd, std::span<const float>(d.x));
+  feeds["R"] = Tensor::fromValues<float>(DType::F32, yd, std::span<const float>(d.res));
+  if (!constW) feeds["W"] = Tensor::fromValues<float>(DType::F32, wd, std::span<const float>(d.w));
+  NamedTensors out = runner->run(feeds);
+  if (switchIsa && gemm::cpuHasAvx512()) {
+    gemm::setIsa(gemm::activeIsa() == gemm::Isa::Avx2 ? gemm::Isa::Avx512 : gemm::Isa::Avx2);
+    out = runner->run(feeds);  // packs again for the other microkernel
+  }
+  if (!out.count("Y")) return {};
+  const Tensor& y = out.at("Y");
+  return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
+}
+
+TEST(ConvDirect, ExecutorFusedConvAddReluPrepackedOrNot) {
+  const Case k{2, 9, 37, 11, 10, 3, 3, 1, 2, 1, 1, 1, 1, 1, 0, gemm::Act::Relu, true};
+  const Geo3 g = geoOf(k);
+  ASSERT_TRUE(preferDirectConv(g, k.n, k.c, k.m));
+  Data d = makeData(k, g, 21);
+  // Reference: the kernel called directly with the same epilogue.
+  ThreadPool pool(1);
+  std::vector<float> want(size_t(k.n * k.m * g.outSize()));
+  convDirectF32(pool, d.x.data(), d.w.data(), d.b.data(), want.data(), k.n, k.c, k.m, g, epilogueOf(k, d.res));
+  for (int threads : {1, 2})
+    for (bool constW : {false, true})
+      for (bool sw : {false, true}) {
+        std::vector<float> got = runConvAddRelu(k, g, d, constW, threads, sw);
+        const gemm::Isa isa = gemm::activeIsa();
+        gemm::setIsa(gemm::Isa::Auto);
+        ASSERT_EQ(got.size(), want.size());
+        if (!sw || isa == gemm::activeIsa()) {
+          EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * sizeof(float)))
+              << "threads " << threads << " const " << constW;
+        } else {
+          for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << i;
+        }
+      }
 }
 
 /// Times the direct kernel against the general one on the suite's Conv shapes (1 thread, best
