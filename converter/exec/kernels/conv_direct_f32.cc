@@ -26,7 +26,7 @@
 namespace npuconv::nn {
 namespace {
 
-constexpr int kMaxMR = 12, kMaxNR = 32, kMaxGroup = 64;
+constexpr int kMaxMR = 12, kMaxNR = 32, kMaxGroup = 16;
 
 /// AVX2: MR = 6 positions x NV (1 or 2) vectors of 8 channels; out is [6][16].
 template <int NV>
@@ -275,12 +275,17 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
   auto run = [&](int64_t u0, int64_t u1, int64_t pa, int64_t pb) {
     alignas(64) float out[kMaxMR * kMaxNR];
+    // The group's outputs of one panel, [channel][position]: written to Y's planes as one run
+    // per channel (whole cache lines) rather than MR floats per tile and plane.
+    alignas(64) float stage[kMaxNR * kMaxGroup * kMaxMR];
     const float* rows[kMaxGroup * kMaxMR];
-    for (int64_t ug = u0; ug < u1; ug += group) {
-      const int64_t ue = std::min(u1, ug + group);
+    for (int64_t ug = u0; ug < u1;) {
+      const int64_t n = ug / tiles, ue = std::min({u1, ug + group, (n + 1) * tiles});  // one image
+      const int64_t pg = (ug % tiles) * MR, npg = std::min<int64_t>((ue - ug) * MR, outSp - pg);
+      const int64_t ls = (ue - ug) * MR;  // stage row length
+      const float* xn = Xp + n * s.Hp * rowLen;
       for (int64_t u = ug; u < ue; ++u) {
-        const int64_t n = u / tiles, p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
-        const float* xn = Xp + n * s.Hp * rowLen;
+        const int64_t p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
         for (int i = 0; i < MR; ++i) {
           const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = p / s.OW, ow = p % s.OW;
           rows[(u - ug) * MR + i] = xn + oh * s.sh * rowLen + ow * s.sw * C;
@@ -292,25 +297,28 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
         const float* bk = Bk + m0;
         const int64_t nv = (nm + 7) / 8;
         for (int64_t u = ug; u < ue; ++u) {
-          const int64_t n = u / tiles, p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
-          fn(taps, C, rows + (u - ug) * MR, toff.data(), Wk + pi * K * NR, out);
-          for (int64_t i = 0; i < np; ++i)
+          const int64_t col = (u - ug) * MR;
+          fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
+          for (int64_t i = 0; i < MR; ++i)
             for (int64_t v = 0; v < nv; ++v) {
               __m256 x = _mm256_add_ps(_mm256_load_ps(out + i * NR + 8 * v), _mm256_loadu_ps(bk + 8 * v));
               if (actInTile) x = gemm::actDyn8(x, ep);
               _mm256_store_ps(out + i * NR + 8 * v, x);
             }
-          // Transposed into Y's planes: 8 positions x 8 channels at a time, the rest one by one.
-          float* y0 = Y + (n * M + m0) * outSp + p0;
-          const int64_t i8 = np >= 8 ? 8 : 0, j8 = i8 ? nm / 8 * 8 : 0;
-          for (int64_t j = 0; j < j8; j += 8) transpose8x8(out + j, NR, y0 + j * outSp, outSp);
-          for (int64_t j = 0; j < nm; ++j) {
-            float* y = y0 + j * outSp;
-            for (int64_t i = j < j8 ? i8 : 0; i < np; ++i) y[i] = out[i * NR + j];
-            if (ep.residual) gemm::applyEpilogue(y, np, 0.0f, ep, ep.residual + (y - Y));
-          }
+          // Transposed into the stage: 8 positions x 8 channels at a time, the rest one by one.
+          const int64_t i8 = MR >= 8 ? 8 : 0;
+          if (i8)
+            for (int64_t j = 0; j < nv * 8; j += 8) transpose8x8(out + j, NR, stage + j * ls + col, ls);
+          for (int64_t j = 0; j < nv * 8; ++j)
+            for (int64_t i = i8; i < MR; ++i) stage[j * ls + col + i] = out[i * NR + j];
+        }
+        for (int64_t j = 0; j < nm; ++j) {
+          float* y = Y + (n * M + m0 + j) * outSp + pg;
+          std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
+          if (ep.residual) gemm::applyEpilogue(y, npg, 0.0f, ep, ep.residual + (y - Y));
         }
       }
+      ug = ue;
     }
   };
   pool.parallelFor(pSplit * units, std::max<int64_t>(1, 262144 / std::max<int64_t>(1, macsPerItem)),
