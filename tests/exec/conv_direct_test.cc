@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -371,12 +372,21 @@ TEST(ConvDirect, DISABLED_Timing) {
       {"3x3 160->160 14", {1, 160, 160, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
       {"3x3 192->192 7", {1, 192, 192, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
       {"1x1 s2 256->512 28 (r50 down)", {1, 256, 512, 56, 56, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0}},
+      {"pw 384->64 14", {1, 384, 64, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::None, true}},
+      {"pw 96->576 14", {1, 96, 576, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::Clip}},
+      {"pw 576->96 14", {1, 576, 96, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}},
+      {"pw 160->960 7", {1, 160, 960, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::Clip}},
+      {"pw 256->64 28", {1, 256, 64, 28, 28, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}},
+      {"pw 512->128 28", {1, 512, 128, 28, 28, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::Relu}},
+      {"pw 2048->512 7", {1, 2048, 512, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::Relu}},
       {"det 3x3 s2 3->16 480x640", {1, 3, 16, 480, 640, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, gemm::Act::ClipHardSwish}},
       {"det 3x3 96->24 120x160", {1, 96, 24, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
       {"det 3x3 24->6 120x160", {1, 24, 6, 120, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}},
   };
   ThreadPool pool(1);
+  const char* only = std::getenv("CONV_TIMING_ONLY");  // a substring of the shape names to run
   for (const Named& s : shapes) {
+    if (only && !std::strstr(s.name, only)) continue;
     const Case& k = s.k;
     const Geo3 g = geoOf(k);
     Data d = makeData(k, g, 3);

@@ -208,17 +208,19 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
     return e == nullptr || *e == 0 ? -1 : std::strcmp(e, "0") == 0 ? 0 : 1;
   }();
   if (forced >= 0) return forced == 1;
-  // Measured (DISABLED_Timing: 1 thread, AVX-512, weights prepacked on both sides, best of 5
+  // Measured (DISABLED_Timing: 1 thread, AVX-512, weights prepacked on both sides, best of 7
   // alternating rounds on a shared machine, 2026-12-06): with a spatial kernel and K = C * KH *
-  // KW >= 64 the direct kernel takes 0.56-0.92x the time of im2col + GEMM (3x3 on 8-512
-  // channels, resnet50's 7x7 stem, PP-OCR det's 3x3 heads, the NHWC CNN's layers, batched small
-  // maps); pointwise Convs (1x1, also strided) run 0.9-2.4x and stems with K = 27 0.7-1.4x (its
-  // transposes of input and output cost about what the GEMM's B packing does when there are
-  // few products per output, and the GEMM reads a pointwise input in place).
+  // KW >= 64 the direct kernel takes 0.3-0.9x the time of im2col + GEMM (3x3 on 8-512 channels,
+  // resnet50's 7x7 stem, PP-OCR det's 3x3 heads, the NHWC CNN's batched small maps); stems with
+  // K = 27 and K = 9 run 1.1-1.4x (for so few products per output its transposes of input and
+  // output cost more than the GEMM's B packing). Pointwise (1x1) Convs read their input in place
+  // in the GEMM: the direct kernel only wins with a deep K and few filters (256->64: 0.52,
+  // 512->128: 0.66-0.76, 384->64, 576->96: 0.6-0.9) and loses with K < 192 (16->96: 1.6-2.0) or
+  // many filters (1024->256, 2048->512, 96->576: 1.0-1.7).
   const int64_t K = C * g.kSize();
   (void)N;
-  (void)M;
-  return g.kSize() > 1 && K >= 64;
+  if (g.kSize() == 1) return K >= 192 && M <= 128;
+  return K >= 64;
 }
 
 void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
