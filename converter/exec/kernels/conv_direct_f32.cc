@@ -217,6 +217,8 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   // in the GEMM: the direct kernel only wins with a deep K and few filters (256->64: 0.52,
   // 512->128: 0.66-0.76, 384->64, 576->96: 0.6-0.9) and loses with K < 192 (16->96: 1.6-2.0) or
   // many filters (1024->256, 2048->512, 96->576: 1.0-1.7).
+  // With AVX2 only (6 x 16 tiles, 16 registers) it ran 1.0-2.1x the GEMM's time on every shape.
+  if (gemm::activeIsa() != gemm::Isa::Avx512) return false;
   const int64_t K = C * g.kSize();
   (void)N;
   if (g.kSize() == 1) return K >= 192 && M <= 128;

@@ -22,7 +22,8 @@ namespace nn {
 bool directConvSupported(const Geo3& g, int64_t N, int64_t C, int64_t M);
 
 /// Whether the Conv should run on convDirectF32 rather than im2col + GEMM (the rule measured by
-/// tests/exec/conv_direct_test.cc's DISABLED_Timing on the suite's shapes; see the .cc).
+/// tests/exec/conv_direct_test.cc's DISABLED_Timing on the suite's shapes; see the .cc): only
+/// with the AVX-512 microkernel (the AVX2 one is correct but measured slower than the GEMM).
 /// NPUCONV_DIRECT_CONV=0 never, =1 always (when supported): for measurements.
 bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M);
 
