@@ -137,13 +137,12 @@ struct PrepackedWeights {
 
 /// The prepacked weights of this node's constant W, packing them on the first call (and again if
 /// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
-/// depthwise or a matrix-vector Conv).
+/// depthwise or a matrix-vector Conv). The direct kernel uses them on any map (an SE block's 1x1).
 const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
-  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || (Cg == 1 && !multiplierGemm(Mg, g)) ||
-      Mg < 4 || g.outSize() < 8)
-    return nullptr;
+  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32) return nullptr;
   const bool direct = group == 1 && preferDirectConv(g, ctx.input(0)->dim(0), Cg, M);
+  if (!direct && ((Cg == 1 && !multiplierGemm(Mg, g)) || Mg < 4 || g.outSize() < 8)) return nullptr;
   std::shared_ptr<void>& slot = *ctx.nodeCache();
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
   if (cur && cur->source == w.raw() && cur->isa == gemm::activeIsa() && (cur->direct != nullptr) == direct) return cur;
