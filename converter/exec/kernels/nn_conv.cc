@@ -16,6 +16,7 @@
 
 #include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/conv_direct_f32.h"
 #include "converter/exec/kernels/depthwise_f32.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/im2col_f32.h"
@@ -131,23 +132,27 @@ struct PrepackedWeights {
   const void* source = nullptr;  // the weight data it was packed from
   gemm::Isa isa = gemm::Isa::Avx2;
   std::vector<gemm::PackedA> groups;
+  std::shared_ptr<const DirectConvWeights> direct;  // instead of groups when the direct kernel runs it
 };
 
 /// The prepacked weights of this node's constant W, packing them on the first call (and again if
 /// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
-/// depthwise or a matrix-vector Conv).
+/// depthwise or a matrix-vector Conv). The direct kernel uses them on any map (an SE block's 1x1).
 const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
-  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32 || (Cg == 1 && !multiplierGemm(Mg, g)) ||
-      Mg < 4 || g.outSize() < 8)
-    return nullptr;
+  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32) return nullptr;
+  const bool direct = group == 1 && preferDirectConv(g, ctx.input(0)->dim(0), Cg, M);
+  if (!direct && ((Cg == 1 && !multiplierGemm(Mg, g)) || Mg < 4 || g.outSize() < 8)) return nullptr;
   std::shared_ptr<void>& slot = *ctx.nodeCache();
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
-  if (cur && cur->source == w.raw() && cur->isa == gemm::activeIsa()) return cur;
+  if (cur && cur->source == w.raw() && cur->isa == gemm::activeIsa() && (cur->direct != nullptr) == direct) return cur;
   auto p = std::make_shared<PrepackedWeights>();
   p->source = w.raw();
   p->isa = gemm::activeIsa();
-  for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
+  if (direct)
+    p->direct = DirectConvWeights::pack(w.data<float>(), M, Cg, g.kSize());
+  else
+    for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
   slot = p;
   return p.get();
 }
@@ -242,6 +247,14 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
     });
     return;
   }
+
+  if constexpr (std::is_same_v<T, float>) {
+    if (group == 1 && preferDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
+      convDirectF32(pool, X, W, B, Y, N, C, M, g, act, packed ? packed->direct.get() : nullptr);
+      return;
+    }
+  }
+  if (packed && packed->groups.empty()) packed = nullptr;  // packed for the direct kernel only
 
   bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
                    g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];

@@ -1,0 +1,343 @@
+// conv_direct_f32.cc - see conv_direct_f32.h.
+//
+// Layout: Xp[n][hp][wp][c] is the zero-padded input, channels last, cut to the rows and columns
+// the output reads; Wk[panel][kh][kw][c][NR] the weights, NR output channels per panel (zero
+// padded). A tile of MR output positions (consecutive in Y's flat order, so across output rows;
+// the last tile of an image repeats its last position) keeps MR x NR sums in registers: per step
+// (tap t, channel c) one weight vector load per NR/VL and one broadcast of Xp at each position's
+// row pointer + tap offset + c. The tile is then stored to a small buffer, bias and activation
+// are applied as vectors over output channels, and it is written transposed into Y's planes
+// (through a stage holding a group of tiles, so each channel gets one run per group), where a
+// fused residual is added before the activation.
+//
+// Only the AVX-512 microkernel carries a target attribute (as in gemm_f32.cc); the ISA is the
+// GEMM's (gemm::activeIsa(), NPUCONV_NO_AVX512).
+#include "converter/exec/kernels/conv_direct_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "converter/exec/kernels/activation_simd.h"
+#include "converter/exec/thread_pool.h"
+
+namespace npuconv::nn {
+namespace {
+
+constexpr int kMaxMR = 12, kMaxNR = 32, kMaxGroup = 16;
+
+/// AVX2: MR = 6 positions x NV (1 or 2) vectors of 8 channels; out is [6][16].
+template <int NV>
+void micro6(int64_t taps, int64_t C, const float* const* rows, const int64_t* toff, const float* w, float* out) {
+  constexpr int MR = 6, NR = 16;
+  __m256 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* r0 = rows[0] + toff[t];
+    const float* r1 = rows[1] + toff[t];
+    const float* r2 = rows[2] + toff[t];
+    const float* r3 = rows[3] + toff[t];
+    const float* r4 = rows[4] + toff[t];
+    const float* r5 = rows[5] + toff[t];
+    for (int64_t c = 0; c < C; ++c, w += NR) {
+      __m256 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm256_load_ps(w + 8 * v);
+      const float* rr[MR] = {r0, r1, r2, r3, r4, r5};
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; ++i) {
+        const __m256 a = _mm256_broadcast_ss(rr[i] + c);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(out + i * NR + 8 * v, acc[i][v]);
+}
+
+/// AVX-512: MR = 12 positions x NV (1 or 2) vectors of 16 channels; out is [12][32].
+template <int NV>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12(int64_t taps, int64_t C,
+                                                                                const float* const* rows,
+                                                                                const int64_t* toff, const float* w,
+                                                                                float* out) {
+  constexpr int MR = 12, NR = 32;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* rr[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) rr[i] = rows[i] + toff[t];
+    for (int64_t c = 0; c < C; ++c, w += NR) {
+      __m512 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(w + 16 * v);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(rr[i][c]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(out + i * NR + 16 * v, acc[i][v]);
+}
+
+using MicroFn = void (*)(int64_t, int64_t, const float* const*, const int64_t*, const float*, float*);
+
+/// 8 rows of 8 floats (row stride ls) into 8 columns (dst row stride ld): dst[j * ld + i] = src[i * ls + j].
+inline void transpose8x8(const float* src, int64_t ls, float* dst, int64_t ld) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ls), r2 = _mm256_loadu_ps(src + 2 * ls),
+         r3 = _mm256_loadu_ps(src + 3 * ls), r4 = _mm256_loadu_ps(src + 4 * ls), r5 = _mm256_loadu_ps(src + 5 * ls),
+         r6 = _mm256_loadu_ps(src + 6 * ls), r7 = _mm256_loadu_ps(src + 7 * ls);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+         t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst + 0 * ld, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 1 * ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/// Row r of image n of Xp (Wp positions x C channels) from X (zeros outside the input).
+void packInputRow(const float* X, int64_t C, int64_t IH, int64_t IW, int64_t ih, int64_t pw, int64_t Wp, float* dst) {
+  if (ih < 0 || ih >= IH) {
+    std::memset(dst, 0, size_t(Wp * C) * sizeof(float));
+    return;
+  }
+  // Columns q with iw = q - pw inside the input: [q0, q1).
+  const int64_t q0 = std::min(pw, Wp), q1 = std::clamp<int64_t>(IW + pw, q0, Wp);
+  std::memset(dst, 0, size_t(q0 * C) * sizeof(float));
+  std::memset(dst + q1 * C, 0, size_t((Wp - q1) * C) * sizeof(float));
+  const int64_t plane = IH * IW;
+  const float* src = X + ih * IW - pw;  // src[c * plane + q] is input column q - pw of channel c
+  if (C == 1) {
+    std::memcpy(dst + q0, src + q0, size_t(q1 - q0) * sizeof(float));
+    return;
+  }
+  const int64_t c8 = C / 8 * 8;
+  int64_t q = q0;
+  for (; q + 8 <= q1; q += 8) {
+    for (int64_t c = 0; c < c8; c += 8) transpose8x8(src + c * plane + q, plane, dst + q * C + c, C);
+    for (int64_t c = c8; c < C; ++c)
+      for (int64_t k = 0; k < 8; ++k) dst[(q + k) * C + c] = src[c * plane + q + k];
+  }
+  for (; q < q1; ++q)
+    for (int64_t c = 0; c < C; ++c) dst[q * C + c] = src[c * plane + q];
+}
+
+struct Shape {
+  int64_t N, C, M, IH, IW, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, Hp, Wp;
+};
+
+Shape shapeOf(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  Shape s{};
+  s.N = N;
+  s.C = C;
+  s.M = M;
+  s.IH = g.in[1];
+  s.IW = g.in[2];
+  s.OH = g.out[1];
+  s.OW = g.out[2];
+  s.KH = g.k[1];
+  s.KW = g.k[2];
+  s.sh = g.s[1];
+  s.sw = g.s[2];
+  s.dh = g.d[1];
+  s.dw = g.d[2];
+  s.ph = g.pb[1];
+  s.pw = g.pb[2];
+  s.Hp = (s.OH - 1) * s.sh + (s.KH - 1) * s.dh + 1;
+  s.Wp = (s.OW - 1) * s.sw + (s.KW - 1) * s.dw + 1;
+  return s;
+}
+
+thread_local std::vector<float> tlsInput;
+thread_local gemm::AlignedFloats tlsBias;
+thread_local size_t tlsBiasCap = 0;
+
+}  // namespace
+
+std::shared_ptr<const DirectConvWeights> DirectConvWeights::pack(const float* W, int64_t M, int64_t C, int64_t taps) {
+  auto p = std::make_shared<DirectConvWeights>();
+  p->isa = gemm::activeIsa();
+  p->M = M;
+  p->C = C;
+  p->taps = taps;
+  const int64_t NR = p->isa == gemm::Isa::Avx512 ? 32 : 16, K = C * taps, panels = (M + NR - 1) / NR;
+  p->data = gemm::allocateFloats(size_t(panels * K * NR));
+  float* Wk = p->data.get();
+  for (int64_t pi = 0; pi < panels; ++pi) {
+    const int64_t m0 = pi * NR, nm = std::min(NR, M - m0);
+    float* wp = Wk + pi * K * NR;
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t c = 0; c < C; ++c) {
+        float* d = wp + (t * C + c) * NR;
+        for (int64_t j = 0; j < nm; ++j) d[j] = W[((m0 + j) * C + c) * taps + t];
+        for (int64_t j = nm; j < NR; ++j) d[j] = 0.0f;
+      }
+  }
+  return p;
+}
+
+bool directConvSupported(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  if (g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.pb[0] != 0 || N < 1 || C < 1 || M < 1) return false;
+  if (g.out[1] < 1 || g.out[2] < 1) return false;
+  const Shape s = shapeOf(g, N, C, M);
+  // The padded copy and the packed weights stay well inside memory.
+  return double(N) * double(s.Hp) * double(s.Wp) * double(C) < double(int64_t(1) << 28) &&
+         double(M) * double(C) * double(s.KH * s.KW) < double(int64_t(1) << 26);
+}
+
+bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  if (!directConvSupported(g, N, C, M)) return false;
+  static const int forced = [] {
+    const char* e = std::getenv("NPUCONV_DIRECT_CONV");
+    return e == nullptr || *e == 0 ? -1 : std::strcmp(e, "0") == 0 ? 0 : 1;
+  }();
+  if (forced >= 0) return forced == 1;
+  // Measured (DISABLED_Timing: 1 thread, AVX-512, weights prepacked on both sides, best of 7
+  // alternating rounds on a shared machine, 2026-12-06): with a spatial kernel and K = C * KH *
+  // KW >= 64 the direct kernel takes 0.3-0.9x the time of im2col + GEMM (3x3 on 8-512 channels,
+  // resnet50's 7x7 stem, PP-OCR det's 3x3 heads, the NHWC CNN's batched small maps); stems with
+  // K = 27 and K = 9 run 1.1-1.4x (for so few products per output its transposes of input and
+  // output cost more than the GEMM's B packing). Pointwise (1x1) Convs read their input in place
+  // in the GEMM: the direct kernel only wins with a deep K and few filters (256->64: 0.52,
+  // 512->128: 0.66-0.76, 384->64, 576->96: 0.6-0.9) and loses with K < 192 (16->96: 1.6-2.0) or
+  // many filters (1024->256, 2048->512, 96->576: 1.0-1.7).
+  // With AVX2 only (6 x 16 tiles, 16 registers) it ran 1.0-2.1x the GEMM's time on every shape.
+  if (gemm::activeIsa() != gemm::Isa::Avx512) return false;
+  const int64_t K = C * g.kSize();
+  // An SE block's 1x1 Convs on a 1x1 map (PP-OCR rec: 480->120) stay on the GEMM's
+  // matrix-vector path: 0.022 ms there, 0.03 ms here with 11 of 12 tile positions idle.
+  if (g.kSize() == 1) return K >= 192 && M <= 128 && N * g.outSize() >= 12;
+  // One input channel (an STFT front end: 257 filters of 512 taps, stride 160): the per-tap
+  // pointer setup is not amortized over channels: 1.29x the GEMM's time, stft_frontend 2.3 ms
+  // instead of 1.5 per run. C = 2 untested (no such Conv in the suite); C = 3 stems win (0.82).
+  return K >= 64 && C >= 3;
+}
+
+void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed) {
+  const Shape s = shapeOf(g, N, C, M);
+  const bool avx512 = gemm::activeIsa() == gemm::Isa::Avx512;
+  const int MR = avx512 ? 12 : 6, NR = avx512 ? 32 : 16, VL = avx512 ? 16 : 8;
+  const int64_t taps = s.KH * s.KW, K = taps * C, outSp = s.OH * s.OW, inSp = s.IH * s.IW;
+  const int64_t panels = (M + NR - 1) / NR;
+
+  // Zero-padded channels-last input.
+  std::vector<float>& xp = tlsInput;
+  const int64_t rowLen = s.Wp * C;
+  if (xp.size() < size_t(N * s.Hp * rowLen)) xp.resize(size_t(N * s.Hp * rowLen));
+  float* Xp = xp.data();
+  pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / s.Hp, hp = r % s.Hp;
+      packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
+    }
+  });
+
+  // Weight panels [panel][t][c][NR] (prepacked, or packed now) and bias panels [panel][NR].
+  std::shared_ptr<const DirectConvWeights> own;
+  if (!packed || packed->isa != gemm::activeIsa() || packed->M != M || packed->C != C || packed->taps != taps) {
+    own = DirectConvWeights::pack(W, M, C, taps);
+    packed = own.get();
+  }
+  const float* Wk = packed->data.get();
+  const size_t bNeed = size_t(panels * NR);
+  if (tlsBiasCap < bNeed) {
+    tlsBias = gemm::allocateFloats(bNeed);
+    tlsBiasCap = bNeed;
+  }
+  float* Bk = tlsBias.get();
+  std::fill(Bk, Bk + bNeed, 0.0f);
+  if (B) std::copy(B, B + M, Bk);
+
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t kh = 0; kh < s.KH; ++kh)
+    for (int64_t kw = 0; kw < s.KW; ++kw) toff[size_t(kh * s.KW + kw)] = (kh * s.dh * s.Wp + kw * s.dw) * C;
+
+  const MicroFn full = avx512 ? micro12<2> : micro6<2>;
+  const MicroFn half = avx512 ? micro12<1> : micro6<1>;
+  const int64_t tiles = (outSp + MR - 1) / MR, units = N * tiles;
+  // Work items are (panel block, tile); with few tiles (small maps, one image) the panels are
+  // split too so every thread gets work. Either way each output is one thread's FMA chain.
+  const int64_t pSplit = units < 4 * int64_t(pool.size()) ? panels : 1, pPer = (panels + pSplit - 1) / pSplit;
+  const int64_t macsPerItem = int64_t(MR) * pPer * NR * K;
+  // Tiles are taken in groups whose input (about MR * C floats per tile: neighbouring positions
+  // share most of their taps) stays in L2 while every weight panel (K * NR floats) streams over
+  // the group once, instead of all panels per tile.
+  const int64_t group = std::clamp<int64_t>((256 << 10) / (int64_t(MR) * C * 4), 1, kMaxGroup);
+  const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
+  auto run = [&](int64_t u0, int64_t u1, int64_t pa, int64_t pb) {
+    alignas(64) float out[kMaxMR * kMaxNR];
+    // The group's outputs of one panel, [channel][position]: written to Y's planes as one run
+    // per channel (whole cache lines) rather than MR floats per tile and plane.
+    alignas(64) float stage[kMaxNR * kMaxGroup * kMaxMR];
+    const float* rows[kMaxGroup * kMaxMR];
+    for (int64_t ug = u0; ug < u1;) {
+      const int64_t n = ug / tiles, ue = std::min({u1, ug + group, (n + 1) * tiles});  // one image
+      const int64_t pg = (ug % tiles) * MR, npg = std::min<int64_t>((ue - ug) * MR, outSp - pg);
+      const int64_t ls = (ue - ug) * MR;  // stage row length
+      const float* xn = Xp + n * s.Hp * rowLen;
+      for (int64_t u = ug; u < ue; ++u) {
+        const int64_t p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
+        for (int i = 0; i < MR; ++i) {
+          const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = p / s.OW, ow = p % s.OW;
+          rows[(u - ug) * MR + i] = xn + oh * s.sh * rowLen + ow * s.sw * C;
+        }
+      }
+      for (int64_t pi = pa; pi < pb; ++pi) {
+        const int64_t m0 = pi * NR, nm = std::min<int64_t>(NR, M - m0);
+        const MicroFn fn = nm > VL ? full : half;
+        const float* bk = Bk + m0;
+        const int64_t nv = (nm + 7) / 8;
+        for (int64_t u = ug; u < ue; ++u) {
+          const int64_t col = (u - ug) * MR;
+          fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
+          for (int64_t i = 0; i < MR; ++i)
+            for (int64_t v = 0; v < nv; ++v) {
+              __m256 x = _mm256_add_ps(_mm256_load_ps(out + i * NR + 8 * v), _mm256_loadu_ps(bk + 8 * v));
+              if (actInTile) x = gemm::actDyn8(x, ep);
+              _mm256_store_ps(out + i * NR + 8 * v, x);
+            }
+          // Transposed into the stage: 8 positions x 8 channels at a time, the rest one by one.
+          const int64_t i8 = MR >= 8 ? 8 : 0;
+          if (i8)
+            for (int64_t j = 0; j < nv * 8; j += 8) transpose8x8(out + j, NR, stage + j * ls + col, ls);
+          for (int64_t j = 0; j < nv * 8; ++j)
+            for (int64_t i = i8; i < MR; ++i) stage[j * ls + col + i] = out[i * NR + j];
+        }
+        for (int64_t j = 0; j < nm; ++j) {
+          float* y = Y + (n * M + m0 + j) * outSp + pg;
+          std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
+          if (ep.residual) gemm::applyEpilogue(y, npg, 0.0f, ep, ep.residual + (y - Y));
+        }
+      }
+      ug = ue;
+    }
+  };
+  pool.parallelFor(pSplit * units, std::max<int64_t>(1, 262144 / std::max<int64_t>(1, macsPerItem)),
+                   [&](int64_t t0, int64_t t1) {
+                     for (int64_t t = t0; t < t1;) {
+                       const int64_t blk = t / units, u = t % units, ue = std::min(units, u + (t1 - t));
+                       run(u, ue, blk * pPer, std::min(panels, (blk + 1) * pPer));
+                       t += ue - u;
+                     }
+                   });
+}
+
+}  // namespace npuconv::nn
