@@ -146,6 +146,73 @@ Status checkZeroPoint(const KernelContext& ctx, const Tensor* zp, const Tensor& 
 
 // --- QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear ---------------------------------
 
+/// Calls fn(begin, end, scaleIndex) over the runs of elements that share one scale (per tensor:
+/// one run; per axis: `inner` elements at a time). Blocked layouts are not runs: false.
+template <typename Fn>
+bool forEachScaleRun(const QuantLayout& l, int64_t n, Fn&& fn) {
+  if (l.perTensor) {
+    fn(int64_t{0}, n, size_t{0});
+    return true;
+  }
+  if (l.block != 0) return false;
+  int64_t i = 0;
+  for (int64_t o = 0; o < l.outer; ++o)
+    for (int64_t dd = 0; dd < l.d; ++dd, i += l.inner) fn(i, i + l.inner, static_cast<size_t>(dd));
+  return true;
+}
+
+/// float32 -> integer over scale runs (calibration, bias correction and validation run the QDQ
+/// models npuconv writes through here, so this is their hot loop); the same arithmetic as the
+/// general path, element for element.
+template <typename Q>
+bool quantizeRuns(const float* x, Q* y, const QuantLayout& l, const std::vector<float>& s, const std::vector<int32_t>& z,
+                  IntRange r, int64_t n) {
+  return forEachScaleRun(l, n, [&](int64_t begin, int64_t end, size_t si) {
+    const float sc = s[si];
+    const double zp = z[si];
+    for (int64_t i = begin; i < end; ++i) y[i] = static_cast<Q>(roundSaturate(x[i] / sc, zp, r));
+  });
+}
+
+template <typename Q>
+bool dequantizeRuns(const Q* x, float* y, const QuantLayout& l, const std::vector<float>& s, const std::vector<int32_t>& z,
+                    int64_t n) {
+  return forEachScaleRun(l, n, [&](int64_t begin, int64_t end, size_t si) {
+    const float sc = s[si];
+    const int64_t zp = z[si];
+    for (int64_t i = begin; i < end; ++i) y[i] = static_cast<float>(int64_t(x[i]) - zp) * sc;
+  });
+}
+
+bool quantizeFast(const Tensor& x, Tensor& y, const QuantLayout& l, const std::vector<float>& s,
+                  const std::vector<int32_t>& z, IntRange r) {
+  if (x.dtype() != DType::F32) return false;
+  const float* xs = x.data<float>();
+  const int64_t n = x.numElements();
+  switch (y.dtype()) {
+    case DType::U8: return quantizeRuns(xs, y.mutableData<uint8_t>(), l, s, z, r, n);
+    case DType::I8: return quantizeRuns(xs, y.mutableData<int8_t>(), l, s, z, r, n);
+    case DType::U16: return quantizeRuns(xs, y.mutableData<uint16_t>(), l, s, z, r, n);
+    case DType::I16: return quantizeRuns(xs, y.mutableData<int16_t>(), l, s, z, r, n);
+    default: return false;
+  }
+}
+
+bool dequantizeFast(const Tensor& x, Tensor& y, const QuantLayout& l, const std::vector<float>& s,
+                    const std::vector<int32_t>& z) {
+  if (y.dtype() != DType::F32) return false;
+  float* ys = y.mutableData<float>();
+  const int64_t n = x.numElements();
+  switch (x.dtype()) {
+    case DType::U8: return dequantizeRuns(x.data<uint8_t>(), ys, l, s, z, n);
+    case DType::I8: return dequantizeRuns(x.data<int8_t>(), ys, l, s, z, n);
+    case DType::U16: return dequantizeRuns(x.data<uint16_t>(), ys, l, s, z, n);
+    case DType::I16: return dequantizeRuns(x.data<int16_t>(), ys, l, s, z, n);
+    case DType::I32: return dequantizeRuns(x.data<int32_t>(), ys, l, s, z, n);
+    default: return false;
+  }
+}
+
 Status quantizeLinear(KernelContext& ctx) {
   const Tensor* x = ctx.input(0);
   const Tensor* scale = ctx.input(1);
@@ -167,10 +234,11 @@ Status quantizeLinear(KernelContext& ctx) {
   NPU_TRY(checkZeroPoint(ctx, zp, *scale));
   std::vector<float> s = toFloats(*scale);
   std::vector<int32_t> z = zp ? toInt32s(*zp) : std::vector<int32_t>(s.size(), 0);
-  std::vector<float> xs = toFloats(*x);
   Tensor& y = ctx.allocate(0, out, x->dims());
   IntRange r = rangeOf(out);
-  for (int64_t i = 0; i < x->numElements(); ++i) {
+  if (quantizeFast(*x, y, l, s, z, r)) return Status::ok();
+  std::vector<float> xs = toFloats(*x);
+  for (int64_t i = 0, n = x->numElements(); i < n; ++i) {
     size_t si = static_cast<size_t>(l.scaleIndex(i));
     float v = xs[static_cast<size_t>(i)] / s[si];
     storeInt(y, i, roundSaturate(v, z[si], r));
@@ -197,9 +265,10 @@ Status dequantizeLinear(KernelContext& ctx) {
   NPU_TRY(checkZeroPoint(ctx, zp, *scale));
   std::vector<float> s = toFloats(*scale);
   std::vector<int32_t> z = zp ? toInt32s(*zp) : std::vector<int32_t>(s.size(), 0);
-  std::vector<int32_t> xs = toInt32s(*x);
   Tensor& y = ctx.allocate(0, out, x->dims());
-  for (int64_t i = 0; i < x->numElements(); ++i) {
+  if (dequantizeFast(*x, y, l, s, z)) return Status::ok();
+  std::vector<int32_t> xs = toInt32s(*x);
+  for (int64_t i = 0, n = x->numElements(); i < n; ++i) {
     size_t si = static_cast<size_t>(l.scaleIndex(i));
     int64_t diff = int64_t(xs[static_cast<size_t>(i)]) - z[si];
     storeFloat(y, i, static_cast<float>(diff) * s[si]);
