@@ -78,6 +78,52 @@ Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in
   return p;
 }
 
+MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out) {
+  MacSpec s;
+  const TensorView& x = in[0];
+  const Tensor& w = *in[1].desc;
+  const QuantParams& wq = *in[1].quant;
+  const bool conv = op.code == OpCode::Conv;
+  const bool transB = !conv && op.attrInt("trans_b", 0) != 0;
+  s.gemm = !conv;
+  s.xUnsigned = x.desc->dtype == DType::U8;
+  s.zx = zeroPoint(x);
+  const int64_t outCh = conv ? w.dims[0] : (transB ? w.dims[0] : w.dims[1]);
+  const int64_t perOut = static_cast<int64_t>(count(w)) / std::max<int64_t>(outCh, 1);
+  s.wUnsigned = w.dtype == DType::U8;
+  s.w.resize(count(w));
+  for (int64_t o = 0; o < outCh; ++o) {
+    s.zw.push_back(wq.zeroPoints[wq.perAxis() ? static_cast<size_t>(o) : 0]);
+    for (int64_t k = 0; k < perOut; ++k) {
+      const size_t src = conv || transB ? static_cast<size_t>(o * perOut + k) : static_cast<size_t>(k * outCh + o);
+      s.w[static_cast<size_t>(o * perOut + k)] = static_cast<int16_t>(load(in[1].data, w.dtype, src));
+    }
+  }
+  const auto* b = reinterpret_cast<const int32_t*>(in[2].data);
+  s.bias.assign(b, b + outCh);
+  if (out.desc->dtype != DType::I32)
+    for (int64_t o = 0; o < outCh; ++o) s.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
+  s.yUnsigned = out.desc->dtype == DType::U8;
+  s.zy = zeroPoint(out);
+  s.actMin = op.actMin, s.actMax = op.actMax;
+  s.O = outCh;
+  if (!conv) {
+    s.C = perOut;
+    s.H = static_cast<int64_t>(count(*x.desc)) / std::max<int64_t>(perOut, 1);  // rows M
+    return s;
+  }
+  const auto& xd = x.desc->dims;
+  const auto& yd = out.desc->dims;
+  const std::vector<int64_t> st = op.attrInts("strides"), pads = op.attrInts("pads"), dil = op.attrInts("dilations");
+  s.batch = xd[0], s.C = xd[1], s.H = xd[2], s.W = xd[3];
+  s.OH = yd[2], s.OW = yd[3];
+  s.kH = w.dims[2], s.kW = w.dims[3];
+  s.sh = st[0], s.sw = st[1], s.dh = dil[0], s.dw = dil[1];
+  s.pt = pads[0], s.pl = pads[1], s.pb = pads[2], s.pr = pads[3];
+  s.group = op.attrInt("group", 1);
+  return s;
+}
+
 Status runQuantize(const TensorView& in, const TensorView& out) {
   const QuantParams& q = *out.quant;
   const size_t n = count(*out.desc);

@@ -1,6 +1,7 @@
 // int_kernels.h - the device program's integer kernels: plain scalar C++ that the compiler may
 // auto-vectorize. Integer arithmetic is exact and associative, so the result bits do not depend
-// on the vector width, the machine or the thread count; there is no run-time kernel choice.
+// on the vector width, the machine or the thread count. These are the reference ("scalar") Conv
+// and Gemm; the fast ones (int_gemm.h, chosen at run time) give the same bits.
 // Semantics: docs/blob-format.md, "Op table".
 #pragma once
 
@@ -10,6 +11,7 @@
 
 #include "converter/device/device_program.h"
 #include "converter/device/fixed_point.h"
+#include "converter/device/int_gemm.h"
 #include "converter/support/status.h"
 
 namespace npuconv::device {
@@ -31,6 +33,10 @@ struct PreparedMac {
 };
 
 Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out);
+
+/// The Conv/Gemm as int_gemm.h's MacKernel wants it (raw weights per output channel, geometry).
+/// The op must have passed the interpreter's checks and prepareMac.
+MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out);
 
 Status runQuantize(const TensorView& in, const TensorView& out);
 Status runDequantize(const TensorView& in, const TensorView& out);

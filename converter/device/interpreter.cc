@@ -5,6 +5,7 @@
 
 #include "converter/device/int_kernels.h"
 #include "converter/exec/executor.h"
+#include "converter/exec/thread_pool.h"
 #include "converter/ir/graph.h"
 
 namespace npuconv::device {
@@ -71,6 +72,9 @@ struct Interpreter::Impl {
   std::shared_ptr<AlignedBuffer> arena;
   std::vector<std::unique_ptr<PreparedMac>> mac;       // per op (Conv/Gemm)
   std::vector<std::unique_ptr<FallbackOp>> fallback;   // per op (FloatOp)
+  std::vector<std::unique_ptr<MacKernel>> fast;        // per op (Conv/Gemm) unless the ISA is scalar
+  Int8Isa isa = Int8Isa::Scalar;
+  std::unique_ptr<ThreadPool> pool;                    // null: one thread
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -254,8 +258,22 @@ struct Interpreter::Impl {
 Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Interpreter::~Interpreter() = default;
 
-Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
+Int8Isa Interpreter::isa() const { return impl_->isa; }
+int Interpreter::threads() const { return impl_->pool ? impl_->pool->size() : 1; }
+
+Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, InterpreterOptions options) {
   auto impl = std::make_unique<Impl>(p);
+  if (options.isa) {
+    if (!int8IsaAvailable(*options.isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(*options.isa));
+    impl->isa = *options.isa;
+  } else {
+    NPU_ASSIGN_OR_RETURN(impl->isa, int8IsaFromEnv());
+  }
+  if (options.threads < 0) return Status::invalidArgument("threads must be >= 0, got {}", options.threads);
+  if (options.threads != 1) {
+    impl->pool = std::make_unique<ThreadPool>(options.threads);
+    if (impl->pool->size() <= 1) impl->pool.reset();
+  }
   for (const Tensor& t : p.tensors) {
     if (t.storage == Storage::Activation && t.arenaOffset + t.byteSize() > p.memory.arenaBytes)
       return Status::invalidModel("tensor \"{}\" lies outside the arena ({} bytes)", t.name, p.memory.arenaBytes);
@@ -270,6 +288,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
   }
   impl->mac.resize(p.ops.size());
   impl->fallback.resize(p.ops.size());
+  impl->fast.resize(p.ops.size());
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op& op = p.ops[i];
     NPU_TRY(impl->check(op, i));
@@ -278,6 +297,9 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
       for (int32_t t : op.inputs) in.push_back(impl->view(t));
       NPU_ASSIGN_OR_RETURN(PreparedMac m, prepareMac(op, in, p.tensors[static_cast<size_t>(op.outputs[0])]));
       impl->mac[i] = std::make_unique<PreparedMac>(std::move(m));
+      if (impl->isa != Int8Isa::Scalar) {
+        NPU_ASSIGN_OR_RETURN(impl->fast[i], MacKernel::create(macSpec(op, in, impl->view(op.outputs[0])), impl->isa));
+      }
     } else if (op.code == OpCode::FloatOp) {
       NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
       impl->fallback[i] = std::make_unique<FallbackOp>(std::move(f));
@@ -313,8 +335,12 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
     switch (op.code) {
       case OpCode::Quantize: NPU_TRY(runQuantize(in[0], y)); break;
       case OpCode::Dequantize: NPU_TRY(runDequantize(in[0], y)); break;
-      case OpCode::Conv: runConv(op, *impl_->mac[i], in[0], y); break;
-      case OpCode::Gemm: runGemm(op, *impl_->mac[i], in[0], y); break;
+      case OpCode::Conv:
+      case OpCode::Gemm:
+        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data);
+        else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
+        else runGemm(op, *impl_->mac[i], in[0], y);
+        break;
       case OpCode::Add: runAdd(op, in[0], in[1], y); break;
       case OpCode::MaxPool:
       case OpCode::AveragePool:

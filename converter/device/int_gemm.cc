@@ -1,0 +1,724 @@
+// int_gemm.cc - see int_gemm.h.
+//
+// Layout. Activations are rewritten per run into "quads": for each group of 4 input channels a
+// plane of 4-byte cells (the 4 channels' bytes of one pixel), zero-point padded around the image
+// (NC4HW4 with a border). The kernels keep output pixels in vector lanes and 4 channels in each
+// 32-bit lane, so one vpdpbusd does 4 MACs for each of 16 pixels against one output channel's 4
+// weights (broadcast). A stride-1 Conv reads its taps straight from the padded planes: output
+// pixel (oh, ow) is computed at "virtual" index q = oh * PW + ow of the padded width PW, so a run
+// of consecutive q is one contiguous load per tap (the PW - OW columns past each row are computed
+// and dropped). A strided Conv gathers its taps into a packed panel per run of NR output pixels
+// (im2col). A Gemm is a 1x1 Conv whose "pixels" are the rows of x, stored transposed.
+// Weights are packed once into blocks of MR output channels: [group][block][tap][c4][MR][4].
+// Depthwise Convs (one input channel per group) use a direct int16 loop per channel.
+#include "converter/device/int_gemm.h"
+
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "converter/exec/thread_pool.h"
+
+namespace npuconv::device {
+
+// ---------------------------------------------------------------------------------------------
+// CPU features
+
+namespace {
+
+struct CpuFeatures {
+  bool avx2 = false, avxVnni = false, avx512Vnni = false;
+};
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+  if (!osxsave || !avx) return f;
+  unsigned xlo = 0, xhi = 0;
+  __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  const bool ymmOs = (xlo & 0x6) == 0x6, zmmOs = (xlo & 0xE6) == 0xE6;
+  if (!ymmOs || __get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  f.avx2 = (b >> 5) & 1;
+  const bool avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+  f.avx512Vnni = f.avx2 && zmmOs && avx512f && avx512bw && avx512vl && ((c >> 11) & 1);
+  __cpuid_count(7, 1, a, b, c, d);
+  f.avxVnni = f.avx2 && ((a >> 4) & 1);
+  return f;
+}
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+}  // namespace
+
+std::string_view int8IsaName(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Scalar: return "scalar";
+    case Int8Isa::Avx2: return "avx2";
+    case Int8Isa::AvxVnni: return "avxvnni";
+    case Int8Isa::Avx512Vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
+std::optional<Int8Isa> parseInt8Isa(std::string_view name) {
+  for (Int8Isa i : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni})
+    if (name == int8IsaName(i)) return i;
+  return std::nullopt;
+}
+
+bool int8IsaAvailable(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Scalar: return true;
+    case Int8Isa::Avx2: return cpu().avx2;
+    case Int8Isa::AvxVnni: return cpu().avxVnni;
+    case Int8Isa::Avx512Vnni: return cpu().avx512Vnni;
+  }
+  return false;
+}
+
+Int8Isa bestInt8Isa() {
+  for (Int8Isa i : {Int8Isa::Avx512Vnni, Int8Isa::AvxVnni, Int8Isa::Avx2})
+    if (int8IsaAvailable(i)) return i;
+  return Int8Isa::Scalar;
+}
+
+Expected<Int8Isa> int8IsaFromEnv() {
+  const char* s = std::getenv("NPUCONV_INT8_ISA");
+  if (!s || !*s) return bestInt8Isa();
+  const auto isa = parseInt8Isa(s);
+  if (!isa) return Status::invalidArgument("NPUCONV_INT8_ISA={}: expected scalar, avx2, avxvnni or avx512vnni", s);
+  if (!int8IsaAvailable(*isa)) return Status::unsupported("NPUCONV_INT8_ISA={}: this CPU lacks it", s);
+  return *isa;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requantization: fixed_point.h, lane for lane.
+
+namespace {
+
+void requantizeRowScalar(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy, int32_t lo, int32_t hi) {
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(v[i], bias), f), lo, hi);
+}
+
+__attribute__((target("avx2"))) void requantizeRowAvx2(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy,
+                                                       int32_t lo, int32_t hi) {
+  const int left = f.shift > 0 ? f.shift : 0;
+  const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+  const __m256i vb = _mm256_set1_epi32(bias), vm = _mm256_set1_epi32(f.multiplier);
+  const __m256i imax = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
+  const __m256i imin = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
+  const __m256i hiLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
+  const __m256i loLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
+  const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
+  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+  const int32_t maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
+  const __m256i mask = _mm256_set1_epi32(maskS), half = _mm256_set1_epi32(maskS >> 1), one = _mm256_set1_epi32(1);
+  // zy + r clamped to [lo, hi] in int64 == clamp(r, lo - zy, hi - zy) + zy in int32.
+  const __m256i rlo = _mm256_set1_epi32(lo - zy), rhi = _mm256_set1_epi32(hi - zy), vzy = _mm256_set1_epi32(zy);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
+    __m256i s = _mm256_add_epi32(a, vb);
+    const __m256i ovf = _mm256_and_si256(_mm256_xor_si256(a, s), _mm256_xor_si256(vb, s));
+    const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(a, 31), imax);
+    s = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(s), _mm256_castsi256_ps(sat), _mm256_castsi256_ps(ovf)));
+    if (left) {
+      const __m256i gt = _mm256_cmpgt_epi32(s, hiLim), lt = _mm256_cmpgt_epi32(loLim, s);
+      s = _mm256_sll_epi32(s, leftC);
+      s = _mm256_blendv_epi8(s, imax, gt);
+      s = _mm256_blendv_epi8(s, imin, lt);
+    }
+    // floor((s * m + 2^30) / 2^31): equal to the truncating form of roundingDoublingHighMul.
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(s, vm), nudge);
+    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(s, 32), vm), nudge);
+    even = _mm256_srli_epi64(even, 31);
+    odd = _mm256_slli_epi64(odd, 1);
+    const __m256i h = _mm256_blend_epi32(even, odd, 0xAA);
+    const __m256i rem = _mm256_and_si256(h, mask);
+    const __m256i thr = _mm256_add_epi32(half, _mm256_srli_epi32(h, 31));
+    __m256i r = _mm256_add_epi32(_mm256_sra_epi32(h, rightC), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
+    r = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(r, rlo), rhi), vzy);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), r);
+  }
+  requantizeRowScalar(v + i, n - i, bias, f, zy, lo, hi);
+}
+
+}  // namespace
+
+void requantizeRow(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy, int32_t lo, int32_t hi) {
+  if (cpu().avx2) requantizeRowAvx2(v, n, bias, f, zy, lo, hi);
+  else requantizeRowScalar(v, n, bias, f, zy, lo, hi);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Microkernels: tile[MR][NR] = sum over taps t and channel quads c of a[t][c] . w[t][c], where
+// a = base + taps[t] + c * strideC4 points at NR quads (4 bytes each) and w at MR quads.
+
+namespace {
+
+using KernelFn = void (*)(const uint8_t* a, const int64_t* taps, int nTaps, int64_t strideC4, int64_t c4, const void* w,
+                          int32_t* tile);
+
+inline int32_t load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <int MR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void kernelAvx512Vnni(const uint8_t* a, const int64_t* taps,
+                                                                                       int nTaps, int64_t strideC4, int64_t c4,
+                                                                                       const void* wv, int32_t* tile) {
+  const auto* w = static_cast<const int8_t*>(wv);
+  __m512i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* p = a + taps[t];
+    for (int64_t c = 0; c < c4; ++c, p += strideC4, w += 4 * MR) {
+      const __m512i x0 = _mm512_loadu_si512(p), x1 = _mm512_loadu_si512(p + 64);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512i b = _mm512_set1_epi32(load32(w + 4 * r));
+        acc0[r] = _mm512_dpbusd_epi32(acc0[r], x0, b);
+        acc1[r] = _mm512_dpbusd_epi32(acc1[r], x1, b);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    _mm512_storeu_si512(tile + r * 32, acc0[r]);
+    _mm512_storeu_si512(tile + r * 32 + 16, acc1[r]);
+  }
+}
+
+template <int MR>
+__attribute__((target("avx2,avxvnni"))) void kernelAvxVnni(const uint8_t* a, const int64_t* taps, int nTaps, int64_t strideC4,
+                                                          int64_t c4, const void* wv, int32_t* tile) {
+  const auto* w = static_cast<const int8_t*>(wv);
+  __m256i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* p = a + taps[t];
+    for (int64_t c = 0; c < c4; ++c, p += strideC4, w += 4 * MR) {
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m256i b = _mm256_set1_epi32(load32(w + 4 * r));
+        acc0[r] = _mm256_dpbusd_avx_epi32(acc0[r], x0, b);
+        acc1[r] = _mm256_dpbusd_avx_epi32(acc1[r], x1, b);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * 16), acc0[r]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * 16 + 8), acc1[r]);
+  }
+}
+
+/// AVX2: activations zero-extended to 16 bits, weights as int16; vpmaddwd sums pairs exactly
+/// (|x' * w'| <= 255 * 128), giving two partial sums per pixel that are added at the end.
+template <int MR>
+__attribute__((target("avx2"))) void kernelAvx2(const uint8_t* a, const int64_t* taps, int nTaps, int64_t strideC4, int64_t c4,
+                                               const void* wv, int32_t* tile) {
+  const auto* w = static_cast<const int16_t*>(wv);
+  __m256i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* p = a + taps[t];
+    for (int64_t c = 0; c < c4; ++c, p += strideC4, w += 4 * MR) {
+      const __m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      const __m256i x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        int64_t q;
+        std::memcpy(&q, w + 4 * r, 8);
+        const __m256i b = _mm256_set1_epi64x(q);
+        acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(x0, b));
+        acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(x1, b));
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    // hadd gives pixels [0 1 4 5 | 2 3 6 7]; the permute puts them in order.
+    const __m256i h = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc0[r], acc1[r]), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * 8), h);
+  }
+}
+
+struct IsaShape {
+  int mr, nr;
+  bool wide16;  // weights stored as int16 (AVX2) instead of int8
+  KernelFn kernel;
+};
+
+IsaShape shapeOf(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Avx512Vnni: return {8, 32, false, &kernelAvx512Vnni<8>};
+    case Int8Isa::AvxVnni: return {6, 16, false, &kernelAvxVnni<6>};
+    case Int8Isa::Avx2: return {6, 8, true, &kernelAvx2<6>};
+    case Int8Isa::Scalar: break;
+  }
+  return {1, 1, false, nullptr};
+}
+
+/// dst[4 * i + l] = src_l[i] ^ flip for i < n (4 channel rows to quads); a null row gives zeros.
+void interleave4(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* dst) {
+  const uint8_t* r[4];
+  int64_t i = 0;
+  bool anyNull = false;
+  for (int l = 0; l < 4; ++l) anyNull |= src[l] == nullptr;
+  if (!anyNull) {
+    for (int l = 0; l < 4; ++l) r[l] = src[l];
+    const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+    for (; i + 16 <= n; i += 16) {
+      const __m128i a0 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + i)), f);
+      const __m128i a1 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + i)), f);
+      const __m128i a2 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + i)), f);
+      const __m128i a3 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + i)), f);
+      const __m128i lo01 = _mm_unpacklo_epi8(a0, a1), hi01 = _mm_unpackhi_epi8(a0, a1);
+      const __m128i lo23 = _mm_unpacklo_epi8(a2, a3), hi23 = _mm_unpackhi_epi8(a2, a3);
+      auto* d = reinterpret_cast<__m128i*>(dst + 4 * i);
+      _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
+      _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
+      _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
+      _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+    }
+  }
+  for (; i < n; ++i)
+    for (int l = 0; l < 4; ++l) dst[4 * i + l] = src[l] ? static_cast<uint8_t>(src[l][i] ^ flip) : uint8_t{0};
+}
+
+enum class Mode { Reference, Direct, Im2col, Depthwise };
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct MacKernel::Impl {
+  MacSpec s;
+  Int8Isa isa = Int8Isa::Scalar;
+  Mode mode = Mode::Reference;
+  IsaShape ks{};
+  int64_t G = 1, Cg = 0, Og = 0, C4 = 0, T = 1, Kreal = 0;
+  int64_t PH = 1, PW = 1, planeBytes = 0, imageBytes = 0;  // quad planes of one image
+  int64_t Q = 0;                                            // virtual output pixels per image
+  int64_t nBg = 0;                                          // weight blocks per group
+  std::vector<int64_t> taps;                                // Direct: byte offset of each tap
+  std::vector<int64_t> tapQuads;                            // Im2col: quad offset of each tap
+  std::vector<uint8_t> wpack;                               // int8 or int16 elements
+  size_t wBlockBytes = 0;
+  std::vector<uint8_t> ones;  // one block of ones (row sums) when some zw' != 0
+  std::vector<int32_t> corr, zwS;
+  bool anyZw = false;
+  uint8_t flip = 0, zxS = 0;  // x' = x ^ flip; zx' (the padding byte)
+  mutable std::vector<uint8_t> xbuf;
+
+  void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const int32_t* v, int64_t cnt) const;
+  void transform(const std::byte* x, int64_t n, ThreadPool* pool) const;
+  void packPanel(int64_t q0, uint8_t* panel) const;
+  void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
+  void runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const;
+  void runReference(const std::byte* x, std::byte* y) const;
+};
+
+MacKernel::MacKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MacKernel::~MacKernel() = default;
+Int8Isa MacKernel::isa() const { return impl_->isa; }
+
+Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa) {
+  if (!int8IsaAvailable(isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(isa));
+  auto p = std::make_unique<Impl>();
+  Impl& m = *p;
+  m.s = std::move(spec);
+  const MacSpec& s = m.s;
+  m.isa = isa;
+  m.G = s.gemm ? 1 : s.group;
+  m.Cg = s.C / m.G;
+  m.Og = s.O / m.G;
+  m.Kreal = m.Cg * s.kH * s.kW;
+  if (isa == Int8Isa::Scalar) {
+    m.mode = Mode::Reference;
+    return std::unique_ptr<MacKernel>(new MacKernel(std::move(p)));
+  }
+  if (!s.gemm && m.Cg == 1 && m.G > 1) {
+    m.mode = Mode::Depthwise;
+    return std::unique_ptr<MacKernel>(new MacKernel(std::move(p)));
+  }
+  m.ks = shapeOf(isa);
+  const int MR = m.ks.mr, NR = m.ks.nr;
+  m.mode = s.gemm || (s.sh == 1 && s.sw == 1) ? Mode::Direct : Mode::Im2col;
+  m.T = s.kH * s.kW;
+  m.C4 = (m.Cg + 3) / 4;
+  m.flip = s.xUnsigned ? 0 : 0x80;
+  const int32_t zxS = s.xUnsigned ? s.zx : s.zx + 128;
+  m.zxS = static_cast<uint8_t>(zxS);
+  if (s.gemm) {
+    m.PH = 1, m.PW = s.H;  // H holds M for a Gemm
+  } else {
+    m.PH = s.H + s.pt + s.pb, m.PW = s.W + s.pl + s.pr;
+  }
+  // A plane has slack past its end so a tile's loads that run past the last pixel stay inside.
+  const int64_t slack = NR + (s.kW - 1) * s.dw + m.PW + 16;
+  m.planeBytes = (m.PH * m.PW + slack) * 4;
+  m.imageBytes = m.G * m.C4 * m.planeBytes;
+  if (m.mode == Mode::Direct) {
+    m.Q = s.gemm ? s.H : s.OH * m.PW;
+    for (int64_t i = 0; i < s.kH; ++i)
+      for (int64_t j = 0; j < s.kW; ++j) m.taps.push_back((i * s.dh * m.PW + j * s.dw) * 4);
+  } else {
+    m.Q = s.OH * s.OW;
+    for (int64_t i = 0; i < s.kH; ++i)
+      for (int64_t j = 0; j < s.kW; ++j) m.tapQuads.push_back(i * s.dh * m.PW + j * s.dw);
+    m.taps.push_back(0);
+  }
+  // Weights: [g][block][t][c4][MR][4], w' = w (s8) or w - 128 (u8); zero outside Cg and Og.
+  m.nBg = (m.Og + MR - 1) / MR;
+  const int64_t steps = m.T * m.C4;
+  const size_t esz = m.ks.wide16 ? 2 : 1;
+  m.wBlockBytes = static_cast<size_t>(steps * MR * 4) * esz;
+  m.wpack.assign(static_cast<size_t>(m.G * m.nBg) * m.wBlockBytes, 0);
+  m.corr.assign(static_cast<size_t>(s.O), 0);
+  m.zwS.assign(static_cast<size_t>(s.O), 0);
+  const int32_t wShift = s.wUnsigned ? 128 : 0;
+  for (int64_t o = 0; o < s.O; ++o) {
+    m.zwS[static_cast<size_t>(o)] = s.zw[static_cast<size_t>(o)] - wShift;
+    m.anyZw |= m.zwS[static_cast<size_t>(o)] != 0;
+  }
+  for (int64_t g = 0; g < m.G; ++g)
+    for (int64_t ol = 0; ol < m.Og; ++ol) {
+      const int64_t o = g * m.Og + ol, blk = g * m.nBg + ol / MR, r = ol % MR;
+      uint32_t colsum = 0;
+      for (int64_t c = 0; c < m.Cg; ++c)
+        for (int64_t t = 0; t < m.T; ++t) {
+          const int32_t wv = s.w[static_cast<size_t>((o * m.Cg + c) * m.T + t)] - wShift;
+          colsum += static_cast<uint32_t>(wv);
+          const size_t idx = static_cast<size_t>((((t * m.C4 + c / 4) * MR) + r) * 4 + c % 4);
+          uint8_t* base = m.wpack.data() + static_cast<size_t>(blk) * m.wBlockBytes;
+          if (esz == 2) {
+            const auto v = static_cast<int16_t>(wv);
+            std::memcpy(base + idx * 2, &v, 2);
+          } else {
+            base[idx] = static_cast<uint8_t>(static_cast<int8_t>(wv));
+          }
+        }
+      // sum (x' - zx')(w' - zw') = sum x'w' - zw' sum x' - zx' sum w' + K zx' zw' (mod 2^32).
+      const uint32_t zws = static_cast<uint32_t>(m.zwS[static_cast<size_t>(o)]);
+      m.corr[static_cast<size_t>(o)] =
+          static_cast<int32_t>(static_cast<uint32_t>(m.Kreal) * static_cast<uint32_t>(zxS) * zws - static_cast<uint32_t>(zxS) * colsum);
+    }
+  if (m.anyZw) {
+    m.ones.assign(m.wBlockBytes, 0);
+    for (size_t i = 0; i < m.wBlockBytes / esz; ++i) {
+      if (esz == 2) {
+        const int16_t one = 1;
+        std::memcpy(m.ones.data() + 2 * i, &one, 2);
+      } else {
+        m.ones[i] = 1;
+      }
+    }
+  }
+  return std::unique_ptr<MacKernel>(new MacKernel(std::move(p)));
+}
+
+/// Image n of x into quad planes: [g][c4][PH][PW] cells, zx' in the border, 0 in the channels
+/// past Cg.
+void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool) const {
+  const auto* xb = reinterpret_cast<const uint8_t*>(x);
+  uint8_t* dst0 = xbuf.data();
+  if (s.gemm) {
+    // x [M][K] -> [c4][M] quads.
+    const int64_t M = s.H, K = s.C;
+    for (int64_t c = 0; c < C4; ++c) {
+      uint8_t* d = dst0 + c * planeBytes;
+      const int64_t k0 = c * 4, kn = std::min<int64_t>(4, K - k0);
+      for (int64_t r = 0; r < M; ++r) {
+        const uint8_t* src = xb + r * K + k0;
+        uint8_t* q = d + r * 4;
+        for (int64_t l = 0; l < 4; ++l) q[l] = l < kn ? static_cast<uint8_t>(src[l] ^ flip) : uint8_t{0};
+      }
+    }
+    return;
+  }
+  const int64_t H = s.H, W = s.W;
+  const bool border = s.pt || s.pb || s.pl || s.pr;
+  auto plane = [&](int64_t b, int64_t e) {
+    for (int64_t gc = b; gc < e; ++gc) {
+      const int64_t g = gc / C4, c4 = gc % C4;
+      uint8_t* d = dst0 + gc * planeBytes;
+      const uint8_t* rows[4];
+      uint32_t fill = 0;
+      for (int l = 0; l < 4; ++l) {
+        const int64_t c = c4 * 4 + l;
+        rows[l] = c < Cg ? xb + ((n * s.C + g * Cg + c) * H) * W : nullptr;
+        if (c < Cg) fill |= uint32_t{zxS} << (8 * l);
+      }
+      if (border) {
+        auto* d32 = reinterpret_cast<uint32_t*>(d);
+        std::fill(d32, d32 + s.pt * PW, fill);
+        std::fill(d32 + (s.pt + H) * PW, d32 + PH * PW, fill);
+        for (int64_t h = 0; h < H; ++h) {
+          uint32_t* row = d32 + (s.pt + h) * PW;
+          std::fill(row, row + s.pl, fill);
+          std::fill(row + s.pl + W, row + PW, fill);
+        }
+      }
+      for (int64_t h = 0; h < H; ++h) {
+        const uint8_t* src[4];
+        for (int l = 0; l < 4; ++l) src[l] = rows[l] ? rows[l] + h * W : nullptr;
+        interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
+      }
+    }
+  };
+  const int64_t planes = G * C4;
+  if (pool) pool->parallelFor(planes, 4, plane);
+  else plane(0, planes);
+}
+
+/// Im2col: the quads of output pixels q0 .. q0 + NR for every group, tap and channel quad, as
+/// [g][t][c4][NR] (pixels past Q get zeros; their outputs are dropped).
+void MacKernel::Impl::packPanel(int64_t q0, uint8_t* panel) const {
+  const int NR = ks.nr;
+  int64_t off[64];
+  for (int k = 0; k < NR; ++k) {
+    const int64_t q = std::min(q0 + k, Q - 1);
+    off[k] = (q / s.OW) * s.sh * PW + (q % s.OW) * s.sw;
+  }
+  const int valid = static_cast<int>(std::min<int64_t>(NR, Q - q0));
+  auto* out = reinterpret_cast<uint32_t*>(panel);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < C4; ++c) {
+        const auto* src = reinterpret_cast<const uint32_t*>(xbuf.data() + (g * C4 + c) * planeBytes) + tapQuads[static_cast<size_t>(t)];
+        for (int k = 0; k < valid; ++k) out[k] = src[off[k]];
+        for (int k = valid; k < NR; ++k) out[k] = 0;
+        out += NR;
+      }
+}
+
+/// Writes cnt results of output channel o for virtual pixels q0.. of image n.
+void MacKernel::Impl::store(std::byte* y, int64_t n, int64_t o, int64_t q0, const int32_t* v, int64_t cnt) const {
+  const bool i32 = s.requant.empty();
+  auto put = [&](int64_t index, const int32_t* src, int64_t len) {
+    if (i32) std::memcpy(y + index * 4, src, static_cast<size_t>(len) * 4);
+    else {
+      auto* d = reinterpret_cast<uint8_t*>(y) + index;
+      for (int64_t i = 0; i < len; ++i) d[i] = static_cast<uint8_t>(src[i]);
+    }
+  };
+  if (s.gemm) {
+    for (int64_t k = 0; k < cnt; ++k) put((q0 + k) * s.O + o, v + k, 1);
+    return;
+  }
+  const int64_t base = (n * s.O + o) * s.OH * s.OW;
+  if (mode == Mode::Im2col || PW == s.OW) {
+    put(base + q0, v, cnt);
+    return;
+  }
+  int64_t k = 0;
+  while (k < cnt) {
+    const int64_t q = q0 + k, oh = q / PW, ow = q % PW;
+    if (oh >= s.OH) break;
+    if (ow >= s.OW) {
+      k += PW - ow;
+      continue;
+    }
+    const int64_t len = std::min(cnt - k, s.OW - ow);
+    put(base + oh * s.OW + ow, v + k, len);
+    k += len;
+  }
+}
+
+void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const {
+  const int MR = ks.mr, NR = ks.nr;
+  const int64_t nPanels = (Q + NR - 1) / NR, nB = G * nBg;
+  const int threads = pool ? pool->size() : 1;
+  // Work items: a run of NR pixels x a range of weight blocks. Few pixels (late layers, Gemm)
+  // split the blocks too; the partition does not change any bit.
+  const int64_t split = nPanels >= 4 * threads ? 1 : std::min<int64_t>(nB, (4 * threads + nPanels - 1) / nPanels);
+  const size_t panelBytes = mode == Mode::Im2col ? static_cast<size_t>(G * T * C4 * NR * 4 + 64) : 0;
+  const int64_t groupStride = mode == Mode::Im2col ? T * C4 * NR * 4 : C4 * planeBytes;
+  const int64_t strideC4 = mode == Mode::Im2col ? NR * 4 : planeBytes;
+  const int64_t steps = mode == Mode::Im2col ? T * C4 : C4;
+  const int nTaps = static_cast<int>(taps.size());
+  auto work = [&](int64_t b, int64_t e) {
+    std::vector<int32_t> tile(static_cast<size_t>(MR * NR)), rows(static_cast<size_t>(MR * NR)), rowsum(static_cast<size_t>(NR));
+    std::vector<uint8_t> panel(panelBytes);
+    int64_t packed = -1;
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t pi = it / split, part = it % split;
+      const int64_t q0 = pi * NR, cnt = std::min<int64_t>(NR, Q - q0);
+      const uint8_t* base = xbuf.data() + q0 * 4;
+      if (mode == Mode::Im2col) {
+        if (packed != pi) packPanel(q0, panel.data()), packed = pi;
+        base = panel.data();
+      }
+      const int64_t b0 = part * nB / split, b1 = (part + 1) * nB / split;
+      int64_t sumGroup = -1;
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t g = blk / nBg, r0 = (blk % nBg) * MR;
+        const uint8_t* a = base + g * groupStride;
+        if (anyZw && sumGroup != g) {
+          ks.kernel(a, taps.data(), nTaps, strideC4, steps, ones.data(), rows.data());
+          std::copy(rows.begin(), rows.begin() + NR, rowsum.begin());
+          sumGroup = g;
+        }
+        ks.kernel(a, taps.data(), nTaps, strideC4, steps, wpack.data() + static_cast<size_t>(blk) * wBlockBytes, tile.data());
+        const int64_t rn = std::min<int64_t>(MR, Og - r0);
+        for (int64_t r = 0; r < rn; ++r) {
+          const int64_t o = g * Og + r0 + r;
+          int32_t* v = tile.data() + r * NR;
+          const uint32_t c = static_cast<uint32_t>(corr[static_cast<size_t>(o)]);
+          if (anyZw) {
+            const uint32_t z = static_cast<uint32_t>(zwS[static_cast<size_t>(o)]);
+            for (int k = 0; k < NR; ++k)
+              v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c - z * static_cast<uint32_t>(rowsum[static_cast<size_t>(k)]));
+          } else if (c) {
+            for (int k = 0; k < NR; ++k) v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c);
+          }
+          if (s.requant.empty())
+            for (int64_t k = 0; k < cnt; ++k) v[k] = saturatingAdd(v[k], s.bias[static_cast<size_t>(o)]);
+          else
+            requantizeRow(v, cnt, s.bias[static_cast<size_t>(o)], s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax);
+          store(y, n, o, q0, v, cnt);
+        }
+      }
+    }
+  };
+  const int64_t items = nPanels * split;
+  if (pool) pool->parallelFor(items, 1, work);
+  else work(0, items);
+}
+
+void MacKernel::Impl::runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const {
+  const int64_t H = s.H, W = s.W, OH = s.OH, OW = s.OW, kH = s.kH, kW = s.kW;
+  const int64_t PHd = H + s.pt + s.pb, PWd = W + s.pl + s.pr;
+  const bool i32 = s.requant.empty();
+  auto work = [&](int64_t b, int64_t e) {
+    std::vector<int16_t> xp(static_cast<size_t>(PHd * PWd + PWd * s.sw + 16));
+    std::vector<int32_t> acc(static_cast<size_t>(OH * OW));
+    int64_t have = -1;
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t n = it / s.O, o = it % s.O, g = o / Og;
+      const int64_t src = n * s.C + g;
+      if (have != src) {
+        std::fill(xp.begin(), xp.end(), int16_t{0});
+        for (int64_t h = 0; h < H; ++h) {
+          const uint8_t* row = reinterpret_cast<const uint8_t*>(x) + (src * H + h) * W;
+          int16_t* d = xp.data() + (h + s.pt) * PWd + s.pl;
+          if (s.xUnsigned)
+            for (int64_t w = 0; w < W; ++w) d[w] = static_cast<int16_t>(int32_t{row[w]} - s.zx);
+          else
+            for (int64_t w = 0; w < W; ++w) d[w] = static_cast<int16_t>(int32_t{static_cast<int8_t>(row[w])} - s.zx);
+        }
+        have = src;
+      }
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int64_t i = 0; i < kH; ++i)
+        for (int64_t j = 0; j < kW; ++j) {
+          const int32_t wv = int32_t{s.w[static_cast<size_t>((o * kH + i) * kW + j)]} - s.zw[static_cast<size_t>(o)];
+          if (wv == 0) continue;
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            const int16_t* r = xp.data() + (oh * s.sh + i * s.dh) * PWd + j * s.dw;
+            int32_t* a = acc.data() + oh * OW;
+            if (s.sw == 1)
+              for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * r[ow];
+            else
+              for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * r[ow * s.sw];
+          }
+        }
+      const int64_t base = (n * s.O + o) * OH * OW;
+      if (i32) {
+        for (int32_t& v : acc) v = saturatingAdd(v, s.bias[static_cast<size_t>(o)]);
+        std::memcpy(y + base * 4, acc.data(), acc.size() * 4);
+      } else {
+        requantizeRow(acc.data(), OH * OW, s.bias[static_cast<size_t>(o)], s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax);
+        auto* d = reinterpret_cast<uint8_t*>(y) + base;
+        for (int64_t k = 0; k < OH * OW; ++k) d[k] = static_cast<uint8_t>(acc[static_cast<size_t>(k)]);
+      }
+    }
+  };
+  const int64_t items = s.batch * s.O;
+  if (pool) pool->parallelFor(items, 1, work);
+  else work(0, items);
+}
+
+/// The definition, one output at a time, with fixed_point.h: what every ISA must equal.
+void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
+  auto xv = [&](int64_t i) -> int32_t {
+    const auto b = reinterpret_cast<const uint8_t*>(x)[i];
+    return (s.xUnsigned ? int32_t{b} : int32_t{static_cast<int8_t>(b)}) - s.zx;
+  };
+  auto emit = [&](int64_t index, int64_t o, int32_t acc) {
+    if (s.requant.empty()) {
+      const int32_t v = saturatingAdd(acc, s.bias[static_cast<size_t>(o)]);
+      std::memcpy(y + index * 4, &v, 4);
+      return;
+    }
+    const int32_t v = clampToRange(int64_t{s.zy} + multiplyByQuantizedMultiplier(saturatingAdd(acc, s.bias[static_cast<size_t>(o)]),
+                                                                                   s.requant[static_cast<size_t>(o)]),
+                                   s.actMin, s.actMax);
+    reinterpret_cast<uint8_t*>(y)[index] = static_cast<uint8_t>(v);
+  };
+  if (s.gemm) {
+    const int64_t M = s.H, K = s.C;
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t o = 0; o < s.O; ++o) {
+        int32_t acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += xv(r * K + k) * (s.w[static_cast<size_t>(o * K + k)] - s.zw[static_cast<size_t>(o)]);
+        emit(r * s.O + o, o, acc);
+      }
+    return;
+  }
+  for (int64_t n = 0; n < s.batch; ++n)
+    for (int64_t o = 0; o < s.O; ++o) {
+      const int64_t g = o / Og;
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          int32_t acc = 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < s.kH; ++i)
+              for (int64_t j = 0; j < s.kW; ++j) {
+                const int64_t h = oh * s.sh + i * s.dh - s.pt, w = ow * s.sw + j * s.dw - s.pl;
+                if (h < 0 || h >= s.H || w < 0 || w >= s.W) continue;
+                const int32_t wv = s.w[static_cast<size_t>(((o * Cg + c) * s.kH + i) * s.kW + j)] - s.zw[static_cast<size_t>(o)];
+                acc += xv(((n * s.C + g * Cg + c) * s.H + h) * s.W + w) * wv;
+              }
+          emit(((n * s.O + o) * s.OH + oh) * s.OW + ow, o, acc);
+        }
+    }
+}
+
+void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y) const {
+  Impl& m = *impl_;
+  if (pool && pool->size() <= 1) pool = nullptr;
+  switch (m.mode) {
+    case Mode::Reference: m.runReference(x, y); return;
+    case Mode::Depthwise: m.runDepthwise(pool, x, y); return;
+    case Mode::Direct:
+    case Mode::Im2col: break;
+  }
+  if (m.xbuf.size() != static_cast<size_t>(m.imageBytes + m.planeBytes)) m.xbuf.assign(static_cast<size_t>(m.imageBytes + m.planeBytes), 0);
+  for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
+    m.transform(x, n, pool);
+    m.runTiles(pool, y, n);
+  }
+}
+
+}  // namespace npuconv::device
