@@ -21,6 +21,7 @@
 #include <cstring>
 #include <limits>
 
+#include "converter/device/int_simd.h"
 #include "converter/exec/thread_pool.h"
 
 namespace npuconv::device {
@@ -113,46 +114,75 @@ void requantizeRowScalar(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f,
 
 __attribute__((target("avx2"))) void requantizeRowAvx2(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy,
                                                        int32_t lo, int32_t hi) {
-  const int left = f.shift > 0 ? f.shift : 0;
-  const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
-  const __m256i vb = _mm256_set1_epi32(bias), vm = _mm256_set1_epi32(f.multiplier);
-  const __m256i imax = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
-  const __m256i imin = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
-  const __m256i hiLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
-  const __m256i loLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
-  const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
-  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
-  const int32_t maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
-  const __m256i mask = _mm256_set1_epi32(maskS), half = _mm256_set1_epi32(maskS >> 1), one = _mm256_set1_epi32(1);
-  // zy + r clamped to [lo, hi] in int64 == clamp(r, lo - zy, hi - zy) + zy in int32.
-  const __m256i rlo = _mm256_set1_epi32(lo - zy), rhi = _mm256_set1_epi32(hi - zy), vzy = _mm256_set1_epi32(zy);
+  const simd::QMul mul(f);
+  const simd::ClampZy clamp(zy, lo, hi);
+  const __m256i vb = _mm256_set1_epi32(bias);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
-    __m256i s = _mm256_add_epi32(a, vb);
-    const __m256i ovf = _mm256_and_si256(_mm256_xor_si256(a, s), _mm256_xor_si256(vb, s));
-    const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(a, 31), imax);
-    s = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(s), _mm256_castsi256_ps(sat), _mm256_castsi256_ps(ovf)));
-    if (left) {
-      const __m256i gt = _mm256_cmpgt_epi32(s, hiLim), lt = _mm256_cmpgt_epi32(loLim, s);
-      s = _mm256_sll_epi32(s, leftC);
-      s = _mm256_blendv_epi8(s, imax, gt);
-      s = _mm256_blendv_epi8(s, imin, lt);
-    }
-    // floor((s * m + 2^30) / 2^31): equal to the truncating form of roundingDoublingHighMul.
-    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(s, vm), nudge);
-    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(s, 32), vm), nudge);
-    even = _mm256_srli_epi64(even, 31);
-    odd = _mm256_slli_epi64(odd, 1);
-    const __m256i h = _mm256_blend_epi32(even, odd, 0xAA);
-    const __m256i rem = _mm256_and_si256(h, mask);
-    const __m256i thr = _mm256_add_epi32(half, _mm256_srli_epi32(h, 31));
-    __m256i r = _mm256_add_epi32(_mm256_sra_epi32(h, rightC), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), one));
-    r = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(r, rlo), rhi), vzy);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), r);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), clamp(mul(simd::satAdd(a, vb))));
   }
   requantizeRowScalar(v + i, n - i, bias, f, zy, lo, hi);
 }
+
+/// requantizeRow, then the low bytes to out (8-bit outputs).
+__attribute__((target("avx2"))) void requantizeRowTo8Avx2(const int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy,
+                                                          int32_t lo, int32_t hi, uint8_t* out) {
+  const simd::QMul mul(f);
+  const simd::ClampZy clamp(zy, lo, hi);
+  const __m256i vb = _mm256_set1_epi32(bias);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    simd::store8(out + i, clamp(mul(simd::satAdd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i)), vb))));
+  for (; i < n; ++i)
+    out[i] = static_cast<uint8_t>(clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(v[i], bias), f), lo, hi));
+}
+
+/// The same on sixteen lanes (masked tail), storing with vpmovdb. (GCC 12 flags the
+/// _mm512_undefined_epi32() inside its own AVX-512 intrinsics as maybe-uninitialized at -O3.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void requantizeRowTo8Avx512(const int32_t* v, int64_t n, int32_t bias,
+                                                                                 FixedMultiplier f, int32_t zy, int32_t lo,
+                                                                                 int32_t hi, uint8_t* out) {
+  const int left = f.shift > 0 ? f.shift : 0;
+  const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+  const __m512i vb = _mm512_set1_epi32(bias), vm = _mm512_set1_epi32(f.multiplier), zero = _mm512_setzero_si512();
+  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
+  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
+  const __m512i hiLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
+  const __m512i loLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
+  const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const auto maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
+  const __m512i mask = _mm512_set1_epi32(maskS), half = _mm512_set1_epi32(maskS >> 1), one = _mm512_set1_epi32(1);
+  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512i a = _mm512_maskz_loadu_epi32(k, v + i);
+    __m512i s = _mm512_add_epi32(a, vb);
+    const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
+    s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
+    if (left) {
+      const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, hiLim), lt = _mm512_cmplt_epi32_mask(s, loLim);
+      s = _mm512_sll_epi32(s, leftC);
+      s = _mm512_mask_blend_epi32(gt, s, imax);
+      s = _mm512_mask_blend_epi32(lt, s, imin);
+    }
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+    even = _mm512_srli_epi64(even, 31);
+    odd = _mm512_slli_epi64(odd, 1);
+    const __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+    const __m512i rem = _mm512_and_si512(h, mask);
+    const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
+    __m512i r = _mm512_sra_epi32(h, rightC);
+    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+    r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, rlo), rhi), vzy);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+  }
+}
+#pragma GCC diagnostic pop
 
 }  // namespace
 
@@ -330,7 +360,7 @@ struct MacKernel::Impl {
   uint8_t flip = 0, zxS = 0;  // x' = x ^ flip; zx' (the padding byte)
   mutable std::vector<uint8_t> xbuf;
 
-  void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const int32_t* v, int64_t cnt) const;
+  void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const;
   void transform(const std::byte* x, int64_t n, ThreadPool* pool) const;
   void packPanel(int64_t q0, uint8_t* panel) const;
   void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
@@ -512,23 +542,18 @@ void MacKernel::Impl::packPanel(int64_t q0, uint8_t* panel) const {
       }
 }
 
-/// Writes cnt results of output channel o for virtual pixels q0.. of image n.
-void MacKernel::Impl::store(std::byte* y, int64_t n, int64_t o, int64_t q0, const int32_t* v, int64_t cnt) const {
-  const bool i32 = s.requant.empty();
-  auto put = [&](int64_t index, const int32_t* src, int64_t len) {
-    if (i32) std::memcpy(y + index * 4, src, static_cast<size_t>(len) * 4);
-    else {
-      auto* d = reinterpret_cast<uint8_t*>(y) + index;
-      for (int64_t i = 0; i < len; ++i) d[i] = static_cast<uint8_t>(src[i]);
-    }
-  };
+/// Writes cnt results (bytes, or int32 for an accumulator output) of output channel o for virtual
+/// pixels q0.. of image n.
+void MacKernel::Impl::store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const {
+  const size_t es = s.requant.empty() ? 4 : 1;
+  const auto* src = static_cast<const std::byte*>(v);
   if (s.gemm) {
-    for (int64_t k = 0; k < cnt; ++k) put((q0 + k) * s.O + o, v + k, 1);
+    for (int64_t k = 0; k < cnt; ++k) std::memcpy(y + ((q0 + k) * s.O + o) * es, src + k * es, es);
     return;
   }
   const int64_t base = (n * s.O + o) * s.OH * s.OW;
   if (mode == Mode::Im2col || PW == s.OW) {
-    put(base + q0, v, cnt);
+    std::memcpy(y + (base + q0) * es, src, static_cast<size_t>(cnt) * es);
     return;
   }
   int64_t k = 0;
@@ -540,7 +565,7 @@ void MacKernel::Impl::store(std::byte* y, int64_t n, int64_t o, int64_t q0, cons
       continue;
     }
     const int64_t len = std::min(cnt - k, s.OW - ow);
-    put(base + oh * s.OW + ow, v + k, len);
+    std::memcpy(y + (base + oh * s.OW + ow) * es, src + k * es, static_cast<size_t>(len) * es);
     k += len;
   }
 }
@@ -549,59 +574,80 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
   const int MR = ks.mr, NR = ks.nr;
   const int64_t nPanels = (Q + NR - 1) / NR, nB = G * nBg;
   const int threads = pool ? pool->size() : 1;
-  // Work items: a run of NR pixels x a range of weight blocks. Few pixels (late layers, Gemm)
-  // split the blocks too; the partition does not change any bit.
-  const int64_t split = nPanels >= 4 * threads ? 1 : std::min<int64_t>(nB, (4 * threads + nPanels - 1) / nPanels);
-  const size_t panelBytes = mode == Mode::Im2col ? static_cast<size_t>(G * T * C4 * NR * 4 + 64) : 0;
+  const int64_t steps = mode == Mode::Im2col ? T * C4 : C4;
   const int64_t groupStride = mode == Mode::Im2col ? T * C4 * NR * 4 : C4 * planeBytes;
   const int64_t strideC4 = mode == Mode::Im2col ? NR * 4 : planeBytes;
-  const int64_t steps = mode == Mode::Im2col ? T * C4 : C4;
+  const size_t panelBytes = mode == Mode::Im2col ? static_cast<size_t>(G * T * C4 * NR * 4) : 0;
+  // Work items: a chunk of up to PC panels (their activations stay in L2 while every weight block
+  // of the item passes over them once) x a range of weight blocks. Few pixels (late layers, Gemm)
+  // split the blocks too. The partition does not change any bit.
+  const int64_t panelK = std::max<int64_t>(1, G * C4 * T * NR * 4);
+  const int64_t PC = std::clamp<int64_t>((int64_t{512} << 10) / panelK, 1, 8);
+  const int64_t nChunks = (nPanels + PC - 1) / PC;
+  const int64_t split = nChunks >= 2 * threads ? 1 : std::min<int64_t>(nB, (4 * threads + nChunks - 1) / nChunks);
   const int nTaps = static_cast<int>(taps.size());
   auto work = [&](int64_t b, int64_t e) {
-    std::vector<int32_t> tile(static_cast<size_t>(MR * NR)), rows(static_cast<size_t>(MR * NR)), rowsum(static_cast<size_t>(NR));
-    std::vector<uint8_t> panel(panelBytes);
+    std::vector<int32_t> tile(static_cast<size_t>(MR * NR)), rows(static_cast<size_t>(MR * NR));
+    std::vector<int32_t> rowsum(static_cast<size_t>(PC * NR));
+    std::vector<uint8_t> bytes(static_cast<size_t>(NR));
+    std::vector<uint8_t> panels(panelBytes * static_cast<size_t>(PC) + 64);
     int64_t packed = -1;
     for (int64_t it = b; it < e; ++it) {
-      const int64_t pi = it / split, part = it % split;
-      const int64_t q0 = pi * NR, cnt = std::min<int64_t>(NR, Q - q0);
-      const uint8_t* base = xbuf.data() + q0 * 4;
-      if (mode == Mode::Im2col) {
-        if (packed != pi) packPanel(q0, panel.data()), packed = pi;
-        base = panel.data();
+      const int64_t ci = it / split, part = it % split;
+      const int64_t p0 = ci * PC, p1 = std::min(nPanels, p0 + PC);
+      if (mode == Mode::Im2col && packed != ci) {
+        for (int64_t pi = p0; pi < p1; ++pi) packPanel(pi * NR, panels.data() + static_cast<size_t>(pi - p0) * panelBytes);
+        packed = ci;
       }
+      auto act = [&](int64_t pi, int64_t g) -> const uint8_t* {
+        return (mode == Mode::Im2col ? panels.data() + static_cast<size_t>(pi - p0) * panelBytes : xbuf.data() + pi * NR * 4) + g * groupStride;
+      };
       const int64_t b0 = part * nB / split, b1 = (part + 1) * nB / split;
       int64_t sumGroup = -1;
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t g = blk / nBg, r0 = (blk % nBg) * MR;
-        const uint8_t* a = base + g * groupStride;
         if (anyZw && sumGroup != g) {
-          ks.kernel(a, taps.data(), nTaps, strideC4, steps, ones.data(), rows.data());
-          std::copy(rows.begin(), rows.begin() + NR, rowsum.begin());
+          for (int64_t pi = p0; pi < p1; ++pi) {
+            ks.kernel(act(pi, g), taps.data(), nTaps, strideC4, steps, ones.data(), rows.data());
+            std::copy(rows.begin(), rows.begin() + NR, rowsum.begin() + (pi - p0) * NR);
+          }
           sumGroup = g;
         }
-        ks.kernel(a, taps.data(), nTaps, strideC4, steps, wpack.data() + static_cast<size_t>(blk) * wBlockBytes, tile.data());
         const int64_t rn = std::min<int64_t>(MR, Og - r0);
-        for (int64_t r = 0; r < rn; ++r) {
-          const int64_t o = g * Og + r0 + r;
-          int32_t* v = tile.data() + r * NR;
-          const uint32_t c = static_cast<uint32_t>(corr[static_cast<size_t>(o)]);
-          if (anyZw) {
-            const uint32_t z = static_cast<uint32_t>(zwS[static_cast<size_t>(o)]);
-            for (int k = 0; k < NR; ++k)
-              v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c - z * static_cast<uint32_t>(rowsum[static_cast<size_t>(k)]));
-          } else if (c) {
-            for (int k = 0; k < NR; ++k) v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c);
+        for (int64_t pi = p0; pi < p1; ++pi) {
+          const int64_t q0 = pi * NR, cnt = std::min<int64_t>(NR, Q - q0);
+          ks.kernel(act(pi, g), taps.data(), nTaps, strideC4, steps, wpack.data() + static_cast<size_t>(blk) * wBlockBytes, tile.data());
+          for (int64_t r = 0; r < rn; ++r) {
+            const int64_t o = g * Og + r0 + r;
+            int32_t* v = tile.data() + r * NR;
+            const uint32_t c = static_cast<uint32_t>(corr[static_cast<size_t>(o)]);
+            if (anyZw) {
+              const uint32_t z = static_cast<uint32_t>(zwS[static_cast<size_t>(o)]);
+              const int32_t* rs = rowsum.data() + (pi - p0) * NR;
+              for (int k = 0; k < NR; ++k) v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c - z * static_cast<uint32_t>(rs[k]));
+            } else if (c) {
+              for (int k = 0; k < NR; ++k) v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c);
+            }
+            const int32_t bias = s.bias[static_cast<size_t>(o)];
+            if (s.requant.empty()) {
+              for (int64_t k = 0; k < cnt; ++k) v[k] = saturatingAdd(v[k], bias);
+              store(y, n, o, q0, v, cnt);
+            } else {
+              if (isa == Int8Isa::Avx512Vnni)
+                requantizeRowTo8Avx512(v, cnt, bias, s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax, bytes.data());
+              else if (cpu().avx2) requantizeRowTo8Avx2(v, cnt, bias, s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax, bytes.data());
+              else {
+                requantizeRowScalar(v, cnt, bias, s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax);
+                for (int64_t k = 0; k < cnt; ++k) bytes[static_cast<size_t>(k)] = static_cast<uint8_t>(v[k]);
+              }
+              store(y, n, o, q0, bytes.data(), cnt);
+            }
           }
-          if (s.requant.empty())
-            for (int64_t k = 0; k < cnt; ++k) v[k] = saturatingAdd(v[k], s.bias[static_cast<size_t>(o)]);
-          else
-            requantizeRow(v, cnt, s.bias[static_cast<size_t>(o)], s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax);
-          store(y, n, o, q0, v, cnt);
         }
       }
     }
   };
-  const int64_t items = nPanels * split;
+  const int64_t items = nChunks * split;
   if (pool) pool->parallelFor(items, 1, work);
   else work(0, items);
 }

@@ -6,6 +6,9 @@
 #include <cstring>
 #include <limits>
 
+#include "converter/device/int_simd.h"
+#include "converter/exec/thread_pool.h"
+
 namespace npuconv::device {
 namespace {
 
@@ -249,11 +252,50 @@ void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
   }
 }
 
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y) {
+namespace {
+
+/// Add over elements [b, e), eight at a time; the tail with the scalar formula.
+__attribute__((target("avx2"))) void addRangeAvx2(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y,
+                                                  int64_t begin, int64_t end) {
+  const int left = static_cast<int>(op.attrInt("left_shift", 20));
+  const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
+  const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
+  const simd::QMul qa(ma), qb(mb), qo(mo);
+  const simd::ClampZy clamp(zy, op.actMin, op.actMax);
+  const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb);
+  const __m128i sh = _mm_cvtsi32_si128(left);
+  const bool ua = a.desc->dtype == DType::U8, ub = b.desc->dtype == DType::U8;
+  const auto* pa = reinterpret_cast<const uint8_t*>(a.data);
+  const auto* pb = reinterpret_cast<const uint8_t*>(b.data);
+  auto* py = reinterpret_cast<uint8_t*>(y.data);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256i va = qa(_mm256_sll_epi32(_mm256_sub_epi32(simd::load8(pa + i, ua), vza), sh));
+    const __m256i vb = qb(_mm256_sll_epi32(_mm256_sub_epi32(simd::load8(pb + i, ub), vzb), sh));
+    simd::store8(py + i, clamp(qo(simd::satAdd(va, vb))));
+  }
+  for (; i < end; ++i) {
+    const auto k = static_cast<size_t>(i);
+    const int32_t va = multiplyByQuantizedMultiplier((load(a.data, a.desc->dtype, k) - za) * (1 << left), ma);
+    const int32_t vb = multiplyByQuantizedMultiplier((load(b.data, b.desc->dtype, k) - zb) * (1 << left), mb);
+    store(y.data, y.desc->dtype, k, clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(va, vb), mo), op.actMin, op.actMax));
+  }
+}
+
+}  // namespace
+
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, bool fast, ThreadPool* pool) {
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
   const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
   const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
   const size_t n = count(*y.desc);
+  if (fast) {
+    auto range = [&](int64_t b0, int64_t e0) { addRangeAvx2(op, a, b, y, b0 * 4096, std::min<int64_t>(e0 * 4096, static_cast<int64_t>(n))); };
+    const auto blocks = static_cast<int64_t>((n + 4095) / 4096);
+    if (pool) pool->parallelFor(blocks, 1, range);
+    else range(0, blocks);
+    return;
+  }
   for (size_t i = 0; i < n; ++i) {
     const int32_t va = multiplyByQuantizedMultiplier((load(a.data, a.desc->dtype, i) - za) * (1 << left), ma);
     const int32_t vb = multiplyByQuantizedMultiplier((load(b.data, b.desc->dtype, i) - zb) * (1 << left), mb);
@@ -262,7 +304,85 @@ void runAdd(const Op& op, const TensorView& a, const TensorView& b, const Tensor
   }
 }
 
-void runPool(const Op& op, const TensorView& x, const TensorView& y) {
+namespace {
+
+/// Pooling one plane at a time: the plane as int32 (x - zx) once, window bounds clipped to the
+/// image per output row and column, then the row requantized eight lanes at a time.
+void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool* pool) {
+  const auto& xd = x.desc->dims;
+  const auto& yd = y.desc->dims;
+  const int64_t NC = xd[0] * xd[1];
+  const int64_t H = xd[2], W = xd.size() > 3 ? xd[3] : 1;
+  const int64_t OH = yd[2], OW = yd.size() > 3 ? yd[3] : 1;
+  const bool global = op.code == OpCode::GlobalAveragePool, isMax = op.code == OpCode::MaxPool;
+  const std::vector<int64_t> k = global ? std::vector<int64_t>{H, W} : op.attrInts("kernel_shape");
+  const std::vector<int64_t> st = global ? std::vector<int64_t>{1, 1} : op.attrInts("strides");
+  const std::vector<int64_t> pads = global ? std::vector<int64_t>{0, 0, 0, 0} : op.attrInts("pads");
+  const std::vector<int64_t> dil = global ? std::vector<int64_t>{1, 1} : op.attrInts("dilations");
+  const FixedMultiplier f = multiplierAt(op, 0);
+  const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  const bool ux = x.desc->dtype == DType::U8;
+  // Per output column: the first valid tap and the number of valid taps (dilation steps).
+  auto taps = [](int64_t o, int64_t stride, int64_t pad, int64_t kk, int64_t d, int64_t size, int64_t& first, int64_t& n) {
+    const int64_t s0 = o * stride - pad;
+    int64_t j0 = 0;
+    while (j0 < kk && s0 + j0 * d < 0) ++j0;
+    int64_t j1 = kk;
+    while (j1 > j0 && s0 + (j1 - 1) * d >= size) --j1;
+    first = s0 + j0 * d;
+    n = j1 - j0;
+  };
+  std::vector<int64_t> colFirst(static_cast<size_t>(OW)), colN(static_cast<size_t>(OW));
+  for (int64_t ow = 0; ow < OW; ++ow) taps(ow, st[1], pads[1], k[1], dil[1], W, colFirst[static_cast<size_t>(ow)], colN[static_cast<size_t>(ow)]);
+  // Separable: over each output row's valid input rows first (a whole row at once, which the
+  // compiler vectorizes), then over each column's valid taps. Max and integer sums are exact in
+  // any order; x - zx is applied after (max(x) - zx, sum(x) - count * zx).
+  auto work = [&](int64_t b, int64_t e) {
+    std::vector<int32_t> acc(static_cast<size_t>(W));  // <= 2^16 rows x 255 per window: no overflow
+    std::vector<int32_t> row(static_cast<size_t>(OW));
+    for (int64_t c = b; c < e; ++c) {
+      const uint8_t* src = reinterpret_cast<const uint8_t*>(x.data) + c * H * W;
+      uint8_t* dst = reinterpret_cast<uint8_t*>(y.data) + c * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t h0 = 0, nh = 0;
+        taps(oh, st[0], pads[0], k[0], dil[0], H, h0, nh);
+        std::fill(acc.begin(), acc.end(), isMax ? INT32_MIN : 0);
+        for (int64_t i = 0; i < nh; ++i) {
+          const uint8_t* r = src + (h0 + i * dil[0]) * W;
+          if (ux) {
+            if (isMax) for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] = std::max<int32_t>(acc[static_cast<size_t>(w)], r[w]);
+            else for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] += r[w];
+          } else {
+            const auto* rs = reinterpret_cast<const int8_t*>(r);
+            if (isMax) for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] = std::max<int32_t>(acc[static_cast<size_t>(w)], rs[w]);
+            else for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] += rs[w];
+          }
+        }
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = colFirst[static_cast<size_t>(ow)], nw = colN[static_cast<size_t>(ow)];
+          const int32_t* a = acc.data() + w0;
+          int64_t v = isMax ? int64_t{INT32_MIN} : 0;
+          if (isMax) for (int64_t j = 0; j < nw; ++j) v = std::max<int64_t>(v, a[j * dil[1]]);
+          else for (int64_t j = 0; j < nw; ++j) v += a[j * dil[1]];
+          row[static_cast<size_t>(ow)] = isMax ? (nh * nw == 0 ? 0 : static_cast<int32_t>(v - zx))
+                                               : clampToRange(v - nh * nw * int64_t{zx}, INT32_MIN, INT32_MAX);
+        }
+        requantizeRow(row.data(), OW, 0, f, zy, op.actMin, op.actMax);
+        for (int64_t ow = 0; ow < OW; ++ow) dst[oh * OW + ow] = static_cast<uint8_t>(row[static_cast<size_t>(ow)]);
+      }
+    }
+  };
+  if (pool) pool->parallelFor(NC, 1, work);
+  else work(0, NC);
+}
+
+}  // namespace
+
+void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast, ThreadPool* pool) {
+  if (fast && x.desc->dims[2] <= (int64_t{1} << 23)) {  // int32 column sums of up to 2^23 rows x 255
+    poolFast(op, x, y, pool);
+    return;
+  }
   const auto& xd = x.desc->dims;
   const auto& yd = y.desc->dims;
   const int64_t NC = xd[0] * xd[1];

@@ -14,6 +14,10 @@
 #include "converter/device/int_gemm.h"
 #include "converter/support/status.h"
 
+namespace npuconv {
+class ThreadPool;
+}
+
 namespace npuconv::device {
 
 /// Where an op's tensors live at run time: data pointers resolved against arena and weights.
@@ -42,8 +46,11 @@ Status runQuantize(const TensorView& in, const TensorView& out);
 Status runDequantize(const TensorView& in, const TensorView& out);
 void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y);
-void runPool(const Op& op, const TensorView& x, const TensorView& y);  // MaxPool, AveragePool, GlobalAveragePool
+/// fast: the AVX2 / per-plane versions (same bits; the CPU must have AVX2), threaded over pool.
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, bool fast = false,
+            ThreadPool* pool = nullptr);
+void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast = false,
+             ThreadPool* pool = nullptr);  // MaxPool, AveragePool, GlobalAveragePool
 void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y);
 void runReshape(const Op& op, const TensorView& x, const TensorView& y);
 void runTranspose(const Op& op, const TensorView& x, const TensorView& y);
