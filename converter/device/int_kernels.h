@@ -44,6 +44,9 @@ MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorVie
 
 Status runQuantize(const TensorView& in, const TensorView& out);
 Status runDequantize(const TensorView& in, const TensorView& out);
+/// The same bits, eight lanes at a time (the CPU must have AVX2), threaded over pool.
+Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
+Status runDequantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
 void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 /// fast: the AVX2 / per-plane versions (same bits; the CPU must have AVX2), threaded over pool.

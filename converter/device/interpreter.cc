@@ -22,6 +22,7 @@ struct FallbackOp {
   std::unique_ptr<Graph> graph;
   std::unique_ptr<Executor> exec;
   std::vector<int32_t> activationInputs;  // program tensors fed as graph inputs, in order
+  std::vector<npuconv::Tensor> args;       // views of those tensors' arena bytes (no copy per run)
 };
 
 Expected<FallbackOp> buildFallback(const Program& p, const Op& op) {
@@ -302,6 +303,11 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       }
     } else if (op.code == OpCode::FloatOp) {
       NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
+      for (int32_t t : f.activationInputs) {
+        const Tensor& d = p.tensors[static_cast<size_t>(t)];
+        auto bytes = Buffer::view(impl->arena, impl->view(t).data, d.byteSize());
+        f.args.push_back(npuconv::Tensor::fromData(std::make_shared<const TensorData>(d.dtype, d.dims, std::move(bytes))));
+      }
       impl->fallback[i] = std::make_unique<FallbackOp>(std::move(f));
     }
   }
@@ -333,8 +339,12 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
       if (t >= 0) in.push_back(impl_->view(t));
     const TensorView y = impl_->view(op.outputs[0]);
     switch (op.code) {
-      case OpCode::Quantize: NPU_TRY(runQuantize(in[0], y)); break;
-      case OpCode::Dequantize: NPU_TRY(runDequantize(in[0], y)); break;
+      case OpCode::Quantize:
+        NPU_TRY(impl_->isa != Int8Isa::Scalar ? runQuantizeFast(in[0], y, impl_->pool.get()) : runQuantize(in[0], y));
+        break;
+      case OpCode::Dequantize:
+        NPU_TRY(impl_->isa != Int8Isa::Scalar ? runDequantizeFast(in[0], y, impl_->pool.get()) : runDequantize(in[0], y));
+        break;
       case OpCode::Conv:
       case OpCode::Gemm:
         if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data);
@@ -350,15 +360,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
       case OpCode::Transpose: runTranspose(op, in[0], y); break;
       case OpCode::FloatOp: {
         FallbackOp& f = *impl_->fallback[i];
-        std::vector<npuconv::Tensor> args;
-        for (int32_t t : f.activationInputs) {
-          const Tensor& d = p.tensors[static_cast<size_t>(t)];
-          npuconv::Tensor a = npuconv::Tensor::uninitialized(d.dtype, d.dims);
-          std::memcpy(a.mutableRaw(), impl_->view(t).data, d.byteSize());
-          args.push_back(std::move(a));
-        }
-        NPU_ASSIGN_OR_RETURN(std::vector<npuconv::Tensor> outs,
-                             f.exec->runOrdered(args));
+        NPU_ASSIGN_OR_RETURN(std::vector<npuconv::Tensor> outs, f.exec->runOrdered(f.args));
         for (size_t o = 0; o < op.outputs.size(); ++o) {
           const Tensor& d = p.tensors[static_cast<size_t>(op.outputs[o])];
           if (outs[o].dtype() != d.dtype || outs[o].dims() != d.dims)
