@@ -358,11 +358,14 @@ struct MacKernel::Impl {
   std::vector<int32_t> corr, zwS;
   bool anyZw = false;
   uint8_t flip = 0, zxS = 0;  // x' = x ^ flip; zx' (the padding byte)
-  mutable std::vector<uint8_t> xbuf;
+  mutable std::vector<uint8_t> xstore;  // xbuf() is its first 64-byte aligned byte
+  uint8_t* xbuf() const { return align64(xstore.data()); }
+  static uint8_t* align64(uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); }
 
   void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const;
   void transform(const std::byte* x, int64_t n, ThreadPool* pool) const;
   void packPanel(int64_t q0, uint8_t* panel) const;
+  void packPanelAvx512(int64_t q0, uint8_t* panel) const;
   void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
   void runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const;
   void runReference(const std::byte* x, std::byte* y) const;
@@ -406,7 +409,7 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   }
   // A plane has slack past its end so a tile's loads that run past the last pixel stay inside.
   const int64_t slack = NR + (s.kW - 1) * s.dw + m.PW + 16;
-  m.planeBytes = (m.PH * m.PW + slack) * 4;
+  m.planeBytes = ((m.PH * m.PW + slack) * 4 + 63) / 64 * 64;  // planes start on cache lines
   m.imageBytes = m.G * m.C4 * m.planeBytes;
   if (m.mode == Mode::Direct) {
     m.Q = s.gemm ? s.H : s.OH * m.PW;
@@ -471,7 +474,7 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
 /// past Cg.
 void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool) const {
   const auto* xb = reinterpret_cast<const uint8_t*>(x);
-  uint8_t* dst0 = xbuf.data();
+  uint8_t* dst0 = xbuf();
   if (s.gemm) {
     // x [M][K] -> [c4][M] quads.
     const int64_t M = s.H, K = s.C;
@@ -535,9 +538,45 @@ void MacKernel::Impl::packPanel(int64_t q0, uint8_t* panel) const {
   for (int64_t g = 0; g < G; ++g)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t c = 0; c < C4; ++c) {
-        const auto* src = reinterpret_cast<const uint32_t*>(xbuf.data() + (g * C4 + c) * planeBytes) + tapQuads[static_cast<size_t>(t)];
+        const auto* src = reinterpret_cast<const uint32_t*>(xbuf() + (g * C4 + c) * planeBytes) + tapQuads[static_cast<size_t>(t)];
         for (int k = 0; k < valid; ++k) out[k] = src[off[k]];
         for (int k = valid; k < NR; ++k) out[k] = 0;
+        out += NR;
+      }
+}
+
+/// packPanel with each run of 16 pixels inside one output row moved as one vector (stride 1: a
+/// copy; stride 2: the even quads of two loads); the rest one quad at a time. NR is 32 here.
+__attribute__((target("avx512f"))) void MacKernel::Impl::packPanelAvx512(int64_t q0, uint8_t* panel) const {
+  const int NR = ks.nr;
+  int64_t off[64];
+  for (int k = 0; k < NR; ++k) {
+    const int64_t q = std::min(q0 + k, Q - 1);
+    off[k] = (q / s.OW) * s.sh * PW + (q % s.OW) * s.sw;
+  }
+  const int valid = static_cast<int>(std::min<int64_t>(NR, Q - q0));
+  bool vec[4] = {};
+  for (int h = 0; h < NR / 16; ++h) {
+    const int64_t a = q0 + 16 * h, b = a + 15;
+    vec[h] = (s.sw == 1 || s.sw == 2) && b < Q && a / s.OW == b / s.OW;
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  auto* out = reinterpret_cast<uint32_t*>(panel);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < C4; ++c) {
+        const auto* src = reinterpret_cast<const uint32_t*>(xbuf() + (g * C4 + c) * planeBytes) + tapQuads[static_cast<size_t>(t)];
+        for (int h = 0; h < NR / 16; ++h) {
+          uint32_t* d = out + 16 * h;
+          const uint32_t* sp = src + off[16 * h];
+          if (vec[h] && s.sw == 1) {
+            _mm512_storeu_si512(d, _mm512_loadu_si512(sp));
+          } else if (vec[h]) {
+            _mm512_storeu_si512(d, _mm512_permutex2var_epi32(_mm512_loadu_si512(sp), even, _mm512_loadu_si512(sp + 16)));
+          } else {
+            for (int k = 16 * h; k < 16 * h + 16; ++k) out[k] = k < valid ? src[off[k]] : 0;
+          }
+        }
         out += NR;
       }
 }
@@ -590,17 +629,21 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
     std::vector<int32_t> tile(static_cast<size_t>(MR * NR)), rows(static_cast<size_t>(MR * NR));
     std::vector<int32_t> rowsum(static_cast<size_t>(PC * NR));
     std::vector<uint8_t> bytes(static_cast<size_t>(NR));
-    std::vector<uint8_t> panels(panelBytes * static_cast<size_t>(PC) + 64);
+    std::vector<uint8_t> panelStore(panelBytes * static_cast<size_t>(PC) + 64);
+    uint8_t* panels = align64(panelStore.data());
     int64_t packed = -1;
     for (int64_t it = b; it < e; ++it) {
       const int64_t ci = it / split, part = it % split;
       const int64_t p0 = ci * PC, p1 = std::min(nPanels, p0 + PC);
       if (mode == Mode::Im2col && packed != ci) {
-        for (int64_t pi = p0; pi < p1; ++pi) packPanel(pi * NR, panels.data() + static_cast<size_t>(pi - p0) * panelBytes);
+        for (int64_t pi = p0; pi < p1; ++pi) {
+          if (isa == Int8Isa::Avx512Vnni) packPanelAvx512(pi * NR, panels + static_cast<size_t>(pi - p0) * panelBytes);
+          else packPanel(pi * NR, panels + static_cast<size_t>(pi - p0) * panelBytes);
+        }
         packed = ci;
       }
       auto act = [&](int64_t pi, int64_t g) -> const uint8_t* {
-        return (mode == Mode::Im2col ? panels.data() + static_cast<size_t>(pi - p0) * panelBytes : xbuf.data() + pi * NR * 4) + g * groupStride;
+        return (mode == Mode::Im2col ? panels + static_cast<size_t>(pi - p0) * panelBytes : xbuf() + pi * NR * 4) + g * groupStride;
       };
       const int64_t b0 = part * nB / split, b1 = (part + 1) * nB / split;
       int64_t sumGroup = -1;
@@ -760,7 +803,8 @@ void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y) const {
     case Mode::Direct:
     case Mode::Im2col: break;
   }
-  if (m.xbuf.size() != static_cast<size_t>(m.imageBytes + m.planeBytes)) m.xbuf.assign(static_cast<size_t>(m.imageBytes + m.planeBytes), 0);
+  if (m.xstore.size() != static_cast<size_t>(m.imageBytes + m.planeBytes + 64))
+    m.xstore.assign(static_cast<size_t>(m.imageBytes + m.planeBytes + 64), 0);
   for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
     m.transform(x, n, pool);
     m.runTiles(pool, y, n);
