@@ -182,6 +182,55 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void requantizeRowTo8Avx512
     _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
   }
 }
+
+/// The epilogue of a whole AVX-512 tile (rows of 32 accumulators, the first rn valid, cnt valid
+/// pixels): + corr, saturating + bias, requantize, clamp, bytes to out[r][32]. The row-invariant
+/// constants are set up once per tile.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueTileAvx512(const int32_t* tile, int64_t rn, int64_t cnt,
+                                                                             const int32_t* corr, const int32_t* bias,
+                                                                             const FixedMultiplier* rq, int32_t zy, int32_t lo,
+                                                                             int32_t hi, uint8_t* out) {
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
+  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  const __mmask16 k0 = cnt >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cnt) - 1);
+  const __mmask16 k1 = cnt >= 32 ? __mmask16(0xFFFF) : cnt <= 16 ? __mmask16(0) : static_cast<__mmask16>((1u << (cnt - 16)) - 1);
+  for (int64_t r = 0; r < rn; ++r) {
+    const FixedMultiplier f = rq[r];
+    const int left = f.shift > 0 ? f.shift : 0;
+    const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+    const __m512i vc = _mm512_set1_epi32(corr[r]), vb = _mm512_set1_epi32(bias[r]), vm = _mm512_set1_epi32(f.multiplier);
+    const auto maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
+    const __m512i mask = _mm512_set1_epi32(maskS), half = _mm512_set1_epi32(maskS >> 1);
+    const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
+    for (int h = 0; h < 2; ++h) {
+      const __mmask16 k = h ? k1 : k0;
+      if (!k) continue;
+      const __m512i a = _mm512_add_epi32(_mm512_loadu_si512(tile + r * 32 + 16 * h), vc);
+      __m512i s = _mm512_add_epi32(a, vb);
+      const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
+      s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
+      if (left) {
+        const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left));
+        const __mmask16 lt = _mm512_cmplt_epi32_mask(s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left));
+        s = _mm512_sll_epi32(s, leftC);
+        s = _mm512_mask_blend_epi32(gt, s, imax);
+        s = _mm512_mask_blend_epi32(lt, s, imin);
+      }
+      __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
+      __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+      const __m512i hm = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+      const __m512i rem = _mm512_and_si512(hm, mask);
+      const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(hm, 31));
+      __m512i v = _mm512_sra_epi32(hm, rightC);
+      v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, thr), v, one);
+      v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, rlo), rhi), vzy);
+      _mm512_mask_cvtepi32_storeu_epi8(out + r * 32 + 16 * h, k, v);
+    }
+  }
+}
 #pragma GCC diagnostic pop
 
 }  // namespace
@@ -363,6 +412,10 @@ struct MacKernel::Impl {
   static uint8_t* align64(uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); }
 
   void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const;
+  struct Seg {
+    int64_t k, len, dst;  // tile columns k .. k + len go to output pixels dst ..
+  };
+  void segments(int64_t q0, int64_t cnt, std::vector<Seg>& out) const;
   void transform(const std::byte* x, int64_t n, ThreadPool* pool) const;
   void packPanel(int64_t q0, uint8_t* panel) const;
   void packPanelAvx512(int64_t q0, uint8_t* panel) const;
@@ -609,6 +662,27 @@ void MacKernel::Impl::store(std::byte* y, int64_t n, int64_t o, int64_t q0, cons
   }
 }
 
+/// The runs of real output pixels among virtual pixels q0 .. q0 + cnt (see store()).
+void MacKernel::Impl::segments(int64_t q0, int64_t cnt, std::vector<Seg>& out) const {
+  out.clear();
+  if (mode == Mode::Im2col || PW == s.OW) {
+    out.push_back({0, cnt, q0});
+    return;
+  }
+  int64_t k = 0;
+  while (k < cnt) {
+    const int64_t q = q0 + k, oh = q / PW, ow = q % PW;
+    if (oh >= s.OH) break;
+    if (ow >= s.OW) {
+      k += PW - ow;
+      continue;
+    }
+    const int64_t len = std::min(cnt - k, s.OW - ow);
+    out.push_back({k, len, oh * s.OW + ow});
+    k += len;
+  }
+}
+
 void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const {
   const int MR = ks.mr, NR = ks.nr;
   const int64_t nPanels = (Q + NR - 1) / NR, nB = G * nBg;
@@ -625,10 +699,15 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
   const int64_t nChunks = (nPanels + PC - 1) / PC;
   const int64_t split = nChunks >= 2 * threads ? 1 : std::min<int64_t>(nB, (4 * threads + nChunks - 1) / nChunks);
   const int nTaps = static_cast<int>(taps.size());
+  // AVX-512, 8-bit output, no per-pixel correction, NCHW output: one call per tile, then each row's
+  // bytes go out in the panel's runs of real pixels.
+  const bool tileEpilogue = isa == Int8Isa::Avx512Vnni && !s.requant.empty() && !anyZw && !s.gemm && NR == 32;
   auto work = [&](int64_t b, int64_t e) {
     std::vector<int32_t> tile(static_cast<size_t>(MR * NR)), rows(static_cast<size_t>(MR * NR));
     std::vector<int32_t> rowsum(static_cast<size_t>(PC * NR));
-    std::vector<uint8_t> bytes(static_cast<size_t>(NR));
+    std::vector<uint8_t> bytes(static_cast<size_t>(NR)), tileBytes(static_cast<size_t>(MR * NR));
+    std::vector<Seg> segs;
+    int64_t segPanel = -1;
     std::vector<uint8_t> panelStore(panelBytes * static_cast<size_t>(PC) + 64);
     uint8_t* panels = align64(panelStore.data());
     int64_t packed = -1;
@@ -660,6 +739,18 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
         for (int64_t pi = p0; pi < p1; ++pi) {
           const int64_t q0 = pi * NR, cnt = std::min<int64_t>(NR, Q - q0);
           ks.kernel(act(pi, g), taps.data(), nTaps, strideC4, steps, wpack.data() + static_cast<size_t>(blk) * wBlockBytes, tile.data());
+          if (tileEpilogue) {
+            const int64_t o0 = g * Og + r0;
+            epilogueTileAvx512(tile.data(), rn, cnt, corr.data() + o0, s.bias.data() + o0, s.requant.data() + o0, s.zy, s.actMin,
+                               s.actMax, tileBytes.data());
+            if (segPanel != pi) segments(q0, cnt, segs), segPanel = pi;
+            for (int64_t r = 0; r < rn; ++r) {
+              auto* dst = reinterpret_cast<uint8_t*>(y) + (n * s.O + o0 + r) * s.OH * s.OW;
+              const uint8_t* src = tileBytes.data() + r * NR;
+              for (const Seg& sg : segs) std::memcpy(dst + sg.dst, src + sg.k, static_cast<size_t>(sg.len));
+            }
+            continue;
+          }
           for (int64_t r = 0; r < rn; ++r) {
             const int64_t o = g * Og + r0 + r;
             int32_t* v = tile.data() + r * NR;
