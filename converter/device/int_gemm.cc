@@ -407,8 +407,10 @@ struct MacKernel::Impl {
   std::vector<int32_t> corr, zwS;
   bool anyZw = false;
   uint8_t flip = 0, zxS = 0;  // x' = x ^ flip; zx' (the padding byte)
-  mutable std::vector<uint8_t> xstore;  // xbuf() is its first 64-byte aligned byte
-  uint8_t* xbuf() const { return align64(xstore.data()); }
+  int64_t scratchBytes = 0;              // the activation planes of one image, aligned
+  mutable std::vector<uint8_t> xstore;  // the planes when run() is given no scratch
+  mutable uint8_t* xb = nullptr;        // the planes of the current run, 64-byte aligned
+  uint8_t* xbuf() const { return xb; }
   static uint8_t* align64(uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); }
 
   void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const;
@@ -464,6 +466,7 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   const int64_t slack = NR + (s.kW - 1) * s.dw + m.PW + 16;
   m.planeBytes = ((m.PH * m.PW + slack) * 4 + 63) / 64 * 64;  // planes start on cache lines
   m.imageBytes = m.G * m.C4 * m.planeBytes;
+  m.scratchBytes = m.imageBytes + m.planeBytes + 64;  // a spare plane: reads past the last one stay inside
   if (m.mode == Mode::Direct) {
     m.Q = s.gemm ? s.H : s.OH * m.PW;
     for (int64_t i = 0; i < s.kH; ++i)
@@ -703,12 +706,14 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
   // bytes go out in the panel's runs of real pixels.
   const bool tileEpilogue = isa == Int8Isa::Avx512Vnni && !s.requant.empty() && !anyZw && !s.gemm && NR == 32;
   auto work = [&](int64_t b, int64_t e) {
-    std::vector<int32_t> tile(static_cast<size_t>(MR * NR)), rows(static_cast<size_t>(MR * NR));
-    std::vector<int32_t> rowsum(static_cast<size_t>(PC * NR));
-    std::vector<uint8_t> bytes(static_cast<size_t>(NR)), tileBytes(static_cast<size_t>(MR * NR));
+    // Per thread and reused across calls (the pool's threads persist): no allocation per call.
+    thread_local std::vector<int32_t> tile, rows, rowsum;
+    thread_local std::vector<uint8_t> bytes, tileBytes, panelStore;
+    tile.resize(static_cast<size_t>(MR * NR)), rows.resize(static_cast<size_t>(MR * NR)), rowsum.resize(static_cast<size_t>(PC * NR));
+    bytes.resize(static_cast<size_t>(NR)), tileBytes.resize(static_cast<size_t>(MR * NR));
     std::vector<Seg> segs;
     int64_t segPanel = -1;
-    std::vector<uint8_t> panelStore(panelBytes * static_cast<size_t>(PC) + 64);
+    if (panelStore.size() < panelBytes * static_cast<size_t>(PC) + 64) panelStore.resize(panelBytes * static_cast<size_t>(PC) + 64);
     uint8_t* panels = align64(panelStore.data());
     int64_t packed = -1;
     for (int64_t it = b; it < e; ++it) {
@@ -791,8 +796,10 @@ void MacKernel::Impl::runDepthwise(ThreadPool* pool, const std::byte* x, std::by
   const int64_t PHd = H + s.pt + s.pb, PWd = W + s.pl + s.pr;
   const bool i32 = s.requant.empty();
   auto work = [&](int64_t b, int64_t e) {
-    std::vector<int16_t> xp(static_cast<size_t>(PHd * PWd + PWd * s.sw + 16));
-    std::vector<int32_t> acc(static_cast<size_t>(OH * OW));
+    thread_local std::vector<int16_t> xp;
+    thread_local std::vector<int32_t> acc;
+    xp.resize(static_cast<size_t>(PHd * PWd + PWd * s.sw + 16));
+    acc.resize(static_cast<size_t>(OH * OW));
     int64_t have = -1;
     for (int64_t it = b; it < e; ++it) {
       const int64_t n = it / s.O, o = it % s.O, g = o / Og;
@@ -885,7 +892,9 @@ void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
     }
 }
 
-void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y) const {
+size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scratchBytes); }
+
+void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch) const {
   Impl& m = *impl_;
   if (pool && pool->size() <= 1) pool = nullptr;
   switch (m.mode) {
@@ -894,8 +903,11 @@ void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y) const {
     case Mode::Direct:
     case Mode::Im2col: break;
   }
-  if (m.xstore.size() != static_cast<size_t>(m.imageBytes + m.planeBytes + 64))
-    m.xstore.assign(static_cast<size_t>(m.imageBytes + m.planeBytes + 64), 0);
+  if (!scratch) {
+    if (m.xstore.size() != static_cast<size_t>(m.scratchBytes)) m.xstore.assign(static_cast<size_t>(m.scratchBytes), 0);
+    scratch = m.xstore.data();
+  }
+  m.xb = Impl::align64(scratch);
   for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
     m.transform(x, n, pool);
     m.runTiles(pool, y, n);

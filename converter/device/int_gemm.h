@@ -67,8 +67,12 @@ class MacKernel {
   static Expected<std::unique_ptr<MacKernel>> create(MacSpec spec, Int8Isa isa);
   ~MacKernel();
   Int8Isa isa() const;
-  /// y = op(x); pool may be null (one thread). x and y are the op's whole tensors.
-  void run(ThreadPool* pool, const std::byte* x, std::byte* y) const;
+  /// Bytes of scratch run() needs (the activations rearranged), 0 for some ops.
+  size_t scratchBytes() const;
+  /// y = op(x); pool may be null (one thread). x and y are the op's whole tensors. scratch: at
+  /// least scratchBytes() bytes that may be shared with other kernels (not run at the same time);
+  /// null: the kernel keeps its own.
+  void run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch = nullptr) const;
 
  private:
   struct Impl;

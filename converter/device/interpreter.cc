@@ -76,6 +76,7 @@ struct Interpreter::Impl {
   std::vector<std::unique_ptr<MacKernel>> fast;        // per op (Conv/Gemm) unless the ISA is scalar
   Int8Isa isa = Int8Isa::Scalar;
   std::unique_ptr<ThreadPool> pool;                    // null: one thread
+  std::vector<uint8_t> scratch;                        // shared by the MacKernels (one op at a time)
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -300,6 +301,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       impl->mac[i] = std::make_unique<PreparedMac>(std::move(m));
       if (impl->isa != Int8Isa::Scalar) {
         NPU_ASSIGN_OR_RETURN(impl->fast[i], MacKernel::create(macSpec(op, in, impl->view(op.outputs[0])), impl->isa));
+        if (impl->scratch.size() < impl->fast[i]->scratchBytes()) impl->scratch.resize(impl->fast[i]->scratchBytes());
       }
     } else if (op.code == OpCode::FloatOp) {
       NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
@@ -347,7 +349,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         break;
       case OpCode::Conv:
       case OpCode::Gemm:
-        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data);
+        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data());
         else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
         else runGemm(op, *impl_->mac[i], in[0], y);
         break;
