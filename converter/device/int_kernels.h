@@ -49,8 +49,9 @@ Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* 
 Status runDequantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
 void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
-/// fast: the AVX2 / per-plane versions (same bits; the CPU must have AVX2), threaded over pool.
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, bool fast = false,
+/// fast / isa other than scalar: the vector and per-plane versions (same bits; the CPU must have
+/// the ISA), threaded over pool.
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Int8Isa isa = Int8Isa::Scalar,
             ThreadPool* pool = nullptr);
 void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast = false,
              ThreadPool* pool = nullptr);  // MaxPool, AveragePool, GlobalAveragePool

@@ -89,4 +89,59 @@ NPU_AVX2 void store8(uint8_t* p, __m256i v) {
 
 #undef NPU_AVX2
 
+#define NPU_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline
+
+/// The same three on sixteen lanes (AVX-512).
+NPU_AVX512 __m512i satAdd16(__m512i a, __m512i b) {
+  const __m512i s = _mm512_add_epi32(a, b);
+  const __mmask16 ovf =
+      _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(b, s)), _mm512_setzero_si512());
+  return _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(std::numeric_limits<int32_t>::max())));
+}
+
+struct QMul16 {
+  int left = 0;
+  __m512i vm, hiLim, loLim, nudge, mask, half;
+  __m128i leftC, rightC;
+
+  NPU_AVX512 explicit QMul16(FixedMultiplier f) {
+    left = f.shift > 0 ? f.shift : 0;
+    const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+    vm = _mm512_set1_epi32(f.multiplier);
+    hiLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
+    loLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
+    nudge = _mm512_set1_epi64(int64_t{1} << 30);
+    const auto m = static_cast<int32_t>((int64_t{1} << right) - 1);
+    mask = _mm512_set1_epi32(m);
+    half = _mm512_set1_epi32(m >> 1);
+    leftC = _mm_cvtsi32_si128(left);
+    rightC = _mm_cvtsi32_si128(right);
+  }
+
+  NPU_AVX512 __m512i operator()(__m512i s) const {
+    if (left) {
+      const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, hiLim), lt = _mm512_cmplt_epi32_mask(s, loLim);
+      s = _mm512_sll_epi32(s, leftC);
+      s = _mm512_mask_blend_epi32(gt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
+      s = _mm512_mask_blend_epi32(lt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
+    }
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+    const __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+    const __m512i rem = _mm512_and_si512(h, mask);
+    const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
+    const __m512i r = _mm512_sra_epi32(h, rightC);
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  }
+};
+
+struct ClampZy16 {
+  __m512i lo, hi, zy;
+  NPU_AVX512 ClampZy16(int32_t z, int32_t l, int32_t h)
+      : lo(_mm512_set1_epi32(l - z)), hi(_mm512_set1_epi32(h - z)), zy(_mm512_set1_epi32(z)) {}
+  NPU_AVX512 __m512i operator()(__m512i r) const { return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), zy); }
+};
+
+#undef NPU_AVX512
+
 }  // namespace npuconv::device::simd

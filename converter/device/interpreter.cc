@@ -353,7 +353,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
         else runGemm(op, *impl_->mac[i], in[0], y);
         break;
-      case OpCode::Add: runAdd(op, in[0], in[1], y, impl_->isa != Int8Isa::Scalar, impl_->pool.get()); break;
+      case OpCode::Add: runAdd(op, in[0], in[1], y, impl_->isa, impl_->pool.get()); break;
       case OpCode::MaxPool:
       case OpCode::AveragePool:
       case OpCode::GlobalAveragePool: runPool(op, in[0], y, impl_->isa != Int8Isa::Scalar, impl_->pool.get()); break;
