@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -234,6 +235,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueTileAvx512(con
 #pragma GCC diagnostic pop
 
 }  // namespace
+
+void forEachItem(ThreadPool* pool, int64_t items, const std::function<void(int64_t, int64_t)>& fn) {
+  if (!pool || pool->size() <= 1 || items <= 1) {
+    if (items > 0) fn(0, items);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  pool->parallelFor(pool->size(), 1, [&](int64_t, int64_t) {
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items;) fn(i, i + 1);
+  });
+}
 
 void requantizeRow(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy, int32_t lo, int32_t hi) {
   if (cpu().avx2) requantizeRowAvx2(v, n, bias, f, zy, lo, hi);
@@ -576,8 +588,7 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
     }
   };
   const int64_t planes = G * C4;
-  if (pool) pool->parallelFor(planes, 4, plane);
-  else plane(0, planes);
+  forEachItem(pool, planes, plane);
 }
 
 /// Im2col: the quads of output pixels q0 .. q0 + NR for every group, tap and channel quad, as
@@ -786,9 +797,7 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
       }
     }
   };
-  const int64_t items = nChunks * split;
-  if (pool) pool->parallelFor(items, 1, work);
-  else work(0, items);
+  forEachItem(pool, nChunks * split, work);
 }
 
 void MacKernel::Impl::runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const {
@@ -841,9 +850,7 @@ void MacKernel::Impl::runDepthwise(ThreadPool* pool, const std::byte* x, std::by
       }
     }
   };
-  const int64_t items = s.batch * s.O;
-  if (pool) pool->parallelFor(items, 1, work);
-  else work(0, items);
+  forEachItem(pool, s.batch * s.O, work);
 }
 
 /// The definition, one output at a time, with fixed_point.h: what every ISA must equal.

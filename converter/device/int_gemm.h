@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -79,6 +80,11 @@ class MacKernel {
   explicit MacKernel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// Calls fn(i, i + 1) for every i in [0, items), the items handed out one at a time to the
+/// pool's threads as they come free (on a shared machine a descheduled thread does not hold back
+/// half the work). The kernels' bits do not depend on which thread runs which item.
+void forEachItem(ThreadPool* pool, int64_t items, const std::function<void(int64_t, int64_t)>& fn);
 
 /// In place over n accumulators of one output channel: saturating + bias, then
 /// clamp(zy + multiplyByQuantizedMultiplier(v, f), lo, hi) - the scalar fixed_point.h semantics,

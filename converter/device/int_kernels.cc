@@ -191,8 +191,7 @@ Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* 
       quantizeRunAvx2(x + first + s, t - s, q.scales[c], q.zeroPoints[c], lo, hi, y + first + s);
     };
     const int64_t blocks = (n + 8191) / 8192;
-    if (pool && blocks > 1) pool->parallelFor(blocks, 1, part);
-    else part(0, blocks);
+    forEachItem(pool, blocks, part);
   });
   return Status::ok();
 }
@@ -219,8 +218,7 @@ Status runDequantizeFast(const TensorView& in, const TensorView& out, ThreadPool
       dequantizeRunAvx2(x + first + s, u8, t - s, q.scales[c], q.zeroPoints[c], y + first + s);
     };
     const int64_t blocks = (n + 8191) / 8192;
-    if (pool && blocks > 1) pool->parallelFor(blocks, 1, part);
-    else part(0, blocks);
+    forEachItem(pool, blocks, part);
   });
   return Status::ok();
 }
@@ -422,8 +420,7 @@ void runAdd(const Op& op, const TensorView& a, const TensorView& b, const Tensor
       else addRangeAvx2(op, a, b, y, s0, s1);
     };
     const auto blocks = static_cast<int64_t>((n + 4095) / 4096);
-    if (pool) pool->parallelFor(blocks, 1, range);
-    else range(0, blocks);
+    forEachItem(pool, blocks, range);
     return;
   }
   for (size_t i = 0; i < n; ++i) {
@@ -502,8 +499,7 @@ void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool
       }
     }
   };
-  if (pool) pool->parallelFor(NC, 1, work);
-  else work(0, NC);
+  forEachItem(pool, NC, work);
 }
 
 }  // namespace
