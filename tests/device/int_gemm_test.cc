@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "converter/device/int_gemm.h"
 #include "converter/device/interpreter.h"
@@ -270,6 +271,30 @@ TEST(IntGemmInterpreter, SameBytesForEveryIsaAndThreadCount) {
   };
   const std::vector<std::string> want = run(Int8Isa::Scalar, 1);
   ASSERT_EQ(want.size(), inputs.size());
+
+  // `npuconv run model.npub --threads --repeat --warmup --json` under NPUCONV_INT8_ISA: the same
+  // bytes, the latency fields, the ISA it ran; an unknown ISA name is a usage error (exit 2).
+  ASSERT_TRUE(writeNpy(dir / "x1.npy", DType::F32, dims, xs.data()).isOk());
+  for (const char* isa : {"scalar", "avx2"}) {
+    if (!device::int8IsaAvailable(*device::parseInt8Isa(isa))) continue;
+    std::string out;
+    const std::string run = fmt::format("NPUCONV_INT8_ISA={} '{}' run '{}' --input '{}' --threads 2 --warmup 2 --repeat 3 --output-dir '{}' --json",
+                                        isa, test::npuconvBinary(), (dir / "out/model.npub").string(), (dir / "x1.npy").string(),
+                                        (dir / fmt::format("run_{}", isa)).string());
+    ASSERT_EQ(test::runCommand(run, &out, &err), 0) << run << "\n" << err;
+    const auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["int8_isa"], isa);
+    EXPECT_EQ(j["repeat"], 3);
+    EXPECT_EQ(j["threads"], 2);
+    EXPECT_GT(j["median_ms"].get<double>(), 0.0);
+    const std::string bytes = test::slurp(dir / fmt::format("run_{}", isa) / j["outputs"][0]["file"].get<std::string>());
+    EXPECT_TRUE(bytes.size() > want[0].size() && bytes.compare(bytes.size() - want[0].size(), want[0].size(), want[0]) == 0)
+        << isa << ": the .npy payload differs from the interpreter's bytes";
+  }
+  EXPECT_EQ(test::runCommand(fmt::format("NPUCONV_INT8_ISA=sse9 '{}' run '{}' --input '{}'", test::npuconvBinary(),
+                                         (dir / "out/model.npub").string(), (dir / "x1.npy").string()),
+                             nullptr, &err),
+            2);
   EXPECT_EQ(run(Int8Isa::Scalar, 2), want);
   for (Int8Isa isa : kSimdIsas) {
     if (!device::int8IsaAvailable(isa)) {
