@@ -494,6 +494,11 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   const int64_t steps = m.T * m.C4;
   const size_t esz = m.ks.wide16 ? 2 : 1;
   m.wBlockBytes = static_cast<size_t>(steps * MR * 4) * esz;
+  // A hostile blob can ask for padding that blows the planes or the packed weights up; refuse
+  // beyond 16 GiB instead of failing in the allocator.
+  constexpr double kMaxBytes = double(int64_t{1} << 34);
+  if (double(m.G) * double(m.nBg) * double(m.wBlockBytes) > kMaxBytes || double(m.G) * double(m.C4) * double(m.planeBytes) > kMaxBytes)
+    return Status::unsupported("the int8 kernels would need more than 16 GiB for this op's weights or activations");
   m.wpack.assign(static_cast<size_t>(m.G * m.nBg) * m.wBlockBytes, 0);
   m.corr.assign(static_cast<size_t>(s.O), 0);
   m.zwS.assign(static_cast<size_t>(s.O), 0);

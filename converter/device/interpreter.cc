@@ -2,6 +2,7 @@
 #include "converter/device/interpreter.h"
 
 #include <cstring>
+#include <new>
 
 #include "converter/device/int_kernels.h"
 #include "converter/exec/executor.h"
@@ -300,8 +301,14 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       NPU_ASSIGN_OR_RETURN(PreparedMac m, prepareMac(op, in, p.tensors[static_cast<size_t>(op.outputs[0])]));
       impl->mac[i] = std::make_unique<PreparedMac>(std::move(m));
       if (impl->isa != Int8Isa::Scalar) {
-        NPU_ASSIGN_OR_RETURN(impl->fast[i], MacKernel::create(macSpec(op, in, impl->view(op.outputs[0])), impl->isa));
-        if (impl->scratch.size() < impl->fast[i]->scratchBytes()) impl->scratch.resize(impl->fast[i]->scratchBytes());
+        try {
+          auto k = MacKernel::create(macSpec(op, in, impl->view(op.outputs[0])), impl->isa);
+          if (!k) return k.status().in(fmt::format("op {} \"{}\"", i, op.name));
+          impl->fast[i] = std::move(*k);
+          if (impl->scratch.size() < impl->fast[i]->scratchBytes()) impl->scratch.resize(impl->fast[i]->scratchBytes());
+        } catch (const std::bad_alloc&) {
+          return Status::unsupported("op {} \"{}\": its int8 kernel's memory cannot be allocated", i, op.name);
+        }
       }
     } else if (op.code == OpCode::FloatOp) {
       NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
