@@ -9,7 +9,8 @@
 // type and the K slowest nodes (default 10, 0: all), as the executor runs them (a fused chain
 // such as Conv+Add+Relu is one kernel call and one row).
 // A device blob (MODEL.npub) runs on the device interpreter instead (integer kernels where the
-// blob says integer; the same bits for any --threads), with the same input and output options.
+// blob says integer; the same bits for any --threads and NPUCONV_INT8_ISA), with the same input,
+// output, --threads and --repeat/--warmup options (--profile: ONNX models only).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -160,11 +161,25 @@ Status writeOutputs(const RunOptions& o, const Graph& g, const NamedTensors& out
   return Status::ok();
 }
 
+/// repeat, median_ms, min_ms, max_ms, mean_ms of the timed runs (as runModel reports them).
+void addLatency(nlohmann::json& report, const std::vector<double>& ms) {
+  std::vector<double> s = ms;
+  std::sort(s.begin(), s.end());
+  size_t n = s.size();
+  double median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  double mean = 0;
+  for (double v : s) mean += v / static_cast<double>(n);
+  report["repeat"] = n;
+  report["median_ms"] = median;
+  report["min_ms"] = s.front();
+  report["max_ms"] = s.back();
+  report["mean_ms"] = mean;
+}
+
 /// `run` of a .npub: a stand-in graph carries the blob's I/O names and types, so inputs are
 /// loaded and outputs written exactly as for an ONNX model.
 int runBlob(const RunOptions& o) {
-  if (o.repeat > 0 || o.profile)
-    return reportError(Status::invalidArgument("--repeat/--profile: for ONNX models only, not a device blob"));
+  if (o.profile) return reportError(Status::invalidArgument("--profile: for ONNX models only, not a device blob"));
   auto blob = readBlob(o.model);
   if (!blob) return reportError(blob.status());
   const device::Program& p = blob->program;
@@ -180,7 +195,9 @@ int runBlob(const RunOptions& o) {
   }
   auto inputs = loadInputs(o, io);
   if (!inputs) return reportError(inputs.status());
-  auto interp = device::Interpreter::create(p);
+  device::InterpreterOptions opts;
+  opts.threads = o.threads;
+  auto interp = device::Interpreter::create(p, opts);
   if (!interp) return reportError(interp.status().in(o.model));
   std::vector<Tensor> ordered;
   for (const device::IoBinding& b : p.inputs) {
@@ -188,13 +205,26 @@ int runBlob(const RunOptions& o) {
     if (it == inputs->end()) return reportError(Status::invalidArgument("input \"{}\" of the blob is not given", b.name));
     ordered.push_back(it->second);
   }
-  auto result = (*interp)->run(ordered);
+  auto result = (*interp)->run(ordered);  // the first warm-up run when timing
   if (!result) return reportError(result.status().in(o.model));
+  std::vector<double> ms;
+  for (int i = 1; i < o.warmup && o.repeat > 0; ++i)
+    if (!(result = (*interp)->run(ordered))) return reportError(result.status().in(o.model));
+  for (int i = 0; i < o.repeat; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    result = (*interp)->run(ordered);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!result) return reportError(result.status().in(o.model));
+  }
   NamedTensors named;
   for (size_t i = 0; i < p.outputs.size(); ++i) named[p.outputs[i].name] = (*result)[i];
-  nlohmann::json report = {{"model", o.model}, {"threads", 1}, {"outputs", nlohmann::json::array()}};
+  nlohmann::json report = {{"model", o.model},
+                           {"threads", (*interp)->threads()},
+                           {"int8_isa", std::string(device::int8IsaName((*interp)->isa()))},
+                           {"outputs", nlohmann::json::array()}};
   Status st = writeOutputs(o, outs, named, report);
   if (!st) return reportError(st);
+  if (!ms.empty()) addLatency(report, ms);
   if (o.json) {
     std::printf("%s\n", report.dump().c_str());
     return 0;
@@ -204,6 +234,10 @@ int runBlob(const RunOptions& o) {
                 std::string(dtypeShortName(named.at(e["name"].get<std::string>()).dtype())).c_str(),
                 shapeToString(shapeOf(e["shape"].get<std::vector<int64_t>>())).c_str(),
                 e.contains("file") ? (" -> " + e["file"].get<std::string>()).c_str() : "");
+  if (!ms.empty())
+    std::printf("latency over %d runs (%d threads, int8 %s): median %.3f ms, min %.3f ms, mean %.3f ms, max %.3f ms\n",
+                o.repeat, (*interp)->threads(), report["int8_isa"].get<std::string>().c_str(), report["median_ms"].get<double>(),
+                report["min_ms"].get<double>(), report["mean_ms"].get<double>(), report["max_ms"].get<double>());
   return 0;
 }
 

@@ -6,6 +6,9 @@
 #include <cstring>
 #include <limits>
 
+#include "converter/device/int_simd.h"
+#include "converter/exec/thread_pool.h"
+
 namespace npuconv::device {
 namespace {
 
@@ -76,6 +79,148 @@ Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in
   if (perOut > (std::numeric_limits<int32_t>::max() / 2) / (255 * 255))
     return Status::unsupported("op \"{}\": {} products per output may overflow the int32 accumulator", op.name, perOut);
   return p;
+}
+
+MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out) {
+  MacSpec s;
+  const TensorView& x = in[0];
+  const Tensor& w = *in[1].desc;
+  const QuantParams& wq = *in[1].quant;
+  const bool conv = op.code == OpCode::Conv;
+  const bool transB = !conv && op.attrInt("trans_b", 0) != 0;
+  s.gemm = !conv;
+  s.xUnsigned = x.desc->dtype == DType::U8;
+  s.zx = zeroPoint(x);
+  const int64_t outCh = conv ? w.dims[0] : (transB ? w.dims[0] : w.dims[1]);
+  const int64_t perOut = static_cast<int64_t>(count(w)) / std::max<int64_t>(outCh, 1);
+  s.wUnsigned = w.dtype == DType::U8;
+  s.w.resize(count(w));
+  for (int64_t o = 0; o < outCh; ++o) {
+    s.zw.push_back(wq.zeroPoints[wq.perAxis() ? static_cast<size_t>(o) : 0]);
+    for (int64_t k = 0; k < perOut; ++k) {
+      const size_t src = conv || transB ? static_cast<size_t>(o * perOut + k) : static_cast<size_t>(k * outCh + o);
+      s.w[static_cast<size_t>(o * perOut + k)] = static_cast<int16_t>(load(in[1].data, w.dtype, src));
+    }
+  }
+  const auto* b = reinterpret_cast<const int32_t*>(in[2].data);
+  s.bias.assign(b, b + outCh);
+  if (out.desc->dtype != DType::I32)
+    for (int64_t o = 0; o < outCh; ++o) s.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
+  s.yUnsigned = out.desc->dtype == DType::U8;
+  s.zy = zeroPoint(out);
+  s.actMin = op.actMin, s.actMax = op.actMax;
+  s.O = outCh;
+  if (!conv) {
+    s.C = perOut;
+    s.H = static_cast<int64_t>(count(*x.desc)) / std::max<int64_t>(perOut, 1);  // rows M
+    return s;
+  }
+  const auto& xd = x.desc->dims;
+  const auto& yd = out.desc->dims;
+  const std::vector<int64_t> st = op.attrInts("strides"), pads = op.attrInts("pads"), dil = op.attrInts("dilations");
+  s.batch = xd[0], s.C = xd[1], s.H = xd[2], s.W = xd[3];
+  s.OH = yd[2], s.OW = yd[3];
+  s.kH = w.dims[2], s.kW = w.dims[3];
+  s.sh = st[0], s.sw = st[1], s.dh = dil[0], s.dw = dil[1];
+  s.pt = pads[0], s.pl = pads[1], s.pb = pads[2], s.pr = pads[3];
+  s.group = op.attrInt("group", 1);
+  return s;
+}
+
+namespace {
+
+/// Quantize of n floats with one (scale, zp): the scalar formula eight lanes at a time (the same
+/// IEEE division, round to nearest even, float add and clamp; NaN -> zp).
+__attribute__((target("avx2"))) void quantizeRunAvx2(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi,
+                                                     uint8_t* out) {
+  const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(float(zp)), vlo = _mm256_set1_ps(float(lo)), vhi = _mm256_set1_ps(float(hi));
+  const __m256i izp = _mm256_set1_epi32(zp);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 r = _mm256_round_ps(_mm256_div_ps(v, vs), _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC);
+    const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, vz), vlo), vhi);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    simd::store8(out + i, _mm256_blendv_epi8(_mm256_cvttps_epi32(t), izp, nan));
+  }
+  for (; i < n; ++i) {
+    const float r = std::nearbyint(x[i] / scale);
+    const float v = std::clamp(r + float(zp), float(lo), float(hi));
+    out[i] = static_cast<uint8_t>(std::isnan(x[i]) ? zp : static_cast<int32_t>(v));
+  }
+}
+
+/// Dequantize of n 8-bit values with one (scale, zp).
+__attribute__((target("avx2"))) void dequantizeRunAvx2(const uint8_t* x, bool isUnsigned, int64_t n, float scale, int32_t zp, float* y) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  const __m256i vz = _mm256_set1_epi32(zp);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(simd::load8(x + i, isUnsigned), vz)), vs));
+  for (; i < n; ++i) {
+    const int32_t v = isUnsigned ? int32_t{x[i]} : int32_t{static_cast<int8_t>(x[i])};
+    y[i] = static_cast<float>(static_cast<int64_t>(v) - zp) * scale;
+  }
+}
+
+/// Calls fn(first element, count, channel) for each run of elements sharing quantization parameters.
+template <typename F>
+void forEachRun(const QuantParams& q, const Tensor& t, F&& fn) {
+  const auto n = static_cast<int64_t>(count(t));
+  if (!q.perAxis()) {
+    fn(int64_t{0}, n, size_t{0});
+    return;
+  }
+  const auto channels = t.dims[static_cast<size_t>(q.axis)];
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(q.axis) + 1; d < t.dims.size(); ++d) inner *= t.dims[d];
+  for (int64_t i = 0, run = 0; i < n; i += inner, ++run) fn(i, inner, static_cast<size_t>(run % channels));
+}
+
+}  // namespace
+
+Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool) {
+  if (in.desc->dtype != DType::F32) return Status::unsupported("Quantize: input is not float32");
+  const QuantParams& q = *out.quant;
+  const int32_t lo = out.desc->dtype == DType::U8 ? 0 : -128, hi = out.desc->dtype == DType::U8 ? 255 : 127;
+  const auto* x = reinterpret_cast<const float*>(in.data);
+  auto* y = reinterpret_cast<uint8_t*>(out.data);
+  forEachRun(q, *out.desc, [&](int64_t first, int64_t n, size_t c) {
+    auto part = [&](int64_t b, int64_t e) {
+      const int64_t s = b * 8192, t = std::min(n, e * 8192);
+      quantizeRunAvx2(x + first + s, t - s, q.scales[c], q.zeroPoints[c], lo, hi, y + first + s);
+    };
+    const int64_t blocks = (n + 8191) / 8192;
+    forEachItem(pool, blocks, part);
+  });
+  return Status::ok();
+}
+
+Status runDequantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool) {
+  const QuantParams& q = *in.quant;
+  if (in.desc->dtype == DType::I32 && std::all_of(q.zeroPoints.begin(), q.zeroPoints.end(), [](int32_t z) { return z == 0; })) {
+    // An int32 accumulator: float(int64(v) - 0) == float(v), the same rounding, vectorizable.
+    const auto* x = reinterpret_cast<const int32_t*>(in.data);
+    auto* y = reinterpret_cast<float*>(out.data);
+    forEachRun(q, *in.desc, [&](int64_t first, int64_t n, size_t c) {
+      const float sc = q.scales[c];
+      for (int64_t i = first; i < first + n; ++i) y[i] = static_cast<float>(x[i]) * sc;
+    });
+    return Status::ok();
+  }
+  if (in.desc->dtype != DType::U8 && in.desc->dtype != DType::I8) return runDequantize(in, out);
+  const bool u8 = in.desc->dtype == DType::U8;
+  const auto* x = reinterpret_cast<const uint8_t*>(in.data);
+  auto* y = reinterpret_cast<float*>(out.data);
+  forEachRun(q, *in.desc, [&](int64_t first, int64_t n, size_t c) {
+    auto part = [&](int64_t b, int64_t e) {
+      const int64_t s = b * 8192, t = std::min(n, e * 8192);
+      dequantizeRunAvx2(x + first + s, u8, t - s, q.scales[c], q.zeroPoints[c], y + first + s);
+    };
+    const int64_t blocks = (n + 8191) / 8192;
+    forEachItem(pool, blocks, part);
+  });
+  return Status::ok();
 }
 
 Status runQuantize(const TensorView& in, const TensorView& out) {
@@ -203,11 +348,81 @@ void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
   }
 }
 
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y) {
+namespace {
+
+/// Add over elements [b, e), eight at a time; the tail with the scalar formula.
+__attribute__((target("avx2"))) void addRangeAvx2(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y,
+                                                  int64_t begin, int64_t end) {
+  const int left = static_cast<int>(op.attrInt("left_shift", 20));
+  const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
+  const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
+  const simd::QMul qa(ma), qb(mb), qo(mo);
+  const simd::ClampZy clamp(zy, op.actMin, op.actMax);
+  const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb);
+  const __m128i sh = _mm_cvtsi32_si128(left);
+  const bool ua = a.desc->dtype == DType::U8, ub = b.desc->dtype == DType::U8;
+  const auto* pa = reinterpret_cast<const uint8_t*>(a.data);
+  const auto* pb = reinterpret_cast<const uint8_t*>(b.data);
+  auto* py = reinterpret_cast<uint8_t*>(y.data);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256i va = qa(_mm256_sll_epi32(_mm256_sub_epi32(simd::load8(pa + i, ua), vza), sh));
+    const __m256i vb = qb(_mm256_sll_epi32(_mm256_sub_epi32(simd::load8(pb + i, ub), vzb), sh));
+    simd::store8(py + i, clamp(qo(simd::satAdd(va, vb))));
+  }
+  for (; i < end; ++i) {
+    const auto k = static_cast<size_t>(i);
+    const int32_t va = multiplyByQuantizedMultiplier((load(a.data, a.desc->dtype, k) - za) * (1 << left), ma);
+    const int32_t vb = multiplyByQuantizedMultiplier((load(b.data, b.desc->dtype, k) - zb) * (1 << left), mb);
+    store(y.data, y.desc->dtype, k, clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(va, vb), mo), op.actMin, op.actMax));
+  }
+}
+
+/// The same, sixteen lanes at a time (masked tail). (GCC 12 flags the _mm512_undefined_epi32()
+/// inside its own AVX-512 intrinsics as maybe-uninitialized at -O3.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const Op& op, const TensorView& a, const TensorView& b,
+                                                                          const TensorView& y, int64_t begin, int64_t end) {
+  const int left = static_cast<int>(op.attrInt("left_shift", 20));
+  const simd::QMul16 qa(multiplierAt(op, 0)), qb(multiplierAt(op, 1)), qo(multiplierAt(op, 2));
+  const simd::ClampZy16 clamp(zeroPoint(y), op.actMin, op.actMax);
+  const __m512i vza = _mm512_set1_epi32(zeroPoint(a)), vzb = _mm512_set1_epi32(zeroPoint(b));
+  const __m128i sh = _mm_cvtsi32_si128(left);
+  const bool ua = a.desc->dtype == DType::U8, ub = b.desc->dtype == DType::U8;
+  const auto* pa = reinterpret_cast<const uint8_t*>(a.data);
+  const auto* pb = reinterpret_cast<const uint8_t*>(b.data);
+  auto* py = reinterpret_cast<uint8_t*>(y.data);
+  for (int64_t i = begin; i < end; i += 16) {
+    const __mmask16 k = end - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (end - i)) - 1);
+    const __m128i ra = _mm_maskz_loadu_epi8(k, pa + i), rb = _mm_maskz_loadu_epi8(k, pb + i);
+    const __m512i xa = ua ? _mm512_cvtepu8_epi32(ra) : _mm512_cvtepi8_epi32(ra);
+    const __m512i xb = ub ? _mm512_cvtepu8_epi32(rb) : _mm512_cvtepi8_epi32(rb);
+    const __m512i va = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa, vza), sh));
+    const __m512i vb = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb, vzb), sh));
+    _mm512_mask_cvtepi32_storeu_epi8(py + i, k, clamp(qo(simd::satAdd16(va, vb))));
+  }
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Int8Isa isa, ThreadPool* pool) {
+  const bool fast = isa != Int8Isa::Scalar;
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
   const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
   const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
   const size_t n = count(*y.desc);
+  if (fast) {
+    auto range = [&](int64_t b0, int64_t e0) {
+      const int64_t s0 = b0 * 4096, s1 = std::min<int64_t>(e0 * 4096, static_cast<int64_t>(n));
+      if (isa == Int8Isa::Avx512Vnni) addRangeAvx512(op, a, b, y, s0, s1);
+      else addRangeAvx2(op, a, b, y, s0, s1);
+    };
+    const auto blocks = static_cast<int64_t>((n + 4095) / 4096);
+    forEachItem(pool, blocks, range);
+    return;
+  }
   for (size_t i = 0; i < n; ++i) {
     const int32_t va = multiplyByQuantizedMultiplier((load(a.data, a.desc->dtype, i) - za) * (1 << left), ma);
     const int32_t vb = multiplyByQuantizedMultiplier((load(b.data, b.desc->dtype, i) - zb) * (1 << left), mb);
@@ -216,7 +431,84 @@ void runAdd(const Op& op, const TensorView& a, const TensorView& b, const Tensor
   }
 }
 
-void runPool(const Op& op, const TensorView& x, const TensorView& y) {
+namespace {
+
+/// Pooling one plane at a time: the plane as int32 (x - zx) once, window bounds clipped to the
+/// image per output row and column, then the row requantized eight lanes at a time.
+void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool* pool) {
+  const auto& xd = x.desc->dims;
+  const auto& yd = y.desc->dims;
+  const int64_t NC = xd[0] * xd[1];
+  const int64_t H = xd[2], W = xd.size() > 3 ? xd[3] : 1;
+  const int64_t OH = yd[2], OW = yd.size() > 3 ? yd[3] : 1;
+  const bool global = op.code == OpCode::GlobalAveragePool, isMax = op.code == OpCode::MaxPool;
+  const std::vector<int64_t> k = global ? std::vector<int64_t>{H, W} : op.attrInts("kernel_shape");
+  const std::vector<int64_t> st = global ? std::vector<int64_t>{1, 1} : op.attrInts("strides");
+  const std::vector<int64_t> pads = global ? std::vector<int64_t>{0, 0, 0, 0} : op.attrInts("pads");
+  const std::vector<int64_t> dil = global ? std::vector<int64_t>{1, 1} : op.attrInts("dilations");
+  const FixedMultiplier f = multiplierAt(op, 0);
+  const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  const bool ux = x.desc->dtype == DType::U8;
+  // Per output column: the first valid tap and the number of valid taps (dilation steps).
+  auto taps = [](int64_t o, int64_t stride, int64_t pad, int64_t kk, int64_t d, int64_t size, int64_t& first, int64_t& n) {
+    const int64_t s0 = o * stride - pad;
+    int64_t j0 = 0;
+    while (j0 < kk && s0 + j0 * d < 0) ++j0;
+    int64_t j1 = kk;
+    while (j1 > j0 && s0 + (j1 - 1) * d >= size) --j1;
+    first = s0 + j0 * d;
+    n = j1 - j0;
+  };
+  std::vector<int64_t> colFirst(static_cast<size_t>(OW)), colN(static_cast<size_t>(OW));
+  for (int64_t ow = 0; ow < OW; ++ow) taps(ow, st[1], pads[1], k[1], dil[1], W, colFirst[static_cast<size_t>(ow)], colN[static_cast<size_t>(ow)]);
+  // Separable: over each output row's valid input rows first (a whole row at once, which the
+  // compiler vectorizes), then over each column's valid taps. Max and integer sums are exact in
+  // any order; x - zx is applied after (max(x) - zx, sum(x) - count * zx).
+  auto work = [&](int64_t b, int64_t e) {
+    std::vector<int32_t> acc(static_cast<size_t>(W));  // <= 2^16 rows x 255 per window: no overflow
+    std::vector<int32_t> row(static_cast<size_t>(OW));
+    for (int64_t c = b; c < e; ++c) {
+      const uint8_t* src = reinterpret_cast<const uint8_t*>(x.data) + c * H * W;
+      uint8_t* dst = reinterpret_cast<uint8_t*>(y.data) + c * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t h0 = 0, nh = 0;
+        taps(oh, st[0], pads[0], k[0], dil[0], H, h0, nh);
+        std::fill(acc.begin(), acc.end(), isMax ? INT32_MIN : 0);
+        for (int64_t i = 0; i < nh; ++i) {
+          const uint8_t* r = src + (h0 + i * dil[0]) * W;
+          if (ux) {
+            if (isMax) for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] = std::max<int32_t>(acc[static_cast<size_t>(w)], r[w]);
+            else for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] += r[w];
+          } else {
+            const auto* rs = reinterpret_cast<const int8_t*>(r);
+            if (isMax) for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] = std::max<int32_t>(acc[static_cast<size_t>(w)], rs[w]);
+            else for (int64_t w = 0; w < W; ++w) acc[static_cast<size_t>(w)] += rs[w];
+          }
+        }
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = colFirst[static_cast<size_t>(ow)], nw = colN[static_cast<size_t>(ow)];
+          const int32_t* a = acc.data() + w0;
+          int64_t v = isMax ? int64_t{INT32_MIN} : 0;
+          if (isMax) for (int64_t j = 0; j < nw; ++j) v = std::max<int64_t>(v, a[j * dil[1]]);
+          else for (int64_t j = 0; j < nw; ++j) v += a[j * dil[1]];
+          row[static_cast<size_t>(ow)] = isMax ? (nh * nw == 0 ? 0 : static_cast<int32_t>(v - zx))
+                                               : clampToRange(v - nh * nw * int64_t{zx}, INT32_MIN, INT32_MAX);
+        }
+        requantizeRow(row.data(), OW, 0, f, zy, op.actMin, op.actMax);
+        for (int64_t ow = 0; ow < OW; ++ow) dst[oh * OW + ow] = static_cast<uint8_t>(row[static_cast<size_t>(ow)]);
+      }
+    }
+  };
+  forEachItem(pool, NC, work);
+}
+
+}  // namespace
+
+void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast, ThreadPool* pool) {
+  if (fast && x.desc->dims[2] <= (int64_t{1} << 23)) {  // int32 column sums of up to 2^23 rows x 255
+    poolFast(op, x, y, pool);
+    return;
+  }
   const auto& xd = x.desc->dims;
   const auto& yd = y.desc->dims;
   const int64_t NC = xd[0] * xd[1];

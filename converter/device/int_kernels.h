@@ -1,6 +1,7 @@
 // int_kernels.h - the device program's integer kernels: plain scalar C++ that the compiler may
 // auto-vectorize. Integer arithmetic is exact and associative, so the result bits do not depend
-// on the vector width, the machine or the thread count; there is no run-time kernel choice.
+// on the vector width, the machine or the thread count. These are the reference ("scalar") Conv
+// and Gemm; the fast ones (int_gemm.h, chosen at run time) give the same bits.
 // Semantics: docs/blob-format.md, "Op table".
 #pragma once
 
@@ -10,7 +11,12 @@
 
 #include "converter/device/device_program.h"
 #include "converter/device/fixed_point.h"
+#include "converter/device/int_gemm.h"
 #include "converter/support/status.h"
+
+namespace npuconv {
+class ThreadPool;
+}
 
 namespace npuconv::device {
 
@@ -32,12 +38,23 @@ struct PreparedMac {
 
 Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out);
 
+/// The Conv/Gemm as int_gemm.h's MacKernel wants it (raw weights per output channel, geometry).
+/// The op must have passed the interpreter's checks and prepareMac.
+MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out);
+
 Status runQuantize(const TensorView& in, const TensorView& out);
 Status runDequantize(const TensorView& in, const TensorView& out);
+/// The same bits, eight lanes at a time (the CPU must have AVX2), threaded over pool.
+Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
+Status runDequantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
 void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y);
-void runPool(const Op& op, const TensorView& x, const TensorView& y);  // MaxPool, AveragePool, GlobalAveragePool
+/// fast / isa other than scalar: the vector and per-plane versions (same bits; the CPU must have
+/// the ISA), threaded over pool.
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Int8Isa isa = Int8Isa::Scalar,
+            ThreadPool* pool = nullptr);
+void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast = false,
+             ThreadPool* pool = nullptr);  // MaxPool, AveragePool, GlobalAveragePool
 void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y);
 void runReshape(const Op& op, const TensorView& x, const TensorView& y);
 void runTranspose(const Op& op, const TensorView& x, const TensorView& y);

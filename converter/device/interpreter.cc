@@ -2,9 +2,11 @@
 #include "converter/device/interpreter.h"
 
 #include <cstring>
+#include <new>
 
 #include "converter/device/int_kernels.h"
 #include "converter/exec/executor.h"
+#include "converter/exec/thread_pool.h"
 #include "converter/ir/graph.h"
 
 namespace npuconv::device {
@@ -21,6 +23,7 @@ struct FallbackOp {
   std::unique_ptr<Graph> graph;
   std::unique_ptr<Executor> exec;
   std::vector<int32_t> activationInputs;  // program tensors fed as graph inputs, in order
+  std::vector<npuconv::Tensor> args;       // views of those tensors' arena bytes (no copy per run)
 };
 
 Expected<FallbackOp> buildFallback(const Program& p, const Op& op) {
@@ -71,6 +74,10 @@ struct Interpreter::Impl {
   std::shared_ptr<AlignedBuffer> arena;
   std::vector<std::unique_ptr<PreparedMac>> mac;       // per op (Conv/Gemm)
   std::vector<std::unique_ptr<FallbackOp>> fallback;   // per op (FloatOp)
+  std::vector<std::unique_ptr<MacKernel>> fast;        // per op (Conv/Gemm) unless the ISA is scalar
+  Int8Isa isa = Int8Isa::Scalar;
+  std::unique_ptr<ThreadPool> pool;                    // null: one thread
+  std::vector<uint8_t> scratch;                        // shared by the MacKernels (one op at a time)
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -254,8 +261,22 @@ struct Interpreter::Impl {
 Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Interpreter::~Interpreter() = default;
 
-Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
+Int8Isa Interpreter::isa() const { return impl_->isa; }
+int Interpreter::threads() const { return impl_->pool ? impl_->pool->size() : 1; }
+
+Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, InterpreterOptions options) {
   auto impl = std::make_unique<Impl>(p);
+  if (options.isa) {
+    if (!int8IsaAvailable(*options.isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(*options.isa));
+    impl->isa = *options.isa;
+  } else {
+    NPU_ASSIGN_OR_RETURN(impl->isa, int8IsaFromEnv());
+  }
+  if (options.threads < 0) return Status::invalidArgument("threads must be >= 0, got {}", options.threads);
+  if (options.threads != 1) {
+    impl->pool = std::make_unique<ThreadPool>(options.threads);
+    if (impl->pool->size() <= 1) impl->pool.reset();
+  }
   for (const Tensor& t : p.tensors) {
     if (t.storage == Storage::Activation && t.arenaOffset + t.byteSize() > p.memory.arenaBytes)
       return Status::invalidModel("tensor \"{}\" lies outside the arena ({} bytes)", t.name, p.memory.arenaBytes);
@@ -270,6 +291,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
   }
   impl->mac.resize(p.ops.size());
   impl->fallback.resize(p.ops.size());
+  impl->fast.resize(p.ops.size());
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op& op = p.ops[i];
     NPU_TRY(impl->check(op, i));
@@ -278,8 +300,23 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p) {
       for (int32_t t : op.inputs) in.push_back(impl->view(t));
       NPU_ASSIGN_OR_RETURN(PreparedMac m, prepareMac(op, in, p.tensors[static_cast<size_t>(op.outputs[0])]));
       impl->mac[i] = std::make_unique<PreparedMac>(std::move(m));
+      if (impl->isa != Int8Isa::Scalar) {
+        try {
+          auto k = MacKernel::create(macSpec(op, in, impl->view(op.outputs[0])), impl->isa);
+          if (!k) return k.status().in(fmt::format("op {} \"{}\"", i, op.name));
+          impl->fast[i] = std::move(*k);
+          if (impl->scratch.size() < impl->fast[i]->scratchBytes()) impl->scratch.resize(impl->fast[i]->scratchBytes());
+        } catch (const std::bad_alloc&) {
+          return Status::unsupported("op {} \"{}\": its int8 kernel's memory cannot be allocated", i, op.name);
+        }
+      }
     } else if (op.code == OpCode::FloatOp) {
       NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
+      for (int32_t t : f.activationInputs) {
+        const Tensor& d = p.tensors[static_cast<size_t>(t)];
+        auto bytes = Buffer::view(impl->arena, impl->view(t).data, d.byteSize());
+        f.args.push_back(npuconv::Tensor::fromData(std::make_shared<const TensorData>(d.dtype, d.dims, std::move(bytes))));
+      }
       impl->fallback[i] = std::make_unique<FallbackOp>(std::move(f));
     }
   }
@@ -311,28 +348,28 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
       if (t >= 0) in.push_back(impl_->view(t));
     const TensorView y = impl_->view(op.outputs[0]);
     switch (op.code) {
-      case OpCode::Quantize: NPU_TRY(runQuantize(in[0], y)); break;
-      case OpCode::Dequantize: NPU_TRY(runDequantize(in[0], y)); break;
-      case OpCode::Conv: runConv(op, *impl_->mac[i], in[0], y); break;
-      case OpCode::Gemm: runGemm(op, *impl_->mac[i], in[0], y); break;
-      case OpCode::Add: runAdd(op, in[0], in[1], y); break;
+      case OpCode::Quantize:
+        NPU_TRY(impl_->isa != Int8Isa::Scalar ? runQuantizeFast(in[0], y, impl_->pool.get()) : runQuantize(in[0], y));
+        break;
+      case OpCode::Dequantize:
+        NPU_TRY(impl_->isa != Int8Isa::Scalar ? runDequantizeFast(in[0], y, impl_->pool.get()) : runDequantize(in[0], y));
+        break;
+      case OpCode::Conv:
+      case OpCode::Gemm:
+        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data());
+        else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
+        else runGemm(op, *impl_->mac[i], in[0], y);
+        break;
+      case OpCode::Add: runAdd(op, in[0], in[1], y, impl_->isa, impl_->pool.get()); break;
       case OpCode::MaxPool:
       case OpCode::AveragePool:
-      case OpCode::GlobalAveragePool: runPool(op, in[0], y); break;
+      case OpCode::GlobalAveragePool: runPool(op, in[0], y, impl_->isa != Int8Isa::Scalar, impl_->pool.get()); break;
       case OpCode::Concat: runConcat(op, in, y); break;
       case OpCode::Reshape: runReshape(op, in[0], y); break;
       case OpCode::Transpose: runTranspose(op, in[0], y); break;
       case OpCode::FloatOp: {
         FallbackOp& f = *impl_->fallback[i];
-        std::vector<npuconv::Tensor> args;
-        for (int32_t t : f.activationInputs) {
-          const Tensor& d = p.tensors[static_cast<size_t>(t)];
-          npuconv::Tensor a = npuconv::Tensor::uninitialized(d.dtype, d.dims);
-          std::memcpy(a.mutableRaw(), impl_->view(t).data, d.byteSize());
-          args.push_back(std::move(a));
-        }
-        NPU_ASSIGN_OR_RETURN(std::vector<npuconv::Tensor> outs,
-                             f.exec->runOrdered(args));
+        NPU_ASSIGN_OR_RETURN(std::vector<npuconv::Tensor> outs, f.exec->runOrdered(f.args));
         for (size_t o = 0; o < op.outputs.size(); ++o) {
           const Tensor& d = p.tensors[static_cast<size_t>(op.outputs[o])];
           if (outs[o].dtype() != d.dtype || outs[o].dims() != d.dims)

@@ -1,24 +1,36 @@
 // interpreter.h - runs a device program on the CPU exactly as docs/blob-format.md says: integer
 // ops with the integer kernels (int_kernels.h: same bits for any machine and thread count), float
 // ops (CPU fallback) with the reference executor's kernels, every activation at its planned arena
-// offset. The program must outlive the interpreter (weights are views).
+// offset. The program must outlive the interpreter (weights are views). The integer Conv/Gemm
+// kernels are chosen at creation (InterpreterOptions::isa, NPUCONV_INT8_ISA, the CPU): the choice
+// and the thread count change the speed, never a bit.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "converter/device/device_program.h"
+#include "converter/device/int_gemm.h"
 #include "converter/exec/tensor.h"
 #include "converter/support/status.h"
 
 namespace npuconv::device {
 
+struct InterpreterOptions {
+  int threads = 1;              // threads of the integer kernels; 0: all cores
+  std::optional<Int8Isa> isa;   // unset: NPUCONV_INT8_ISA if set, else the best the CPU has
+};
+
 class Interpreter {
  public:
   /// Checks every op against the spec (operand counts, dtypes, quantization, dims, attributes)
-  /// and prepares the weights; errors name the op.
-  static Expected<std::unique_ptr<Interpreter>> create(const Program& program);
+  /// and prepares (packs) the weights; errors name the op. An ISA the CPU lacks is an error.
+  static Expected<std::unique_ptr<Interpreter>> create(const Program& program, InterpreterOptions options = {});
   ~Interpreter();
+
+  Int8Isa isa() const;
+  int threads() const;
 
   /// Inputs in the program's input order, with the declared dtype and dims; outputs likewise.
   Expected<std::vector<npuconv::Tensor>> run(const std::vector<npuconv::Tensor>& inputs);

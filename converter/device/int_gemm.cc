@@ -1,0 +1,929 @@
+// int_gemm.cc - see int_gemm.h.
+//
+// Layout. Activations are rewritten per run into "quads": for each group of 4 input channels a
+// plane of 4-byte cells (the 4 channels' bytes of one pixel), zero-point padded around the image
+// (NC4HW4 with a border). The kernels keep output pixels in vector lanes and 4 channels in each
+// 32-bit lane, so one vpdpbusd does 4 MACs for each of 16 pixels against one output channel's 4
+// weights (broadcast). A stride-1 Conv reads its taps straight from the padded planes: output
+// pixel (oh, ow) is computed at "virtual" index q = oh * PW + ow of the padded width PW, so a run
+// of consecutive q is one contiguous load per tap (the PW - OW columns past each row are computed
+// and dropped). A strided Conv gathers its taps into a packed panel per run of NR output pixels
+// (im2col). A Gemm is a 1x1 Conv whose "pixels" are the rows of x, stored transposed.
+// Weights are packed once into blocks of MR output channels: [group][block][tap][c4][MR][4].
+// Depthwise Convs (one input channel per group) use a direct int16 loop per channel.
+#include "converter/device/int_gemm.h"
+
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "converter/device/int_simd.h"
+#include "converter/exec/thread_pool.h"
+
+namespace npuconv::device {
+
+// ---------------------------------------------------------------------------------------------
+// CPU features
+
+namespace {
+
+struct CpuFeatures {
+  bool avx2 = false, avxVnni = false, avx512Vnni = false;
+};
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+  if (!osxsave || !avx) return f;
+  unsigned xlo = 0, xhi = 0;
+  __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  const bool ymmOs = (xlo & 0x6) == 0x6, zmmOs = (xlo & 0xE6) == 0xE6;
+  if (!ymmOs || __get_cpuid_max(0, nullptr) < 7) return f;
+  __cpuid_count(7, 0, a, b, c, d);
+  f.avx2 = (b >> 5) & 1;
+  const bool avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+  f.avx512Vnni = f.avx2 && zmmOs && avx512f && avx512bw && avx512vl && ((c >> 11) & 1);
+  __cpuid_count(7, 1, a, b, c, d);
+  f.avxVnni = f.avx2 && ((a >> 4) & 1);
+  return f;
+}
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+}  // namespace
+
+std::string_view int8IsaName(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Scalar: return "scalar";
+    case Int8Isa::Avx2: return "avx2";
+    case Int8Isa::AvxVnni: return "avxvnni";
+    case Int8Isa::Avx512Vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
+std::optional<Int8Isa> parseInt8Isa(std::string_view name) {
+  for (Int8Isa i : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni})
+    if (name == int8IsaName(i)) return i;
+  return std::nullopt;
+}
+
+bool int8IsaAvailable(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Scalar: return true;
+    case Int8Isa::Avx2: return cpu().avx2;
+    case Int8Isa::AvxVnni: return cpu().avxVnni;
+    case Int8Isa::Avx512Vnni: return cpu().avx512Vnni;
+  }
+  return false;
+}
+
+Int8Isa bestInt8Isa() {
+  for (Int8Isa i : {Int8Isa::Avx512Vnni, Int8Isa::AvxVnni, Int8Isa::Avx2})
+    if (int8IsaAvailable(i)) return i;
+  return Int8Isa::Scalar;
+}
+
+Expected<Int8Isa> int8IsaFromEnv() {
+  const char* s = std::getenv("NPUCONV_INT8_ISA");
+  if (!s || !*s) return bestInt8Isa();
+  const auto isa = parseInt8Isa(s);
+  if (!isa) return Status::invalidArgument("NPUCONV_INT8_ISA={}: expected scalar, avx2, avxvnni or avx512vnni", s);
+  if (!int8IsaAvailable(*isa)) return Status::unsupported("NPUCONV_INT8_ISA={}: this CPU lacks it", s);
+  return *isa;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requantization: fixed_point.h, lane for lane.
+
+namespace {
+
+void requantizeRowScalar(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy, int32_t lo, int32_t hi) {
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(v[i], bias), f), lo, hi);
+}
+
+__attribute__((target("avx2"))) void requantizeRowAvx2(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy,
+                                                       int32_t lo, int32_t hi) {
+  const simd::QMul mul(f);
+  const simd::ClampZy clamp(zy, lo, hi);
+  const __m256i vb = _mm256_set1_epi32(bias);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), clamp(mul(simd::satAdd(a, vb))));
+  }
+  requantizeRowScalar(v + i, n - i, bias, f, zy, lo, hi);
+}
+
+/// requantizeRow, then the low bytes to out (8-bit outputs).
+__attribute__((target("avx2"))) void requantizeRowTo8Avx2(const int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy,
+                                                          int32_t lo, int32_t hi, uint8_t* out) {
+  const simd::QMul mul(f);
+  const simd::ClampZy clamp(zy, lo, hi);
+  const __m256i vb = _mm256_set1_epi32(bias);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    simd::store8(out + i, clamp(mul(simd::satAdd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i)), vb))));
+  for (; i < n; ++i)
+    out[i] = static_cast<uint8_t>(clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(saturatingAdd(v[i], bias), f), lo, hi));
+}
+
+/// The same on sixteen lanes (masked tail), storing with vpmovdb. (GCC 12 flags the
+/// _mm512_undefined_epi32() inside its own AVX-512 intrinsics as maybe-uninitialized at -O3.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void requantizeRowTo8Avx512(const int32_t* v, int64_t n, int32_t bias,
+                                                                                 FixedMultiplier f, int32_t zy, int32_t lo,
+                                                                                 int32_t hi, uint8_t* out) {
+  const int left = f.shift > 0 ? f.shift : 0;
+  const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+  const __m512i vb = _mm512_set1_epi32(bias), vm = _mm512_set1_epi32(f.multiplier), zero = _mm512_setzero_si512();
+  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
+  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
+  const __m512i hiLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
+  const __m512i loLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
+  const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const auto maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
+  const __m512i mask = _mm512_set1_epi32(maskS), half = _mm512_set1_epi32(maskS >> 1), one = _mm512_set1_epi32(1);
+  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512i a = _mm512_maskz_loadu_epi32(k, v + i);
+    __m512i s = _mm512_add_epi32(a, vb);
+    const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
+    s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
+    if (left) {
+      const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, hiLim), lt = _mm512_cmplt_epi32_mask(s, loLim);
+      s = _mm512_sll_epi32(s, leftC);
+      s = _mm512_mask_blend_epi32(gt, s, imax);
+      s = _mm512_mask_blend_epi32(lt, s, imin);
+    }
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+    even = _mm512_srli_epi64(even, 31);
+    odd = _mm512_slli_epi64(odd, 1);
+    const __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+    const __m512i rem = _mm512_and_si512(h, mask);
+    const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
+    __m512i r = _mm512_sra_epi32(h, rightC);
+    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+    r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, rlo), rhi), vzy);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+  }
+}
+
+/// The epilogue of a whole AVX-512 tile (rows of 32 accumulators, the first rn valid, cnt valid
+/// pixels): + corr, saturating + bias, requantize, clamp, bytes to out[r][32]. The row-invariant
+/// constants are set up once per tile.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueTileAvx512(const int32_t* tile, int64_t rn, int64_t cnt,
+                                                                             const int32_t* corr, const int32_t* bias,
+                                                                             const FixedMultiplier* rq, int32_t zy, int32_t lo,
+                                                                             int32_t hi, uint8_t* out) {
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
+  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  const __mmask16 k0 = cnt >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cnt) - 1);
+  const __mmask16 k1 = cnt >= 32 ? __mmask16(0xFFFF) : cnt <= 16 ? __mmask16(0) : static_cast<__mmask16>((1u << (cnt - 16)) - 1);
+  for (int64_t r = 0; r < rn; ++r) {
+    const FixedMultiplier f = rq[r];
+    const int left = f.shift > 0 ? f.shift : 0;
+    const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+    const __m512i vc = _mm512_set1_epi32(corr[r]), vb = _mm512_set1_epi32(bias[r]), vm = _mm512_set1_epi32(f.multiplier);
+    const auto maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
+    const __m512i mask = _mm512_set1_epi32(maskS), half = _mm512_set1_epi32(maskS >> 1);
+    const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
+    for (int h = 0; h < 2; ++h) {
+      const __mmask16 k = h ? k1 : k0;
+      if (!k) continue;
+      const __m512i a = _mm512_add_epi32(_mm512_loadu_si512(tile + r * 32 + 16 * h), vc);
+      __m512i s = _mm512_add_epi32(a, vb);
+      const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
+      s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
+      if (left) {
+        const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left));
+        const __mmask16 lt = _mm512_cmplt_epi32_mask(s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left));
+        s = _mm512_sll_epi32(s, leftC);
+        s = _mm512_mask_blend_epi32(gt, s, imax);
+        s = _mm512_mask_blend_epi32(lt, s, imin);
+      }
+      __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
+      __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+      const __m512i hm = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+      const __m512i rem = _mm512_and_si512(hm, mask);
+      const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(hm, 31));
+      __m512i v = _mm512_sra_epi32(hm, rightC);
+      v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, thr), v, one);
+      v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, rlo), rhi), vzy);
+      _mm512_mask_cvtepi32_storeu_epi8(out + r * 32 + 16 * h, k, v);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+void forEachItem(ThreadPool* pool, int64_t items, const std::function<void(int64_t, int64_t)>& fn) {
+  if (!pool || pool->size() <= 1 || items <= 1) {
+    if (items > 0) fn(0, items);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  pool->parallelFor(pool->size(), 1, [&](int64_t, int64_t) {
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items;) fn(i, i + 1);
+  });
+}
+
+void requantizeRow(int32_t* v, int64_t n, int32_t bias, FixedMultiplier f, int32_t zy, int32_t lo, int32_t hi) {
+  if (cpu().avx2) requantizeRowAvx2(v, n, bias, f, zy, lo, hi);
+  else requantizeRowScalar(v, n, bias, f, zy, lo, hi);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Microkernels: tile[MR][NR] = sum over taps t and channel quads c of a[t][c] . w[t][c], where
+// a = base + taps[t] + c * strideC4 points at NR quads (4 bytes each) and w at MR quads.
+
+namespace {
+
+using KernelFn = void (*)(const uint8_t* a, const int64_t* taps, int nTaps, int64_t strideC4, int64_t c4, const void* w,
+                          int32_t* tile);
+
+inline int32_t load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <int MR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void kernelAvx512Vnni(const uint8_t* a, const int64_t* taps,
+                                                                                       int nTaps, int64_t strideC4, int64_t c4,
+                                                                                       const void* wv, int32_t* tile) {
+  const auto* w = static_cast<const int8_t*>(wv);
+  __m512i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_si512();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* p = a + taps[t];
+    for (int64_t c = 0; c < c4; ++c, p += strideC4, w += 4 * MR) {
+      const __m512i x0 = _mm512_loadu_si512(p), x1 = _mm512_loadu_si512(p + 64);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512i b = _mm512_set1_epi32(load32(w + 4 * r));
+        acc0[r] = _mm512_dpbusd_epi32(acc0[r], x0, b);
+        acc1[r] = _mm512_dpbusd_epi32(acc1[r], x1, b);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    _mm512_storeu_si512(tile + r * 32, acc0[r]);
+    _mm512_storeu_si512(tile + r * 32 + 16, acc1[r]);
+  }
+}
+
+template <int MR>
+__attribute__((target("avx2,avxvnni"))) void kernelAvxVnni(const uint8_t* a, const int64_t* taps, int nTaps, int64_t strideC4,
+                                                          int64_t c4, const void* wv, int32_t* tile) {
+  const auto* w = static_cast<const int8_t*>(wv);
+  __m256i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* p = a + taps[t];
+    for (int64_t c = 0; c < c4; ++c, p += strideC4, w += 4 * MR) {
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m256i b = _mm256_set1_epi32(load32(w + 4 * r));
+        acc0[r] = _mm256_dpbusd_avx_epi32(acc0[r], x0, b);
+        acc1[r] = _mm256_dpbusd_avx_epi32(acc1[r], x1, b);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * 16), acc0[r]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * 16 + 8), acc1[r]);
+  }
+}
+
+/// AVX2: activations zero-extended to 16 bits, weights as int16; vpmaddwd sums pairs exactly
+/// (|x' * w'| <= 255 * 128), giving two partial sums per pixel that are added at the end.
+template <int MR>
+__attribute__((target("avx2"))) void kernelAvx2(const uint8_t* a, const int64_t* taps, int nTaps, int64_t strideC4, int64_t c4,
+                                               const void* wv, int32_t* tile) {
+  const auto* w = static_cast<const int16_t*>(wv);
+  __m256i acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* p = a + taps[t];
+    for (int64_t c = 0; c < c4; ++c, p += strideC4, w += 4 * MR) {
+      const __m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      const __m256i x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        int64_t q;
+        std::memcpy(&q, w + 4 * r, 8);
+        const __m256i b = _mm256_set1_epi64x(q);
+        acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(x0, b));
+        acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(x1, b));
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    // hadd gives pixels [0 1 4 5 | 2 3 6 7]; the permute puts them in order.
+    const __m256i h = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc0[r], acc1[r]), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + r * 8), h);
+  }
+}
+
+struct IsaShape {
+  int mr, nr;
+  bool wide16;  // weights stored as int16 (AVX2) instead of int8
+  KernelFn kernel;
+};
+
+IsaShape shapeOf(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Avx512Vnni: return {8, 32, false, &kernelAvx512Vnni<8>};
+    case Int8Isa::AvxVnni: return {6, 16, false, &kernelAvxVnni<6>};
+    case Int8Isa::Avx2: return {6, 8, true, &kernelAvx2<6>};
+    case Int8Isa::Scalar: break;
+  }
+  return {1, 1, false, nullptr};
+}
+
+/// dst[4 * i + l] = src_l[i] ^ flip for i < n (4 channel rows to quads); a null row gives zeros.
+void interleave4(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* dst) {
+  const uint8_t* r[4];
+  int64_t i = 0;
+  bool anyNull = false;
+  for (int l = 0; l < 4; ++l) anyNull |= src[l] == nullptr;
+  if (!anyNull) {
+    for (int l = 0; l < 4; ++l) r[l] = src[l];
+    const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+    for (; i + 16 <= n; i += 16) {
+      const __m128i a0 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + i)), f);
+      const __m128i a1 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + i)), f);
+      const __m128i a2 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + i)), f);
+      const __m128i a3 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + i)), f);
+      const __m128i lo01 = _mm_unpacklo_epi8(a0, a1), hi01 = _mm_unpackhi_epi8(a0, a1);
+      const __m128i lo23 = _mm_unpacklo_epi8(a2, a3), hi23 = _mm_unpackhi_epi8(a2, a3);
+      auto* d = reinterpret_cast<__m128i*>(dst + 4 * i);
+      _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
+      _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
+      _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
+      _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+    }
+  }
+  for (; i < n; ++i)
+    for (int l = 0; l < 4; ++l) dst[4 * i + l] = src[l] ? static_cast<uint8_t>(src[l][i] ^ flip) : uint8_t{0};
+}
+
+enum class Mode { Reference, Direct, Im2col, Depthwise };
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct MacKernel::Impl {
+  MacSpec s;
+  Int8Isa isa = Int8Isa::Scalar;
+  Mode mode = Mode::Reference;
+  IsaShape ks{};
+  int64_t G = 1, Cg = 0, Og = 0, C4 = 0, T = 1, Kreal = 0;
+  int64_t PH = 1, PW = 1, planeBytes = 0, imageBytes = 0;  // quad planes of one image
+  int64_t Q = 0;                                            // virtual output pixels per image
+  int64_t nBg = 0;                                          // weight blocks per group
+  std::vector<int64_t> taps;                                // Direct: byte offset of each tap
+  std::vector<int64_t> tapQuads;                            // Im2col: quad offset of each tap
+  std::vector<uint8_t> wpack;                               // int8 or int16 elements
+  size_t wBlockBytes = 0;
+  std::vector<uint8_t> ones;  // one block of ones (row sums) when some zw' != 0
+  std::vector<int32_t> corr, zwS;
+  bool anyZw = false;
+  uint8_t flip = 0, zxS = 0;  // x' = x ^ flip; zx' (the padding byte)
+  int64_t scratchBytes = 0;              // the activation planes of one image, aligned
+  mutable std::vector<uint8_t> xstore;  // the planes when run() is given no scratch
+  mutable uint8_t* xb = nullptr;        // the planes of the current run, 64-byte aligned
+  uint8_t* xbuf() const { return xb; }
+  static uint8_t* align64(uint8_t* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); }
+
+  void store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const;
+  struct Seg {
+    int64_t k, len, dst;  // tile columns k .. k + len go to output pixels dst ..
+  };
+  void segments(int64_t q0, int64_t cnt, std::vector<Seg>& out) const;
+  void transform(const std::byte* x, int64_t n, ThreadPool* pool) const;
+  void packPanel(int64_t q0, uint8_t* panel) const;
+  void packPanelAvx512(int64_t q0, uint8_t* panel) const;
+  void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
+  void runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const;
+  void runReference(const std::byte* x, std::byte* y) const;
+};
+
+MacKernel::MacKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MacKernel::~MacKernel() = default;
+Int8Isa MacKernel::isa() const { return impl_->isa; }
+
+Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa) {
+  if (!int8IsaAvailable(isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(isa));
+  auto p = std::make_unique<Impl>();
+  Impl& m = *p;
+  m.s = std::move(spec);
+  const MacSpec& s = m.s;
+  m.isa = isa;
+  m.G = s.gemm ? 1 : s.group;
+  m.Cg = s.C / m.G;
+  m.Og = s.O / m.G;
+  m.Kreal = m.Cg * s.kH * s.kW;
+  if (isa == Int8Isa::Scalar) {
+    m.mode = Mode::Reference;
+    return std::unique_ptr<MacKernel>(new MacKernel(std::move(p)));
+  }
+  if (!s.gemm && m.Cg == 1 && m.G > 1) {
+    m.mode = Mode::Depthwise;
+    return std::unique_ptr<MacKernel>(new MacKernel(std::move(p)));
+  }
+  m.ks = shapeOf(isa);
+  const int MR = m.ks.mr, NR = m.ks.nr;
+  m.mode = s.gemm || (s.sh == 1 && s.sw == 1) ? Mode::Direct : Mode::Im2col;
+  m.T = s.kH * s.kW;
+  m.C4 = (m.Cg + 3) / 4;
+  m.flip = s.xUnsigned ? 0 : 0x80;
+  const int32_t zxS = s.xUnsigned ? s.zx : s.zx + 128;
+  m.zxS = static_cast<uint8_t>(zxS);
+  if (s.gemm) {
+    m.PH = 1, m.PW = s.H;  // H holds M for a Gemm
+  } else {
+    m.PH = s.H + s.pt + s.pb, m.PW = s.W + s.pl + s.pr;
+  }
+  // A plane has slack past its end so a tile's loads that run past the last pixel stay inside.
+  const int64_t slack = NR + (s.kW - 1) * s.dw + m.PW + 16;
+  m.planeBytes = ((m.PH * m.PW + slack) * 4 + 63) / 64 * 64;  // planes start on cache lines
+  m.imageBytes = m.G * m.C4 * m.planeBytes;
+  m.scratchBytes = m.imageBytes + m.planeBytes + 64;  // a spare plane: reads past the last one stay inside
+  if (m.mode == Mode::Direct) {
+    m.Q = s.gemm ? s.H : s.OH * m.PW;
+    for (int64_t i = 0; i < s.kH; ++i)
+      for (int64_t j = 0; j < s.kW; ++j) m.taps.push_back((i * s.dh * m.PW + j * s.dw) * 4);
+  } else {
+    m.Q = s.OH * s.OW;
+    for (int64_t i = 0; i < s.kH; ++i)
+      for (int64_t j = 0; j < s.kW; ++j) m.tapQuads.push_back(i * s.dh * m.PW + j * s.dw);
+    m.taps.push_back(0);
+  }
+  // Weights: [g][block][t][c4][MR][4], w' = w (s8) or w - 128 (u8); zero outside Cg and Og.
+  m.nBg = (m.Og + MR - 1) / MR;
+  const int64_t steps = m.T * m.C4;
+  const size_t esz = m.ks.wide16 ? 2 : 1;
+  m.wBlockBytes = static_cast<size_t>(steps * MR * 4) * esz;
+  // A hostile blob can ask for padding that blows the planes or the packed weights up; refuse
+  // beyond 16 GiB instead of failing in the allocator.
+  constexpr double kMaxBytes = double(int64_t{1} << 34);
+  if (double(m.G) * double(m.nBg) * double(m.wBlockBytes) > kMaxBytes || double(m.G) * double(m.C4) * double(m.planeBytes) > kMaxBytes)
+    return Status::unsupported("the int8 kernels would need more than 16 GiB for this op's weights or activations");
+  m.wpack.assign(static_cast<size_t>(m.G * m.nBg) * m.wBlockBytes, 0);
+  m.corr.assign(static_cast<size_t>(s.O), 0);
+  m.zwS.assign(static_cast<size_t>(s.O), 0);
+  const int32_t wShift = s.wUnsigned ? 128 : 0;
+  for (int64_t o = 0; o < s.O; ++o) {
+    m.zwS[static_cast<size_t>(o)] = s.zw[static_cast<size_t>(o)] - wShift;
+    m.anyZw |= m.zwS[static_cast<size_t>(o)] != 0;
+  }
+  for (int64_t g = 0; g < m.G; ++g)
+    for (int64_t ol = 0; ol < m.Og; ++ol) {
+      const int64_t o = g * m.Og + ol, blk = g * m.nBg + ol / MR, r = ol % MR;
+      uint32_t colsum = 0;
+      for (int64_t c = 0; c < m.Cg; ++c)
+        for (int64_t t = 0; t < m.T; ++t) {
+          const int32_t wv = s.w[static_cast<size_t>((o * m.Cg + c) * m.T + t)] - wShift;
+          colsum += static_cast<uint32_t>(wv);
+          const size_t idx = static_cast<size_t>((((t * m.C4 + c / 4) * MR) + r) * 4 + c % 4);
+          uint8_t* base = m.wpack.data() + static_cast<size_t>(blk) * m.wBlockBytes;
+          if (esz == 2) {
+            const auto v = static_cast<int16_t>(wv);
+            std::memcpy(base + idx * 2, &v, 2);
+          } else {
+            base[idx] = static_cast<uint8_t>(static_cast<int8_t>(wv));
+          }
+        }
+      // sum (x' - zx')(w' - zw') = sum x'w' - zw' sum x' - zx' sum w' + K zx' zw' (mod 2^32).
+      const uint32_t zws = static_cast<uint32_t>(m.zwS[static_cast<size_t>(o)]);
+      m.corr[static_cast<size_t>(o)] =
+          static_cast<int32_t>(static_cast<uint32_t>(m.Kreal) * static_cast<uint32_t>(zxS) * zws - static_cast<uint32_t>(zxS) * colsum);
+    }
+  if (m.anyZw) {
+    m.ones.assign(m.wBlockBytes, 0);
+    for (size_t i = 0; i < m.wBlockBytes / esz; ++i) {
+      if (esz == 2) {
+        const int16_t one = 1;
+        std::memcpy(m.ones.data() + 2 * i, &one, 2);
+      } else {
+        m.ones[i] = 1;
+      }
+    }
+  }
+  return std::unique_ptr<MacKernel>(new MacKernel(std::move(p)));
+}
+
+/// Image n of x into quad planes: [g][c4][PH][PW] cells, zx' in the border, 0 in the channels
+/// past Cg.
+void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool) const {
+  const auto* xb = reinterpret_cast<const uint8_t*>(x);
+  uint8_t* dst0 = xbuf();
+  if (s.gemm) {
+    // x [M][K] -> [c4][M] quads.
+    const int64_t M = s.H, K = s.C;
+    for (int64_t c = 0; c < C4; ++c) {
+      uint8_t* d = dst0 + c * planeBytes;
+      const int64_t k0 = c * 4, kn = std::min<int64_t>(4, K - k0);
+      for (int64_t r = 0; r < M; ++r) {
+        const uint8_t* src = xb + r * K + k0;
+        uint8_t* q = d + r * 4;
+        for (int64_t l = 0; l < 4; ++l) q[l] = l < kn ? static_cast<uint8_t>(src[l] ^ flip) : uint8_t{0};
+      }
+    }
+    return;
+  }
+  const int64_t H = s.H, W = s.W;
+  const bool border = s.pt || s.pb || s.pl || s.pr;
+  auto plane = [&](int64_t b, int64_t e) {
+    for (int64_t gc = b; gc < e; ++gc) {
+      const int64_t g = gc / C4, c4 = gc % C4;
+      uint8_t* d = dst0 + gc * planeBytes;
+      const uint8_t* rows[4];
+      uint32_t fill = 0;
+      for (int l = 0; l < 4; ++l) {
+        const int64_t c = c4 * 4 + l;
+        rows[l] = c < Cg ? xb + ((n * s.C + g * Cg + c) * H) * W : nullptr;
+        if (c < Cg) fill |= uint32_t{zxS} << (8 * l);
+      }
+      if (border) {
+        auto* d32 = reinterpret_cast<uint32_t*>(d);
+        std::fill(d32, d32 + s.pt * PW, fill);
+        std::fill(d32 + (s.pt + H) * PW, d32 + PH * PW, fill);
+        for (int64_t h = 0; h < H; ++h) {
+          uint32_t* row = d32 + (s.pt + h) * PW;
+          std::fill(row, row + s.pl, fill);
+          std::fill(row + s.pl + W, row + PW, fill);
+        }
+      }
+      for (int64_t h = 0; h < H; ++h) {
+        const uint8_t* src[4];
+        for (int l = 0; l < 4; ++l) src[l] = rows[l] ? rows[l] + h * W : nullptr;
+        interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
+      }
+    }
+  };
+  const int64_t planes = G * C4;
+  forEachItem(pool, planes, plane);
+}
+
+/// Im2col: the quads of output pixels q0 .. q0 + NR for every group, tap and channel quad, as
+/// [g][t][c4][NR] (pixels past Q get zeros; their outputs are dropped).
+void MacKernel::Impl::packPanel(int64_t q0, uint8_t* panel) const {
+  const int NR = ks.nr;
+  int64_t off[64];
+  for (int k = 0; k < NR; ++k) {
+    const int64_t q = std::min(q0 + k, Q - 1);
+    off[k] = (q / s.OW) * s.sh * PW + (q % s.OW) * s.sw;
+  }
+  const int valid = static_cast<int>(std::min<int64_t>(NR, Q - q0));
+  auto* out = reinterpret_cast<uint32_t*>(panel);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < C4; ++c) {
+        const auto* src = reinterpret_cast<const uint32_t*>(xbuf() + (g * C4 + c) * planeBytes) + tapQuads[static_cast<size_t>(t)];
+        for (int k = 0; k < valid; ++k) out[k] = src[off[k]];
+        for (int k = valid; k < NR; ++k) out[k] = 0;
+        out += NR;
+      }
+}
+
+/// packPanel with each run of 16 pixels inside one output row moved as one vector (stride 1: a
+/// copy; stride 2: the even quads of two loads); the rest one quad at a time. NR is 32 here.
+__attribute__((target("avx512f"))) void MacKernel::Impl::packPanelAvx512(int64_t q0, uint8_t* panel) const {
+  const int NR = ks.nr;
+  int64_t off[64];
+  for (int k = 0; k < NR; ++k) {
+    const int64_t q = std::min(q0 + k, Q - 1);
+    off[k] = (q / s.OW) * s.sh * PW + (q % s.OW) * s.sw;
+  }
+  const int valid = static_cast<int>(std::min<int64_t>(NR, Q - q0));
+  bool vec[4] = {};
+  for (int h = 0; h < NR / 16; ++h) {
+    const int64_t a = q0 + 16 * h, b = a + 15;
+    vec[h] = (s.sw == 1 || s.sw == 2) && b < Q && a / s.OW == b / s.OW;
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  auto* out = reinterpret_cast<uint32_t*>(panel);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < C4; ++c) {
+        const auto* src = reinterpret_cast<const uint32_t*>(xbuf() + (g * C4 + c) * planeBytes) + tapQuads[static_cast<size_t>(t)];
+        for (int h = 0; h < NR / 16; ++h) {
+          uint32_t* d = out + 16 * h;
+          const uint32_t* sp = src + off[16 * h];
+          if (vec[h] && s.sw == 1) {
+            _mm512_storeu_si512(d, _mm512_loadu_si512(sp));
+          } else if (vec[h]) {
+            _mm512_storeu_si512(d, _mm512_permutex2var_epi32(_mm512_loadu_si512(sp), even, _mm512_loadu_si512(sp + 16)));
+          } else {
+            for (int k = 16 * h; k < 16 * h + 16; ++k) out[k] = k < valid ? src[off[k]] : 0;
+          }
+        }
+        out += NR;
+      }
+}
+
+/// Writes cnt results (bytes, or int32 for an accumulator output) of output channel o for virtual
+/// pixels q0.. of image n.
+void MacKernel::Impl::store(std::byte* y, int64_t n, int64_t o, int64_t q0, const void* v, int64_t cnt) const {
+  const size_t es = s.requant.empty() ? 4 : 1;
+  const auto* src = static_cast<const std::byte*>(v);
+  if (s.gemm) {
+    for (int64_t k = 0; k < cnt; ++k) std::memcpy(y + ((q0 + k) * s.O + o) * es, src + k * es, es);
+    return;
+  }
+  const int64_t base = (n * s.O + o) * s.OH * s.OW;
+  if (mode == Mode::Im2col || PW == s.OW) {
+    std::memcpy(y + (base + q0) * es, src, static_cast<size_t>(cnt) * es);
+    return;
+  }
+  int64_t k = 0;
+  while (k < cnt) {
+    const int64_t q = q0 + k, oh = q / PW, ow = q % PW;
+    if (oh >= s.OH) break;
+    if (ow >= s.OW) {
+      k += PW - ow;
+      continue;
+    }
+    const int64_t len = std::min(cnt - k, s.OW - ow);
+    std::memcpy(y + (base + oh * s.OW + ow) * es, src + k * es, static_cast<size_t>(len) * es);
+    k += len;
+  }
+}
+
+/// The runs of real output pixels among virtual pixels q0 .. q0 + cnt (see store()).
+void MacKernel::Impl::segments(int64_t q0, int64_t cnt, std::vector<Seg>& out) const {
+  out.clear();
+  if (mode == Mode::Im2col || PW == s.OW) {
+    out.push_back({0, cnt, q0});
+    return;
+  }
+  int64_t k = 0;
+  while (k < cnt) {
+    const int64_t q = q0 + k, oh = q / PW, ow = q % PW;
+    if (oh >= s.OH) break;
+    if (ow >= s.OW) {
+      k += PW - ow;
+      continue;
+    }
+    const int64_t len = std::min(cnt - k, s.OW - ow);
+    out.push_back({k, len, oh * s.OW + ow});
+    k += len;
+  }
+}
+
+void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const {
+  const int MR = ks.mr, NR = ks.nr;
+  const int64_t nPanels = (Q + NR - 1) / NR, nB = G * nBg;
+  const int threads = pool ? pool->size() : 1;
+  const int64_t steps = mode == Mode::Im2col ? T * C4 : C4;
+  const int64_t groupStride = mode == Mode::Im2col ? T * C4 * NR * 4 : C4 * planeBytes;
+  const int64_t strideC4 = mode == Mode::Im2col ? NR * 4 : planeBytes;
+  const size_t panelBytes = mode == Mode::Im2col ? static_cast<size_t>(G * T * C4 * NR * 4) : 0;
+  // Work items: a chunk of up to PC panels (their activations stay in L2 while every weight block
+  // of the item passes over them once) x a range of weight blocks. Few pixels (late layers, Gemm)
+  // split the blocks too. The partition does not change any bit.
+  const int64_t panelK = std::max<int64_t>(1, G * C4 * T * NR * 4);
+  const int64_t PC = std::clamp<int64_t>((int64_t{512} << 10) / panelK, 1, 8);
+  const int64_t nChunks = (nPanels + PC - 1) / PC;
+  const int64_t split = nChunks >= 2 * threads ? 1 : std::min<int64_t>(nB, (4 * threads + nChunks - 1) / nChunks);
+  const int nTaps = static_cast<int>(taps.size());
+  // AVX-512, 8-bit output, no per-pixel correction, NCHW output: one call per tile, then each row's
+  // bytes go out in the panel's runs of real pixels.
+  const bool tileEpilogue = isa == Int8Isa::Avx512Vnni && !s.requant.empty() && !anyZw && !s.gemm && NR == 32;
+  auto work = [&](int64_t b, int64_t e) {
+    // Per thread and reused across calls (the pool's threads persist): no allocation per call.
+    thread_local std::vector<int32_t> tile, rows, rowsum;
+    thread_local std::vector<uint8_t> bytes, tileBytes, panelStore;
+    tile.resize(static_cast<size_t>(MR * NR)), rows.resize(static_cast<size_t>(MR * NR)), rowsum.resize(static_cast<size_t>(PC * NR));
+    bytes.resize(static_cast<size_t>(NR)), tileBytes.resize(static_cast<size_t>(MR * NR));
+    std::vector<Seg> segs;
+    int64_t segPanel = -1;
+    if (panelStore.size() < panelBytes * static_cast<size_t>(PC) + 64) panelStore.resize(panelBytes * static_cast<size_t>(PC) + 64);
+    uint8_t* panels = align64(panelStore.data());
+    int64_t packed = -1;
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t ci = it / split, part = it % split;
+      const int64_t p0 = ci * PC, p1 = std::min(nPanels, p0 + PC);
+      if (mode == Mode::Im2col && packed != ci) {
+        for (int64_t pi = p0; pi < p1; ++pi) {
+          if (isa == Int8Isa::Avx512Vnni) packPanelAvx512(pi * NR, panels + static_cast<size_t>(pi - p0) * panelBytes);
+          else packPanel(pi * NR, panels + static_cast<size_t>(pi - p0) * panelBytes);
+        }
+        packed = ci;
+      }
+      auto act = [&](int64_t pi, int64_t g) -> const uint8_t* {
+        return (mode == Mode::Im2col ? panels + static_cast<size_t>(pi - p0) * panelBytes : xbuf() + pi * NR * 4) + g * groupStride;
+      };
+      const int64_t b0 = part * nB / split, b1 = (part + 1) * nB / split;
+      int64_t sumGroup = -1;
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t g = blk / nBg, r0 = (blk % nBg) * MR;
+        if (anyZw && sumGroup != g) {
+          for (int64_t pi = p0; pi < p1; ++pi) {
+            ks.kernel(act(pi, g), taps.data(), nTaps, strideC4, steps, ones.data(), rows.data());
+            std::copy(rows.begin(), rows.begin() + NR, rowsum.begin() + (pi - p0) * NR);
+          }
+          sumGroup = g;
+        }
+        const int64_t rn = std::min<int64_t>(MR, Og - r0);
+        for (int64_t pi = p0; pi < p1; ++pi) {
+          const int64_t q0 = pi * NR, cnt = std::min<int64_t>(NR, Q - q0);
+          ks.kernel(act(pi, g), taps.data(), nTaps, strideC4, steps, wpack.data() + static_cast<size_t>(blk) * wBlockBytes, tile.data());
+          if (tileEpilogue) {
+            const int64_t o0 = g * Og + r0;
+            epilogueTileAvx512(tile.data(), rn, cnt, corr.data() + o0, s.bias.data() + o0, s.requant.data() + o0, s.zy, s.actMin,
+                               s.actMax, tileBytes.data());
+            if (segPanel != pi) segments(q0, cnt, segs), segPanel = pi;
+            for (int64_t r = 0; r < rn; ++r) {
+              auto* dst = reinterpret_cast<uint8_t*>(y) + (n * s.O + o0 + r) * s.OH * s.OW;
+              const uint8_t* src = tileBytes.data() + r * NR;
+              for (const Seg& sg : segs) std::memcpy(dst + sg.dst, src + sg.k, static_cast<size_t>(sg.len));
+            }
+            continue;
+          }
+          for (int64_t r = 0; r < rn; ++r) {
+            const int64_t o = g * Og + r0 + r;
+            int32_t* v = tile.data() + r * NR;
+            const uint32_t c = static_cast<uint32_t>(corr[static_cast<size_t>(o)]);
+            if (anyZw) {
+              const uint32_t z = static_cast<uint32_t>(zwS[static_cast<size_t>(o)]);
+              const int32_t* rs = rowsum.data() + (pi - p0) * NR;
+              for (int k = 0; k < NR; ++k) v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c - z * static_cast<uint32_t>(rs[k]));
+            } else if (c) {
+              for (int k = 0; k < NR; ++k) v[k] = static_cast<int32_t>(static_cast<uint32_t>(v[k]) + c);
+            }
+            const int32_t bias = s.bias[static_cast<size_t>(o)];
+            if (s.requant.empty()) {
+              for (int64_t k = 0; k < cnt; ++k) v[k] = saturatingAdd(v[k], bias);
+              store(y, n, o, q0, v, cnt);
+            } else {
+              if (isa == Int8Isa::Avx512Vnni)
+                requantizeRowTo8Avx512(v, cnt, bias, s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax, bytes.data());
+              else if (cpu().avx2) requantizeRowTo8Avx2(v, cnt, bias, s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax, bytes.data());
+              else {
+                requantizeRowScalar(v, cnt, bias, s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax);
+                for (int64_t k = 0; k < cnt; ++k) bytes[static_cast<size_t>(k)] = static_cast<uint8_t>(v[k]);
+              }
+              store(y, n, o, q0, bytes.data(), cnt);
+            }
+          }
+        }
+      }
+    }
+  };
+  forEachItem(pool, nChunks * split, work);
+}
+
+void MacKernel::Impl::runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const {
+  const int64_t H = s.H, W = s.W, OH = s.OH, OW = s.OW, kH = s.kH, kW = s.kW;
+  const int64_t PHd = H + s.pt + s.pb, PWd = W + s.pl + s.pr;
+  const bool i32 = s.requant.empty();
+  auto work = [&](int64_t b, int64_t e) {
+    thread_local std::vector<int16_t> xp;
+    thread_local std::vector<int32_t> acc;
+    xp.resize(static_cast<size_t>(PHd * PWd + PWd * s.sw + 16));
+    acc.resize(static_cast<size_t>(OH * OW));
+    int64_t have = -1;
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t n = it / s.O, o = it % s.O, g = o / Og;
+      const int64_t src = n * s.C + g;
+      if (have != src) {
+        std::fill(xp.begin(), xp.end(), int16_t{0});
+        for (int64_t h = 0; h < H; ++h) {
+          const uint8_t* row = reinterpret_cast<const uint8_t*>(x) + (src * H + h) * W;
+          int16_t* d = xp.data() + (h + s.pt) * PWd + s.pl;
+          if (s.xUnsigned)
+            for (int64_t w = 0; w < W; ++w) d[w] = static_cast<int16_t>(int32_t{row[w]} - s.zx);
+          else
+            for (int64_t w = 0; w < W; ++w) d[w] = static_cast<int16_t>(int32_t{static_cast<int8_t>(row[w])} - s.zx);
+        }
+        have = src;
+      }
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int64_t i = 0; i < kH; ++i)
+        for (int64_t j = 0; j < kW; ++j) {
+          const int32_t wv = int32_t{s.w[static_cast<size_t>((o * kH + i) * kW + j)]} - s.zw[static_cast<size_t>(o)];
+          if (wv == 0) continue;
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            const int16_t* r = xp.data() + (oh * s.sh + i * s.dh) * PWd + j * s.dw;
+            int32_t* a = acc.data() + oh * OW;
+            if (s.sw == 1)
+              for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * r[ow];
+            else
+              for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * r[ow * s.sw];
+          }
+        }
+      const int64_t base = (n * s.O + o) * OH * OW;
+      if (i32) {
+        for (int32_t& v : acc) v = saturatingAdd(v, s.bias[static_cast<size_t>(o)]);
+        std::memcpy(y + base * 4, acc.data(), acc.size() * 4);
+      } else {
+        requantizeRow(acc.data(), OH * OW, s.bias[static_cast<size_t>(o)], s.requant[static_cast<size_t>(o)], s.zy, s.actMin, s.actMax);
+        auto* d = reinterpret_cast<uint8_t*>(y) + base;
+        for (int64_t k = 0; k < OH * OW; ++k) d[k] = static_cast<uint8_t>(acc[static_cast<size_t>(k)]);
+      }
+    }
+  };
+  forEachItem(pool, s.batch * s.O, work);
+}
+
+/// The definition, one output at a time, with fixed_point.h: what every ISA must equal.
+void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
+  auto xv = [&](int64_t i) -> int32_t {
+    const auto b = reinterpret_cast<const uint8_t*>(x)[i];
+    return (s.xUnsigned ? int32_t{b} : int32_t{static_cast<int8_t>(b)}) - s.zx;
+  };
+  auto emit = [&](int64_t index, int64_t o, int32_t acc) {
+    if (s.requant.empty()) {
+      const int32_t v = saturatingAdd(acc, s.bias[static_cast<size_t>(o)]);
+      std::memcpy(y + index * 4, &v, 4);
+      return;
+    }
+    const int32_t v = clampToRange(int64_t{s.zy} + multiplyByQuantizedMultiplier(saturatingAdd(acc, s.bias[static_cast<size_t>(o)]),
+                                                                                   s.requant[static_cast<size_t>(o)]),
+                                   s.actMin, s.actMax);
+    reinterpret_cast<uint8_t*>(y)[index] = static_cast<uint8_t>(v);
+  };
+  if (s.gemm) {
+    const int64_t M = s.H, K = s.C;
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t o = 0; o < s.O; ++o) {
+        int32_t acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += xv(r * K + k) * (s.w[static_cast<size_t>(o * K + k)] - s.zw[static_cast<size_t>(o)]);
+        emit(r * s.O + o, o, acc);
+      }
+    return;
+  }
+  for (int64_t n = 0; n < s.batch; ++n)
+    for (int64_t o = 0; o < s.O; ++o) {
+      const int64_t g = o / Og;
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          int32_t acc = 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < s.kH; ++i)
+              for (int64_t j = 0; j < s.kW; ++j) {
+                const int64_t h = oh * s.sh + i * s.dh - s.pt, w = ow * s.sw + j * s.dw - s.pl;
+                if (h < 0 || h >= s.H || w < 0 || w >= s.W) continue;
+                const int32_t wv = s.w[static_cast<size_t>(((o * Cg + c) * s.kH + i) * s.kW + j)] - s.zw[static_cast<size_t>(o)];
+                acc += xv(((n * s.C + g * Cg + c) * s.H + h) * s.W + w) * wv;
+              }
+          emit(((n * s.O + o) * s.OH + oh) * s.OW + ow, o, acc);
+        }
+    }
+}
+
+size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scratchBytes); }
+
+void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch) const {
+  Impl& m = *impl_;
+  if (pool && pool->size() <= 1) pool = nullptr;
+  switch (m.mode) {
+    case Mode::Reference: m.runReference(x, y); return;
+    case Mode::Depthwise: m.runDepthwise(pool, x, y); return;
+    case Mode::Direct:
+    case Mode::Im2col: break;
+  }
+  if (!scratch) {
+    if (m.xstore.size() != static_cast<size_t>(m.scratchBytes)) m.xstore.assign(static_cast<size_t>(m.scratchBytes), 0);
+    scratch = m.xstore.data();
+  }
+  m.xb = Impl::align64(scratch);
+  for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
+    m.transform(x, n, pool);
+    m.runTiles(pool, y, n);
+  }
+}
+
+}  // namespace npuconv::device

@@ -1,0 +1,147 @@
+// int_simd.h - fixed_point.h's arithmetic on eight int32 lanes (AVX2), lane for lane the same bits
+// as the scalar functions: for the integer kernels' requantization (int_gemm.cc) and the
+// elementwise integer ops (int_kernels.cc). Only for functions compiled with target("avx2") and
+// called when the CPU has it.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "converter/device/fixed_point.h"
+
+namespace npuconv::device::simd {
+
+#define NPU_AVX2 __attribute__((target("avx2"), always_inline)) inline
+
+/// saturatingAdd on each lane.
+NPU_AVX2 __m256i satAdd(__m256i a, __m256i b) {
+  const __m256i s = _mm256_add_epi32(a, b);
+  const __m256i ovf = _mm256_and_si256(_mm256_xor_si256(a, s), _mm256_xor_si256(b, s));
+  const __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(a, 31), _mm256_set1_epi32(std::numeric_limits<int32_t>::max()));
+  return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(s), _mm256_castsi256_ps(sat), _mm256_castsi256_ps(ovf)));
+}
+
+/// multiplyByQuantizedMultiplier(x, f) on each lane, f the same for all lanes.
+struct QMul {
+  int left = 0;
+  __m256i vm, hiLim, loLim, nudge, mask, half;
+  __m128i leftC, rightC;
+
+  NPU_AVX2 explicit QMul(FixedMultiplier f) {
+    left = f.shift > 0 ? f.shift : 0;
+    const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+    vm = _mm256_set1_epi32(f.multiplier);
+    hiLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
+    loLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
+    nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+    const auto m = static_cast<int32_t>((int64_t{1} << right) - 1);
+    mask = _mm256_set1_epi32(m);
+    half = _mm256_set1_epi32(m >> 1);
+    leftC = _mm_cvtsi32_si128(left);
+    rightC = _mm_cvtsi32_si128(right);
+  }
+
+  NPU_AVX2 __m256i operator()(__m256i s) const {
+    if (left) {  // x * 2^left, saturated
+      const __m256i gt = _mm256_cmpgt_epi32(s, hiLim), lt = _mm256_cmpgt_epi32(loLim, s);
+      s = _mm256_sll_epi32(s, leftC);
+      s = _mm256_blendv_epi8(s, _mm256_set1_epi32(std::numeric_limits<int32_t>::max()), gt);
+      s = _mm256_blendv_epi8(s, _mm256_set1_epi32(std::numeric_limits<int32_t>::min()), lt);
+    }
+    // roundingDoublingHighMul: trunc((p + nudge) / 2^31) == floor((p + 2^30) / 2^31) for every
+    // int64 p (the multiplier is never INT32_MIN, so no saturation case).
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(s, vm), nudge);
+    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(s, 32), vm), nudge);
+    even = _mm256_srli_epi64(even, 31);
+    odd = _mm256_slli_epi64(odd, 1);
+    const __m256i h = _mm256_blend_epi32(even, odd, 0xAA);
+    // roundingDivideByPot
+    const __m256i rem = _mm256_and_si256(h, mask);
+    const __m256i thr = _mm256_add_epi32(half, _mm256_srli_epi32(h, 31));
+    return _mm256_add_epi32(_mm256_sra_epi32(h, rightC), _mm256_and_si256(_mm256_cmpgt_epi32(rem, thr), _mm256_set1_epi32(1)));
+  }
+};
+
+/// clampToRange(int64 zy + r, lo, hi) on each lane without int32 overflow.
+struct ClampZy {
+  __m256i lo, hi, zy;
+  NPU_AVX2 ClampZy(int32_t z, int32_t l, int32_t h)
+      : lo(_mm256_set1_epi32(l - z)), hi(_mm256_set1_epi32(h - z)), zy(_mm256_set1_epi32(z)) {}
+  NPU_AVX2 __m256i operator()(__m256i r) const { return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(r, lo), hi), zy); }
+};
+
+/// Eight 8-bit values (unsigned or signed) to int32 lanes.
+NPU_AVX2 __m256i load8(const uint8_t* p, bool isUnsigned) {
+  const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return isUnsigned ? _mm256_cvtepu8_epi32(v) : _mm256_cvtepi8_epi32(v);
+}
+
+/// Eight int32 lanes already in [-128, 255] to their low bytes.
+NPU_AVX2 void store8(uint8_t* p, __m256i v) {
+  const __m256i b = _mm256_shuffle_epi8(v, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8,
+                                                             12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+  const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_unpacklo_epi32(lo, hi));
+}
+
+#undef NPU_AVX2
+
+#define NPU_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline
+
+/// The same three on sixteen lanes (AVX-512).
+NPU_AVX512 __m512i satAdd16(__m512i a, __m512i b) {
+  const __m512i s = _mm512_add_epi32(a, b);
+  const __mmask16 ovf =
+      _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(b, s)), _mm512_setzero_si512());
+  return _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(std::numeric_limits<int32_t>::max())));
+}
+
+struct QMul16 {
+  int left = 0;
+  __m512i vm, hiLim, loLim, nudge, mask, half;
+  __m128i leftC, rightC;
+
+  NPU_AVX512 explicit QMul16(FixedMultiplier f) {
+    left = f.shift > 0 ? f.shift : 0;
+    const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+    vm = _mm512_set1_epi32(f.multiplier);
+    hiLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
+    loLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
+    nudge = _mm512_set1_epi64(int64_t{1} << 30);
+    const auto m = static_cast<int32_t>((int64_t{1} << right) - 1);
+    mask = _mm512_set1_epi32(m);
+    half = _mm512_set1_epi32(m >> 1);
+    leftC = _mm_cvtsi32_si128(left);
+    rightC = _mm_cvtsi32_si128(right);
+  }
+
+  NPU_AVX512 __m512i operator()(__m512i s) const {
+    if (left) {
+      const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, hiLim), lt = _mm512_cmplt_epi32_mask(s, loLim);
+      s = _mm512_sll_epi32(s, leftC);
+      s = _mm512_mask_blend_epi32(gt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
+      s = _mm512_mask_blend_epi32(lt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
+    }
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+    const __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+    const __m512i rem = _mm512_and_si512(h, mask);
+    const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
+    const __m512i r = _mm512_sra_epi32(h, rightC);
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  }
+};
+
+struct ClampZy16 {
+  __m512i lo, hi, zy;
+  NPU_AVX512 ClampZy16(int32_t z, int32_t l, int32_t h)
+      : lo(_mm512_set1_epi32(l - z)), hi(_mm512_set1_epi32(h - z)), zy(_mm512_set1_epi32(z)) {}
+  NPU_AVX512 __m512i operator()(__m512i r) const { return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), zy); }
+};
+
+#undef NPU_AVX512
+
+}  // namespace npuconv::device::simd
