@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
+  ccache  # rebuilds (CI's three builds on a machine that keeps ~/.cache/ccache) reuse objects
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libeigen3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libhdf5-dev
   chromium  # tests open the HTML report in a real browser, headless (tests/cli/report_html_test.cc)
