@@ -142,7 +142,9 @@ __attribute__((target("avx2"))) void requantizeRowTo8Avx2(const int32_t* v, int6
 /// The same on sixteen lanes (masked tail), storing with vpmovdb. (GCC 12 flags the
 /// _mm512_undefined_epi32() inside its own AVX-512 intrinsics as maybe-uninitialized at -O3.)
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void requantizeRowTo8Avx512(const int32_t* v, int64_t n, int32_t bias,
                                                                                  FixedMultiplier f, int32_t zy, int32_t lo,
                                                                                  int32_t hi, uint8_t* out) {

@@ -381,7 +381,9 @@ __attribute__((target("avx2"))) void addRangeAvx2(const Op& op, const TensorView
 /// The same, sixteen lanes at a time (masked tail). (GCC 12 flags the _mm512_undefined_epi32()
 /// inside its own AVX-512 intrinsics as maybe-uninitialized at -O3.)
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const Op& op, const TensorView& a, const TensorView& b,
                                                                           const TensorView& y, int64_t begin, int64_t end) {
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
