@@ -161,7 +161,7 @@ Status writeOutputs(const RunOptions& o, const Graph& g, const NamedTensors& out
   return Status::ok();
 }
 
-/// repeat, median_ms, min_ms, max_ms, mean_ms of the timed runs (as runModel reports them).
+/// repeat, median_ms, min_ms, max_ms, mean_ms of the timed runs (ONNX models and blobs alike).
 void addLatency(nlohmann::json& report, const std::vector<double>& ms) {
   std::vector<double> s = ms;
   std::sort(s.begin(), s.end());
@@ -288,19 +288,7 @@ int runModel(const RunOptions& o) {
   nlohmann::json report = {{"model", o.model}, {"threads", (*exec)->pool().size()}, {"outputs", nlohmann::json::array()}};
   Status st = writeOutputs(o, g, *outputs, report);
   if (!st) return reportError(st);
-  if (!ms.empty()) {
-    std::vector<double> s = ms;
-    std::sort(s.begin(), s.end());
-    size_t n = s.size();
-    double median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-    double mean = 0;
-    for (double v : s) mean += v / static_cast<double>(n);
-    report["repeat"] = n;
-    report["median_ms"] = median;
-    report["min_ms"] = s.front();
-    report["max_ms"] = s.back();
-    report["mean_ms"] = mean;
-  }
+  if (!ms.empty()) addLatency(report, ms);
   if (o.profile && o.repeat > 0) {
     std::vector<std::pair<double, std::string>> rows;
     for (const auto& [op, e] : perOp) rows.push_back({e.first / o.repeat, op});
