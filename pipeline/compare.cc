@@ -209,6 +209,9 @@ Expected<CompareResult> compareModels(const CompareOptions& o) {
     row["node"] = layers[i].key;
     row["op_a"] = layers[i].a.op;
     row["op_b"] = layers[i].b.op;
+    // A fused node of B stands for several original nodes: the user looks for the first of them
+    // (the stem Conv, not the BatchNormalization folded into it).
+    if (layers[i].b.originals.size() > 1) row["originals_b"] = layers[i].b.originals;
     if (!skipped[i].empty()) {
       row["skipped"] = skipped[i];
       rows.push_back(std::move(row));
@@ -223,8 +226,9 @@ Expected<CompareResult> compareModels(const CompareOptions& o) {
     rows.push_back(std::move(row));
   }
   auto jump = [&](size_t i) {
-    return nlohmann::ordered_json{{"node", layers[i].key}, {"op", layers[i].a.op}, {"sqnr_db", round2(db[i])},
-                                  {"inputs_sqnr_db", round2(in[i])}, {"drop_db", round2(in[i] - db[i])}};
+    return nlohmann::ordered_json{{"node", layers[i].key}, {"op", layers[i].a.op}, {"originals_b", layers[i].b.originals},
+                                  {"sqnr_db", round2(db[i])}, {"inputs_sqnr_db", round2(in[i])},
+                                  {"drop_db", round2(in[i] - db[i])}};
   };
   r["layers_matched"] = layers.size();
   r["jump_db"] = o.jumpDb;
@@ -263,9 +267,14 @@ std::string formatCompareReport(const nlohmann::ordered_json& r) {
     s += "\n";
   }
   for (const char* k : {"first_jump", "largest_jump"})
-    if (!r[k].is_null())
-      s += fmt::format("  {}: {} ({}): {:.2f} dB after inputs at {:.2f} dB\n", k, r[k]["node"].get<std::string>(),
-                       r[k]["op"].get<std::string>(), r[k]["sqnr_db"].get<double>(), r[k]["inputs_sqnr_db"].get<double>());
+    if (!r[k].is_null()) {
+      std::string within;
+      if (r[k]["originals_b"].size() > 1)
+        within = fmt::format(", computed in B by one node for {}", fmt::join(r[k]["originals_b"].get<std::vector<std::string>>(), " + "));
+      s += fmt::format("  {}: {} ({}{}): {:.2f} dB after inputs at {:.2f} dB\n", k, r[k]["node"].get<std::string>(),
+                       r[k]["op"].get<std::string>(), within, r[k]["sqnr_db"].get<double>(),
+                       r[k]["inputs_sqnr_db"].get<double>());
+    }
   return s;
 }
 

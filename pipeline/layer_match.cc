@@ -27,7 +27,7 @@ std::vector<LayerValue> layerValues(const Graph& g) {
     if (n->provenance().empty() || n->isQdq("QuantizeLinear") || n->isQdq("DequantizeLinear")) continue;
     const Value* r = n->result(0);
     if (!r) continue;
-    LayerValue v{n->provenance().back(), n->opType(), r, r};
+    LayerValue v{n->provenance().back(), n->opType(), r, r, n->provenance()};
     if (const Value* dq = dequantizedAfter(r)) v.value = dq;
     last[v.key] = all.size();
     all.push_back(std::move(v));

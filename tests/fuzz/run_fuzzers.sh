@@ -19,8 +19,12 @@ ALL_TARGETS=(fuzz_onnx fuzz_raw_data_cut fuzz_npy fuzz_npz fuzz_hdf5 fuzz_tokeni
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 
-CC=${FUZZ_CC:-clang-14} CXX=${FUZZ_CXX:-clang++-14} cmake -S . -B "$BUILD_DIR" -G Ninja \
-  -DCMAKE_BUILD_TYPE=Debug -DNPUCONV_FUZZ=ON -DNPUCONV_BUILD_TESTS=OFF >/dev/null
+# A build directory already configured for fuzzing (CI's sanitizer build, which also holds the
+# unit tests) is used as it is; otherwise a fuzz-only build is configured.
+if ! grep -q '^NPUCONV_FUZZ:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+  CC=${FUZZ_CC:-clang-14} CXX=${FUZZ_CXX:-clang++-14} cmake -S . -B "$BUILD_DIR" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Debug -DNPUCONV_FUZZ=ON -DNPUCONV_BUILD_TESTS=OFF >/dev/null
+fi
 cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$JOBS"
 [ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
