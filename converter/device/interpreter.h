@@ -20,6 +20,9 @@ namespace npuconv::device {
 struct InterpreterOptions {
   int threads = 1;              // threads of the integer kernels; 0: all cores
   std::optional<Int8Isa> isa;   // unset: NPUCONV_INT8_ISA if set, else the best the CPU has
+  /// Run Dequantize -> elementwise FloatOps -> Quantize as one pass (float_chain.h; a table for
+  /// 8-bit inputs). Same bits either way; false runs every op on its own (the tests' reference).
+  bool fuseFloatChains = true;
 };
 
 class Interpreter {
