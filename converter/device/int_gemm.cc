@@ -910,7 +910,13 @@ size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scrat
 
 void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch) const {
   Impl& m = *impl_;
-  if (pool && pool->size() <= 1) pool = nullptr;
+  // A parallel region costs a wake-up and a join per call (tens of microseconds when the two vCPUs
+  // are shared): below about 10 us of one-thread work it costs more than it saves. The choice
+  // depends on the op's shape only, and the bits never depend on the thread count.
+  constexpr int64_t kMinParallelMacs = int64_t{1} << 21;
+  const MacSpec& s = m.s;
+  const int64_t macs = (s.gemm ? s.H : s.batch * s.OH * s.OW) * s.O * (s.C / std::max<int64_t>(s.group, 1)) * s.kH * s.kW;
+  if (pool && (pool->size() <= 1 || macs < kMinParallelMacs)) pool = nullptr;
   switch (m.mode) {
     case Mode::Reference: m.runReference(x, y); return;
     case Mode::Depthwise: m.runDepthwise(pool, x, y); return;
