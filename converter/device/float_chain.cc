@@ -8,6 +8,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "converter/device/int_simd.h"
 #include "converter/exec/thread_pool.h"
 
 namespace npuconv::device {
@@ -39,9 +40,27 @@ struct QuantOut {
   int32_t zp, lo, hi;
 };
 
+/// runQuantizeFast's eight lanes (the same bits as runQuantize) over the multiple-of-8 head of v;
+/// returns how many elements it did.
+__attribute__((target("avx2"))) int quantizeAvx2(const float* v, int n, const QuantOut& q, uint8_t* out) {
+  const __m256 vs = _mm256_set1_ps(q.scale), vz = _mm256_set1_ps(float(q.zp)), vlo = _mm256_set1_ps(float(q.lo)),
+               vhi = _mm256_set1_ps(float(q.hi));
+  const __m256i izp = _mm256_set1_epi32(q.zp);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(v + i);
+    const __m256 r = _mm256_round_ps(_mm256_div_ps(x, vs), _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC);
+    const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, vz), vlo), vhi);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    simd::store8(out + i, _mm256_blendv_epi8(_mm256_cvttps_epi32(t), izp, nan));
+  }
+  return i;
+}
+
 /// Slot 0 of `slots` holds n dequantized inputs; evaluates the steps and quantizes the result slot
-/// into out, exactly as the executor's kernels and runQuantize do, element by element.
-void evalBlock(const FloatChain& c, float (*slots)[kBlock], int n, const QuantOut& q, uint8_t* out) {
+/// into out, exactly as the executor's kernels and runQuantize do, element by element. simd: the
+/// CPU has AVX2.
+void evalBlock(const FloatChain& c, float (*slots)[kBlock], int n, const QuantOut& q, uint8_t* out, bool simd) {
   for (size_t k = 0; k < c.steps.size(); ++k) {
     const ChainStep& s = c.steps[k];
     float* r = slots[k + 1];
@@ -71,8 +90,10 @@ void evalBlock(const FloatChain& c, float (*slots)[kBlock], int n, const QuantOu
     }
   }
   const float* v = slots[c.resultSlot];
+  int i0 = 0;
+  if (simd) i0 = quantizeAvx2(v, n, q, out);
   const float flo = float(q.lo), fhi = float(q.hi), fzp = float(q.zp);
-  for (int i = 0; i < n; ++i) {  // runQuantize
+  for (int i = i0; i < n; ++i) {  // runQuantize
     const float r = std::nearbyint(v[i] / q.scale);
     const float w = std::clamp(r + fzp, flo, fhi);
     out[i] = static_cast<uint8_t>(std::isnan(v[i]) ? q.zp : static_cast<int32_t>(w));
@@ -85,7 +106,10 @@ void dequantize(const std::byte* x, DType t, int64_t first, int n, float scale, 
   switch (t) {
     case DType::I32: {
       const auto* s = reinterpret_cast<const int32_t*>(x) + first;
-      for (int i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<int64_t>(s[i]) - zp) * scale;
+      if (zp == 0)  // an accumulator: float(int64(v) - 0) == float(v), and this form vectorizes
+        for (int i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]) * scale;
+      else
+        for (int i = 0; i < n; ++i) dst[i] = static_cast<float>(static_cast<int64_t>(s[i]) - zp) * scale;
       break;
     }
     case DType::U8: {
@@ -201,7 +225,7 @@ std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const 
 }
 
 void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y, ThreadPool* pool,
-                   std::vector<uint8_t>& scratch) {
+                   std::vector<uint8_t>& scratch, bool simd) {
   const int64_t n = count(*x.desc);
   const size_t xBytes = static_cast<size_t>(n) * dtypeSize(x.desc->dtype);
   // The memory plan may give the output bytes the input no longer needs after this chain: then the
@@ -234,7 +258,7 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
         for (int64_t i = lo; i < hi; i += kBlock) {
           const int m = static_cast<int>(std::min<int64_t>(kBlock, hi - i));
           dequantize(x.data, x.desc->dtype, i, m, qi.scales[ch], qi.zeroPoints[ch], slots[0]);
-          evalBlock(c, slots, m, qo, out + i);
+          evalBlock(c, slots, m, qo, out + i, simd);
         }
       }
     });
@@ -253,7 +277,7 @@ void prepareLut(FloatChain& c, const Program& p) {
   for (int b = 0; b < 256; ++b) codes[static_cast<size_t>(b)] = static_cast<uint8_t>(b);
   float slots[kMaxSteps + 1][kBlock];
   dequantize(reinterpret_cast<const std::byte*>(codes.data()), x.dtype, 0, 256, qi.scales[0], qi.zeroPoints[0], slots[0]);
-  evalBlock(c, slots, 256, quantOut(p.quant[static_cast<size_t>(y.quant)], y.dtype), c.lut.data());
+  evalBlock(c, slots, 256, quantOut(p.quant[static_cast<size_t>(y.quant)], y.dtype), c.lut.data(), false);
   c.useLut = true;
 }
 

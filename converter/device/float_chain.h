@@ -54,8 +54,8 @@ std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const 
 
 /// Evaluates the chain: x is the Dequantize's input, y the Quantize's output (may overlap x: the
 /// result then goes through scratch, resized as needed). Elementwise, so the thread split changes
-/// no bit.
+/// no bit; simd (the CPU must have AVX2) quantizes eight lanes at a time, with the same bits.
 void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y, ThreadPool* pool,
-                   std::vector<uint8_t>& scratch);
+                   std::vector<uint8_t>& scratch, bool simd);
 
 }  // namespace npuconv::device

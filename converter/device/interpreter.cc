@@ -363,7 +363,8 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
   }
   for (size_t i = 0; i < p.ops.size(); ++i) {
     if (const FloatChain* c = impl_->chain[i].get()) {
-      runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch);
+      runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch,
+                    impl_->isa != Int8Isa::Scalar);
       i = c->lastOp;
       continue;
     }
