@@ -179,6 +179,21 @@ std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const 
         static_cast<int>(c.steps.size()) >= kMaxSteps)
       return std::nullopt;
     const Tensor& out = p.tensors[static_cast<size_t>(op.outputs[0])];
+    if (op.type == "Resize") {
+      // Only DQ -> Resize -> Q on 8-bit per tensor, the Resize with mode nearest (the default) and
+      // every input but X constant: then it gathers, and a table does the rest.
+      const Attr* mode = op.attr("mode");
+      if (j != first + 1 || (mode && (mode->kind != AttrKind::String || mode->str != "nearest")) || x.dtype == DType::I32 ||
+          p.quant[static_cast<size_t>(x.quant)].perAxis() || op.inputs.empty() || op.inputs[0] != s || out.dtype != DType::F32 ||
+          count(x) >= (int64_t{1} << 24))
+        return std::nullopt;
+      for (size_t i = 1; i < op.inputs.size(); ++i)
+        if (op.inputs[i] >= 0 && p.tensors[static_cast<size_t>(op.inputs[i])].storage != Storage::Weight) return std::nullopt;
+      c.resizeOp = static_cast<int64_t>(j);
+      slot[op.outputs[0]] = 0;  // the same values, moved
+      continue;
+    }
+    if (c.resizeOp >= 0) return std::nullopt;
     if (out.dtype != DType::F32 || out.dims != dims) return std::nullopt;
     ChainStep st;
     if (op.type == "Add" || op.type == "Sub" || op.type == "Mul" || op.type == "Div") {
@@ -226,15 +241,21 @@ std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const 
 
 void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y, ThreadPool* pool,
                    std::vector<uint8_t>& scratch, bool simd) {
-  const int64_t n = count(*x.desc);
+  const int64_t n = count(*x.desc), nOut = count(*y.desc);
   const size_t xBytes = static_cast<size_t>(n) * dtypeSize(x.desc->dtype);
   // The memory plan may give the output bytes the input no longer needs after this chain: then the
   // result goes through scratch (a later block must not read overwritten input).
-  const bool overlap = y.data < x.data + xBytes && x.data < y.data + n;
-  if (overlap && scratch.size() < static_cast<size_t>(n)) scratch.resize(static_cast<size_t>(n));
+  const bool overlap = y.data < x.data + xBytes && x.data < y.data + nOut;
+  if (overlap && scratch.size() < static_cast<size_t>(nOut)) scratch.resize(static_cast<size_t>(nOut));
   uint8_t* out = overlap ? scratch.data() : reinterpret_cast<uint8_t*>(y.data);
-  if (n < kMinParallel) pool = nullptr;
-  if (c.useLut) {
+  if (std::max(n, nOut) < kMinParallel) pool = nullptr;
+  if (c.resizeOp >= 0) {
+    const auto* in = reinterpret_cast<const uint8_t*>(x.data);
+    const int32_t* g = c.gather.data();
+    forEachItem(pool, (nOut + kItem * 4 - 1) / (kItem * 4), [&](int64_t b, int64_t e) {
+      for (int64_t i = b * kItem * 4, end = std::min(nOut, e * kItem * 4); i < end; ++i) out[i] = c.lut[in[g[i]]];
+    });
+  } else if (c.useLut) {
     const auto* in = reinterpret_cast<const uint8_t*>(x.data);
     forEachItem(pool, (n + kItem * 4 - 1) / (kItem * 4), [&](int64_t b, int64_t e) {
       for (int64_t i = b * kItem * 4, end = std::min(n, e * kItem * 4); i < end; ++i) out[i] = c.lut[in[i]];
@@ -263,7 +284,17 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
       }
     });
   }
-  if (overlap) std::memcpy(y.data, out, static_cast<size_t>(n));
+  if (overlap) std::memcpy(y.data, out, static_cast<size_t>(nOut));
+}
+
+bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n) {
+  c.gather.resize(static_cast<size_t>(outCount));
+  for (int64_t i = 0; i < outCount; ++i) {
+    const float v = resized[i];
+    if (!(v >= 0.f && v < static_cast<float>(n)) || v != std::floor(v)) return false;
+    c.gather[static_cast<size_t>(i)] = static_cast<int32_t>(v);
+  }
+  return true;
 }
 
 namespace {

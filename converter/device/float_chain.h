@@ -42,6 +42,11 @@ struct FloatChain {
   int resultSlot = 0;               // the slot the Quantize reads
   bool useLut = false;              // 8-bit per-tensor input: lut[code] is the output byte
   std::array<uint8_t, 256> lut{};
+  /// Dequantize -> Resize (mode nearest) -> Quantize: the Resize only moves values, so output i is
+  /// lut[x[gather[i]]]. The map is the executor's own Resize run once on the element indices
+  /// (setGatherMap); resizeOp is that op's index, -1 for an elementwise chain.
+  int64_t resizeOp = -1;
+  std::vector<int32_t> gather;
 };
 
 /// readers[t]: the index of the last op reading tensor t (-1: none); graphOutput[t]: t is a program
@@ -51,6 +56,10 @@ struct FloatChain {
 /// chain tensor read after it or returned. The ops must have passed the interpreter's checks.
 std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const std::vector<int64_t>& lastReader,
                                           const std::vector<bool>& graphOutput);
+
+/// resized: the chain's Resize run on f32 indices 0..n-1 of its input (n < 2^24, exact in f32).
+/// False unless every output is an index in range, i.e. the op moved values and computed none.
+bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n);
 
 /// Evaluates the chain: x is the Dequantize's input, y the Quantize's output (may overlap x: the
 /// result then goes through scratch, resized as needed). Elementwise, so the thread split changes

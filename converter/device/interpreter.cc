@@ -335,6 +335,21 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
     for (size_t i = 0; i < p.ops.size(); ++i) {
       auto c = matchFloatChain(p, i, lastReader, graphOutput);
       if (!c) continue;
+      if (c->resizeOp >= 0) {
+        // The gather map: the op's own kernel on the element indices (a nearest Resize moves
+        // values, so each output is the index it came from).
+        const Tensor& in = p.tensors[static_cast<size_t>(p.ops[i].outputs[0])];
+        npuconv::Tensor idx(DType::F32, in.dims);
+        auto* v = reinterpret_cast<float*>(idx.mutableRaw());
+        for (int64_t e = 0, n = static_cast<int64_t>(in.byteSize() / 4); e < n; ++e) v[e] = static_cast<float>(e);
+        FallbackOp& f = *impl->fallback[static_cast<size_t>(c->resizeOp)];
+        auto out = f.exec->runOrdered({idx});
+        const Tensor& y = p.tensors[static_cast<size_t>(c->output)];
+        if (!out || out->size() != 1 || (*out)[0].dtype() != DType::F32 || (*out)[0].dims() != y.dims ||
+            !setGatherMap(*c, reinterpret_cast<const float*>((*out)[0].raw()), static_cast<int64_t>(y.byteSize()),
+                          static_cast<int64_t>(in.byteSize() / 4)))
+          continue;  // not a pure gather after all: run the ops one by one
+      }
       for (size_t k = c->firstOp; k <= c->lastOp; ++k) impl->fallback[k].reset();  // never run
       i = c->lastOp;
       impl->chain[c->firstOp] = std::make_unique<FloatChain>(std::move(*c));

@@ -3,7 +3,8 @@
 // 8-bit per-tensor input, a block evaluation on int32 accumulators per axis) gives the unfused
 // ops' output bit for bit, on all 256 codes, with one and two threads and every ISA; chains that
 // must not fuse (an intermediate read later or returned, an unsupported op) are left alone; and a
-// det-like converted model (Conv -> decomposed HardSwish -> Conv) runs fused with the same bytes.
+// det-like converted model (Conv -> decomposed HardSwish -> Conv) runs fused with the same bytes; and
+// Dequantize -> nearest Resize -> Quantize runs as a gather through a table with the same bytes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -210,6 +211,80 @@ TEST(FloatChain, LeavesAloneWhatItCannotFuse) {
   const Program sigmoid = chainProgram(DType::U8, q, {1, 1, 16, 16}, {{"Add", {S(0), K(1.f)}}, {"Sigmoid", {S(1)}}}, DType::U8, q);
   EXPECT_FALSE(match(sigmoid).has_value());
   EXPECT_EQ(runProgram(sigmoid, x, true, 1), runProgram(sigmoid, x, false, 1));
+}
+
+/// x u8 [1,2,3,4] -> Dequantize -> Resize (scales or sizes, the given attributes) -> Quantize.
+Program resizeProgram(std::vector<float> scales, std::vector<int64_t> sizes, std::vector<int64_t> outDims, std::vector<Attr> attrs) {
+  Program p;
+  p.onnxOpset = 17;
+  const std::vector<int64_t> dims = {1, 2, 3, 4};
+  const int32_t x = p.addTensor({"x", DType::U8, dims, Layout::Any, p.addQuant({-1, {0.043f}, {121}}), Storage::Activation, 0, nullptr});
+  const int32_t f = p.addTensor({"f", DType::F32, dims, Layout::Any, -1, Storage::Activation, 0, nullptr});
+  const int32_t r = p.addTensor({"r", DType::F32, outDims, Layout::Any, -1, Storage::Activation, 0, nullptr});
+  const int32_t y = p.addTensor({"y", DType::I8, outDims, Layout::Any, p.addQuant({-1, {0.031f}, {-5}}), Storage::Activation, 0, nullptr});
+  Op dq;
+  dq.code = OpCode::Dequantize;
+  dq.type = "Dequantize";
+  dq.inputs = {x};
+  dq.outputs = {f};
+  Op rs;
+  rs.code = OpCode::FloatOp;
+  rs.flags = kOpCpuFallback;
+  rs.type = "Resize";
+  rs.name = "resize";
+  rs.attrs = std::move(attrs);
+  rs.inputs = {f, -1};
+  if (!scales.empty()) {
+    rs.inputs.push_back(p.addTensor({"scales", DType::F32, {4}, Layout::Any, -1, Storage::Weight, 0,
+                                     std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, {4}, std::span<const float>(scales)))}));
+  } else {
+    rs.inputs.push_back(-1);
+    rs.inputs.push_back(p.addTensor({"sizes", DType::I64, {4}, Layout::Any, -1, Storage::Weight, 0,
+                                     std::make_shared<const TensorData>(TensorData::fromValues<int64_t>(DType::I64, {4}, std::span<const int64_t>(sizes)))}));
+  }
+  rs.outputs = {r};
+  Op q;
+  q.code = OpCode::Quantize;
+  q.type = "Quantize";
+  q.inputs = {r};
+  q.outputs = {y};
+  p.ops = {dq, rs, q};
+  p.inputs = {{x, "x", false}};
+  p.outputs = {{y, "y", false}};
+  planMemory(p);
+  return p;
+}
+
+Attr strAttr(std::string name, std::string v) { return {std::move(name), AttrKind::String, {}, {}, std::move(v)}; }
+
+TEST(FloatChain, NearestResizeIsAGatherThroughATable) {
+  std::vector<uint8_t> v(24);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint8_t>(i * 11 + 3);
+  const npuconv::Tensor x = npuconv::Tensor::fromValues<uint8_t>(DType::U8, {1, 2, 3, 4}, std::span<const uint8_t>(v));
+  struct Case {
+    std::vector<float> scales;
+    std::vector<int64_t> sizes, out;
+    std::vector<Attr> attrs;
+    bool fuses;
+  };
+  const std::vector<Case> cases = {
+      {{1, 1, 2, 2}, {}, {1, 2, 6, 8}, {strAttr("mode", "nearest")}, true},
+      {{1, 1, 2, 2}, {}, {1, 2, 6, 8}, {}, true},  // mode defaults to nearest
+      {{}, {1, 2, 5, 7}, {1, 2, 5, 7}, {strAttr("coordinate_transformation_mode", "asymmetric"), strAttr("nearest_mode", "floor")}, true},
+      {{}, {1, 2, 5, 7}, {1, 2, 5, 7}, {strAttr("coordinate_transformation_mode", "half_pixel"), strAttr("nearest_mode", "round_prefer_ceil")}, true},
+      {{1, 1, 0.5f, 0.5f}, {}, {1, 2, 1, 2}, {}, true},
+      {{1, 1, 2, 2}, {}, {1, 2, 6, 8}, {strAttr("mode", "linear")}, false},  // computes values: not a gather
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& k = cases[i];
+    const Program p = resizeProgram(k.scales, k.sizes, k.out, k.attrs);
+    const auto m = match(p);
+    EXPECT_EQ(m.has_value(), k.fuses) << "case " << i;
+    const auto want = runProgram(p, x, false, 1);
+    ASSERT_EQ(want.size(), 1u) << "case " << i;
+    EXPECT_EQ(runProgram(p, x, true, 1), want) << "case " << i;
+    EXPECT_EQ(runProgram(p, x, true, 2), want) << "case " << i;
+  }
 }
 
 // Conv -> HardSwish decomposed as Paddle2ONNX writes it -> Mul/Add affine -> Conv: the converted
