@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "converter/device/int_simd.h"
 #include "converter/exec/thread_pool.h"
@@ -285,6 +286,68 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
     });
   }
   if (overlap) std::memcpy(y.data, out, static_cast<size_t>(nOut));
+}
+
+std::optional<FloatChain> matchUnaryTable(const Program& p, size_t first, const std::vector<int64_t>& lastReader,
+                                          const std::vector<bool>& graphOutput) {
+  // Elementwise by definition: each output depends on its own input element only.
+  static const std::unordered_set<std::string> kUnary = {
+      "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Relu", "LeakyRelu", "Elu", "Selu", "Celu", "Softplus", "Softsign",
+      "Exp", "Log", "Sqrt", "Abs", "Neg", "Erf", "Gelu", "Mish", "Clip", "Reciprocal", "Floor", "Ceil", "Round",
+      "Sin", "Cos", "ThresholdedRelu", "Identity", "Sign"};
+  if (first + 2 >= p.ops.size()) return std::nullopt;
+  const Op& dq = p.ops[first];
+  const Op& op = p.ops[first + 1];
+  const Op& q = p.ops[first + 2];
+  if (dq.code != OpCode::Dequantize || op.code != OpCode::FloatOp || q.code != OpCode::Quantize || !op.domain.empty() ||
+      !kUnary.contains(op.type) || op.outputs.size() != 1 || op.inputs.empty())
+    return std::nullopt;
+  const Tensor& x = p.tensors[static_cast<size_t>(dq.inputs[0])];
+  const int32_t s = dq.outputs[0], r = op.outputs[0];
+  if ((x.dtype != DType::U8 && x.dtype != DType::I8) || p.quant[static_cast<size_t>(x.quant)].perAxis() || op.inputs[0] != s ||
+      q.inputs[0] != r || p.quant[static_cast<size_t>(p.tensors[static_cast<size_t>(q.outputs[0])].quant)].perAxis())
+    return std::nullopt;
+  const Tensor& rt = p.tensors[static_cast<size_t>(r)];
+  if (rt.dtype != DType::F32 || rt.dims != x.dims) return std::nullopt;
+  for (size_t i = 1; i < op.inputs.size(); ++i)
+    if (op.inputs[i] >= 0 && p.tensors[static_cast<size_t>(op.inputs[i])].storage != Storage::Weight) return std::nullopt;
+  for (int32_t t : {s, r})
+    if (graphOutput[static_cast<size_t>(t)] || lastReader[static_cast<size_t>(t)] > static_cast<int64_t>(first + 2)) return std::nullopt;
+  FloatChain c;
+  c.firstOp = first;
+  c.lastOp = first + 2;
+  c.input = dq.inputs[0];
+  c.output = q.outputs[0];
+  return c;
+}
+
+void tableProbe(const FloatChain& c, const Program& p, float* x, int64_t n) {
+  const Tensor& t = p.tensors[static_cast<size_t>(c.input)];
+  const QuantParams& q = p.quant[static_cast<size_t>(t.quant)];
+  std::array<uint8_t, 256> codes;
+  for (int b = 0; b < 256; ++b) codes[static_cast<size_t>(b)] = static_cast<uint8_t>(b);
+  float v[256];
+  dequantize(reinterpret_cast<const std::byte*>(codes.data()), t.dtype, 0, 256, q.scales[0], q.zeroPoints[0], v);
+  for (int64_t i = 0; i < n; ++i) x[i] = v[i % 256];
+}
+
+bool setUnaryTable(FloatChain& c, const Program& p, const float* y, int64_t n) {
+  for (int64_t i = 256; i < n; ++i)
+    if (std::memcmp(y + i, y + i % 256, sizeof(float)) != 0) return false;
+  const Tensor& out = p.tensors[static_cast<size_t>(c.output)];
+  const QuantOut q = quantOut(p.quant[static_cast<size_t>(out.quant)], out.dtype);
+  float v[256] = {};
+  std::memcpy(v, y, static_cast<size_t>(std::min<int64_t>(n, 256)) * sizeof(float));
+  // Fewer than 256 elements: the codes the probe did not reach get no table entry; no table then.
+  if (n < 256) return false;
+  const float flo = float(q.lo), fhi = float(q.hi), fzp = float(q.zp);
+  for (int i = 0; i < 256; ++i) {  // runQuantize
+    const float r = std::nearbyint(v[i] / q.scale);
+    const float w = std::clamp(r + fzp, flo, fhi);
+    c.lut[static_cast<size_t>(i)] = static_cast<uint8_t>(std::isnan(v[i]) ? q.zp : static_cast<int32_t>(w));
+  }
+  c.useLut = true;
+  return true;
 }
 
 bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n) {

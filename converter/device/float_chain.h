@@ -57,6 +57,20 @@ struct FloatChain {
 std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const std::vector<int64_t>& lastReader,
                                           const std::vector<bool>& graphOutput);
 
+/// Dequantize (8-bit, per tensor) -> one unary elementwise FloatOp that matchFloatChain does not
+/// evaluate itself (Sigmoid, Tanh, HardSigmoid, HardSwish, Exp, Erf, ...; other inputs constant) ->
+/// Quantize (per tensor), with neither float tensor read elsewhere: a candidate for a table taken
+/// from the op's own kernel (tableProbe, setUnaryTable). opIndex of the chain: firstOp + 1.
+std::optional<FloatChain> matchUnaryTable(const Program& p, size_t first, const std::vector<int64_t>& lastReader,
+                                          const std::vector<bool>& graphOutput);
+/// The probe input for the op of such a chain, n elements: element i holds the dequantized byte
+/// i % 256.
+void tableProbe(const FloatChain& c, const Program& p, float* x, int64_t n);
+/// y: the op's output on the probe. Fills the table (the op's value quantized as runQuantize does);
+/// false unless every position holding the same byte got the same bits (a kernel whose result
+/// depends on where an element sits cannot be a table).
+bool setUnaryTable(FloatChain& c, const Program& p, const float* y, int64_t n);
+
 /// resized: the chain's Resize run on f32 indices 0..n-1 of its input (n < 2^24, exact in f32).
 /// False unless every output is an index in range, i.e. the op moved values and computed none.
 bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n);

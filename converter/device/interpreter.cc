@@ -334,7 +334,19 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) graphOutput[static_cast<size_t>(b.tensor)] = true;
     for (size_t i = 0; i < p.ops.size(); ++i) {
       auto c = matchFloatChain(p, i, lastReader, graphOutput);
-      if (!c) continue;
+      if (!c) {
+        // A unary op the chain code does not evaluate: a table from the op's own kernel, probed at
+        // load over the whole tensor (every byte at many positions must give the same bits).
+        c = matchUnaryTable(p, i, lastReader, graphOutput);
+        if (!c) continue;
+        const Tensor& s = p.tensors[static_cast<size_t>(p.ops[i].outputs[0])];
+        npuconv::Tensor probe(DType::F32, s.dims);
+        tableProbe(*c, p, reinterpret_cast<float*>(probe.mutableRaw()), static_cast<int64_t>(s.byteSize() / 4));
+        auto out = impl->fallback[i + 1]->exec->runOrdered({probe});
+        if (!out || out->size() != 1 || (*out)[0].dtype() != DType::F32 || (*out)[0].dims() != s.dims ||
+            !setUnaryTable(*c, p, reinterpret_cast<const float*>((*out)[0].raw()), static_cast<int64_t>(s.byteSize() / 4)))
+          continue;
+      }
       if (c->resizeOp >= 0) {
         // The gather map: the op's own kernel on the element indices (a nearest Resize moves
         // values, so each output is the index it came from).

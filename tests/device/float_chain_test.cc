@@ -213,6 +213,44 @@ TEST(FloatChain, LeavesAloneWhatItCannotFuse) {
   EXPECT_EQ(runProgram(sigmoid, x, true, 1), runProgram(sigmoid, x, false, 1));
 }
 
+TEST(FloatChain, UnaryOpTableFromItsOwnKernel) {
+  // Sigmoid, Tanh, HardSigmoid (attributes), HardSwish: the kernels' own values in a table, the
+  // same bytes as the ops one by one; on 8-bit inputs of 256 codes repeated over a larger tensor.
+  const std::vector<int64_t> dims = {1, 3, 16, 16};
+  std::vector<uint8_t> codes(3 * 256);
+  for (size_t b = 0; b < codes.size(); ++b) codes[b] = static_cast<uint8_t>((b * 7) % 256);
+  for (DType in : {DType::U8, DType::I8}) {
+    npuconv::Tensor x(in, dims);
+    std::memcpy(x.mutableRaw(), codes.data(), codes.size());
+    for (const char* type : {"Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Erf"}) {
+      const QuantParams qin{-1, {0.0571f}, {in == DType::U8 ? 128 : 0}};
+      Program p = chainProgram(in, qin, dims, {{type, {S(0)}}}, DType::U8, {-1, {1.f / 255.f}, {0}});
+      if (std::string(type) == "HardSigmoid") p.ops[1].attrs = {{"alpha", AttrKind::Float, {}, {0.1667f}, {}}, {"beta", AttrKind::Float, {}, {0.5f}, {}}};
+      std::vector<int64_t> lastReader(p.tensors.size(), -1);
+      std::vector<bool> graphOutput(p.tensors.size(), false);
+      for (size_t i = 0; i < p.ops.size(); ++i)
+        for (int32_t t : p.ops[i].inputs) lastReader[static_cast<size_t>(t)] = static_cast<int64_t>(i);
+      graphOutput[static_cast<size_t>(p.outputs[0].tensor)] = true;
+      EXPECT_FALSE(matchFloatChain(p, 0, lastReader, graphOutput).has_value()) << type;
+      EXPECT_TRUE(matchUnaryTable(p, 0, lastReader, graphOutput).has_value()) << type;
+      const auto want = runProgram(p, x, false, 1);
+      ASSERT_EQ(want.size(), 1u);
+      EXPECT_EQ(runProgram(p, x, true, 1), want) << type;
+      EXPECT_EQ(runProgram(p, x, true, 2), want) << type;
+    }
+  }
+  // A probe that cannot be a table: the same byte at two positions with different values.
+  FloatChain c;
+  const Program p = chainProgram(DType::U8, {-1, {0.05f}, {128}}, {1, 1, 2, 256}, {{"Sigmoid", {S(0)}}}, DType::U8, {-1, {0.01f}, {0}});
+  c.input = 0;
+  c.output = p.outputs[0].tensor;
+  std::vector<float> probe(512);
+  tableProbe(c, p, probe.data(), 512);
+  EXPECT_TRUE(setUnaryTable(c, p, probe.data(), 512));
+  probe[300] = std::nextafter(probe[300], 1e9f);
+  EXPECT_FALSE(setUnaryTable(c, p, probe.data(), 512));
+}
+
 /// x u8 [1,2,3,4] -> Dequantize -> Resize (scales or sizes, the given attributes) -> Quantize.
 Program resizeProgram(std::vector<float> scales, std::vector<int64_t> sizes, std::vector<int64_t> outDims, std::vector<Attr> attrs) {
   Program p;
