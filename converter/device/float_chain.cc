@@ -250,7 +250,22 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
   if (overlap && scratch.size() < static_cast<size_t>(nOut)) scratch.resize(static_cast<size_t>(nOut));
   uint8_t* out = overlap ? scratch.data() : reinterpret_cast<uint8_t*>(y.data);
   if (std::max(n, nOut) < kMinParallel) pool = nullptr;
-  if (c.resizeOp >= 0) {
+  if (c.resizeOp >= 0 && !c.rowBase.empty()) {
+    const auto* in = reinterpret_cast<const uint8_t*>(x.data);
+    const auto rows = static_cast<int64_t>(c.rowBase.size()), W = static_cast<int64_t>(c.colMap.size());
+    const int64_t perItem = std::max<int64_t>(1, kItem * 4 / std::max<int64_t>(W, 1));
+    forEachItem(pool, (rows + perItem - 1) / perItem, [&](int64_t b, int64_t e) {
+      for (int64_t r = b * perItem, end = std::min(rows, e * perItem); r < end; ++r) {
+        uint8_t* o = out + r * W;
+        if (r > b * perItem && c.rowBase[static_cast<size_t>(r)] == c.rowBase[static_cast<size_t>(r - 1)]) {
+          std::memcpy(o, o - W, static_cast<size_t>(W));  // the same source row (this item wrote it)
+          continue;
+        }
+        const uint8_t* src = in + c.rowBase[static_cast<size_t>(r)];
+        for (int64_t i = 0; i < W; ++i) o[i] = c.lut[src[c.colMap[static_cast<size_t>(i)]]];
+      }
+    });
+  } else if (c.resizeOp >= 0) {
     const auto* in = reinterpret_cast<const uint8_t*>(x.data);
     const int32_t* g = c.gather.data();
     forEachItem(pool, (nOut + kItem * 4 - 1) / (kItem * 4), [&](int64_t b, int64_t e) {
@@ -350,12 +365,29 @@ bool setUnaryTable(FloatChain& c, const Program& p, const float* y, int64_t n) {
   return true;
 }
 
-bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n) {
+bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n, int64_t outW) {
   c.gather.resize(static_cast<size_t>(outCount));
   for (int64_t i = 0; i < outCount; ++i) {
     const float v = resized[i];
     if (!(v >= 0.f && v < static_cast<float>(n)) || v != std::floor(v)) return false;
     c.gather[static_cast<size_t>(i)] = static_cast<int32_t>(v);
+  }
+  if (outW > 0 && outCount % outW == 0) {
+    const int64_t rows = outCount / outW;
+    std::vector<int32_t> base(static_cast<size_t>(rows)), col(static_cast<size_t>(outW));
+    for (int64_t x = 0; x < outW; ++x) col[static_cast<size_t>(x)] = c.gather[static_cast<size_t>(x)] - c.gather[0];
+    bool separable = true;
+    for (int64_t r = 0; r < rows && separable; ++r) {
+      base[static_cast<size_t>(r)] = c.gather[static_cast<size_t>(r * outW)];
+      for (int64_t x = 0; x < outW && separable; ++x)
+        separable = c.gather[static_cast<size_t>(r * outW + x)] == base[static_cast<size_t>(r)] + col[static_cast<size_t>(x)];
+    }
+    if (separable) {
+      c.rowBase = std::move(base);
+      c.colMap = std::move(col);
+      c.gather.clear();
+      c.gather.shrink_to_fit();
+    }
   }
   return true;
 }

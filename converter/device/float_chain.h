@@ -47,6 +47,10 @@ struct FloatChain {
   /// (setGatherMap); resizeOp is that op's index, -1 for an elementwise chain.
   int64_t resizeOp = -1;
   std::vector<int32_t> gather;
+  /// The usual case, a map separable by output rows: gather[r * W + x] == rowBase[r] + colMap[x]
+  /// (W: the output's last dim); then gather is empty and a row that repeats the previous row's
+  /// source is a copy of it.
+  std::vector<int32_t> rowBase, colMap;
 };
 
 /// readers[t]: the index of the last op reading tensor t (-1: none); graphOutput[t]: t is a program
@@ -71,9 +75,10 @@ void tableProbe(const FloatChain& c, const Program& p, float* x, int64_t n);
 /// depends on where an element sits cannot be a table).
 bool setUnaryTable(FloatChain& c, const Program& p, const float* y, int64_t n);
 
-/// resized: the chain's Resize run on f32 indices 0..n-1 of its input (n < 2^24, exact in f32).
+/// resized: the chain's Resize run on f32 indices 0..n-1 of its input (n < 2^24, exact in f32);
+/// outW: the output's last dim.
 /// False unless every output is an index in range, i.e. the op moved values and computed none.
-bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n);
+bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t n, int64_t outW);
 
 /// Evaluates the chain: x is the Dequantize's input, y the Quantize's output (may overlap x: the
 /// result then goes through scratch, resized as needed). Elementwise, so the thread split changes

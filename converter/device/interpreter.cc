@@ -359,7 +359,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
         const Tensor& y = p.tensors[static_cast<size_t>(c->output)];
         if (!out || out->size() != 1 || (*out)[0].dtype() != DType::F32 || (*out)[0].dims() != y.dims ||
             !setGatherMap(*c, reinterpret_cast<const float*>((*out)[0].raw()), static_cast<int64_t>(y.byteSize()),
-                          static_cast<int64_t>(in.byteSize() / 4)))
+                          static_cast<int64_t>(in.byteSize() / 4), y.dims.empty() ? 0 : y.dims.back()))
           continue;  // not a pure gather after all: run the ops one by one
       }
       for (size_t k = c->firstOp; k <= c->lastOp; ++k) impl->fallback[k].reset();  // never run
