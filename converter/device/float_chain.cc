@@ -215,12 +215,12 @@ std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const 
       if (p.onnxOpset < 11) {
         if (op.inputs.size() != 1) return std::nullopt;
         if (const Attr* a = op.attr("min")) {
-          if (a->kind != AttrKind::Float) return std::nullopt;
-          st.lo = a->floats.at(0);
+          if (a->kind != AttrKind::Float || a->floats.size() != 1) return std::nullopt;
+          st.lo = a->floats[0];
         }
         if (const Attr* a = op.attr("max")) {
-          if (a->kind != AttrKind::Float) return std::nullopt;
-          st.hi = a->floats.at(0);
+          if (a->kind != AttrKind::Float || a->floats.size() != 1) return std::nullopt;
+          st.hi = a->floats[0];
         }
       } else {
         if (op.inputs.size() > 3) return std::nullopt;
