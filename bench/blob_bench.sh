@@ -50,7 +50,8 @@ fi
 field() {  # field JSON KEY
   node -e 'const o = JSON.parse(process.argv[1]); const v = o[process.argv[2]]; process.stdout.write(v === undefined ? "" : String(v));' "$1" "$2"
 }
-median() {  # median of the arguments (numbers), 2 decimals
+median() {  # median of the arguments (numbers), 2 decimals; nothing for no arguments
+  (($#)) || return 0  # (printf with no arguments still prints one empty line: a "0.00" median)
   printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR == 0) exit; m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.2f", m}'
 }
 

@@ -807,45 +807,97 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
   forEachItem(pool, nChunks * split, work);
 }
 
+/// One depthwise output row: a[ow] = sum over taps t of w[t] * src[t][ow], ow < OW, in int32.
+/// Sixteen outputs at a time, two taps per vpmaddwd (values and weights fit int16: 8-bit minus a
+/// zero point); the lanes come out as (0-3, 8-11) and (4-7, 12-15) and are put back in order once
+/// per chunk. Exact integer arithmetic: the same sums as the scalar loop.
+__attribute__((target("avx2"))) void depthwiseRowAvx2(int32_t* a, int64_t OW, const int16_t* const* src, const int32_t* w, size_t taps) {
+  int64_t ow = 0;
+  for (; ow + 16 <= OW; ow += 16) {
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    size_t t = 0;
+    for (; t + 2 <= taps; t += 2) {
+      const __m256i ra = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[t] + ow));
+      const __m256i rb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[t + 1] + ow));
+      const __m256i wp = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(w[t + 1]) << 16) | (static_cast<uint32_t>(w[t]) & 0xFFFFu)));
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(ra, rb), wp));
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(ra, rb), wp));
+    }
+    if (t < taps) {
+      const __m256i ra = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src[t] + ow));
+      const __m256i wp = _mm256_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(w[t]) & 0xFFFFu));
+      const __m256i z = _mm256_setzero_si256();
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(ra, z), wp));
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(ra, z), wp));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + ow), _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + ow + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+  for (; ow < OW; ++ow) {
+    int32_t v = 0;
+    for (size_t t = 0; t < taps; ++t) v += w[t] * src[t][ow];
+    a[ow] = v;
+  }
+}
+
 void MacKernel::Impl::runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const {
   const int64_t H = s.H, W = s.W, OH = s.OH, OW = s.OW, kH = s.kH, kW = s.kW;
   const int64_t PHd = H + s.pt + s.pb, PWd = W + s.pl + s.pr;
+  // The padded image as sw column planes per row (plane p: columns p, p + sw, ...), so a strided
+  // tap reads consecutive int16: output ow of tap column c is plane c % sw, index ow + c / sw.
+  const int64_t SW = s.sw, L = (PWd + SW - 1) / SW;
   const bool i32 = s.requant.empty();
   auto work = [&](int64_t b, int64_t e) {
     thread_local std::vector<int16_t> xp;
     thread_local std::vector<int32_t> acc;
-    xp.resize(static_cast<size_t>(PHd * PWd + PWd * s.sw + 16));
+    thread_local std::vector<int32_t> tw;      // tap weights (w - zero point), the zero ones dropped
+    thread_local std::vector<int64_t> toff;    // tap offsets in xp at output (0, 0)
+    thread_local std::vector<const int16_t*> src;
+    xp.resize(static_cast<size_t>(PHd * SW * L));
     acc.resize(static_cast<size_t>(OH * OW));
     int64_t have = -1;
     for (int64_t it = b; it < e; ++it) {
       const int64_t n = it / s.O, o = it % s.O, g = o / Og;
-      const int64_t src = n * s.C + g;
-      if (have != src) {
+      const int64_t srcPlane = n * s.C + g;
+      if (have != srcPlane) {
         std::fill(xp.begin(), xp.end(), int16_t{0});
         for (int64_t h = 0; h < H; ++h) {
-          const uint8_t* row = reinterpret_cast<const uint8_t*>(x) + (src * H + h) * W;
-          int16_t* d = xp.data() + (h + s.pt) * PWd + s.pl;
-          if (s.xUnsigned)
-            for (int64_t w = 0; w < W; ++w) d[w] = static_cast<int16_t>(int32_t{row[w]} - s.zx);
-          else
-            for (int64_t w = 0; w < W; ++w) d[w] = static_cast<int16_t>(int32_t{static_cast<int8_t>(row[w])} - s.zx);
+          const uint8_t* row = reinterpret_cast<const uint8_t*>(x) + (srcPlane * H + h) * W;
+          int16_t* d = xp.data() + (h + s.pt) * SW * L;
+          if (SW == 1) {
+            if (s.xUnsigned)
+              for (int64_t w = 0; w < W; ++w) d[w + s.pl] = static_cast<int16_t>(int32_t{row[w]} - s.zx);
+            else
+              for (int64_t w = 0; w < W; ++w) d[w + s.pl] = static_cast<int16_t>(int32_t{static_cast<int8_t>(row[w])} - s.zx);
+          } else {
+            for (int64_t p = 0; p < SW; ++p) {  // plane p: columns c = p + k * SW, i.e. w = c - pl
+              int16_t* dp = d + p * L;
+              const int64_t k0 = p >= s.pl ? 0 : (s.pl - p + SW - 1) / SW;  // first k with c >= pl
+              for (int64_t k = k0, w = p + k0 * SW - s.pl; w < W; ++k, w += SW) {
+                const int32_t v = s.xUnsigned ? int32_t{row[w]} : int32_t{static_cast<int8_t>(row[w])};
+                dp[k] = static_cast<int16_t>(v - s.zx);
+              }
+            }
+          }
         }
-        have = src;
+        have = srcPlane;
       }
-      std::fill(acc.begin(), acc.end(), 0);
+      tw.clear();
+      toff.clear();
       for (int64_t i = 0; i < kH; ++i)
         for (int64_t j = 0; j < kW; ++j) {
           const int32_t wv = int32_t{s.w[static_cast<size_t>((o * kH + i) * kW + j)]} - s.zw[static_cast<size_t>(o)];
           if (wv == 0) continue;
-          for (int64_t oh = 0; oh < OH; ++oh) {
-            const int16_t* r = xp.data() + (oh * s.sh + i * s.dh) * PWd + j * s.dw;
-            int32_t* a = acc.data() + oh * OW;
-            if (s.sw == 1)
-              for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * r[ow];
-            else
-              for (int64_t ow = 0; ow < OW; ++ow) a[ow] += wv * r[ow * s.sw];
-          }
+          const int64_t c = j * s.dw;
+          tw.push_back(wv);
+          toff.push_back(i * s.dh * SW * L + (c % SW) * L + c / SW);
         }
+      src.resize(tw.size());
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int16_t* row = xp.data() + oh * s.sh * SW * L;
+        for (size_t t = 0; t < tw.size(); ++t) src[t] = row + toff[t];
+        depthwiseRowAvx2(acc.data() + oh * OW, OW, src.data(), tw.data(), tw.size());
+      }
       const int64_t base = (n * s.O + o) * OH * OW;
       if (i32) {
         for (int32_t& v : acc) v = saturatingAdd(v, s.bias[static_cast<size_t>(o)]);
@@ -910,7 +962,13 @@ size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scrat
 
 void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch) const {
   Impl& m = *impl_;
-  if (pool && pool->size() <= 1) pool = nullptr;
+  // A parallel region costs a wake-up and a join per call (tens of microseconds when the two vCPUs
+  // are shared): below about 10 us of one-thread work it costs more than it saves. The choice
+  // depends on the op's shape only, and the bits never depend on the thread count.
+  constexpr int64_t kMinParallelMacs = int64_t{1} << 21;
+  const MacSpec& s = m.s;
+  const int64_t macs = (s.gemm ? s.H : s.batch * s.OH * s.OW) * s.O * (s.C / std::max<int64_t>(s.group, 1)) * s.kH * s.kW;
+  if (pool && (pool->size() <= 1 || macs < kMinParallelMacs)) pool = nullptr;
   switch (m.mode) {
     case Mode::Reference: m.runReference(x, y); return;
     case Mode::Depthwise: m.runDepthwise(pool, x, y); return;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 
+#include "converter/device/float_chain.h"
 #include "converter/device/int_kernels.h"
 #include "converter/exec/executor.h"
 #include "converter/exec/thread_pool.h"
@@ -78,6 +79,8 @@ struct Interpreter::Impl {
   Int8Isa isa = Int8Isa::Scalar;
   std::unique_ptr<ThreadPool> pool;                    // null: one thread
   std::vector<uint8_t> scratch;                        // shared by the MacKernels (one op at a time)
+  std::vector<std::unique_ptr<FloatChain>> chain;      // per op: the fused chain starting there
+  std::vector<uint8_t> chainScratch;                   // a chain whose output overlaps its input
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -320,6 +323,50 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       impl->fallback[i] = std::make_unique<FallbackOp>(std::move(f));
     }
   }
+  impl->chain.resize(p.ops.size());
+  if (options.fuseFloatChains) {
+    std::vector<int64_t> lastReader(p.tensors.size(), -1);
+    std::vector<bool> graphOutput(p.tensors.size(), false);
+    for (size_t i = 0; i < p.ops.size(); ++i)
+      for (int32_t t : p.ops[i].inputs)
+        if (t >= 0) lastReader[static_cast<size_t>(t)] = static_cast<int64_t>(i);
+    for (const IoBinding& b : p.outputs)
+      if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) graphOutput[static_cast<size_t>(b.tensor)] = true;
+    for (size_t i = 0; i < p.ops.size(); ++i) {
+      auto c = matchFloatChain(p, i, lastReader, graphOutput);
+      if (!c) {
+        // A unary op the chain code does not evaluate: a table from the op's own kernel, probed at
+        // load over the whole tensor (every byte at many positions must give the same bits).
+        c = matchUnaryTable(p, i, lastReader, graphOutput);
+        if (!c) continue;
+        const Tensor& s = p.tensors[static_cast<size_t>(p.ops[i].outputs[0])];
+        npuconv::Tensor probe(DType::F32, s.dims);
+        tableProbe(*c, p, reinterpret_cast<float*>(probe.mutableRaw()), static_cast<int64_t>(s.byteSize() / 4));
+        auto out = impl->fallback[i + 1]->exec->runOrdered({probe});
+        if (!out || out->size() != 1 || (*out)[0].dtype() != DType::F32 || (*out)[0].dims() != s.dims ||
+            !setUnaryTable(*c, p, reinterpret_cast<const float*>((*out)[0].raw()), static_cast<int64_t>(s.byteSize() / 4)))
+          continue;
+      }
+      if (c->resizeOp >= 0) {
+        // The gather map: the op's own kernel on the element indices (a nearest Resize moves
+        // values, so each output is the index it came from).
+        const Tensor& in = p.tensors[static_cast<size_t>(p.ops[i].outputs[0])];
+        npuconv::Tensor idx(DType::F32, in.dims);
+        auto* v = reinterpret_cast<float*>(idx.mutableRaw());
+        for (int64_t e = 0, n = static_cast<int64_t>(in.byteSize() / 4); e < n; ++e) v[e] = static_cast<float>(e);
+        FallbackOp& f = *impl->fallback[static_cast<size_t>(c->resizeOp)];
+        auto out = f.exec->runOrdered({idx});
+        const Tensor& y = p.tensors[static_cast<size_t>(c->output)];
+        if (!out || out->size() != 1 || (*out)[0].dtype() != DType::F32 || (*out)[0].dims() != y.dims ||
+            !setGatherMap(*c, reinterpret_cast<const float*>((*out)[0].raw()), static_cast<int64_t>(y.byteSize()),
+                          static_cast<int64_t>(in.byteSize() / 4), y.dims.empty() ? 0 : y.dims.back()))
+          continue;  // not a pure gather after all: run the ops one by one
+      }
+      for (size_t k = c->firstOp; k <= c->lastOp; ++k) impl->fallback[k].reset();  // never run
+      i = c->lastOp;
+      impl->chain[c->firstOp] = std::make_unique<FloatChain>(std::move(*c));
+    }
+  }
   for (const IoBinding& b : p.inputs)
     if (b.tensor < 0 || b.tensor >= static_cast<int32_t>(p.tensors.size()) ||
         p.tensors[static_cast<size_t>(b.tensor)].storage != Storage::Activation)
@@ -342,6 +389,12 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
     std::memcpy(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize());
   }
   for (size_t i = 0; i < p.ops.size(); ++i) {
+    if (const FloatChain* c = impl_->chain[i].get()) {
+      runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch,
+                    impl_->isa != Int8Isa::Scalar);
+      i = c->lastOp;
+      continue;
+    }
     const Op& op = p.ops[i];
     std::vector<TensorView> in;
     for (int32_t t : op.inputs)

@@ -1,7 +1,8 @@
 // interpreter.h - runs a device program on the CPU exactly as docs/blob-format.md says: integer
 // ops with the integer kernels (int_kernels.h: same bits for any machine and thread count), float
 // ops (CPU fallback) with the reference executor's kernels, every activation at its planned arena
-// offset. The program must outlive the interpreter (weights are views). The integer Conv/Gemm
+// offset; runs of Dequantize -> elementwise float ops -> Quantize (and nearest Resizes) run fused,
+// with the same bits (float_chain.h). The program must outlive the interpreter (weights are views). The integer Conv/Gemm
 // kernels are chosen at creation (InterpreterOptions::isa, NPUCONV_INT8_ISA, the CPU): the choice
 // and the thread count change the speed, never a bit.
 #pragma once
@@ -20,6 +21,9 @@ namespace npuconv::device {
 struct InterpreterOptions {
   int threads = 1;              // threads of the integer kernels; 0: all cores
   std::optional<Int8Isa> isa;   // unset: NPUCONV_INT8_ISA if set, else the best the CPU has
+  /// Run Dequantize -> elementwise FloatOps -> Quantize as one pass (float_chain.h; a table for
+  /// 8-bit inputs). Same bits either way; false runs every op on its own (the tests' reference).
+  bool fuseFloatChains = true;
 };
 
 class Interpreter {
