@@ -149,19 +149,40 @@ void maxPoolPlaneF32(const float* x, float* y, const Geo3& g) {
   const __m256 vlow = _mm256_set1_ps(lowest);
   const int64_t lo = std::min(pw, width), hi = std::clamp<int64_t>(IW + pw, lo, width);
   for (int64_t oh = 0; oh < OH; ++oh) {
-    for (int64_t c = 0; c < width; ++c) vm[c] = lowest;
+    // vm = the element-wise max of the window's input rows. The first row is max(row, lowest)
+    // (so a NaN gives lowest, as the scalar kernel's `v > best` from lowest does), stored
+    // without reading vm; padding columns are lowest.
+    bool filled = false;
     for (int64_t kh = 0; kh < KH; ++kh) {
       const int64_t ih = oh * sh - ph + kh;
       if (ih < 0 || ih >= IH) continue;
       const float* src = x + ih * IW - pw;  // vm[c] pairs with src[c]
       int64_t c = lo;
+      if (!filled) {
+        for (int64_t q = 0; q < lo; ++q) vm[q] = lowest;
+        for (int64_t q = hi; q < width; ++q) vm[q] = lowest;
+        for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(vm + c, _mm256_max_ps(_mm256_loadu_ps(src + c), vlow));
+        for (; c < hi; ++c) vm[c] = src[c] > lowest ? src[c] : lowest;
+        filled = true;
+        continue;
+      }
       for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(vm + c, _mm256_max_ps(_mm256_loadu_ps(src + c), _mm256_loadu_ps(vm + c)));
       for (; c < hi; ++c) vm[c] = src[c] > vm[c] ? src[c] : vm[c];
     }
+    if (!filled)
+      for (int64_t c = 0; c < width; ++c) vm[c] = lowest;
     const float* rowE = vm;
     const float* rowO = vm;
     if (sw == 2) {
-      for (int64_t j = 0; j < half; ++j) {
+      // Even and odd columns, 8 of each per 16 columns (vector shuffles), the rest one by one.
+      int64_t j = 0;
+      for (; j + 8 <= half; j += 8) {
+        const __m256 a = _mm256_loadu_ps(vm + 2 * j), b = _mm256_loadu_ps(vm + 2 * j + 8);
+        const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+        _mm256_storeu_ps(eo + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+        _mm256_storeu_ps(eo + half + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+      }
+      for (; j < half; ++j) {
         eo[j] = vm[2 * j];
         eo[half + j] = vm[2 * j + 1];
       }
