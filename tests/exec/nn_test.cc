@@ -429,6 +429,28 @@ TEST(NnPool, GlobalAverageAndMax) {
   expectClose(*y2, mx, 0);
 }
 
+TEST(NnPool, GlobalAverageOverPlanesOfEverySizeClass) {
+  // The float32 plane sum runs four 8-lane accumulators, then 8-lane steps, then a scalar tail:
+  // planes below, at and past each boundary, against a double reference; same bits with 1 and
+  // 2 threads.
+  for (int64_t sp : {1, 7, 8, 9, 31, 32, 33, 71, 100, 3001}) {
+    std::mt19937 rng{uint32_t(sp)};
+    auto x = randomFloats(rng, 3 * sp);
+    for (float& v : x) v += 2.0f;  // a mean away from zero: a relative tolerance means something
+    std::vector<double> want;
+    for (int64_t p = 0; p < 3; ++p) {
+      double s = 0;
+      for (int64_t i = 0; i < sp; ++i) s += x[size_t(p * sp + i)];
+      want.push_back(s / double(sp));
+    }
+    auto y1 = runOne("Y = GlobalAveragePool (X)", {{"X", f32({1, 3, sp}, x)}}, {1, 3, 1}, 17, 1);
+    auto y2 = runOne("Y = GlobalAveragePool (X)", {{"X", f32({1, 3, sp}, x)}}, {1, 3, 1}, 17, 2);
+    ASSERT_TRUE(y1.hasValue() && y2.hasValue()) << sp;
+    expectClose(*y1, want, 1e-6);
+    for (int64_t p = 0; p < 3; ++p) EXPECT_EQ(y1->data<float>()[p], y2->data<float>()[p]) << sp;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resize
 

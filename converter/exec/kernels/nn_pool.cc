@@ -363,6 +363,28 @@ Status lpPoolKernel(KernelContext& ctx) {
 
 enum class GlobalKind { Avg, Max, Lp };
 
+/// The sum of x[0, n) in a fixed order: 32 running sums (four 8-lane vectors, so the adds do
+/// not wait on each other's latency as one running sum does: GlobalAveragePool over SE blocks
+/// was 4 % of mobilenet_v3_small), combined pairwise, then the tail. Deterministic (one plane
+/// is one task), and no less accurate than the sequential sum it replaces.
+float sumF32(const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+  const __m256 v = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  float s = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
 template <typename T>
 void globalPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, GlobalKind kind, double p) {
   const int64_t planes = xt.dim(0) * xt.dim(1);
@@ -378,7 +400,9 @@ void globalPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, GlobalKind 
         Y[pl] = m;
       } else if (kind == GlobalKind::Avg) {
         T s = 0;
-        for (int64_t i = 0; i < sp; ++i) s += x[i];
+        if constexpr (std::is_same_v<T, float>) s = sumF32(x, sp);
+        else
+          for (int64_t i = 0; i < sp; ++i) s += x[i];
         Y[pl] = sp ? s / T(sp) : T(0);
       } else {
         double s = 0;
