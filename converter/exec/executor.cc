@@ -526,8 +526,20 @@ Expected<std::vector<Tensor>> Executor::runOrdered(const std::vector<Tensor>& in
 }
 
 Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, const Frame* parent) const {
-  // Kernel outputs (and their temporaries on this thread) come from the buffer pool.
+  // Kernel outputs (and their temporaries on this thread) come from the buffer pool, which
+  // keeps the blocks a top-level run used for the next one (subgraph runs are part of it).
   ScopedTensorAllocator scopedAllocator(buffers_.get());
+  struct RunScope {
+    BufferPool* pool;
+    explicit RunScope(BufferPool* p) : pool(p) {
+      if (pool) pool->beginRun();
+    }
+    ~RunScope() {
+      if (pool) pool->endRun();
+    }
+    RunScope(const RunScope&) = delete;
+    RunScope& operator=(const RunScope&) = delete;
+  } runScope(parent ? nullptr : buffers_.get());
   std::vector<Tensor> slots(numSlots_);
   for (size_t i = 0; i < inputSlots_.size(); ++i) {
     const Value* v = graph_.inputs()[i];

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace npuconv {
 
@@ -33,7 +34,7 @@ class BufferPool::PooledBuffer final : public Buffer {
 std::shared_ptr<BufferPool> BufferPool::create() { return std::shared_ptr<BufferPool>(new BufferPool()); }
 
 BufferPool::~BufferPool() {
-  for (auto& [cap, block] : free_) std::free(block);
+  for (auto& [cap, fb] : free_) std::free(fb.block);
 }
 
 std::shared_ptr<const Buffer> BufferPool::allocate(size_t bytes, bool zeroFill) {
@@ -47,7 +48,7 @@ std::shared_ptr<const Buffer> BufferPool::allocate(size_t bytes, bool zeroFill) 
     auto it = free_.lower_bound(cap);
     if (it != free_.end() && it->first <= 2 * cap + 4096) {
       cap = it->first;
-      block = it->second;
+      block = it->second.block;
       free_.erase(it);
       stats_.freeBytes -= cap;
       ++stats_.reused;
@@ -76,8 +77,8 @@ std::shared_ptr<const Buffer> BufferPool::allocate(size_t bytes, bool zeroFill) 
 void BufferPool::release(std::byte* block, size_t capacity) {
   std::unique_lock<std::mutex> lock(mu_);
   stats_.liveBytes -= capacity;
-  if (stats_.freeBytes + capacity <= stats_.peakLiveBytes) {
-    free_.emplace(capacity, block);
+  if (stats_.freeBytes + capacity <= kMaxFreeFactor * stats_.peakLiveBytes) {
+    free_.emplace(capacity, FreeBlock{block, runs_});
     stats_.freeBytes += capacity;
     return;
   }
@@ -91,13 +92,38 @@ MemoryStats BufferPool::stats() const {
 }
 
 void BufferPool::trim() {
-  std::multimap<size_t, std::byte*> blocks;
+  std::multimap<size_t, FreeBlock> blocks;
   {
     std::lock_guard<std::mutex> lock(mu_);
     blocks.swap(free_);
     stats_.freeBytes = 0;
   }
-  for (auto& [cap, block] : blocks) std::free(block);
+  for (auto& [cap, fb] : blocks) std::free(fb.block);
+}
+
+void BufferPool::beginRun() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (activeRuns_++ == 0) ++runs_;
+}
+
+void BufferPool::endRun() {
+  std::vector<std::byte*> unused;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--activeRuns_ > 0) return;
+    // A block released during this run carries its epoch; one still carrying an older epoch was
+    // free through the whole run (blocks taken and given back get the new epoch).
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (it->second.epoch < runs_) {
+        unused.push_back(it->second.block);
+        stats_.freeBytes -= it->first;
+        it = free_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (std::byte* b : unused) std::free(b);
 }
 
 }  // namespace npuconv

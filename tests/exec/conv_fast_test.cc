@@ -83,6 +83,11 @@ TEST(ConvFastDepthwise, MatchesReference) {
       {1, 3, 1, 5, 3, 3, 3, 1, 2, 0, 2, 1, 0, true},       {1, 2, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},
       {1, 2, 1, 10, 17, 1, 4, 3, 2, 0, 3, 0, 1, true},     {1, 1, 3, 6, 40, 2, 7, 1, 1, 0, 3, 1, 3, false},
       {1, 16, 1, 56, 56, 3, 3, 2, 2, 0, 0, 1, 1, true},
+      // Small maps (the 8-channel interleaved kernel): odd and even heights (the last row pair
+      // moved back), one row, 9 and 12 channels (a partial block), 5x5, stride 2.
+      {1, 12, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true},      {2, 9, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, true},
+      {1, 10, 1, 1, 9, 1, 3, 1, 1, 0, 1, 0, 1, true},      {1, 8, 1, 15, 15, 3, 3, 2, 2, 1, 1, 1, 1, false},
+      {1, 11, 1, 3, 6, 3, 3, 1, 1, 0, 0, 0, 0, true},
   };
   for (const Dw& d : cases) {
     checkDepthwise(d, 1);

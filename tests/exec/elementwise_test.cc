@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "converter/exec/executor.h"
@@ -210,6 +212,33 @@ TEST(ElementwiseKernels, CastSaturatesAndRoundsHalf) {
     if (std::isnan(x[k])) EXPECT_TRUE(std::isnan(hd));
     else EXPECT_EQ(hd, double(halfToFloat(floatToHalf(x[k])))) << k;
   }
+}
+
+TEST(ElementwiseKernels, Float32SigmoidVectorAndTailAgreeBitwise) {
+  // The float32 Sigmoid runs 8 lanes at a time and its tail through a buffer: the same value at
+  // a vector position and at a tail position must give the same bits; NaN stays NaN, the
+  // infinities give 1 and 0.
+  std::vector<float> head = {-100.f, -8.5f, -1.f, -0.f, 0.f, 0.3f, 7.25f, 90.f,
+                             std::numeric_limits<float>::quiet_NaN(), INFINITY, -INFINITY, 1e-8f, -3.75f, 2.f, 15.f, -15.f};
+  std::vector<float> x = head;
+  for (size_t i = 0; i < 7; ++i) x.push_back(head[i + 8]);  // 23 elements: 7 in the tail
+  const int64_t n = int64_t(x.size());
+  auto r = runModel(header(13) + "g (float[" + std::to_string(n) + "] x) => (float[" + std::to_string(n) +
+                        "] s) { s = Sigmoid(x) }",
+                    {{"x", make<float>(DType::F32, {n}, x)}});
+  ASSERT_TRUE(r) << r.status().toString();
+  const float* s = r->at("s").data<float>();
+  for (size_t i = 0; i < 7; ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, s + 8 + i, 4);
+    std::memcpy(&b, s + 16 + i, 4);
+    EXPECT_EQ(a, b) << "x = " << head[i + 8];
+  }
+  EXPECT_TRUE(std::isnan(s[8]));
+  EXPECT_EQ(s[9], 1.0f);
+  EXPECT_EQ(s[10], 0.0f);
+  EXPECT_EQ(s[3], 0.5f);
+  EXPECT_EQ(s[4], 0.5f);
 }
 
 TEST(ElementwiseKernels, ActivationsMatchTheirFormulas) {

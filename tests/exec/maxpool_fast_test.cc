@@ -48,6 +48,11 @@ TEST(MaxPoolFast, MatchesGeneralKernel) {
       {{1, 2, 7, 7}, "kernel_shape = [7, 7]"},
       {{1, 2, 6, 9}, "kernel_shape = [3, 4], strides = [3, 1], pads = [2, 3, 0, 1]"},
       {{1, 3, 40}, "kernel_shape = [3], strides = [2], pads = [1, 1]"},
+      // 2x2 stride 2 (the NHWC CNN's pools; vector even/odd split over 16-column runs), rows all
+      // padding at the top (the first real row starts the window), widths around 16.
+      {{3, 2, 12, 32}, "kernel_shape = [2, 2], strides = [2, 2]"},
+      {{1, 2, 9, 47}, "kernel_shape = [2, 2], strides = [2, 2], ceil_mode = 1"},
+      {{1, 2, 6, 33}, "kernel_shape = [3, 3], strides = [2, 2], pads = [2, 1, 2, 1]"},
   };
   for (const PoolCase& pc : cases) {
     SCOPED_TRACE(dimsText(pc.in) + " " + pc.attrs);

@@ -2,12 +2,16 @@
 // written here straight from the ONNX definitions, on seeded random data.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "converter/exec/executor.h"
 #include "formats/onnx/onnx_reader.h"
@@ -425,6 +429,28 @@ TEST(NnPool, GlobalAverageAndMax) {
   expectClose(*y2, mx, 0);
 }
 
+TEST(NnPool, GlobalAverageOverPlanesOfEverySizeClass) {
+  // The float32 plane sum runs four 8-lane accumulators, then 8-lane steps, then a scalar tail:
+  // planes below, at and past each boundary, against a double reference; same bits with 1 and
+  // 2 threads.
+  for (int64_t sp : {1, 7, 8, 9, 31, 32, 33, 71, 100, 3001}) {
+    std::mt19937 rng{uint32_t(sp)};
+    auto x = randomFloats(rng, 3 * sp);
+    for (float& v : x) v += 2.0f;  // a mean away from zero: a relative tolerance means something
+    std::vector<double> want;
+    for (int64_t p = 0; p < 3; ++p) {
+      double s = 0;
+      for (int64_t i = 0; i < sp; ++i) s += x[size_t(p * sp + i)];
+      want.push_back(s / double(sp));
+    }
+    auto y1 = runOne("Y = GlobalAveragePool (X)", {{"X", f32({1, 3, sp}, x)}}, {1, 3, 1}, 17, 1);
+    auto y2 = runOne("Y = GlobalAveragePool (X)", {{"X", f32({1, 3, sp}, x)}}, {1, 3, 1}, 17, 2);
+    ASSERT_TRUE(y1.hasValue() && y2.hasValue()) << sp;
+    expectClose(*y1, want, 1e-6);
+    for (int64_t p = 0; p < 3; ++p) EXPECT_EQ(y1->data<float>()[p], y2->data<float>()[p]) << sp;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resize
 
@@ -487,6 +513,59 @@ TEST(NnResize, NearestAsymmetricFloorWithScales) {
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), (std::vector<int64_t>{1, 1, 7, 2}));
   expectClose(*y, want, 0);
+}
+
+TEST(NnResize, NearestUpsamplingMatchesTheFormulaPerElement) {
+  // Row-repeating upsampling copies earlier output rows and float32 rows gather typed (the fast
+  // paths); float16 takes the byte-wise gather. Both against ONNX's formula element by element,
+  // at scales whose coordinates are exact in double (so floor and ties are unambiguous).
+  const int64_t N = 2, C = 3, H = 5, W = 7;
+  std::mt19937 rng(5);
+  std::vector<float> x = randomFloats(rng, N * C * H * W);
+  for (float& v : x) v = halfToFloat(floatToHalf(v));  // exact in float16 too
+  struct Case {
+    double sh, sw;
+    const char* ctm;
+    const char* nm;
+  };
+  const Case cases[] = {{2, 2, "asymmetric", "floor"},        {4, 8, "asymmetric", "floor"},
+                        {8, 4, "half_pixel", "round_prefer_floor"}, {2.5, 0.5, "asymmetric", "floor"},
+                        {0.5, 2, "half_pixel", "round_prefer_floor"}, {1, 8, "half_pixel", "round_prefer_ceil"}};
+  for (const Case& c : cases) {
+    const int64_t OH = int64_t(std::floor(H * c.sh)), OW = int64_t(std::floor(W * c.sw));
+    auto src = [&](int64_t o, double scale, int64_t in) {
+      double v = std::string(c.ctm) == "asymmetric" ? o / scale : (o + 0.5) / scale - 0.5;
+      double f = std::floor(v);
+      int64_t i = std::string(c.nm) == "floor"                ? int64_t(f)
+                  : std::string(c.nm) == "round_prefer_floor" ? int64_t(v - f <= 0.5 ? f : f + 1)
+                                                              : int64_t(v - f < 0.5 ? f : f + 1);
+      return std::clamp<int64_t>(i, 0, in - 1);
+    };
+    std::vector<double> want;
+    for (int64_t p = 0; p < N * C; ++p)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) want.push_back(x[size_t((p * H + src(oy, c.sh, H)) * W + src(ox, c.sw, W))]);
+    const std::string node = std::string("Y = Resize <mode = \"nearest\", coordinate_transformation_mode = \"") + c.ctm +
+                             "\", nearest_mode = \"" + c.nm + "\"> (X, R, S)";
+    const Tensor scales = f32({4}, {1.f, 1.f, float(c.sh), float(c.sw)});
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(fmt::format("scales {}x{} {} {}, {} threads", c.sh, c.sw, c.ctm, c.nm, threads));
+      auto y = runOne(node, {{"X", f32({N, C, H, W}, x)}, {"R", f32({0}, {})}, {"S", scales}}, {N, C, OH, OW}, 13,
+                      threads);
+      ASSERT_TRUE(y.hasValue()) << y.status().toString();
+      EXPECT_EQ(y->dims(), (std::vector<int64_t>{N, C, OH, OW}));
+      expectClose(*y, want, 0);
+      std::vector<uint16_t> xh(x.size());
+      for (size_t i = 0; i < x.size(); ++i) xh[i] = floatToHalf(x[i]);
+      auto yh = runOne(node,
+                       {{"X", Tensor::fromValues<uint16_t>(DType::F16, {N, C, H, W}, std::span<const uint16_t>(xh))},
+                        {"R", f32({0}, {})},
+                        {"S", scales}},
+                       {N, C, OH, OW}, 13, threads, "float16");
+      ASSERT_TRUE(yh.hasValue()) << yh.status().toString();
+      expectClose(*yh, want, 0);
+    }
+  }
 }
 
 }  // namespace

@@ -189,13 +189,46 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
   }
   const __m256 vb = _mm256_load_ps(bias);
   const int64_t sh = g.s[1], sw = g.s[2], dh = g.d[1], dw = g.d[2];
-  // Four outputs of a row at a time (the last group moved back to fit), one at a time when the
-  // row is narrower than four.
+  // Two rows of four outputs at a time, 8 independent FMA chains (four left the FMA units waiting
+  // on latency: 2 units x 4 cycles); the last row pair and column group are moved back to fit,
+  // recomputing a few outputs with the same sums. One row when the map has one, one output at a
+  // time when rows are narrower than four.
   const int64_t step = OW >= 4 ? 4 : 1;
-  for (int64_t oh = 0; oh < OH; ++oh) {
+  const int64_t rowsPer = step == 4 && OH >= 2 ? 2 : 1;
+  for (int64_t r = 0; r < OH; r += rowsPer) {
+    const int64_t oh = std::min(r, OH - rowsPer);
     for (int64_t o = 0; o < OW; o += step) {
       const int64_t ow = std::min(o, OW - step);
-      if (step == 4) {
+      if (rowsPer == 2) {
+        __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb, c0 = vb, c1 = vb, c2 = vb, c3 = vb;
+        const int64_t down = sh * Wp * 8;  // the next output row's input rows
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const float* row = P + ((oh * sh + kh * dh) * Wp + ow * sw) * 8;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const __m256 wv = _mm256_loadu_ps(Wt + (kh * KW + kw) * 8);
+            const float* p = row + kw * dw * 8;
+            const float* q = p + down;
+            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + sw * 8), a1);
+            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 2 * sw * 8), a2);
+            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 3 * sw * 8), a3);
+            c0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), c0);
+            c1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + sw * 8), c1);
+            c2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 2 * sw * 8), c2);
+            c3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 3 * sw * 8), c3);
+          }
+        }
+        float* op = O + (oh * OW + ow) * 8;
+        _mm256_storeu_ps(op, a0);
+        _mm256_storeu_ps(op + 8, a1);
+        _mm256_storeu_ps(op + 16, a2);
+        _mm256_storeu_ps(op + 24, a3);
+        float* oq = op + OW * 8;
+        _mm256_storeu_ps(oq, c0);
+        _mm256_storeu_ps(oq + 8, c1);
+        _mm256_storeu_ps(oq + 16, c2);
+        _mm256_storeu_ps(oq + 24, c3);
+      } else if (step == 4) {
         __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
         for (int64_t kh = 0; kh < KH; ++kh) {
           const float* row = P + ((oh * sh + kh * dh) * Wp + ow * sw) * 8;

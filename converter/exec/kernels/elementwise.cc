@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/activation_simd.h"
 #include "converter/exec/kernels/broadcast.h"
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/kernels/kernels.h"
@@ -133,6 +134,28 @@ Status kExp(KernelContext& ctx) {
   return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T { return std::exp(x); });
 }
 Status kSigmoid(KernelContext& ctx) {
+  NPU_TRY(needInputs(ctx, 1));
+  const Tensor& x = *ctx.input(0);
+  if (x.dtype() == DType::F32) {
+    // 8 at a time with the fused epilogue's act8 (the tail through an 8-float buffer, so every
+    // element takes the same path whatever the split across threads): PP-OCR det's final
+    // Sigmoid over 480x640 took 2.4 ms per element-wise scalar call, about 10x this.
+    Tensor& y = ctx.allocateUninitialized(0, DType::F32, x.dims());
+    const float* in = x.data<float>();
+    float* out = y.mutableData<float>();
+    const gemm::Epilogue ep;
+    ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) {
+      int64_t i = b;
+      for (; i + 8 <= e; i += 8) _mm256_storeu_ps(out + i, gemm::act8<gemm::Act::Sigmoid>(_mm256_loadu_ps(in + i), ep));
+      if (i < e) {
+        alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t j = 0; j < e - i; ++j) buf[j] = in[i + j];
+        _mm256_store_ps(buf, gemm::act8<gemm::Act::Sigmoid>(_mm256_load_ps(buf), ep));
+        for (int64_t j = 0; j < e - i; ++j) out[i + j] = buf[j];
+      }
+    });
+    return Status::ok();
+  }
   return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T { return sigmoidT<T>(x); });
 }
 Status kSoftplus(KernelContext& ctx) {

@@ -107,6 +107,7 @@ void resizeNearest(ThreadPool& pool, const ResizeSpec& s, const Tensor& x, Tenso
   int64_t lastOut = s.out[r - 1];
   int64_t rows = lastOut ? y.numElements() / lastOut : 0;
   const std::vector<int64_t>& lastMap = map[r - 1];
+  const size_t rowBytes = size_t(lastOut) * es;
   pool.parallelFor(rows, 64, [&](int64_t r0, int64_t r1) {
     std::vector<int64_t> idx(r, 0);
     // Decompose r0 into output indices of the leading axes.
@@ -115,6 +116,8 @@ void resizeNearest(ThreadPool& pool, const ResizeSpec& s, const Tensor& x, Tenso
       idx[a] = rem % s.out[a];
       rem /= s.out[a];
     }
+    int64_t prevBase = -1;
+    bool prevExt = false;
     for (int64_t row = r0; row < r1; ++row) {
       int64_t base = 0;
       bool ext = false;
@@ -123,12 +126,30 @@ void resizeNearest(ThreadPool& pool, const ResizeSpec& s, const Tensor& x, Tenso
         if (m < 0) ext = true;
         base += m * inStride[a];
       }
-      std::byte* dst = Y + size_t(row * lastOut) * es;
-      for (int64_t o = 0; o < lastOut; ++o) {
-        int64_t m = lastMap[size_t(o)];
-        const std::byte* src = (ext || m < 0) ? E : X + size_t(base + m) * es;
-        std::memcpy(dst + size_t(o) * es, src, es);
+      std::byte* dst = Y + size_t(row) * rowBytes;
+      if (row > r0 && base == prevBase && ext == prevExt) {
+        // Upsampling repeats input rows: the same source row gives the same output row.
+        std::memcpy(dst, dst - rowBytes, rowBytes);
+      } else if (!ext && es == 4) {
+        // float32 (and 4-byte ints): a typed gather instead of a memcpy call per element.
+        uint32_t* d = reinterpret_cast<uint32_t*>(dst);
+        const std::byte* srow = X + size_t(base) * es;
+        const uint32_t e = *reinterpret_cast<const uint32_t*>(E);
+        for (int64_t o = 0; o < lastOut; ++o) {
+          int64_t m = lastMap[size_t(o)];
+          uint32_t v = e;
+          if (m >= 0) std::memcpy(&v, srow + size_t(m) * 4, 4);
+          d[o] = v;
+        }
+      } else {
+        for (int64_t o = 0; o < lastOut; ++o) {
+          int64_t m = lastMap[size_t(o)];
+          const std::byte* src = (ext || m < 0) ? E : X + size_t(base + m) * es;
+          std::memcpy(dst + size_t(o) * es, src, es);
+        }
       }
+      prevBase = base;
+      prevExt = ext;
       for (size_t a = r - 1; a-- > 0;) {
         if (++idx[a] < s.out[a]) break;
         idx[a] = 0;
