@@ -160,6 +160,20 @@ def randomize(model, seed):
                 p.copy_(0.02 * torch.randn(p.shape, generator=g))
 
 
+def save_inputs(folder, tensors):
+    import json
+    import numpy as np
+    os.makedirs(folder, exist_ok=True)
+    manifest = []
+    for name, t in tensors.items():
+        arr = t.numpy()
+        np.save(os.path.join(folder, name + ".npy"), arr)
+        arr.tofile(os.path.join(folder, name + ".bin"))
+        manifest.append({"name": name, "dtype": str(arr.dtype), "dims": list(arr.shape), "file": name + ".bin"})
+    with open(os.path.join(folder, "inputs.json"), "w") as f:
+        json.dump({"inputs": manifest}, f)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
@@ -169,6 +183,9 @@ def main():
     for k in ("vocab", "hidden", "heads", "kv_heads", "intermediate", "layers", "seq"):
         ap.add_argument("--" + k.replace("_", "-"), type=int)
     ap.add_argument("--tie", choices=("yes", "no"))
+    ap.add_argument("--save-inputs", metavar="DIR",
+                    help="also write the export's input (input_ids.npy, position_ids.npy, and raw .bin files "
+                         "with inputs.json for tests/oracle/ort_run.js) into DIR")
     a = ap.parse_args()
     c = dict(CONFIGS[a.config])
     for k in ("vocab", "hidden", "heads", "kv_heads", "intermediate", "layers", "seq"):
@@ -192,6 +209,8 @@ def main():
     with torch.no_grad():
         torch.onnx.export(model, (ids, pos), out, input_names=["input_ids", "position_ids"],
                           output_names=["logits"], opset_version=a.opset, do_constant_folding=True)
+    if a.save_inputs:
+        save_inputs(a.save_inputs, {"input_ids": ids, "position_ids": pos})
     print(f"gen_qwen2.py: {out}: config {a.config} {c}, {params} parameters "
           f"({params * 4 / 2**30:.2f} GiB float32), exported in {time.time() - t0:.1f} s")
 
