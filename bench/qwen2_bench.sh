@@ -48,16 +48,24 @@ const fs = require('fs'), path = require('path');
 const dir = process.argv[2];
 const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 for (const o of m.outputs) {
-  const descr = { float32: '<f4', float16: '<f2' }[o.dtype];
-  if (!descr) throw new Error(`${o.name}: ${o.dtype}`);
-  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${o.dims.join(', ')}${o.dims.length === 1 ? ',' : ''}), }`;
+  let data = fs.readFileSync(path.join(dir, o.file));
+  if (o.dtype === 'float16') {  // as float32: validate reads reference outputs in float32
+    const f = new Float32Array(data.length / 2);
+    for (let i = 0; i < f.length; i++) {
+      const h = data.readUInt16LE(2 * i), e = (h >> 10) & 31, m = h & 1023, s = h & 0x8000 ? -1 : 1;
+      f[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+    }
+    data = Buffer.from(f.buffer);
+  } else if (o.dtype !== 'float32') {
+    throw new Error(`${o.name}: ${o.dtype}`);
+  }
+  let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${o.dims.join(', ')}${o.dims.length === 1 ? ',' : ''}), }`;
   while ((10 + h.length + 1) % 64) h += ' ';
   h += '\n';
   const head = Buffer.alloc(10);
   Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
   head.writeUInt16LE(h.length, 8);
-  fs.writeFileSync(path.join(dir, o.name + '.npy'),
-                   Buffer.concat([head, Buffer.from(h, 'latin1'), fs.readFileSync(path.join(dir, o.file))]));
+  fs.writeFileSync(path.join(dir, o.name + '.npy'), Buffer.concat([head, Buffer.from(h, 'latin1'), data]));
 }
 EOF
 ort() {  # ort MODEL OUTDIR: ORT's outputs as .npy; prints ORT's peak RSS and time
