@@ -156,6 +156,7 @@ std::string DynamicQuantizer::rewrite(Node* n, nlohmann::ordered_json& entry) {
   if (!opt_.perChannel) axis = -1;
 
   QuantizedTensor q = quantizeWeight(*weight, axis, opt_.weightType, opt_.reduceRange);
+  wData->releasePages();  // read once: its mapped pages need not stay resident (a 2 GiB model)
   std::vector<float> scales = q.params.scale;
   for (float& s : scales) s *= alpha;
   std::vector<int64_t> scaleDims;

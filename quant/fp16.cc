@@ -110,6 +110,7 @@ TensorRef Fp16Converter::toHalf(const TensorData& t, const std::string& name) {
     h[i] = floatToHalf(v);  // IEEE round to nearest even; tiny values become subnormals or zero
   }
   if (clamped) clamped_.push_back(name);
+  t.releasePages();  // read once: its mapped pages need not stay resident (a 2 GiB model)
   return std::make_shared<const TensorData>(TensorData::fromValues(DType::F16, t.dims(), std::span<const uint16_t>(h)));
 }
 

@@ -70,7 +70,10 @@ Status quantizeWeightsOnly(Model& m, const QuantizeOptions& opt, QuantizeReport&
         int64_t axis = perChannel ? wq::weightAxis(*n, data->rank()) : -1;
         auto key = std::make_pair(static_cast<const Value*>(w), axis);
         auto it = done.find(key);
-        if (it == done.end()) it = done.emplace(key, dequantizedWeight(*g, w, *data, axis, opt, n)).first;
+        if (it == done.end()) {
+          it = done.emplace(key, dequantizedWeight(*g, w, *data, axis, opt, n)).first;
+          data->releasePages();  // read once: its mapped pages need not stay resident (a 2 GiB model)
+        }
         n->setOperand(1, it->second);
         emitted = true;
         emittedAxis = emittedAxis || axis >= 0;

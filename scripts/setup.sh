@@ -14,6 +14,7 @@ PACKAGES=(
   libpng-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libxxhash-dev
   clang-14 libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz/run_fuzzers.sh)
   node-ajv  # tests check every report against docs/report.schema.json
+  python3-torch  # tests/oracle/qwen2_oracle_test.cc generates its Qwen2-style decoder at test time
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

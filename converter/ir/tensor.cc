@@ -1,5 +1,8 @@
 #include "converter/ir/tensor.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -35,17 +38,30 @@ class StringBuffer final : public Buffer {
 
 class ViewBuffer final : public Buffer {
  public:
-  ViewBuffer(std::shared_ptr<const void> owner, const void* data, size_t size, std::optional<FileRange> file)
-      : owner_(std::move(owner)), data_(static_cast<const std::byte*>(data)), size_(size), file_(file) {}
+  ViewBuffer(std::shared_ptr<const void> owner, const void* data, size_t size, std::optional<FileRange> file,
+             bool fileMapping)
+      : owner_(std::move(owner)), data_(static_cast<const std::byte*>(data)), size_(size), file_(file),
+        fileMapping_(fileMapping) {}
   const std::byte* data() const override { return data_; }
   size_t size() const override { return size_; }
   std::optional<FileRange> fileRange() const override { return file_; }
+  // Only the pages wholly inside the view: a page shared with a neighbour may still be in use.
+  // MADV_DONTNEED on a private mapping never written to drops clean file pages, which a later
+  // access reads back from the file (MappedFile::releasePages does the same for readers).
+  void releasePages() const override {
+    if (!fileMapping_) return;
+    static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    uintptr_t begin = (reinterpret_cast<uintptr_t>(data_) + page - 1) / page * page;
+    uintptr_t end = (reinterpret_cast<uintptr_t>(data_) + size_) / page * page;
+    if (begin < end) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
 
  private:
   std::shared_ptr<const void> owner_;
   const std::byte* data_;
   size_t size_;
   std::optional<FileRange> file_;
+  bool fileMapping_;
 };
 
 // A view whose bytes may sit at any address: typed readers get an aligned copy, made once.
@@ -62,6 +78,7 @@ class AlignedOnUseBuffer final : public Buffer {
   size_t size() const override { return view_.size(); }
   const std::byte* rawData() const override { return view_.data(); }
   std::optional<FileRange> fileRange() const override { return view_.fileRange(); }
+  void releasePages() const override { view_.releasePages(); }
 
  private:
   ViewBuffer view_;
@@ -83,12 +100,12 @@ std::shared_ptr<const Buffer> Buffer::copyOf(const void* data, size_t size) {
   return b;
 }
 std::shared_ptr<const Buffer> Buffer::view(std::shared_ptr<const void> owner, const void* data,
-                                           size_t size, std::optional<FileRange> file) {
-  return std::make_shared<ViewBuffer>(std::move(owner), data, size, file);
+                                           size_t size, std::optional<FileRange> file, bool fileMapping) {
+  return std::make_shared<ViewBuffer>(std::move(owner), data, size, file, fileMapping);
 }
 std::shared_ptr<const Buffer> Buffer::viewAlignedOnUse(std::shared_ptr<const void> owner, const void* data,
-                                                       size_t size, std::optional<FileRange> file) {
-  return std::make_shared<AlignedOnUseBuffer>(ViewBuffer(std::move(owner), data, size, file));
+                                                       size_t size, std::optional<FileRange> file, bool fileMapping) {
+  return std::make_shared<AlignedOnUseBuffer>(ViewBuffer(std::move(owner), data, size, file, fileMapping));
 }
 
 AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {

@@ -37,17 +37,25 @@ class Buffer {
   /// (writers, content keys): a view of a mapped file at an odd offset is not copied for them.
   virtual const std::byte* rawData() const { return data(); }
   virtual std::optional<FileRange> fileRange() const { return std::nullopt; }
+  /// A reader done with the bytes (a quantizer that has converted a weight): a view of a
+  /// read-only file mapping drops its resident pages, which would otherwise count in the
+  /// process's RSS until the mapping goes (a 2 GiB model converted in place). Touching them again
+  /// reads them back from the file, so the bytes never change. Other buffers: nothing.
+  virtual void releasePages() const {}
 
   static std::shared_ptr<const Buffer> fromVector(std::vector<std::byte> bytes);
   static std::shared_ptr<const Buffer> fromString(std::string bytes);  // adopts, no copy
   static std::shared_ptr<const Buffer> copyOf(const void* data, size_t size);
-  /// A view of `size` bytes at `data`, kept valid by `owner` (e.g. an mmap).
+  /// A view of `size` bytes at `data`, kept valid by `owner` (e.g. an mmap). `fileMapping`:
+  /// the bytes lie in a read-only private file mapping, so releasePages() may drop them.
   static std::shared_ptr<const Buffer> view(std::shared_ptr<const void> owner, const void* data,
-                                            size_t size, std::optional<FileRange> file = std::nullopt);
+                                            size_t size, std::optional<FileRange> file = std::nullopt,
+                                            bool fileMapping = false);
   /// Like view(), for bytes that may be misaligned (a payload inside a mapped protobuf): data()
   /// makes a 64-byte aligned copy on first use (thread-safe), rawData() never copies.
   static std::shared_ptr<const Buffer> viewAlignedOnUse(std::shared_ptr<const void> owner, const void* data,
-                                                        size_t size, std::optional<FileRange> file = std::nullopt);
+                                                        size_t size, std::optional<FileRange> file = std::nullopt,
+                                                        bool fileMapping = false);
 };
 
 /// A 64-byte aligned, zero-initialised, writable byte array (executor tensors, fold results).
@@ -115,6 +123,10 @@ class TensorData {
   /// bytes() for byte-wise readers (writers, hashes): no alignment, so no copy (Buffer::rawData).
   const std::byte* rawBytes() const { return buffer_ ? buffer_->rawData() : nullptr; }
   std::optional<FileRange> fileRange() const { return buffer_ ? buffer_->fileRange() : std::nullopt; }
+  /// Buffer::releasePages: a reader done with a tensor that views a mapped file.
+  void releasePages() const {
+    if (buffer_) buffer_->releasePages();
+  }
   const std::shared_ptr<const Buffer>& buffer() const { return buffer_; }
   const std::vector<std::string>& strings() const { return strings_; }
 

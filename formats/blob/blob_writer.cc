@@ -60,6 +60,60 @@ struct Section {
   std::string payload;
 };
 
+/// A weight of the WGHT section: its bytes stay where the program holds them (the IR's
+/// tensors, often a million times larger than every other section together) and are written
+/// straight from there, so the blob of a 2 GiB model never sits in memory (issue 13 section 4).
+struct WeightPiece {
+  uint64_t offset;  // within WGHT
+  const TensorData* data;
+};
+
+/// The blob as written: the header and section table, the small sections, and WGHT as
+/// pieces with its size and CRC computed from them.
+struct Layout {
+  std::string head;
+  std::vector<Section> sections;
+  size_t weightSection = 0;
+  std::vector<WeightPiece> weights;
+  uint64_t weightBytes = 0;
+  std::vector<uint64_t> offsets;
+  uint64_t fileSize = 0;
+};
+
+constexpr unsigned char kZeros[kAlignment] = {};
+
+/// Writes the layout through `out` (write(const void*, size_t), writeZeros(size_t),
+/// weight(const TensorData&)), tracking the position so padding lands where the table says.
+template <typename Out>
+Status emit(const Layout& l, Out& out) {
+  uint64_t at = 0;
+  auto put = [&](const void* d, size_t n) -> Status {
+    at += n;
+    return out.write(d, n);
+  };
+  auto zerosTo = [&](uint64_t target) -> Status {
+    NPU_CHECK(target >= at, "blob layout goes backwards");
+    uint64_t n = target - at;
+    at = target;
+    return out.writeZeros(static_cast<size_t>(n));
+  };
+  NPU_TRY(put(l.head.data(), l.head.size()));
+  for (size_t i = 0; i < l.sections.size(); ++i) {
+    NPU_TRY(zerosTo(l.offsets[i]));
+    if (i != l.weightSection) {
+      NPU_TRY(put(l.sections[i].payload.data(), l.sections[i].payload.size()));
+      continue;
+    }
+    for (const WeightPiece& w : l.weights) {
+      NPU_TRY(zerosTo(l.offsets[i] + w.offset));
+      at += w.data->byteSize();
+      NPU_TRY(out.weight(*w.data));
+    }
+  }
+  NPU_CHECK(at == l.fileSize, "blob size bookkeeping");
+  return Status::ok();
+}
+
 void keyValues(Sink& s, StringTable& st, const std::vector<std::pair<std::string, std::pair<uint32_t, uint64_t>>>& kv) {
   s.u32(static_cast<uint32_t>(kv.size()));
   s.u32(0);
@@ -70,21 +124,23 @@ void keyValues(Sink& s, StringTable& st, const std::vector<std::pair<std::string
   }
 }
 
-}  // namespace
-
-Expected<std::string> serializeBlob(const device::Program& p) {
+Expected<Layout> layoutBlob(const device::Program& p) {
   if (p.tensors.size() > kMaxCount || p.ops.size() > kMaxCount || p.quant.size() > kMaxCount)
     return Status::invalidArgument("device program too large for the blob format ({} tensors, {} ops)", p.tensors.size(), p.ops.size());
+  Layout l;
   StringTable st;
-  // Weights first, to know their offsets (relative to WGHT).
-  Sink wght;
+  // Weights first, to know their offsets (relative to WGHT): each 64-aligned, the gaps zero.
+  uint32_t weightCrc = 0;
   std::vector<uint64_t> weightOffset(p.tensors.size(), 0);
   for (size_t i = 0; i < p.tensors.size(); ++i) {
     const device::Tensor& t = p.tensors[i];
     if (t.storage != device::Storage::Weight) continue;
-    wght.padTo(kAlignment);
-    weightOffset[i] = wght.size();
-    wght.bytes(t.weight->bytes(), t.weight->byteSize());
+    uint64_t aligned = alignUp(l.weightBytes, kAlignment);
+    weightCrc = crc32c(kZeros, static_cast<size_t>(aligned - l.weightBytes), weightCrc);
+    weightOffset[i] = aligned;
+    weightCrc = crc32c(t.weight->rawBytes(), t.weight->byteSize(), weightCrc);
+    l.weights.push_back({aligned, t.weight.get()});
+    l.weightBytes = aligned + t.weight->byteSize();
   }
   Sink qprm;
   qprm.u32(static_cast<uint32_t>(p.quant.size()));
@@ -194,59 +250,86 @@ Expected<std::string> serializeBlob(const device::Program& p) {
     strt.bytes(s.data(), s.size());
   }
 
-  std::vector<Section> sections = {{kStrings, kSectionFlagCritical, std::move(strt.str())},
-                                   {kQuantParams, kSectionFlagCritical, std::move(qprm.str())},
-                                   {kTensors, kSectionFlagCritical, std::move(tens.str())},
-                                   {kOps, kSectionFlagCritical, std::move(ops.str())},
-                                   {kIoSignature, kSectionFlagCritical, std::move(iosg.str())},
-                                   {kWeights, kSectionFlagCritical, std::move(wght.str())},
-                                   {kMetadata, 0, std::move(meta.str())},
-                                   {kProvenance, 0, std::move(prov.str())},
-                                   {kDebugNames, 0, std::move(dbug.str())}};
+  l.sections = {{kStrings, kSectionFlagCritical, std::move(strt.str())},
+                {kQuantParams, kSectionFlagCritical, std::move(qprm.str())},
+                {kTensors, kSectionFlagCritical, std::move(tens.str())},
+                {kOps, kSectionFlagCritical, std::move(ops.str())},
+                {kIoSignature, kSectionFlagCritical, std::move(iosg.str())},
+                {kWeights, kSectionFlagCritical, {}},
+                {kMetadata, 0, std::move(meta.str())},
+                {kProvenance, 0, std::move(prov.str())},
+                {kDebugNames, 0, std::move(dbug.str())}};
+  l.weightSection = 5;
   const uint64_t tableOffset = kHeaderSize;
-  uint64_t offset = alignUp(tableOffset + kSectionEntrySize * sections.size(), kAlignment);
+  uint64_t offset = alignUp(tableOffset + kSectionEntrySize * l.sections.size(), kAlignment);
   Sink table;
-  std::vector<uint64_t> offsets;
-  for (const Section& s : sections) {
-    offsets.push_back(offset);
+  for (size_t i = 0; i < l.sections.size(); ++i) {
+    const Section& s = l.sections[i];
+    bool w = i == l.weightSection;
+    uint64_t size = w ? l.weightBytes : s.payload.size();
+    l.offsets.push_back(offset);
     table.u32(s.fourcc);
     table.u32(s.flags);
     table.u64(offset);
-    table.u64(s.payload.size());
-    table.u32(crc32c(s.payload.data(), s.payload.size()));
+    table.u64(size);
+    table.u32(w ? weightCrc : crc32c(s.payload.data(), s.payload.size()));
     table.u32(0);
-    offset = alignUp(offset + s.payload.size(), kAlignment);
+    offset = alignUp(offset + size, kAlignment);
   }
-  const uint64_t fileSize = offsets.back() + sections.back().payload.size();
+  l.fileSize = l.offsets.back() + l.sections.back().payload.size();
   Sink out;
   out.bytes(kMagic.data(), kMagic.size());
   out.u16(kVersionMajor);
   out.u16(kVersionMinor);
   out.u32(kHeaderSize);
   out.u32(kByteOrderMark);
-  out.u32(static_cast<uint32_t>(sections.size()));
+  out.u32(static_cast<uint32_t>(l.sections.size()));
   out.u64(tableOffset);
-  out.u64(fileSize);
+  out.u64(l.fileSize);
   out.u32(kHeaderFlagHasDebugNames);
   out.u32(0);  // header CRC, filled below
   for (int i = 0; i < 16; ++i) out.u8(0);
   out.bytes(table.str().data(), table.size());
   const uint32_t headerCrc = crc32c(out.str().data(), out.size());  // header (CRC zeroed) + table
   for (int i = 0; i < 4; ++i) out.str()[kOffHeaderCrc + static_cast<size_t>(i)] = static_cast<char>((headerCrc >> (8 * i)) & 0xFF);
-  for (size_t i = 0; i < sections.size(); ++i) {
-    out.padTo(kAlignment);
-    out.bytes(sections[i].payload.data(), sections[i].payload.size());
-  }
-  NPU_CHECK(out.size() == fileSize, "blob size bookkeeping");
-  return std::move(out.str());
+  l.head = std::move(out.str());
+  return l;
+}
+
+}  // namespace
+
+Expected<std::string> serializeBlob(const device::Program& p) {
+  NPU_ASSIGN_OR_RETURN(Layout l, layoutBlob(p));
+  struct StringOut {
+    std::string s;
+    Status write(const void* d, size_t n) {
+      s.append(static_cast<const char*>(d), n);
+      return Status::ok();
+    }
+    Status writeZeros(size_t n) {
+      s.append(n, '\0');
+      return Status::ok();
+    }
+    Status weight(const TensorData& t) { return write(t.rawBytes(), t.byteSize()); }
+  } out;
+  out.s.reserve(static_cast<size_t>(l.fileSize));
+  NPU_TRY(emit(l, out));
+  return std::move(out.s);
 }
 
 Expected<uint64_t> writeBlob(const device::Program& p, const std::filesystem::path& path) {
-  NPU_ASSIGN_OR_RETURN(std::string bytes, serializeBlob(p));
+  NPU_ASSIGN_OR_RETURN(Layout l, layoutBlob(p));
   NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(bytes.data(), bytes.size()));
+  struct FileOut {
+    AtomicFile& f;
+    Status write(const void* d, size_t n) { return f.write(d, n); }
+    Status writeZeros(size_t n) { return f.writeZeros(n); }
+    // Weights that view a mapped file are copied file to file (no page of them faulted in).
+    Status weight(const TensorData& t) { return f.write(t.rawBytes(), t.byteSize(), t.fileRange()); }
+  } out{*f};
+  NPU_TRY(emit(l, out));
   NPU_TRY(f->commit());
-  return static_cast<uint64_t>(bytes.size());
+  return l.fileSize;
 }
 
 }  // namespace npuconv

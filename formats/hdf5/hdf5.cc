@@ -3,6 +3,7 @@
 #include <cstring>
 #include <set>
 
+#include "formats/hdf5/hdf5_superblock.h"
 #include "formats/hdf5/hdf5_types.h"
 #include "formats/support/mapped_file.h"
 
@@ -13,7 +14,8 @@ Expected<NamedTensorList> readHdf5(const std::filesystem::path& path) {
   std::string file = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return Status::io("{}: no such file", file);
-  if (H5Fis_hdf5(file.c_str()) <= 0) return Status::invalidArgument("{}: not an HDF5 file", file);
+  // libhdf5 trusts the superblock (a claimed size is allocated before it is read): check it first.
+  NPU_TRY(checkHdf5Superblock(path).status());
   Handle f(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!f.valid()) return Status::io("{}: cannot open: {}", file, hdf5Error());
 

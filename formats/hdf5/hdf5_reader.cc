@@ -4,6 +4,7 @@
 #include <map>
 
 #include "converter/ir/tensor.h"
+#include "formats/hdf5/hdf5_superblock.h"
 #include "formats/hdf5/hdf5_types.h"
 
 namespace npuconv {
@@ -48,7 +49,8 @@ Expected<std::unique_ptr<Hdf5Reader>> Hdf5Reader::open(const std::filesystem::pa
   impl->file = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return Status::io("{}: no such file", impl->file);
-  if (H5Fis_hdf5(impl->file.c_str()) <= 0) return Status::invalidArgument("{}: not an HDF5 file", impl->file);
+  // libhdf5 trusts the superblock (a claimed size is allocated before it is read): check it first.
+  NPU_TRY(checkHdf5Superblock(path).status());
   impl->f = Handle(H5Fopen(impl->file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!impl->f.valid()) return Status::io("{}: cannot open: {}", impl->file, hdf5Error());
   NPU_ASSIGN_OR_RETURN(impl->names, hdf5DatasetNames(impl->f.get(), impl->file));

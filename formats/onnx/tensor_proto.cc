@@ -79,7 +79,8 @@ Expected<std::shared_ptr<const Buffer>> ExternalDataResolver::slice(const std::s
     return Status::invalidModel("tensor \"{}\": external data file \"{}\" is too short ({} bytes, needs {})",
                                 tensor, location, file->size(), static_cast<uint64_t>(offset) + len);
   const std::byte* p = file->data() + offset;
-  if (opt_.mmapExternalData) return Buffer::view(file, p, len, file->fileRange(static_cast<uint64_t>(offset)));
+  if (opt_.mmapExternalData)
+    return Buffer::view(file, p, len, file->fileRange(static_cast<uint64_t>(offset)), /*fileMapping=*/true);
   return Buffer::copyOf(p, len);
 }
 
@@ -90,8 +91,8 @@ std::shared_ptr<const Buffer> ExternalDataResolver::cutPayload(const onnx::Tenso
   // Typed readers assume what malloc gives (16 bytes); a payload elsewhere is copied to
   // aligned memory when one first reads it, never for writers and hashes (Buffer::rawData).
   std::optional<FileRange> range = model_->fileRange(it->second.offset);
-  if (reinterpret_cast<uintptr_t>(p) % 16 == 0) return Buffer::view(model_, p, it->second.size, range);
-  return Buffer::viewAlignedOnUse(model_, p, it->second.size, range);
+  if (reinterpret_cast<uintptr_t>(p) % 16 == 0) return Buffer::view(model_, p, it->second.size, range, /*fileMapping=*/true);
+  return Buffer::viewAlignedOnUse(model_, p, it->second.size, range, /*fileMapping=*/true);
 }
 
 Expected<TensorType> typeFromProto(const onnx::TypeProto& tp, const std::string& valueName) {

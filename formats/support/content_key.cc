@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "formats/support/mapped_file.h"
 
 namespace npuconv {
@@ -33,7 +35,14 @@ Status ContentHasher::addFile(const std::filesystem::path& path) {
   add(&size, sizeof size);
   if (size == 0) return Status::ok();  // mmap refuses empty files
   NPU_ASSIGN_OR_RETURN(auto mapped, MappedFile::open(path));
-  add(mapped->data(), mapped->size());
+  // In 64 MiB steps, each dropped once hashed: mapped pages count as resident, so hashing a
+  // 2.4 GiB external-data file whole would add its size to the peak RSS of the conversion.
+  constexpr size_t kStep = size_t(64) << 20;
+  for (size_t at = 0; at < mapped->size(); at += kStep) {
+    size_t n = std::min(kStep, mapped->size() - at);
+    add(mapped->data() + at, n);
+    mapped->releasePages(at, n);
+  }
   return Status::ok();
 }
 

@@ -32,12 +32,18 @@ mkdir -p "$BUILD_DIR/artifacts" "$BUILD_DIR/logs"
 run_one() {
   local t=$1 seeds="tests/fuzz/corpus/$1" work="$BUILD_DIR/corpus/$1"
   mkdir -p "$work" "$seeds"
-  local dict=()
+  local dict=() extra=() asan=""
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
-  if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  # tests/fuzz/<target>.options: "asan: KEY=V:KEY=V" (appended to ASAN_OPTIONS) and
+  # "flags: -x=1 -y=2" (after the defaults, so they override them). Why each exists: the file.
+  if [ -f "tests/fuzz/$t.options" ]; then
+    asan=$(sed -n 's/^asan: *//p' "tests/fuzz/$t.options")
+    read -r -a extra <<<"$(sed -n 's/^flags: *//p' "tests/fuzz/$t.options")"
+  fi
+  if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0${asan:+:$asan} UBSAN_OPTIONS=print_stacktrace=1 \
       LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
       "$BUILD_DIR/tests/fuzz/$t" "${dict[@]}" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 \
-      -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+      -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 "${extra[@]}" \
       -artifact_prefix="$BUILD_DIR/artifacts/$t-" "$work" "$seeds" >"$BUILD_DIR/logs/$t.log" 2>&1; then
     echo "fuzz: $t ok ($(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$BUILD_DIR/logs/$t.log" | grep -o '[0-9]*$') runs in ${SECONDS_PER_TARGET}s)"
   else

@@ -263,6 +263,33 @@ text (int64[1,8] input_ids, int64[1,8] attention_mask, int64[1,8] token_type_ids
   writeBytes(kCases / "calib_truncated.npy", npy);
 }
 
+// HDF5 calibration files whose superblock lies (formats/hdf5/hdf5_superblock.h): libhdf5 would
+// trust it, so npuconv checks it first. Each starts from a valid file that writeHdf5 wrote
+// (a version 0 superblock with 8-byte offsets: base at 24, EOF at 40, driver block at 48, the
+// root group's object header address at 64) and changes one field.
+void hdf5Cases() {
+  NamedTensorList x;
+  std::vector<float> v(2 * 4, 0.25f);
+  x.emplace_back("x", std::make_shared<const TensorData>(DType::F32, std::vector<int64_t>{2, 1, 4},
+                                                          Buffer::copyOf(v.data(), v.size() * sizeof(float))));
+  fs::path good = kCases / "calib_good.h5";
+  if (!writeHdf5(good, x)) die("h5");
+  std::ifstream in(good, std::ios::binary);
+  const std::string base((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (base.size() < 200 || base[8] != 0 || base[13] != 8) die("calib_good.h5: not a version 0 superblock");
+  auto put = [](std::string b, size_t at, uint64_t value, int n) {
+    for (int i = 0; i < n; ++i) b[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
+    return b;
+  };
+  writeBytes(kCases / "calib_h5_truncated.h5", base.substr(0, 60));
+  writeBytes(kCases / "calib_h5_bad_version.h5", put(base, 8, 7, 1));
+  writeBytes(kCases / "calib_h5_eof_past_end.h5", put(base, 40, uint64_t(1) << 40, 8));
+  writeBytes(kCases / "calib_h5_huge_root.h5", put(base, 64, uint64_t(1) << 62, 8));
+  // The driver information block claims 4 GiB (what fuzzing found: libhdf5 allocates it).
+  writeBytes(kCases / "calib_h5_driver_bomb.h5", put(put(put(base, 48, 96, 8), 96, 0, 1), 100, 0xffff0000u, 4));
+  fs::remove(good);
+}
+
 // Fuzz seeds: small valid models over the ops the passes rewrite, and .npy / HDF5 files.
 void fuzzSeeds() {
   const char* models[][2] = {
@@ -408,6 +435,7 @@ g (float[1,2,4,4] x) => (float[1,4,4,4] y) {
 int main() {
   malformedModels();
   calibrationCases();
+  hdf5Cases();
   fuzzSeeds();
   std::printf("gen_cases: wrote %s and %s\n", kCases.c_str(), kFuzz.c_str());
   return 0;
