@@ -9,7 +9,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "converter/device/int_simd.h"
 #include "converter/exec/thread_pool.h"
 
 namespace npuconv::device {
@@ -40,23 +39,6 @@ struct QuantOut {
   float scale;
   int32_t zp, lo, hi;
 };
-
-/// runQuantizeFast's eight lanes (the same bits as runQuantize) over the multiple-of-8 head of v;
-/// returns how many elements it did.
-__attribute__((target("avx2"))) int quantizeAvx2(const float* v, int n, const QuantOut& q, uint8_t* out) {
-  const __m256 vs = _mm256_set1_ps(q.scale), vz = _mm256_set1_ps(float(q.zp)), vlo = _mm256_set1_ps(float(q.lo)),
-               vhi = _mm256_set1_ps(float(q.hi));
-  const __m256i izp = _mm256_set1_epi32(q.zp);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = _mm256_loadu_ps(v + i);
-    const __m256 r = _mm256_round_ps(_mm256_div_ps(x, vs), _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC);
-    const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, vz), vlo), vhi);
-    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-    simd::store8(out + i, _mm256_blendv_epi8(_mm256_cvttps_epi32(t), izp, nan));
-  }
-  return i;
-}
 
 /// Slot 0 of `slots` holds n dequantized inputs; evaluates the steps and quantizes the result slot
 /// into out, exactly as the executor's kernels and runQuantize do, element by element. simd: the
@@ -91,14 +73,7 @@ void evalBlock(const FloatChain& c, float (*slots)[kBlock], int n, const QuantOu
     }
   }
   const float* v = slots[c.resultSlot];
-  int i0 = 0;
-  if (simd) i0 = quantizeAvx2(v, n, q, out);
-  const float flo = float(q.lo), fhi = float(q.hi), fzp = float(q.zp);
-  for (int i = i0; i < n; ++i) {  // runQuantize
-    const float r = std::nearbyint(v[i] / q.scale);
-    const float w = std::clamp(r + fzp, flo, fhi);
-    out[i] = static_cast<uint8_t>(std::isnan(v[i]) ? q.zp : static_cast<int32_t>(w));
-  }
+  quantizeRun(v, n, q.scale, q.zp, q.lo, q.hi, out, simd);
 }
 
 /// Dequantizes n elements of x starting at element `first` (one quantization channel) into dst:

@@ -129,6 +129,14 @@ MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorVie
 
 namespace {
 
+void quantizeRunScalar(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, uint8_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = std::nearbyint(x[i] / scale);
+    const float v = std::clamp(r + float(zp), float(lo), float(hi));
+    out[i] = static_cast<uint8_t>(std::isnan(x[i]) ? zp : static_cast<int32_t>(v));
+  }
+}
+
 /// Quantize of n floats with one (scale, zp): the scalar formula eight lanes at a time (the same
 /// IEEE division, round to nearest even, float add and clamp; NaN -> zp).
 __attribute__((target("avx2"))) void quantizeRunAvx2(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi,
@@ -143,11 +151,7 @@ __attribute__((target("avx2"))) void quantizeRunAvx2(const float* x, int64_t n, 
     const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
     simd::store8(out + i, _mm256_blendv_epi8(_mm256_cvttps_epi32(t), izp, nan));
   }
-  for (; i < n; ++i) {
-    const float r = std::nearbyint(x[i] / scale);
-    const float v = std::clamp(r + float(zp), float(lo), float(hi));
-    out[i] = static_cast<uint8_t>(std::isnan(x[i]) ? zp : static_cast<int32_t>(v));
-  }
+  quantizeRunScalar(x + i, n - i, scale, zp, lo, hi, out + i);
 }
 
 /// Dequantize of n 8-bit values with one (scale, zp).
@@ -178,6 +182,13 @@ void forEachRun(const QuantParams& q, const Tensor& t, F&& fn) {
 }
 
 }  // namespace
+
+void quantizeRun(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, uint8_t* out, bool avx2) {
+  if (avx2)
+    quantizeRunAvx2(x, n, scale, zp, lo, hi, out);
+  else
+    quantizeRunScalar(x, n, scale, zp, lo, hi, out);
+}
 
 Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool) {
   if (in.desc->dtype != DType::F32) return Status::unsupported("Quantize: input is not float32");

@@ -46,6 +46,9 @@ Status runQuantize(const TensorView& in, const TensorView& out);
 Status runDequantize(const TensorView& in, const TensorView& out);
 /// The same bits, eight lanes at a time (the CPU must have AVX2), threaded over pool.
 Status runQuantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
+/// One run of n floats quantized with one (scale, zp) to 8-bit codes clamped to [lo, hi] (int8
+/// as its bytes), NaN -> zp: runQuantize's formula; avx2 (the CPU must have it) gives the same bits.
+void quantizeRun(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, uint8_t* out, bool avx2);
 Status runDequantizeFast(const TensorView& in, const TensorView& out, ThreadPool* pool);
 void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);

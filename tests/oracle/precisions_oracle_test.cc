@@ -96,13 +96,6 @@ std::vector<PrecisionCase> cases() {
   };
 }
 
-std::string readAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Status quantize(Model& m, Precision p, QuantizeOptions opt, QuantizeReport& report) {
   switch (p) {
     case Precision::Int8Dynamic: return quantizeDynamic(m, opt, report);
@@ -110,29 +103,6 @@ Status quantize(Model& m, Precision p, QuantizeOptions opt, QuantizeReport& repo
     case Precision::Fp16: return convertToFp16(m, opt, report);
     default: return Status::unsupported("not a precision of this test");
   }
-}
-
-/// ONNX Runtime's outputs for `model` on the inputs written in `dir`, as tensors.
-Expected<NamedTensors> runOrt(const fs::path& model, const fs::path& dir) {
-  fs::path outDir = dir / "ort";
-  std::string cmd = fmt::format("node '{}' --model '{}' --inputs '{}' --outdir '{}' --threads 2",
-                                (test::sourceDir() / "tests/oracle/ort_run.js").string(), model.string(),
-                                (dir / "inputs.json").string(), outDir.string());
-  std::string out, err;
-  if (test::runCommand(cmd, &out, &err) != 0) return Status::internal("{}: {}", cmd, err);
-  auto manifest = nlohmann::json::parse(readAll(outDir / "manifest.json"), nullptr, false);
-  if (manifest.is_discarded()) return Status::internal("bad ORT manifest");
-  NamedTensors result;
-  for (const auto& o : manifest["outputs"]) {
-    auto dtype = dtypeFromName(o["dtype"].get<std::string>());
-    if (!dtype) return Status::internal("ORT output dtype {}", o["dtype"].dump());
-    Tensor t(*dtype, o["dims"].get<std::vector<int64_t>>());
-    std::string bytes = readAll(outDir / o["file"].get<std::string>());
-    if (bytes.size() != t.byteSize()) return Status::internal("ORT output size");
-    std::memcpy(t.mutableRaw(), bytes.data(), bytes.size());
-    result.emplace(o["name"].get<std::string>(), std::move(t));
-  }
-  return result;
 }
 
 class PrecisionsOracleTest : public ::testing::TestWithParam<PrecisionCase> {};
@@ -187,7 +157,7 @@ TEST_P(PrecisionsOracleTest, RunsInOrtAndKeepsAccuracy) {
   auto wr = writeOnnx(*model, written);
   ASSERT_TRUE(wr.hasValue()) << wr.status().toString();
   ASSERT_TRUE(writeOnnx(*again, dir / "again.onnx").hasValue());
-  EXPECT_TRUE(readAll(written) == readAll(dir / "again.onnx")) << "two conversions differ";
+  EXPECT_TRUE(test::slurp(written) == test::slurp(dir / "again.onnx")) << "two conversions differ";
   try {
     onnx::checker::check_model(written.string());
   } catch (const std::exception& e) {
@@ -218,7 +188,7 @@ TEST_P(PrecisionsOracleTest, RunsInOrtAndKeepsAccuracy) {
     if (seed != seeds[0]) continue;
     // ONNX Runtime on the written model, first seed.
     ASSERT_TRUE(test::writeRawInputs(inputs, dir).isOk());
-    auto ort = runOrt(written, dir);
+    auto ort = test::runOrt(written, dir, dir / "ort");
     ASSERT_TRUE(ort.hasValue()) << ort.status().toString();
     ASSERT_EQ(ort->size(), ours.size());
     for (const auto& [name, t] : *ort) {

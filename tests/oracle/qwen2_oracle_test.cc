@@ -24,31 +24,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string readAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-/// ONNX Runtime's `logits` for `model` on the inputs written in `dir` (tests/oracle/ort_run.js).
+/// ONNX Runtime's `logits` for `model` on the inputs written in `dir`.
 Expected<Tensor> ortLogits(const fs::path& model, const fs::path& dir, const std::string& tag) {
-  fs::path outDir = dir / ("ort_" + tag);
-  std::string cmd = fmt::format("node '{}' --model '{}' --inputs '{}' --outdir '{}' --threads 2",
-                                (test::sourceDir() / "tests/oracle/ort_run.js").string(), model.string(),
-                                (dir / "inputs.json").string(), outDir.string());
-  std::string out, err;
-  if (test::runCommand(cmd, &out, &err) != 0) return Status::internal("{}: {}", cmd, err);
-  auto manifest = nlohmann::json::parse(readAll(outDir / "manifest.json"), nullptr, false);
-  if (manifest.is_discarded() || manifest["outputs"].size() != 1) return Status::internal("bad ORT manifest");
-  const auto& o = manifest["outputs"][0];
-  if (o["name"] != "logits" || (o["dtype"] != "float32" && o["dtype"] != "float16"))
-    return Status::internal("ORT output {}", o.dump());
-  Tensor t(o["dtype"] == "float16" ? DType::F16 : DType::F32, o["dims"].get<std::vector<int64_t>>());
-  std::string bytes = readAll(outDir / o["file"].get<std::string>());
-  if (bytes.size() != t.byteSize()) return Status::internal("ORT output size");
-  std::memcpy(t.mutableRaw(), bytes.data(), bytes.size());
-  return t;
+  NPU_ASSIGN_OR_RETURN(NamedTensors outs, test::runOrt(model, dir, dir / ("ort_" + tag)));
+  auto it = outs.find("logits");
+  if (outs.size() != 1 || it == outs.end()) return Status::internal("ORT outputs: expected logits only");
+  return std::move(it->second);
 }
 
 /// `npuconv run MODEL` on the inputs in `dir`: its logits (float16 from an fp16 model, whose

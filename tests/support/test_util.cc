@@ -5,8 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "formats/onnx/onnx_reader.h"
 
@@ -88,6 +92,28 @@ std::string npuconvBinary() { return NPUCONV_BINARY; }
 std::filesystem::path onnxTestdataRoot() {
   std::filesystem::path p = "/usr/share/libonnx-testdata/data";
   return std::filesystem::exists(p) ? p : std::filesystem::path();
+}
+
+Expected<NamedTensors> runOrt(const std::filesystem::path& model, const std::filesystem::path& inputsDir,
+                              const std::filesystem::path& outDir) {
+  std::string cmd = fmt::format("node '{}' --model '{}' --inputs '{}' --outdir '{}' --threads 2",
+                                (sourceDir() / "tests/oracle/ort_run.js").string(), model.string(),
+                                (inputsDir / "inputs.json").string(), outDir.string());
+  std::string out, err;
+  if (runCommand(cmd, &out, &err) != 0) return Status::internal("{}: {}", cmd, err);
+  auto manifest = nlohmann::json::parse(slurp(outDir / "manifest.json"), nullptr, false);
+  if (manifest.is_discarded()) return Status::internal("{}: bad ORT manifest", (outDir / "manifest.json").string());
+  NamedTensors result;
+  for (const auto& o : manifest["outputs"]) {
+    auto dtype = dtypeFromName(o["dtype"].get<std::string>());
+    if (!dtype) return Status::internal("ORT output dtype {}", o["dtype"].dump());
+    Tensor t(*dtype, o["dims"].get<std::vector<int64_t>>());
+    std::string bytes = slurp(outDir / o["file"].get<std::string>());
+    if (bytes.size() != t.byteSize()) return Status::internal("ORT output {}: size", o["name"].dump());
+    std::memcpy(t.mutableRaw(), bytes.data(), bytes.size());
+    result.emplace(o["name"].get<std::string>(), std::move(t));
+  }
+  return result;
 }
 
 }  // namespace npuconv::test

@@ -40,4 +40,10 @@ void expectMatchesReportSchema(const std::filesystem::path& doc, const std::stri
 /// Debian's ONNX conformance data, or empty when not installed.
 std::filesystem::path onnxTestdataRoot();
 
+/// ONNX Runtime's outputs for `model` (tests/oracle/ort_run.js, 2 threads) on the inputs that
+/// test::writeRawInputs (tests/support/zoo.h) wrote in `inputsDir`, written to and read back
+/// from `outDir`.
+Expected<NamedTensors> runOrt(const std::filesystem::path& model, const std::filesystem::path& inputsDir,
+                              const std::filesystem::path& outDir);
+
 }  // namespace npuconv::test
