@@ -25,28 +25,6 @@ namespace fs = std::filesystem;
 
 using test::slurp;
 
-Expected<NamedTensors> runOrt(const fs::path& model, const fs::path& dir) {
-  fs::path outDir = dir / "ort";
-  std::string cmd = fmt::format("node '{}' --model '{}' --inputs '{}' --outdir '{}' --threads 2",
-                                (test::sourceDir() / "tests/oracle/ort_run.js").string(), model.string(),
-                                (dir / "inputs.json").string(), outDir.string());
-  std::string out, err;
-  if (test::runCommand(cmd, &out, &err) != 0) return Status::internal("{}: {}", cmd, err);
-  auto manifest = nlohmann::json::parse(slurp(outDir / "manifest.json"), nullptr, false);
-  if (manifest.is_discarded()) return Status::internal("bad ORT manifest");
-  NamedTensors result;
-  for (const auto& o : manifest["outputs"]) {
-    auto dtype = dtypeFromName(o["dtype"].get<std::string>());
-    if (!dtype) return Status::internal("ORT output dtype {}", o["dtype"].dump());
-    Tensor t(*dtype, o["dims"].get<std::vector<int64_t>>());
-    std::string bytes = slurp(outDir / o["file"].get<std::string>());
-    if (bytes.size() != t.byteSize()) return Status::internal("ORT output size");
-    std::memcpy(t.mutableRaw(), bytes.data(), bytes.size());
-    result.emplace(o["name"].get<std::string>(), std::move(t));
-  }
-  return result;
-}
-
 struct ZooCase {
   std::string zoo, precision;
 };
@@ -108,7 +86,7 @@ TEST_P(ConvertZooTest, CheckerValidDeterministicAndRunsInOrt) {
     inputs.emplace(name, std::move(*t));
   }
   ASSERT_TRUE(test::writeRawInputs(inputs, dir).isOk());
-  auto ort = runOrt(written, dir);
+  auto ort = test::runOrt(written, dir, dir / "ort");
   ASSERT_TRUE(ort.hasValue()) << ort.status().toString();
   NamedTensors ref = test::runModel(*floatModel, inputs, 2);
   for (const char* out : {"last_hidden_state", "pooler_output"}) {
