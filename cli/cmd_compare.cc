@@ -24,10 +24,7 @@ struct CompareCli {
 };
 
 Status writeJson(const std::string& path, const nlohmann::ordered_json& j) {
-  std::string text = j.dump(2) + "\n";
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(text.data(), text.size()));
-  return f->commit();
+  return writeFileAtomically(path, j.dump(2) + "\n");
 }
 
 int runCompare(CompareCli& c, const CLI::App& cmd) {

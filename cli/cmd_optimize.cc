@@ -29,10 +29,7 @@ Status writeReport(const std::string& path, const std::vector<PassRecord>& recor
   j["passes"] = passRecordsToJson(records);
   j["output"] = {{"model_bytes", w.modelBytes}, {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
   for (const auto& [key, value] : extra.items()) j[key] = value;
-  std::string text = j.dump(2) + "\n";
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(text.data(), text.size()));
-  return f->commit();
+  return writeFileAtomically(path, j.dump(2) + "\n");
 }
 
 int runOptimize(OptimizeOptions o) {

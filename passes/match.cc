@@ -20,6 +20,13 @@ bool isPrivate(const Value* v) { return v && v->uses().size() == 1 && !v->isGrap
 
 Node* soleUser(const Value* v) { return isPrivate(v) ? v->uses()[0].user : nullptr; }
 
+Value* otherOperand(const Node* n, const Value* v) {
+  if (!n || n->numOperands() != 2) return nullptr;
+  if (n->operand(0) == v) return n->operand(1);
+  if (n->operand(1) == v) return n->operand(0);
+  return nullptr;
+}
+
 TensorRef constTensor(const Value* v) {
   if (!v) return nullptr;
   if (v->isInitializer()) return v->isGraphInput() ? nullptr : v->initializer();

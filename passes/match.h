@@ -24,6 +24,8 @@ Node* producer(const Value* v, std::string_view opType);
 Node* soleUser(const Value* v);
 /// One use, not a graph output: the value may disappear when its user is rewritten.
 bool isPrivate(const Value* v);
+/// The other operand of a two-operand node `n` one of whose operands is `v`, else null.
+Value* otherOperand(const Node* n, const Value* v);
 
 /// The constant data of `v` (initializer or Constant node), or null.
 TensorRef constTensor(const Value* v);

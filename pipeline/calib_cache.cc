@@ -9,12 +9,6 @@ namespace npuconv {
 
 namespace {
 
-Status writeText(const std::filesystem::path& path, const std::string& text) {
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(text.data(), text.size()));
-  return f->commit();
-}
-
 struct CacheFile {
   std::optional<std::string> key;  // none: bare statistics
   CalibrationStats stats;
@@ -71,7 +65,7 @@ Status storeCalibCache(const std::filesystem::path& path, const std::string& key
   j["key"] = key;
   j["npuconv_version"] = kNpuconvVersion;
   j["stats"] = calibStatsToJson(stats);
-  return writeText(path, j.dump(1) + "\n");
+  return writeFileAtomically(path, j.dump(1) + "\n");
 }
 
 
@@ -94,7 +88,7 @@ Status mergeCalibCacheFiles(const std::vector<std::filesystem::path>& inputs, co
     std::fprintf(diagnostics, "npuconv: warning: the merge holds %zu of %lld shards\n", all.stats.shards.size(),
                  static_cast<long long>(all.stats.shardCount));
   if (all.key) return storeCalibCache(output, *all.key, all.stats);
-  return writeText(output, calibStatsToJson(all.stats).dump() + "\n");
+  return writeFileAtomically(output, calibStatsToJson(all.stats).dump() + "\n");
 }
 
 }  // namespace npuconv

@@ -372,12 +372,6 @@ Status checkMixedTarget(const ConvertOptions& o, const Model& m, const PassPipel
   return Status::ok();
 }
 
-Status writeText(const std::filesystem::path& path, const std::string& text) {
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(text.data(), text.size()));
-  return f->commit();
-}
-
 }  // namespace
 
 Status checkConvertOptions(const ConvertOptions& o) { return checkOptions(o); }
@@ -439,7 +433,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
   timer.done("write_onnx");
   if (outcome.mixedConfig) {
     result.mixedConfigPath = o.outDir / "mixed_config.json";
-    NPU_TRY(writeText(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
+    NPU_TRY(writeFileAtomically(result.mixedConfigPath, outcome.mixedConfig->dump(2) + "\n"));
     r["auto_mixed"]["config_file"] = shown(result.mixedConfigPath).string();
   }
   if (o.precision == Precision::Int8 || o.precision == Precision::Fp16) {  // OUTDIR/model.npub (issue 11)
@@ -475,7 +469,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
                  {"external_bytes", w.externalBytes}, {"external_file", w.externalFile}};
   r["timings"] = std::move(timings);
   if (!result.reportPath.parent_path().empty()) std::filesystem::create_directories(result.reportPath.parent_path(), ec);
-  NPU_TRY(writeText(result.reportPath, r.dump(2) + "\n"));
+  NPU_TRY(writeFileAtomically(result.reportPath, r.dump(2) + "\n"));
   result.accuracyFailure = outcome.accuracyFailure;
   return result;
 }

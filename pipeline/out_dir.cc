@@ -207,10 +207,7 @@ Status fsyncDir(const fs::path& dir) {
 }
 
 Status writeStamp(const fs::path& path, const Stamp& s) {
-  std::string text = stampJson(s).dump(2) + "\n";
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(text.data(), text.size()));
-  return f->commit();
+  return writeFileAtomically(path, stampJson(s).dump(2) + "\n");
 }
 
 /// flock on OUTDIR/.npuconv.lock; released by close() or by the process's death.

@@ -116,10 +116,7 @@ Status writeReportHtml(const std::filesystem::path& reportJson, const std::files
   NPU_ASSIGN_OR_RETURN(auto report, readJsonFile<nlohmann::ordered_json>(reportJson));
   if (!report.is_object() || !report.contains("npuconv_version"))
     return Status::invalidArgument("{}: not an npuconv convert report (no \"npuconv_version\")", reportJson.string());
-  const std::string page = renderReportHtml(report, reportJson.filename().string());
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(html));
-  NPU_TRY(f->write(page.data(), page.size()));
-  return f->commit();
+  return writeFileAtomically(html, renderReportHtml(report, reportJson.filename().string()));
 }
 
 }  // namespace npuconv

@@ -79,9 +79,7 @@ Status writeHdf5(const std::filesystem::path& path, const NamedTensorList& tenso
   if (H5Fget_file_image(f.get(), image.data(), image.size()) != size)
     return Status::io("{}: cannot get the file image: {}", file, hdf5Error());
   f.reset();
-  NPU_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
-  NPU_TRY(out->write(image.data(), image.size()));
-  return out->commit();
+  return writeFileAtomically(path, image);
 }
 
 }  // namespace npuconv

@@ -19,10 +19,7 @@ Expected<TensorRef> readTensorProtoFile(const std::filesystem::path& path) {
 Status writeTensorProtoFile(const TensorData& t, const std::string& name, const std::filesystem::path& path) {
   onnx::TensorProto tp;
   tensorToProto(t, name, &tp);
-  std::string bytes = tp.SerializeAsString();
-  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
-  NPU_TRY(f->write(bytes.data(), bytes.size()));
-  return f->commit();
+  return writeFileAtomically(path, tp.SerializeAsString());
 }
 
 }  // namespace npuconv

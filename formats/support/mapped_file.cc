@@ -172,4 +172,10 @@ Expected<std::string> readFile(const std::filesystem::path& path) {
   return ss.str();
 }
 
+Status writeFileAtomically(const std::filesystem::path& path, std::string_view bytes) {
+  NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
+  NPU_TRY(f->write(bytes.data(), bytes.size()));
+  return f->commit();
+}
+
 }  // namespace npuconv

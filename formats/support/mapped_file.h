@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "converter/ir/tensor.h"
 #include "converter/support/status.h"
@@ -73,5 +74,7 @@ class AtomicFile {
 
 /// Reads a whole (small) file.
 Expected<std::string> readFile(const std::filesystem::path& path);
+/// Writes a whole (small) file through AtomicFile: all of `bytes` or nothing.
+Status writeFileAtomically(const std::filesystem::path& path, std::string_view bytes);
 
 }  // namespace npuconv

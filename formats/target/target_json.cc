@@ -12,40 +12,40 @@
 namespace npuconv {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using OrderedJson = nlohmann::ordered_json;
 
 /// Reads one JSON object, naming `origin` and the key path in every error, and refusing keys
 /// it was not asked about (catches typos).
 class ObjectReader {
  public:
-  ObjectReader(const Json& j, std::string origin, std::string path) : j_(j), origin_(std::move(origin)), path_(std::move(path)) {}
+  ObjectReader(const OrderedJson& j, std::string origin, std::string path) : j_(j), origin_(std::move(origin)), path_(std::move(path)) {}
 
   Status error(const std::string& key, const std::string& what) const {
     return Status::invalidArgument("{}: {}: {}", origin_, keyPath(key), what);
   }
   std::string keyPath(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  const Json* find(const std::string& key) {
+  const OrderedJson* find(const std::string& key) {
     seen_.push_back(key);
     auto it = j_.find(key);
     return it == j_.end() ? nullptr : &*it;
   }
 
   Status string(const std::string& key, std::string& out, bool required) {
-    const Json* v = find(key);
+    const OrderedJson* v = find(key);
     if (!v) return required ? error(key, "required key missing") : Status::ok();
     if (!v->is_string()) return error(key, "expected a string");
     out = v->get<std::string>();
     return Status::ok();
   }
   Status boolean(const std::string& key, bool& out, bool required = false) {
-    const Json* v = find(key);
+    const OrderedJson* v = find(key);
     if (!v) return required ? error(key, "required key missing") : Status::ok();
     if (!v->is_boolean()) return error(key, "expected true or false");
     out = v->get<bool>();
     return Status::ok();
   }
   Status integer(const std::string& key, std::optional<int64_t>& out, int64_t min) {
-    const Json* v = find(key);
+    const OrderedJson* v = find(key);
     if (!v) return Status::ok();
     if (!v->is_number_integer()) return error(key, "expected an integer");
     int64_t x = v->get<int64_t>();
@@ -54,11 +54,11 @@ class ObjectReader {
     return Status::ok();
   }
   Status integers(const std::string& key, std::vector<int64_t>& out, int64_t min) {
-    const Json* v = find(key);
+    const OrderedJson* v = find(key);
     if (!v) return Status::ok();
     if (!v->is_array()) return error(key, "expected an array of integers");
     for (size_t i = 0; i < v->size(); ++i) {
-      const Json& e = (*v)[i];
+      const OrderedJson& e = (*v)[i];
       if (!e.is_number_integer() || e.get<int64_t>() < min)
         return error(fmt::format("{}[{}]", key, i), fmt::format("expected an integer >= {}", min));
       out.push_back(e.get<int64_t>());
@@ -66,7 +66,7 @@ class ObjectReader {
     return Status::ok();
   }
   Status strings(const std::string& key, std::vector<std::string>& out) {
-    const Json* v = find(key);
+    const OrderedJson* v = find(key);
     if (!v) return Status::ok();
     if (v->is_string()) {
       out.push_back(v->get<std::string>());
@@ -87,13 +87,13 @@ class ObjectReader {
   }
 
  private:
-  const Json& j_;
+  const OrderedJson& j_;
   std::string origin_;
   std::string path_;
   std::vector<std::string> seen_;
 };
 
-Status parseOp(const std::string& key, const Json& j, const std::string& origin, OpConstraints& c) {
+Status parseOp(const std::string& key, const OrderedJson& j, const std::string& origin, OpConstraints& c) {
   const std::string path = "ops." + key;
   if (!j.is_object()) return Status::invalidArgument("{}: {}: expected an object", origin, path);
   auto colon = key.rfind(':');
@@ -132,14 +132,14 @@ Status parseOp(const std::string& key, const Json& j, const std::string& origin,
     c.dtypes.push_back(*t);
   }
   NPU_TRY(r.boolean("constant_weights", c.constantWeights));
-  if (const Json* a = r.find("attrs")) {
+  if (const OrderedJson* a = r.find("attrs")) {
     if (!a->is_object()) return r.error("attrs", "expected an object of attribute name -> allowed values");
     for (auto it = a->begin(); it != a->end(); ++it) {
       const std::string ap = "attrs." + it.key();
       if (!it->is_array()) return r.error(ap, "expected an array of integers or strings");
       std::vector<std::string>& allowed = c.attrValues[it.key()];
       for (size_t i = 0; i < it->size(); ++i) {
-        const Json& e = (*it)[i];
+        const OrderedJson& e = (*it)[i];
         if (e.is_number_integer()) allowed.push_back(std::to_string(e.get<int64_t>()));
         else if (e.is_string()) allowed.push_back(e.get<std::string>());
         else return r.error(fmt::format("{}[{}]", ap, i), "expected an integer or a string");
@@ -151,7 +151,7 @@ Status parseOp(const std::string& key, const Json& j, const std::string& origin,
   return r.finish();
 }
 
-Status parseProfile(const Json& j, const std::string& origin, TargetProfile& p) {
+Status parseProfile(const OrderedJson& j, const std::string& origin, TargetProfile& p) {
   if (!j.is_object()) return Status::invalidArgument("{}: expected a JSON object at the top level", origin);
   ObjectReader r(j, origin, "");
   NPU_TRY(r.string("name", p.name, true));
@@ -168,7 +168,7 @@ Status parseProfile(const Json& j, const std::string& origin, TargetProfile& p) 
   NPU_TRY(r.integer("max_rank", p.maxRank, 1));
   NPU_TRY(r.integer("max_innermost_dims", p.maxInnermostDims, 1));
   NPU_TRY(r.boolean("single_npu_segment", p.singleNpuSegment));
-  const Json* q = r.find("quantization");
+  const OrderedJson* q = r.find("quantization");
   if (!q) return r.error("quantization", "required key missing");
   if (!q->is_object()) return r.error("quantization", "expected an object");
   ObjectReader qr(*q, origin, "quantization");
@@ -182,7 +182,7 @@ Status parseProfile(const Json& j, const std::string& origin, TargetProfile& p) 
   NPU_TRY(qr.finish());
   if (!qs.int8() && !qs.int16Activations && !qs.floatCompute())
     return r.error("quantization", "the target supports no element type at all");
-  const Json* ops = r.find("ops");
+  const OrderedJson* ops = r.find("ops");
   if (!ops) return r.error("ops", "required key missing");
   if (!ops->is_object()) return r.error("ops", "expected an object of op type -> constraints");
   for (auto it = ops->begin(); it != ops->end(); ++it) {
@@ -194,8 +194,8 @@ Status parseProfile(const Json& j, const std::string& origin, TargetProfile& p) 
   return r.finish();
 }
 
-Json opToJson(const OpConstraints& c) {
-  Json j = Json::object();
+OrderedJson opToJson(const OpConstraints& c) {
+  OrderedJson j = OrderedJson::object();
   if (!c.kernelSizes.empty()) j["kernel_sizes"] = c.kernelSizes;
   if (c.maxKernel) j["max_kernel"] = *c.maxKernel;
   if (c.maxStride) j["max_stride"] = *c.maxStride;
@@ -209,14 +209,14 @@ Json opToJson(const OpConstraints& c) {
   if (c.maxBatch) j["max_batch"] = *c.maxBatch;
   if (c.broadcast != BroadcastSupport::Full) j["broadcast"] = broadcastSupportName(c.broadcast);
   if (!c.dtypes.empty()) {
-    j["dtypes"] = Json::array();
+    j["dtypes"] = OrderedJson::array();
     for (DType t : c.dtypes) j["dtypes"].push_back(std::string(dtypeName(t)));
   }
   if (c.constantWeights) j["constant_weights"] = true;
   if (!c.attrValues.empty()) {
-    Json a = Json::object();
+    OrderedJson a = OrderedJson::object();
     for (const auto& [name, allowed] : c.attrValues) {
-      Json arr = Json::array();
+      OrderedJson arr = OrderedJson::array();
       for (const std::string& v : allowed) {
         // Integers were integers in the file: write them back as such.
         bool isInt = !v.empty() && v.find_first_not_of("-0123456789") == std::string::npos && v != "-";
@@ -235,9 +235,9 @@ Json opToJson(const OpConstraints& c) {
 }  // namespace
 
 Expected<TargetProfile> parseTargetProfile(std::string_view text, const std::string& origin) {
-  Json j;
+  OrderedJson j;
   try {
-    j = Json::parse(text.begin(), text.end());
+    j = OrderedJson::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
     return Status::invalidArgument("{}: invalid JSON: {}", origin, jsonParseErrorText(e));
   }
@@ -256,7 +256,7 @@ Expected<TargetProfile> loadTargetProfile(const std::filesystem::path& path) {
 }
 
 nlohmann::ordered_json targetProfileToJson(const TargetProfile& p) {
-  Json j;
+  OrderedJson j;
   j["name"] = p.name;
   j["description"] = p.description;
   if (!p.sources.empty()) j["source"] = p.sources;
@@ -270,7 +270,7 @@ nlohmann::ordered_json targetProfileToJson(const TargetProfile& p) {
   j["quantization"] = {{"int8_symmetric", q.int8Symmetric}, {"int8_asymmetric", q.int8Asymmetric},
                        {"per_channel_weights", q.perChannelWeights}, {"int16_activations", q.int16Activations},
                        {"fp16", q.fp16}, {"fp32_compute", q.fp32Compute}};
-  j["ops"] = Json::object();
+  j["ops"] = OrderedJson::object();
   for (const OpConstraints& c : p.ops) j["ops"][c.domain.empty() ? c.opType : c.domain + ":" + c.opType] = opToJson(c);
   return j;
 }
@@ -299,19 +299,19 @@ Expected<TargetProfile> builtinTarget(std::string_view name) {
 }
 
 nlohmann::ordered_json placementToJson(const TargetProfile& p, const std::vector<NodePlacement>& placement) {
-  Json j;
+  OrderedJson j;
   int64_t npu = 0;
   for (const NodePlacement& n : placement) npu += n.onNpu;
   j["target"] = p.name;
   j["node_count"] = placement.size();
   j["on_npu"] = npu;
   j["on_cpu"] = static_cast<int64_t>(placement.size()) - npu;
-  j["ops"] = Json::array();
+  j["ops"] = OrderedJson::array();
   for (const OpPlacementSummary& s : summarizePlacement(placement))
     j["ops"].push_back({{"op", s.opType}, {"npu", s.onNpu}, {"cpu", s.onCpu}, {"reasons", s.reasons}});
-  j["nodes"] = Json::array();
+  j["nodes"] = OrderedJson::array();
   for (const NodePlacement& n : placement) {
-    Json e;
+    OrderedJson e;
     e["name"] = n.name;
     e["original_names"] = n.originalNames;
     e["op"] = n.domain.empty() ? n.opType : n.domain + ":" + n.opType;

@@ -24,18 +24,11 @@
 namespace npuconv {
 namespace {
 
-Value* otherOperand(const Node* n, const Value* v) {
-  if (!n || n->numOperands() != 2) return nullptr;
-  if (n->operand(0) == v) return n->operand(1);
-  if (n->operand(1) == v) return n->operand(0);
-  return nullptr;
-}
-
 /// The Mul that is the sole user of `v`, with its other operand; nulls otherwise.
 std::pair<Node*, Value*> mulAfter(const Value* v) {
   Node* u = m::soleUser(v);
   if (!u || !u->is("Mul")) return {nullptr, nullptr};
-  return {u, otherOperand(u, v)};
+  return {u, m::otherOperand(u, v)};
 }
 
 struct Match {
@@ -94,7 +87,7 @@ class FuseGeluPass final : public Pass {
   /// From %a = Add(inner, 1): the final 0.5 * x * a in its three orderings.
   static bool matchTail(Value* inner, Match& mt) {
     Node* add = m::soleUser(inner);
-    if (!add || !add->is("Add") || !m::isScalarNear(otherOperand(add, inner), 1.0)) return false;
+    if (!add || !add->is("Add") || !m::isScalarNear(m::otherOperand(add, inner), 1.0)) return false;
     mt.nodes.push_back(add);
     Value* a = add->result(0);
     auto [m1, o1] = mulAfter(a);
@@ -116,7 +109,7 @@ class FuseGeluPass final : public Pass {
     }
     // Mul(Mul(x, 0.5), a)
     Node* h = o1 ? m::producer(o1, "Mul") : nullptr;
-    if (!h || !m::isPrivate(o1) || otherOperand(h, mt.x) == nullptr || !m::isScalarNear(otherOperand(h, mt.x), 0.5))
+    if (!h || !m::isPrivate(o1) || m::otherOperand(h, mt.x) == nullptr || !m::isScalarNear(m::otherOperand(h, mt.x), 0.5))
       return false;
     mt.nodes.insert(mt.nodes.begin(), h);
     mt.out = m1->result(0);
@@ -162,7 +155,7 @@ class FuseGeluPass final : public Pass {
         mt.x = cand;
         mt.nodes = {cn, mc, add, mu, th};
       } else if (cn->is("Mul")) {
-        Value* sqV = otherOperand(cn, cand);
+        Value* sqV = m::otherOperand(cn, cand);
         Node* sq = sqV ? m::producer(sqV, "Mul") : nullptr;
         if (sq && m::isPrivate(sqV) && sq->operand(0) == cand && sq->operand(1) == cand) {
           mt.x = cand;

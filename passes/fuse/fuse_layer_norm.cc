@@ -23,12 +23,6 @@ namespace npuconv {
 namespace {
 
 /// The operand of binary `n` that is not `v`, or null when `v` is not an operand.
-Value* otherOperand(const Node* n, const Value* v) {
-  if (!n || n->numOperands() != 2) return nullptr;
-  if (n->operand(0) == v) return n->operand(1);
-  if (n->operand(1) == v) return n->operand(0);
-  return nullptr;
-}
 
 /// Normalized axes of a ReduceMean as negative numbers (-k..-1), sorted; nullopt otherwise.
 std::optional<std::vector<int64_t>> trailingAxes(const Node& rm, std::optional<int64_t> rank) {
@@ -93,7 +87,7 @@ class FuseLayerNormPass final : public Pass {
     if (!mean2 || !mean2->is("ReduceMean") || trailingAxes(*mean2, m::rankOf(x)) != axes)
       return m::notMatched(ctx, name(), *mean, "variance is not a ReduceMean over the same axes");
     Node* addEps = m::soleUser(mean2->result(0));
-    Value* epsV = otherOperand(addEps, mean2->result(0));
+    Value* epsV = m::otherOperand(addEps, mean2->result(0));
     if (!addEps || !addEps->is("Add") || !m::constScalar(epsV)) return m::notMatched(ctx, name(), *mean, "no constant epsilon");
     double eps = *m::constScalar(epsV);
     Node* root = m::soleUser(addEps->result(0));
@@ -103,12 +97,12 @@ class FuseLayerNormPass final : public Pass {
     Value* out = div->result(0);
     Value* gamma = nullptr;
     Value* beta = nullptr;
-    if (Node* mul = m::soleUser(out); mul && mul->is("Mul") && m::isConstant(otherOperand(mul, out))) {
-      gamma = otherOperand(mul, out);
+    if (Node* mul = m::soleUser(out); mul && mul->is("Mul") && m::isConstant(m::otherOperand(mul, out))) {
+      gamma = m::otherOperand(mul, out);
       nodes.push_back(mul);
       out = mul->result(0);
-      if (Node* add = m::soleUser(out); add && add->is("Add") && m::isConstant(otherOperand(add, out))) {
-        beta = otherOperand(add, out);
+      if (Node* add = m::soleUser(out); add && add->is("Add") && m::isConstant(m::otherOperand(add, out))) {
+        beta = m::otherOperand(add, out);
         nodes.push_back(add);
         out = add->result(0);
       }

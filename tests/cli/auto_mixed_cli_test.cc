@@ -17,10 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int npuconv(const std::string& args, std::string* err) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), nullptr, err);
-}
-
 TEST(AutoMixedCli, ConfigIsDeterministicAndRebuildsTheSameModel) {
   fs::path dir = test::tempDir("auto_mixed_cli");
   fs::path model = test::writeTwoLayerModel(dir), x = test::writeTwoLayerInputs(dir);
@@ -30,8 +26,8 @@ TEST(AutoMixedCli, ConfigIsDeterministicAndRebuildsTheSameModel) {
       x.string());
   const std::string search = base + " --target-sqnr 45 --holdout-samples 2";
   std::string err;
-  ASSERT_EQ(npuconv(fmt::format("{} -o '{}' --threads 1", search, (dir / "a").string()), &err), 0) << err;
-  ASSERT_EQ(npuconv(fmt::format("{} -o '{}' --threads 2", search, (dir / "b").string()), &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --threads 1", search, (dir / "a").string()), nullptr, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --threads 2", search, (dir / "b").string()), nullptr, &err), 0) << err;
   const std::string config = test::slurp(dir / "a/mixed_config.json");
   EXPECT_EQ(config, test::slurp(dir / "b/mixed_config.json"));
   EXPECT_EQ(test::slurp(dir / "a/model.onnx"), test::slurp(dir / "b/model.onnx"));
@@ -49,8 +45,8 @@ TEST(AutoMixedCli, ConfigIsDeterministicAndRebuildsTheSameModel) {
   EXPECT_GE(report["auto_mixed"]["verified"]["sqnr_db"].get<double>(), 45.0) << report["auto_mixed"].dump();
 
   // Reused on the same 10 calibration samples, the config gives the same model, byte for byte.
-  ASSERT_EQ(npuconv(fmt::format("{} --calib-samples 10 -o '{}' --mixed-config '{}'", base, (dir / "c").string(),
-                                (dir / "a/mixed_config.json").string()),
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} --calib-samples 10 -o '{}' --mixed-config '{}'", base, (dir / "c").string(),
+                                (dir / "a/mixed_config.json").string()), nullptr,
                     &err),
             0)
       << err;
@@ -63,9 +59,9 @@ TEST(AutoMixedCli, MissedTargetExitsOneWithOutputsWritten) {
   fs::path dir = test::tempDir("auto_mixed_missed");
   fs::path model = test::writeTwoLayerModel(dir), x = test::writeTwoLayerInputs(dir);
   std::string err;
-  EXPECT_EQ(npuconv(fmt::format("convert '{}' --precision int8 --calib '{}' --layer-error-samples 0 --no-bias-correction "
+  EXPECT_EQ(test::runNpuconv(fmt::format("convert '{}' --precision int8 --calib '{}' --layer-error-samples 0 --no-bias-correction "
                                 "--target-sqnr 1000 --holdout-samples 2 -o '{}'",
-                                model.string(), x.string(), (dir / "out").string()),
+                                model.string(), x.string(), (dir / "out").string()), nullptr,
                     &err),
             1)
       << err;

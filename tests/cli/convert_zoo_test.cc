@@ -88,7 +88,7 @@ TEST_P(ConvertZooTest, CheckerValidDeterministicAndRunsInOrt) {
   ASSERT_TRUE(test::writeRawInputs(inputs, dir).isOk());
   auto ort = test::runOrt(written, dir, dir / "ort");
   ASSERT_TRUE(ort.hasValue()) << ort.status().toString();
-  NamedTensors ref = test::runModel(*floatModel, inputs, 2);
+  NamedTensors ref = test::runConverted(*floatModel, inputs, 2);
   for (const char* out : {"last_hidden_state", "pooler_output"}) {
     ASSERT_TRUE(ort->count(out) && ref.count(out)) << out;
     ASSERT_EQ(ort->at(out).dims(), ref.at(out).dims()) << out;

@@ -18,10 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int npuconv(const std::string& args, std::string* err = nullptr) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), nullptr, err);
-}
-
 fs::path writeText(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
   return p;
@@ -33,7 +29,7 @@ TEST(MixedCli, ConfigPrecisionsReportedByOriginalName) {
   fs::path cfg = writeText(dir / "mix.json", R"({"nodes": {"second_matmul": "int16", "first_bias": "fp16"}})");
   std::string err;
   const std::string base = fmt::format("convert '{}' --precision int8 --calib '{}' --layer-error-samples 0", model.string(), x.string());
-  ASSERT_EQ(npuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "a").string(), cfg.string()), &err), 0)
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "a").string(), cfg.string()), nullptr, &err), 0)
       << err;
   try {
     onnx::checker::check_model((dir / "a/model.onnx").string());
@@ -51,7 +47,7 @@ TEST(MixedCli, ConfigPrecisionsReportedByOriginalName) {
   EXPECT_EQ(p["config"]["nodes"]["second_matmul"], "int16");
   EXPECT_EQ(r["options"]["mixed_config"], cfg.string());
   // Deterministic: the same command writes the same bytes.
-  ASSERT_EQ(npuconv(fmt::format("{} -o '{}' --mixed-config '{}' --threads 1", base, (dir / "b").string(), cfg.string()), &err), 0);
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --mixed-config '{}' --threads 1", base, (dir / "b").string(), cfg.string()), nullptr, &err), 0);
   EXPECT_EQ(test::slurp(dir / "a/model.onnx"), test::slurp(dir / "b/model.onnx"));
 }
 
@@ -61,21 +57,21 @@ TEST(MixedCli, ErrorsNameTheKeyAndLeaveNoOutput) {
   const std::string base = fmt::format("convert '{}' --precision int8 --calib '{}'", model.string(), x.string());
   std::string err;
   fs::path typo = writeText(dir / "typo.json", R"({"nodes": {"second_matmull": "int16"}})");
-  EXPECT_EQ(npuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "o1").string(), typo.string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "o1").string(), typo.string()), nullptr, &err), 2);
   EXPECT_NE(err.find("second_matmull"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(dir / "o1/model.onnx"));
   fs::path bad = writeText(dir / "bad.json", R"({"nodes": {"second_matmul": "int4"}})");
-  EXPECT_EQ(npuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "o2").string(), bad.string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "o2").string(), bad.string()), nullptr, &err), 2);
   EXPECT_NE(err.find("int4"), std::string::npos) << err;
-  EXPECT_EQ(npuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "o3").string(), (dir / "none.json").string()), &err), 5);
+  EXPECT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --mixed-config '{}'", base, (dir / "o3").string(), (dir / "none.json").string()), nullptr, &err), 5);
   // int16 for a target without 16-bit activations: unsupported (4), naming the target.
   fs::path wide = writeText(dir / "wide.json", R"({"default": "int16"})");
-  EXPECT_EQ(npuconv(fmt::format("{} -o '{}' --mixed-config '{}' --target rk3588", base, (dir / "o4").string(), wide.string()), &err), 4);
+  EXPECT_EQ(test::runNpuconv(fmt::format("{} -o '{}' --mixed-config '{}' --target rk3588", base, (dir / "o4").string(), wide.string()), nullptr, &err), 4);
   EXPECT_NE(err.find("rk3588"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(dir / "o4/model.onnx"));
   // Only int8 takes a config.
-  EXPECT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision fp16 --mixed-config '{}'", model.string(),
-                                (dir / "o5").string(), wide.string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("convert '{}' -o '{}' --precision fp16 --mixed-config '{}'", model.string(),
+                                (dir / "o5").string(), wide.string()), nullptr, &err), 2);
   EXPECT_NE(err.find("--mixed-config"), std::string::npos) << err;
 }
 

@@ -19,10 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int npuconv(const std::string& args, std::string* err = nullptr) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), nullptr, err);
-}
-
 uint64_t inode(const fs::path& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
@@ -35,7 +31,7 @@ TEST(OutDirCli, UpToDateForceChangedInputConcurrentAndKilled) {
   const std::string cmd = fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0",
                                       model.string(), out.string(), x.string());
   std::string err;
-  ASSERT_EQ(npuconv(cmd, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, nullptr, &err), 0) << err;
   ASSERT_TRUE(fs::exists(out / "npuconv.key.json"));
   auto stamp = nlohmann::json::parse(test::slurp(out / "npuconv.key.json"));
   EXPECT_EQ(stamp["outputs"].size(), 3u) << stamp.dump();  // model.npub, model.onnx, report.json: the blob is published with the set
@@ -44,31 +40,31 @@ TEST(OutDirCli, UpToDateForceChangedInputConcurrentAndKilled) {
   const uint64_t first = inode(out / "model.onnx");
 
   // Nothing changed: nothing converted, the same file stays.
-  ASSERT_EQ(npuconv(cmd, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, nullptr, &err), 0) << err;
   EXPECT_NE(err.find("is up to date"), std::string::npos) << err;
   EXPECT_EQ(inode(out / "model.onnx"), first);
   // --threads does not change the output: still up to date.
-  ASSERT_EQ(npuconv(cmd + " --threads 1", &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd + " --threads 1", nullptr, &err), 0) << err;
   EXPECT_NE(err.find("is up to date"), std::string::npos) << err;
   // The same bytes under a new mtime and inode (a copy): rehashed, not rebuilt.
   fs::copy_file(x, dir / "x2.npy");
   fs::rename(dir / "x2.npy", x);
-  ASSERT_EQ(npuconv(cmd, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, nullptr, &err), 0) << err;
   EXPECT_NE(err.find("is up to date"), std::string::npos) << err;
   EXPECT_EQ(inode(out / "model.onnx"), first);
   // --force rebuilds; a changed option rebuilds; a changed input rebuilds.
-  ASSERT_EQ(npuconv(cmd + " --force", &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd + " --force", nullptr, &err), 0) << err;
   EXPECT_EQ(err.find("is up to date"), std::string::npos) << err;
   const uint64_t forced = inode(out / "model.onnx");
   EXPECT_NE(forced, first);
-  ASSERT_EQ(npuconv(cmd + " --calib-samples 6", &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd + " --calib-samples 6", nullptr, &err), 0) << err;
   EXPECT_EQ(err.find("is up to date"), std::string::npos) << err;
-  ASSERT_EQ(npuconv(cmd, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, nullptr, &err), 0) << err;
   EXPECT_EQ(err.find("is up to date"), std::string::npos) << err;
   fs::create_directories(dir / "m2");
   test::writeTwoLayerModel(dir / "m2");
   fs::rename(dir / "m2/model.onnx", model);  // same bytes: up to date
-  ASSERT_EQ(npuconv(cmd, &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, nullptr, &err), 0) << err;
   EXPECT_NE(err.find("is up to date"), std::string::npos) << err;
 
   // Four processes into a fresh OUTDIR at once: exactly one converts, the others reuse its set.

@@ -24,10 +24,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kScriptName = "<script>alert(\"x\")</script>";
 
-int npuconv(const std::string& args, std::string* err = nullptr) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), nullptr, err);
-}
-
 /// The two-layer model of tests/cli/two_layer_model.h with hostile node names: the second MatMul
 /// is `<script>alert("x")</script>`, the Tanh `a&b "c" 'd'`.
 fs::path writeHostileModel(const fs::path& dir) {
@@ -87,8 +83,8 @@ Converted convertWithPage(const std::string& name) {
   c.out = c.dir / "out";
   c.page = c.dir / "page.html";
   std::string err;
-  EXPECT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --validate-inputs '{}' --report-html '{}'",
-                                model.string(), c.out.string(), x.string(), x.string(), c.page.string()),
+  EXPECT_EQ(test::runNpuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --validate-inputs '{}' --report-html '{}'",
+                                model.string(), c.out.string(), x.string(), x.string(), c.page.string()), nullptr,
                     &err),
             0)
       << err;
@@ -141,9 +137,9 @@ TEST(ReportHtml, ConvertWritesAPageWithTheFiguresAndEscapedNames) {
   // Up to date: nothing converted, the page is written again from OUTDIR's report.
   fs::path again = c.dir / "again.html";
   std::string err;
-  ASSERT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --validate-inputs '{}' --report-html '{}'",
+  ASSERT_EQ(test::runNpuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --validate-inputs '{}' --report-html '{}'",
                                 (c.dir / "hostile.onnx").string(), c.out.string(), (c.dir / "x.npy").string(),
-                                (c.dir / "x.npy").string(), again.string()),
+                                (c.dir / "x.npy").string(), again.string()), nullptr,
                     &err),
             0)
       << err;
@@ -151,7 +147,7 @@ TEST(ReportHtml, ConvertWritesAPageWithTheFiguresAndEscapedNames) {
   EXPECT_EQ(test::slurp(again), page);
   // `npuconv report` writes the same page from the same report.
   fs::path third = c.dir / "third.html";
-  ASSERT_EQ(npuconv(fmt::format("report '{}' -o '{}'", (c.out / "report.json").string(), third.string()), &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("report '{}' -o '{}'", (c.out / "report.json").string(), third.string()), nullptr, &err), 0) << err;
   EXPECT_EQ(test::slurp(third), page);
   for (const auto& e : fs::directory_iterator(c.dir))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << "a temporary file was left: " << e.path();
@@ -160,22 +156,22 @@ TEST(ReportHtml, ConvertWritesAPageWithTheFiguresAndEscapedNames) {
 TEST(ReportHtml, ErrorsNameTheFileWithTheDocumentedExitCode) {
   fs::path dir = test::tempDir("report_html_errors");
   std::string err;
-  EXPECT_EQ(npuconv(fmt::format("report '{}' -o '{}'", (dir / "nope.json").string(), (dir / "a.html").string()), &err), 5);
+  EXPECT_EQ(test::runNpuconv(fmt::format("report '{}' -o '{}'", (dir / "nope.json").string(), (dir / "a.html").string()), nullptr, &err), 5);
   EXPECT_NE(err.find("nope.json"), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   std::ofstream(dir / "bad.json") << "{not json";
-  EXPECT_EQ(npuconv(fmt::format("report '{}' -o '{}'", (dir / "bad.json").string(), (dir / "a.html").string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("report '{}' -o '{}'", (dir / "bad.json").string(), (dir / "a.html").string()), nullptr, &err), 2);
   EXPECT_NE(err.find("bad.json"), std::string::npos) << err;
   std::ofstream(dir / "other.json") << "[1, 2]";
-  EXPECT_EQ(npuconv(fmt::format("report '{}' -o '{}'", (dir / "other.json").string(), (dir / "a.html").string()), &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("report '{}' -o '{}'", (dir / "other.json").string(), (dir / "a.html").string()), nullptr, &err), 2);
   EXPECT_NE(err.find("not an npuconv convert report"), std::string::npos) << err;
   std::ofstream(dir / "min.json") << R"({"npuconv_version": "0.1.0"})";
-  EXPECT_EQ(npuconv(fmt::format("report '{}' -o '{}'", (dir / "min.json").string(), (dir / "no/dir/a.html").string()), &err), 5);
+  EXPECT_EQ(test::runNpuconv(fmt::format("report '{}' -o '{}'", (dir / "min.json").string(), (dir / "no/dir/a.html").string()), nullptr, &err), 5);
   EXPECT_NE(err.find("a.html"), std::string::npos) << err;
-  EXPECT_EQ(npuconv(fmt::format("report '{}'", (dir / "min.json").string()), &err), 2) << "-o is required";
+  EXPECT_EQ(test::runNpuconv(fmt::format("report '{}'", (dir / "min.json").string()), nullptr, &err), 2) << "-o is required";
   EXPECT_FALSE(fs::exists(dir / "a.html"));
   // A minimal report renders, each missing section with its one-line note.
-  ASSERT_EQ(npuconv(fmt::format("report '{}' -o '{}'", (dir / "min.json").string(), (dir / "a.html").string()), &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("report '{}' -o '{}'", (dir / "min.json").string(), (dir / "a.html").string()), nullptr, &err), 0) << err;
   const std::string page = test::slurp(dir / "a.html");
   size_t notes = 0;
   for (size_t at = 0; (at = page.find("Not in this report", at)) != std::string::npos; ++at) ++notes;

@@ -17,10 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int npuconv(const std::string& args, std::string* out, std::string* err) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), out, err);
-}
-
 TEST(ReportSchema, EveryKindOfConvertReportMatchesIt) {
   const fs::path dir = test::tempDir("report_schema");
   const fs::path model = test::writeTwoLayerModel(dir);
@@ -40,7 +36,7 @@ TEST(ReportSchema, EveryKindOfConvertReportMatchesIt) {
   std::string out, err;
   for (const auto& [name, options] : runs) {
     SCOPED_TRACE(name);
-    const int rc = npuconv(fmt::format("{}{} -o '{}'", in, options, (dir / name).string()), &out, &err);
+    const int rc = test::runNpuconv(fmt::format("{}{} -o '{}'", in, options, (dir / name).string()), &out, &err);
     ASSERT_TRUE(rc == 0 || (name == "fallback" && rc == 9)) << rc << ": " << err;
     test::expectMatchesReportSchema(dir / name / "report.json");
   }
@@ -52,7 +48,7 @@ TEST(ReportSchema, EveryKindOfConvertReportMatchesIt) {
   EXPECT_TRUE(nlohmann::json::parse(test::slurp(dir / "auto_mixed" / "report.json")).contains("auto_mixed"));
 
   // validate --json prints the schema's "validation" object.
-  ASSERT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --json",
+  ASSERT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --json",
                                 (dir / "int8" / "model.npub").string(), model.string(), x.string()),
                     &out, &err), 0) << err;
   std::ofstream(dir / "validate.json") << out;

@@ -19,10 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int npuconv(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), out, err);
-}
-
 const int kAccuracy = exitCodeFor(StatusCode::AccuracyFailed);
 
 /// The float model's y for samples [first, first + count) of x: [count, 1, 8].
@@ -60,7 +56,7 @@ TEST(ValidateCli, ReferenceOutputsModelSetsAndThresholds) {
   fs::path dir = test::tempDir("validate_cli");
   fs::path model = test::writeTwoLayerModel(dir), x = test::writeTwoLayerInputs(dir);
   std::string out, err;
-  ASSERT_EQ(npuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0",
+  ASSERT_EQ(test::runNpuconv(fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0",
                                 model.string(), (dir / "q").string(), x.string()), nullptr, &err), 0) << err;
   fs::path q = dir / "q/model.onnx";
   std::vector<float> y = referenceY(model, x, 0, 12);
@@ -69,7 +65,7 @@ TEST(ValidateCli, ReferenceOutputsModelSetsAndThresholds) {
   ASSERT_TRUE(writeNpy(dir / "ref/y.npy", DType::F32, ydims, y.data()).isOk());
 
   // The float model against its own saved outputs: exact; a folder of OUTPUT.npy.
-  ASSERT_EQ(npuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}' --json --min-sqnr 90", model.string(),
+  ASSERT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}' --json --min-sqnr 90", model.string(),
                                 (dir / "ref").string(), x.string()), &out, &err), 0) << err;
   auto self = nlohmann::json::parse(out);
   EXPECT_EQ(self["sets"][0]["samples"], 12);
@@ -78,10 +74,10 @@ TEST(ValidateCli, ReferenceOutputsModelSetsAndThresholds) {
 
   // int8 against the saved float outputs (HDF5, float64) and against the float model: the same figures.
   writeYh5(y, dir / "ref.h5");
-  ASSERT_EQ(npuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}' --json", q.string(),
+  ASSERT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}' --json", q.string(),
                                 (dir / "ref.h5").string(), x.string()), &out, &err), 0) << err;
   auto h5 = nlohmann::json::parse(out);
-  ASSERT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs x='{}' --json", q.string(), model.string(),
+  ASSERT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs x='{}' --json", q.string(), model.string(),
                                 x.string()), &out, &err), 0) << err;
   auto rm = nlohmann::json::parse(out);
   double db = h5["sets"][0]["outputs"]["y"]["sqnr_db"].get<double>();
@@ -90,19 +86,19 @@ TEST(ValidateCli, ReferenceOutputsModelSetsAndThresholds) {
   EXPECT_NEAR(rm["sets"][0]["outputs"]["y"]["sqnr_db"].get<double>(), db, 0.02);
 
   // A threshold int8 misses: the accuracy exit code, one line naming the output, report on stdout.
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --min-sqnr 90 --min-cosine 0.5",
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --min-sqnr 90 --min-cosine 0.5",
                                 q.string(), model.string(), x.string()), &out, &err), kAccuracy);
   EXPECT_NE(err.find("output \"y\": SQNR"), std::string::npos) << err;
   EXPECT_NE(out.find("FAIL"), std::string::npos) << out;
   // allclose: atol alone fails, a per-output atol loose enough passes.
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --atol 1e-6 --json", q.string(),
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --atol 1e-6 --json", q.string(),
                                 model.string(), x.string()), &out, &err), kAccuracy);
   auto tight = nlohmann::json::parse(out);
   EXPECT_GT(tight["sets"][0]["outputs"]["y"]["allclose"]["outside"].get<int64_t>(), 0);
   EXPECT_NE(err.find("elements outside atol 1e-06"), std::string::npos) << err;
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --atol 1e-6 --per-output y:atol=0.5",
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --atol 1e-6 --per-output y:atol=0.5",
                                 q.string(), model.string(), x.string()), &out, &err), 0) << err;
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --per-output nope:atol=1", q.string(),
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}' --per-output nope:atol=1", q.string(),
                                 model.string(), x.string()), &out, &err), 2);
   EXPECT_NE(err.find("no output \"nope\""), std::string::npos) << err;
 
@@ -121,7 +117,7 @@ TEST(ValidateCli, ReferenceOutputsModelSetsAndThresholds) {
   ASSERT_TRUE(writeNpy(dir / "refs/a/y.npy", DType::F32, adims, ya.data()).isOk());
   yb[3] += 0.25f;
   writeYh5(yb, dir / "refs/b.h5");
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}' --atol 0.01 --json", model.string(),
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}' --atol 0.01 --json", model.string(),
                                 (dir / "refs").string(), (dir / "sets").string()), &out, &err), kAccuracy);
   auto sets = nlohmann::json::parse(out);
   ASSERT_EQ(sets["sets"].size(), 2u) << out;
@@ -137,11 +133,11 @@ TEST(ValidateCli, ReferenceOutputsModelSetsAndThresholds) {
   EXPECT_NE(err.find("input set \"b\": output \"y\": 1 of 56 elements outside"), std::string::npos) << err;
 
   // Reference sample counts must match the inputs; a missing reference array is named.
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}'", model.string(),
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-outputs '{}' --inputs '{}'", model.string(),
                                 (dir / "refs/a").string(), x.string()), &out, &err), 2);
   EXPECT_NE(err.find("reference"), std::string::npos) << err;
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --inputs '{}'", model.string(), x.string()), &out, &err), 2);
-  EXPECT_EQ(npuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}'", (dir / "none.onnx").string(),
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --inputs '{}'", model.string(), x.string()), &out, &err), 2);
+  EXPECT_EQ(test::runNpuconv(fmt::format("validate '{}' --reference-model '{}' --inputs '{}'", (dir / "none.onnx").string(),
                                 model.string(), x.string()), &out, &err), 5);
 }
 

@@ -35,23 +35,6 @@ struct OpCase {
 
 std::ostream& operator<<(std::ostream& os, const OpCase& c) { return os << c.name; }
 
-/// Graph inputs named w... become initializers of random values (fan-in scaled).
-void bindWeights(Model& m, uint64_t seed) {
-  test::SplitMix64 rng(seed);
-  for (Value* in : std::vector<Value*>(m.graph->inputs())) {
-    if (in->name().empty() || in->name()[0] != 'w') continue;
-    std::vector<int64_t> dims = staticDims(*in->type().shape);
-    const int64_t n = elementCount(dims);
-    const double fanIn = dims.size() > 1 ? double(n / dims[0]) : 4.0;
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = static_cast<float>((rng.uniform() * 2 - 1) * std::sqrt(3.0 / fanIn));
-    Value* init = m.graph->addInitializer(in->name() + "_init",
-                                          std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, dims, std::span<const float>(v))));
-    m.graph->replaceAllUsesWith(in, init);
-    m.graph->eraseInput(in);
-  }
-}
-
 class DeviceOpOracle : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(DeviceOpOracle, IntegerOpWithinOneStepOfOrt) {
@@ -59,7 +42,7 @@ TEST_P(DeviceOpOracle, IntegerOpWithinOneStepOfOrt) {
   const OpCase& c = GetParam();
   const fs::path dir = test::tempDir("device_op_" + c.name);
   Model m = test::parseModel(c.text);
-  bindWeights(m, 11);
+  test::bindRandomWeights(m, 11);
   ASSERT_TRUE(writeOnnx(m, dir / "float.onnx").hasValue());
   test::SplitMix64 rng(3);
   std::vector<int64_t> calibDims = {8};

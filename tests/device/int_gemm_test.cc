@@ -194,23 +194,6 @@ TEST(IntGemm, GemmEveryIsaMatchesScalar) {
       }
 }
 
-/// Graph inputs named w... become initializers of random values (fan-in scaled).
-void bindWeights(Model& m, uint64_t seed) {
-  test::SplitMix64 rng(seed);
-  for (Value* in : std::vector<Value*>(m.graph->inputs())) {
-    if (in->name().empty() || in->name()[0] != 'w') continue;
-    std::vector<int64_t> dims = staticDims(*in->type().shape);
-    const int64_t n = elementCount(dims);
-    const double fanIn = dims.size() > 1 ? double(n / dims[0]) : 4.0;
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = static_cast<float>((rng.uniform() * 2 - 1) * std::sqrt(3.0 / fanIn));
-    Value* init = m.graph->addInitializer(in->name() + "_init",
-                                          std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, dims, std::span<const float>(v))));
-    m.graph->replaceAllUsesWith(in, init);
-    m.graph->eraseInput(in);
-  }
-}
-
 // Every integer path of the interpreter: padded 3x3 (direct), depthwise, Add, MaxPool, strided
 // 1x1 and 3x3 (im2col), GlobalAveragePool, Gemm.
 const char* kSmallCnn = R"(<ir_version: 8, opset_import: ["" : 17]>
@@ -230,7 +213,7 @@ g (float[1, 3, 20, 19] x, float[8, 3, 3, 3] w1, float[8] wb1, float[8, 1, 3, 3] 
 TEST(IntGemmInterpreter, SameBytesForEveryIsaAndThreadCount) {
   const fs::path dir = test::tempDir("int_gemm_interp");
   Model m = test::parseModel(kSmallCnn);
-  bindWeights(m, 23);
+  test::bindRandomWeights(m, 23);
   ASSERT_TRUE(writeOnnx(m, dir / "float.onnx").hasValue());
   test::SplitMix64 rng(4);
   const std::vector<int64_t> calibDims = {4, 1, 3, 20, 19};

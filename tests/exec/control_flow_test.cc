@@ -11,9 +11,6 @@
 namespace npuconv {
 namespace {
 
-Tensor f32(std::vector<int64_t> dims, const std::vector<float>& v) {
-  return Tensor::fromValues<float>(DType::F32, std::move(dims), std::span<const float>(v));
-}
 Tensor i64(std::vector<int64_t> dims, const std::vector<int64_t>& v) {
   return Tensor::fromValues<int64_t>(DType::I64, std::move(dims), std::span<const int64_t>(v));
 }
@@ -45,7 +42,7 @@ const char* kIf = R"(<ir_version: 8, opset_import: ["" : 13]>
 TEST(ControlFlowKernels, IfRunsTheChosenBranchWithOuterValues) {
   std::vector<float> x = {1, 2, 3}, y = {10, 20, 30};
   for (bool c : {true, false}) {
-    auto out = run(kIf, {{"c", boolean(c)}, {"x", f32({3}, x)}, {"y", f32({3}, y)}});
+    auto out = run(kIf, {{"c", boolean(c)}, {"x", test::f32Tensor({3}, x)}, {"y", test::f32Tensor({3}, y)}});
     std::vector<float> want;
     for (size_t i = 0; i < 3; ++i) want.push_back(c ? x[i] + y[i] : x[i] - y[i]);
     EXPECT_EQ(floats(out["z"]), want) << "cond " << c;
@@ -68,7 +65,7 @@ const char* kLoop = R"(<ir_version: 8, opset_import: ["" : 13]>
 
 TEST(ControlFlowKernels, LoopForAndWhile) {
   // For loop: limit never reached, M = 5 iterations: partial sums of 0..4 plus a0.
-  auto out = run(kLoop, {{"M", i64({}, {5})}, {"c0", boolean(true)}, {"a0", f32({}, {0.5f})}, {"limit", f32({}, {1e9f})}});
+  auto out = run(kLoop, {{"M", i64({}, {5})}, {"c0", boolean(true)}, {"a0", test::f32Tensor({}, {0.5f})}, {"limit", test::f32Tensor({}, {1e9f})}});
   std::vector<float> want;
   float acc = 0.5f;
   for (int i = 0; i < 5; ++i) want.push_back(acc += float(i));
@@ -77,13 +74,13 @@ TEST(ControlFlowKernels, LoopForAndWhile) {
   EXPECT_EQ(out["partial"].dims(), (std::vector<int64_t>{5}));
 
   // While loop: M is huge, the body stops once the sum reaches 10 (0+1+2+3+4 = 10 after 5 steps).
-  out = run(kLoop, {{"M", i64({}, {1000})}, {"c0", boolean(true)}, {"a0", f32({}, {0.f})}, {"limit", f32({}, {10.f})}});
+  out = run(kLoop, {{"M", i64({}, {1000})}, {"c0", boolean(true)}, {"a0", test::f32Tensor({}, {0.f})}, {"limit", test::f32Tensor({}, {10.f})}});
   EXPECT_EQ(floats(out["acc"]), std::vector<float>{10.f});
   EXPECT_EQ(out["partial"].numElements(), 5);
 
   // A false initial condition runs nothing: the carried value is the initial one and the scan
   // output is empty.
-  out = run(kLoop, {{"M", i64({}, {3})}, {"c0", boolean(false)}, {"a0", f32({}, {4.f})}, {"limit", f32({}, {1e9f})}});
+  out = run(kLoop, {{"M", i64({}, {3})}, {"c0", boolean(false)}, {"a0", test::f32Tensor({}, {4.f})}, {"limit", test::f32Tensor({}, {1e9f})}});
   EXPECT_EQ(floats(out["acc"]), std::vector<float>{4.f});
   EXPECT_EQ(out["partial"].numElements(), 0);
 }
@@ -104,7 +101,7 @@ const char* kScan = R"(<ir_version: 8, opset_import: ["" : 13]>
 
 TEST(ControlFlowKernels, ScanReverseAxes) {
   std::vector<float> x = {1, 2, 3, 4, 10, 20, 30, 40};
-  auto out = run(kScan, {{"s0", f32({2}, {100, 200})}, {"x", f32({2, 4}, x)}});
+  auto out = run(kScan, {{"s0", test::f32Tensor({2}, {100, 200})}, {"x", test::f32Tensor({2, 4}, x)}});
   // Step t reads column 3 - t; output step t goes to column 3 - t: ys[r][c] = s0[r] + sum_{c' >= c} x[r][c'].
   std::vector<float> want(8);
   for (int r = 0; r < 2; ++r) {
@@ -126,7 +123,7 @@ TEST(ControlFlowKernels, LoopBodyErrorsPropagate) {
         }
       >
     })",
-                    {{"M", i64({}, {2})}, {"a0", f32({2}, {0, 0})}, {"z", f32({3}, {1, 2, 3})}});
+                    {{"M", i64({}, {2})}, {"a0", test::f32Tensor({2}, {0, 0})}, {"z", test::f32Tensor({3}, {1, 2, 3})}});
   EXPECT_FALSE(out.hasValue());
 }
 

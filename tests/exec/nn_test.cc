@@ -33,10 +33,6 @@ int64_t count(const std::vector<int64_t>& d) {
   return n;
 }
 
-Tensor f32(const std::vector<int64_t>& dims, const std::vector<float>& v) {
-  return Tensor::fromValues<float>(DType::F32, dims, std::span<const float>(v));
-}
-
 std::string shapeText(const std::vector<int64_t>& d) {
   std::string s = "[";
   for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
@@ -150,8 +146,8 @@ void checkConv(const ConvCase& c, int threads = 2) {
   yd.insert(yd.end(), outSp.begin(), outSp.end());
   std::string node = "Y = Conv <group = " + std::to_string(c.group) + ", strides = " + ints(c.stride) +
                      ", dilations = " + ints(c.dil) + ", pads = " + ints(c.pads) + "> (X, W" + (c.bias ? ", B)" : ")");
-  std::vector<std::pair<std::string, Tensor>> ins = {{"X", f32(xd, x)}, {"W", f32(wd, w)}};
-  if (c.bias) ins.push_back({"B", f32({c.m}, b)});
+  std::vector<std::pair<std::string, Tensor>> ins = {{"X", test::f32Tensor(xd, x)}, {"W", test::f32Tensor(wd, w)}};
+  if (c.bias) ins.push_back({"B", test::f32Tensor({c.m}, b)});
   auto y = runOne(node, ins, yd, 17, threads);
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), yd);
@@ -181,13 +177,13 @@ TEST(NnConv, AutoPadSameLowerMatchesExplicitPads) {
   std::vector<int64_t> outSp;
   auto want = refConv(c, x, w, {}, outSp);
   auto y = runOne("Y = Conv <auto_pad = \"SAME_LOWER\", strides = [2, 2]> (X, W)",
-                  {{"X", f32({1, 2, 7, 7}, x)}, {"W", f32({3, 2, 4, 4}, w)}}, {1, 3, 4, 4});
+                  {{"X", test::f32Tensor({1, 2, 7, 7}, x)}, {"W", test::f32Tensor({3, 2, 4, 4}, w)}}, {1, 3, 4, 4});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   expectClose(*y, want);
 }
 
 TEST(NnConv, ChannelMismatchIsAnErrorNotACrash) {
-  auto y = runOne("Y = Conv (X, W)", {{"X", f32({1, 3, 4, 4}, std::vector<float>(48))}, {"W", f32({2, 2, 3, 3}, std::vector<float>(36))}},
+  auto y = runOne("Y = Conv (X, W)", {{"X", test::f32Tensor({1, 3, 4, 4}, std::vector<float>(48))}, {"W", test::f32Tensor({2, 2, 3, 3}, std::vector<float>(36))}},
                   {1, 2, 2, 2});
   ASSERT_FALSE(y.hasValue());
   EXPECT_NE(y.status().message().find("Conv"), std::string::npos) << y.status().message();
@@ -223,7 +219,7 @@ TEST(NnConvTranspose, GroupsStridesPadsOutputPaddingDilations) {
               }
   auto y = runOne("Y = ConvTranspose <group = 2, strides = [2, 3], dilations = [1, 2], pads = [1, 0, 0, 2], "
                   "output_padding = [1, 0]> (X, W, B)",
-                  {{"X", f32({N, C, H, W}, x)}, {"W", f32({C, Mg, kh, kw}, w)}, {"B", f32({M}, b)}}, {N, M, OH, OW});
+                  {{"X", test::f32Tensor({N, C, H, W}, x)}, {"W", test::f32Tensor({C, Mg, kh, kw}, w)}, {"B", test::f32Tensor({M}, b)}}, {N, M, OH, OW});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), (std::vector<int64_t>{N, M, OH, OW}));
   expectClose(*y, want);
@@ -252,7 +248,7 @@ TEST(NnMatMul, BroadcastsBatchDims) {
   std::mt19937 rng(5);
   auto a = randomFloats(rng, 2 * 3 * 4), b = randomFloats(rng, 5 * 4 * 6);
   auto want = refMatMulBatched(a, b, 10, [](int64_t i) { return i / 5; }, [](int64_t i) { return i % 5; }, 3, 4, 6);
-  auto y = runOne("Y = MatMul (A, B)", {{"A", f32({2, 1, 3, 4}, a)}, {"B", f32({5, 4, 6}, b)}}, {2, 5, 3, 6});
+  auto y = runOne("Y = MatMul (A, B)", {{"A", test::f32Tensor({2, 1, 3, 4}, a)}, {"B", test::f32Tensor({5, 4, 6}, b)}}, {2, 5, 3, 6});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), (std::vector<int64_t>{2, 5, 3, 6}));
   expectClose(*y, want);
@@ -263,7 +259,7 @@ TEST(NnMatMul, SharedWeightsCollapseToOneGemm) {
   std::mt19937 rng(6);
   auto a = randomFloats(rng, 3 * 64 * 40), b = randomFloats(rng, 40 * 72);
   auto want = refMatMulBatched(a, b, 3, [](int64_t i) { return i; }, [](int64_t) { return 0; }, 64, 40, 72);
-  auto y = runOne("Y = MatMul (A, B)", {{"A", f32({3, 64, 40}, a)}, {"B", f32({40, 72}, b)}}, {3, 64, 72});
+  auto y = runOne("Y = MatMul (A, B)", {{"A", test::f32Tensor({3, 64, 40}, a)}, {"B", test::f32Tensor({40, 72}, b)}}, {3, 64, 72});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   expectClose(*y, want);
 }
@@ -273,21 +269,21 @@ TEST(NnMatMul, OneDimensionalOperands) {
   auto v = randomFloats(rng, 4), m = randomFloats(rng, 2 * 4 * 3);
   // [4] x [2,4,3] -> [2,3]
   auto want = refMatMulBatched(v, m, 2, [](int64_t) { return 0; }, [](int64_t i) { return i; }, 1, 4, 3);
-  auto y = runOne("Y = MatMul (A, B)", {{"A", f32({4}, v)}, {"B", f32({2, 4, 3}, m)}}, {2, 3});
+  auto y = runOne("Y = MatMul (A, B)", {{"A", test::f32Tensor({4}, v)}, {"B", test::f32Tensor({2, 4, 3}, m)}}, {2, 3});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), (std::vector<int64_t>{2, 3}));
   expectClose(*y, want);
   // [3,4] x [4] -> [3]
   auto mm = randomFloats(rng, 12);
   auto want2 = refMatMulBatched(mm, v, 1, [](int64_t) { return 0; }, [](int64_t) { return 0; }, 3, 4, 1);
-  auto y2 = runOne("Y = MatMul (A, B)", {{"A", f32({3, 4}, mm)}, {"B", f32({4}, v)}}, {3});
+  auto y2 = runOne("Y = MatMul (A, B)", {{"A", test::f32Tensor({3, 4}, mm)}, {"B", test::f32Tensor({4}, v)}}, {3});
   ASSERT_TRUE(y2.hasValue()) << y2.status().toString();
   EXPECT_EQ(y2->dims(), (std::vector<int64_t>{3}));
   expectClose(*y2, want2);
 }
 
 TEST(NnMatMul, InnerDimMismatchIsAnError) {
-  auto y = runOne("Y = MatMul (A, B)", {{"A", f32({2, 3}, std::vector<float>(6))}, {"B", f32({4, 2}, std::vector<float>(8))}}, {2, 2});
+  auto y = runOne("Y = MatMul (A, B)", {{"A", test::f32Tensor({2, 3}, std::vector<float>(6))}, {"B", test::f32Tensor({4, 2}, std::vector<float>(8))}}, {2, 2});
   EXPECT_FALSE(y.hasValue());
 }
 
@@ -311,9 +307,9 @@ void checkGemm(bool tA, bool tB, float alpha, float beta, std::vector<int64_t> c
        << ", beta = " << beta << "> (A, B, C)";
   SCOPED_TRACE(node.str());
   auto y = runOne(node.str(),
-                  {{"A", f32(tA ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K}, a)},
-                   {"B", f32(tB ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, b)},
-                   {"C", f32(cDims, c)}},
+                  {{"A", test::f32Tensor(tA ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K}, a)},
+                   {"B", test::f32Tensor(tB ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, b)},
+                   {"C", test::f32Tensor(cDims, c)}},
                   {M, N});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   expectClose(*y, want);
@@ -370,7 +366,7 @@ g (float[2,3,9,8] X) => (float[2,3,)" + std::to_string(OH) + "," + std::to_strin
   ASSERT_TRUE(m.hasValue()) << m.status().toString();
   auto exec = Executor::create(*m, ExecOptions{2});
   ASSERT_TRUE(exec.hasValue()) << exec.status().toString();
-  auto out = (*exec)->run({{"X", f32({N, C, H, W}, x)}});
+  auto out = (*exec)->run({{"X", test::f32Tensor({N, C, H, W}, x)}});
   ASSERT_TRUE(out.hasValue()) << out.status().toString();
   EXPECT_EQ(out->at("Y").dims(), (std::vector<int64_t>{N, C, OH, OW}));
   expectClose(out->at("Y"), want, 0);
@@ -401,7 +397,7 @@ TEST(NnPool, AveragePoolCountIncludePad) {
         }
     auto y = runOne("Y = AveragePool <kernel_shape = [3, 3], strides = [2, 2], pads = [1, 2, 0, 1], count_include_pad = " +
                         std::to_string(include) + "> (X)",
-                    {{"X", f32({1, 2, H, W}, x)}}, {1, 2, OH, OW});
+                    {{"X", test::f32Tensor({1, 2, H, W}, x)}}, {1, 2, OH, OW});
     ASSERT_TRUE(y.hasValue()) << y.status().toString();
     expectClose(*y, want);
   }
@@ -420,11 +416,11 @@ TEST(NnPool, GlobalAverageAndMax) {
     avg.push_back(s / 20);
     mx.push_back(m);
   }
-  auto y = runOne("Y = GlobalAveragePool (X)", {{"X", f32({2, 3, 5, 4}, x)}}, {2, 3, 1, 1});
+  auto y = runOne("Y = GlobalAveragePool (X)", {{"X", test::f32Tensor({2, 3, 5, 4}, x)}}, {2, 3, 1, 1});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), (std::vector<int64_t>{2, 3, 1, 1}));
   expectClose(*y, avg);
-  auto y2 = runOne("Y = GlobalMaxPool (X)", {{"X", f32({2, 3, 5, 4}, x)}}, {2, 3, 1, 1});
+  auto y2 = runOne("Y = GlobalMaxPool (X)", {{"X", test::f32Tensor({2, 3, 5, 4}, x)}}, {2, 3, 1, 1});
   ASSERT_TRUE(y2.hasValue()) << y2.status().toString();
   expectClose(*y2, mx, 0);
 }
@@ -443,8 +439,8 @@ TEST(NnPool, GlobalAverageOverPlanesOfEverySizeClass) {
       for (int64_t i = 0; i < sp; ++i) s += x[size_t(p * sp + i)];
       want.push_back(s / double(sp));
     }
-    auto y1 = runOne("Y = GlobalAveragePool (X)", {{"X", f32({1, 3, sp}, x)}}, {1, 3, 1}, 17, 1);
-    auto y2 = runOne("Y = GlobalAveragePool (X)", {{"X", f32({1, 3, sp}, x)}}, {1, 3, 1}, 17, 2);
+    auto y1 = runOne("Y = GlobalAveragePool (X)", {{"X", test::f32Tensor({1, 3, sp}, x)}}, {1, 3, 1}, 17, 1);
+    auto y2 = runOne("Y = GlobalAveragePool (X)", {{"X", test::f32Tensor({1, 3, sp}, x)}}, {1, 3, 1}, 17, 2);
     ASSERT_TRUE(y1.hasValue() && y2.hasValue()) << sp;
     expectClose(*y1, want, 1e-6);
     for (int64_t p = 0; p < 3; ++p) EXPECT_EQ(y1->data<float>()[p], y2->data<float>()[p]) << sp;
@@ -484,9 +480,9 @@ TEST(NnResize, LinearHalfPixelAndAlignCorners) {
       }
     std::vector<int64_t> sz = {1, 1, OH, OW};
     auto y = runOne("Y = Resize <mode = \"linear\", coordinate_transformation_mode = \"" + mode + "\"> (X, R, S, Z)",
-                    {{"X", f32({1, 1, H, W}, x)},
-                     {"R", f32({0}, {})},
-                     {"S", f32({0}, {})},
+                    {{"X", test::f32Tensor({1, 1, H, W}, x)},
+                     {"R", test::f32Tensor({0}, {})},
+                     {"S", test::f32Tensor({0}, {})},
                      {"Z", Tensor::fromValues<int64_t>(DType::I64, {4}, std::span<const int64_t>(sz))}},
                     {1, 1, OH, OW}, 13);
     ASSERT_TRUE(y.hasValue()) << y.status().toString();
@@ -508,7 +504,7 @@ TEST(NnResize, NearestAsymmetricFloorWithScales) {
     }
   auto y = runOne("Y = Resize <mode = \"nearest\", coordinate_transformation_mode = \"asymmetric\", nearest_mode = "
                   "\"floor\"> (X, R, S)",
-                  {{"X", f32({1, 1, H, W}, x)}, {"R", f32({0}, {})}, {"S", f32({4}, {1.f, 1.f, 2.5f, 0.5f})}},
+                  {{"X", test::f32Tensor({1, 1, H, W}, x)}, {"R", test::f32Tensor({0}, {})}, {"S", test::f32Tensor({4}, {1.f, 1.f, 2.5f, 0.5f})}},
                   {1, 1, 7, 2});
   ASSERT_TRUE(y.hasValue()) << y.status().toString();
   EXPECT_EQ(y->dims(), (std::vector<int64_t>{1, 1, 7, 2}));
@@ -547,10 +543,10 @@ TEST(NnResize, NearestUpsamplingMatchesTheFormulaPerElement) {
         for (int64_t ox = 0; ox < OW; ++ox) want.push_back(x[size_t((p * H + src(oy, c.sh, H)) * W + src(ox, c.sw, W))]);
     const std::string node = std::string("Y = Resize <mode = \"nearest\", coordinate_transformation_mode = \"") + c.ctm +
                              "\", nearest_mode = \"" + c.nm + "\"> (X, R, S)";
-    const Tensor scales = f32({4}, {1.f, 1.f, float(c.sh), float(c.sw)});
+    const Tensor scales = test::f32Tensor({4}, {1.f, 1.f, float(c.sh), float(c.sw)});
     for (int threads : {1, 2}) {
       SCOPED_TRACE(fmt::format("scales {}x{} {} {}, {} threads", c.sh, c.sw, c.ctm, c.nm, threads));
-      auto y = runOne(node, {{"X", f32({N, C, H, W}, x)}, {"R", f32({0}, {})}, {"S", scales}}, {N, C, OH, OW}, 13,
+      auto y = runOne(node, {{"X", test::f32Tensor({N, C, H, W}, x)}, {"R", test::f32Tensor({0}, {})}, {"S", scales}}, {N, C, OH, OW}, 13,
                       threads);
       ASSERT_TRUE(y.hasValue()) << y.status().toString();
       EXPECT_EQ(y->dims(), (std::vector<int64_t>{N, C, OH, OW}));
@@ -559,7 +555,7 @@ TEST(NnResize, NearestUpsamplingMatchesTheFormulaPerElement) {
       for (size_t i = 0; i < x.size(); ++i) xh[i] = floatToHalf(x[i]);
       auto yh = runOne(node,
                        {{"X", Tensor::fromValues<uint16_t>(DType::F16, {N, C, H, W}, std::span<const uint16_t>(xh))},
-                        {"R", f32({0}, {})},
+                        {"R", test::f32Tensor({0}, {})},
                         {"S", scales}},
                        {N, C, OH, OW}, 13, threads, "float16");
       ASSERT_TRUE(yh.hasValue()) << yh.status().toString();

@@ -31,18 +31,6 @@ Tensor tensorOf(DType dt, std::vector<int64_t> dims, const std::vector<T>& v) {
   return Tensor::fromValues<T>(dt, std::move(dims), std::span<const T>(v));
 }
 
-/// Parses `text`, runs it and returns the named outputs; fails the test on any error.
-NamedTensors runModel(const std::string& text, const NamedTensors& inputs) {
-  Model m = test::parseModel(text);
-  auto exec = Executor::create(m, ExecOptions{2});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return {};
-  auto out = (*exec)->run(inputs);
-  EXPECT_TRUE(out.hasValue()) << out.status().toString();
-  if (!out) return {};
-  return *out;
-}
-
 Status runModelStatus(const std::string& text, const NamedTensors& inputs) {
   Model m = test::parseModel(text);
   auto exec = Executor::create(m, ExecOptions{1});
@@ -68,7 +56,7 @@ TEST(QuantKernels, QuantizeLinearPerAxisRoundsHalfToEvenAndSaturates) {
   std::vector<float> x = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 300.f, -300.f, 0.75f, 0.25f, 3.f, -3.f};
   std::vector<float> s = {1.f, 0.5f, 2.f};
   std::vector<int8_t> zp = {0, 1, -3};
-  auto out = runModel(text, {{"x", tensorOf(DType::F32, {2, 3, 2}, x)},
+  auto out = test::runText(text, {{"x", tensorOf(DType::F32, {2, 3, 2}, x)},
                              {"s", tensorOf(DType::F32, {3}, s)},
                              {"zp", tensorOf(DType::I8, {3}, zp)}});
   ASSERT_EQ(out.count("y"), 1u);
@@ -92,7 +80,7 @@ TEST(QuantKernels, QuantizeLinearDefaultsToUint8ZeroPointZero) {
       y = QuantizeLinear(x, s)
     })";
   std::vector<float> x = {-1.f, 0.f, 0.3f, 25.5f, 1000.f};
-  auto out = runModel(text, {{"x", tensorOf(DType::F32, {5}, x)},
+  auto out = test::runText(text, {{"x", tensorOf(DType::F32, {5}, x)},
                              {"s", tensorOf(DType::F32, {}, std::vector<float>{0.1f})}});
   const Tensor& y = out.at("y");
   ASSERT_EQ(y.dtype(), DType::U8);
@@ -111,7 +99,7 @@ TEST(QuantKernels, DequantizeLinearPerAxisAndInt32) {
   std::vector<float> s = {0.5f, 0.25f};
   std::vector<uint8_t> zp = {128, 20};
   std::vector<int32_t> b = {-100000, 0, 7, 2000000};
-  auto out = runModel(text, {{"x", tensorOf(DType::U8, {2, 3}, x)},
+  auto out = test::runText(text, {{"x", tensorOf(DType::U8, {2, 3}, x)},
                              {"s", tensorOf(DType::F32, {2}, s)},
                              {"zp", tensorOf(DType::U8, {2}, zp)},
                              {"b", tensorOf(DType::I32, {4}, b)},
@@ -132,7 +120,7 @@ TEST(QuantKernels, DynamicQuantizeLinearMatchesFormula) {
       y, s, zp = DynamicQuantizeLinear(x)
     })";
   std::vector<float> x = {-1.f, 2.f, 0.5f, 3.f, -0.25f, 1.f};
-  auto out = runModel(text, {{"x", tensorOf(DType::F32, {6}, x)}});
+  auto out = test::runText(text, {{"x", tensorOf(DType::F32, {6}, x)}});
   // The spec computes the scale in float32; 2 / scale then lands just below the 127.5 tie.
   float scale = (3.f - -1.f) / 255.f;
   int64_t zp = static_cast<int64_t>(std::clamp(roundHalfEven(0 - (-1.0) / scale), 0.0, 255.0));
@@ -152,7 +140,7 @@ TEST(QuantKernels, MatMulIntegerPerRowAndPerColumnZeroPoints) {
   auto b = randomInts<int8_t>(rng, 20, -128, 127);
   std::vector<uint8_t> za = {3, 128, 250};
   std::vector<int8_t> zb = {-1, 0, 5, -128};
-  auto out = runModel(text, {{"a", tensorOf(DType::U8, {2, 3, 5}, a)},
+  auto out = test::runText(text, {{"a", tensorOf(DType::U8, {2, 3, 5}, a)},
                              {"b", tensorOf(DType::I8, {5, 4}, b)},
                              {"za", tensorOf(DType::U8, {3}, za)},
                              {"zb", tensorOf(DType::I8, {4}, zb)}});
@@ -205,7 +193,7 @@ TEST(QuantKernels, ConvIntegerGroupsStridesDilationsPadsPerChannelZeroPoint) {
   auto w = randomInts<uint8_t>(rng, 6 * 2 * 3 * 2, 0, 255);
   uint8_t zx = 100;
   std::vector<uint8_t> zw = {0, 1, 128, 255, 7, 77};
-  auto out = runModel(text, {{"x", tensorOf(DType::U8, {1, 4, 7, 6}, x)},
+  auto out = test::runText(text, {{"x", tensorOf(DType::U8, {1, 4, 7, 6}, x)},
                              {"w", tensorOf(DType::U8, {6, 2, 3, 2}, w)},
                              {"zx", tensorOf(DType::U8, {}, std::vector<uint8_t>{zx})},
                              {"zw", tensorOf(DType::U8, {6}, zw)}});
@@ -236,7 +224,7 @@ TEST(QuantKernels, QLinearConvPerChannelMatchesDequantizedFloatConv) {
   std::vector<float> ws = {0.25f, 0.125f, 1.f, 0.0625f};
   std::vector<int8_t> wz = {0, 0, 0, 0};
   uint8_t xz = 128, yz = 100;
-  auto out = runModel(text, {{"x", tensorOf(DType::U8, {2, 2, 5, 5}, x)},
+  auto out = test::runText(text, {{"x", tensorOf(DType::U8, {2, 2, 5, 5}, x)},
                              {"xs", tensorOf(DType::F32, {}, std::vector<float>{xs})},
                              {"xz", tensorOf(DType::U8, {}, std::vector<uint8_t>{xz})},
                              {"w", tensorOf(DType::I8, {4, 1, 3, 3}, w)},
@@ -284,7 +272,7 @@ TEST(QuantKernels, QLinearMatMulPerColumnScaleAndBroadcast) {
   float as = 0.25f, ys = 8.f;
   std::vector<float> bs = {1.f, 0.5f, 0.125f, 2.f, 0.25f};
   int8_t az = -3, bz = 4, yz = -10;
-  auto out = runModel(text, {{"a", tensorOf(DType::I8, {2, 3, 4}, a)},
+  auto out = test::runText(text, {{"a", tensorOf(DType::I8, {2, 3, 4}, a)},
                              {"as", tensorOf(DType::F32, {}, std::vector<float>{as})},
                              {"az", tensorOf(DType::I8, {}, std::vector<int8_t>{az})},
                              {"b", tensorOf(DType::I8, {4, 5}, b)},
@@ -315,7 +303,7 @@ TEST(QuantKernels, QuantizeAndDequantizeBlocked) {
   std::vector<float> x = {1.f, -2.f, 3.f, 4.5f, 0.25f, 100.f, -7.f, 8.f};
   std::vector<float> s = {0.5f, 1.f, 0.25f, 2.f};
   std::vector<int8_t> zp = {1, -1, 0, 3};
-  auto out = runModel(text, {{"x", tensorOf(DType::F32, {2, 4}, x)},
+  auto out = test::runText(text, {{"x", tensorOf(DType::F32, {2, 4}, x)},
                              {"s", tensorOf(DType::F32, {2, 2}, s)},
                              {"zp", tensorOf(DType::I8, {2, 2}, zp)}});
   for (size_t i = 0; i < 8; ++i) {
@@ -337,7 +325,7 @@ TEST(QuantKernels, MatMulIntegerVectorTimesBatchedMatrixWithPerBatchZeroPoints) 
   auto a = randomInts<int8_t>(rng, 3, -128, 127);
   auto b = randomInts<uint8_t>(rng, 24, 0, 255);
   auto zb = randomInts<uint8_t>(rng, 8, 0, 255);
-  auto out = runModel(text, {{"a", tensorOf(DType::I8, {3}, a)},
+  auto out = test::runText(text, {{"a", tensorOf(DType::I8, {3}, a)},
                              {"b", tensorOf(DType::U8, {2, 3, 4}, b)},
                              {"zb", tensorOf(DType::U8, {2, 1, 4}, zb)}});
   const Tensor& y = out.at("y");

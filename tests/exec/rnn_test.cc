@@ -17,26 +17,11 @@ namespace {
 using Fn = std::function<double(double)>;
 double sigm(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-Tensor f32(std::vector<int64_t> dims, const std::vector<float>& v) {
-  return Tensor::fromValues<float>(DType::F32, std::move(dims), std::span<const float>(v));
-}
-
 std::vector<float> randomFloats(std::mt19937& rng, size_t n, float scale = 1.f) {
   std::uniform_real_distribution<float> d(-scale, scale);
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
-}
-
-NamedTensors runModel(const std::string& text, const NamedTensors& inputs) {
-  Model m = test::parseModel(text);
-  auto exec = Executor::create(m, ExecOptions{2});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return {};
-  auto out = (*exec)->run(inputs);
-  EXPECT_TRUE(out.hasValue()) << out.status().toString();
-  if (!out) return {};
-  return *out;
 }
 
 void expectNear(const Tensor& got, const std::vector<double>& want, double tol, const char* what) {
@@ -161,9 +146,9 @@ TEST(RnnKernels, LstmOneStepByHand) {
   std::vector<float> W = {0.5f, -0.2f, 0.8f, 0.1f}, R = {0.3f, 0.6f, -0.4f, 0.9f};  // i o f c
   std::vector<float> B = {0.1f, 0.2f, 0.3f, 0.4f, -0.1f, 0.05f, 0.0f, 0.2f};
   std::vector<float> P = {0.25f, -0.5f, 0.75f};  // i o f
-  auto out = runModel(text, {{"X", f32({1, 1, 1}, {x})}, {"W", f32({1, 4, 1}, W)}, {"R", f32({1, 4, 1}, R)},
-                             {"B", f32({1, 8}, B)}, {"h0", f32({1, 1, 1}, {h0})}, {"c0", f32({1, 1, 1}, {c0})},
-                             {"P", f32({1, 3}, P)}});
+  auto out = test::runText(text, {{"X", test::f32Tensor({1, 1, 1}, {x})}, {"W", test::f32Tensor({1, 4, 1}, W)}, {"R", test::f32Tensor({1, 4, 1}, R)},
+                             {"B", test::f32Tensor({1, 8}, B)}, {"h0", test::f32Tensor({1, 1, 1}, {h0})}, {"c0", test::f32Tensor({1, 1, 1}, {c0})},
+                             {"P", test::f32Tensor({1, 3}, P)}});
   double i = sigm(x * 0.5 + h0 * 0.3 + 0.1 - 0.1 + 0.25 * c0);
   double f = sigm(x * 0.8 + h0 * -0.4 + 0.3 + 0.0 + 0.75 * c0);
   double ct = std::tanh(x * 0.1 + h0 * 0.9 + 0.4 + 0.2);
@@ -196,10 +181,10 @@ TEST(RnnKernels, LstmBidirectionalSequenceLensPeepholesClip) {
       Y, Yh, Yc = LSTM<hidden_size = 5, direction = "bidirectional", clip = 1.5>(X, W, R, B, L, h0, c0, P)
     })";
   std::vector<int32_t> lens = {4, 2, 0};
-  auto out = runModel(text, {{"X", f32({4, 3, 3}, s.x)}, {"W", f32({2, 20, 3}, s.w)}, {"R", f32({2, 20, 5}, s.r)},
-                             {"B", f32({2, 40}, s.b)},
+  auto out = test::runText(text, {{"X", test::f32Tensor({4, 3, 3}, s.x)}, {"W", test::f32Tensor({2, 20, 3}, s.w)}, {"R", test::f32Tensor({2, 20, 5}, s.r)},
+                             {"B", test::f32Tensor({2, 40}, s.b)},
                              {"L", Tensor::fromValues<int32_t>(DType::I32, {3}, std::span<const int32_t>(lens))},
-                             {"h0", f32({2, 3, 5}, s.h0)}, {"c0", f32({2, 3, 5}, s.c0)}, {"P", f32({2, 15}, s.p)}});
+                             {"h0", test::f32Tensor({2, 3, 5}, s.h0)}, {"c0", test::f32Tensor({2, 3, 5}, s.c0)}, {"P", test::f32Tensor({2, 15}, s.p)}});
   RefOut r = reference(s);
   expectNear(out.at("Y"), r.y, 2e-5, "Y");
   expectNear(out.at("Yh"), r.yh, 2e-5, "Y_h");
@@ -232,8 +217,8 @@ TEST(RnnKernels, LstmReverseInputForgetCustomActivationsBatchwiseLayout) {
                     activations = ["HardSigmoid", "LeakyRelu", "Softsign"],
                     activation_alpha = [0.3, 0.2], activation_beta = [0.4]>(X, W, R, B, , h0)
     })";
-  auto out = runModel(text, {{"X", f32({2, 3, 4}, xb)}, {"W", f32({1, 12, 4}, s.w)}, {"R", f32({1, 12, 3}, s.r)},
-                             {"B", f32({1, 24}, s.b)}, {"h0", f32({2, 1, 3}, s.h0)}});
+  auto out = test::runText(text, {{"X", test::f32Tensor({2, 3, 4}, xb)}, {"W", test::f32Tensor({1, 12, 4}, s.w)}, {"R", test::f32Tensor({1, 12, 3}, s.r)},
+                             {"B", test::f32Tensor({1, 24}, s.b)}, {"h0", test::f32Tensor({2, 1, 3}, s.h0)}});
   RefOut r = reference(s);
   std::vector<double> yb(r.y.size());  // [S,1,B,H] -> [B,S,1,H]
   for (int64_t t = 0; t < s.S; ++t)
@@ -262,10 +247,10 @@ void runGru(bool linearBeforeReset) {
       Y, Yh = GRU<hidden_size = 4, direction = "bidirectional", linear_before_reset = {}>(X, W, R, B, L, h0)
     }})", linearBeforeReset ? 1 : 0);
   std::vector<int32_t> lens = {5, 3, 1};
-  auto out = runModel(text, {{"X", f32({5, 3, 2}, s.x)}, {"W", f32({2, 12, 2}, s.w)}, {"R", f32({2, 12, 4}, s.r)},
-                             {"B", f32({2, 24}, s.b)},
+  auto out = test::runText(text, {{"X", test::f32Tensor({5, 3, 2}, s.x)}, {"W", test::f32Tensor({2, 12, 2}, s.w)}, {"R", test::f32Tensor({2, 12, 4}, s.r)},
+                             {"B", test::f32Tensor({2, 24}, s.b)},
                              {"L", Tensor::fromValues<int32_t>(DType::I32, {3}, std::span<const int32_t>(lens))},
-                             {"h0", f32({2, 3, 4}, s.h0)}});
+                             {"h0", test::f32Tensor({2, 3, 4}, s.h0)}});
   RefOut r = reference(s);
   expectNear(out.at("Y"), r.y, 2e-5, "Y");
   expectNear(out.at("Yh"), r.yh, 2e-5, "Y_h");
@@ -287,7 +272,7 @@ TEST(RnnKernels, SimpleRnnReluClipNoBias) {
     g (float[3,2,3] X, float[1,4,3] W, float[1,4,4] R) => (float[3,1,2,4] Y, float[1,2,4] Yh) {
       Y, Yh = RNN<hidden_size = 4, activations = ["Relu"], clip = 0.8>(X, W, R)
     })";
-  auto out = runModel(text, {{"X", f32({3, 2, 3}, s.x)}, {"W", f32({1, 4, 3}, s.w)}, {"R", f32({1, 4, 4}, s.r)}});
+  auto out = test::runText(text, {{"X", test::f32Tensor({3, 2, 3}, s.x)}, {"W", test::f32Tensor({1, 4, 3}, s.w)}, {"R", test::f32Tensor({1, 4, 4}, s.r)}});
   RefOut r = reference(s);
   expectNear(out.at("Y"), r.y, 1e-5, "Y");
   expectNear(out.at("Yh"), r.yh, 1e-5, "Y_h");
@@ -311,7 +296,7 @@ TEST(RnnKernels, SimpleRnnBidirectionalFloat64) {
     g (double[4,2,3] X, double[2,3,3] W, double[2,3,3] R, double[2,6] B) => (double[4,2,2,3] Y, double[2,2,3] Yh) {
       Y, Yh = RNN<hidden_size = 3, direction = "bidirectional">(X, W, R, B)
     })";
-  auto out = runModel(text, {{"X", f64({4, 2, 3}, s.x)}, {"W", f64({2, 3, 3}, s.w)}, {"R", f64({2, 3, 3}, s.r)},
+  auto out = test::runText(text, {{"X", f64({4, 2, 3}, s.x)}, {"W", f64({2, 3, 3}, s.w)}, {"R", f64({2, 3, 3}, s.r)},
                              {"B", f64({2, 6}, s.b)}});
   RefOut r = reference(s);
   const Tensor& y = out.at("Y");
@@ -329,8 +314,8 @@ TEST(RnnKernels, WrongWeightShapeIsAnError) {
   Model m = test::parseModel(text);
   auto exec = Executor::create(m, ExecOptions{1});
   ASSERT_TRUE(exec.hasValue()) << exec.status().toString();
-  auto out = (*exec)->run({{"X", f32({1, 1, 2}, {1, 2})}, {"W", f32({1, 8, 2}, std::vector<float>(16, 0.f))},
-                           {"R", f32({1, 8, 3}, std::vector<float>(24, 0.f))}});
+  auto out = (*exec)->run({{"X", test::f32Tensor({1, 1, 2}, {1, 2})}, {"W", test::f32Tensor({1, 8, 2}, std::vector<float>(16, 0.f))},
+                           {"R", test::f32Tensor({1, 8, 3}, std::vector<float>(24, 0.f))}});
   ASSERT_FALSE(out.hasValue());
   EXPECT_NE(out.status().message().find("LSTM"), std::string::npos) << out.status().toString();
 }

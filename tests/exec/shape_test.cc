@@ -14,9 +14,6 @@
 namespace npuconv {
 namespace {
 
-Tensor f32(std::vector<int64_t> dims, const std::vector<float>& v) {
-  return Tensor::fromValues<float>(DType::F32, std::move(dims), std::span<const float>(v));
-}
 Tensor i64(std::vector<int64_t> dims, const std::vector<int64_t>& v) {
   return Tensor::fromValues<int64_t>(DType::I64, std::move(dims), std::span<const int64_t>(v));
 }
@@ -53,7 +50,7 @@ TEST(ShapeKernels, SliceNegativeStepsAndClamping) {
     g (float[3,5] x, int64[2] s, int64[2] e, int64[2] a, int64[2] st) => (float[2,2] y) {
       y = Slice(x, s, e, a, st)
     })",
-                 {{"x", f32({3, 5}, iota(15))},
+                 {{"x", test::f32Tensor({3, 5}, iota(15))},
                   {"s", i64({2}, {-1, 100})},
                   {"e", i64({2}, {-1000, -1000})},
                   {"a", i64({2}, {0, -1})},
@@ -71,7 +68,7 @@ TEST(ShapeKernels, SliceOpset1Attributes) {
     g (float[4,6] x) => (float[2,3] y) {
       y = Slice<starts = [1, 2], ends = [3, -1], axes = [0, 1]>(x)
     })",
-                 {{"x", f32({4, 6}, iota(24))}});
+                 {{"x", test::f32Tensor({4, 6}, iota(24))}});
   std::vector<float> want;
   for (int r = 1; r < 3; ++r)
     for (int c = 2; c < 5; ++c) want.push_back(float(r * 6 + c));
@@ -107,7 +104,7 @@ TEST(ShapeKernels, TransposeAllPermutationsLargeAndSmall) {
       std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 13]>
         g (float[{}] x) => (float y) {{ y = Transpose<perm = [{}]>(x) }})",
                                      fmt::join(dims, ","), fmt::join(perm, ","));
-      auto out = run(text, {{"x", f32(dims, x)}});
+      auto out = run(text, {{"x", test::f32Tensor(dims, x)}});
       ASSERT_EQ(floats(out["y"]), naiveTranspose(x, dims, perm)) << fmt::format("perm {}", fmt::join(perm, ","));
     } while (std::next_permutation(perm.begin(), perm.end()));
   }
@@ -131,7 +128,7 @@ TEST(ShapeKernels, ReshapeInfersAndAliases) {
     g (float[2,3,4] x, int64[3] s) => (float y) { y = Reshape(x, s) })");
   auto exec = Executor::create(m, ExecOptions{1});
   ASSERT_TRUE(exec.hasValue()) << exec.status().toString();
-  Tensor x = f32({2, 3, 4}, iota(24));
+  Tensor x = test::f32Tensor({2, 3, 4}, iota(24));
   auto out = (*exec)->run({{"x", x}, {"s", i64({3}, {0, -1, 2})}});
   ASSERT_TRUE(out.hasValue()) << out.status().toString();
   EXPECT_EQ(out->at("y").dims(), (std::vector<int64_t>{2, 6, 2}));
@@ -144,18 +141,18 @@ TEST(ShapeKernels, ReshapeInfersAndAliases) {
 TEST(ShapeKernels, ReshapeAllowZero) {
   auto out = run(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[0,3] x, int64[2] s) => (float y) { y = Reshape<allowzero = 1>(x, s) })",
-                 {{"x", f32({0, 3}, {})}, {"s", i64({2}, {3, 0})}});
+                 {{"x", test::f32Tensor({0, 3}, {})}, {"s", i64({2}, {3, 0})}});
   EXPECT_EQ(out["y"].dims(), (std::vector<int64_t>{3, 0}));
 }
 
 TEST(ShapeKernels, UnsqueezeAttributeAndInputForms) {
   auto a = run(R"(<ir_version: 7, opset_import: ["" : 11]>
     g (float[3,4] x) => (float y) { y = Unsqueeze<axes = [0, -1]>(x) })",
-               {{"x", f32({3, 4}, iota(12))}});
+               {{"x", test::f32Tensor({3, 4}, iota(12))}});
   EXPECT_EQ(a["y"].dims(), (std::vector<int64_t>{1, 3, 4, 1}));
   auto b = run(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[3,4] x, int64[2] ax) => (float y) { y = Unsqueeze(x, ax) })",
-               {{"x", f32({3, 4}, iota(12))}, {"ax", i64({2}, {3, 1})}});
+               {{"x", test::f32Tensor({3, 4}, iota(12))}, {"ax", i64({2}, {3, 1})}});
   EXPECT_EQ(b["y"].dims(), (std::vector<int64_t>{3, 1, 4, 1}));
   EXPECT_EQ(floats(b["y"]), iota(12));
 }
@@ -163,7 +160,7 @@ TEST(ShapeKernels, UnsqueezeAttributeAndInputForms) {
 TEST(ShapeKernels, SplitNumOutputsUneven) {
   auto out = run(R"(<ir_version: 8, opset_import: ["" : 18]>
     g (float[7,2] x) => (float a, float b, float c) { a, b, c = Split<axis = 0, num_outputs = 3>(x) })",
-                 {{"x", f32({7, 2}, iota(14))}});
+                 {{"x", test::f32Tensor({7, 2}, iota(14))}});
   // ceil(7/3) = 3: sizes 3, 3, 1.
   EXPECT_EQ(floats(out["a"]), iota(6, 0));
   EXPECT_EQ(floats(out["b"]), iota(6, 6));
@@ -173,7 +170,7 @@ TEST(ShapeKernels, SplitNumOutputsUneven) {
 TEST(ShapeKernels, SplitAttributeForm) {
   auto out = run(R"(<ir_version: 7, opset_import: ["" : 11]>
     g (float[2,5] x) => (float a, float b) { a, b = Split<axis = 1, split = [2, 3]>(x) })",
-                 {{"x", f32({2, 5}, iota(10))}});
+                 {{"x", test::f32Tensor({2, 5}, iota(10))}});
   EXPECT_EQ(floats(out["a"]), (std::vector<float>{0, 1, 5, 6}));
   EXPECT_EQ(floats(out["b"]), (std::vector<float>{2, 3, 4, 7, 8, 9}));
 }
@@ -181,7 +178,7 @@ TEST(ShapeKernels, SplitAttributeForm) {
 TEST(ShapeKernels, ConcatAxis1) {
   auto out = run(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[2,2] a, float[2,3] b) => (float y) { y = Concat<axis = -1>(a, b) })",
-                 {{"a", f32({2, 2}, iota(4))}, {"b", f32({2, 3}, iota(6, 10))}});
+                 {{"a", test::f32Tensor({2, 2}, iota(4))}, {"b", test::f32Tensor({2, 3}, iota(6, 10))}});
   EXPECT_EQ(floats(out["y"]), (std::vector<float>{0, 1, 10, 11, 12, 2, 3, 13, 14, 15}));
 }
 
@@ -211,13 +208,13 @@ TEST(ShapeKernels, PadModesMatchNaive) {
     std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 13]>
       g (float[3,4] x, int64[4] p, float c) => (float y) {{ y = Pad<mode = "{}">(x, p, c) }})",
                                    mode);
-    auto out = run(text, {{"x", f32({3, 4}, x)}, {"p", i64({4}, pads)}, {"c", f32({}, {-7.f})}});
+    auto out = run(text, {{"x", test::f32Tensor({3, 4}, x)}, {"p", i64({4}, pads)}, {"c", test::f32Tensor({}, {-7.f})}});
     EXPECT_EQ(floats(out["y"]), naivePad(x, 3, 4, pads, mode, -7.f)) << mode;
   }
   // Opset 2 attribute form with negative pads (cropping).
   auto out = run(R"(<ir_version: 3, opset_import: ["" : 2]>
     g (float[3,4] x) => (float y) { y = Pad<pads = [0, -1, 1, 0], value = 2.5>(x) })",
-                 {{"x", f32({3, 4}, x)}});
+                 {{"x", test::f32Tensor({3, 4}, x)}});
   std::vector<float> want;
   for (int r = 0; r < 4; ++r)
     for (int c = 1; c < 4; ++c) want.push_back(r < 3 ? x[size_t(r * 4 + c)] : 2.5f);
@@ -227,7 +224,7 @@ TEST(ShapeKernels, PadModesMatchNaive) {
 TEST(ShapeKernels, GatherNegativeIndicesAndGatherNdBatch) {
   auto g = run(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[3,4] x, int64[2,2] i) => (float y) { y = Gather<axis = 1>(x, i) })",
-               {{"x", f32({3, 4}, iota(12))}, {"i", i64({2, 2}, {-1, 0, 2, -4})}});
+               {{"x", test::f32Tensor({3, 4}, iota(12))}, {"i", i64({2, 2}, {-1, 0, 2, -4})}});
   ASSERT_EQ(g["y"].dims(), (std::vector<int64_t>{3, 2, 2}));
   std::vector<float> want;
   for (int r = 0; r < 3; ++r)
@@ -237,34 +234,34 @@ TEST(ShapeKernels, GatherNegativeIndicesAndGatherNdBatch) {
   // GatherND, batch_dims = 1: data [2,3,2], indices [2,1,1] -> out [2,1,2] = data[b, idx[b,0,0], :].
   auto nd = run(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[2,3,2] x, int64[2,1,1] i) => (float y) { y = GatherND<batch_dims = 1>(x, i) })",
-                {{"x", f32({2, 3, 2}, iota(12))}, {"i", i64({2, 1, 1}, {2, 1})}});
+                {{"x", test::f32Tensor({2, 3, 2}, iota(12))}, {"i", i64({2, 1, 1}, {2, 1})}});
   EXPECT_EQ(nd["y"].dims(), (std::vector<int64_t>{2, 1, 2}));
   EXPECT_EQ(floats(nd["y"]), (std::vector<float>{4, 5, 8, 9}));
 
   // An out-of-range index is an error, not a crash.
   auto bad = tryRun(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[3,4] x, int64[1] i) => (float y) { y = Gather<axis = 0>(x, i) })",
-                    {{"x", f32({3, 4}, iota(12))}, {"i", i64({1}, {3})}});
+                    {{"x", test::f32Tensor({3, 4}, iota(12))}, {"i", i64({1}, {3})}});
   EXPECT_FALSE(bad.hasValue());
 }
 
 TEST(ShapeKernels, ScatterNdAddAndScatterElementsMax) {
   auto s = run(R"(<ir_version: 8, opset_import: ["" : 16]>
     g (float[4] x, int64[3,1] i, float[3] u) => (float y) { y = ScatterND<reduction = "add">(x, i, u) })",
-               {{"x", f32({4}, {1, 2, 3, 4})}, {"i", i64({3, 1}, {1, 1, 3})}, {"u", f32({3}, {10, 20, 30})}});
+               {{"x", test::f32Tensor({4}, {1, 2, 3, 4})}, {"i", i64({3, 1}, {1, 1, 3})}, {"u", test::f32Tensor({3}, {10, 20, 30})}});
   EXPECT_EQ(floats(s["y"]), (std::vector<float>{1, 32, 3, 34}));
   auto e = run(R"(<ir_version: 8, opset_import: ["" : 18]>
     g (float[2,3] x, int64[2,2] i, float[2,2] u) => (float y) {
       y = ScatterElements<axis = 1, reduction = "max">(x, i, u)
     })",
-               {{"x", f32({2, 3}, {5, 5, 5, 5, 5, 5})}, {"i", i64({2, 2}, {0, -1, 1, 1})}, {"u", f32({2, 2}, {9, 1, 2, 7})}});
+               {{"x", test::f32Tensor({2, 3}, {5, 5, 5, 5, 5, 5})}, {"i", i64({2, 2}, {0, -1, 1, 1})}, {"u", test::f32Tensor({2, 2}, {9, 1, 2, 7})}});
   EXPECT_EQ(floats(e["y"]), (std::vector<float>{9, 5, 5, 5, 7, 5}));
 }
 
 TEST(ShapeKernels, ExpandAndTileMatchNaive) {
   auto ex = run(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[3,1] x, int64[3] s) => (float y) { y = Expand(x, s) })",
-                {{"x", f32({3, 1}, {1, 2, 3})}, {"s", i64({3}, {2, 1, 4})}});
+                {{"x", test::f32Tensor({3, 1}, {1, 2, 3})}, {"s", i64({3}, {2, 1, 4})}});
   ASSERT_EQ(ex["y"].dims(), (std::vector<int64_t>{2, 3, 4}));
   std::vector<float> want;
   for (int b = 0; b < 2; ++b)
@@ -274,7 +271,7 @@ TEST(ShapeKernels, ExpandAndTileMatchNaive) {
 
   auto t = run(R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[2,3] x, int64[2] r) => (float y) { y = Tile(x, r) })",
-               {{"x", f32({2, 3}, iota(6))}, {"r", i64({2}, {2, 3})}});
+               {{"x", test::f32Tensor({2, 3}, iota(6))}, {"r", i64({2}, {2, 3})}});
   ASSERT_EQ(t["y"].dims(), (std::vector<int64_t>{4, 9}));
   want.clear();
   for (int r = 0; r < 4; ++r)
@@ -290,7 +287,7 @@ TEST(ShapeKernels, DepthToSpaceCrdAndSpaceToDepthRoundTrip) {
       y = DepthToSpace<blocksize = 2, mode = "CRD">(x)
       z = SpaceToDepth<blocksize = 2>(y)
     })",
-                 {{"x", f32({N, C, H, W}, x)}});
+                 {{"x", test::f32Tensor({N, C, H, W}, x)}});
   // CRD: y[n, c, h*b + i, w*b + j] = x[n, c*b*b + i*b + j, h, w].
   const int64_t c2 = C / (b * b);
   std::vector<float> want(x.size());
@@ -319,7 +316,7 @@ TEST(ShapeKernels, TopKSmallestWithTiesAndNonZero) {
       v, i = TopK<largest = 0, axis = 1>(x, k)
       nz = NonZero(x)
     })",
-                 {{"x", f32({2, 5}, {3, 1, 2, 1, 0, -1, 4, 4, 0, 9})}, {"k", i64({1}, {3})}});
+                 {{"x", test::f32Tensor({2, 5}, {3, 1, 2, 1, 0, -1, 4, 4, 0, 9})}, {"k", i64({1}, {3})}});
   EXPECT_EQ(floats(out["v"]), (std::vector<float>{0, 1, 1, -1, 0, 4}));
   EXPECT_EQ(ints(out["i"]), (std::vector<int64_t>{4, 1, 3, 0, 3, 1}));
   // Non-zero positions of x in row-major order: rows then cols.
@@ -337,12 +334,12 @@ TEST(ShapeKernels, OneHotTriluRangeConstantOfShape) {
     })",
                  {{"ind", i64({3}, {0, -1, 5})},
                   {"depth", i64({}, {3})},
-                  {"vals", f32({2}, {-1, 2})},
-                  {"m", f32({3, 3}, iota(9, 1))},
+                  {"vals", test::f32Tensor({2}, {-1, 2})},
+                  {"m", test::f32Tensor({3, 3}, iota(9, 1))},
                   {"k", i64({}, {-1})},
-                  {"s", f32({}, {1.f})},
-                  {"l", f32({}, {2.f})},
-                  {"d", f32({}, {0.3f})},
+                  {"s", test::f32Tensor({}, {1.f})},
+                  {"l", test::f32Tensor({}, {2.f})},
+                  {"d", test::f32Tensor({}, {0.3f})},
                   {"shp", i64({2}, {2, 2})}});
   // OneHot axis 0: out[k, i] = on when ind[i] (wrapped) == k; index 5 is out of range: all off.
   EXPECT_EQ(floats(out["oh"]), (std::vector<float>{2, -1, -1, -1, -1, -1, -1, 2, -1}));
@@ -366,7 +363,7 @@ TEST(ShapeKernels, CompressReverseSequenceShapeSize) {
       sh = Shape<start = -1>(x)
       sz = Size(x)
     })",
-                 {{"x", f32({3, 2}, iota(6))},
+                 {{"x", test::f32Tensor({3, 2}, iota(6))},
                   {"c", Tensor::fromValues<uint8_t>(DType::Bool, {3}, std::span<const uint8_t>(std::vector<uint8_t>{1, 0, 1}))},
                   {"lens", i64({2}, {3, 2})}});
   EXPECT_EQ(floats(out["cp"]), (std::vector<float>{0, 1, 4, 5}));
@@ -382,7 +379,7 @@ TEST(ShapeKernels, UniqueUnsortedAndAlongAxis) {
       y, idx, inv, cnt = Unique<sorted = 0>(x)
       ym = Unique<axis = 0>(m)
     })",
-                 {{"x", f32({6}, {2, 1, 1, 3, 4, 3})}, {"m", f32({3, 2}, {1, 0, 0, 1, 1, 0})}});
+                 {{"x", test::f32Tensor({6}, {2, 1, 1, 3, 4, 3})}, {"m", test::f32Tensor({3, 2}, {1, 0, 0, 1, 1, 0})}});
   // First-occurrence order: 2, 1, 3, 4.
   EXPECT_EQ(floats(out["y"]), (std::vector<float>{2, 1, 3, 4}));
   EXPECT_EQ(ints(out["idx"]), (std::vector<int64_t>{0, 1, 3, 4}));
@@ -401,7 +398,7 @@ TEST(ShapeKernels, ConstantEyeLikeFlattenSqueeze) {
       f = Flatten<axis = -1>(x)
       sq = Squeeze(x)
     })",
-                 {{"x", f32({2, 1, 3}, iota(6))}});
+                 {{"x", test::f32Tensor({2, 1, 3}, iota(6))}});
   EXPECT_EQ(ints(out["c"]), (std::vector<int64_t>{4, -5}));
   EXPECT_EQ(out["f"].dims(), (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(out["sq"].dims(), (std::vector<int64_t>{2, 3}));

@@ -200,9 +200,6 @@ uint64_t getLe(const std::string& s, size_t off, int n) {
   for (int i = 0; i < n; ++i) v |= uint64_t(uint8_t(s[off + static_cast<size_t>(i)])) << (8 * i);
   return v;
 }
-void putLe(std::string& s, size_t off, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) s[off + static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFF);
-}
 /// Recomputes every section CRC and the header CRC: damage that the CRCs must not hide.
 void refreshCrcs(std::string& s) {
   const uint32_t count = static_cast<uint32_t>(getLe(s, blob::kOffSectionCount, 4));
@@ -210,10 +207,10 @@ void refreshCrcs(std::string& s) {
   for (uint32_t i = 0; i < count; ++i) {
     const size_t e = table + size_t{i} * 32;
     const uint64_t off = getLe(s, e + 8, 8), size = getLe(s, e + 16, 8);
-    if (off + size <= s.size()) putLe(s, e + 24, crc32c(s.data() + off, size), 4);
+    if (off + size <= s.size()) test::putLe(s, e + 24, crc32c(s.data() + off, size), 4);
   }
-  putLe(s, blob::kOffHeaderCrc, 0, 4);
-  putLe(s, blob::kOffHeaderCrc, crc32c(s.data(), table + size_t{count} * 32), 4);
+  test::putLe(s, blob::kOffHeaderCrc, 0, 4);
+  test::putLe(s, blob::kOffHeaderCrc, crc32c(s.data(), table + size_t{count} * 32), 4);
 }
 size_t sectionEntry(const std::string& s, uint32_t fourcc) {
   const uint64_t table = getLe(s, blob::kOffSectionTable, 8);
@@ -234,60 +231,60 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
       {"truncated", [](std::string& s) { s.resize(s.size() - 10); }, "file_size field says"},
       {"bad_magic", [](std::string& s) { s[3] = 'X'; }, "bad magic"},
       {"text_mode_transfer", [](std::string& s) { s.erase(4, 1); }, "bad magic"},
-      {"big_endian_bom", [](std::string& s) { putLe(s, blob::kOffBom, blob::kByteOrderMarkSwapped, 4); }, "written big-endian"},
-      {"major_2", [](std::string& s) { putLe(s, blob::kOffMajor, 2, 2); refreshCrcs(s); }, "format version 2.0"},
+      {"big_endian_bom", [](std::string& s) { test::putLe(s, blob::kOffBom, blob::kByteOrderMarkSwapped, 4); }, "written big-endian"},
+      {"major_2", [](std::string& s) { test::putLe(s, blob::kOffMajor, 2, 2); refreshCrcs(s); }, "format version 2.0"},
       {"header_crc", [](std::string& s) { s[blob::kHeaderSize + 24] ^= 1; }, "header CRC-32C mismatch"},
       {"reserved_header", [](std::string& s) { s[blob::kOffReserved + 3] = 1; refreshCrcs(s); }, "header reserved byte 51"},
-      {"unknown_header_flag", [](std::string& s) { putLe(s, blob::kOffFlags, 0x80, 4); refreshCrcs(s); }, "unknown bits"},
+      {"unknown_header_flag", [](std::string& s) { test::putLe(s, blob::kOffFlags, 0x80, 4); refreshCrcs(s); }, "unknown bits"},
       {"weight_bit_flip", [](std::string& s) { s[getLe(s, sectionEntry(s, blob::kWeights) + 8, 8)] ^= 0x10; }, "section WGHT: CRC-32C mismatch"},
       {"huge_tensor_count",
-       [](std::string& s) { putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8), 0x00FFFFFF, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8), 0x00FFFFFF, 4); refreshCrcs(s); },
        "do not fit"},
       {"huge_string_count",
-       [](std::string& s) { putLe(s, getLe(s, sectionEntry(s, blob::kStrings) + 8, 8), 0xFFFFFFFF, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kStrings) + 8, 8), 0xFFFFFFFF, 4); refreshCrcs(s); },
        "string count 4294967295 exceeds the limit"},
       {"overlapping_sections",
        [](std::string& s) {
          const size_t ops = sectionEntry(s, blob::kOps), tens = sectionEntry(s, blob::kTensors);
-         putLe(s, ops + 8, getLe(s, tens + 8, 8), 8);
+         test::putLe(s, ops + 8, getLe(s, tens + 8, 8), 8);
          refreshCrcs(s);
        },
        "sections overlap"},
       {"section_past_end",
-       [](std::string& s) { putLe(s, sectionEntry(s, blob::kWeights) + 16, uint64_t{1} << 62, 8); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kWeights) + 16, uint64_t{1} << 62, 8); refreshCrcs(s); },
        "lies outside the file"},
       {"misaligned_section",
-       [](std::string& s) { putLe(s, sectionEntry(s, blob::kOps) + 8, getLe(s, sectionEntry(s, blob::kOps) + 8, 8) + 4, 8); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kOps) + 8, getLe(s, sectionEntry(s, blob::kOps) + 8, 8) + 4, 8); refreshCrcs(s); },
        "is not a multiple of 64"},
       {"unknown_critical_section",
-       [](std::string& s) { putLe(s, sectionEntry(s, blob::kMetadata), blob::fourcc('X', 'Y', 'Z', 'W'), 4);
-                            putLe(s, sectionEntry(s, blob::fourcc('X', 'Y', 'Z', 'W')) + 4, 1, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kMetadata), blob::fourcc('X', 'Y', 'Z', 'W'), 4);
+                            test::putLe(s, sectionEntry(s, blob::fourcc('X', 'Y', 'Z', 'W')) + 4, 1, 4); refreshCrcs(s); },
        "unknown critical section XYZW"},
       {"bad_dtype",
-       [](std::string& s) { putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8 + 4, 99, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8 + 4, 99, 4); refreshCrcs(s); },
        "unknown dtype code 99"},
       {"tensor_index_out_of_range",
        [](std::string& s) {
          const size_t ops = getLe(s, sectionEntry(s, blob::kOps) + 8, 8);
-         putLe(s, ops + 8 + 4 + 44, 77, 4);  // the first op's first input
+         test::putLe(s, ops + 8 + 4 + 44, 77, 4);  // the first op's first input
          refreshCrcs(s);
        },
        "tensor index 77 out of range"},
       {"bad_opcode",
-       [](std::string& s) { putLe(s, getLe(s, sectionEntry(s, blob::kOps) + 8, 8) + 8 + 4, 4242, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kOps) + 8, 8) + 8 + 4, 4242, 4); refreshCrcs(s); },
        "unknown op code 4242"},
       {"string_index_out_of_range",
-       [](std::string& s) { putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8, 100000, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8, 100000, 4); refreshCrcs(s); },
        "tensor name string index 100000 out of range"},
       {"debug_flag_without_dbug",
-       [](std::string& s) { putLe(s, sectionEntry(s, blob::kDebugNames), blob::fourcc('X', 'D', 'B', 'G'), 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kDebugNames), blob::fourcc('X', 'D', 'B', 'G'), 4); refreshCrcs(s); },
        "has_debug_names disagrees"},
       {"non_zero_padding", [](std::string& s) { s[getLe(s, sectionEntry(s, blob::kWeights) + 8, 8) - 1] = 1; }, "padding byte"},
       {"missing_critical_section",
        [](std::string& s) {
          const size_t e = sectionEntry(s, blob::kIoSignature);
-         putLe(s, e, blob::fourcc('i', 'o', 's', 'g'), 4);
-         putLe(s, e + 4, 0, 4);  // optional: skipped, so IOSG is missing
+         test::putLe(s, e, blob::fourcc('i', 'o', 's', 'g'), 4);
+         test::putLe(s, e + 4, 0, 4);  // optional: skipped, so IOSG is missing
          refreshCrcs(s);
        },
        "critical section IOSG is missing"},
@@ -310,7 +307,7 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
   }
   // An unknown optional section is skipped.
   std::string s = good;
-  putLe(s, sectionEntry(s, blob::kMetadata), blob::fourcc('X', 'O', 'P', 'T'), 4);
+  test::putLe(s, sectionEntry(s, blob::kMetadata), blob::fourcc('X', 'O', 'P', 'T'), 4);
   refreshCrcs(s);
   auto r = parse(s);
   ASSERT_TRUE(r.hasValue()) << r.status().toString();

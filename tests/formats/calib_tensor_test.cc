@@ -44,7 +44,7 @@ CalibDataOptions paths(std::vector<fs::path> p) {
 }
 
 /// v[i] = base + i for a float32 array.
-std::vector<float> iota(size_t n, float base) {
+std::vector<float> ramp(size_t n, float base) {
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = base + static_cast<float>(i);
   return v;
@@ -52,7 +52,7 @@ std::vector<float> iota(size_t n, float base) {
 
 TEST(CalibNpyTest, StackOnAxisZeroYieldsEachSample) {
   fs::path dir = test::tempDir("calib_npy_stack");
-  auto v = iota(4 * 2 * 3, 0);
+  auto v = ramp(4 * 2 * 3, 0);
   ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{4, 1, 2, 3}, v.data()).isOk());
   auto s = open(paths({dir / "x.npy"}), {{"x", DType::F32, {1, 2, 3}}});
   ASSERT_TRUE(s);
@@ -70,7 +70,7 @@ TEST(CalibNpyTest, StackOnAxisZeroYieldsEachSample) {
 
 TEST(CalibNpyTest, BatchAxisStackGivesBatchOneSamples) {
   fs::path dir = test::tempDir("calib_npy_batch");
-  auto v = iota(3 * 2 * 2, 10);
+  auto v = ramp(3 * 2 * 2, 10);
   ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{3, 2, 2}, v.data()).isOk());
   auto s = open(paths({dir / "x.npy"}), {{"x", DType::F32, {1, 2, 2}}});
   ASSERT_TRUE(s);
@@ -82,7 +82,7 @@ TEST(CalibNpyTest, BatchAxisStackGivesBatchOneSamples) {
 
 TEST(CalibNpyTest, MatchingArrayIsOneSampleAndDynamicDimsMatchAnything) {
   fs::path dir = test::tempDir("calib_npy_one");
-  auto v = iota(2 * 5, 0);
+  auto v = ramp(2 * 5, 0);
   ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{2, 5}, v.data()).isOk());
   // Dynamic batch: the whole array is one sample of batch 2.
   auto s = open(paths({dir / "x.npy"}), {{"x", DType::F32, {-1, 5}}});
@@ -131,7 +131,7 @@ TEST(CalibNpyTest, ConvertsFloat64AndInt32AndRefusesOtherDtypes) {
 
 TEST(CalibNpyTest, WrongShapeSaysWhatWasGivenAndExpected) {
   fs::path dir = test::tempDir("calib_npy_shape");
-  auto v = iota(2 * 3 * 4, 0);
+  auto v = ramp(2 * 3 * 4, 0);
   ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{2, 3, 4}, v.data()).isOk());
   EXPECT_EQ(openError(paths({dir / "x.npy"}), {{"x", DType::F32, {1, 3, 5}}}),
             (dir / "x.npy").string() +
@@ -156,7 +156,7 @@ TEST(CalibNpyTest, SingleInputOnlyAndEmptyStacksAndMissingFiles) {
 
 TEST(CalibNpyTest, SkipAndMaxSelectSamplesAndRewindRepeatsThem) {
   fs::path dir = test::tempDir("calib_npy_select");
-  auto v = iota(10, 0);
+  auto v = ramp(10, 0);
   ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{10, 1}, v.data()).isOk());
   CalibDataOptions o = paths({dir / "x.npy"});
   o.skipSamples = 3;
@@ -220,7 +220,7 @@ TEST(CalibNpzTest, InputsMustAgreeOnTheSampleCount) {
 
 TEST(CalibHdf5Test, DatasetsPerInputReadSampleBySample) {
   fs::path dir = test::tempDir("calib_h5");
-  auto xv = iota(6 * 2 * 2, 0);
+  auto xv = ramp(6 * 2 * 2, 0);
   std::vector<int32_t> mv = {1, 0, 1, 1, 0, 0};
   NamedTensorList list = {
       {"x", std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, {6, 2, 2}, xv))},
@@ -247,7 +247,7 @@ TEST(CalibHdf5Test, DatasetsPerInputReadSampleBySample) {
 
 TEST(CalibKeyTest, ChangesWithBytesNamesOrderAndOptionsOnly) {
   fs::path dir = test::tempDir("calib_key");
-  auto v = iota(4, 0);
+  auto v = ramp(4, 0);
   ASSERT_TRUE(writeNpy(dir / "a.npy", DType::F32, std::vector<int64_t>{4}, v.data()).isOk());
   ASSERT_TRUE(writeNpy(dir / "b.npy", DType::F32, std::vector<int64_t>{4}, v.data()).isOk());
   auto key = [](CalibDataOptions o) {

@@ -53,16 +53,12 @@ fs::path put(const fs::path& p, const std::string& bytes) {
   return p;
 }
 
-void putLe(std::string& b, size_t at, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) b[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
 // Recomputes a version 2/3 superblock's checksum (at offset 0, 8-byte offsets) after an edit,
 // so that the structural checks behind the checksum are reached.
 void reseal(std::string& b) {
   const size_t n = 12 + 4 * 8;
   uint32_t c = hdf5Lookup3(std::span<const std::byte>(reinterpret_cast<const std::byte*>(b.data()), n));
-  putLe(b, n, c, 4);
+  test::putLe(b, n, c, 4);
 }
 
 // The file fails the check, with InvalidArgument naming it and containing `what`, and both
@@ -149,49 +145,49 @@ TEST(Hdf5Superblock, RefusesCraftedSuperblocks) {
   // v0 with 8-byte offsets: base at 24, free space 32, EOF 40, driver 48, root entry 56
   // (link name offset 56, object header 64, cache type 72, scratch pad 80).
   b = v0;
-  putLe(b, 40, v0.size() + 1, 8);
+  test::putLe(b, 40, v0.size() + 1, 8);
   expectRefused(put(dir / "eof_past_file.h5", b), "past the end of the file");
   b = v0;
-  putLe(b, 40, 40, 8);
+  test::putLe(b, 40, 40, 8);
   expectRefused(put(dir / "eof_in_superblock.h5", b), "inside the superblock");
   b = v0;
-  putLe(b, 24, uint64_t(1) << 62, 8);
+  test::putLe(b, 24, uint64_t(1) << 62, 8);
   expectRefused(put(dir / "huge_base.h5", b), "the base address 4611686018427387904");
   b = v0;
-  putLe(b, 64, uint64_t(1) << 62, 8);
+  test::putLe(b, 64, uint64_t(1) << 62, 8);
   expectRefused(put(dir / "huge_root.h5", b), "root group object header address 4611686018427387904 is outside");
   b = v0;
-  putLe(b, 64, ~uint64_t(0) - 7, 8);
+  test::putLe(b, 64, ~uint64_t(0) - 7, 8);
   expectRefused(put(dir / "wrapping_root.h5", b), "root group object header address");
   b = v0;
-  putLe(b, 64, ~uint64_t(0), 8);
+  test::putLe(b, 64, ~uint64_t(0), 8);
   expectRefused(put(dir / "undefined_root.h5", b), "root group object header address is undefined");
   b = v0;
-  putLe(b, 72, 7, 4);
+  test::putLe(b, 72, 7, 4);
   expectRefused(put(dir / "cache_type.h5", b), "cache type 7");
   b = v0;
-  putLe(b, 80, uint64_t(1) << 40, 8);
+  test::putLe(b, 80, uint64_t(1) << 40, 8);
   expectRefused(put(dir / "huge_btree.h5", b), "root group B-tree address");
   // A driver information block claiming 4 GiB: libhdf5 allocates the claim before reading.
   b = v0;
-  putLe(b, 48, 96, 8);
-  putLe(b, 96, 0, 1);  // driver block version 0 (over the root object header's first byte)
-  putLe(b, 96 + 4, 0xffff0000u, 4);
+  test::putLe(b, 48, 96, 8);
+  test::putLe(b, 96, 0, 1);  // driver block version 0 (over the root object header's first byte)
+  test::putLe(b, 96 + 4, 0xffff0000u, 4);
   expectRefused(put(dir / "driver_4gib.h5", b), "driver information block claims 4294901760 bytes");
   // Versions 2/3: base 12, extension 20, EOF 28, root 36, checksum 44.
   b = v3;
   b[20] ^= 1;
   expectRefused(put(dir / "bad_checksum.h5", b), "checksum");
   b = v3;
-  putLe(b, 28, uint64_t(1) << 62, 8);
+  test::putLe(b, 28, uint64_t(1) << 62, 8);
   reseal(b);
   expectRefused(put(dir / "v3_eof_past_file.h5", b), "past the end of the file");
   b = v3;
-  putLe(b, 36, v3.size(), 8);
+  test::putLe(b, 36, v3.size(), 8);
   reseal(b);
   expectRefused(put(dir / "v3_root_past_eof.h5", b), "root group object header address");
   b = v3;
-  putLe(b, 20, uint64_t(1) << 50, 8);
+  test::putLe(b, 20, uint64_t(1) << 50, 8);
   reseal(b);
   expectRefused(put(dir / "v3_huge_extension.h5", b), "superblock extension address");
   // The input fuzzing found: 49 bytes, a version 0 superblock cut short.

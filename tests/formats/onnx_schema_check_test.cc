@@ -15,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Case {
+struct SchemaCase {
   const char* what;
   const char* graph;    // the body of g, ONNX text syntax
   const char* message;  // the error must contain this
@@ -26,7 +26,7 @@ std::string model(const std::string& body, int opset = 13) {
 }
 
 // Each is malformed in one way.
-const Case kBad[] = {
+const SchemaCase kBad[] = {
     {"perm repeats an axis", R"(g (float[2,3] x) => (float[3,2] y) { y = Transpose<perm = [0, 0]>(x) })",
      "perm [0,0] is not a permutation"},
     {"perm past the rank", R"(g (float[2,3] x) => (float[3,2] y) { y = Transpose<perm = [0, 5]>(x) })",
@@ -66,7 +66,7 @@ const Case kBad[] = {
 };
 
 TEST(SchemaCheck, RefusesMalformedNodesNamingThem) {
-  for (const Case& c : kBad) {
+  for (const SchemaCase& c : kBad) {
     SCOPED_TRACE(c.what);
     std::string text = model(c.graph);
     auto m = parseOnnxText(text);

@@ -177,8 +177,8 @@ TEST_P(PrecisionsOracleTest, RunsInOrtAndKeepsAccuracy) {
       ASSERT_TRUE(t.hasValue()) << t.status().toString();
       inputs.emplace(name, std::move(*t));
     }
-    NamedTensors ref = test::runModel(*floatModel, inputs, 2);
-    NamedTensors ours = test::runModel(*reread, inputs, 2);
+    NamedTensors ref = test::runConverted(*floatModel, inputs, 2);
+    NamedTensors ours = test::runConverted(*reread, inputs, 2);
     ASSERT_FALSE(ours.empty());
     std::string out = c.checkedOutput.empty() ? floatModel->graph->outputs()[0]->name() : c.checkedOutput;
     ASSERT_TRUE(ref.count(out) && ours.count(out)) << out;

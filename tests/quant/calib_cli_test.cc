@@ -12,7 +12,7 @@
 namespace npuconv {
 namespace {
 
-const char* kModel = R"(<ir_version: 8, opset_import: ["" : 17]>
+const char* kTanhRelu = R"(<ir_version: 8, opset_import: ["" : 17]>
   g (float[4, 32] x) => (float[4, 32] y) {
     t = Tanh(x)
     y = Relu(t)
@@ -41,7 +41,7 @@ std::string slurp(const std::string& path) {
 }
 
 TEST(CalibCli, MergeOfShardFilesEqualsOneRun) {
-  Model m = test::parseModel(kModel);
+  Model m = test::parseModel(kTanhRelu);
   std::vector<NamedTensors> data;
   for (int k = 0; k < 9; ++k) data.push_back({{"x", test::f32Tensor({4, 32}, test::gaussian(128, 500 + k, 2.0f))}});
   auto dir = test::tempDir("calib_cli");

@@ -31,10 +31,6 @@ class VectorStream : public SampleStream {
   size_t pos_ = 0;
 };
 
-inline Tensor f32Tensor(std::vector<int64_t> dims, const std::vector<float>& v) {
-  return Tensor::fromValues<float>(DType::F32, std::move(dims), std::span<const float>(v));
-}
-
 /// n values of a standard normal (Box-Muller on SplitMix64: portable, deterministic).
 inline std::vector<float> gaussian(size_t n, uint64_t seed, float sigma = 1.0f) {
   SplitMix64 r(seed);

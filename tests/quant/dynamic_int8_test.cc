@@ -9,7 +9,7 @@ namespace {
 
 double compare(const Model& floatModel, const Model& q, const std::string& out, uint64_t seed = 11) {
   NamedTensors in = test::seededFloatInputs(floatModel, seed);
-  NamedTensors ref = test::runModel(floatModel, in), got = test::runModel(q, in);
+  NamedTensors ref = test::runConverted(floatModel, in), got = test::runConverted(q, in);
   EXPECT_EQ(ref.count(out), 1u);
   EXPECT_EQ(got.count(out), 1u) << out;
   if (!ref.count(out) || !got.count(out)) return 1e9;

@@ -41,7 +41,7 @@ DType castTo(const Node* c) { return static_cast<DType>(c->attrs().getInt("to", 
 
 double compareOutputs(const Model& floatModel, const Model& half, uint64_t seed = 3) {
   NamedTensors in = test::seededFloatInputs(floatModel, seed);
-  NamedTensors ref = test::runModel(floatModel, in), got = test::runModel(half, in);
+  NamedTensors ref = test::runConverted(floatModel, in), got = test::runConverted(half, in);
   double worst = 0;
   for (const auto& [name, t] : ref) {
     EXPECT_EQ(got.count(name), 1u) << name;
@@ -224,7 +224,7 @@ TEST(Fp16, IfBranchesConvertedConsistently) {
     Tensor condT(DType::Bool, {});
     condT.mutableData<uint8_t>()[0] = c;
     in["cond"] = condT;
-    NamedTensors ref = test::runModel(floatModel, in), got = test::runModel(m, in);
+    NamedTensors ref = test::runConverted(floatModel, in), got = test::runConverted(m, in);
     ASSERT_TRUE(ref.count("y") && got.count("y"));
     EXPECT_EQ(got.at("y").dtype(), DType::F16);
     EXPECT_LT(test::relMaxDiff(ref.at("y"), got.at("y")), 5e-3) << "cond " << c;

@@ -13,7 +13,7 @@
 namespace npuconv {
 namespace {
 
-constexpr const char* kTwoConvs = R"(<ir_version: 8, opset_import: ["" : 13]>
+constexpr const char* kTwoConvsAndMid = R"(<ir_version: 8, opset_import: ["" : 13]>
   g (float[1,3,8,8] x, float[4,3,3,3] w1, float[4] b1, float[4,4,3,3] w2) => (float[1,4,6,6] a, float[1,4,4,4] y) {
     c = Conv(x, w1, b1)
     a = Relu(c)
@@ -21,8 +21,8 @@ constexpr const char* kTwoConvs = R"(<ir_version: 8, opset_import: ["" : 13]>
   })";
 
 TEST(LayerError, FirstLayerMatchesDirectSqnrAndSecondUsesFloatInput) {
-  Model f = test::buildModel(kTwoConvs, {{"w1", {}}, {"b1", {}}, {"w2", {}}});
-  Model q = test::buildModel(kTwoConvs, {{"w1", {}}, {"b1", {}}, {"w2", {}}});
+  Model f = test::buildModel(kTwoConvsAndMid, {{"w1", {}}, {"b1", {}}, {"w2", {}}});
+  Model q = test::buildModel(kTwoConvsAndMid, {{"w1", {}}, {"b1", {}}, {"w2", {}}});
   auto samples = test::seededSamples(f, 3, 42);
   QuantizeReport rep;
   ASSERT_TRUE(quantizeStatic(q, test::observedRanges(f, samples), {}, rep).isOk());

@@ -49,8 +49,9 @@ inline NamedTensors inputsFor(const Model& m, const NamedTensors& f32) {
   return out;
 }
 
-/// Runs `m`; fails the test (empty result) on error.
-inline NamedTensors runModel(const Model& m, const NamedTensors& inputs, int threads = 1) {
+/// Runs a converted `m` on f32 `inputs` (rounded to f16 where it takes f16); fails the test
+/// (empty result) on error.
+inline NamedTensors runConverted(const Model& m, const NamedTensors& inputs, int threads = 1) {
   auto exec = Executor::create(m, ExecOptions{.threads = threads});
   EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
   if (!exec.hasValue()) return {};

@@ -68,8 +68,8 @@ TEST(WeightsOnly, PerChannelDequantizeOnEachWeight) {
   EXPECT_EQ(report.nodes[0]["channels"], 4);
 
   NamedTensors in = test::seededFloatInputs(floatModel, 3);
-  NamedTensors ref = test::runModel(floatModel, in);
-  NamedTensors got = test::runModel(m, in);
+  NamedTensors ref = test::runConverted(floatModel, in);
+  NamedTensors got = test::runConverted(m, in);
   ASSERT_EQ(ref.count("y"), 1u);
   ASSERT_EQ(got.count("y"), 1u);
   double rel = test::relMaxDiff(ref.at("y"), got.at("y"));
@@ -179,7 +179,7 @@ TEST(WeightsOnly, ConstantNodeWeightSharedOnce) {
   EXPECT_FLOAT_EQ(s[0], 1.5f / 127);
   EXPECT_FLOAT_EQ(s[1], 2.0f / 127);
   NamedTensors in = test::seededFloatInputs(floatModel, 5);
-  NamedTensors ref = test::runModel(floatModel, in), got = test::runModel(m, in);
+  NamedTensors ref = test::runConverted(floatModel, in), got = test::runConverted(m, in);
   for (const char* o : {"y", "y2"}) {
     double rel = test::relMaxDiff(ref.at(o), got.at(o));
     EXPECT_LT(rel, 0.02) << o;

@@ -89,6 +89,23 @@ void expectMatchesReportSchema(const std::filesystem::path& doc, const std::stri
 
 std::string npuconvBinary() { return NPUCONV_BINARY; }
 
+int runNpuconv(const std::string& args, std::string* out, std::string* err, const std::string& env) {
+  return runCommand(fmt::format("{}'{}' {}", env.empty() ? "" : "env " + env + " ", npuconvBinary(), args), out, err);
+}
+
+NamedTensors runText(const std::string& text, const NamedTensors& feeds, int threads) {
+  auto runner = runnerFor(text, threads);
+  return runner ? runner->run(feeds) : NamedTensors{};
+}
+
+Tensor f32Tensor(std::vector<int64_t> dims, const std::vector<float>& values) {
+  return Tensor::fromValues<float>(DType::F32, std::move(dims), std::span<const float>(values));
+}
+
+void putLe(std::string& s, size_t offset, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) s[offset + static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
 std::filesystem::path onnxTestdataRoot() {
   std::filesystem::path p = "/usr/share/libonnx-testdata/data";
   return std::filesystem::exists(p) ? p : std::filesystem::path();

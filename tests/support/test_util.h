@@ -27,6 +27,12 @@ struct TextModelRunner {
 /// Parses `text` and prepares an executor with `threads` threads; fails the test (exec null) on
 /// error.
 std::unique_ptr<TextModelRunner> runnerFor(const std::string& text, int threads);
+/// Parses `text` and runs it once on `feeds`; fails the test (no tensors) on error.
+NamedTensors runText(const std::string& text, const NamedTensors& feeds, int threads = 2);
+/// A float32 tensor of `dims` holding `values`.
+Tensor f32Tensor(std::vector<int64_t> dims, const std::vector<float>& values);
+/// Writes the low `n` bytes of `v` little-endian into `s` at `offset` (crafting corrupt files).
+void putLe(std::string& s, size_t offset, uint64_t v, int n);
 
 /// The bytes of a file (empty when it cannot be read).
 std::string slurp(const std::filesystem::path& p);
@@ -34,6 +40,10 @@ std::string slurp(const std::filesystem::path& p);
 int runCommand(const std::string& cmd, std::string* out = nullptr, std::string* err = nullptr);
 /// The npuconv binary under test.
 std::string npuconvBinary();
+/// Runs the npuconv binary with `args` (shell words, quoted by the caller), under `env`
+/// ("VAR=value ...") when given; returns its exit code.
+int runNpuconv(const std::string& args, std::string* out = nullptr, std::string* err = nullptr,
+               const std::string& env = "");
 /// Fails the test unless the JSON file at `doc` matches docs/report.schema.json (or one of its
 /// definitions, e.g. "validation"); checked by Debian's node-ajv (scripts/setup.sh installs it).
 void expectMatchesReportSchema(const std::filesystem::path& doc, const std::string& definition = "");

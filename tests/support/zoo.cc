@@ -1,6 +1,7 @@
 #include "tests/support/zoo.h"
 
 #include "formats/npy/npy.h"
+#include "formats/support/mapped_file.h"
 
 #include <unistd.h>
 
@@ -10,7 +11,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <system_error>
 
 namespace npuconv::test {
@@ -21,15 +21,6 @@ namespace {
 
 // Bump when fillZooTensor changes: it keys the cache folder.
 constexpr int kGeneratorVersion = 1;
-
-Expected<std::string> slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return Status::io("{}: cannot open", p.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::io("{}: read error", p.string());
-  return ss.str();
-}
 
 fs::path cacheRoot() {
   if (const char* env = std::getenv("NPUCONV_ZOO_CACHE"); env && *env) return env;
@@ -98,7 +89,7 @@ void fillZooTensor(const std::string& tensorName, const std::string& role, int64
 Expected<fs::path> materializeZooModelOr(const std::string& name) {
   fs::path dir = zooDir();
   fs::path metaPath = dir / (name + ".json");
-  auto metaText = slurp(metaPath);
+  auto metaText = readFile(metaPath);
   if (!metaText) return metaText.status();
   nlohmann::json meta = nlohmann::json::parse(*metaText, nullptr, /*allow_exceptions=*/false);
   if (meta.is_discarded() || !meta.is_object()) return Status::invalidModel("{}: not a JSON object", metaPath.string());
@@ -106,7 +97,7 @@ Expected<fs::path> materializeZooModelOr(const std::string& name) {
   const std::string dataFile = meta.value("data_file", "");
   const uint64_t dataBytes = meta.value("data_bytes", uint64_t{0});
   const uint64_t seed = meta.value("seed", uint64_t{1});
-  auto modelText = slurp(dir / modelFile);
+  auto modelText = readFile(dir / modelFile);
   if (!modelText) return modelText.status();
 
   uint64_t key = fnv1a64(*modelText);
@@ -239,6 +230,22 @@ fs::path materializeZooModel(const std::string& name) {
     return {};
   }
   return *p;
+}
+
+void bindRandomWeights(Model& m, uint64_t seed) {
+  test::SplitMix64 rng(seed);
+  for (Value* in : std::vector<Value*>(m.graph->inputs())) {
+    if (in->name().empty() || in->name()[0] != 'w') continue;
+    std::vector<int64_t> dims = staticDims(*in->type().shape);
+    const int64_t n = elementCount(dims);
+    const double fanIn = dims.size() > 1 ? double(n / dims[0]) : 4.0;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = static_cast<float>((rng.uniform() * 2 - 1) * std::sqrt(3.0 / fanIn));
+    Value* init = m.graph->addInitializer(in->name() + "_init",
+                                          std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, dims, std::span<const float>(v))));
+    m.graph->replaceAllUsesWith(in, init);
+    m.graph->eraseInput(in);
+  }
 }
 
 }  // namespace npuconv::test

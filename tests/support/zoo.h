@@ -71,6 +71,8 @@ uint64_t fnv1a64(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull);
 /// middle, anything else (input_ids) uniform in [0, 1000).
 Expected<Tensor> makeSeededInput(const std::string& name, DType dtype, const std::vector<int64_t>& dims,
                                  uint64_t seed);
+/// Graph inputs named w... become initializers of random values (uniform, fan-in scaled).
+void bindRandomWeights(Model& m, uint64_t seed);
 /// Writes each tensor as raw little-endian `<name>.bin` in `dir`, plus `inputs.json`, the input
 /// manifest tests/oracle/ort_run.js and bench/ort_bench.js read, and as `<name>.npy` (for
 /// `npuconv run --input NAME=FILE.npy`).
