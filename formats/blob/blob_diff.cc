@@ -524,9 +524,11 @@ std::string fieldText(const json& f) {
   return s;
 }
 
-std::string fieldsText(const json& fields) {
+/// The fields joined; `skipName`: the line already shows both names.
+std::string fieldsText(const json& fields, bool skipName = false) {
   std::vector<std::string> v;
-  for (const json& f : fields) v.push_back(fieldText(f));
+  for (const json& f : fields)
+    if (!skipName || f["field"] != "name") v.push_back(fieldText(f));
   return fmt::format("{}", fmt::join(v, "; "));
 }
 
@@ -601,7 +603,10 @@ std::string renderBlobDiff(const json& d) {
   }
   if (!d["tensors"].empty()) {
     s += "tensors (operands of the matched ops):\n";
-    for (const json& e : d["tensors"]) s += fmt::format("  {}: {}\n", operandText(e), fieldsText(e["fields"]));
+    for (const json& e : d["tensors"]) {
+      const std::string f = fieldsText(e["fields"], true);
+      s += fmt::format("  {}: {}\n", operandText(e), f.empty() ? "renamed" : f);
+    }
   }
   const json& w = d["weights"];
   if (!w["changed"].empty()) {

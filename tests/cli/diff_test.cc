@@ -144,17 +144,38 @@ TEST(DiffCli, Int8AgainstFp16NamesEachLayersPrecision) {
     if (e["key"] == "calibration_method") calibration = e["a"] == "minmax" && e["b"].is_null();
   }
   EXPECT_TRUE(precision && calibration) << d["provenance"].dump(2);
-  // The fused first layer and second_matmul are there in both, on other precisions.
-  for (const char* layer : {"first_matmul+first_bias+first_relu", "second_matmul"}) {
+  // The int8 build fused first_relu into the first Gemm, the fp16 build did not: regrouped.
+  ASSERT_EQ(d["ops"]["regrouped"].size(), 1u) << d["ops"].dump(2);
+  const json& r = d["ops"]["regrouped"][0];
+  ASSERT_EQ(r["a"].size(), 1u);
+  EXPECT_EQ(r["a"][0]["layer"], "first_matmul+first_bias+first_relu");
+  EXPECT_EQ(r["a"][0]["placement"], "npu");
+  ASSERT_EQ(r["b"].size(), 2u);
+  EXPECT_EQ(r["b"][0]["layer"], "first_matmul+first_bias");
+  EXPECT_EQ(r["b"][1]["layer"], "first_relu");
+  EXPECT_EQ(r["b"][1]["precision"], "f16 in, f16 out");
+  // second_matmul and final_tanh are in both, on other precisions (and second_matmul on the CPU).
+  for (const char* layer : {"second_matmul", "final_tanh"}) {
     SCOPED_TRACE(layer);
     const std::vector<json> changed = atLayer(d["ops"]["changed"], layer);
     ASSERT_EQ(changed.size(), 1u) << d["ops"].dump(2);
     const json* p = fieldOf(changed[0], "precision");
     ASSERT_NE(p, nullptr) << changed[0].dump();
-    EXPECT_NE((*p)["a"].get<std::string>().find("i8"), std::string::npos) << p->dump();
+    EXPECT_EQ((*p)["b"].get<std::string>().find("f32"), std::string::npos) << p->dump();
     EXPECT_NE((*p)["b"].get<std::string>().find("f16"), std::string::npos) << p->dump();
-    EXPECT_EQ(d["ops"]["moved"].size(), 0u);
   }
+  const std::vector<json> second = atLayer(d["ops"]["changed"], "second_matmul");
+  ASSERT_EQ(second.size(), 1u);
+  const json* placement = fieldOf(second[0], "placement");
+  ASSERT_NE(placement, nullptr);
+  EXPECT_EQ((*placement)["b"], "cpu");
+  EXPECT_TRUE(d["ops"]["moved"].empty()) << d["ops"].dump(2);
+  // The fp16 blob has no Quantize/Dequantize at its borders: removed, not added.
+  EXPECT_TRUE(d["ops"]["added"].empty()) << d["ops"].dump(2);
+  for (const json& o : d["ops"]["removed"]) EXPECT_TRUE(o["op"] == "Quantize" || o["op"] == "Dequantize") << o.dump();
+  bool io = false;
+  for (const json& e : d["io"]) io = io || (e["name"] == "x" && e.contains("fields") && e["fields"][0]["field"] == "dtype" && e["fields"][0]["b"] == "float16");
+  EXPECT_TRUE(io) << d["io"].dump(2);
   // Quantized tensors became float16 ones, told at the layer; the weights differ in dtype.
   bool dequantized = false;
   for (const json& e : atLayer(d["tensors"], "second_matmul"))
@@ -165,6 +186,7 @@ TEST(DiffCli, Int8AgainstFp16NamesEachLayersPrecision) {
   EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), b.fp16.string()), &out, &err), 1) << err;
   EXPECT_NE(out.find("provenance precision: int8 -> fp16"), std::string::npos) << out;
   EXPECT_NE(out.find("changed   second_matmul"), std::string::npos) << out;
+  EXPECT_NE(out.find("regrouped #1 QGemm first_matmul+first_bias+first_relu (npu"), std::string::npos) << out;
 }
 
 TEST(DiffCli, CalibrationOnDoubledSamplesMovesTheScalesByAHundredPercent) {
@@ -174,21 +196,22 @@ TEST(DiffCli, CalibrationOnDoubledSamplesMovesTheScalesByAHundredPercent) {
   for (const json& c : d["ops"]["changed"])
     for (const json& f : c["fields"]) EXPECT_EQ(f["field"].get<std::string>().rfind("attributes.", 0), 0u) << c.dump();
   EXPECT_TRUE(d["ops"]["added"].empty() && d["ops"]["removed"].empty() && d["ops"]["regrouped"].empty()) << d["ops"].dump(2);
-  // The input's quantization is part of no I/O contract (the blob takes float x), so the first
-  // layer's quantized input shows it: twice the range, twice the scale.
-  bool input = false;
-  for (const json& e : d["tensors"]) {
-    const json* q = fieldOf(e, "quantization");
-    ASSERT_NE(q, nullptr) << e.dump() << ": only scales may move";
-    if (e["slot"] == "input 0" && e["layer"] == "first_matmul+first_bias+first_relu")
-      input = std::abs((*q)["scale_max_rel_change"].get<double>() - 1.0) < 1e-3;
-  }
-  EXPECT_TRUE(input) << d["tensors"].dump(2);
+  // The input's quantization is part of no I/O contract (the blob takes float x): the first op,
+  // the Quantize npuconv put at the input, shows it: twice the range, twice the scale. The first
+  // layer's output range doubles too (Relu(x W1 + b) with a small b), up to rounding.
+  ASSERT_FALSE(d["tensors"].empty());
+  for (const json& e : d["tensors"]) ASSERT_NE(fieldOf(e, "quantization"), nullptr) << e.dump() << ": only scales may move";
+  EXPECT_EQ(d["tensors"][0]["slot"], "output 0");
+  EXPECT_NEAR((*fieldOf(d["tensors"][0], "quantization"))["scale_max_rel_change"].get<double>(), 1.0, 1e-3) << d["tensors"].dump(2);
+  bool firstLayer = false;
+  for (const json& e : atLayer(d["tensors"], "first_matmul+first_bias+first_relu"))
+    if (e["slot"] == "output 0") firstLayer = std::abs((*fieldOf(e, "quantization"))["scale_max_rel_change"].get<double>() - 1.0) < 0.02;
+  EXPECT_TRUE(firstLayer) << d["tensors"].dump(2);
   // Weights are quantized from themselves: only the int32 bias (scale s_x * s_w) moves.
   for (const json& w : d["weights"]["changed"]) EXPECT_EQ(w["slot"], "input 2") << w.dump();
   std::string out, err;
   EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), b.int8Doubled.string()), &out, &err), 1) << err;
-  EXPECT_NE(out.find("first_matmul+first_bias+first_relu input 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("first_matmul+first_bias+first_relu output 0"), std::string::npos) << out;
   EXPECT_NE(out.find("(+100%)"), std::string::npos) << out;
 }
 
