@@ -108,6 +108,14 @@ json diffJson(const fs::path& a, const fs::path& b, int wantRc) {
   }
 }
 
+/// The text `diff` prints; fails the test unless it exits `wantRc` with nothing on stderr.
+std::string diffText(const fs::path& a, const fs::path& b, int wantRc) {
+  std::string out, err;
+  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", a.string(), b.string()), &out, &err), wantRc) << out << err;
+  EXPECT_TRUE(err.empty()) << err;
+  return out;
+}
+
 /// The entries of `list` whose `layer` is `layer`.
 std::vector<json> atLayer(const json& list, const std::string& layer) {
   std::vector<json> v;
@@ -124,11 +132,9 @@ const json* fieldOf(const json& entry, const std::string& name) {
 
 TEST(DiffCli, TwoBuildsOfTheSameModelAreIdentical) {
   const Builds& b = builds();
-  std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), b.int8Again.string()), &out, &err), 0) << out << err;
+  const std::string out = diffText(b.int8, b.int8Again, 0);
   EXPECT_NE(out.find("are identical in content"), std::string::npos) << out;
   EXPECT_NE(out.find("ignored: file layout"), std::string::npos) << out;
-  EXPECT_TRUE(err.empty()) << err;
   const json d = diffJson(b.int8, b.int8Again, 0);
   EXPECT_EQ(d["differences"], 0) << d.dump(2);
   EXPECT_GT(d["weights"]["compared"].get<int>(), 0);
@@ -182,8 +188,7 @@ TEST(DiffCli, Int8AgainstFp16NamesEachLayersPrecision) {
     if (const json* q = fieldOf(e, "quantization"); q && (*q)["b"].is_null() && fieldOf(e, "dtype")) dequantized = true;
   EXPECT_TRUE(dequantized) << d["tensors"].dump(2);
   EXPECT_FALSE(atLayer(d["weights"]["changed"], "second_matmul").empty()) << d["weights"].dump(2);
-  std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), b.fp16.string()), &out, &err), 1) << err;
+  const std::string out = diffText(b.int8, b.fp16, 1);
   EXPECT_NE(out.find("provenance precision: int8 -> fp16"), std::string::npos) << out;
   EXPECT_NE(out.find("changed   second_matmul"), std::string::npos) << out;
   EXPECT_NE(out.find("regrouped #1 QGemm first_matmul+first_bias+first_relu (npu"), std::string::npos) << out;
@@ -209,8 +214,7 @@ TEST(DiffCli, CalibrationOnDoubledSamplesMovesTheScalesByAHundredPercent) {
   EXPECT_TRUE(firstLayer) << d["tensors"].dump(2);
   // Weights are quantized from themselves: only the int32 bias (scale s_x * s_w) moves.
   for (const json& w : d["weights"]["changed"]) EXPECT_EQ(w["slot"], "input 2") << w.dump();
-  std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), b.int8Doubled.string()), &out, &err), 1) << err;
+  const std::string out = diffText(b.int8, b.int8Doubled, 1);
   EXPECT_NE(out.find("first_matmul+first_bias+first_relu output 0"), std::string::npos) << out;
   EXPECT_NE(out.find("(+100%)"), std::string::npos) << out;
 }
@@ -230,8 +234,7 @@ TEST(DiffCli, AChangedWeightIsNamedWithItsOneElement) {
   for (const json& e : d["provenance"]) key = key || e["key"] == "source_model_key";
   EXPECT_TRUE(key) << d["provenance"].dump(2);
   EXPECT_TRUE(atLayer(d["tensors"], "first_matmul+first_bias+first_relu").empty()) << d["tensors"].dump(2);
-  std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), b.int8Nudged.string()), &out, &err), 1) << err;
+  const std::string out = diffText(b.int8, b.int8Nudged, 1);
   EXPECT_NE(out.find("weights (xxHash64 of the stored bytes; 1 of "), std::string::npos) << out;
   EXPECT_NE(out.find("second_matmul input 1"), std::string::npos) << out;
 }
