@@ -149,8 +149,9 @@ std::string_view weightBytes(const device::Tensor& t) {
 
 /// A weight pair whose bytes differ (by content key), or null. For equal dtype and dims also
 /// how many elements differ and the largest |b - a| in stored units: quantized units for an
-/// integer weight, the value itself for a float one.
-json weightChange(const device::Tensor& a, const device::Tensor& b) {
+/// integer weight (`same_quantization` says whether a unit means the same on both sides), the
+/// value itself for a float one.
+json weightChange(const Program& pa, const device::Tensor& a, const Program& pb, const device::Tensor& b) {
   const std::string ka = contentKey(weightBytes(a)), kb = contentKey(weightBytes(b));
   if (ka == kb) return nullptr;
   json j;
@@ -171,6 +172,7 @@ json weightChange(const device::Tensor& a, const device::Tensor& b) {
     j["elements_changed"] = changed;
     j["max_abs_diff"] = maxAbs;
     j["unit"] = isInteger(a.dtype) ? "quantized" : "value";
+    j["same_quantization"] = quantJson(pa, a.quant) == quantJson(pb, b.quant);
   }
   return j;
 }
@@ -430,7 +432,7 @@ json diffBlobs(const LoadedBlob& la, const LoadedBlob& lb, const std::string& na
         }
         if (ra.storage == device::Storage::Weight && rb.storage == device::Storage::Weight) {
           ++weightsCompared;
-          if (json w = weightChange(ra, rb); !w.is_null()) {
+          if (json w = weightChange(a, ra, b, rb); !w.is_null()) {
             e.update(w);
             weights.push_back(std::move(e));
           }
@@ -614,8 +616,9 @@ std::string renderBlobDiff(const json& d) {
     for (const json& e : w["changed"]) {
       s += fmt::format("  {}: {} -> {}", operandText(e), valueText(e["hash_a"]), valueText(e["hash_b"]));
       if (e.contains("max_abs_diff"))
-        s += fmt::format(", {} of {} elements differ, max |diff| {}{}", valueText(e["elements_changed"]), valueText(e["elements"]),
-                         valueText(e["max_abs_diff"]), e["unit"] == "quantized" ? " quantized units" : "");
+        s += fmt::format(", {} of {} elements differ, max |diff| {}{}{}", valueText(e["elements_changed"]), valueText(e["elements"]),
+                         valueText(e["max_abs_diff"]), e["unit"] == "quantized" ? " quantized units" : "",
+                        e["same_quantization"].get<bool>() ? "" : " (of other scales)");
       else
         s += fmt::format(", {} -> {} bytes", valueText(e["bytes_a"]), valueText(e["bytes_b"]));
       s += "\n";

@@ -229,6 +229,7 @@ TEST(DiffCli, AChangedWeightIsNamedWithItsOneElement) {
   EXPECT_EQ(w["elements_changed"], 1);
   EXPECT_GE(w["max_abs_diff"].get<double>(), 16.0);
   EXPECT_EQ(w["unit"], "quantized");
+  EXPECT_EQ(w["same_quantization"], true) << "halving a non-extreme element keeps the channel's scale";
   // The source model differs, so does its key; nothing of the first layer changed.
   bool key = false;
   for (const json& e : d["provenance"]) key = key || e["key"] == "source_model_key";

@@ -96,8 +96,14 @@ TEST(BlobDiff, WeightsByHashWithTheLargestElementChange) {
   EXPECT_EQ(e["elements_changed"], 1);
   EXPECT_EQ(e["max_abs_diff"], 3.0);
   EXPECT_EQ(e["unit"], "quantized");
+  EXPECT_EQ(e["same_quantization"], true);
   const std::string text = renderBlobDiff(d);
-  EXPECT_NE(text.find("1 of 2 elements differ, max |diff| 3 quantized units"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 of 2 elements differ, max |diff| 3 quantized units\n"), std::string::npos) << text;
+  // With its scales changed too, a quantized unit means something else on each side.
+  b.program.quant[1].scales = {0.02f, 0.005f};
+  const json d2 = diff(a, b);
+  EXPECT_EQ(d2["weights"]["changed"][0]["same_quantization"], false);
+  EXPECT_NE(renderBlobDiff(d2).find("max |diff| 3 quantized units (of other scales)"), std::string::npos) << renderBlobDiff(d2);
 }
 
 TEST(BlobDiff, OpsAreMatchedByTheirOriginalNames) {
