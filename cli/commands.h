@@ -23,10 +23,13 @@ void addCalibrateCommand(CLI::App& app, CommandAction& action);
 void addCompareCommand(CLI::App& app, CommandAction& action);
 void addValidateCommand(CLI::App& app, CommandAction& action);
 void addReportCommand(CLI::App& app, CommandAction& action);
+void addDiffCommand(CLI::App& app, CommandAction& action);
 
 /// convert --fallback: the outputs are the fallback precision's, because the requested one missed
 /// the accuracy bar (docs/cli.md, exit codes).
 inline constexpr int kExitFallbackUsed = 9;
+/// diff: the blobs differ in content (as diff(1) and cmp(1) exit 1).
+inline constexpr int kExitDifferencesFound = 1;
 
 /// Prints `npuconv: error: <message>` on one line and returns the documented exit code.
 int reportError(const Status& s);

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   addCompareCommand(app, action);
   addValidateCommand(app, action);
   addReportCommand(app, action);
+  addDiffCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

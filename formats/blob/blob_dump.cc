@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 namespace npuconv {
-namespace {
 
 const char* layoutName(device::Layout l) {
   switch (l) {
@@ -41,6 +40,8 @@ nlohmann::ordered_json quantJson(const device::Program& p, int32_t q) {
   return j;
 }
 
+namespace {
+
 nlohmann::ordered_json tensorJson(const device::Program& p, int32_t i) {
   const device::Tensor& t = p.tensors[static_cast<size_t>(i)];
   nlohmann::ordered_json j;
@@ -56,6 +57,8 @@ nlohmann::ordered_json tensorJson(const device::Program& p, int32_t i) {
   return j;
 }
 
+}  // namespace
+
 std::string quantText(const device::Program& p, int32_t q) {
   if (q < 0) return "float";
   const device::QuantParams& qp = p.quant[static_cast<size_t>(q)];
@@ -63,13 +66,26 @@ std::string quantText(const device::Program& p, int32_t q) {
   return fmt::format("per-axis {} ({} scales, first {:.6g})", qp.axis, qp.scales.size(), qp.scales[0]);
 }
 
+std::string opKindName(const device::Op& op) {
+  return op.code == device::OpCode::FloatOp ? op.type : std::string(device::opCodeName(op.code));
+}
+
+nlohmann::ordered_json attrJson(const device::Attr& a) {
+  switch (a.kind) {
+    case device::AttrKind::Int: return a.ints.at(0);
+    case device::AttrKind::Ints: return a.ints;
+    case device::AttrKind::Float: return a.floats.at(0);
+    case device::AttrKind::Floats: return a.floats;
+    case device::AttrKind::String: return a.str;
+  }
+  return nullptr;
+}
+
 std::string tensorText(const device::Program& p, int32_t i) {
   if (i < 0) return "-";
   const device::Tensor& t = p.tensors[static_cast<size_t>(i)];
   return fmt::format("{} {}[{}]", t.name, dtypeShortName(t.dtype), fmt::join(t.dims, ","));
 }
-
-}  // namespace
 
 nlohmann::ordered_json blobToJson(const LoadedBlob& b) {
   const device::Program& p = b.program;
@@ -94,7 +110,7 @@ nlohmann::ordered_json blobToJson(const LoadedBlob& b) {
     const device::Op& op = p.ops[i];
     nlohmann::ordered_json o;
     o["index"] = i;
-    o["op"] = op.code == device::OpCode::FloatOp ? op.type : std::string(device::opCodeName(op.code));
+    o["op"] = opKindName(op);
     o["placement"] = op.cpuFallback() ? "cpu" : "npu";
     o["name"] = op.name;
     o["original"] = op.provenance;
@@ -108,15 +124,7 @@ nlohmann::ordered_json blobToJson(const LoadedBlob& b) {
       o["clamp"] = {op.actMin, op.actMax};
     }
     nlohmann::ordered_json attrs = nlohmann::ordered_json::object();
-    for (const device::Attr& a : op.attrs) {
-      switch (a.kind) {
-        case device::AttrKind::Int: attrs[a.name] = a.ints.at(0); break;
-        case device::AttrKind::Ints: attrs[a.name] = a.ints; break;
-        case device::AttrKind::Float: attrs[a.name] = a.floats.at(0); break;
-        case device::AttrKind::Floats: attrs[a.name] = a.floats; break;
-        case device::AttrKind::String: attrs[a.name] = a.str; break;
-      }
-    }
+    for (const device::Attr& a : op.attrs) attrs[a.name] = attrJson(a);
     o["attributes"] = attrs;
     j["ops"].push_back(o);
   }
@@ -151,8 +159,7 @@ std::string renderBlob(const LoadedBlob& b) {
   s += fmt::format("ops: {} ({} on the NPU, {} CPU fallback)\n", p.ops.size(), p.npuOps(), p.cpuOps());
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const device::Op& op = p.ops[i];
-    const std::string kind = op.code == device::OpCode::FloatOp ? op.type : std::string(device::opCodeName(op.code));
-    s += fmt::format("  {:>4} {:<20} {:<3} {}", i, kind, op.cpuFallback() ? "cpu" : "npu", op.name);
+    s += fmt::format("  {:>4} {:<20} {:<3} {}", i, opKindName(op), op.cpuFallback() ? "cpu" : "npu", op.name);
     if (!op.provenance.empty() && !(op.provenance.size() == 1 && op.provenance[0] == op.name))
       s += fmt::format("  <- {}", fmt::join(op.provenance, ", "));
     if (op.act != device::FusedActivation::None) s += fmt::format("  +{}", actName(op.act));

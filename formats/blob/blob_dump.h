@@ -14,6 +14,19 @@
 namespace npuconv {
 
 nlohmann::ordered_json blobToJson(const LoadedBlob& b);
+// The names and values inspect prints, shared with `npuconv diff` (blob_diff.h) so that both
+// spell a layout, an op or a quantization the same way.
+const char* layoutName(device::Layout l);
+const char* actName(device::FusedActivation a);
+/// The ONNX type of a FloatOp, else the integer op's name (QConv, Quantize, ...).
+std::string opKindName(const device::Op& op);
+nlohmann::ordered_json attrJson(const device::Attr& a);
+/// QPRM entry `q` (-1: not quantized, null / "float"): {axis, scale, zero_point} or per axis
+/// {axis, scales, zero_points}; as text "scale 0.02 zp 128" or "per-axis 0 (16 scales, first ...)".
+nlohmann::ordered_json quantJson(const device::Program& p, int32_t q);
+std::string quantText(const device::Program& p, int32_t q);
+/// "name u8[1,16]", or "-" for an absent tensor (-1).
+std::string tensorText(const device::Program& p, int32_t i);
 std::string renderBlob(const LoadedBlob& b);
 /// `xxd`-style lines: "00000000  4e 50 55 42 0d 0a 1a 0a  01 00 ...  |NPUB....|".
 std::string hexDump(const std::byte* data, size_t size);
