@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "converter/exec/kernels/activation_simd.h"
+#include "converter/exec/kernels/transpose_simd.h"
 
 namespace npuconv::nn {
 namespace {
@@ -172,20 +173,46 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
   const int64_t Hp = IH + g.pb[1] + g.pe[1], Wp = IW + g.pb[2] + g.pe[2];
   const int64_t inSp = IH * IW, outSp = OH * OW, taps = KH * KW;
   thread_local std::vector<float> buf;
-  const size_t need = size_t((Hp * Wp + taps + outSp) * 8);
+  const size_t need = size_t((Hp * Wp + taps + outSp + 8) * 8);  // + 8 positions: the last transpose reads past O
   if (buf.size() < need) buf.resize(need);
   float* P = buf.data();        // [Hp][Wp][8], zero padded
   float* Wt = P + Hp * Wp * 8;  // [KH][KW][8]
   float* O = Wt + taps * 8;     // [OH * OW][8]
-  std::fill(P, P + Hp * Wp * 8, 0.0f);
   std::fill(Wt, Wt + taps * 8, 0.0f);
   alignas(32) float bias[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t c = 0; c < count; ++c) {
-    const float* xc = x + c * inSp;
-    for (int64_t ih = 0; ih < IH; ++ih)
-      for (int64_t iw = 0; iw < IW; ++iw) P[((ih + g.pb[1]) * Wp + iw + g.pb[2]) * 8 + c] = xc[ih * IW + iw];
     for (int64_t t = 0; t < taps; ++t) Wt[t * 8 + c] = w[c * taps + t];
     if (b) bias[c] = b[c];
+  }
+  const int64_t pt = g.pb[1], pl = g.pb[2];
+  if (count == 8) {
+    // Eight full planes: 8x8 register transposes (the tail columns of a row through a masked
+    // load into a block on the stack), zeros written only into the padding.
+    std::fill(P, P + pt * Wp * 8, 0.0f);
+    std::fill(P + (pt + IH) * Wp * 8, P + Hp * Wp * 8, 0.0f);
+    alignas(32) float blk[64];
+    for (int64_t ih = 0; ih < IH; ++ih) {
+      float* row = P + (pt + ih) * Wp * 8;
+      std::fill(row, row + pl * 8, 0.0f);
+      std::fill(row + (pl + IW) * 8, row + Wp * 8, 0.0f);
+      const float* src = x + ih * IW;
+      int64_t iw = 0;
+      for (; iw + 8 <= IW; iw += 8) transpose8x8(src + iw, inSp, row + (pl + iw) * 8, 8);
+      if (iw < IW) {
+        const int64_t n = IW - iw;
+        const __m256i mask = firstLanes(n);
+        for (int64_t c = 0; c < 8; ++c) _mm256_store_ps(blk + 8 * c, _mm256_maskload_ps(src + c * inSp + iw, mask));
+        transpose8x8(blk, 8, blk, 8);
+        std::copy(blk, blk + n * 8, row + (pl + iw) * 8);
+      }
+    }
+  } else {
+    std::fill(P, P + Hp * Wp * 8, 0.0f);
+    for (int64_t c = 0; c < count; ++c) {
+      const float* xc = x + c * inSp;
+      for (int64_t ih = 0; ih < IH; ++ih)
+        for (int64_t iw = 0; iw < IW; ++iw) P[((ih + pt) * Wp + iw + pl) * 8 + c] = xc[ih * IW + iw];
+    }
   }
   const __m256 vb = _mm256_load_ps(bias);
   const int64_t sh = g.s[1], sw = g.s[2], dh = g.d[1], dw = g.d[2];
@@ -257,11 +284,22 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
     }
   }
   const bool epi = ep.act != gemm::Act::None || res != nullptr;
-  for (int64_t c = 0; c < count; ++c) {
-    float* yc = y + c * outSp;
-    for (int64_t p = 0; p < outSp; ++p) yc[p] = O[p * 8 + c];
-    if (epi) gemm::applyEpilogue(yc, outSp, 0.0f, ep, res ? res + c * outSp : nullptr);
+  if (count == 8) {
+    // Back to eight planes by 8x8 transposes; the last positions (outSp % 8) through a block.
+    int64_t p = 0;
+    for (; p + 8 <= outSp; p += 8) transpose8x8(O + p * 8, 8, y + p, outSp);
+    if (p < outSp) {
+      alignas(32) float blk[64];
+      transpose8x8(O + p * 8, 8, blk, 8);  // O has room for 8 positions past p: see `need`
+      for (int64_t c = 0; c < 8; ++c) std::copy(blk + 8 * c, blk + 8 * c + (outSp - p), y + c * outSp + p);
+    }
+  } else {
+    for (int64_t c = 0; c < count; ++c)
+      for (int64_t p = 0; p < outSp; ++p) y[c * outSp + p] = O[p * 8 + c];
   }
+  if (epi)
+    for (int64_t c = 0; c < count; ++c)
+      gemm::applyEpilogue(y + c * outSp, outSp, 0.0f, ep, res ? res + c * outSp : nullptr);
 }
 
 }  // namespace npuconv::nn
