@@ -203,7 +203,7 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
         const __m256i mask = firstLanes(n);
         for (int64_t c = 0; c < 8; ++c) _mm256_store_ps(blk + 8 * c, _mm256_maskload_ps(src + c * inSp + iw, mask));
         transpose8x8(blk, 8, blk, 8);
-        std::copy(blk, blk + n * 8, row + (pl + iw) * 8);
+        for (int64_t j = 0; j < n; ++j) _mm256_storeu_ps(row + (pl + iw + j) * 8, _mm256_load_ps(blk + 8 * j));
       }
     }
   } else {
@@ -291,7 +291,8 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
     if (p < outSp) {
       alignas(32) float blk[64];
       transpose8x8(O + p * 8, 8, blk, 8);  // O has room for 8 positions past p: see `need`
-      for (int64_t c = 0; c < 8; ++c) std::copy(blk + 8 * c, blk + 8 * c + (outSp - p), y + c * outSp + p);
+      const __m256i mask = firstLanes(outSp - p);
+      for (int64_t c = 0; c < 8; ++c) _mm256_maskstore_ps(y + c * outSp + p, mask, _mm256_load_ps(blk + 8 * c));
     }
   } else {
     for (int64_t c = 0; c < count; ++c)
