@@ -157,6 +157,18 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   // The base case itself is fused (so the variants above test the conditions, not a dead path).
   const std::string text = modelText(base);
   EXPECT_TRUE(run(text, base, false, 2).poolFused);
+  // float16 (its type unknown in the IR, so the fusion is planned): the kernel declines at run
+  // time and the executor runs the Relu and the MaxPool itself.
+  std::string half = text;
+  half.replace(half.find("  C = Conv"), 0,
+               "  Xh = Cast <to = 10> (X)\n  Wh = Cast <to = 10> (W)\n  Bh = Cast <to = 10> (B)\n");
+  half.replace(half.find("(X, W, B)"), 9, "(Xh, Wh, Bh)");
+  half.replace(half.find("  Y = MaxPool"), 13, "  P = MaxPool");
+  half.replace(half.find("}\n", half.find("P = MaxPool")), 0, "  Y = Cast <to = 1> (P)\n");
+  SCOPED_TRACE(half.substr(half.find("{\n")));
+  const Outcome plain = run(half, base, true, 2), declined = run(half, base, false, 2);
+  EXPECT_FALSE(declined.poolFused);
+  expectBitIdentical(declined, plain);
 }
 
 }  // namespace
