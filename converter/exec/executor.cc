@@ -353,9 +353,13 @@ void Executor::planFusions() {
     // Float32 only (the kernel declines other types at run time, and the executor then runs the
     // activation and the pool unfused, so a type known to differ is not planned); the type may be
     // unknown in the IR. The kernel pools a few images at a time while their Conv output is in
-    // cache; with one image the whole map is computed first, no gain and no loss.
+    // cache; with one image the whole map is computed first, which gains nothing (and costs
+    // nothing: the same work in the same order), so where the IR records a batch of 1 the Conv
+    // keeps its unfused steps. Models read from a file usually record no intermediate shapes.
     const auto f32OrUnknown = [](const Value* v) { return v->dtype() == DType::F32 || v->dtype() == DType::Undefined; };
     if (!f32OrUnknown(conv) || !f32OrUnknown(tail)) return false;
+    const std::optional<Shape>& shape = tail->shape();
+    if (shape && !shape->empty() && (*shape)[0].isStatic() && (*shape)[0].value() < 2) return false;
     const Node* mp = tail->uses()[0].user;
     if (!mp->is("MaxPool") || mp->numOperands() != 1) return false;
     auto it = stepOf.find(mp);

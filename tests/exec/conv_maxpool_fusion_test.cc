@@ -59,11 +59,17 @@ struct Outcome {
   bool poolFused = false;  // the MaxPool was computed by the Conv's step
 };
 
-Outcome run(const std::string& text, const Case& k, bool observe, int threads) {
+/// typeBatch: type the activation's result "A" as [n, ?, ?, ?] (otherwise its shape is unknown).
+Outcome run(const std::string& text, const Case& k, bool observe, int threads, bool typeBatch = false) {
   Outcome r;
   auto model = parseOnnxText(text);
   EXPECT_TRUE(model.hasValue()) << model.status().toString();
   if (!model) return r;
+  if (typeBatch) {
+    Value* a = model->graph->findValue("A");
+    EXPECT_NE(a, nullptr);
+    if (a) a->mutableType().shape = Shape{Dim(k.n), Dim(), Dim(), Dim()};
+  }
   auto exec = Executor::create(*model, ExecOptions{threads});
   EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
   if (!exec) return r;
@@ -108,7 +114,7 @@ TEST(ExecConvMaxPoolFusion, MatchesUnfusedRunOnEveryConvPath) {
       {3, 8, 16, 19, 9, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
       // Pointwise, no activation, a padded 3x3 stride-2 pool (resnet's stem pool).
       {2, 8, 12, 15, 13, 1, "kernel_shape = [1, 1]", 1, 1, "", "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]"},
-      // One image (the whole map is computed, then pooled).
+      // One image whose batch the IR does not know (the whole map is computed, then pooled).
       {1, 8, 16, 19, 9, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
       // Depthwise stride 2 with Clip, a stride-1 pool.
       {2, 8, 8, 14, 14, 8, "group = 8, strides = [2, 2], pads = [1, 1, 1, 1]", 3, 3, "Clip",
@@ -157,6 +163,18 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   // The base case itself is fused (so the variants above test the conditions, not a dead path).
   const std::string text = modelText(base);
   EXPECT_TRUE(run(text, base, false, 2).poolFused);
+  // A batch of one known from the IR (the Relu's result typed [1, ?, ?, ?], as after shape
+  // inference): not fused; the same model with a batch of 3 typed so is.
+  Case one = base;
+  one.n = 1;
+  {
+    SCOPED_TRACE("batch of one");
+    const std::string oneText = modelText(one);
+    const Outcome plain = run(oneText, one, true, 2, true), other = run(oneText, one, false, 2, true);
+    EXPECT_FALSE(other.poolFused);
+    expectBitIdentical(other, plain);
+    EXPECT_TRUE(run(text, base, false, 2, true).poolFused);
+  }
   // float16 (its type unknown in the IR, so the fusion is planned): the kernel declines at run
   // time and the executor runs the Relu and the MaxPool itself.
   std::string half = text;
