@@ -60,19 +60,25 @@ async function main() {
     graphOptimizationLevel: args.opt,
   });
   const times = [];
+  let cpu0 = process.cpuUsage();
   for (let i = 0; i < args.warmup + args.repeat; i++) {
+    if (i === args.warmup) cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await session.run(feeds);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (i >= args.warmup) times.push(ms);
   }
+  // CPU time (user + system, every thread of the process) per timed run: on a shared machine
+  // less disturbed by other processes than the wall times (bench/exec/cpu_time.sh).
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / Math.max(1, args.repeat);
   const sorted = [...times].sort((x, y) => x - y);
   const n = sorted.length;
   const median = n % 2 ? sorted[(n - 1) / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   const mean = times.reduce((x, y) => x + y, 0) / n;
   const r = (x) => Math.round(x * 1000) / 1000;
   console.log(JSON.stringify({ model: path.basename(args.model), threads: args.threads, runs: n,
-    median_ms: r(median), min_ms: r(sorted[0]), mean_ms: r(mean), opt: args.opt }));
+    median_ms: r(median), min_ms: r(sorted[0]), mean_ms: r(mean), cpu_ms: r(cpuMs), opt: args.opt }));
 }
 
 main().catch((e) => {

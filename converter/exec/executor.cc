@@ -339,6 +339,71 @@ void Executor::planFusions() {
     if (!act) continue;
     fuseInto(s, *act, {it->second});
   }
+  // Conv [-> activation] -> MaxPool: the Conv kernel computes the pool too (a few images at a
+  // time while their Conv output is in cache; see nn_conv.cc's convPooledF32), so a batch's
+  // unpooled map is never stored and read back. Not with a residual.
+  auto fuseMaxPool = [&](size_t i) -> bool {
+    Step& s = steps_[i];
+    if (s.residualRef.slot >= 0 || s.outputSlots.empty() || s.outputSlots[0] < 0) return false;
+    const Value* conv = s.node->result(0);
+    const Value* tail = s.fusesActivation ? steps_[s.fusedSteps.back()].node->result(0) : conv;
+    if (!conv || !tail || tail->isGraphOutput() || captured.count(tail) || tail->uses().size() != 1 ||
+        tail->uses()[0].operand != 0)
+      return false;
+    // Float32 only (the kernel declines other types at run time, and the executor then runs the
+    // activation and the pool unfused, so a type known to differ is not planned); the type may be
+    // unknown in the IR. The kernel pools a few images at a time while their Conv output is in
+    // cache; with one image the whole map is computed first, which gains nothing (and costs
+    // nothing: the same work in the same order), so where the IR records a batch of 1 the Conv
+    // keeps its unfused steps. Models read from a file usually record no intermediate shapes.
+    const auto f32OrUnknown = [](const Value* v) { return v->dtype() == DType::F32 || v->dtype() == DType::Undefined; };
+    if (!f32OrUnknown(conv) || !f32OrUnknown(tail)) return false;
+    const std::optional<Shape>& shape = tail->shape();
+    if (shape && !shape->empty() && (*shape)[0].isStatic() && (*shape)[0].value() < 2) return false;
+    const Node* mp = tail->uses()[0].user;
+    if (!mp->is("MaxPool") || mp->numOperands() != 1) return false;
+    auto it = stepOf.find(mp);
+    if (it == stepOf.end() || it->second <= i) return false;
+    Step& p = steps_[it->second];
+    if (p.skippedWhenFused || p.fusesActivation || p.outputSlots.empty() || p.outputSlots[0] < 0 ||
+        p.kernel != registry_.find("", "MaxPool"))
+      return false;
+    for (size_t k = 1; k < p.outputSlots.size(); ++k)
+      if (p.outputSlots[k] >= 0) return false;  // Indices wanted
+    // What the Conv kernel's pooling (maxPoolPlaneF32) computes exactly: 2-D, explicit pads inside
+    // the window, no dilation, floor mode, horizontal stride 1 or 2.
+    const AttrMap& a = mp->attrs();
+    const std::string autoPad = a.getString("auto_pad", "NOTSET");
+    const std::vector<int64_t> k = a.getInts("kernel_shape");
+    const std::vector<int64_t> st = a.getInts("strides", {1, 1});
+    const std::vector<int64_t> pads = a.getInts("pads", {0, 0, 0, 0});
+    const std::vector<int64_t> dil = a.getInts("dilations", {1, 1});
+    if ((autoPad != "NOTSET" && !autoPad.empty()) || a.getInt("ceil_mode", 0) != 0 || k.size() != 2 ||
+        st.size() != 2 || pads.size() != 4 || dil != std::vector<int64_t>{1, 1} || (st[1] != 1 && st[1] != 2))
+      return false;
+    FusedMaxPool fm;
+    for (size_t ax = 0; ax < 2; ++ax) {
+      if (k[ax] < 1 || st[ax] < 1 || pads[ax] < 0 || pads[ax + 2] < 0 || pads[ax] >= k[ax] || pads[ax + 2] >= k[ax])
+        return false;
+      fm.kernel[ax] = k[ax];
+      fm.stride[ax] = st[ax];
+      fm.padBegin[ax] = pads[ax];
+      fm.padEnd[ax] = pads[ax + 2];
+    }
+    if (s.fusesActivation) {
+      s.fusedSteps.push_back(it->second);
+      s.fusedAway.push_back(tail);
+      s.fusedOutSlot = p.outputSlots[0];
+      p.skippedWhenFused = true;
+    } else {
+      fuseInto(s, gemm::Epilogue{}, {it->second});
+    }
+    s.fused.hasMaxPool = true;
+    s.fused.maxPool = fm;
+    return true;
+  };
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseMaxPool(i);
 }
 
 namespace {

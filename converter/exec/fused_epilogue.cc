@@ -7,6 +7,7 @@ enum class State : uint8_t { Pending, Taken, Declined };
 thread_local const FusedEpilogue* tlsFused = nullptr;
 thread_local State tlsState = State::Pending;
 thread_local gemm::Epilogue tlsEpilogue;
+thread_local const FusedMaxPool* tlsMaxPool = nullptr;
 }  // namespace
 
 FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
@@ -20,6 +21,7 @@ bool FusedEpilogueScope::declined() const { return tlsState == State::Declined; 
 const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t>& outDims) {
   const FusedEpilogue* f = tlsFused;
   tlsFused = nullptr;  // one kernel call takes it once (nested kernel calls see nothing)
+  tlsMaxPool = nullptr;
   if (!f) return nullptr;
   tlsEpilogue = f->ep;
   if (f->residual) {
@@ -31,7 +33,15 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
     tlsEpilogue.ldr = 0;
   }
   tlsState = State::Taken;
+  if (f->hasMaxPool) tlsMaxPool = &f->maxPool;
   return &tlsEpilogue;
+}
+
+const FusedMaxPool* takenMaxPool() { return tlsState == State::Taken ? tlsMaxPool : nullptr; }
+
+void declineFusedEpilogue() {
+  tlsState = State::Declined;
+  tlsMaxPool = nullptr;
 }
 
 }  // namespace npuconv

@@ -16,9 +16,18 @@
 
 namespace npuconv {
 
+/// A MaxPool fused behind a Conv's epilogue (2-D, no dilation, floor mode, explicit pads): the
+/// Conv writes the pooled map (its own output never exists whole), so the pooled layer's input is
+/// not written to memory and read back. Axes are (H, W).
+struct FusedMaxPool {
+  int64_t kernel[2] = {1, 1}, stride[2] = {1, 1}, padBegin[2] = {0, 0}, padEnd[2] = {0, 0};
+};
+
 struct FusedEpilogue {
   gemm::Epilogue ep;                 // bias / activation (ep.residual is filled in by take)
   const Tensor* residual = nullptr;  // a fused residual Add's other operand, added before `ep.act`
+  bool hasMaxPool = false;           // then `maxPool` follows the activation (never with a residual)
+  FusedMaxPool maxPool;
 };
 
 class FusedEpilogueScope {
@@ -36,5 +45,14 @@ class FusedEpilogueScope {
 /// ep.ldr = 0) only when the output and the residual are float32 of the same dims; otherwise
 /// this declines the whole epilogue (returns nullptr) and the kernel computes the plain result.
 const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t>& outDims);
+
+/// After takeFusedEpilogue returned an epilogue: the MaxPool to apply after it (the kernel's
+/// output 0 is then the pooled map), or nullptr. Only the Conv kernel is offered one.
+const FusedMaxPool* takenMaxPool();
+
+/// A kernel that took an epilogue but cannot apply it (a fused MaxPool on a geometry or type it
+/// does not handle) declines it after all: it computes the plain result and the executor runs
+/// the fused steps itself.
+void declineFusedEpilogue();
 
 }  // namespace npuconv

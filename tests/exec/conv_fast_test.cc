@@ -88,6 +88,10 @@ TEST(ConvFastDepthwise, MatchesReference) {
       {1, 12, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true},      {2, 9, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, true},
       {1, 10, 1, 1, 9, 1, 3, 1, 1, 0, 1, 0, 1, true},      {1, 8, 1, 15, 15, 3, 3, 2, 2, 1, 1, 1, 1, false},
       {1, 11, 1, 3, 6, 3, 3, 1, 1, 0, 0, 0, 0, true},
+      // Full 8-channel blocks move by 8x8 transposes: rows of 8 + 6 and of 7 columns (the tail
+      // through a masked block), output planes of 196, 16 and 30 positions (not multiples of 8).
+      {1, 16, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, true},    {2, 24, 1, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {1, 8, 1, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, true},      {1, 16, 1, 5, 8, 3, 3, 1, 1, 0, 1, 0, 1, false},
   };
   for (const Dw& d : cases) {
     checkDepthwise(d, 1);

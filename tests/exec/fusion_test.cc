@@ -222,6 +222,50 @@ TEST(ExecFusion, DepthwiseConvResidualAddMatchesUnfusedRun) {
   EXPECT_LT(fused.allocations, plain.allocations);
 }
 
+TEST(ExecFusion, WideDepthwiseEpilogueMatchesUnfusedRun) {
+  // Maps 16 or more outputs wide run on the plane-at-a-time depthwise kernel (the tests above use
+  // narrow maps: the interleaved kernel), whose register blocks apply the residual and the
+  // activation before their masked stores: 37 and 19 columns leave partial vectors.
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  std::string w, b;
+  for (int i = 0; i < 8 * 9; ++i) w += (i ? ", " : "") + std::to_string(u(rng));
+  for (int i = 0; i < 8; ++i) b += (i ? ", " : "") + std::to_string(u(rng));
+  const std::string tails[] = {"Y = Relu (C)", "Y = Clip (C, lo, hi)", "Y = HardSwish (C)",
+                               "Y = LeakyRelu <alpha = 0.2> (C)", "Y = HardSigmoid <alpha = 0.3, beta = 0.4> (C)",
+                               "S = Add (C, R)\n  Y = Relu (S)", "Y = Add (R, C)"};
+  for (int stride : {1, 2})
+    for (const std::string& tail : tails) {
+      SCOPED_TRACE(tail + " stride " + std::to_string(stride));
+      const int oh = stride == 1 ? 20 : 10, ow = stride == 1 ? 37 : 19;
+      const std::string shape = "[1, 8, " + std::to_string(oh) + ", " + std::to_string(ow) + "]";
+      const std::string text =
+          "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[1, 8, 20, 37] X, float" + shape + " R) => (float" +
+          shape + " Y)\n<float[8, 1, 3, 3] W = {" + w + "}, float[8] B = {" + b +
+          "}, float lo = {-0.25}, float hi = {0.6}>\n{\n  C = Conv <group = 8, strides = [" + std::to_string(stride) +
+          ", " + std::to_string(stride) + "], pads = [1, 1, 1, 1]> (X, W, B)\n  " + tail + "\n}\n";
+      auto model = parseOnnxText(text);
+      ASSERT_TRUE(model.hasValue()) << model.status().toString();
+      std::vector<float> x(8 * 20 * 37), r(size_t(8 * oh * ow));
+      for (auto& v : x) v = 4 * u(rng);
+      for (auto& v : r) v = 4 * u(rng);
+      NamedTensors feeds;
+      feeds["X"] = Tensor::fromValues<float>(DType::F32, {1, 8, 20, 37}, std::span<const float>(x));
+      feeds["R"] = Tensor::fromValues<float>(DType::F32, {1, 8, oh, ow}, std::span<const float>(r));
+      std::vector<double> ys[2];
+      for (int observe : {0, 1}) {
+        auto exec = Executor::create(*model, ExecOptions{2});
+        ASSERT_TRUE(exec.hasValue()) << exec.status().toString();
+        if (observe) (*exec)->setObserver([](const Node&, size_t, const Tensor&) {});
+        auto out = (*exec)->run(feeds);
+        ASSERT_TRUE(out.hasValue()) << out.status().toString();
+        ys[observe] = out->at("Y").toDoubles();
+      }
+      ASSERT_EQ(ys[0].size(), size_t(8 * oh * ow));
+      for (size_t i = 0; i < ys[1].size(); ++i) ASSERT_EQ(ys[0][i], ys[1][i]) << "element " << i;
+    }
+}
+
 TEST(ExecFusion, ResidualThatDoesNotFitIsDeclined) {
   // A broadcast operand ([8, 1, 1]) is not a residual of C's shape: the Conv declines the fused
   // epilogue at run time and the executor runs the Add and the Relu itself.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "converter/exec/kernels/activation_simd.h"
+#include "converter/exec/kernels/transpose_simd.h"
 
 namespace npuconv::nn {
 namespace {
@@ -22,6 +23,20 @@ namespace {
 /// Lane mask of the first n (0..8) lanes.
 inline __m256i firstLanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// The activation on n vectors with one dispatch: actDyn8 per vector evaluated its switch for
+/// every 8 outputs, about as many instructions as a 3x3 block's FMAs.
+template <int N>
+inline void actAll(__m256* v, const gemm::Epilogue& e) {
+  using gemm::Act;
+  switch (e.act) {
+    case Act::None: return;
+    case Act::Relu: for (int i = 0; i < N; ++i) v[i] = gemm::act8<Act::Relu>(v[i], e); return;
+    case Act::Clip: for (int i = 0; i < N; ++i) v[i] = gemm::act8<Act::Clip>(v[i], e); return;
+    case Act::HardSwish: for (int i = 0; i < N; ++i) v[i] = gemm::act8<Act::HardSwish>(v[i], e); return;
+    default: for (int i = 0; i < N; ++i) v[i] = gemm::actDyn8(v[i], e); return;
+  }
 }
 
 struct PaddedPlane {
@@ -46,19 +61,24 @@ void block(const PaddedPlane& pl, const float* w, int64_t KH, int64_t KW, int64_
         for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(rows[r] + off + 8 * v), acc[r][v]);
     }
   }
+  if (res)
+    for (int r = 0; r < RB; ++r)
+      for (int v = 0; v < V; ++v) {
+        const int64_t col = ow0 + 8 * v, n = std::min<int64_t>(8, OW - col);
+        if (n <= 0) continue;
+        const float* rp = res + (oh0 + r) * OW + col;
+        acc[r][v] = _mm256_add_ps(acc[r][v], n == 8 ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, firstLanes(n)));
+      }
+  actAll<RB * V>(&acc[0][0], ep);
   for (int r = 0; r < RB; ++r)
     for (int v = 0; v < V; ++v) {
       const int64_t col = ow0 + 8 * v, n = std::min<int64_t>(8, OW - col);
       if (n <= 0) continue;
-      const int64_t at = (oh0 + r) * OW + col;
-      const __m256i mask = firstLanes(n);
-      __m256 val = acc[r][v];
-      if (res) val = _mm256_add_ps(val, n == 8 ? _mm256_loadu_ps(res + at) : _mm256_maskload_ps(res + at, mask));
-      if (ep.act != gemm::Act::None) val = gemm::actDyn8(val, ep);
+      float* yp = y + (oh0 + r) * OW + col;
       if (n == 8)
-        _mm256_storeu_ps(y + at, val);
+        _mm256_storeu_ps(yp, acc[r][v]);
       else
-        _mm256_maskstore_ps(y + at, mask, val);
+        _mm256_maskstore_ps(yp, firstLanes(n), acc[r][v]);
     }
 }
 
@@ -172,20 +192,46 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
   const int64_t Hp = IH + g.pb[1] + g.pe[1], Wp = IW + g.pb[2] + g.pe[2];
   const int64_t inSp = IH * IW, outSp = OH * OW, taps = KH * KW;
   thread_local std::vector<float> buf;
-  const size_t need = size_t((Hp * Wp + taps + outSp) * 8);
+  const size_t need = size_t((Hp * Wp + taps + outSp + 8) * 8);  // + 8 positions: the last transpose reads past O
   if (buf.size() < need) buf.resize(need);
   float* P = buf.data();        // [Hp][Wp][8], zero padded
   float* Wt = P + Hp * Wp * 8;  // [KH][KW][8]
   float* O = Wt + taps * 8;     // [OH * OW][8]
-  std::fill(P, P + Hp * Wp * 8, 0.0f);
   std::fill(Wt, Wt + taps * 8, 0.0f);
   alignas(32) float bias[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t c = 0; c < count; ++c) {
-    const float* xc = x + c * inSp;
-    for (int64_t ih = 0; ih < IH; ++ih)
-      for (int64_t iw = 0; iw < IW; ++iw) P[((ih + g.pb[1]) * Wp + iw + g.pb[2]) * 8 + c] = xc[ih * IW + iw];
     for (int64_t t = 0; t < taps; ++t) Wt[t * 8 + c] = w[c * taps + t];
     if (b) bias[c] = b[c];
+  }
+  const int64_t pt = g.pb[1], pl = g.pb[2];
+  if (count == 8) {
+    // Eight full planes: 8x8 register transposes (the tail columns of a row through a masked
+    // load into a block on the stack), zeros written only into the padding.
+    std::fill(P, P + pt * Wp * 8, 0.0f);
+    std::fill(P + (pt + IH) * Wp * 8, P + Hp * Wp * 8, 0.0f);
+    alignas(32) float blk[64];
+    for (int64_t ih = 0; ih < IH; ++ih) {
+      float* row = P + (pt + ih) * Wp * 8;
+      std::fill(row, row + pl * 8, 0.0f);
+      std::fill(row + (pl + IW) * 8, row + Wp * 8, 0.0f);
+      const float* src = x + ih * IW;
+      int64_t iw = 0;
+      for (; iw + 8 <= IW; iw += 8) transpose8x8(src + iw, inSp, row + (pl + iw) * 8, 8);
+      if (iw < IW) {
+        const int64_t n = IW - iw;
+        const __m256i mask = firstLanes(n);
+        for (int64_t c = 0; c < 8; ++c) _mm256_store_ps(blk + 8 * c, _mm256_maskload_ps(src + c * inSp + iw, mask));
+        transpose8x8(blk, 8, blk, 8);
+        for (int64_t j = 0; j < n; ++j) _mm256_storeu_ps(row + (pl + iw + j) * 8, _mm256_load_ps(blk + 8 * j));
+      }
+    }
+  } else {
+    std::fill(P, P + Hp * Wp * 8, 0.0f);
+    for (int64_t c = 0; c < count; ++c) {
+      const float* xc = x + c * inSp;
+      for (int64_t ih = 0; ih < IH; ++ih)
+        for (int64_t iw = 0; iw < IW; ++iw) P[((ih + pt) * Wp + iw + pl) * 8 + c] = xc[ih * IW + iw];
+    }
   }
   const __m256 vb = _mm256_load_ps(bias);
   const int64_t sh = g.s[1], sw = g.s[2], dh = g.d[1], dw = g.d[2];
@@ -257,11 +303,23 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
     }
   }
   const bool epi = ep.act != gemm::Act::None || res != nullptr;
-  for (int64_t c = 0; c < count; ++c) {
-    float* yc = y + c * outSp;
-    for (int64_t p = 0; p < outSp; ++p) yc[p] = O[p * 8 + c];
-    if (epi) gemm::applyEpilogue(yc, outSp, 0.0f, ep, res ? res + c * outSp : nullptr);
+  if (count == 8) {
+    // Back to eight planes by 8x8 transposes; the last positions (outSp % 8) through a block.
+    int64_t p = 0;
+    for (; p + 8 <= outSp; p += 8) transpose8x8(O + p * 8, 8, y + p, outSp);
+    if (p < outSp) {
+      alignas(32) float blk[64];
+      transpose8x8(O + p * 8, 8, blk, 8);  // O has room for 8 positions past p: see `need`
+      const __m256i mask = firstLanes(outSp - p);
+      for (int64_t c = 0; c < 8; ++c) _mm256_maskstore_ps(y + c * outSp + p, mask, _mm256_load_ps(blk + 8 * c));
+    }
+  } else {
+    for (int64_t c = 0; c < count; ++c)
+      for (int64_t p = 0; p < outSp; ++p) y[c * outSp + p] = O[p * 8 + c];
   }
+  if (epi)
+    for (int64_t c = 0; c < count; ++c)
+      gemm::applyEpilogue(y + c * outSp, outSp, 0.0f, ep, res ? res + c * outSp : nullptr);
 }
 
 }  // namespace npuconv::nn

@@ -63,6 +63,15 @@ inline Geo3 toGeo3(const Window& w) {
   return g;
 }
 
+/// Whether maxPoolPlaneF32 handles this geometry: 2-D (or 1-D), no dilation, horizontal stride 1
+/// or 2 (any kernel, vertical stride and padding).
+bool fastMaxPool(const Geo3& g);
+
+/// One float32 plane of MaxPool without indices (x: g.in, y: g.out), vectorized (AVX2). Same
+/// results as the general MaxPool kernel (max is exact; a NaN input is skipped as its `v > best`
+/// does). The MaxPool kernel and a Conv with a fused MaxPool (nn_conv.cc) call it.
+void maxPoolPlaneF32(const float* x, float* y, const Geo3& g);
+
 /// C[M,N] (row stride ldc) = alpha * op(A) * op(B) + beta * C, all row-major; op is an optional
 /// transpose. Single-threaded; callers split the work across threads.
 template <typename T>

@@ -195,13 +195,15 @@ void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const floa
   });
 }
 
+/// Y = Conv of images [n0, n0 + nCount) of X (nCount < 0: all of them); Y holds only those.
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
-               int64_t group, const gemm::Epilogue& act = {}, const PrepackedWeights* packed = nullptr) {
-  const int64_t N = xt.dim(0), C = xt.dim(1), M = wt.dim(0);
+               int64_t group, const gemm::Epilogue& act = {}, const PrepackedWeights* packed = nullptr,
+               int64_t n0 = 0, int64_t nCount = -1) {
+  const int64_t N = nCount < 0 ? xt.dim(0) : nCount, C = xt.dim(1), M = wt.dim(0);
   const int64_t Cg = C / group, Mg = M / group;
   const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
-  const T* X = xt.data<T>();
+  const T* X = xt.data<T>() + n0 * C * inSp;
   const T* W = wt.data<T>();
   const T* B = bt ? bt->data<T>() : nullptr;
   T* Y = yt.mutableData<T>();
@@ -339,6 +341,53 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   }
 }
 
+/// The pooled geometry of a MaxPool fused behind a Conv with output dims `convDims`, if
+/// maxPoolPlaneF32 handles it (a 2-D Conv, a window inside the padded map).
+std::optional<Geo3> fusedPoolGeometry(const FusedMaxPool& p, const std::vector<int64_t>& convDims) {
+  if (convDims.size() != 4) return std::nullopt;
+  Geo3 g{};
+  g.in[0] = g.out[0] = g.k[0] = g.s[0] = g.d[0] = 1;
+  g.pb[0] = g.pe[0] = 0;
+  for (int a = 0; a < 2; ++a) {
+    g.in[a + 1] = convDims[size_t(a) + 2];
+    g.k[a + 1] = p.kernel[a];
+    g.s[a + 1] = p.stride[a];
+    g.d[a + 1] = 1;
+    g.pb[a + 1] = p.padBegin[a];
+    g.pe[a + 1] = p.padEnd[a];
+    const int64_t span = g.in[a + 1] + p.padBegin[a] + p.padEnd[a] - p.kernel[a];
+    if (p.kernel[a] < 1 || p.stride[a] < 1 || span < 0) return std::nullopt;
+    g.out[a + 1] = span / p.stride[a] + 1;  // floor mode
+  }
+  if (!fastMaxPool(g)) return std::nullopt;
+  return g;
+}
+
+/// A float32 Conv with a fused MaxPool (geometry pg) into the pooled Y: the Conv of a few
+/// images at a time into a scratch map small enough to stay in cache (L2), then each of their
+/// planes pooled into Y. The Conv output is never written to memory whole and read back (an
+/// NHWC CNN's first layer: 12.7 MB). Each image's Conv is computed as in the unfused call (the
+/// kernels' sums do not depend on the batch split) and max is exact: same bits as Conv, MaxPool.
+void convPooledF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Geo3& g,
+                   int64_t group, const gemm::Epilogue& act, const Geo3& pg, const PrepackedWeights* packed) {
+  const int64_t N = x.dim(0), M = w.dim(0), outSp = g.outSize(), pooledSp = pg.outSize();
+  constexpr int64_t kScratchBytes = 256 << 10;
+  const int64_t perImage = std::max<int64_t>(1, M * outSp * int64_t(sizeof(float)));
+  const int64_t chunk = std::clamp<int64_t>(kScratchBytes / perImage, 1, N);
+  Tensor scratch = Tensor::uninitialized(DType::F32, {chunk, M, g.out[1], g.out[2]});
+  const float* S = scratch.data<float>();
+  float* Y = y.mutableData<float>();
+  const int64_t kk = pg.kSize();
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t nc = std::min(chunk, N - n0);
+    convTyped<float>(pool, x, w, b, scratch, g, group, act, packed, n0, nc);
+    pool.parallelFor(nc * M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, pooledSp * kk)),
+                     [&](int64_t p0, int64_t p1) {
+                       for (int64_t p = p0; p < p1; ++p) maxPoolPlaneF32(S + p * outSp, Y + (n0 * M + p) * pooledSp, pg);
+                     });
+  }
+}
+
 Status convKernel(KernelContext& ctx) {
   const Tensor* px = ctx.input(0);
   const Tensor* pw = ctx.input(1);
@@ -367,8 +416,25 @@ Status convKernel(KernelContext& ctx) {
   // What the executor fused into this Conv (an activation; for float32 also a residual Add):
   // applied in the GEMM or depthwise epilogue for float32, as a pass over the result for float64.
   const gemm::Epilogue* fused = takeFusedEpilogue(dt, outDims);
+  // A fused MaxPool (the executor fuses it only for float32 2-D Convs; anything else declines).
+  std::optional<Geo3> pooled;
+  if (const FusedMaxPool* mp = fused ? takenMaxPool() : nullptr) {
+    pooled = fusedPoolGeometry(*mp, outDims);
+    if (!pooled || dt != DType::F32 || fused->residual) {
+      declineFusedEpilogue();
+      fused = nullptr;
+      pooled.reset();
+    }
+  }
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
+  if (pooled) {
+    Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), M, pooled->out[1], pooled->out[2]});
+    convPooledF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, *fused, *pooled,
+                  prepackedWeights(ctx, wt, g, group));
+    ctx.setOutput(0, std::move(y));
+    return Status::ok();
+  }
   Tensor y = Tensor::uninitialized(x.dtype(), outDims);  // every path writes every element
   if (x.dtype() == DType::F64) {
     convTyped<double>(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group);

@@ -123,18 +123,17 @@ void maxPoolPlane(const T* x, T* y, int64_t* yi, int64_t planeBase, const Geo3& 
   }
 }
 
-/// Whether maxPoolPlaneF32 handles this geometry: 2-D (or 1-D), no dilation, horizontal stride 1
-/// or 2.
+}  // namespace
+
 bool fastMaxPool(const Geo3& g) {
   return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
          (g.s[2] == 1 || g.s[2] == 2);
 }
 
-/// A float32 plane of MaxPool without indices, AVX2: per output row, the element-wise max of its
-/// input rows (padded with `lowest` on both sides), then the max over the KW horizontal taps, 8
-/// outputs at a time (for stride 2 from the row split into even and odd columns). max_ps(v, acc)
-/// keeps acc when v is NaN, as the scalar `v > best` does; max is exact, so the order of the
-/// taps does not matter: same results as maxPoolPlane.
+// Per output row, the element-wise max of its input rows (padded with `lowest` on both sides),
+// then the max over the KW horizontal taps, 8 outputs at a time (for stride 2 from the row split
+// into even and odd columns). max_ps(v, acc) keeps acc when v is NaN, as the scalar `v > best`
+// does; max is exact, so the order of the taps does not matter: same results as maxPoolPlane.
 void maxPoolPlaneF32(const float* x, float* y, const Geo3& g) {
   const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
   const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
@@ -207,6 +206,8 @@ void maxPoolPlaneF32(const float* x, float* y, const Geo3& g) {
     }
   }
 }
+
+namespace {
 
 template <typename T>
 void maxPoolTyped(ThreadPool& pool, const Tensor& xt, Tensor& yt, int64_t* idxOut, const Geo3& g,

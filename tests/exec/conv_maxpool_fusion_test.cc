@@ -1,0 +1,193 @@
+// conv_maxpool_fusion_test.cc - the executor's Conv [-> activation] -> MaxPool fusion: over a
+// batch of images the Conv kernel pools a few images at a time (converter/exec/kernels/
+// nn_conv.cc, convPooledF32) instead of storing the whole Conv output for a separate MaxPool.
+// Each case runs fused (no observer; 1 and 2 threads) and unfused (an observer of every value
+// turns fusion off) and must agree bit for bit, for every Conv path the kernel can take inside
+// (batched GEMM, per-image GEMM, direct, pointwise, depthwise) and chunk sizes that leave a
+// remainder; the step timer shows whether the MaxPool was computed by the Conv's step.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "converter/exec/executor.h"
+#include "formats/onnx/onnx_reader.h"
+
+namespace npuconv {
+namespace {
+
+struct Case {
+  int64_t n, c, m, h, w, group;
+  std::string convAttrs;  // inside Conv <...>
+  int64_t kh, kw;         // Conv kernel
+  std::string act;        // "" or an activation op applied to C
+  std::string poolAttrs;  // inside MaxPool <...>
+};
+
+std::string list(std::mt19937& rng, int64_t count, float scale) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::string s;
+  for (int64_t i = 0; i < count; ++i) s += (i ? ", " : "") + std::to_string(u(rng));
+  return s;
+}
+
+/// X [n, c, h, w] -> Conv (weights and bias initializers) [-> act] -> MaxPool -> Y.
+std::string modelText(const Case& k, bool indices = false) {
+  std::mt19937 rng(7);
+  const int64_t cg = k.c / k.group;
+  const std::string w = list(rng, k.m * cg * k.kh * k.kw, 0.5f), b = list(rng, k.m, 0.5f);
+  std::string body = "  C = Conv <" + k.convAttrs + "> (X, W, B)\n";
+  std::string in = "C";
+  if (!k.act.empty()) {
+    body += "  A = " + k.act + " (C" + (k.act == "Clip" ? ", lo, hi" : "") + ")\n";
+    in = "A";
+  }
+  body += std::string(indices ? "  Y, I = MaxPool <" : "  Y = MaxPool <") + k.poolAttrs + "> (" + in + ")\n";
+  return "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[" + std::to_string(k.n) + ", " + std::to_string(k.c) +
+         ", " + std::to_string(k.h) + ", " + std::to_string(k.w) + "] X) => (float[" + std::to_string(k.n) +
+         ", ?, ?, ?] Y" + (indices ? ", int64[" + std::to_string(k.n) + ", ?, ?, ?] I" : "") + ")\n<float[" +
+         std::to_string(k.m) + ", " + std::to_string(cg) + ", " + std::to_string(k.kh) + ", " + std::to_string(k.kw) +
+         "] W = {" + w + "}, float[" + std::to_string(k.m) + "] B = {" + b +
+         "}, float lo = {-0.3}, float hi = {0.7}>\n{\n" + body + "}\n";
+}
+
+struct Outcome {
+  std::vector<float> y;
+  std::vector<int64_t> dims;
+  bool poolFused = false;  // the MaxPool was computed by the Conv's step
+};
+
+/// typeBatch: type the activation's result "A" as [n, ?, ?, ?] (otherwise its shape is unknown).
+Outcome run(const std::string& text, const Case& k, bool observe, int threads, bool typeBatch = false) {
+  Outcome r;
+  auto model = parseOnnxText(text);
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  if (!model) return r;
+  if (typeBatch) {
+    Value* a = model->graph->findValue("A");
+    EXPECT_NE(a, nullptr);
+    if (a) a->mutableType().shape = Shape{Dim(k.n), Dim(), Dim(), Dim()};
+  }
+  auto exec = Executor::create(*model, ExecOptions{threads});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  if (!exec) return r;
+  if (observe) (*exec)->setObserver([](const Node&, size_t, const Tensor&) {});
+  (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double) {
+    if (node.is("Conv"))
+      for (const Node* f : fused) r.poolFused |= f->is("MaxPool");
+  });
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  std::vector<float> x(size_t(k.n * k.c * k.h * k.w));
+  for (float& v : x) v = u(rng);
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, {k.n, k.c, k.h, k.w}, std::span<const float>(x));
+  // Twice: the second run reuses the buffer pool's blocks (the scratch map among them).
+  for (int rep = 0; rep < 2; ++rep) {
+    auto out = (*exec)->run(feeds);
+    EXPECT_TRUE(out.hasValue()) << out.status().toString();
+    if (!out) return r;
+    const Tensor& y = out->at("Y");
+    r.dims = y.dims();
+    r.y.assign(y.data<float>(), y.data<float>() + y.numElements());
+  }
+  return r;
+}
+
+void expectBitIdentical(const Outcome& fused, const Outcome& plain) {
+  ASSERT_FALSE(plain.y.empty());
+  ASSERT_EQ(fused.dims, plain.dims);
+  ASSERT_EQ(fused.y.size(), plain.y.size());
+  for (size_t i = 0; i < plain.y.size(); ++i) ASSERT_EQ(fused.y[i], plain.y[i]) << "element " << i;
+}
+
+TEST(ExecConvMaxPoolFusion, MatchesUnfusedRunOnEveryConvPath) {
+  const Case cases[] = {
+      // One input channel, K = 9: batched GEMM over images (maps under 1024 positions), 123 KB
+      // per image: chunks of 2 images and a remainder of 1.
+      {3, 1, 32, 40, 24, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
+      // The NHWC CNN's first layer shape: one GEMM per image, 311 KB per image (chunk of 1).
+      {2, 1, 32, 76, 32, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
+      // Dense 3x3 with K = 72 (the direct kernel with AVX-512), odd map: floor mode drops a row.
+      {3, 8, 16, 19, 9, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
+      // Pointwise, no activation, a padded 3x3 stride-2 pool (resnet's stem pool).
+      {2, 8, 12, 15, 13, 1, "kernel_shape = [1, 1]", 1, 1, "", "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]"},
+      // One image whose batch the IR does not know (the whole map is computed, then pooled).
+      {1, 8, 16, 19, 9, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
+      // Depthwise stride 2 with Clip, a stride-1 pool.
+      {2, 8, 8, 14, 14, 8, "group = 8, strides = [2, 2], pads = [1, 1, 1, 1]", 3, 3, "Clip",
+       "kernel_shape = [2, 2], strides = [1, 1]"},
+      // Asymmetric window, strides and pads; LeakyRelu.
+      {3, 4, 8, 17, 21, 1, "pads = [0, 1, 2, 1]", 3, 3, "LeakyRelu",
+       "kernel_shape = [3, 2], strides = [1, 2], pads = [1, 0, 2, 1]"},
+  };
+  for (const Case& k : cases) {
+    const std::string text = modelText(k);
+    SCOPED_TRACE(text.substr(text.find("{\n")));
+    const Outcome plain = run(text, k, true, 2);
+    EXPECT_FALSE(plain.poolFused);
+    for (int threads : {1, 2}) {
+      const Outcome fused = run(text, k, false, threads);
+      EXPECT_TRUE(fused.poolFused) << threads << " threads";
+      expectBitIdentical(fused, plain);
+    }
+  }
+}
+
+TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
+  const Case base{3, 4, 8, 12, 10, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"};
+  struct Variant {
+    const char* why;
+    Case k;
+    bool indices;
+  };
+  Case ceil = base;
+  ceil.poolAttrs += ", ceil_mode = 1";
+  Case dilated = base;
+  dilated.poolAttrs += ", dilations = [2, 2]";
+  Case stride3 = base;
+  stride3.poolAttrs = "kernel_shape = [3, 3], strides = [3, 3]";
+  const Variant variants[] = {
+      {"ceil mode", ceil, false}, {"dilation", dilated, false},
+      {"horizontal stride 3", stride3, false}, {"Indices wanted", base, true},
+  };
+  for (const Variant& v : variants) {
+    SCOPED_TRACE(v.why);
+    const std::string text = modelText(v.k, v.indices);
+    const Outcome plain = run(text, v.k, true, 2), other = run(text, v.k, false, 2);
+    EXPECT_FALSE(other.poolFused);
+    expectBitIdentical(other, plain);
+  }
+  // The base case itself is fused (so the variants above test the conditions, not a dead path).
+  const std::string text = modelText(base);
+  EXPECT_TRUE(run(text, base, false, 2).poolFused);
+  // A batch of one known from the IR (the Relu's result typed [1, ?, ?, ?], as after shape
+  // inference): not fused; the same model with a batch of 3 typed so is.
+  Case one = base;
+  one.n = 1;
+  {
+    SCOPED_TRACE("batch of one");
+    const std::string oneText = modelText(one);
+    const Outcome plain = run(oneText, one, true, 2, true), other = run(oneText, one, false, 2, true);
+    EXPECT_FALSE(other.poolFused);
+    expectBitIdentical(other, plain);
+    EXPECT_TRUE(run(text, base, false, 2, true).poolFused);
+  }
+  // float16 (its type unknown in the IR, so the fusion is planned): the kernel declines at run
+  // time and the executor runs the Relu and the MaxPool itself.
+  std::string half = text;
+  half.replace(half.find("  C = Conv"), 0,
+               "  Xh = Cast <to = 10> (X)\n  Wh = Cast <to = 10> (W)\n  Bh = Cast <to = 10> (B)\n");
+  half.replace(half.find("(X, W, B)"), 9, "(Xh, Wh, Bh)");
+  half.replace(half.find("  Y = MaxPool"), 13, "  P = MaxPool");
+  half.replace(half.find("}\n", half.find("P = MaxPool")), 0, "  Y = Cast <to = 1> (P)\n");
+  SCOPED_TRACE(half.substr(half.find("{\n")));
+  const Outcome plain = run(half, base, true, 2), declined = run(half, base, false, 2);
+  EXPECT_FALSE(declined.poolFused);
+  expectBitIdentical(declined, plain);
+}
+
+}  // namespace
+}  // namespace npuconv
