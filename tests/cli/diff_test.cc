@@ -25,10 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-int npuconv(const std::string& args, std::string* out, std::string* err) {
-  return test::runCommand(fmt::format("'{}' {}", test::npuconvBinary(), args), out, err);
-}
-
 /// The model with element (row 0, column `col`) of W2 halved, where that element is not its
 /// column's largest magnitude: the per-channel scale stays, so exactly one int8 code moves.
 fs::path writeNudgedModel(const fs::path& model, const fs::path& out) {
@@ -83,7 +79,7 @@ const Builds& builds() {
     const fs::path nudged = writeNudgedModel(model, r.dir / "nudged.onnx");
     auto convert = [&](const fs::path& m, const std::string& options, const std::string& out) {
       std::string o, e;
-      EXPECT_EQ(npuconv(fmt::format("convert '{}' -q {} -o '{}'", m.string(), options, (r.dir / out).string()), &o, &e), 0) << out << ": " << e;
+      EXPECT_EQ(test::runNpuconv(fmt::format("convert '{}' -q {} -o '{}'", m.string(), options, (r.dir / out).string()), &o, &e), 0) << out << ": " << e;
       return r.dir / out / "model.npub";
     };
     const std::string int8 = "--precision int8 --calib-method minmax --no-bias-correction --calib ";
@@ -99,7 +95,7 @@ const Builds& builds() {
 
 json diffJson(const fs::path& a, const fs::path& b, int wantRc) {
   std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}' --json", a.string(), b.string()), &out, &err), wantRc) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("diff '{}' '{}' --json", a.string(), b.string()), &out, &err), wantRc) << err;
   try {
     return json::parse(out);
   } catch (const std::exception& e) {
@@ -111,7 +107,7 @@ json diffJson(const fs::path& a, const fs::path& b, int wantRc) {
 /// The text `diff` prints; fails the test unless it exits `wantRc` with nothing on stderr.
 std::string diffText(const fs::path& a, const fs::path& b, int wantRc) {
   std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", a.string(), b.string()), &out, &err), wantRc) << out << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("diff '{}' '{}'", a.string(), b.string()), &out, &err), wantRc) << out << err;
   EXPECT_TRUE(err.empty()) << err;
   return out;
 }
@@ -244,8 +240,8 @@ TEST(DiffCli, JsonIsByteIdenticalAcrossRuns) {
   const Builds& b = builds();
   std::string first, second, err;
   const std::string cmd = fmt::format("diff '{}' '{}' --json", b.int8.string(), b.fp16.string());
-  ASSERT_EQ(npuconv(cmd, &first, &err), 1) << err;
-  ASSERT_EQ(npuconv(cmd, &second, &err), 1) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, &first, &err), 1) << err;
+  ASSERT_EQ(test::runNpuconv(cmd, &second, &err), 1) << err;
   EXPECT_EQ(first, second);
   EXPECT_GT(first.size(), 1000u);
 }
@@ -259,17 +255,17 @@ TEST(DiffCli, BadBlobsAndArgumentsEndInTheirExitCodes) {
   const fs::path bad = b.dir / "bad.npub";
   std::ofstream(bad, std::ios::binary) << bytes;
   std::string out, err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", b.int8.string(), bad.string()), &out, &err), 3) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("diff '{}' '{}'", b.int8.string(), bad.string()), &out, &err), 3) << err;
   EXPECT_EQ(err.rfind("npuconv: error: " + bad.string() + ": ", 0), 0u) << err;
   EXPECT_NE(err.find("CRC-32C mismatch"), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_TRUE(out.empty()) << out;
   // Missing file: i/o error.
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}'", (b.dir / "none.npub").string(), b.int8.string()), &out, &err), 5) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("diff '{}' '{}'", (b.dir / "none.npub").string(), b.int8.string()), &out, &err), 5) << err;
   EXPECT_NE(err.find("none.npub"), std::string::npos) << err;
   // One blob only, or an unknown option: bad arguments.
-  EXPECT_EQ(npuconv(fmt::format("diff '{}'", b.int8.string()), &out, &err), 2) << err;
-  EXPECT_EQ(npuconv(fmt::format("diff '{}' '{}' --jsn", b.int8.string(), b.fp16.string()), &out, &err), 2) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("diff '{}'", b.int8.string()), &out, &err), 2) << err;
+  EXPECT_EQ(test::runNpuconv(fmt::format("diff '{}' '{}' --jsn", b.int8.string(), b.fp16.string()), &out, &err), 2) << err;
 }
 
 }  // namespace

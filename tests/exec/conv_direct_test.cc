@@ -23,13 +23,13 @@
 namespace npuconv::nn {
 namespace {
 
-struct Case {
+struct DirectCase {
   int64_t n, c, m, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
   gemm::Act act = gemm::Act::None;
   bool residual = false, bias = true;
 };
 
-Geo3 geoOf(const Case& k) {
+Geo3 geoOf(const DirectCase& k) {
   Window w;
   w.in = {k.h, k.w};
   w.kernel = {k.kh, k.kw};
@@ -41,7 +41,7 @@ Geo3 geoOf(const Case& k) {
   return toGeo3(w);
 }
 
-gemm::Epilogue epilogueOf(const Case& k, const std::vector<float>& res) {
+gemm::Epilogue epilogueOf(const DirectCase& k, const std::vector<float>& res) {
   gemm::Epilogue ep;
   ep.act = k.act;
   if (k.act == gemm::Act::Clip) {
@@ -59,7 +59,7 @@ gemm::Epilogue epilogueOf(const Case& k, const std::vector<float>& res) {
 
 /// The general float32 path: per image one GEMM over the im2col matrix, epilogue fused.
 void generalConv(ThreadPool& pool, const std::vector<float>& x, const std::vector<float>& w, const float* b,
-                 std::vector<float>& y, const Case& k, const Geo3& g, const gemm::Epilogue& act,
+                 std::vector<float>& y, const DirectCase& k, const Geo3& g, const gemm::Epilogue& act,
                  const gemm::PackedA* pa = nullptr) {
   const int64_t inSp = g.inSize(), outSp = g.outSize(), K = k.c * g.kSize();
   if (k.n > 1 && outSp < 1024) {
@@ -109,7 +109,7 @@ struct Data {
   std::vector<float> x, w, b, res;
 };
 
-Data makeData(const Case& k, const Geo3& g, uint32_t seed) {
+Data makeData(const DirectCase& k, const Geo3& g, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   Data d;
@@ -122,7 +122,7 @@ Data makeData(const Case& k, const Geo3& g, uint32_t seed) {
   return d;
 }
 
-std::string describe(const Case& k) {
+std::string describe(const DirectCase& k) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "N%lld C%lld M%lld %lldx%lld k%lldx%lld s%lldx%lld d%lldx%lld p%lld,%lld,%lld,%lld act%d res%d",
                 (long long)k.n, (long long)k.c, (long long)k.m, (long long)k.h, (long long)k.w, (long long)k.kh,
@@ -131,7 +131,7 @@ std::string describe(const Case& k) {
   return buf;
 }
 
-void check(const Case& k, int threads, uint32_t seed) {
+void check(const DirectCase& k, int threads, uint32_t seed) {
   const Geo3 g = geoOf(k);
   ASSERT_TRUE(directConvSupported(g, k.n, k.c, k.m)) << describe(k);
   Data d = makeData(k, g, seed);
@@ -158,7 +158,7 @@ void check(const Case& k, int threads, uint32_t seed) {
 }
 
 TEST(ConvDirect, MatchesGeneralKernelOnFixedShapes) {
-  const std::vector<Case> cases = {
+  const std::vector<DirectCase> cases = {
       // the suite's shapes: stems, small-K pointwise, the NHWC CNN, small maps
       {1, 3, 32, 33, 31, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, gemm::Act::Clip},
       {1, 3, 16, 30, 30, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, gemm::Act::HardSwish},
@@ -194,7 +194,7 @@ TEST(ConvDirect, MatchesGeneralKernelOnRandomShapes) {
   const gemm::Act acts[] = {gemm::Act::None, gemm::Act::Relu, gemm::Act::Clip, gemm::Act::HardSwish,
                             gemm::Act::ClipHardSwish, gemm::Act::LeakyRelu};
   for (int it = 0; it < 60; ++it) {
-    Case k{};
+    DirectCase k{};
     k.n = pick(1, 3);
     k.c = pick(1, 40);
     k.m = pick(1, 70);
@@ -220,7 +220,7 @@ TEST(ConvDirect, MatchesGeneralKernelOnRandomShapes) {
 }
 
 TEST(ConvDirect, AgreesWithDoubleReference) {
-  const Case k{2, 5, 9, 7, 8, 3, 3, 2, 1, 1, 2, 1, 2, 0, 1, gemm::Act::None, false, true};
+  const DirectCase k{2, 5, 9, 7, 8, 3, 3, 2, 1, 1, 2, 1, 2, 0, 1, gemm::Act::None, false, true};
   const Geo3 g = geoOf(k);
   Data d = makeData(k, g, 5);
   ThreadPool pool(1);
@@ -248,8 +248,8 @@ TEST(ConvDirect, AgreesWithDoubleReference) {
 
 TEST(ConvDirect, BitIdenticalForAnyThreadCount) {
   // Many tiles (split over positions) and a 5x5 map with 100 filters (split over panels too).
-  for (const Case& k : {Case{2, 12, 45, 21, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu, true},
-                        Case{1, 20, 100, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Clip, false}}) {
+  for (const DirectCase& k : {DirectCase{2, 12, 45, 21, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu, true},
+                        DirectCase{1, 20, 100, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Clip, false}}) {
     const Geo3 g = geoOf(k);
     Data d = makeData(k, g, 9);
     const gemm::Epilogue ep = epilogueOf(k, d.res);
@@ -284,7 +284,7 @@ std::string valuesText(const std::vector<float>& v) {
 
 /// Y = Relu(Conv(X, W, B) + R) through the executor (which fuses the Add and the Relu into the
 /// Conv's epilogue), W an initializer (prepacked in the node cache) or a graph input.
-std::vector<float> runConvAddRelu(const Case& k, const Geo3& g, const Data& d, bool constW, int threads,
+std::vector<float> runConvAddRelu(const DirectCase& k, const Geo3& g, const Data& d, bool constW, int threads,
                                   bool switchIsa) {
   const std::vector<int64_t> xd = {k.n, k.c, k.h, k.w}, wd = {k.m, k.c, k.kh, k.kw},
                              yd = {k.n, k.m, g.out[1], g.out[2]};
@@ -310,7 +310,7 @@ std::vector<float> runConvAddRelu(const Case& k, const Geo3& g, const Data& d, b
 }
 
 TEST(ConvDirect, ExecutorFusedConvAddReluPrepackedOrNot) {
-  const Case k{2, 9, 37, 11, 10, 3, 3, 1, 2, 1, 1, 1, 1, 1, 0, gemm::Act::Relu, true};
+  const DirectCase k{2, 9, 37, 11, 10, 3, 3, 1, 2, 1, 1, 1, 1, 1, 0, gemm::Act::Relu, true};
   const Geo3 g = geoOf(k);
   if (gemm::activeIsa() != gemm::Isa::Avx512) GTEST_SKIP() << "the executor runs the direct kernel with AVX-512 only";
   ASSERT_TRUE(preferDirectConv(g, k.n, k.c, k.m));
@@ -341,7 +341,7 @@ TEST(ConvDirect, ExecutorFusedConvAddReluPrepackedOrNot) {
 TEST(ConvDirect, DISABLED_Timing) {
   struct Named {
     const char* name;
-    Case k;
+    DirectCase k;
   };
   const std::vector<Named> shapes = {
       {"nhwc conv0 1->32 76x32 b41", {41, 1, 32, 76, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu}},
@@ -394,7 +394,7 @@ TEST(ConvDirect, DISABLED_Timing) {
   const char* only = std::getenv("CONV_TIMING_ONLY");  // a substring of the shape names to run
   for (const Named& s : shapes) {
     if (only && !std::strstr(s.name, only)) continue;
-    const Case& k = s.k;
+    const DirectCase& k = s.k;
     const Geo3 g = geoOf(k);
     Data d = makeData(k, g, 3);
     const gemm::Epilogue ep = epilogueOf(k, d.res);

@@ -18,7 +18,7 @@
 namespace npuconv {
 namespace {
 
-struct Case {
+struct PoolFusionCase {
   int64_t n, c, m, h, w, group;
   std::string convAttrs;  // inside Conv <...>
   int64_t kh, kw;         // Conv kernel
@@ -34,7 +34,7 @@ std::string list(std::mt19937& rng, int64_t count, float scale) {
 }
 
 /// X [n, c, h, w] -> Conv (weights and bias initializers) [-> act] -> MaxPool -> Y.
-std::string modelText(const Case& k, bool indices = false) {
+std::string modelText(const PoolFusionCase& k, bool indices = false) {
   std::mt19937 rng(7);
   const int64_t cg = k.c / k.group;
   const std::string w = list(rng, k.m * cg * k.kh * k.kw, 0.5f), b = list(rng, k.m, 0.5f);
@@ -53,15 +53,15 @@ std::string modelText(const Case& k, bool indices = false) {
          "}, float lo = {-0.3}, float hi = {0.7}>\n{\n" + body + "}\n";
 }
 
-struct Outcome {
+struct PoolFusionOutcome {
   std::vector<float> y;
   std::vector<int64_t> dims;
   bool poolFused = false;  // the MaxPool was computed by the Conv's step
 };
 
 /// typeBatch: type the activation's result "A" as [n, ?, ?, ?] (otherwise its shape is unknown).
-Outcome run(const std::string& text, const Case& k, bool observe, int threads, bool typeBatch = false) {
-  Outcome r;
+PoolFusionOutcome runPoolFusion(const std::string& text, const PoolFusionCase& k, bool observe, int threads, bool typeBatch = false) {
+  PoolFusionOutcome r;
   auto model = parseOnnxText(text);
   EXPECT_TRUE(model.hasValue()) << model.status().toString();
   if (!model) return r;
@@ -96,7 +96,7 @@ Outcome run(const std::string& text, const Case& k, bool observe, int threads, b
   return r;
 }
 
-void expectBitIdentical(const Outcome& fused, const Outcome& plain) {
+void expectPoolFusionBitIdentical(const PoolFusionOutcome& fused, const PoolFusionOutcome& plain) {
   ASSERT_FALSE(plain.y.empty());
   ASSERT_EQ(fused.dims, plain.dims);
   ASSERT_EQ(fused.y.size(), plain.y.size());
@@ -104,7 +104,7 @@ void expectBitIdentical(const Outcome& fused, const Outcome& plain) {
 }
 
 TEST(ExecConvMaxPoolFusion, MatchesUnfusedRunOnEveryConvPath) {
-  const Case cases[] = {
+  const PoolFusionCase cases[] = {
       // One input channel, K = 9: batched GEMM over images (maps under 1024 positions), 123 KB
       // per image: chunks of 2 images and a remainder of 1.
       {3, 1, 32, 40, 24, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"},
@@ -123,31 +123,31 @@ TEST(ExecConvMaxPoolFusion, MatchesUnfusedRunOnEveryConvPath) {
       {3, 4, 8, 17, 21, 1, "pads = [0, 1, 2, 1]", 3, 3, "LeakyRelu",
        "kernel_shape = [3, 2], strides = [1, 2], pads = [1, 0, 2, 1]"},
   };
-  for (const Case& k : cases) {
+  for (const PoolFusionCase& k : cases) {
     const std::string text = modelText(k);
     SCOPED_TRACE(text.substr(text.find("{\n")));
-    const Outcome plain = run(text, k, true, 2);
+    const PoolFusionOutcome plain = runPoolFusion(text, k, true, 2);
     EXPECT_FALSE(plain.poolFused);
     for (int threads : {1, 2}) {
-      const Outcome fused = run(text, k, false, threads);
+      const PoolFusionOutcome fused = runPoolFusion(text, k, false, threads);
       EXPECT_TRUE(fused.poolFused) << threads << " threads";
-      expectBitIdentical(fused, plain);
+      expectPoolFusionBitIdentical(fused, plain);
     }
   }
 }
 
 TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
-  const Case base{3, 4, 8, 12, 10, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"};
+  const PoolFusionCase base{3, 4, 8, 12, 10, 1, "pads = [1, 1, 1, 1]", 3, 3, "Relu", "kernel_shape = [2, 2], strides = [2, 2]"};
   struct Variant {
     const char* why;
-    Case k;
+    PoolFusionCase k;
     bool indices;
   };
-  Case ceil = base;
+  PoolFusionCase ceil = base;
   ceil.poolAttrs += ", ceil_mode = 1";
-  Case dilated = base;
+  PoolFusionCase dilated = base;
   dilated.poolAttrs += ", dilations = [2, 2]";
-  Case stride3 = base;
+  PoolFusionCase stride3 = base;
   stride3.poolAttrs = "kernel_shape = [3, 3], strides = [3, 3]";
   const Variant variants[] = {
       {"ceil mode", ceil, false}, {"dilation", dilated, false},
@@ -156,24 +156,24 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   for (const Variant& v : variants) {
     SCOPED_TRACE(v.why);
     const std::string text = modelText(v.k, v.indices);
-    const Outcome plain = run(text, v.k, true, 2), other = run(text, v.k, false, 2);
+    const PoolFusionOutcome plain = runPoolFusion(text, v.k, true, 2), other = runPoolFusion(text, v.k, false, 2);
     EXPECT_FALSE(other.poolFused);
-    expectBitIdentical(other, plain);
+    expectPoolFusionBitIdentical(other, plain);
   }
   // The base case itself is fused (so the variants above test the conditions, not a dead path).
   const std::string text = modelText(base);
-  EXPECT_TRUE(run(text, base, false, 2).poolFused);
+  EXPECT_TRUE(runPoolFusion(text, base, false, 2).poolFused);
   // A batch of one known from the IR (the Relu's result typed [1, ?, ?, ?], as after shape
   // inference): not fused; the same model with a batch of 3 typed so is.
-  Case one = base;
+  PoolFusionCase one = base;
   one.n = 1;
   {
     SCOPED_TRACE("batch of one");
     const std::string oneText = modelText(one);
-    const Outcome plain = run(oneText, one, true, 2, true), other = run(oneText, one, false, 2, true);
+    const PoolFusionOutcome plain = runPoolFusion(oneText, one, true, 2, true), other = runPoolFusion(oneText, one, false, 2, true);
     EXPECT_FALSE(other.poolFused);
-    expectBitIdentical(other, plain);
-    EXPECT_TRUE(run(text, base, false, 2, true).poolFused);
+    expectPoolFusionBitIdentical(other, plain);
+    EXPECT_TRUE(runPoolFusion(text, base, false, 2, true).poolFused);
   }
   // float16 (its type unknown in the IR, so the fusion is planned): the kernel declines at run
   // time and the executor runs the Relu and the MaxPool itself.
@@ -184,9 +184,9 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   half.replace(half.find("  Y = MaxPool"), 13, "  P = MaxPool");
   half.replace(half.find("}\n", half.find("P = MaxPool")), 0, "  Y = Cast <to = 1> (P)\n");
   SCOPED_TRACE(half.substr(half.find("{\n")));
-  const Outcome plain = run(half, base, true, 2), declined = run(half, base, false, 2);
+  const PoolFusionOutcome plain = runPoolFusion(half, base, true, 2), declined = runPoolFusion(half, base, false, 2);
   EXPECT_FALSE(declined.poolFused);
-  expectBitIdentical(declined, plain);
+  expectPoolFusionBitIdentical(declined, plain);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ double refAct(double v, const Epilogue& e) {
   return v;
 }
 
-struct Case {
+struct GemmCase {
   int64_t M, N, K;
   bool tA, tB;
   float alpha, beta;
@@ -41,7 +41,7 @@ struct Case {
 };
 
 /// Runs one case and returns the max abs error relative to the reference's scale.
-void runCase(const Case& c, ThreadPool* pool, std::mt19937& rng) {
+void runCase(const GemmCase& c, ThreadPool* pool, std::mt19937& rng) {
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
   int64_t lda = (c.tA ? c.M : c.K) + 3, ldb = (c.tB ? c.K : c.N) + 5, ldc = c.N + c.ldcPad;
   int64_t aRows = c.tA ? c.K : c.M, bRows = c.tB ? c.N : c.K;
@@ -89,18 +89,18 @@ void runCase(const Case& c, ThreadPool* pool, std::mt19937& rng) {
   }
 }
 
-std::vector<Case> cases() {
-  std::vector<Case> out;
+std::vector<GemmCase> cases() {
+  std::vector<GemmCase> out;
   const int64_t sizes[][3] = {{1, 1, 1},   {1, 17, 5},   {7, 1, 9},    {6, 16, 8},   {12, 32, 4},   {13, 33, 3},
                               {5, 7, 0},   {31, 47, 300}, {64, 64, 64}, {100, 3, 513}, {3, 100, 200}, {150, 70, 257},
                               {25, 200, 1}, {145, 97, 33}, {200, 300, 70}, {1, 1000, 200},
                               {3, 700, 300}, {4, 50, 40}, {40, 1, 300}, {600, 1, 400}};
   for (auto& s : sizes)
     for (int t = 0; t < 4; ++t) {
-      Case c{s[0], s[1], s[2], (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0, {}};
+      GemmCase c{s[0], s[1], s[2], (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0, {}};
       out.push_back(c);
     }
-  Case c{37, 41, 29, false, false, 0.5f, 1.0f, 3, {}};
+  GemmCase c{37, 41, 29, false, false, 0.5f, 1.0f, 3, {}};
   out.push_back(c);
   c.beta = -0.75f;
   out.push_back(c);
@@ -114,7 +114,7 @@ std::vector<Case> cases() {
   const Act acts[] = {Act::None, Act::Relu, Act::Clip, Act::LeakyRelu, Act::HardSigmoid, Act::HardSwish, Act::Sigmoid};
   for (Act a : acts)
     for (int perRow = 0; perRow < 2; ++perRow) {
-      Case e{50, 70, 300, false, perRow == 0, 1.0f, perRow ? 0.0f : 0.5f, 2, {}};
+      GemmCase e{50, 70, 300, false, perRow == 0, 1.0f, perRow ? 0.0f : 0.5f, 2, {}};
       e.ep.act = a;
       e.ep.bias = reinterpret_cast<const float*>(1);  // replaced by runCase
       e.ep.biasPerRow = perRow != 0;
@@ -146,13 +146,13 @@ class GemmF32Test : public ::testing::TestWithParam<Isa> {
 TEST_P(GemmF32Test, MatchesDoubleReferenceSingleThread) {
   ASSERT_EQ(gemm::activeIsa(), GetParam());
   std::mt19937 rng(1234);
-  for (const Case& c : cases()) runCase(c, nullptr, rng);
+  for (const GemmCase& c : cases()) runCase(c, nullptr, rng);
 }
 
 TEST_P(GemmF32Test, MatchesDoubleReferenceThreaded) {
   ThreadPool pool(3);
   std::mt19937 rng(99);
-  for (const Case& c : cases()) runCase(c, &pool, rng);
+  for (const GemmCase& c : cases()) runCase(c, &pool, rng);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, GemmF32Test, ::testing::Values(Isa::Avx2, Isa::Avx512),

@@ -50,7 +50,7 @@ onnx::ModelProto goodModel() {
   return m;
 }
 
-struct Case {
+struct ErrorCase {
   const char* name;
   StatusCode code;
   const char* mentions;  // the message must name the offender

@@ -17,11 +17,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Case {
+struct CorpusCase {
   std::string name, args, expect;
   int exitCode = 0;
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const CorpusCase& c, std::ostream* os) { *os << c.name; }
 
 std::string trim(std::string s) {
   s.erase(0, s.find_first_not_of(" \t"));
@@ -30,8 +30,8 @@ std::string trim(std::string s) {
 }
 
 // cases.txt: `name | npuconv arguments | exit code | expected error text`, '#' comments.
-std::vector<Case> loadCases() {
-  std::vector<Case> out;
+std::vector<CorpusCase> loadCases() {
+  std::vector<CorpusCase> out;
   std::ifstream in(test::sourceDir() / "tests/malformed/cases.txt");
   std::string line;
   while (std::getline(in, line)) {
@@ -86,15 +86,15 @@ void expectCleanFailure(const std::string& name, std::string args, int exitCode,
   EXPECT_EQ(after, before) << "files left behind in " << dir;
 }
 
-class MalformedCorpus : public ::testing::TestWithParam<Case> {};
+class MalformedCorpus : public ::testing::TestWithParam<CorpusCase> {};
 
 TEST_P(MalformedCorpus, FailsCleanly) {
-  const Case& c = GetParam();
+  const CorpusCase& c = GetParam();
   expectCleanFailure(c.name, c.args, c.exitCode, c.expect);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, MalformedCorpus, ::testing::ValuesIn(loadCases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
+                         [](const ::testing::TestParamInfo<CorpusCase>& info) {
                            std::string n = info.param.name;
                            std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
                            return n;
@@ -102,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, MalformedCorpus, ::testing::ValuesIn(loadCases()
 
 TEST(MalformedCorpusFile, HasTheCasesOfIssue13) {
   std::vector<std::string> names;
-  for (const Case& c : loadCases()) names.push_back(c.name);
+  for (const CorpusCase& c : loadCases()) names.push_back(c.name);
   for (const char* n : {"truncated", "bitflip_length", "cycle", "dangling_input", "wrong_attr_type", "negative_dim",
                         "huge_dims", "bomb_1tb", "opset_too_new", "bad_utf8_node_name", "external_dotdot",
                         "calib_wrong_shape", "calib_wrong_dtype", "vocab_duplicates", "calib_text_empty_line"})
