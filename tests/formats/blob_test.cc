@@ -193,6 +193,18 @@ TEST(BlobFormat, MinimalBlobMatchesGoldenFileAndSpecHexDump) {
   EXPECT_EQ(blobToJson(*loaded)["ops"][1]["placement"], "npu");
 }
 
+TEST(BlobFormat, MultiLineProvenanceValueIsShownLineByLine) {
+  // PROV source_external_data_sha256 holds sha256sum's lines, one per external data file.
+  Program p = minimalProgram();
+  p.provenance.push_back({"source_external_data_sha256", "aa  a.bin\nbb  w/b.bin"});
+  auto loaded = parse(*serializeBlob(p));
+  ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
+  const std::string text = renderBlob(*loaded);
+  EXPECT_NE(text.find("  source_model: minimal.onnx\n  source_external_data_sha256:\n    aa  a.bin\n    bb  w/b.bin\n"),
+            std::string::npos) << text;
+  EXPECT_EQ(blobToJson(*loaded)["provenance"]["source_external_data_sha256"], "aa  a.bin\nbb  w/b.bin");
+}
+
 // --- the corrupted-blob corpus ------------------------------------------------------------------
 
 uint64_t getLe(const std::string& s, size_t off, int n) {
