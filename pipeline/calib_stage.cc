@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "formats/support/content_key.h"
+#include "formats/support/sha256.h"
 #include "pipeline/calib_cache.h"
 
 namespace npuconv {
