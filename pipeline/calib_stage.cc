@@ -6,29 +6,48 @@
 #include <chrono>
 
 #include "formats/support/content_key.h"
+#include "formats/support/sha256.h"
 #include "pipeline/calib_cache.h"
 
 namespace npuconv {
 
-Expected<std::string> modelContentKey(const std::filesystem::path& model, const OnnxFileInfo& info) {
+namespace {
+
+Expected<std::string> digestOf(Sha256Hasher& sha, const std::filesystem::path& file) {
+  Expected<std::string> d = sha.hex();
+  if (!d) return std::move(d).status().in(file.string());
+  return d;
+}
+
+}  // namespace
+
+Expected<ModelIdentity> modelIdentity(const std::filesystem::path& model, const OnnxFileInfo& info) {
+  ModelIdentity id;
   ContentHasher h;
-  NPU_TRY(h.addFile(model));
+  Sha256Hasher sha;
+  NPU_TRY(h.addFile(model, &sha));
+  NPU_ASSIGN_OR_RETURN(id.sha256, digestOf(sha, model));
   for (const auto& [location, bytes] : info.externalFiles) {  // std::map: sorted, deterministic
     h.addPart(location);
-    NPU_TRY(h.addFile(model.parent_path() / location));
+    Sha256Hasher external;
+    const std::filesystem::path file = model.parent_path() / location;
+    NPU_TRY(h.addFile(file, &external));
+    NPU_ASSIGN_OR_RETURN(id.externalSha256[location], digestOf(external, file));
   }
-  return h.hex();
+  id.key = h.hex();
+  return id;
 }
 
 Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes) {
   OnnxFileInfo info;
   NPU_ASSIGN_OR_RETURN(Model m, readOnnx(model, {}, &info));
-  NPU_ASSIGN_OR_RETURN(std::string key, modelContentKey(model, info));
+  NPU_ASSIGN_OR_RETURN(ModelIdentity id, modelIdentity(model, info));
   NPU_ASSIGN_OR_RETURN(std::unique_ptr<PassPipeline> pipeline, PassPipeline::create(passes));
   NPU_TRY(pipeline->runToStandardOps(m, model.string()));
   std::vector<std::filesystem::path> external;
   for (const auto& [location, bytes] : info.externalFiles) external.push_back(model.parent_path() / location);
-  return OptimizedModel{std::move(m), std::move(key), std::move(pipeline), std::move(external)};
+  return OptimizedModel{std::move(m), std::move(id.key), std::move(id.sha256), std::move(id.externalSha256),
+                        std::move(pipeline), std::move(external)};
 }
 
 nlohmann::ordered_json calibKeyOptions(const PassOptions& p, const std::vector<std::string>& tensors) {

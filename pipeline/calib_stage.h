@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,13 +24,25 @@
 
 namespace npuconv {
 
-/// The model file's bytes plus its external data files: the model's identity for caches.
-Expected<std::string> modelContentKey(const std::filesystem::path& model, const OnnxFileInfo& info);
+/// What names a source model, all from one read of its files.
+struct ModelIdentity {
+  /// The content key (xxHash64) of the model file plus its external data files: for caches.
+  std::string key;
+  /// SHA-256 of the .onnx file's bytes alone, as `sha256sum model.onnx` prints it: for the
+  /// blob's provenance and the report (docs/blob-format.md, PROV).
+  std::string sha256;
+  /// SHA-256 of each external data file, keyed by its location as the model writes it
+  /// (relative to the model's folder); std::map: in byte order of the locations.
+  std::map<std::string, std::string> externalSha256;
+};
+Expected<ModelIdentity> modelIdentity(const std::filesystem::path& model, const OnnxFileInfo& info);
 
 /// A model read and run through the passes up to quantization (PassPipeline::runToStandardOps).
 struct OptimizedModel {
   Model model;
   std::string modelKey;
+  std::string modelSha256;                              // ModelIdentity::sha256
+  std::map<std::string, std::string> externalSha256;    // ModelIdentity::externalSha256
   std::unique_ptr<PassPipeline> pipeline;  // runFinal still to run
   std::vector<std::filesystem::path> externalFiles;  // the model's external data files (their paths)
 };

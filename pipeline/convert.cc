@@ -406,7 +406,8 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
   std::error_code sizeEc;
   for (const std::filesystem::path& p : opt.externalFiles) inputBytes += std::filesystem::file_size(p, sizeEc);
   inputBytes += std::filesystem::file_size(o.model, sizeEc);
-  r["input"] = {{"model", o.model.string()}, {"key", modelKey}, {"model_bytes", inputBytes}};
+  r["input"] = {{"model", o.model.string()}, {"key", modelKey}, {"sha256", opt.modelSha256}, {"model_bytes", inputBytes}};
+  if (!opt.externalSha256.empty()) r["input"]["external_data_sha256"] = opt.externalSha256;
   nlohmann::ordered_json effective = effectiveOptions(o);
   r["options"] = effective;
   if (!o.optionSources.is_null()) r["option_sources"] = o.optionSources;
@@ -440,7 +441,8 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
     DeviceBlobRequest b{o.outDir / "model.npub", o.model.string(), modelKey, o.passes.pipeline,
                         pipeline->forTarget() ? pipeline->target().name : "", precisionName(o.precision),
                         o.precision == Precision::Int8 ? calibMethodName(o.calibrate.method) : "",
-                        r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0};
+                        r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0,
+                        opt.modelSha256, opt.externalSha256};
     NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics));
     if (r["device_blob"].contains("file")) r["device_blob"]["file"] = shown(b.path).string();
     timer.done("device_blob");

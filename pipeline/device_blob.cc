@@ -3,6 +3,7 @@
 
 #include "converter/device/interpreter.h"
 #include "formats/blob/blob_writer.h"
+#include "formats/support/sha256.h"
 #include "pipeline/lower_to_device.h"
 #include "pipeline/version.h"
 
@@ -12,9 +13,18 @@ Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobReque
   std::vector<device::KeyValue> prov = {{"npuconv_version", kNpuconvVersion},
                                         {"source_model", std::filesystem::path(r.sourceModel).filename().string()},
                                         {"source_model_key", r.sourceKey},
-                                        {"pipeline", r.pipeline},
-                                        {"target", r.target},
-                                        {"precision", r.precision}};
+                                        {"source_model_sha256", r.sourceSha256}};
+  if (!r.sourceExternalSha256.empty()) {
+    // sha256sum's own lines (docs/blob-format.md, PROV): `sha256sum -c` in the model's folder
+    // checks them as they stand.
+    std::string lines;
+    for (const auto& [location, hex] : r.sourceExternalSha256)
+      lines += (lines.empty() ? "" : "\n") + sha256sumLine(hex, location);
+    prov.push_back({"source_external_data_sha256", std::move(lines)});
+  }
+  prov.push_back({"pipeline", r.pipeline});
+  prov.push_back({"target", r.target});
+  prov.push_back({"precision", r.precision});
   if (!r.calibrationMethod.empty()) {
     prov.push_back({"calibration_method", r.calibrationMethod});
     prov.push_back({"calibration_samples", std::to_string(r.calibrationSamples)});

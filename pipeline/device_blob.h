@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,8 @@ struct DeviceBlobRequest {
   std::filesystem::path path;  // OUTDIR/model.npub
   std::string sourceModel, sourceKey, pipeline, target, precision, calibrationMethod;
   int64_t calibrationSamples = 0;
+  std::string sourceSha256;                                 // of the .onnx file (ModelIdentity)
+  std::map<std::string, std::string> sourceExternalSha256;  // location -> SHA-256 (ModelIdentity)
 };
 
 /// Writes the blob; the report section, or an I/O error. May type values of `m` (see lowerToDevice).

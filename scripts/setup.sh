@@ -12,6 +12,7 @@ PACKAGES=(
   chromium  # tests open the HTML report in a real browser, headless (tests/cli/report_html_test.cc)
   libgtest-dev googletest llvm-14-tools
   libpng-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libxxhash-dev
+  libssl-dev  # SHA-256 of the source model in the blob's provenance (formats/support/sha256.cc)
   clang-14 libclang-rt-14-dev  # the libFuzzer targets (tests/fuzz/run_fuzzers.sh)
   node-ajv  # tests check every report against docs/report.schema.json
   python3-torch  # tests/oracle/qwen2_oracle_test.cc generates its Qwen2-style decoder at test time

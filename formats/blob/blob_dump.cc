@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <string_view>
+
 namespace npuconv {
 
 const char* layoutName(device::Layout l) {
@@ -138,6 +141,24 @@ nlohmann::ordered_json blobToJson(const LoadedBlob& b) {
   return j;
 }
 
+namespace {
+
+/// "  key: value\n"; a value of several lines (PROV source_external_data_sha256, sha256sum's
+/// lines) goes below its key, each line indented, so it still reads as sha256sum printed it.
+std::string keyValueText(const device::KeyValue& kv) {
+  if (kv.value.find('\n') == std::string::npos) return fmt::format("  {}: {}\n", kv.key, kv.value);
+  std::string s = fmt::format("  {}:\n", kv.key);
+  size_t at = 0;
+  while (at <= kv.value.size()) {
+    size_t end = std::min(kv.value.find('\n', at), kv.value.size());
+    s += fmt::format("    {}\n", std::string_view(kv.value).substr(at, end - at));
+    at = end + 1;
+  }
+  return s;
+}
+
+}  // namespace
+
 std::string renderBlob(const LoadedBlob& b) {
   const device::Program& p = b.program;
   std::string s = fmt::format("device blob v{}.{}, {} bytes, {} sections\n", b.versionMajor, b.versionMinor, b.fileSize,
@@ -173,8 +194,8 @@ std::string renderBlob(const LoadedBlob& b) {
                      quantText(p, t.quant));
   }
   s += "provenance:\n";
-  for (const device::KeyValue& kv : p.provenance) s += fmt::format("  {}: {}\n", kv.key, kv.value);
-  for (const device::KeyValue& kv : p.metadata) s += fmt::format("  {}: {}\n", kv.key, kv.value);
+  for (const device::KeyValue& kv : p.provenance) s += keyValueText(kv);
+  for (const device::KeyValue& kv : p.metadata) s += keyValueText(kv);
   return s;
 }
 

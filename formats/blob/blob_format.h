@@ -11,7 +11,7 @@ namespace npuconv::blob {
 // --- header (64 bytes at offset 0) ---------------------------------------------------------
 inline constexpr std::array<uint8_t, 8> kMagic = {0x4E, 0x50, 0x55, 0x42, 0x0D, 0x0A, 0x1A, 0x0A};  // "NPUB\r\n\x1a\n"
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 0;
+inline constexpr uint16_t kVersionMinor = 1;  // 1.1: PROV source_model_sha256 (docs/blob-format.md, change log)
 inline constexpr uint32_t kHeaderSize = 64;
 inline constexpr uint32_t kByteOrderMark = 0x01020304;
 inline constexpr uint32_t kByteOrderMarkSwapped = 0x04030201;

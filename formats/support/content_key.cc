@@ -28,7 +28,7 @@ void ContentHasher::addPart(std::string_view bytes) {
   add(bytes);
 }
 
-Status ContentHasher::addFile(const std::filesystem::path& path) {
+Status ContentHasher::addFile(const std::filesystem::path& path, Sha256Hasher* alsoSha256) {
   std::error_code ec;
   uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) return Status::io("{}: {}", path.string(), ec.message());
@@ -41,6 +41,7 @@ Status ContentHasher::addFile(const std::filesystem::path& path) {
   for (size_t at = 0; at < mapped->size(); at += kStep) {
     size_t n = std::min(kStep, mapped->size() - at);
     add(mapped->data() + at, n);
+    if (alsoSha256) alsoSha256->add(mapped->data() + at, n);
     mapped->releasePages(at, n);
   }
   return Status::ok();

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "converter/support/status.h"
+#include "formats/support/sha256.h"
 
 namespace npuconv {
 
@@ -24,8 +25,10 @@ class ContentHasher {
   void add(std::string_view bytes) { add(bytes.data(), bytes.size()); }
   /// A length-prefixed part: ("ab", "c") and ("a", "bc") give different keys.
   void addPart(std::string_view bytes);
-  /// The bytes of a file (memory-mapped), length-prefixed; errors name the file.
-  Status addFile(const std::filesystem::path& path);
+  /// The bytes of a file (memory-mapped), length-prefixed; errors name the file. `alsoSha256`
+  /// gets the same bytes (without the length prefix) from the same pass: a multi-GiB model is
+  /// read once for its key and its SHA-256.
+  Status addFile(const std::filesystem::path& path, Sha256Hasher* alsoSha256 = nullptr);
   std::string hex() const;
 
  private:

@@ -193,6 +193,31 @@ TEST(BlobFormat, MinimalBlobMatchesGoldenFileAndSpecHexDump) {
   EXPECT_EQ(blobToJson(*loaded)["ops"][1]["placement"], "npu");
 }
 
+TEST(BlobFormat, Version1_0BlobStillReads) {
+  // minimal.npub as the 1.0 writer wrote it (minor 0, no SHA-256 in PROV): minor versions are
+  // additive, so this reader takes it and it runs as before.
+  auto old = readBlob(test::sourceDir() / "testdata/blobs/minimal_v1_0.npub");
+  ASSERT_TRUE(old.hasValue()) << old.status().toString();
+  EXPECT_EQ(old->versionMinor, 0);
+  EXPECT_EQ(old->program.provenance, minimalProgram().provenance);
+  auto now = parse(minimalBytes());
+  ASSERT_TRUE(now.hasValue());
+  EXPECT_EQ(now->versionMinor, blob::kVersionMinor);
+  EXPECT_TRUE(Interpreter::create(old->program).hasValue());
+}
+
+TEST(BlobFormat, MultiLineProvenanceValueIsShownLineByLine) {
+  // PROV source_external_data_sha256 holds sha256sum's lines, one per external data file.
+  Program p = minimalProgram();
+  p.provenance.push_back({"source_external_data_sha256", "aa  a.bin\nbb  w/b.bin"});
+  auto loaded = parse(*serializeBlob(p));
+  ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
+  const std::string text = renderBlob(*loaded);
+  EXPECT_NE(text.find("  source_model: minimal.onnx\n  source_external_data_sha256:\n    aa  a.bin\n    bb  w/b.bin\n"),
+            std::string::npos) << text;
+  EXPECT_EQ(blobToJson(*loaded)["provenance"]["source_external_data_sha256"], "aa  a.bin\nbb  w/b.bin");
+}
+
 // --- the corrupted-blob corpus ------------------------------------------------------------------
 
 uint64_t getLe(const std::string& s, size_t off, int n) {
@@ -232,7 +257,8 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
       {"bad_magic", [](std::string& s) { s[3] = 'X'; }, "bad magic"},
       {"text_mode_transfer", [](std::string& s) { s.erase(4, 1); }, "bad magic"},
       {"big_endian_bom", [](std::string& s) { test::putLe(s, blob::kOffBom, blob::kByteOrderMarkSwapped, 4); }, "written big-endian"},
-      {"major_2", [](std::string& s) { test::putLe(s, blob::kOffMajor, 2, 2); refreshCrcs(s); }, "format version 2.0"},
+      {"major_2", [](std::string& s) { test::putLe(s, blob::kOffMajor, 2, 2); refreshCrcs(s); },
+       fmt::format("format version 2.{}: this reader reads major version 1 only", blob::kVersionMinor)},
       {"header_crc", [](std::string& s) { s[blob::kHeaderSize + 24] ^= 1; }, "header CRC-32C mismatch"},
       {"reserved_header", [](std::string& s) { s[blob::kOffReserved + 3] = 1; refreshCrcs(s); }, "header reserved byte 51"},
       {"unknown_header_flag", [](std::string& s) { test::putLe(s, blob::kOffFlags, 0x80, 4); refreshCrcs(s); }, "unknown bits"},
