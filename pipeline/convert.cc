@@ -105,6 +105,7 @@ nlohmann::ordered_json effectiveOptions(const ConvertOptions& o) {
   j["calib_method"] = calibMethodName(o.calibrate.method);
   j["percentile"] = o.calibrate.percentile;
   j["bias_correction"] = o.biasCorrection;
+  j["equalize"] = o.equalize;
   j["layer_error_samples"] = o.layerErrorSamples;
   j["calib_cache"] = o.calibCache.string();
   const QuantizeOptions& q = o.quant;
@@ -226,16 +227,31 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
   nlohmann::ordered_json timings = nlohmann::ordered_json::object();
   ConvertStepTimer timer(timings);
   QuantizeOptions quant = o.quant;
+  std::optional<AutoMixedSetup> autoMixed;
+  if (o.autoMixed.enabled) {
+    NPU_ASSIGN_OR_RETURN(AutoMixedSetup setup, setUpAutoMixed(o, m));
+    autoMixed.emplace(std::move(setup));
+  }
+  timer.restart();
+  std::string calibKey = modelKey;
+  if (o.precision == Precision::Int8) {
+    // Before calibration: the statistics (and the search) see the rescaled model.
+    NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json eq,
+                         equalizeBeforeCalibration(o, m, autoMixed ? autoMixed->calibSamples : o.calib.maxSamples, calibKey));
+    if (!eq.empty()) {
+      report["equalization"] = {{"what", "depthwise Conv inputs rescaled per channel (quant/equalize.h): spread = largest "
+                                         "/ smallest channel max |x| on the first calibration samples"},
+                                {"pairs", std::move(eq)}};
+      timer.done("equalization");
+    }
+  }
+  // The float reference of bias correction and the layer table: after equalization, so each
+  // quantized layer is compared with (and fed) the tensors of the same rescaled float model.
   std::optional<Model> floatModel;
   const bool layerError = o.precision == Precision::Int8 && o.layerErrorSamples > 0;
   if (o.biasCorrection || layerError) {
     NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
     floatModel.emplace(std::move(copy));
-  }
-  std::optional<AutoMixedSetup> autoMixed;
-  if (o.autoMixed.enabled) {
-    NPU_ASSIGN_OR_RETURN(AutoMixedSetup setup, setUpAutoMixed(o, m));
-    autoMixed.emplace(std::move(setup));
   }
   timer.restart();
   const std::vector<LayerPrecision> higher = higherPrecisions(pipeline.forTarget() ? &pipeline.target() : nullptr);
@@ -248,7 +264,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
       co.data.maxSamples = autoMixed->calibSamples;
       co.observeAll = true;
     }
-    NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, modelKey));
+    NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, calibKey));
     cal.emplace(std::move(c));
     report["calibration"] = cal->summary;
     for (auto& w : cal->warnings) warnings.push_back(std::move(w));
