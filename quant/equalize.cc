@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <sstream>
+
+#include <fmt/format.h>
+
 #include "converter/exec/executor.h"
 #include "passes/match.h"
 
@@ -20,6 +24,20 @@ struct Pair {
 };
 
 const std::string& originalName(const Node& n) { return n.provenance().empty() ? n.name() : n.provenance().front(); }
+/// The original name a node's result stands for in per-layer comparisons (pipeline/layer_match.h:
+/// the last of its original names, a Conv with a folded BatchNormalization stands for the BN).
+const std::string& standsFor(const Node& n) { return n.provenance().empty() ? n.name() : n.provenance().back(); }
+
+void recordScales(Model& m, const std::string& key, const std::vector<double>& s) {
+  std::string line = key + "\t";
+  for (size_t c = 0; c < s.size(); ++c) line += fmt::format("{}{}", c ? " " : "", s[c]);
+  for (auto& [k, v] : m.metadata)
+    if (k == kChannelScalesKey) {
+      v += "\n" + line;
+      return;
+    }
+  m.metadata.emplace_back(std::string(kChannelScalesKey), line);
+}
 
 TensorRef constF32(const Value* v) {
   TensorRef t = v ? m::constTensor(v) : nullptr;
@@ -146,6 +164,8 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
     scaleSlices(g, p.producer, 1, inv, 1);
     if (p.producer->operand(2)) scaleSlices(g, p.producer, 2, inv, 1);
     scaleSlices(g, p.depthwise, 1, s, p.multiplier);
+    recordScales(m, standsFor(*p.producer), s);
+    if (Node* relu = p.between->producer(); relu && relu != p.producer) recordScales(m, standsFor(*relu), s);
     report.push_back({{"producer", originalName(*p.producer)},
                       {"depthwise", originalName(*p.depthwise)},
                       {"channels", p.channels},
@@ -153,6 +173,24 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
                       {"spread_after", std::round(spread(after) * 100) / 100}});
   }
   return report;
+}
+
+std::map<std::string, std::vector<double>> recordedChannelScales(const Model& m) {
+  std::map<std::string, std::vector<double>> out;
+  for (const auto& [k, v] : m.metadata) {
+    if (k != kChannelScalesKey) continue;
+    std::istringstream lines(v);
+    std::string line;
+    while (std::getline(lines, line)) {
+      size_t tab = line.find('\t');
+      if (tab == std::string::npos) continue;
+      std::istringstream nums(line.substr(tab + 1));
+      std::vector<double> s;
+      for (double x; nums >> x;) s.push_back(x);
+      out[line.substr(0, tab)] = std::move(s);
+    }
+  }
+  return out;
 }
 
 }  // namespace npuconv

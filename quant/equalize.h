@@ -20,6 +20,11 @@
 // activation instead of the weights because the activation is what is quantized per tensor).
 #pragma once
 
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "converter/exec/sample_stream.h"
@@ -38,5 +43,13 @@ struct EqualizeOptions {
 /// Conv, the channel count and the spread max a[c] / min a[c] before and after (dead channels,
 /// a[c] = 0, are left alone). An empty array when the model has no such pair (no data is read).
 Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream& data, const EqualizeOptions& opt);
+
+/// The rescaled tensors are recorded in the model metadata under this key, one line per tensor:
+/// "<original ONNX node name>\t<s[0]> <s[1]> ...": the tensor that node stands for holds the
+/// original's channel c divided by s[c]. `npuconv compare` multiplies it back before comparing
+/// with the unequalized float model, so a per-layer report shows quantization error, not the
+/// rescaling.
+inline constexpr std::string_view kChannelScalesKey = "npuconv.channel_scales";
+std::map<std::string, std::vector<double>> recordedChannelScales(const Model& m);
 
 }  // namespace npuconv

@@ -89,6 +89,12 @@ TEST(EqualizeDepthwise, KeepsTheFloatModelAndRecoversInt8OnSmallChannels) {
     EXPECT_EQ(r[0]["depthwise"], text == kStem ? "Conv_2" : "Conv_3") << r.dump();
     EXPECT_GT(r[0]["spread_before"].get<double>(), 100.0) << r.dump();
     EXPECT_LE(r[0]["spread_after"].get<double>(), 2.0) << r.dump();
+    // Recorded for `npuconv compare`: the tensors Conv_1 (and Relu_2) stand for, 4 scales each.
+    auto recorded = recordedChannelScales(eq);
+    ASSERT_EQ(recorded.count("Conv_1"), 1u);
+    EXPECT_EQ(recorded.at("Conv_1").size(), 4u);
+    EXPECT_EQ(recorded.at("Conv_1")[0], 1.0);  // the largest channel is never scaled
+    EXPECT_EQ(recorded.size(), text == kStem ? 1u : 2u);
     // Float: the same function (powers of two: the products are exact up to summation order).
     EXPECT_GT(compare(original, eq, heldOut).sqnrDb(), 100.0);
     // int8: the small channels had less than one step before; now they use the range.
