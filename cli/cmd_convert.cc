@@ -26,7 +26,7 @@ struct ConvertCli {
   double atol = 0, rtol = 0, minCosine = 0, minSqnr = 0;
   CLI::Option* modelOpt = nullptr;
   CLI::Option* outOpt = nullptr;
-  bool biasCorrection = false, noBiasCorrection = false;
+  bool biasCorrection = false, noBiasCorrection = false, noEqualize = false;
   CLI::Option* targetSqnr = nullptr;
   CLI::Option* targetCosine = nullptr;
   /// A target alone asks for the search (--auto-mixed is then implied).
@@ -82,6 +82,7 @@ int runConvertCommand(ConvertCli& cli) {
   // precisions need no calibration data unless asked for it.
   c.convert.biasCorrection =
       cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection);
+  c.convert.equalize = !cli.noEqualize;
   c.convert.autoMixed.enabled = c.convert.autoMixed.enabled || cli.targetSet();
   c.convert.optionSources = *sources;
   const bool quiet = cli.quiet || cli.logLevel == "error";
@@ -166,6 +167,9 @@ void addConvertCommand(CLI::App& app, CommandAction& action) {
                            "Fast bias correction after quantization (default for int8; int8-weights: needs calibration data)");
   auto* nobc = cmd->add_flag("--no-bias-correction", cli->noBiasCorrection, "int8: skip bias correction (faster conversion)");
   bc->excludes(nobc);
+  cmd->add_flag("--no-equalize", cli->noEqualize,
+                "int8: keep the weights as they are (default: a Conv feeding a depthwise Conv has its output channels "
+                "rescaled so every channel of the depthwise input uses the int8 range)");
   cmd->add_option("--layer-error-samples", o.layerErrorSamples,
                   "int8: per-layer error table in the report over the first N calibration samples (0: none; default 8)")
       ->check(CLI::NonNegativeNumber);

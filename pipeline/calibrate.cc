@@ -1,6 +1,8 @@
 // calibrate.cc - see calibrate.h.
 #include "pipeline/calibrate.h"
 
+#include "quant/equalize.h"
+
 namespace npuconv {
 
 CalibStageOptions calibStageOptions(const ConvertOptions& o) {
@@ -14,6 +16,21 @@ CalibStageOptions calibStageOptions(const ConvertOptions& o) {
   c.cacheFile = o.calibCache;
   c.diagnostics = o.diagnostics;
   return c;
+}
+
+Expected<nlohmann::ordered_json> equalizeBeforeCalibration(const ConvertOptions& o, Model& m, int64_t limit,
+                                                          std::string& modelKey) {
+  if (o.precision != Precision::Int8 || !o.equalize) return nlohmann::ordered_json::array();
+  CalibDataOptions d = o.calib;
+  if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
+  EqualizeOptions eo;
+  eo.threads = o.threads;
+  if (limit > 0) eo.samples = std::min(eo.samples, limit);
+  d.maxSamples = eo.samples;
+  NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> data, openCalibData(d, modelInputSpecs(m)));
+  NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json pairs, equalizeDepthwiseInputs(m, *data, eo));
+  if (!pairs.empty()) modelKey += "+equalized-depthwise-inputs";
+  return pairs;
 }
 
 Expected<nlohmann::ordered_json> runCalibrate(const ConvertOptions& o, const std::filesystem::path& output) {
@@ -31,6 +48,8 @@ Expected<nlohmann::ordered_json> runCalibrate(const ConvertOptions& o, const std
   CalibStageOptions c = calibStageOptions(o);
   c.cacheFile = output;
   c.alwaysCompute = true;
+  auto eq = equalizeBeforeCalibration(o, opt.model, o.calib.maxSamples, opt.modelKey);
+  if (!eq) return std::move(eq).status().in(o.model.string());
   auto r = runCalibStage(c, opt.model, opt.modelKey);
   if (!r) return std::move(r).status().in(o.model.string());
   return std::move(r->summary);

@@ -17,6 +17,14 @@ namespace npuconv {
 /// The calibration step's options as convert sets them (cache file = --calib-cache).
 CalibStageOptions calibStageOptions(const ConvertOptions& o);
 
+/// int8 with o.equalize: depthwise input equalization (quant/equalize.h) of the optimized model,
+/// measured on the first 8 samples of o.calib (of the first `limit` when limit > 0, whatever the
+/// shard, so every shard rescales alike), before calibration: convert and calibrate observe the
+/// same graph. Returns the report's "equalization" entries; `modelKey` gains a mark when the model
+/// changed, so statistics of the unequalized graph are never reused for it.
+Expected<nlohmann::ordered_json> equalizeBeforeCalibration(const ConvertOptions& o, Model& m, int64_t limit,
+                                                          std::string& modelKey);
+
 /// Runs the passes of `o` on o.model, calibrates on o.calib (o.calibrate's shard only) and
 /// writes the statistics to `output` as {"key", "npuconv_version", "stats"}. `o.precision`
 /// must be int8 (the only precision that uses activation statistics). Returns the summary

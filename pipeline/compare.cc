@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "converter/exec/executor.h"
@@ -11,6 +12,7 @@
 #include "formats/onnx/onnx_writer.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/layer_match.h"
+#include "quant/equalize.h"
 #include "quant/error_stats.h"
 
 namespace npuconv {
@@ -20,6 +22,20 @@ constexpr double kCleanDb = 60.0;  // inputs above this SQNR count as exact for 
 
 /// A copy of a sample tensor that outlives the executor's buffer pool.
 Tensor keep(const Tensor& t) { return Tensor::fromData(t.toData()); }
+
+/// `t` with channel c (axis 1) multiplied by s[c] (divided when `divide`): a tensor int8's
+/// depthwise input equalization rescaled (quant/equalize.h), back in the float model's units.
+Tensor rescaled(const Tensor& t, const std::vector<double>& s, bool divide) {
+  if (t.dtype() != DType::F32 || t.rank() < 2 || t.dim(1) != static_cast<int64_t>(s.size())) return keep(t);
+  std::vector<float> x(t.span<float>().begin(), t.span<float>().end());
+  int64_t inner = 1;
+  for (int64_t i = 2; i < t.rank(); ++i) inner *= t.dim(i);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double k = s[(i / static_cast<size_t>(inner)) % s.size()];
+    x[i] = static_cast<float>(divide ? x[i] / k : x[i] * k);
+  }
+  return Tensor::fromValues(DType::F32, t.dims(), std::span<const float>(x));
+}
 
 /// B cut at the matched values: each becomes a graph input its readers take instead (before
 /// its QuantizeLinear when quantized: the Q/DQ pair is duplicated for the readers), and the
@@ -132,11 +148,19 @@ Expected<CompareResult> compareModels(const CompareOptions& o) {
     NPU_ASSIGN_OR_RETURN(ec, Executor::create(*cut, ExecOptions{.threads = o.threads}));
   }
 
+  // Tensors B holds rescaled per channel (int8's depthwise input equalization).
+  const std::map<std::string, std::vector<double>> scales = recordedChannelScales(b);
+  auto scaleOf = [&](size_t i) -> const std::vector<double>* {
+    auto it = scales.find(layers[i].key);
+    return it == scales.end() ? nullptr : &it->second;
+  };
   std::map<std::string, ErrorStats> outStats;
   std::vector<ErrorStats> acc(layers.size()), iso(layers.size());
   std::vector<std::string> skipped(layers.size());
   auto addLayer = [&](ErrorStats& s, size_t i, const Tensor* ta, const Tensor* tb) {
     if (!ta || !tb) return;
+    std::optional<Tensor> back;
+    if (const std::vector<double>* k = scaleOf(i)) tb = &back.emplace(rescaled(*tb, *k, false));
     if (ta->dtype() != DType::F32 || tb->dtype() != DType::F32) skipped[i] = "not float32";
     else if (ta->dims() != tb->dims()) skipped[i] = fmt::format("shapes differ ({} vs {})", ta->describe(), tb->describe());
     else s.add(ta->span<float>(), tb->span<float>());
@@ -164,7 +188,10 @@ Expected<CompareResult> compareModels(const CompareOptions& o) {
     if (ec) {
       NamedTensors in = *sample;
       for (size_t i = 0; i < layers.size(); ++i)
-        if (const Tensor* t = find(seenA, layers[i].a.value)) in[cutInputs.at(layers[i].key)] = *t;
+        if (const Tensor* t = find(seenA, layers[i].a.value)) {
+          const std::vector<double>* k = scaleOf(i);
+          in[cutInputs.at(layers[i].key)] = k ? rescaled(*t, *k, true) : *t;
+        }
       NPU_ASSIGN_OR_RETURN(NamedTensors rc, ec->run(in));
       for (size_t i = 0; i < layers.size(); ++i) {
         auto it = rc.find(layers[i].b.value->name());

@@ -30,6 +30,8 @@ struct ConvertOptions {
   CalibDataOptions calib;        // --calib, --calib-text, --tokenizer, --seq-len, --mean ...
   CalibrateOptions calibrate;    // --calib-method, --percentile (tensors and threads are set here)
   bool biasCorrection = false;
+  /// int8: depthwise input equalization before calibration (quant/equalize.h); --no-equalize.
+  bool equalize = true;
   // int8: the per-layer error table (report "layer_error") over the first N calibration
   // samples; 0 leaves it out.
   int64_t layerErrorSamples = 8;

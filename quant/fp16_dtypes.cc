@@ -18,6 +18,10 @@ DType resultType(const Node* n, size_t r) {
   static const std::set<std::string> kInt64 = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero", "NonMaxSuppression"};
   static const std::set<std::string> kBool = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And",
                                               "Or", "Xor", "Not", "IsNaN", "IsInf"};
+  // ONNX Runtime's com.microsoft Q/DQ (16-bit activations before opset 21) follow ONNX's rules:
+  // an int16 layer's DequantizeLinear feeding an fp16 layer must be known float32 to get its Cast.
+  if (n->isQdq("DequantizeLinear")) return DType::F32;
+  if (n->isQdq("QuantizeLinear")) return n->operand(2) ? operandType(n, 2) : DType::U8;
   if (!n->domain().empty()) return DType::Undefined;
   const std::string& op = n->opType();
   if (kInt64.count(op)) return DType::I64;

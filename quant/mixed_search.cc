@@ -45,6 +45,13 @@ class Search {
       for (const std::string& n : units_[i].names) c.setNode(n, high);
     return c;
   }
+  /// int8 except the units of `precisions` (indices into units_).
+  MixedConfig withPrecisions(const std::map<size_t, LayerPrecision>& precisions) const {
+    MixedConfig c;
+    for (const auto& [i, p] : precisions)
+      for (const std::string& n : units_[i].names) c.setNode(n, p);
+    return c;
+  }
   /// Everything float32 except unit `i` at int8.
   MixedConfig aloneInt8(size_t i) const {
     MixedConfig c;
@@ -157,19 +164,43 @@ Expected<MixedSearchResult> Search::run() {
       best = s;
     }
   }
+  // Demotion: when every layer in the most compact higher precision missed the target (so H is
+  // fp16 or fp32), a chosen layer may still need less than H. Each, least sensitive first, goes
+  // to the most compact precision below H that keeps the target: int16 keeps its weights int8.
+  std::map<size_t, LayerPrecision> precision;
+  for (size_t i : chosen) precision[i] = result_.higher;
+  const std::vector<LayerPrecision> below(opt_.higher.begin(),
+                                          std::find(opt_.higher.begin(), opt_.higher.end(), result_.higher));
+  if (!below.empty()) {
+    progress_.setTotal(static_cast<size_t>(result_.evaluations) + chosen.size() * below.size());
+    for (size_t k = chosen.size(); k-- > 0;)
+      for (LayerPrecision p : below) {
+        std::map<size_t, LayerPrecision> trial = precision;
+        trial[chosen[k]] = p;
+        NPU_ASSIGN_OR_RETURN(MixedScore s, evaluate(withPrecisions(trial)));
+        if (opt_.target.meets(s)) {
+          precision = std::move(trial);
+          best = s;
+          break;
+        }
+      }
+  }
   for (size_t i = 0; i < n; ++i) {
     LayerChoice& L = result_.layers[i];
-    bool in = std::find(chosen.begin(), chosen.end(), i) != chosen.end();
+    bool in = precision.count(i) > 0;
     bool wasPruned = std::find(pruned.begin(), pruned.end(), i) != pruned.end();
-    L.precision = in ? result_.higher : LayerPrecision::Int8;
-    if (in)
+    L.precision = in ? precision.at(i) : LayerPrecision::Int8;
+    if (in && L.precision != result_.higher)
+      L.why = fmt::format("rank {} of {}: {} suffices for {} (the others kept need {})", L.rank, n,
+                          layerPrecisionName(L.precision), opt_.target.describe(), layerPrecisionName(result_.higher));
+    else if (in)
       L.why = fmt::format("rank {} of {}: needed for {}", L.rank, n, opt_.target.describe());
     else if (wasPruned)
       L.why = fmt::format("rank {}: the target holds without it", L.rank);
     else
       L.why = fmt::format("rank {}: below the cut (first {} layers meet the target)", L.rank, hi);
   }
-  result_.config = withHigh(chosen, result_.higher);
+  result_.config = withPrecisions(precision);
   result_.finalScore = best;
   result_.met = true;
   return done();

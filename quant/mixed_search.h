@@ -13,7 +13,11 @@
 //      the two (ties: graph order);
 //   4. the shortest prefix of the ranking that meets the target (doubling, then bisection);
 //   5. pruning: each chosen layer, least sensitive first, goes back to int8 when the target
-//      still holds without it.
+//      still holds without it;
+//   6. demotion, when H is not the most compact higher precision (all-int16 missed): each chosen
+//      layer, least sensitive first, goes down to the most compact precision below H (int16)
+//      that still meets the target, so a layer that only needs 16-bit activations keeps its
+//      weights int8.
 // Deterministic: the same evaluations give the same config, whatever the timing.
 #pragma once
 

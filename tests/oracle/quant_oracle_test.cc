@@ -244,9 +244,20 @@ TEST(QuantOracle, MixedInt16AndFp16LayersMatchOnnxRuntime) {
       }
     EXPECT_GT(wide, 0) << "no 16-bit QuantizeLinear";
     EXPECT_EQ(q.opsetVersion("com.microsoft"), 1);
-    OracleStats st = compareWithOrt(c.name + "_mixed", std::move(q), test::seededInputs(f, 999));
+    // ONNX Runtime computes a float16 MaxPool in float32: Cast(f32->f16) -> MaxPool -> Cast(f16->f32)
+    // returns unrounded values on its CPU provider (measured on 1.30, optimizations disabled too),
+    // while the executor rounds to float16 as ONNX says. Downstream that is at most half a float16
+    // step: 2^(16-11) steps of a 16-bit tensor, 2^-11 relative on float outputs. (Before the
+    // com.microsoft DequantizeLinear had its result type, the "fp16" MaxPool read float32 and
+    // nothing was rounded on either side.)
+    const bool fp16 = opt.mixed.mentions(LayerPrecision::Fp16);
+    OracleStats st = compareWithOrt(c.name + "_mixed", std::move(q), test::seededInputs(f, 999), fp16 ? 1e-2 : 0);
     EXPECT_GT(st.intTensors, 0);
-    EXPECT_EQ(st.intMismatches, 0) << "quantized tensors differ between ONNX Runtime and the executor";
+    if (fp16) {
+      EXPECT_LE(st.intMaxStep, 32) << "more than float16 rounding between ONNX Runtime and the executor";
+    } else {
+      EXPECT_EQ(st.intMismatches, 0) << "quantized tensors differ between ONNX Runtime and the executor";
+    }
   }
 }
 

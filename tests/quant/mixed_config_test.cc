@@ -219,6 +219,29 @@ TEST(MixedConfig, Fp16AndFp32LayersStayFloatWithOneCastEachWay) {
   EXPECT_LT(f32.error, quantizeWith("{}").error);
 }
 
+// An int16 layer feeding an fp16 one: the 16-bit DequantizeLinear is ONNX Runtime's
+// com.microsoft one below opset 21, whose float32 result must still get its Cast to float16
+// (it did not: the fp16 Conv read float32 next to its float16 weight and the model did not run).
+TEST(MixedConfig, Int16LayerFeedingAnFp16LayerGetsItsCast) {
+  const std::map<std::string, test::Range> consts = {{"w1", {}}, {"b1", {}}, {"w2", {}}};
+  Model f = test::buildModel(kTwoConvs, consts);
+  const std::string n1 = test::producerOf(f, "a")->provenance().at(0);
+  const std::string relu = test::producerOf(f, "r")->provenance().at(0);
+  const std::string n2 = test::producerOf(f, "y")->provenance().at(0);
+  std::string cfg = "{\"nodes\": {\"" + n1 + "\": \"int16\", \"" + relu + "\": \"int16\", \"" + n2 + "\": \"fp16\"}}";
+  MixedRun r = quantizeWith(cfg.c_str());
+  const Node* conv = r.model.graph->findValue("y")->producer()->operand(0)->producer();
+  ASSERT_TRUE(conv && conv->is("Conv"));
+  EXPECT_EQ(conv->operand(1)->dtype(), DType::F16);
+  const Node* cast = conv->operand(0)->producer();
+  ASSERT_TRUE(cast && cast->is("Cast")) << (cast ? cast->opType() : "graph input");
+  const Node* dq = cast->operand(0)->producer();
+  ASSERT_TRUE(dq && dq->isQdq("DequantizeLinear"));
+  EXPECT_EQ(dq->domain(), "com.microsoft");
+  EXPECT_GT(r.error, 0.0);
+  EXPECT_LT(r.error, quantizeWith("{}").error);
+}
+
 TEST(MixedConfig, Int16BiasThatOverflowsInt32StaysFloat) {
   const char* text = R"(<ir_version: 8, opset_import: ["" : 13]>
     g (float[1,2,4,4] x, float[2,2,1,1] w, float[2] b) => (float[1,2,4,4] y) {

@@ -101,6 +101,21 @@ TEST(MixedSearch, FallsBackToTheNextPrecisionAndSaysWhenUnreachable) {
   ASSERT_TRUE(r.hasValue());
   EXPECT_TRUE(r->met);
   EXPECT_EQ(r->higher, LayerPrecision::Fp16);
+  // Demotion: with fp16 chosen, each layer is tried at int16 (half its noise left): one of the
+  // two can be (0.025 + 0 -> 16 dB), not both (0.05 -> 13 dB).
+  int fp16 = 0, int16 = 0;
+  for (const auto& [name, p] : r->config.nodes) {
+    fp16 += p == LayerPrecision::Fp16;
+    int16 += p == LayerPrecision::Int16;
+  }
+  EXPECT_EQ(fp16, 1) << mixedConfigToJson(r->config).dump();
+  EXPECT_EQ(int16, 1) << mixedConfigToJson(r->config).dump();
+  EXPECT_GE(r->finalScore.sqnrDb, 15.0);
+  for (const LayerChoice& L : r->layers) {
+    if (L.precision == LayerPrecision::Int16) {
+      EXPECT_NE(L.why.find("int16 suffices"), std::string::npos) << L.why;
+    }
+  }
   // Only int16 allowed: unreachable, reported, every layer at the best precision there is.
   Synthetic t = make({0.05, 0.05});
   t.int16Residual = 0.5;
