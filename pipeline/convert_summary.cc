@@ -7,15 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/html_text.h"
+
 namespace npuconv {
 namespace {
-
-std::string bytesText(double b) {
-  if (b >= 1 << 30) return fmt::format("{:.2f} GiB", b / (1 << 30));
-  if (b >= 1 << 20) return fmt::format("{:.1f} MiB", b / (1 << 20));
-  if (b >= 1 << 10) return fmt::format("{:.1f} KiB", b / (1 << 10));
-  return fmt::format("{} B", b);
-}
 
 template <typename T>
 T get(const nlohmann::ordered_json& j, const char* key, T fallback) {

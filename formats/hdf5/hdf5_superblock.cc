@@ -14,9 +14,9 @@ constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, 
 uint32_t rot(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
 
 // Little-endian fields from a span whose length the caller has checked.
-class Cursor {
+class SuperblockCursor {
  public:
-  Cursor(std::span<const std::byte> b, size_t at) : b_(b), at_(at) {}
+  SuperblockCursor(std::span<const std::byte> b, size_t at) : b_(b), at_(at) {}
   uint64_t uint(int bytes) {
     uint64_t v = 0;
     for (int i = 0; i < bytes; ++i) v |= uint64_t(std::to_integer<uint8_t>(b_[at_ + i])) << (8 * i);
@@ -100,7 +100,7 @@ struct Checker {
   // Versions 0 and 1: fixed fields, four addresses, the root group's symbol table entry.
   Status v0v1() {
     if (bytes.size() - sb.offset < 16) return needs(16);
-    Cursor c(bytes, sb.offset + 9);
+    SuperblockCursor c(bytes, sb.offset + 9);
     uint64_t freeSpaceVersion = c.uint(1), rootEntryVersion = c.uint(1);
     c.skip(1);
     uint64_t sharedHeaderVersion = c.uint(1), offsets = c.uint(1), lengths = c.uint(1);
@@ -137,7 +137,7 @@ struct Checker {
     // (the 4 GiB allocation of tests/fuzz/corpus/fuzz_hdf5/crash-oom-superblock.h5).
     NPU_ASSIGN_OR_RETURN(std::optional<uint64_t> drv, address("driver information block", driver, true, 16));
     if (drv) {
-      Cursor d(bytes, *drv);
+      SuperblockCursor d(bytes, *drv);
       uint64_t version = d.uint(1);
       d.skip(3);
       uint64_t size = d.uint(4);
@@ -151,7 +151,7 @@ struct Checker {
   // Versions 2 and 3: four addresses and a checksum.
   Status v2v3() {
     if (bytes.size() - sb.offset < 12) return needs(12);
-    Cursor c(bytes, sb.offset + 9);
+    SuperblockCursor c(bytes, sb.offset + 9);
     uint64_t offsets = c.uint(1), lengths = c.uint(1);
     c.skip(1);  // file consistency flags
     NPU_TRY(sizes(offsets, lengths));

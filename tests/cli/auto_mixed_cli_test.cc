@@ -110,12 +110,12 @@ TEST(AutoMixedCli, BiasCorrectionThatCostsTheTargetIsDropped) {
   const std::string base = fmt::format("convert '{}' --precision int8 --calib '{}' --layer-error-samples 0 --holdout-samples 2",
                                        model.string(), (dir / "x.npy").string());
   std::string err;
-  ASSERT_EQ(npuconv(fmt::format("{} --no-bias-correction --target-sqnr 1 -o '{}'", base, (dir / "plain").string()), &err), 0)
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} --no-bias-correction --target-sqnr 1 -o '{}'", base, (dir / "plain").string()), nullptr, &err), 0)
       << err;
   const double int8Db =
       nlohmann::json::parse(test::slurp(dir / "plain/report.json"))["auto_mixed"]["int8"]["sqnr_db"].get<double>();
   const double target = int8Db - 0.5;
-  ASSERT_EQ(npuconv(fmt::format("{} --target-sqnr {:.2f} -o '{}'", base, target, (dir / "bc").string()), &err), 0) << err;
+  ASSERT_EQ(test::runNpuconv(fmt::format("{} --target-sqnr {:.2f} -o '{}'", base, target, (dir / "bc").string()), nullptr, &err), 0) << err;
   auto j = nlohmann::json::parse(test::slurp(dir / "bc/report.json"))["auto_mixed"];
   ASSERT_TRUE(j.contains("bias_correction")) << j.dump();
   EXPECT_EQ(j["bias_correction"]["dropped"], true);
