@@ -441,8 +441,13 @@ Status checkVariantOptions(const ConvertOptions& o) {
 }
 
 /// A later shape variant: the passes at its shapes, then the quantizer with the first variant's
-/// ranges and options (no calibration of its own), then placement.
-Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<std::string>& shapes, const QuantizeOutcome& q) {
+/// options. Weights get the same int8 parameters in every variant (they depend on the weights
+/// alone), so the blob stores them once. Activation ranges: text calibration data is tokenized
+/// again at the variant's own sequence length and calibrates it (a sum over the sequence grows
+/// with it: ranges of another length would clip); tensor data has one shape, so the variant takes
+/// the first variant's ranges. `calibration` says which.
+Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<std::string>& shapes, const QuantizeOutcome& q,
+                                    std::string& calibration) {
   PassOptions po = o.passes;
   po.inputShapes = shapes;
   po.printIrAfter.clear();
@@ -453,7 +458,24 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
     NPU_TRY(convertToFp16(m, o.quant, qr));
   } else {
     NPU_CHECK(q.ranges.has_value(), "int8 variants need the first variant's ranges");
-    NPU_TRY(quantizeStatic(m, *q.ranges, q.quant, qr, q.wide));
+    QuantRanges ranges = *q.ranges, wide = q.wide;
+    calibration = "ranges of the first variant (calibration data of one shape)";
+    if (!o.calib.textFile.empty()) {
+      CalibStageOptions co = calibStageOptions(o);
+      co.passes.inputShapes = shapes;
+      co.data.seqLen = 0;  // the variant's frozen sequence length
+      co.cacheFile.clear();
+      co.diagnostics = nullptr;
+      NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, opt.modelKey));
+      ranges = std::move(c.ranges);
+      if (!q.wide.empty()) {
+        CalibrateOptions minmax = o.calibrate;
+        minmax.method = CalibMethod::MinMax;
+        NPU_ASSIGN_OR_RETURN(wide, computeRanges(c.stats, minmax));
+      }
+      calibration = fmt::format("own: {} samples at its sequence length", c.summary.value("samples", int64_t{0}));
+    }
+    NPU_TRY(quantizeStatic(m, ranges, q.quant, qr, wide));
     if (q.quant.mixed.mentions(LayerPrecision::Fp16)) {
       QuantizeOptions half = q.quant;
       half.keepIoTypes = true;
@@ -548,15 +570,21 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& given) {
                         r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0,
                         opt.modelSha256, opt.externalSha256};
     std::vector<Model> more;
+    std::vector<std::string> calibrations;
     for (size_t v = 1; v < variants.size(); ++v) {
-      NPU_ASSIGN_OR_RETURN(Model x, compileShapeVariant(o, variants[v], outcome));
+      std::string how;
+      NPU_ASSIGN_OR_RETURN(Model x, compileShapeVariant(o, variants[v], outcome, how));
       more.push_back(std::move(x));
+      calibrations.push_back(std::move(how));
     }
     if (more.size()) timer.done("shape_variants");
     std::vector<Model*> morePtrs;
     for (Model& x : more) morePtrs.push_back(&x);
     NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics, morePtrs));
     if (r["device_blob"].contains("file")) r["device_blob"]["file"] = shown(b.path).string();
+    if (r["device_blob"].contains("variants") && o.precision == Precision::Int8)
+      for (size_t v = 0; v < variants.size(); ++v)
+        r["device_blob"]["variants"][v]["calibration"] = v == 0 ? std::string("the conversion's") : calibrations[v - 1];
     timer.done("device_blob");
   }
   if (o.validation.enabled()) {
