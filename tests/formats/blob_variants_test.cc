@@ -131,22 +131,22 @@ void refreshAllCrcs(std::string& s) {
   test::putLe(s, blob::kOffHeaderCrc, crc32c(s.data(), table + size_t{count} * 32), 4);
 }
 
-std::vector<Tensor> runProgram(const Program& p, const Tensor& x) {
+std::vector<npuconv::Tensor> runProgram(const Program& p, const npuconv::Tensor& x) {
   auto interp = Interpreter::create(p);
   EXPECT_TRUE(interp.hasValue()) << interp.status().toString();
   if (!interp.hasValue()) return {};
-  auto out = (*interp)->run({x});
+  auto out = (*interp)->run(std::vector<npuconv::Tensor>{x});
   EXPECT_TRUE(out.hasValue()) << out.status().toString();
-  return out.hasValue() ? *out : std::vector<Tensor>{};
+  return out.hasValue() ? *out : std::vector<npuconv::Tensor>{};
 }
 
-Tensor input(int64_t h) {
+npuconv::Tensor input(int64_t h) {
   std::vector<float> v;
   for (int64_t i = 0; i < h * h; ++i) v.push_back(static_cast<float>(i % 7) * 0.37f - 0.9f);
   return test::f32Tensor({1, 1, h, h}, v);
 }
 
-bool sameBytes(const Tensor& a, const Tensor& b) {
+bool sameBytes(const npuconv::Tensor& a, const npuconv::Tensor& b) {
   return a.dims() == b.dims() && a.dtype() == b.dtype() && a.byteSize() == b.byteSize() &&
          std::memcmp(a.raw(), b.raw(), static_cast<size_t>(a.byteSize())) == 0;
 }
@@ -171,8 +171,8 @@ TEST(BlobVariants, EachVariantRunsBitForBitAsItsSingleShapeBlob) {
     auto v = selectBlobVariant(*multi, {{"x", {1, 1, h, h}}});
     ASSERT_TRUE(v.hasValue()) << v.status().toString();
     EXPECT_EQ(*v, static_cast<size_t>(h - 2));
-    const std::vector<Tensor> a = runProgram(multi->variant(*v), input(h));
-    const std::vector<Tensor> b = runProgram(single->program, input(h));
+    const std::vector<npuconv::Tensor> a = runProgram(multi->variant(*v), input(h));
+    const std::vector<npuconv::Tensor> b = runProgram(single->program, input(h));
     ASSERT_EQ(a.size(), 1u);
     ASSERT_EQ(b.size(), 1u);
     EXPECT_TRUE(sameBytes(a[0], b[0]));
@@ -215,8 +215,8 @@ TEST(BlobVariants, A11ReaderSkippingVarsSeesVariant0) {
   ASSERT_TRUE(r.hasValue()) << r.status().toString();
   EXPECT_EQ(r->variantCount(), 1u);
   EXPECT_EQ(r->skippedSections, std::vector<std::string>{"XARS"});
-  const std::vector<Tensor> a = runProgram(r->program, input(2));
-  const std::vector<Tensor> b = runProgram(convProgram(2), input(2));
+  const std::vector<npuconv::Tensor> a = runProgram(r->program, input(2));
+  const std::vector<npuconv::Tensor> b = runProgram(convProgram(2), input(2));
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_TRUE(sameBytes(a[0], b[0]));
