@@ -91,9 +91,9 @@ const Built& built() {
     r.multi = convert(int8 + "'" + (r.dir / "cal2.npy").string() + "' --input-shape x=2x16,3x16", "multi");
     r.single2 = convert(int8 + "'" + (r.dir / "cal2.npy").string() + "' --input-shape x=2x16", "single2");
     r.single3 = convert(int8 + "'" + (r.dir / "cal3.npy").string() + "' --input-shape x=3x16", "single3");
-    r.fp16Multi = convert("--precision fp16 --input-shape x=2x16,3x16", "fp16_multi");
-    r.fp16Single2 = convert("--precision fp16 --input-shape x=2x16", "fp16_single2");
-    r.fp16Single3 = convert("--precision fp16 --input-shape x=3x16", "fp16_single3");
+    r.fp16Multi = convert("--precision fp16 --keep-io-types --input-shape x=2x16,3x16", "fp16_multi");
+    r.fp16Single2 = convert("--precision fp16 --keep-io-types --input-shape x=2x16", "fp16_single2");
+    r.fp16Single3 = convert("--precision fp16 --keep-io-types --input-shape x=3x16", "fp16_single3");
     return r;
   }();
   return b;
@@ -135,6 +135,12 @@ TEST(MultiShapeCli, TheWeightsAreStoredOnce) {
     return uint64_t{0};
   };
   EXPECT_EQ(sectionSize(*multi, "WGHT"), sectionSize(*single, "WGHT"));
+  // The report lists the variants, and still matches its schema.
+  test::expectMatchesReportSchema(b.multi.parent_path() / "report.json");
+  const auto r = nlohmann::json::parse(test::slurp(b.multi.parent_path() / "report.json"));
+  ASSERT_EQ(r["device_blob"]["variants"].size(), 2u);
+  EXPECT_EQ(r["device_blob"]["variants"][1]["input_shapes"], "x=3x16");
+  EXPECT_EQ(r["device_blob"]["variants"][1]["calibration"], "ranges of the first variant (calibration data of one shape)");
   EXPECT_GT(sectionSize(*multi, "WGHT"), 0u);
   // The rest grows by the second variant's tensor, op and I/O tables only.
   EXPECT_LT(multi->fileSize, single->fileSize + sectionSize(*single, "TENS") + sectionSize(*single, "OPS ") + 1024);
