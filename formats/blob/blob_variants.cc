@@ -6,7 +6,7 @@
 namespace npuconv {
 namespace {
 
-std::string dimsText(const std::vector<int64_t>& d) {
+std::string variantDimsText(const std::vector<int64_t>& d) {
   std::string s;
   for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
   return s.empty() ? "scalar" : s;
@@ -17,7 +17,7 @@ std::string dimsText(const std::vector<int64_t>& d) {
 std::string variantInputShapes(const device::Program& p) {
   std::string s;
   for (const device::IoBinding& b : p.inputs)
-    s += (s.empty() ? "" : " ") + b.name + "=" + dimsText(p.tensors[static_cast<size_t>(b.tensor)].dims);
+    s += (s.empty() ? "" : " ") + b.name + "=" + variantDimsText(p.tensors[static_cast<size_t>(b.tensor)].dims);
   return s;
 }
 
@@ -32,7 +32,7 @@ Expected<size_t> selectBlobVariant(const LoadedBlob& b, const std::map<std::stri
     if (match) return v;
   }
   std::string given, takes;
-  for (const auto& [name, d] : dims) given += (given.empty() ? "" : " ") + name + "=" + dimsText(d);
+  for (const auto& [name, d] : dims) given += (given.empty() ? "" : " ") + name + "=" + variantDimsText(d);
   for (size_t v = 0; v < b.variantCount(); ++v) takes += (takes.empty() ? "" : " | ") + variantInputShapes(b.variant(v));
   return Status::invalidArgument("no shape variant of the blob takes {}: it takes {}", given, takes);
 }
