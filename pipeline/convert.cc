@@ -575,6 +575,15 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& given) {
       std::string how;
       NPU_ASSIGN_OR_RETURN(Model x, compileShapeVariant(o, variants[v], outcome, how));
       more.push_back(std::move(x));
+      if (o.precision == Precision::Int8 && o.calib.textFile.empty()) {
+        // Ranges of another shape can clip what grows with the shape (a sum over the sequence):
+        // say so where the user looks, not only in the report's variant table.
+        std::string w = fmt::format("shape variant {} takes the activation ranges calibrated at {} (the calibration data "
+                                    "has one shape); validate it with inputs of its shape",
+                                    fmt::join(variants[v], ","), fmt::join(variants[0], ","));
+        if (o.diagnostics) std::fprintf(o.diagnostics, "npuconv: warning: %s\n", w.c_str());
+        r["warnings"].push_back({{"kind", "quantization"}, {"message", w}});
+      }
       calibrations.push_back(std::move(how));
     }
     if (more.size()) timer.done("shape_variants");

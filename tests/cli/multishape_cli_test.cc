@@ -141,6 +141,12 @@ TEST(MultiShapeCli, TheWeightsAreStoredOnce) {
   ASSERT_EQ(r["device_blob"]["variants"].size(), 2u);
   EXPECT_EQ(r["device_blob"]["variants"][1]["input_shapes"], "x=3x16");
   EXPECT_EQ(r["device_blob"]["variants"][1]["calibration"], "ranges of the first variant (calibration data of one shape)");
+  // ...and the reuse is a warning, in the report and on stderr, naming both shapes.
+  bool warned = false;
+  for (const auto& w : r["warnings"])
+    warned |= w["message"].get<std::string>().find("shape variant x=3x16 takes the activation ranges calibrated at x=2x16") !=
+              std::string::npos;
+  EXPECT_TRUE(warned) << r["warnings"].dump();
   EXPECT_GT(sectionSize(*multi, "WGHT"), 0u);
   // The rest grows by the second variant's tensor, op and I/O tables only.
   EXPECT_LT(multi->fileSize, single->fileSize + sectionSize(*single, "TENS") + sectionSize(*single, "OPS ") + 1024);
