@@ -80,8 +80,12 @@ int runConvertCommand(ConvertCli& cli) {
     if (Status s = parsePerOutputThreshold(p, v.perOutput); !s.isOk()) return failWith(cli, s);
   // On by default for int8 (docs/quantization.md: the method x bias-correction tables); other
   // precisions need no calibration data unless asked for it.
+  // Several shapes (--input-shape NAME=A,B): off by default, as it corrects the biases with data
+  // of the first shape only and the variants share their weights (docs/cli.md).
+  bool severalShapes = false;
+  for (const std::string& e : c.convert.passes.inputShapes) severalShapes = severalShapes || e.find(',') != std::string::npos;
   c.convert.biasCorrection =
-      cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection);
+      cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection && !severalShapes);
   c.convert.equalize = !cli.noEqualize;
   c.convert.autoMixed.enabled = c.convert.autoMixed.enabled || cli.targetSet();
   c.convert.optionSources = *sources;

@@ -22,6 +22,7 @@
 #include "converter/device/interpreter.h"
 #include "converter/exec/executor.h"
 #include "formats/blob/blob_reader.h"
+#include "formats/blob/blob_variants.h"
 #include "formats/hdf5/hdf5.h"
 #include "formats/npy/npy.h"
 #include "formats/onnx/onnx_reader.h"
@@ -182,19 +183,32 @@ int runBlob(const RunOptions& o) {
   if (o.profile) return reportError(Status::invalidArgument("--profile: for ONNX models only, not a device blob"));
   auto blob = readBlob(o.model);
   if (!blob) return reportError(blob.status());
-  const device::Program& p = blob->program;
+  // Several frozen shapes (format 1.2): a dim that differs between variants is left symbolic
+  // here, and the inputs' own dims pick the variant below.
   Graph io("blob_io");
-  for (const device::IoBinding& b : p.inputs) {
-    const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
-    io.addInput(b.name, TensorType{t.dtype, shapeOf(t.dims), {}, {}});
+  for (size_t i = 0; i < blob->program.inputs.size(); ++i) {
+    const device::Tensor& t = blob->program.tensors[static_cast<size_t>(blob->program.inputs[i].tensor)];
+    Shape shape = shapeOf(t.dims);
+    for (size_t v = 1; v < blob->variantCount(); ++v) {
+      const device::Program& q = blob->variant(v);
+      const std::vector<int64_t>& d = q.tensors[static_cast<size_t>(q.inputs[i].tensor)].dims;
+      for (size_t k = 0; k < shape.size() && k < d.size(); ++k)
+        if (shape[k].isStatic() && shape[k].value() != d[k]) shape[k] = Dim::symbol(fmt::format("variant_dim{}", k));
+    }
+    io.addInput(blob->program.inputs[i].name, TensorType{t.dtype, shape, {}, {}});
   }
+  auto inputs = loadInputs(o, io);
+  if (!inputs) return reportError(inputs.status());
+  std::map<std::string, std::vector<int64_t>> given;
+  for (const auto& [name, t] : *inputs) given[name] = t.dims();
+  Expected<size_t> variant = selectBlobVariant(*blob, given);
+  if (!variant) return reportError(variant.status().in(o.model));
+  const device::Program& p = blob->variant(*variant);
   Graph outs("blob_outputs");
   for (const device::IoBinding& b : p.outputs) {
     const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
     outs.addOutput(outs.addInput(b.name, TensorType{t.dtype, shapeOf(t.dims), {}, {}}));
   }
-  auto inputs = loadInputs(o, io);
-  if (!inputs) return reportError(inputs.status());
   device::InterpreterOptions opts;
   opts.threads = o.threads;
   auto interp = device::Interpreter::create(p, opts);
@@ -222,6 +236,7 @@ int runBlob(const RunOptions& o) {
                            {"threads", (*interp)->threads()},
                            {"int8_isa", std::string(device::int8IsaName((*interp)->isa()))},
                            {"outputs", nlohmann::json::array()}};
+  if (blob->variantCount() > 1) report["variant"] = {{"index", *variant}, {"of", blob->variantCount()}};
   Status st = writeOutputs(o, outs, named, report);
   if (!st) return reportError(st);
   if (!ms.empty()) addLatency(report, ms);

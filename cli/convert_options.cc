@@ -21,7 +21,8 @@ void addConversionOptions(CLI::App& cmd, ConversionCli& c, const std::string& de
   cmd.add_option("--pipeline", o.passes.pipeline, "Named pipeline (default O2; see `npuconv passes`)");
   cmd.add_option("--passes", o.passes.passes, "Comma-separated pass list instead of a pipeline; `none` for no passes");
   cmd.add_option("--disable", o.passes.disabled, "Skip a pass (pipeline or emit stage)")->delimiter(',');
-  cmd.add_option("--input-shape", o.passes.inputShapes, "Fix an input's shape: NAME=1x3x224x224 (repeatable)");
+  cmd.add_option("--input-shape", o.passes.inputShapes,
+                 "Fix an input's shape: NAME=1x3x224x224 (repeatable); NAME=1x128,1x256: one blob with several shapes");
   cmd.add_option("--dim", o.passes.dims, "Fix a symbolic dim: NAME=SIZE (repeatable)");
   cmd.add_option("--opset", o.passes.opset, "Let fusions raise the default-domain opset to N");
   cmd.add_option("--pass-option", o.passes.passOptions, "KEY=VALUE option for the passes (repeatable)");

@@ -14,6 +14,7 @@
 #include "pipeline/calibrate.h"
 #include "pipeline/device_blob.h"
 #include "pipeline/pass_report.h"
+#include "pipeline/shape_variants.h"
 #include "pipeline/version.h"
 #include "quant/layer_error.h"
 #include "quant/precision_summary.h"
@@ -180,6 +181,11 @@ Status reportLayerError(const ConvertOptions& o, const Model& floatModel, const 
 struct QuantizeOutcome {
   std::optional<nlohmann::ordered_json> mixedConfig;
   std::string accuracyFailure;
+  // int8: what the quantizer was given, so the other shape variants are quantized with the same
+  // activation ranges and options (and so get the same weight parameters: one copy in the blob).
+  std::optional<QuantRanges> ranges;
+  QuantRanges wide;
+  QuantizeOptions quant;
 };
 
 /// --auto-mixed: the calibration data split into ranges and held-out samples, the float outputs
@@ -311,6 +317,9 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
       }
     }
     NPU_TRY(quantizeStatic(m, cal->ranges, quant, qr, wide));
+    outcome.ranges = cal->ranges;
+    outcome.wide = wide;
+    outcome.quant = quant;
   } else {
     NPU_TRY(quantizeWeightsOnly(m, quant, qr));
   }
@@ -419,12 +428,82 @@ Status checkMixedTarget(const ConvertOptions& o, const Model& m, const PassPipel
   return Status::ok();
 }
 
+/// Several shapes (--input-shape NAME=A,B): what the later variants cannot repeat, because it
+/// would change their weights or needs data of their shape.
+Status checkVariantOptions(const ConvertOptions& o) {
+  if (o.precision != Precision::Int8 && o.precision != Precision::Fp16)
+    return Status::invalidArgument("--input-shape with several shapes: only with --precision int8 or fp16 (the shapes "
+                                   "share one device blob), not {}",
+                                   precisionName(o.precision));
+  if (o.autoMixed.enabled) return Status::invalidArgument("--input-shape with several shapes: not with --auto-mixed");
+  if (o.biasCorrection) return Status::invalidArgument("--input-shape with several shapes: not with --bias-correction");
+  return Status::ok();
+}
+
+/// A later shape variant: the passes at its shapes, then the quantizer with the first variant's
+/// options. Weights get the same int8 parameters in every variant (they depend on the weights
+/// alone), so the blob stores them once. Activation ranges: text calibration data is tokenized
+/// again at the variant's own sequence length and calibrates it (a sum over the sequence grows
+/// with it: ranges of another length would clip); tensor data has one shape, so the variant takes
+/// the first variant's ranges. `calibration` says which.
+Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<std::string>& shapes, const QuantizeOutcome& q,
+                                    std::string& calibration) {
+  PassOptions po = o.passes;
+  po.inputShapes = shapes;
+  po.printIrAfter.clear();
+  NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, po));
+  Model& m = opt.model;
+  QuantizeReport qr;
+  if (o.precision == Precision::Fp16) {
+    NPU_TRY(convertToFp16(m, o.quant, qr));
+  } else {
+    NPU_CHECK(q.ranges.has_value(), "int8 variants need the first variant's ranges");
+    QuantRanges ranges = *q.ranges, wide = q.wide;
+    calibration = "ranges of the first variant (calibration data of one shape)";
+    if (!o.calib.textFile.empty()) {
+      CalibStageOptions co = calibStageOptions(o);
+      co.passes.inputShapes = shapes;
+      co.data.seqLen = 0;  // the variant's frozen sequence length
+      co.cacheFile.clear();
+      co.diagnostics = nullptr;
+      NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, opt.modelKey));
+      ranges = std::move(c.ranges);
+      if (!q.wide.empty()) {
+        CalibrateOptions minmax = o.calibrate;
+        minmax.method = CalibMethod::MinMax;
+        NPU_ASSIGN_OR_RETURN(wide, computeRanges(c.stats, minmax));
+      }
+      calibration = fmt::format("own: {} samples at its sequence length", c.summary.value("samples", int64_t{0}));
+    }
+    NPU_TRY(quantizeStatic(m, ranges, q.quant, qr, wide));
+    if (q.quant.mixed.mentions(LayerPrecision::Fp16)) {
+      QuantizeOptions half = q.quant;
+      half.keepIoTypes = true;
+      NPU_TRY(convertToFp16(m, half, qr));
+    }
+  }
+  NPU_TRY(opt.pipeline->runFinal(m, o.model.string()));
+  return std::move(opt.model);
+}
+
 }  // namespace
 
-Status checkConvertOptions(const ConvertOptions& o) { return checkOptions(o); }
+Status checkConvertOptions(const ConvertOptions& o) {
+  NPU_ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> variants, shapeVariants(o.passes.inputShapes));
+  if (variants.size() > 1) NPU_TRY(checkVariantOptions(o));
+  return checkOptions(o);
+}
 
 /// One conversion at o.precision (runConvert adds the fallback).
-Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
+Expected<ConvertResult> convertOnce(const ConvertOptions& given) {
+  NPU_ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> variants, shapeVariants(given.passes.inputShapes));
+  if (variants.size() > 1) NPU_TRY(checkVariantOptions(given));
+  // The first shape variant is the conversion as with one shape: model.onnx, the calibration,
+  // the report. Equalization is off with several shapes: it rescales weights from data of the
+  // first shape, which the other variants could not repeat (docs/cli.md).
+  ConvertOptions o = given;
+  o.passes.inputShapes = variants[0];
+  if (variants.size() > 1) o.equalize = false;
   NPU_TRY(checkOptions(o));
   ConvertResult result;
   result.modelPath = o.outDir / "model.onnx";
@@ -455,7 +534,7 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
   inputBytes += std::filesystem::file_size(o.model, sizeEc);
   r["input"] = {{"model", o.model.string()}, {"key", modelKey}, {"sha256", opt.modelSha256}, {"model_bytes", inputBytes}};
   if (!opt.externalSha256.empty()) r["input"]["external_data_sha256"] = opt.externalSha256;
-  nlohmann::ordered_json effective = effectiveOptions(o);
+  nlohmann::ordered_json effective = effectiveOptions(given);
   r["options"] = effective;
   if (!o.optionSources.is_null()) r["option_sources"] = o.optionSources;
   r["precision"] = precisionName(o.precision);
@@ -490,8 +569,31 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& o) {
                         o.precision == Precision::Int8 ? calibMethodName(o.calibrate.method) : "",
                         r.contains("calibration") ? r["calibration"].value("samples", int64_t{0}) : 0,
                         opt.modelSha256, opt.externalSha256};
-    NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics));
+    std::vector<Model> more;
+    std::vector<std::string> calibrations;
+    for (size_t v = 1; v < variants.size(); ++v) {
+      std::string how;
+      NPU_ASSIGN_OR_RETURN(Model x, compileShapeVariant(o, variants[v], outcome, how));
+      more.push_back(std::move(x));
+      if (o.precision == Precision::Int8 && o.calib.textFile.empty()) {
+        // Ranges of another shape can clip what grows with the shape (a sum over the sequence):
+        // say so where the user looks, not only in the report's variant table.
+        std::string w = fmt::format("shape variant {} takes the activation ranges calibrated at {} (the calibration data "
+                                    "has one shape); validate it with inputs of its shape",
+                                    fmt::join(variants[v], ","), fmt::join(variants[0], ","));
+        if (o.diagnostics) std::fprintf(o.diagnostics, "npuconv: warning: %s\n", w.c_str());
+        r["warnings"].push_back({{"kind", "quantization"}, {"message", w}});
+      }
+      calibrations.push_back(std::move(how));
+    }
+    if (more.size()) timer.done("shape_variants");
+    std::vector<Model*> morePtrs;
+    for (Model& x : more) morePtrs.push_back(&x);
+    NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics, morePtrs));
     if (r["device_blob"].contains("file")) r["device_blob"]["file"] = shown(b.path).string();
+    if (r["device_blob"].contains("variants") && o.precision == Precision::Int8)
+      for (size_t v = 0; v < variants.size(); ++v)
+        r["device_blob"]["variants"][v]["calibration"] = v == 0 ? std::string("the conversion's") : calibrations[v - 1];
     timer.done("device_blob");
   }
   if (o.validation.enabled()) {

@@ -2,6 +2,7 @@
 #include "pipeline/device_blob.h"
 
 #include "converter/device/interpreter.h"
+#include "formats/blob/blob_variants.h"
 #include "formats/blob/blob_writer.h"
 #include "formats/support/sha256.h"
 #include "pipeline/lower_to_device.h"
@@ -9,7 +10,8 @@
 
 namespace npuconv {
 
-Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobRequest& r, std::FILE* diagnostics) {
+Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobRequest& r, std::FILE* diagnostics,
+                                                 const std::vector<Model*>& moreVariants) {
   std::vector<device::KeyValue> prov = {{"npuconv_version", kNpuconvVersion},
                                         {"source_model", std::filesystem::path(r.sourceModel).filename().string()},
                                         {"source_model_key", r.sourceKey},
@@ -30,23 +32,30 @@ Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobReque
     prov.push_back({"calibration_samples", std::to_string(r.calibrationSamples)});
   }
   nlohmann::ordered_json j;
-  Expected<device::Program> p = lowerToDevice(m, std::move(prov));
-  if (!p) {
-    if (p.status().code() == StatusCode::Io) return p.status();
+  auto noBlob = [&](const std::string& reason) {
     j["written"] = false;
-    j["reason"] = p.status().message();
-    if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", p.status().message().c_str());
+    j["reason"] = reason;
+    if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", reason.c_str());
     return j;
+  };
+  std::vector<device::Program> programs;
+  for (size_t v = 0; v <= moreVariants.size(); ++v) {
+    const std::string which = moreVariants.empty() ? "" : fmt::format("shape variant {}: ", v + 1);
+    Expected<device::Program> p = lowerToDevice(v == 0 ? m : *moreVariants[v - 1], prov);
+    if (!p) {
+      if (p.status().code() == StatusCode::Io) return p.status();
+      return noBlob(which + p.status().message());
+    }
+    // The interpreter's op checks are the spec's: a program they reject is a lowering bug, and no
+    // blob is better than one no conforming runtime accepts.
+    if (Expected<std::unique_ptr<device::Interpreter>> check = device::Interpreter::create(*p); !check)
+      return noBlob(which + "internal: the lowered program fails the spec's checks: " + check.status().message());
+    programs.push_back(std::move(*p));
   }
-  // The interpreter's op checks are the spec's: a program they reject is a lowering bug, and no
-  // blob is better than one no conforming runtime accepts.
-  if (Expected<std::unique_ptr<device::Interpreter>> check = device::Interpreter::create(*p); !check) {
-    j["written"] = false;
-    j["reason"] = "internal: the lowered program fails the spec's checks: " + check.status().message();
-    if (diagnostics) std::fprintf(diagnostics, "npuconv: warning: no device blob: %s\n", j["reason"].get<std::string>().c_str());
-    return j;
-  }
-  NPU_ASSIGN_OR_RETURN(uint64_t bytes, writeBlob(*p, r.path));
+  std::vector<const device::Program*> ptrs;
+  for (const device::Program& x : programs) ptrs.push_back(&x);
+  const device::Program* p = ptrs[0];
+  NPU_ASSIGN_OR_RETURN(uint64_t bytes, writeBlob(ptrs, r.path));
   j["written"] = true;
   j["file"] = r.path.string();
   j["bytes"] = bytes;
@@ -59,6 +68,12 @@ Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobReque
   for (const device::Op& op : p->ops)
     if (op.cpuFallback()) cpu.push_back({{"op", op.type}, {"name", op.name}, {"original", op.provenance}});
   j["cpu_fallback_ops"] = cpu;
+  if (programs.size() > 1) {
+    nlohmann::ordered_json vs = nlohmann::ordered_json::array();
+    for (const device::Program& x : programs)
+      vs.push_back({{"input_shapes", variantInputShapes(x)}, {"arena_bytes", x.memory.arenaBytes}, {"ops", x.ops.size()}});
+    j["variants"] = std::move(vs);
+  }
   return j;
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,9 @@ struct DeviceBlobRequest {
 };
 
 /// Writes the blob; the report section, or an I/O error. May type values of `m` (see lowerToDevice).
-Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobRequest& r, std::FILE* diagnostics);
+/// `moreVariants`: the same model compiled at the other frozen shapes (convert --input-shape
+/// NAME=A,B): one blob of format 1.2 holding every variant, weights with identical bytes once.
+Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobRequest& r, std::FILE* diagnostics,
+                                                 const std::vector<Model*>& moreVariants = {});
 
 }  // namespace npuconv

@@ -1,9 +1,12 @@
 // model_runner.cc - see model_runner.h.
 #include "pipeline/model_runner.h"
 
+#include <map>
+
 #include "converter/device/interpreter.h"
 #include "converter/exec/executor.h"
 #include "formats/blob/blob_reader.h"
+#include "formats/blob/blob_variants.h"
 #include "formats/onnx/onnx_reader.h"
 #include "pipeline/calib_stage.h"
 
@@ -61,12 +64,24 @@ class BlobRunner final : public ModelRunner {
     NPU_ASSIGN_OR_RETURN(LoadedBlob blob, readBlob(p));
     r->blob_ = std::make_unique<LoadedBlob>(std::move(blob));
     const device::Program& prog = r->blob_->program;
-    auto interp = device::Interpreter::create(prog);
-    if (!interp) return std::move(interp).status().in(p.string());
-    r->interp_ = std::move(*interp);
+    r->interps_.resize(r->blob_->variantCount());
+    for (size_t v = 0; v < r->blob_->variantCount(); ++v) {  // the spec's op checks, on every variant up front
+      auto interp = device::Interpreter::create(r->blob_->variant(v));
+      if (!interp) return std::move(interp).status().in(p.string());
+      r->interps_[v] = std::move(*interp);
+    }
     for (const device::IoBinding& b : prog.inputs) {
       const device::Tensor& t = prog.tensors[static_cast<size_t>(b.tensor)];
       r->specs_.push_back({b.name, t.dtype, t.dims});
+    }
+    // Several frozen shapes: a dim the variants disagree on is dynamic (-1) to the caller.
+    for (size_t v = 1; v < r->blob_->variantCount(); ++v) {
+      const device::Program& q = r->blob_->variant(v);
+      for (size_t i = 0; i < r->specs_.size() && i < q.inputs.size(); ++i) {
+        const std::vector<int64_t>& d = q.tensors[static_cast<size_t>(q.inputs[i].tensor)].dims;
+        for (size_t k = 0; k < r->specs_[i].dims.size() && k < d.size(); ++k)
+          if (r->specs_[i].dims[k] != d[k]) r->specs_[i].dims[k] = -1;
+      }
     }
     for (const device::IoBinding& b : prog.outputs) r->outputs_.push_back(b.name);
     r->path_ = p.string();
@@ -76,12 +91,20 @@ class BlobRunner final : public ModelRunner {
   const std::vector<std::string>& outputNames() const override { return outputs_; }
   Expected<NamedTensors> runExact(const NamedTensors& inputs) override {
     std::vector<Tensor> ordered;
+    std::map<std::string, std::vector<int64_t>> dims;
     for (const ModelInputSpec& s : specs_) {
       auto it = inputs.find(s.name);
       if (it == inputs.end()) return Status::invalidArgument("{}: input \"{}\" of the blob is not given", path_, s.name);
       ordered.push_back(it->second);
+      dims[s.name] = it->second.dims();
     }
-    auto out = interp_->run(ordered);
+    size_t variant = 0;
+    if (interps_.size() > 1) {
+      Expected<size_t> v = selectBlobVariant(*blob_, dims);
+      if (!v) return std::move(v).status().in(path_);
+      variant = *v;
+    }
+    auto out = interps_[variant]->run(ordered);
     if (!out) return std::move(out).status().in(path_);
     NamedTensors named;
     for (size_t i = 0; i < outputs_.size(); ++i) named[outputs_[i]] = std::move((*out)[i]);
@@ -92,7 +115,7 @@ class BlobRunner final : public ModelRunner {
  private:
   BlobRunner() = default;
   std::unique_ptr<LoadedBlob> blob_;  // the interpreter views its weights
-  std::unique_ptr<device::Interpreter> interp_;
+  std::vector<std::unique_ptr<device::Interpreter>> interps_;  // one per shape variant
   std::vector<ModelInputSpec> specs_;
   std::vector<std::string> outputs_;
   std::string path_;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "formats/blob/blob_dump.h"
+#include "formats/blob/blob_variants.h"
 #include "formats/support/content_key.h"
 
 namespace npuconv {
@@ -361,25 +362,14 @@ json sideSummary(const LoadedBlob& lb) {
   return j;
 }
 
-bool hasDebugNames(const LoadedBlob& b) {
-  return std::any_of(b.sections.begin(), b.sections.end(), [](const BlobSectionInfo& s) { return s.fourcc == "DBUG"; });
-}
+/// The program part of a diff (I/O, ops, tensors, weights, memory) of two programs: the whole of
+/// two single-shape blobs, and each shape variant both blobs have.
+struct ProgramDiff {
+  json io, ops, tensors, weights, memory;
+  size_t weightsCompared = 0, activationsMoved = 0, differences = 0;
+};
 
-}  // namespace
-
-json diffBlobs(const LoadedBlob& la, const LoadedBlob& lb, const std::string& nameA, const std::string& nameB) {
-  const Program& a = la.program;
-  const Program& b = lb.program;
-  json header = json::array();
-  field(header, "version", fmt::format("{}.{}", la.versionMajor, la.versionMinor), fmt::format("{}.{}", lb.versionMajor, lb.versionMinor));
-  field(header, "debug_names", hasDebugNames(la), hasDebugNames(lb));
-  field(header, "onnx_opset", a.onnxOpset, b.onnxOpset);
-  field(header, "skipped_sections", la.skippedSections, lb.skippedSections);
-
-  json provenance = json::array();
-  keyValueChanges(provenance, "provenance", a.provenance, b.provenance);
-  keyValueChanges(provenance, "metadata", a.metadata, b.metadata);
-
+ProgramDiff diffPrograms(const Program& a, const Program& b) {
   const json io = ioChanges(a, b);
 
   json ops;
@@ -453,9 +443,87 @@ json diffBlobs(const LoadedBlob& la, const LoadedBlob& lb, const std::string& na
   field(memory["changes"], "max_live_bytes", a.memory.maxLiveBytes, b.memory.maxLiveBytes);
   memory["activations_at_other_offsets"] = activationsMoved;
 
-  size_t differences = header.size() + provenance.size() + io.size() + tensors.size() + weights.size() +
-                       memory["changes"].size() + (activationsMoved ? 1 : 0);
-  for (const auto& [k, v] : ops.items()) differences += v.size();
+  ProgramDiff r;
+  r.differences = io.size() + tensors.size() + weights.size() + memory["changes"].size() + (activationsMoved ? 1 : 0);
+  for (const auto& [k, v] : ops.items()) r.differences += v.size();
+  r.io = io;
+  r.ops = std::move(ops);
+  r.tensors = std::move(tensors);
+  r.weights = std::move(weights);
+  r.memory = std::move(memory);
+  r.weightsCompared = weightsCompared;
+  r.activationsMoved = activationsMoved;
+  return r;
+}
+
+/// Format 1.2 shape variants: the shapes of each side, and per shape both sides have (matched by
+/// their input shapes, variant 0 aside: it is the diff above) the counts of the program diff;
+/// a shape only one side has is a difference.
+json variantChanges(const LoadedBlob& la, const LoadedBlob& lb) {
+  json v;
+  v["a"] = json::array();
+  v["b"] = json::array();
+  for (size_t i = 0; i < la.variantCount(); ++i) v["a"].push_back(variantInputShapes(la.variant(i)));
+  for (size_t i = 0; i < lb.variantCount(); ++i) v["b"].push_back(variantInputShapes(lb.variant(i)));
+  v["changes"] = json::array();
+  for (size_t i = 0; i < la.variantCount(); ++i) {
+    const std::string shapes = variantInputShapes(la.variant(i));
+    size_t j = 0;
+    while (j < lb.variantCount() && variantInputShapes(lb.variant(j)) != shapes) ++j;
+    if (j == lb.variantCount()) {
+      v["changes"].push_back({{"input_shapes", shapes}, {"change", "removed"}});
+      continue;
+    }
+    if (i == 0 && j == 0) continue;
+    ProgramDiff pd = diffPrograms(la.variant(i), lb.variant(j));
+    if (i != j) v["changes"].push_back({{"input_shapes", shapes}, {"change", "moved"}, {"index_a", i}, {"index_b", j}});
+    if (pd.differences == 0) continue;
+    json counts;
+    for (const auto& [k, list] : pd.ops.items()) counts["ops_" + k] = list.size();
+    counts["io"] = pd.io.size();
+    counts["tensors"] = pd.tensors.size();
+    counts["weights"] = pd.weights.size();
+    counts["memory"] = pd.memory["changes"].size();
+    v["changes"].push_back({{"input_shapes", shapes}, {"change", "changed"}, {"differences", pd.differences}, {"counts", counts}});
+  }
+  for (size_t j = 0; j < lb.variantCount(); ++j) {
+    const std::string shapes = variantInputShapes(lb.variant(j));
+    bool inA = false;
+    for (size_t i = 0; i < la.variantCount(); ++i) inA = inA || variantInputShapes(la.variant(i)) == shapes;
+    if (!inA) v["changes"].push_back({{"input_shapes", shapes}, {"change", "added"}});
+  }
+  return v;
+}
+
+bool hasDebugNames(const LoadedBlob& b) {
+  return std::any_of(b.sections.begin(), b.sections.end(), [](const BlobSectionInfo& s) { return s.fourcc == "DBUG"; });
+}
+
+}  // namespace
+
+json diffBlobs(const LoadedBlob& la, const LoadedBlob& lb, const std::string& nameA, const std::string& nameB) {
+  const Program& a = la.program;
+  const Program& b = lb.program;
+  json header = json::array();
+  field(header, "version", fmt::format("{}.{}", la.versionMajor, la.versionMinor), fmt::format("{}.{}", lb.versionMajor, lb.versionMinor));
+  field(header, "debug_names", hasDebugNames(la), hasDebugNames(lb));
+  field(header, "onnx_opset", a.onnxOpset, b.onnxOpset);
+  field(header, "skipped_sections", la.skippedSections, lb.skippedSections);
+
+  json provenance = json::array();
+  keyValueChanges(provenance, "provenance", a.provenance, b.provenance);
+  keyValueChanges(provenance, "metadata", a.metadata, b.metadata);
+
+  ProgramDiff pd = diffPrograms(a, b);
+  json& io = pd.io;
+  json& ops = pd.ops;
+  json& tensors = pd.tensors;
+  json& weights = pd.weights;
+  json& memory = pd.memory;
+  const size_t weightsCompared = pd.weightsCompared;
+  json variants = variantChanges(la, lb);
+
+  size_t differences = header.size() + provenance.size() + pd.differences + variants["changes"].size();
 
   json d;
   d["a"] = nameA;
@@ -472,6 +540,7 @@ json diffBlobs(const LoadedBlob& la, const LoadedBlob& lb, const std::string& na
   d["tensors"] = std::move(tensors);
   d["weights"] = {{"hash", "xxHash64 of the stored bytes"}, {"compared", weightsCompared}, {"changed", std::move(weights)}};
   d["memory"] = std::move(memory);
+  if (la.variantCount() > 1 || lb.variantCount() > 1) d["variants"] = std::move(variants);
   return d;
 }
 
@@ -633,6 +702,21 @@ std::string renderBlobDiff(const json& d) {
     }
     if (mem["activations_at_other_offsets"].get<size_t>() > 0)
       s += fmt::format("  {} activations at other arena offsets\n", valueText(mem["activations_at_other_offsets"]));
+  }
+  if (d.contains("variants")) {
+    const json& v = d["variants"];
+    s += fmt::format("shape variants: {} -> {}\n", v["a"].size(), v["b"].size());
+    for (const json& e : v["changes"]) {
+      s += fmt::format("  {:<9} {}", e["change"].get<std::string>(), valueText(e["input_shapes"]));
+      if (e["change"] == "moved") s += fmt::format(": #{} -> #{}", valueText(e["index_a"]), valueText(e["index_b"]));
+      if (e["change"] == "changed") {
+        std::string counts;
+        for (const auto& [k, n] : e["counts"].items())
+          if (n.get<size_t>() > 0) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", k, n.get<size_t>());
+        s += fmt::format(": {} differences ({})", valueText(e["differences"]), counts);
+      }
+      s += "\n";
+    }
   }
   return s;
 }

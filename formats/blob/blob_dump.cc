@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <string_view>
 
+#include "formats/blob/blob_variants.h"
+
 namespace npuconv {
 
 const char* layoutName(device::Layout l) {
@@ -138,6 +140,24 @@ nlohmann::ordered_json blobToJson(const LoadedBlob& b) {
   j["metadata"] = nlohmann::ordered_json::object();
   for (const device::KeyValue& kv : p.metadata) j["metadata"][kv.key] = kv.value;
   if (!b.skippedSections.empty()) j["skipped_sections"] = b.skippedSections;
+  if (b.variantCount() > 1) {  // format 1.2: the other frozen shapes (the keys above are variant 0's)
+    j["variants"] = nlohmann::ordered_json::array();
+    for (size_t v = 0; v < b.variantCount(); ++v) {
+      const device::Program& q = b.variant(v);
+      nlohmann::ordered_json e;
+      e["index"] = v;
+      e["input_shapes"] = variantInputShapes(q);
+      for (const auto& [key, list] : {std::pair{"inputs", &q.inputs}, std::pair{"outputs", &q.outputs}})
+        for (const device::IoBinding& io : *list) e[key][io.name] = q.tensors[static_cast<size_t>(io.tensor)].dims;
+      e["memory"] = {{"arena_bytes", q.memory.arenaBytes}, {"activation_bytes", q.memory.activationBytes},
+                     {"max_live_bytes", q.memory.maxLiveBytes}};
+      e["ops"] = q.ops.size();
+      e["ops_npu"] = q.npuOps();
+      e["ops_cpu_fallback"] = q.cpuOps();
+      e["tensors"] = q.tensors.size();
+      j["variants"].push_back(std::move(e));
+    }
+  }
   return j;
 }
 
@@ -166,6 +186,14 @@ std::string renderBlob(const LoadedBlob& b) {
   for (const BlobSectionInfo& sec : b.sections)
     s += fmt::format("  {} {:>10} bytes at {:>10}  crc32c 0x{:08x}{}\n", sec.fourcc, sec.size, sec.offset, sec.crc,
                      (sec.flags & 1) ? "  critical" : "");
+  if (b.variantCount() > 1) {
+    s += fmt::format("shape variants: {} (the tables below are variant 0's)\n", b.variantCount());
+    for (size_t v = 0; v < b.variantCount(); ++v) {
+      const device::Program& q = b.variant(v);
+      s += fmt::format("  {}: {}  (arena {} bytes, {} ops: {} NPU, {} CPU)\n", v, variantInputShapes(q), q.memory.arenaBytes,
+                       q.ops.size(), q.npuOps(), q.cpuOps());
+    }
+  }
   s += "inputs:\n";
   for (const device::IoBinding& io : p.inputs)
     s += fmt::format("  {}: {} ({}), {}{}\n", io.name, tensorText(p, io.tensor),

@@ -12,6 +12,9 @@ namespace npuconv::blob {
 inline constexpr std::array<uint8_t, 8> kMagic = {0x4E, 0x50, 0x55, 0x42, 0x0D, 0x0A, 0x1A, 0x0A};  // "NPUB\r\n\x1a\n"
 inline constexpr uint16_t kVersionMajor = 1;
 inline constexpr uint16_t kVersionMinor = 1;  // 1.1: PROV source_model_sha256 (docs/blob-format.md, change log)
+// 1.2: the VARS section (several frozen shapes). A writer writes minor 2 only into a file that
+// has VARS, so a single-shape blob keeps the bytes of 1.1.
+inline constexpr uint16_t kVersionMinorVariants = 2;
 inline constexpr uint32_t kHeaderSize = 64;
 inline constexpr uint32_t kByteOrderMark = 0x01020304;
 inline constexpr uint32_t kByteOrderMarkSwapped = 0x04030201;
@@ -41,6 +44,7 @@ inline constexpr uint32_t kWeights = fourcc('W', 'G', 'H', 'T');
 inline constexpr uint32_t kMetadata = fourcc('M', 'E', 'T', 'A');
 inline constexpr uint32_t kProvenance = fourcc('P', 'R', 'O', 'V');
 inline constexpr uint32_t kDebugNames = fourcc('D', 'B', 'U', 'G');
+inline constexpr uint32_t kVariants = fourcc('V', 'A', 'R', 'S');  // 1.2, optional
 
 // --- records ---------------------------------------------------------------------------------
 inline constexpr uint32_t kTensorRecordSize = 104;
@@ -52,6 +56,12 @@ inline constexpr uint32_t kIoFlagNormalizationBakedIn = 1u << 0;
 inline constexpr uint32_t kKeyValueRecordSize = 16;
 inline constexpr uint32_t kValueString = 1, kValueInt = 2;
 inline constexpr uint32_t kNoQuant = 0xFFFFFFFFu;  // TENS quant field: not quantized
+// VARS (1.2): u32 count, u32 reserved, then count records of kVariantRecordSize; record 0 is the
+// top-level sections (all its fields zero); the others point at TENS/OPS/IOSG/DBUG payloads inside
+// VARS (offsets relative to the section's start, multiples of 8).
+inline constexpr uint32_t kVariantRecordSize = 88;
+inline constexpr uint32_t kVariantAlignment = 8;
+inline constexpr uint32_t kMaxVariants = 256;
 
 // --- limits ------------------------------------------------------------------------------------
 inline constexpr uint32_t kMaxSections = 256;

@@ -3,6 +3,7 @@
 #include "formats/blob/blob_reader.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -93,8 +94,9 @@ class Cursor {
 
 struct Raw {
   uint32_t fourcc, flags;
-  uint64_t offset, size;
+  uint64_t offset, size;  // absolute
   uint32_t crc;
+  std::string label = {};  // errors' section name when not the fourcc (a VARS part: "VARS[1].TENS")
 };
 
 class Parser {
@@ -118,6 +120,7 @@ class Parser {
     if (const Raw* r = find(kDebugNames)) NPU_TRY(debugNames(*r));
     if (((headerFlags_ & kHeaderFlagHasDebugNames) != 0) != (find(kDebugNames) != nullptr))
       return Status::invalidModel("header flag has_debug_names disagrees with the presence of section DBUG");
+    if (const Raw* r = find(kVariants)) NPU_TRY(variants(*r));
     return std::move(out_);
   }
 
@@ -192,7 +195,7 @@ class Parser {
   }
 
   static bool isKnown(uint32_t f) {
-    for (uint32_t k : {kStrings, kQuantParams, kTensors, kOps, kIoSignature, kWeights, kMetadata, kProvenance, kDebugNames})
+    for (uint32_t k : {kStrings, kQuantParams, kTensors, kOps, kIoSignature, kWeights, kMetadata, kProvenance, kDebugNames, kVariants})
       if (k == f) return true;
     return false;
   }
@@ -203,7 +206,7 @@ class Parser {
     return nullptr;
   }
 
-  Cursor cursor(const Raw& r) const { return Cursor(b_ + r.offset, r.size, fourccText(r.fourcc)); }
+  Cursor cursor(const Raw& r) const { return Cursor(b_ + r.offset, r.size, r.label.empty() ? fourccText(r.fourcc) : r.label); }
 
   Status strings(const Raw& r) {
     Cursor c = cursor(r);
@@ -262,10 +265,10 @@ class Parser {
     Cursor c = cursor(r);
     NPU_ASSIGN_OR_RETURN(uint32_t ni, c.count("input count", 0, kMaxOperands));
     NPU_ASSIGN_OR_RETURN(uint32_t no, c.count("output count", 0, kMaxOperands));
-    NPU_ASSIGN_OR_RETURN(out_.program.memory.arenaBytes, c.u64("arena_bytes"));
-    if (out_.program.memory.arenaBytes > kMaxFileSize) return c.fail(fmt::format("arena_bytes {} exceeds the limit", out_.program.memory.arenaBytes));
+    NPU_ASSIGN_OR_RETURN(prog_->memory.arenaBytes, c.u64("arena_bytes"));
+    if (prog_->memory.arenaBytes > kMaxFileSize) return c.fail(fmt::format("arena_bytes {} exceeds the limit", prog_->memory.arenaBytes));
     NPU_ASSIGN_OR_RETURN(uint32_t opset, c.u32("onnx_opset"));
-    out_.program.onnxOpset = opset;
+    prog_->onnxOpset = opset;
     NPU_ASSIGN_OR_RETURN(uint32_t res, c.u32("reserved"));
     NPU_TRY(c.zero(res, "reserved"));
     if (c.left() / kIoRecordSize < uint64_t{ni} + no) return c.fail(fmt::format("{} + {} I/O records do not fit", ni, no));
@@ -279,7 +282,7 @@ class Parser {
       b.normalizationBakedIn = flags & kIoFlagNormalizationBakedIn;
       NPU_ASSIGN_OR_RETURN(uint32_t res2, c.u32("reserved"));
       NPU_TRY(c.zero(res2, "reserved"));
-      (i < ni ? out_.program.inputs : out_.program.outputs).push_back(std::move(b));
+      (i < ni ? prog_->inputs : prog_->outputs).push_back(std::move(b));
     }
     return c.atEnd();
   }
@@ -336,12 +339,12 @@ class Parser {
         weightRanges.emplace_back(offset, offset + size);
         t.weight = std::make_shared<const TensorData>(t.dtype, t.dims, Buffer::view(owner_, b_ + w.offset + offset, size));
       } else {
-        if (offset % kAlignment || offset > out_.program.memory.arenaBytes || size > out_.program.memory.arenaBytes - offset)
-          return fail(fmt::format("arena range [{}, +{}) is misaligned or outside the arena ({} bytes)", offset, size, out_.program.memory.arenaBytes));
+        if (offset % kAlignment || offset > prog_->memory.arenaBytes || size > prog_->memory.arenaBytes - offset)
+          return fail(fmt::format("arena range [{}, +{}) is misaligned or outside the arena ({} bytes)", offset, size, prog_->memory.arenaBytes));
         t.arenaOffset = offset;
       }
       c.skip(recordSize - (c.pos() - start));  // fields appended by a later minor version
-      out_.program.tensors.push_back(std::move(t));
+      prog_->tensors.push_back(std::move(t));
     }
     std::sort(weightRanges.begin(), weightRanges.end());
     for (size_t i = 1; i < weightRanges.size(); ++i)
@@ -355,7 +358,7 @@ class Parser {
     NPU_ASSIGN_OR_RETURN(uint32_t n, c.count("op count", kOpRecordHeaderSize));
     NPU_ASSIGN_OR_RETURN(uint32_t res, c.u32("reserved"));
     NPU_TRY(c.zero(res, "reserved"));
-    const auto tensorCount = static_cast<int32_t>(out_.program.tensors.size());
+    const auto tensorCount = static_cast<int32_t>(prog_->tensors.size());
     for (uint32_t i = 0; i < n; ++i) {
       const uint64_t start = c.pos();
       NPU_ASSIGN_OR_RETURN(uint32_t size, c.u32("record_size"));
@@ -413,16 +416,16 @@ class Parser {
       NPU_TRY(rc.atEnd());
       c.skip(size - 4);
       (void)start;
-      out_.program.ops.push_back(std::move(op));
+      prog_->ops.push_back(std::move(op));
     }
     return c.atEnd();
   }
 
   Status ioIndices() {
-    for (const auto* list : {&out_.program.inputs, &out_.program.outputs})
+    for (const auto* list : {&prog_->inputs, &prog_->outputs})
       for (const device::IoBinding& b : *list)
-        if (b.tensor < 0 || b.tensor >= static_cast<int32_t>(out_.program.tensors.size()))
-          return Status::invalidModel("section IOSG: \"{}\" names tensor {} of {}", b.name, b.tensor, out_.program.tensors.size());
+        if (b.tensor < 0 || b.tensor >= static_cast<int32_t>(prog_->tensors.size()))
+          return Status::invalidModel("section IOSG: \"{}\" names tensor {} of {}", b.name, b.tensor, prog_->tensors.size());
     return Status::ok();
   }
 
@@ -457,15 +460,130 @@ class Parser {
     NPU_ASSIGN_OR_RETURN(uint32_t n, c.count("op count", 4));
     NPU_ASSIGN_OR_RETURN(uint32_t res, c.u32("reserved"));
     NPU_TRY(c.zero(res, "reserved"));
-    if (n != out_.program.ops.size()) return c.fail(fmt::format("{} entries for {} ops", n, out_.program.ops.size()));
+    if (n != prog_->ops.size()) return c.fail(fmt::format("{} entries for {} ops", n, prog_->ops.size()));
     for (uint32_t i = 0; i < n; ++i) {
       NPU_ASSIGN_OR_RETURN(uint32_t k, c.count("name count", 4, kMaxOperands));
       for (uint32_t j = 0; j < k; ++j) {
         NPU_ASSIGN_OR_RETURN(std::string s, str(c, "original name"));
-        out_.program.ops[i].provenance.push_back(std::move(s));
+        prog_->ops[i].provenance.push_back(std::move(s));
       }
     }
     return c.atEnd();
+  }
+
+  /// VARS (1.2): the variant table, then each later variant's parts parsed by the same code and
+  /// rules as the top-level sections, plus what makes the variants one model: the same inputs
+  /// and outputs by name, order and dtype, and input shapes that tell the variants apart.
+  Status variants(const Raw& r) {
+    Cursor c = cursor(r);
+    NPU_ASSIGN_OR_RETURN(uint32_t n, c.count("variant count", kVariantRecordSize, kMaxVariants));
+    NPU_ASSIGN_OR_RETURN(uint32_t res, c.u32("reserved"));
+    NPU_TRY(c.zero(res, "reserved"));
+    if (n < 2) return c.fail(fmt::format("variant count {}: a VARS section holds at least 2 variants", n));
+    const char* partName[4] = {"TENS", "OPS", "IOSG", "DBUG"};
+    struct Part {
+      uint64_t offset, size;
+    };
+    std::vector<std::array<Part, 4>> parts;
+    std::vector<std::array<uint64_t, 2>> memory;
+    for (uint32_t v = 0; v < n; ++v) {
+      const uint64_t start = c.pos();
+      NPU_ASSIGN_OR_RETURN(uint32_t size, c.u32("record_size"));
+      NPU_ASSIGN_OR_RETURN(uint32_t res2, c.u32("reserved"));
+      NPU_TRY(c.zero(res2, "reserved"));
+      std::array<Part, 4> p{};
+      for (int k = 0; k < 4; ++k) {
+        NPU_ASSIGN_OR_RETURN(p[k].offset, c.u64("part offset"));
+        NPU_ASSIGN_OR_RETURN(p[k].size, c.u64("part size"));
+      }
+      std::array<uint64_t, 2> mem{};
+      NPU_ASSIGN_OR_RETURN(mem[0], c.u64("activation_bytes"));
+      NPU_ASSIGN_OR_RETURN(mem[1], c.u64("max_live_bytes"));
+      if (v == 0) {
+        bool zero = size == 0 && mem[0] == 0 && mem[1] == 0;
+        for (const Part& x : p) zero = zero && x.offset == 0 && x.size == 0;
+        if (!zero) return c.fail("variant 0 stands for the top-level sections: its record must be all zero");
+        continue;
+      }
+      if (size < kVariantRecordSize || size - (c.pos() - start) > c.left())
+        return c.fail(fmt::format("variant {}: record_size {} out of range", v, size));
+      c.skip(size - (c.pos() - start));  // fields appended by a later minor version
+      parts.push_back(p);
+      memory.push_back(mem);
+    }
+    const uint64_t tableEnd = c.pos();
+    const bool debug = (headerFlags_ & kHeaderFlagHasDebugNames) != 0;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (size_t v = 0; v < parts.size(); ++v)
+      for (int k = 0; k < 4; ++k) {
+        const Part& p = parts[v][k];
+        const std::string what = fmt::format("variant {} {}", v + 1, partName[k]);
+        if (k == 3 && debug != (p.size != 0))
+          return c.fail(fmt::format("{}: present iff the header flag has_debug_names is set", what));
+        if (p.size == 0 && k == 3) continue;
+        if (p.offset % kVariantAlignment) return c.fail(fmt::format("{}: offset {} is not a multiple of {}", what, p.offset, kVariantAlignment));
+        if (p.offset < tableEnd || p.offset > r.size || p.size > r.size - p.offset)
+          return c.fail(fmt::format("{}: [{}, +{}) lies outside the section's parts ({} to {})", what, p.offset, p.size, tableEnd, r.size));
+        ranges.emplace_back(p.offset, p.offset + p.size);
+      }
+    std::sort(ranges.begin(), ranges.end());
+    uint64_t end = tableEnd;
+    for (const auto& [b, e] : ranges) {
+      if (b < end) return c.fail(fmt::format("variant parts overlap at byte {}", b));
+      for (uint64_t i = end; i < b; ++i)
+        if (b_[r.offset + i] != std::byte{0}) return c.fail(fmt::format("padding byte {} is not zero", i));
+      end = e;
+    }
+    if (end != r.size) return c.fail(fmt::format("{} bytes after the last variant part", r.size - end));
+    const Raw* w = find(kWeights);
+    for (size_t v = 0; v < parts.size(); ++v) {
+      device::Program& p = out_.moreVariants.emplace_back();
+      p.quant = out_.program.quant;
+      p.provenance = out_.program.provenance;
+      p.metadata = out_.program.metadata;
+      p.memory.activationBytes = memory[v][0];
+      p.memory.maxLiveBytes = memory[v][1];
+      prog_ = &p;
+      auto sub = [&](int k) {
+        return Raw{r.fourcc, 0, r.offset + parts[v][k].offset, parts[v][k].size, 0, fmt::format("VARS[{}].{}", v + 1, partName[k])};
+      };
+      NPU_TRY(io(sub(2)));
+      NPU_TRY(tensors(sub(0), *w));
+      NPU_TRY(ops(sub(1)));
+      NPU_TRY(ioIndices());
+      if (debug) NPU_TRY(debugNames(sub(3)));
+      prog_ = &out_.program;
+      NPU_TRY(sameSignature(out_.program, p, v + 1));
+    }
+    for (size_t a = 0; a < n; ++a)
+      for (size_t b = a + 1; b < n; ++b)
+        if (inputDims(out_.variant(a)) == inputDims(out_.variant(b)))
+          return c.fail(fmt::format("variants {} and {} take the same input shapes", a, b));
+    return Status::ok();
+  }
+
+  static std::vector<std::vector<int64_t>> inputDims(const device::Program& p) {
+    std::vector<std::vector<int64_t>> d;
+    for (const device::IoBinding& b : p.inputs) d.push_back(p.tensors[static_cast<size_t>(b.tensor)].dims);
+    return d;
+  }
+
+  static Status sameSignature(const device::Program& a, const device::Program& b, size_t v) {
+    if (a.inputs.size() != b.inputs.size() || a.outputs.size() != b.outputs.size())
+      return Status::invalidModel("section VARS: variant {} has {} inputs and {} outputs, variant 0 {} and {}", v, b.inputs.size(),
+                                  b.outputs.size(), a.inputs.size(), a.outputs.size());
+    for (const auto& [x, y] : {std::pair{&a.inputs, &b.inputs}, std::pair{&a.outputs, &b.outputs}})
+      for (size_t i = 0; i < x->size(); ++i) {
+        const device::IoBinding& p = (*x)[i];
+        const device::IoBinding& q = (*y)[i];
+        const device::Tensor& s = a.tensors[static_cast<size_t>(p.tensor)];
+        const device::Tensor& t = b.tensors[static_cast<size_t>(q.tensor)];
+        if (p.name != q.name || s.dtype != t.dtype || s.dims.size() != t.dims.size() || (s.quant >= 0) != (t.quant >= 0))
+          return Status::invalidModel("section VARS: variant {} binds \"{}\" unlike variant 0 (\"{}\"): the variants must share "
+                                      "names, order, dtypes and ranks of their inputs and outputs",
+                                      v, q.name, p.name);
+      }
+    return Status::ok();
   }
 
   const std::byte* b_;
@@ -476,6 +594,7 @@ class Parser {
   std::vector<Raw> raw_;
   std::vector<std::string> strings_;
   LoadedBlob out_;
+  device::Program* prog_ = &out_.program;  // the variant TENS, OPS, IOSG and DBUG parse into
 };
 
 }  // namespace

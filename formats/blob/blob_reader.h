@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "converter/device/device_program.h"
 #include "converter/ir/tensor.h"
@@ -24,7 +25,12 @@ struct BlobSectionInfo {
 };
 
 struct LoadedBlob {
-  device::Program program;
+  device::Program program;  // variant 0: the top-level sections
+  /// Format 1.2 (section VARS): the other frozen shapes, each a whole program sharing the
+  /// weights (views into WGHT), quantization records, provenance and metadata of `program`.
+  std::vector<device::Program> moreVariants;
+  size_t variantCount() const { return 1 + moreVariants.size(); }
+  const device::Program& variant(size_t i) const { return i == 0 ? program : moreVariants[i - 1]; }
   uint16_t versionMajor = 0, versionMinor = 0;
   uint64_t fileSize = 0;
   std::vector<BlobSectionInfo> sections;

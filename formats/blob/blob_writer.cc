@@ -2,8 +2,11 @@
 // PROV DBUG), each 64-aligned and zero-padded, then the table and header with their CRCs.
 #include "formats/blob/blob_writer.h"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "converter/support/crc32c.h"
 #include "formats/blob/blob_format.h"
@@ -124,35 +127,9 @@ void keyValues(Sink& s, StringTable& st, const std::vector<std::pair<std::string
   }
 }
 
-Expected<Layout> layoutBlob(const device::Program& p) {
-  if (p.tensors.size() > kMaxCount || p.ops.size() > kMaxCount || p.quant.size() > kMaxCount)
-    return Status::invalidArgument("device program too large for the blob format ({} tensors, {} ops)", p.tensors.size(), p.ops.size());
-  Layout l;
-  StringTable st;
-  // Weights first, to know their offsets (relative to WGHT): each 64-aligned, the gaps zero.
-  uint32_t weightCrc = 0;
-  std::vector<uint64_t> weightOffset(p.tensors.size(), 0);
-  for (size_t i = 0; i < p.tensors.size(); ++i) {
-    const device::Tensor& t = p.tensors[i];
-    if (t.storage != device::Storage::Weight) continue;
-    uint64_t aligned = alignUp(l.weightBytes, kAlignment);
-    weightCrc = crc32c(kZeros, static_cast<size_t>(aligned - l.weightBytes), weightCrc);
-    weightOffset[i] = aligned;
-    weightCrc = crc32c(t.weight->rawBytes(), t.weight->byteSize(), weightCrc);
-    l.weights.push_back({aligned, t.weight.get()});
-    l.weightBytes = aligned + t.weight->byteSize();
-  }
-  Sink qprm;
-  qprm.u32(static_cast<uint32_t>(p.quant.size()));
-  qprm.u32(0);
-  for (const device::QuantParams& q : p.quant) {
-    qprm.u32(static_cast<uint32_t>(16 + 8 * q.scales.size()));
-    qprm.i32(q.axis);
-    qprm.u32(static_cast<uint32_t>(q.scales.size()));
-    qprm.u32(0);
-    for (float s : q.scales) qprm.f32(s);
-    for (int32_t z : q.zeroPoints) qprm.i32(z);
-  }
+/// TENS of one variant: weight offsets (within WGHT) and QPRM indices as laid out for the file.
+Expected<std::string> encodeTensors(const device::Program& p, StringTable& st, const std::vector<uint64_t>& weightOffset,
+                                    const std::vector<uint32_t>& quantIndex) {
   Sink tens;
   tens.u32(static_cast<uint32_t>(p.tensors.size()));
   tens.u32(kTensorRecordSize);
@@ -164,11 +141,15 @@ Expected<Layout> layoutBlob(const device::Program& p) {
     tens.u32(static_cast<uint32_t>(t.layout));
     tens.u32(static_cast<uint32_t>(t.dims.size()));
     for (size_t d = 0; d < kMaxRank; ++d) tens.i64(d < t.dims.size() ? t.dims[d] : 0);
-    tens.u32(t.quant < 0 ? kNoQuant : static_cast<uint32_t>(t.quant));
+    tens.u32(t.quant < 0 ? kNoQuant : quantIndex[static_cast<size_t>(t.quant)]);
     tens.u32(static_cast<uint32_t>(t.storage));
     tens.u64(t.storage == device::Storage::Weight ? weightOffset[i] : t.arenaOffset);
     tens.u64(t.byteSize());
   }
+  return std::move(tens.str());
+}
+
+std::string encodeOps(const device::Program& p, StringTable& st) {
   Sink ops;
   ops.u32(static_cast<uint32_t>(p.ops.size()));
   ops.u32(0);
@@ -210,6 +191,10 @@ Expected<Layout> layoutBlob(const device::Program& p) {
     ops.u32(static_cast<uint32_t>(r.size() + 4));
     ops.bytes(r.str().data(), r.size());
   }
+  return std::move(ops.str());
+}
+
+std::string encodeIo(const device::Program& p, StringTable& st) {
   Sink iosg;
   iosg.u32(static_cast<uint32_t>(p.inputs.size()));
   iosg.u32(static_cast<uint32_t>(p.outputs.size()));
@@ -223,6 +208,111 @@ Expected<Layout> layoutBlob(const device::Program& p) {
       iosg.u32(b.normalizationBakedIn ? kIoFlagNormalizationBakedIn : 0);
       iosg.u32(0);
     }
+  return std::move(iosg.str());
+}
+
+std::string encodeDebugNames(const device::Program& p, StringTable& st) {
+  Sink dbug;
+  dbug.u32(static_cast<uint32_t>(p.ops.size()));
+  dbug.u32(0);
+  for (const device::Op& op : p.ops) {
+    dbug.u32(static_cast<uint32_t>(op.provenance.size()));
+    for (const std::string& s : op.provenance) dbug.u32(st.id(s));
+  }
+  return std::move(dbug.str());
+}
+
+void encodeQuant(Sink& qprm, const device::QuantParams& q) {
+  qprm.u32(static_cast<uint32_t>(16 + 8 * q.scales.size()));
+  qprm.i32(q.axis);
+  qprm.u32(static_cast<uint32_t>(q.scales.size()));
+  qprm.u32(0);
+  for (float s : q.scales) qprm.f32(s);
+  for (int32_t z : q.zeroPoints) qprm.i32(z);
+}
+
+/// WGHT as pieces: variant 0's weights in tensor order (the 1.1 layout), then each weight of a
+/// later variant either shares a piece with the same bytes (the point of variants: one copy of
+/// the weights) or is appended. A variant never maps two of its tensors onto one piece, so its
+/// weights do not overlap each other (the 1.1 rule, kept per variant).
+class WeightLayout {
+ public:
+  explicit WeightLayout(Layout& l) : l_(l) {}
+  /// Offsets of p's weights; `share` looks for identical bytes already laid out, `keyed` makes
+  /// p's pieces findable (a single-shape blob skips that pass over the weights).
+  std::vector<uint64_t> place(const device::Program& p, bool share, bool keyed) {
+    std::vector<uint64_t> offset(p.tensors.size(), 0);
+    std::vector<uint64_t> used;
+    for (size_t i = 0; i < p.tensors.size(); ++i) {
+      const device::Tensor& t = p.tensors[i];
+      if (t.storage != device::Storage::Weight) continue;
+      const TensorData& d = *t.weight;
+      const uint32_t key = keyed ? crc32c(d.rawBytes(), d.byteSize()) : 0;
+      std::optional<uint64_t> found;
+      if (share)
+        for (const Piece& c : byKey_[{d.byteSize(), key}])
+          if (std::find(used.begin(), used.end(), c.offset) == used.end() &&
+              std::memcmp(c.data->rawBytes(), d.rawBytes(), d.byteSize()) == 0) {
+            found = c.offset;
+            break;
+          }
+      if (!found) {
+        uint64_t aligned = alignUp(l_.weightBytes, kAlignment);
+        crc_ = crc32c(kZeros, static_cast<size_t>(aligned - l_.weightBytes), crc_);
+        crc_ = crc32c(d.rawBytes(), d.byteSize(), crc_);
+        l_.weights.push_back({aligned, &d});
+        l_.weightBytes = aligned + d.byteSize();
+        if (keyed) byKey_[{d.byteSize(), key}].push_back({aligned, &d});
+        found = aligned;
+      }
+      used.push_back(*found);
+      offset[i] = *found;
+    }
+    return offset;
+  }
+  uint32_t crc() const { return crc_; }
+
+ private:
+  struct Piece {
+    uint64_t offset;
+    const TensorData* data;
+  };
+  Layout& l_;
+  uint32_t crc_ = 0;
+  std::map<std::pair<uint64_t, uint32_t>, std::vector<Piece>> byKey_;
+};
+
+Expected<Layout> layoutBlob(const std::vector<const device::Program*>& variants) {
+  NPU_CHECK(!variants.empty(), "a blob holds at least one program");
+  if (variants.size() > kMaxVariants)
+    return Status::invalidArgument("{} shape variants exceed the blob's limit of {}", variants.size(), kMaxVariants);
+  const device::Program& p = *variants[0];
+  for (const device::Program* v : variants)
+    if (v->tensors.size() > kMaxCount || v->ops.size() > kMaxCount || v->quant.size() > kMaxCount)
+      return Status::invalidArgument("device program too large for the blob format ({} tensors, {} ops)", v->tensors.size(), v->ops.size());
+  Layout l;
+  StringTable st;
+  // Weights first, to know their offsets (relative to WGHT): each 64-aligned, the gaps zero.
+  WeightLayout weights(l);
+  std::vector<std::vector<uint64_t>> weightOffset;
+  for (size_t v = 0; v < variants.size(); ++v) weightOffset.push_back(weights.place(*variants[v], v > 0, variants.size() > 1));
+  // QPRM: variant 0's records as they are, then the records only later variants use.
+  std::vector<device::QuantParams> quant = p.quant;
+  std::vector<std::vector<uint32_t>> quantIndex(variants.size());
+  for (size_t v = 0; v < variants.size(); ++v)
+    for (const device::QuantParams& q : variants[v]->quant) {
+      size_t k = v == 0 ? quantIndex[v].size() : static_cast<size_t>(std::find(quant.begin(), quant.end(), q) - quant.begin());
+      if (k == quant.size()) quant.push_back(q);
+      quantIndex[v].push_back(static_cast<uint32_t>(k));
+    }
+  if (quant.size() > kMaxCount) return Status::invalidArgument("{} quantization records exceed the blob's limit", quant.size());
+  Sink qprm;
+  qprm.u32(static_cast<uint32_t>(quant.size()));
+  qprm.u32(0);
+  for (const device::QuantParams& q : quant) encodeQuant(qprm, q);
+  NPU_ASSIGN_OR_RETURN(std::string tens, encodeTensors(p, st, weightOffset[0], quantIndex[0]));
+  std::string ops = encodeOps(p, st);
+  std::string iosg = encodeIo(p, st);
   Sink meta;
   std::vector<std::pair<std::string, std::pair<uint32_t, uint64_t>>> metaKv = {
       {"npu.memory.activation_bytes", {kValueInt, p.memory.activationBytes}},
@@ -235,12 +325,36 @@ Expected<Layout> layoutBlob(const device::Program& p) {
   std::vector<std::pair<std::string, std::pair<uint32_t, uint64_t>>> provKv;
   for (const device::KeyValue& kv : p.provenance) provKv.push_back({kv.key, {kValueString, st.id(kv.value)}});
   keyValues(prov, st, provKv);
-  Sink dbug;
-  dbug.u32(static_cast<uint32_t>(p.ops.size()));
-  dbug.u32(0);
-  for (const device::Op& op : p.ops) {
-    dbug.u32(static_cast<uint32_t>(op.provenance.size()));
-    for (const std::string& s : op.provenance) dbug.u32(st.id(s));
+  std::string dbug = encodeDebugNames(p, st);
+  // VARS (1.2): every later variant's TENS, OPS, IOSG and DBUG payloads after the record table.
+  Sink vars;
+  if (variants.size() > 1) {
+    std::vector<std::array<std::string, 4>> parts;
+    for (size_t v = 1; v < variants.size(); ++v) {
+      NPU_ASSIGN_OR_RETURN(std::string t, encodeTensors(*variants[v], st, weightOffset[v], quantIndex[v]));
+      parts.push_back({std::move(t), encodeOps(*variants[v], st), encodeIo(*variants[v], st), encodeDebugNames(*variants[v], st)});
+    }
+    vars.u32(static_cast<uint32_t>(variants.size()));
+    vars.u32(0);
+    for (int i = 0; i < static_cast<int>(kVariantRecordSize / 8); ++i) vars.u64(0);  // variant 0: the top-level sections
+    uint64_t at = 8 + uint64_t{kVariantRecordSize} * variants.size();
+    for (size_t v = 1; v < variants.size(); ++v) {
+      vars.u32(kVariantRecordSize);
+      vars.u32(0);
+      for (const std::string& part : parts[v - 1]) {
+        at = alignUp(at, kVariantAlignment);
+        vars.u64(at);
+        vars.u64(part.size());
+        at += part.size();
+      }
+      vars.u64(variants[v]->memory.activationBytes);
+      vars.u64(variants[v]->memory.maxLiveBytes);
+    }
+    for (const auto& four : parts)
+      for (const std::string& part : four) {
+        vars.padTo(kVariantAlignment);
+        vars.bytes(part.data(), part.size());
+      }
   }
   Sink strt;  // last: every other section has registered its strings
   strt.u32(static_cast<uint32_t>(st.strings().size()));
@@ -252,13 +366,16 @@ Expected<Layout> layoutBlob(const device::Program& p) {
 
   l.sections = {{kStrings, kSectionFlagCritical, std::move(strt.str())},
                 {kQuantParams, kSectionFlagCritical, std::move(qprm.str())},
-                {kTensors, kSectionFlagCritical, std::move(tens.str())},
-                {kOps, kSectionFlagCritical, std::move(ops.str())},
-                {kIoSignature, kSectionFlagCritical, std::move(iosg.str())},
+                {kTensors, kSectionFlagCritical, std::move(tens)},
+                {kOps, kSectionFlagCritical, std::move(ops)},
+                {kIoSignature, kSectionFlagCritical, std::move(iosg)},
                 {kWeights, kSectionFlagCritical, {}},
                 {kMetadata, 0, std::move(meta.str())},
                 {kProvenance, 0, std::move(prov.str())},
-                {kDebugNames, 0, std::move(dbug.str())}};
+                {kDebugNames, 0, std::move(dbug)}};
+  // Optional (not critical): variant 0 is a whole 1.1 program, so a 1.1 reader that skips VARS
+  // runs it correctly and refuses the other shapes by its I/O contract (docs/blob-format.md 6.10).
+  if (variants.size() > 1) l.sections.push_back({kVariants, 0, std::move(vars.str())});
   l.weightSection = 5;
   const uint64_t tableOffset = kHeaderSize;
   uint64_t offset = alignUp(tableOffset + kSectionEntrySize * l.sections.size(), kAlignment);
@@ -272,7 +389,7 @@ Expected<Layout> layoutBlob(const device::Program& p) {
     table.u32(s.flags);
     table.u64(offset);
     table.u64(size);
-    table.u32(w ? weightCrc : crc32c(s.payload.data(), s.payload.size()));
+    table.u32(w ? weights.crc() : crc32c(s.payload.data(), s.payload.size()));
     table.u32(0);
     offset = alignUp(offset + size, kAlignment);
   }
@@ -280,7 +397,7 @@ Expected<Layout> layoutBlob(const device::Program& p) {
   Sink out;
   out.bytes(kMagic.data(), kMagic.size());
   out.u16(kVersionMajor);
-  out.u16(kVersionMinor);
+  out.u16(variants.size() > 1 ? kVersionMinorVariants : kVersionMinor);
   out.u32(kHeaderSize);
   out.u32(kByteOrderMark);
   out.u32(static_cast<uint32_t>(l.sections.size()));
@@ -298,8 +415,14 @@ Expected<Layout> layoutBlob(const device::Program& p) {
 
 }  // namespace
 
-Expected<std::string> serializeBlob(const device::Program& p) {
-  NPU_ASSIGN_OR_RETURN(Layout l, layoutBlob(p));
+Expected<std::string> serializeBlob(const device::Program& p) { return serializeBlob(std::vector<const device::Program*>{&p}); }
+
+Expected<uint64_t> writeBlob(const device::Program& p, const std::filesystem::path& path) {
+  return writeBlob(std::vector<const device::Program*>{&p}, path);
+}
+
+Expected<std::string> serializeBlob(const std::vector<const device::Program*>& variants) {
+  NPU_ASSIGN_OR_RETURN(Layout l, layoutBlob(variants));
   struct StringOut {
     std::string s;
     Status write(const void* d, size_t n) {
@@ -317,8 +440,8 @@ Expected<std::string> serializeBlob(const device::Program& p) {
   return std::move(out.s);
 }
 
-Expected<uint64_t> writeBlob(const device::Program& p, const std::filesystem::path& path) {
-  NPU_ASSIGN_OR_RETURN(Layout l, layoutBlob(p));
+Expected<uint64_t> writeBlob(const std::vector<const device::Program*>& variants, const std::filesystem::path& path) {
+  NPU_ASSIGN_OR_RETURN(Layout l, layoutBlob(variants));
   NPU_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
   struct FileOut {
     AtomicFile& f;

@@ -1,7 +1,7 @@
 // fuzz_blob.cc - the device blob reader (docs/blob-format.md, "Reader rules"): parseBlob on
 // hostile bytes and on the same bytes as a mapped file must agree; an accepted blob must survive
-// the inspector (text and JSON), the interpreter's op checks (when its arena is small) and a
-// write-back that the reader accepts again.
+// the inspector (text and JSON), the interpreter's op checks (when its arena is small) on every
+// shape variant, and a write-back that the reader accepts again with as many variants.
 #include <cstdint>
 
 #include "converter/device/interpreter.h"
@@ -43,26 +43,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed.hasValue()) return 0;
   (void)renderBlob(*parsed);
   (void)blobToJson(*parsed).dump();
-  const device::Program& p = parsed->program;
-  if (p.memory.arenaBytes <= (uint64_t{16} << 20)) {
-    auto interp = device::Interpreter::create(p);
-    checkError(interp.status());
-    if (interp.hasValue() && small(p)) {
-      // Run the integer kernels on zero inputs: hostile shapes and parameters that passed the
-      // checks must not read or write out of bounds or overflow.
-      std::vector<Tensor> inputs;
-      for (const device::IoBinding& b : p.inputs) {
-        const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
-        inputs.emplace_back(t.dtype, t.dims);
+  // Every shape variant (format 1.2) passes the same op checks and runs as variant 0 does.
+  for (size_t v = 0; v < parsed->variantCount(); ++v) {
+    const device::Program& p = parsed->variant(v);
+    if (p.memory.arenaBytes <= (uint64_t{16} << 20)) {
+      auto interp = device::Interpreter::create(p);
+      checkError(interp.status());
+      if (interp.hasValue() && small(p)) {
+        // Run the integer kernels on zero inputs: hostile shapes and parameters that passed the
+        // checks must not read or write out of bounds or overflow.
+        std::vector<Tensor> inputs;
+        for (const device::IoBinding& b : p.inputs) {
+          const device::Tensor& t = p.tensors[static_cast<size_t>(b.tensor)];
+          inputs.emplace_back(t.dtype, t.dims);
+        }
+        checkError((*interp)->run(inputs).status());
       }
-      checkError((*interp)->run(inputs).status());
     }
   }
-  auto bytes = serializeBlob(p);
+  std::vector<const device::Program*> variants;
+  for (size_t v = 0; v < parsed->variantCount(); ++v) variants.push_back(&parsed->variant(v));
+  auto bytes = serializeBlob(variants);
   checkError(bytes.status());
   if (bytes.hasValue()) {
     auto again = parseBlob(nullptr, reinterpret_cast<const std::byte*>(bytes->data()), bytes->size(), "rewritten.npub");
     if (!again.hasValue()) fail("a blob the reader accepted, written back, is rejected", again.status());
+    if (again->variantCount() != parsed->variantCount()) fail("the written-back blob has another number of shape variants", again.status());
   }
   return 0;
 }
