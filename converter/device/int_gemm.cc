@@ -526,27 +526,27 @@ IsaShape shapeOf(Int8Isa isa) {
 }
 
 /// dst[4 * i + l] = src_l[i] ^ flip for i < n (4 channel rows to quads); a null row gives zeros.
+/// One 16-pixel step of interleave4 at pixel i; a null row reads as zeros (not flipped).
+inline void interleave4Step(const uint8_t* const* src, int64_t i, __m128i f, uint8_t* dst) {
+  __m128i a[4];
+  for (int l = 0; l < 4; ++l)
+    a[l] = src[l] ? _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[l] + i)), f) : _mm_setzero_si128();
+  const __m128i lo01 = _mm_unpacklo_epi8(a[0], a[1]), hi01 = _mm_unpackhi_epi8(a[0], a[1]);
+  const __m128i lo23 = _mm_unpacklo_epi8(a[2], a[3]), hi23 = _mm_unpackhi_epi8(a[2], a[3]);
+  auto* d = reinterpret_cast<__m128i*>(dst + 4 * i);
+  _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
+  _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
+  _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
+  _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+}
+
 void interleave4(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* dst) {
-  const uint8_t* r[4];
+  const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
   int64_t i = 0;
-  bool anyNull = false;
-  for (int l = 0; l < 4; ++l) anyNull |= src[l] == nullptr;
-  if (!anyNull) {
-    for (int l = 0; l < 4; ++l) r[l] = src[l];
-    const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
-    for (; i + 16 <= n; i += 16) {
-      const __m128i a0 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + i)), f);
-      const __m128i a1 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + i)), f);
-      const __m128i a2 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + i)), f);
-      const __m128i a3 = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + i)), f);
-      const __m128i lo01 = _mm_unpacklo_epi8(a0, a1), hi01 = _mm_unpackhi_epi8(a0, a1);
-      const __m128i lo23 = _mm_unpacklo_epi8(a2, a3), hi23 = _mm_unpackhi_epi8(a2, a3);
-      auto* d = reinterpret_cast<__m128i*>(dst + 4 * i);
-      _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
-      _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
-      _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
-      _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
-    }
+  for (; i + 16 <= n; i += 16) interleave4Step(src, i, f, dst);
+  if (i < n && n >= 16) {  // the tail as one more step ending at n (rewrites a few cells)
+    interleave4Step(src, n - 16, f, dst);
+    return;
   }
   for (; i < n; ++i)
     for (int l = 0; l < 4; ++l) dst[4 * i + l] = src[l] ? static_cast<uint8_t>(src[l][i] ^ flip) : uint8_t{0};
