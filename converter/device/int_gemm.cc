@@ -454,7 +454,8 @@ __attribute__((target("avx2"), always_inline)) inline void transpose16x16(const 
 /// The Lanes tile's epilogue: P pixels x the nch valid channels of the 32 from o0, each lane with
 /// its channel's constants (fixed_point.h, lane for lane as epilogueTileAvx512), then the bytes
 /// transposed so each channel's P bytes go to its output row at pixel q0.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int P, int64_t o0, int64_t nch,
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
                                                                         const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
                                                                         uint8_t* y, int64_t planeStride, int64_t q0) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
@@ -475,6 +476,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
     const __m512i vcb = _mm512_loadu_si512(lr.cb.data() + o);
     __m128i rows[16], cols[16];
     for (int p = 0; p < 16; ++p) rows[p] = _mm_setzero_si128();
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512i t = _mm512_loadu_si512(tile + p * 32 + 16 * z);
       __m512i s;
@@ -508,6 +510,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
   }
 }
 #pragma GCC diagnostic pop
+
+using LanesEpilogueFn = void (*)(const int32_t*, int64_t, int64_t, const LaneRequant&, int32_t, int32_t, int32_t, uint8_t*, int64_t,
+                                 int64_t);
+template <int... I>
+constexpr std::array<LanesEpilogueFn, sizeof...(I)> lanesEpilogueTable(std::integer_sequence<int, I...>) {
+  return {&epilogueLanes<I + 1>...};
+}
+constexpr std::array<LanesEpilogueFn, kLanesP> kLanesEpilogues = lanesEpilogueTable(std::make_integer_sequence<int, kLanesP>{});
 
 struct IsaShape {
   int mr, nr;
@@ -1019,7 +1029,7 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
         const int64_t q0 = ti * kLanesP;
         const int P = static_cast<int>(std::min<int64_t>(kLanesP, Q - q0));
         kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, C4, w, tile.data());
-        epilogueLanes(tile.data(), P, o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, OHW, q0);
+        kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, OHW, q0);
       }
     }
   };
