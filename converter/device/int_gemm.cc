@@ -639,8 +639,8 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
     for (int32_t z : s.zw) zw0 &= z - (s.wUnsigned ? 128 : 0) == 0;
     // MACs each way: Tiles over 32-pixel panels of the virtual (padded-width) or dense pixels and
     // 8-channel blocks; Lanes over the exact pixels and 32-channel blocks. Lanes also saves the
-    // im2col packing and the tile's store and reload (measured on resnet18: faster on every Conv),
-    // so it takes a tie and up to 10 % more MACs.
+    // im2col packing and the tile's per-row copies (on resnet18, Lanes on every Conv beat Lanes only
+    // where it saves MACs), so it takes a tie and up to 10 % more MACs.
     const int64_t q = m.mode == Mode::Direct ? s.OH * (s.W + s.pl + s.pr) : s.OH * s.OW;
     const double tiles = double((q + m.ks.nr - 1) / m.ks.nr * m.ks.nr) * double((s.O + m.ks.mr - 1) / m.ks.mr * m.ks.mr);
     const double lanes = double(s.OH * s.OW) * double((s.O + 31) / 32 * 32);
