@@ -585,6 +585,11 @@ struct MacKernel::Impl {
   std::vector<int32_t> corr, zwS;
   bool anyZw = false;
   std::vector<int64_t> lanesPix;  // Lanes: byte offset in a quad plane of each output pixel's (0, 0) tap
+  // Lanes over "row quads" (few channels, e.g. a 3-channel 7x7 stem): one byte plane per channel
+  // and K stepped as (kernel row, 4 consecutive columns of one channel), so a 7-wide row is 2 steps
+  // per channel instead of 7 steps of a mostly empty channel quad. laneSteps: the inner count.
+  bool rowQuads = false;
+  int64_t laneSteps = 0;
   LaneRequant lanesRq;            // Lanes: per channel (padded to 32)
   uint8_t flip = 0, zxS = 0;  // x' = x ^ flip; zx' (the padding byte)
   int64_t scratchBytes = 0;              // the activation planes of one image, aligned
@@ -649,6 +654,9 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   }
   const bool lanes = m.mode == Mode::Lanes;
   const int MR = lanes ? 32 : m.ks.mr, NR = m.ks.nr;
+  const int64_t nq = (s.kW + 3) / 4;
+  m.rowQuads = lanes && s.dw == 1 && m.Cg * s.kH * nq < m.C4 * s.kH * s.kW;
+  m.laneSteps = m.rowQuads ? m.Cg : m.C4;
   m.flip = s.xUnsigned ? 0 : 0x80;
   const int32_t zxS = s.xUnsigned ? s.zx : s.zx + 128;
   m.zxS = static_cast<uint8_t>(zxS);
@@ -661,14 +669,23 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   const int64_t slack = NR + (s.kW - 1) * s.dw + m.PW + 16;
   m.planeBytes = ((m.PH * m.PW + slack) * 4 + 63) / 64 * 64;  // planes start on cache lines
   m.imageBytes = m.G * m.C4 * m.planeBytes;
+  if (m.rowQuads) {  // byte planes; a row quad reads up to 3 bytes past the kernel's last column
+    m.planeBytes = (m.PH * m.PW + 64 + 63) / 64 * 64;
+    m.imageBytes = m.Cg * m.planeBytes;
+  }
   m.scratchBytes = m.imageBytes + m.planeBytes + 64;  // a spare plane: reads past the last one stay inside
   if (lanes) {
     m.Q = s.OH * s.OW;
-    for (int64_t i = 0; i < s.kH; ++i)
-      for (int64_t j = 0; j < s.kW; ++j) m.taps.push_back((i * s.dh * m.PW + j * s.dw) * 4);
+    const int64_t cell = m.rowQuads ? 1 : 4;  // bytes per pixel in a plane
+    for (int64_t i = 0; i < s.kH; ++i) {
+      if (m.rowQuads)
+        for (int64_t q = 0; q < nq; ++q) m.taps.push_back(i * s.dh * m.PW + 4 * q);
+      else
+        for (int64_t j = 0; j < s.kW; ++j) m.taps.push_back((i * s.dh * m.PW + j * s.dw) * 4);
+    }
     m.lanesPix.resize(static_cast<size_t>(m.Q));
     for (int64_t oh = 0; oh < s.OH; ++oh)
-      for (int64_t ow = 0; ow < s.OW; ++ow) m.lanesPix[static_cast<size_t>(oh * s.OW + ow)] = (oh * s.sh * m.PW + ow * s.sw) * 4;
+      for (int64_t ow = 0; ow < s.OW; ++ow) m.lanesPix[static_cast<size_t>(oh * s.OW + ow)] = (oh * s.sh * m.PW + ow * s.sw) * cell;
   } else if (m.mode == Mode::Direct) {
     m.Q = s.gemm ? s.H : s.OH * m.PW;
     for (int64_t i = 0; i < s.kH; ++i)
@@ -681,7 +698,7 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   }
   // Weights: [g][block][t][c4][MR][4], w' = w (s8) or w - 128 (u8); zero outside Cg and Og.
   m.nBg = (m.Og + MR - 1) / MR;
-  const int64_t steps = m.T * m.C4;
+  const int64_t steps = m.rowQuads ? s.kH * nq * m.Cg : m.T * m.C4;
   const size_t esz = m.ks.wide16 ? 2 : 1;
   m.wBlockBytes = static_cast<size_t>(steps * MR * 4) * esz;
   // A hostile blob can ask for padding that blows the planes or the packed weights up; refuse
@@ -705,7 +722,10 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
         for (int64_t t = 0; t < m.T; ++t) {
           const int32_t wv = s.w[static_cast<size_t>((o * m.Cg + c) * m.T + t)] - wShift;
           colsum += static_cast<uint32_t>(wv);
-          const size_t idx = static_cast<size_t>((((t * m.C4 + c / 4) * MR) + r) * 4 + c % 4);
+          // Row quads: step (kernel row i, column quad j / 4, channel c), byte j % 4.
+          const int64_t i = t / s.kW, j = t % s.kW;
+          const size_t idx = m.rowQuads ? static_cast<size_t>(((((i * nq + j / 4) * m.Cg + c) * MR) + r) * 4 + j % 4)
+                                        : static_cast<size_t>((((t * m.C4 + c / 4) * MR) + r) * 4 + c % 4);
           uint8_t* base = m.wpack.data() + static_cast<size_t>(blk) * m.wBlockBytes;
           if (esz == 2) {
             const auto v = static_cast<int16_t>(wv);
@@ -770,6 +790,23 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
   }
   const int64_t H = s.H, W = s.W;
   const bool border = s.pt || s.pb || s.pl || s.pr;
+  if (rowQuads) {  // one byte plane per channel: zx' around, x ^ flip inside, zeros in the slack
+    auto bytePlane = [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        uint8_t* d = dst0 + c * planeBytes;
+        if (border) std::memset(d, zxS, static_cast<size_t>(PH * PW));
+        std::memset(d + PH * PW, 0, static_cast<size_t>(planeBytes - PH * PW));
+        const uint8_t* src = xb + (n * s.C + c) * H * W;
+        for (int64_t h = 0; h < H; ++h) {
+          uint8_t* row = d + (s.pt + h) * PW + s.pl;
+          const uint8_t* sr = src + h * W;
+          for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ flip);
+        }
+      }
+    };
+    forEachItem(pool, Cg, bytePlane);
+    return;
+  }
   auto plane = [&](int64_t b, int64_t e) {
     for (int64_t gc = b; gc < e; ++gc) {
       const int64_t g = gc / C4, c4 = gc % C4;
@@ -1028,7 +1065,7 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
       for (int64_t ti = ci * TC; ti < std::min(nTiles, (ci + 1) * TC); ++ti) {
         const int64_t q0 = ti * kLanesP;
         const int P = static_cast<int>(std::min<int64_t>(kLanesP, Q - q0));
-        kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, C4, w, tile.data());
+        kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, OHW, q0);
       }
     }

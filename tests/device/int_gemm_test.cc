@@ -186,19 +186,21 @@ TEST(IntGemm, ConvEveryIsaMatchesScalar) {
 }
 
 // The Lanes kernel's edges: channel counts around its 32-channel blocks and 16-lane halves, pixel
-// counts around its 14-pixel tiles (a tail of every size), strides without im2col.
+// counts around its 14-pixel tiles (a tail of every size), strides without im2col, row quads.
 TEST(IntGemm, ConvLanesEdgesMatchScalar) {
   test::SplitMix64 rng(43);
   const int64_t Os[] = {1, 15, 16, 17, 32, 33, 48, 64, 70};
-  for (int trial = 0; trial < 54; ++trial) {
+  for (int trial = 0; trial < 72; ++trial) {
     MacSpec s;
     s.O = Os[trial % 9];
-    const int kind = (trial / 9) % 3;  // 0: 1x1, 1: 3x3 pad 1, 2: 3x3 stride 2 pad 1
-    s.C = pick(rng, 1, 40);
+    // 0: 1x1, 1: 3x3 pad 1, 2: 3x3 stride 2 pad 1, 3: a 7x7 stride 2 pad 3 stem on 1-3 channels
+    // (the row-quad planes)
+    const int kind = (trial / 9) % 4;
+    s.C = kind == 3 ? pick(rng, 1, 3) : pick(rng, 1, 40);
     s.H = pick(rng, 1, 9), s.W = pick(rng, 1, 17);
-    s.kH = s.kW = kind == 0 ? 1 : 3;
-    if (kind) s.pt = s.pl = s.pb = s.pr = 1;
-    s.sh = s.sw = kind == 2 ? 2 : 1;
+    s.kH = s.kW = kind == 0 ? 1 : kind == 3 ? 7 : 3;
+    if (kind) s.pt = s.pl = s.pb = s.pr = kind == 3 ? 3 : 1;
+    s.sh = s.sw = kind >= 2 ? 2 : 1;
     s.H = std::max<int64_t>(s.H, s.kH - 2 * s.pt), s.W = std::max<int64_t>(s.W, s.kW - 2 * s.pl);
     s.OH = (s.H + 2 * s.pt - s.kH) / s.sh + 1, s.OW = (s.W + 2 * s.pl - s.kW) / s.sw + 1;
     randomQuant(s, rng, s.O * s.C * s.kH * s.kW);
