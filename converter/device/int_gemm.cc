@@ -457,7 +457,7 @@ __attribute__((target("avx2"), always_inline)) inline void transpose16x16(const 
 template <int P>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
                                                                         const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
-                                                                        uint8_t* y, int64_t planeStride, int64_t q0) {
+                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
   const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
   const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
@@ -504,15 +504,20 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
       v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, rlo), rhi), vzy);
       rows[p] = _mm512_cvtepi32_epi8(v);
     }
-    transpose16x16(rows, cols);
     const int64_t cn = std::min<int64_t>(16, nch - 16 * z);
+    if (gemmOut) {  // y [M][N]: each pixel's (row's) channels are contiguous already
+      const auto cmask = static_cast<__mmask16>((1u << cn) - 1);
+      for (int p = 0; p < P; ++p) _mm_mask_storeu_epi8(y + (q0 + p) * planeStride + static_cast<int64_t>(o), cmask, rows[p]);
+      continue;
+    }
+    transpose16x16(rows, cols);
     for (int64_t c = 0; c < cn; ++c) _mm_mask_storeu_epi8(y + (static_cast<int64_t>(o) + c) * planeStride + q0, pmask, cols[c]);
   }
 }
 #pragma GCC diagnostic pop
 
 using LanesEpilogueFn = void (*)(const int32_t*, int64_t, int64_t, const LaneRequant&, int32_t, int32_t, int32_t, uint8_t*, int64_t,
-                                 int64_t);
+                                 int64_t, bool);
 template <int... I>
 constexpr std::array<LanesEpilogueFn, sizeof...(I)> lanesEpilogueTable(std::integer_sequence<int, I...>) {
   return {&epilogueLanes<I + 1>...};
@@ -639,7 +644,7 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   m.mode = s.gemm || (s.sh == 1 && s.sw == 1) ? Mode::Direct : Mode::Im2col;
   m.T = s.kH * s.kW;
   m.C4 = (m.Cg + 3) / 4;
-  if (isa == Int8Isa::Avx512Vnni && !s.gemm && m.G == 1 && !s.requant.empty() && s.path != MacSpec::Path::Tiles) {
+  if (isa == Int8Isa::Avx512Vnni && m.G == 1 && !s.requant.empty() && s.path != MacSpec::Path::Tiles) {
     bool zw0 = true;  // no weight zero point left after the u8 shift: no per-pixel row sums
     for (int32_t z : s.zw) zw0 &= z - (s.wUnsigned ? 128 : 0) == 0;
     // MACs each way: Tiles over 32-pixel panels of the virtual (padded-width) or dense pixels and
@@ -648,14 +653,14 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
     // where it saves MACs), so it takes a tie and up to 10 % more MACs.
     const int64_t q = m.mode == Mode::Direct ? s.OH * (s.W + s.pl + s.pr) : s.OH * s.OW;
     const double tiles = double((q + m.ks.nr - 1) / m.ks.nr * m.ks.nr) * double((s.O + m.ks.mr - 1) / m.ks.mr * m.ks.mr);
-    const double lanes = double(s.OH * s.OW) * double((s.O + 31) / 32 * 32);
+    const double lanes = double(s.gemm ? s.H : s.OH * s.OW) * double((s.O + 31) / 32 * 32);
     const bool better = s.path == MacSpec::Path::Lanes || lanes <= 1.1 * tiles;
     if (zw0 && better) m.mode = Mode::Lanes;
   }
   const bool lanes = m.mode == Mode::Lanes;
   const int MR = lanes ? 32 : m.ks.mr, NR = m.ks.nr;
   const int64_t nq = (s.kW + 3) / 4;
-  m.rowQuads = lanes && s.dw == 1 && m.Cg * s.kH * nq < m.C4 * s.kH * s.kW;
+  m.rowQuads = lanes && !s.gemm && s.dw == 1 && m.Cg * s.kH * nq < m.C4 * s.kH * s.kW;
   m.laneSteps = m.rowQuads ? m.Cg : m.C4;
   m.flip = s.xUnsigned ? 0 : 0x80;
   const int32_t zxS = s.xUnsigned ? s.zx : s.zx + 128;
@@ -674,7 +679,12 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
     m.imageBytes = m.Cg * m.planeBytes;
   }
   m.scratchBytes = m.imageBytes + m.planeBytes + 64;  // a spare plane: reads past the last one stay inside
-  if (lanes) {
+  if (lanes && s.gemm) {  // the rows of x are the pixels, one quad apart in each plane
+    m.Q = s.H;
+    m.taps.push_back(0);
+    m.lanesPix.resize(static_cast<size_t>(m.Q));
+    for (int64_t r = 0; r < m.Q; ++r) m.lanesPix[static_cast<size_t>(r)] = r * 4;
+  } else if (lanes) {
     m.Q = s.OH * s.OW;
     const int64_t cell = m.rowQuads ? 1 : 4;  // bytes per pixel in a plane
     for (int64_t i = 0; i < s.kH; ++i) {
@@ -1066,7 +1076,8 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
         const int64_t q0 = ti * kLanesP;
         const int P = static_cast<int>(std::min<int64_t>(kLanesP, Q - q0));
         kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
-        kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, OHW, q0);
+        kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, s.gemm ? s.O : OHW, q0,
+                                                    s.gemm);
       }
     }
   };

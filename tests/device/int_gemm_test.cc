@@ -101,9 +101,9 @@ void expectSameAsScalar(const MacSpec& spec, test::SplitMix64& rng) {
   ThreadPool two(2);
   for (Int8Isa isa : kSimdIsas) {
     if (!device::int8IsaAvailable(isa)) continue;
-    // Every AVX-512 Conv kernel (Lanes where it applies), not only the one Auto picks.
+    // Every AVX-512 Conv/Gemm kernel (Lanes where it applies), not only the one Auto picks.
     for (MacSpec::Path path : {MacSpec::Path::Auto, MacSpec::Path::Tiles, MacSpec::Path::Lanes}) {
-      if (path != MacSpec::Path::Auto && (isa != Int8Isa::Avx512Vnni || spec.gemm)) continue;
+      if (path != MacSpec::Path::Auto && isa != Int8Isa::Avx512Vnni) continue;
       MacSpec sp = spec;
       sp.path = path;
       auto k = MacKernel::create(sp, isa);
