@@ -60,6 +60,9 @@ struct MacSpec {
   // Geometry. Conv: x [batch][C][H][W] -> y [batch][O][OH][OW]. Gemm: x [M][C] -> y [M][O].
   int64_t batch = 1, C = 0, H = 1, W = 1, O = 0, OH = 1, OW = 1;
   int64_t kH = 1, kW = 1, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0, group = 1;
+  // Which AVX-512 Conv kernel (the bits are the same): Auto picks the one with fewer wasted MACs;
+  // the others are for the tests (Lanes falls back to Tiles where it does not apply).
+  enum class Path { Auto, Tiles, Lanes } path = Path::Auto;
 };
 
 class MacKernel {

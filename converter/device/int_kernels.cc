@@ -406,7 +406,22 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const O
   const auto* pa = reinterpret_cast<const uint8_t*>(a.data);
   const auto* pb = reinterpret_cast<const uint8_t*>(b.data);
   auto* py = reinterpret_cast<uint8_t*>(y.data);
-  for (int64_t i = begin; i < end; i += 16) {
+  int64_t i = begin;
+  // Two independent groups of 16 per iteration (the chain of three multiplies is long).
+  for (; i + 32 <= end; i += 32) {
+    const __m256i ra = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + i));
+    const __m256i rb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + i));
+    const __m128i a0 = _mm256_castsi256_si128(ra), a1 = _mm256_extracti128_si256(ra, 1);
+    const __m128i b0 = _mm256_castsi256_si128(rb), b1 = _mm256_extracti128_si256(rb, 1);
+    const __m512i xa0 = ua ? _mm512_cvtepu8_epi32(a0) : _mm512_cvtepi8_epi32(a0), xa1 = ua ? _mm512_cvtepu8_epi32(a1) : _mm512_cvtepi8_epi32(a1);
+    const __m512i xb0 = ub ? _mm512_cvtepu8_epi32(b0) : _mm512_cvtepi8_epi32(b0), xb1 = ub ? _mm512_cvtepu8_epi32(b1) : _mm512_cvtepi8_epi32(b1);
+    const __m512i va0 = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa0, vza), sh)), va1 = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa1, vza), sh));
+    const __m512i vb0 = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb0, vzb), sh)), vb1 = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb1, vzb), sh));
+    const __m512i r0 = clamp(qo(simd::satAdd16(va0, vb0))), r1 = clamp(qo(simd::satAdd16(va1, vb1)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(py + i), _mm512_cvtepi32_epi8(r0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(py + i + 16), _mm512_cvtepi32_epi8(r1));
+  }
+  for (; i < end; i += 16) {
     const __mmask16 k = end - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (end - i)) - 1);
     const __m128i ra = _mm_maskz_loadu_epi8(k, pa + i), rb = _mm_maskz_loadu_epi8(k, pb + i);
     const __m512i xa = ua ? _mm512_cvtepu8_epi32(ra) : _mm512_cvtepi8_epi32(ra);
@@ -446,6 +461,113 @@ void runAdd(const Op& op, const TensorView& a, const TensorView& b, const Tensor
 
 namespace {
 
+/// d[i] = max(d[i], s[i] ^ flip) for i < n (first: d[i] = s[i] ^ flip), 32 bytes at a time.
+__attribute__((target("avx2"))) void maxRowAvx2(uint8_t* d, const uint8_t* s, int64_t n, uint8_t flip, bool first) {
+  const __m256i f = _mm256_set1_epi8(static_cast<char>(flip));
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i v = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)), f);
+    if (!first) v = _mm256_max_epu8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), v);
+  }
+  for (; i < n; ++i) d[i] = first ? static_cast<uint8_t>(s[i] ^ flip) : std::max<uint8_t>(d[i], static_cast<uint8_t>(s[i] ^ flip));
+}
+
+/// even[i] = v[2i], odd[i] = v[2i + 1] for i < L.
+__attribute__((target("avx2"))) void splitPhases2Avx2(const uint8_t* v, int64_t L, uint8_t* even, uint8_t* odd) {
+  const __m256i lo = _mm256_set1_epi16(0xFF);
+  int64_t i = 0;
+  for (; i + 32 <= L; i += 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + 2 * i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + 2 * i + 32));
+    const __m256i e = _mm256_packus_epi16(_mm256_and_si256(a, lo), _mm256_and_si256(b, lo));
+    const __m256i o = _mm256_packus_epi16(_mm256_srli_epi16(a, 8), _mm256_srli_epi16(b, 8));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(even + i), _mm256_permute4x64_epi64(e, 0xD8));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd + i), _mm256_permute4x64_epi64(o, 0xD8));
+  }
+  for (; i < L; ++i) even[i] = v[2 * i], odd[i] = v[2 * i + 1];
+}
+
+/// MaxPool on the bytes themselves: the requantization r(v) = clamp(zy + M(v - zx)) is
+/// non-decreasing in v when the multiplier is >= 0 (every step of fixed_point.h is), so
+/// r(max v) = max r(v) and the op is a 256-entry table of the window's largest code (skipped when
+/// it is the identity, as when input and output share their quantization). Signed codes are
+/// compared as code ^ 0x80 (order-preserving). Per output row: the valid input rows' byte maxima,
+/// the row split into `stride` column phases (phase p holds padded columns p, p + s, ...) so each
+/// tap reads consecutive bytes, then the taps' maxima; the zero border is neutral because every
+/// window has a valid tap (checked by the caller). Returns false when it does not apply.
+bool maxPoolBytes(const Op& op, const TensorView& x, const TensorView& y, const std::vector<int64_t>& k, const std::vector<int64_t>& st,
+                  const std::vector<int64_t>& pads, const std::vector<int64_t>& dil, ThreadPool* pool) {
+  const auto& xd = x.desc->dims;
+  const auto& yd = y.desc->dims;
+  if (xd.size() != 4 || k.size() != 2 || st.size() != 2 || pads.size() != 4 || dil.size() != 2) return false;
+  const int64_t NC = xd[0] * xd[1], H = xd[2], W = xd[3], OH = yd[2], OW = yd[3];
+  const int64_t sh = st[0], sw = st[1], dh = dil[0], dw = dil[1], pt = pads[0], pl = pads[1];
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || k[0] < 1 || k[1] < 1 || sw > 16 || W > (int64_t{1} << 24)) return false;
+  // Every window must hold a valid row and column.
+  auto covered = [](int64_t o, int64_t s, int64_t p, int64_t kk, int64_t d, int64_t size) {
+    for (int64_t j = 0; j < kk; ++j)
+      if (o * s - p + j * d >= 0 && o * s - p + j * d < size) return true;
+    return false;
+  };
+  for (int64_t o = 0; o < OH; ++o)
+    if (!covered(o, sh, pt, k[0], dh, H)) return false;
+  for (int64_t o = 0; o < OW; ++o)
+    if (!covered(o, sw, pl, k[1], dw, W)) return false;
+  const FixedMultiplier f = multiplierAt(op, 0);
+  if (f.multiplier < 0) return false;
+  const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  const bool ux = x.desc->dtype == DType::U8;
+  const uint8_t flip = ux ? 0 : 0x80;
+  uint8_t lut[256];
+  bool identity = true;
+  for (int c = 0; c < 256; ++c) {  // c: the compared code (raw byte ^ flip)
+    const int32_t v = ux ? c : c - 128;
+    const int32_t r = clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(v - zx, f), op.actMin, op.actMax);
+    lut[c] = static_cast<uint8_t>(r);
+    identity &= lut[c] == static_cast<uint8_t>(c ^ flip);
+  }
+  // Padded row: pl zeros, W codes, zeros to the right up to the last tap of the last output.
+  const int64_t PWd = std::max<int64_t>(pl + W, (OW - 1) * sw + (k[1] - 1) * dw + 1);
+  const int64_t L = (PWd + sw - 1) / sw;
+  auto work = [&](int64_t b, int64_t e) {
+    thread_local std::vector<uint8_t> vm, ph, out;
+    vm.assign(static_cast<size_t>(sw * L + 64), 0), ph.assign(static_cast<size_t>(sw * L + 64), 0);
+    out.resize(static_cast<size_t>(OW + 32));
+    for (int64_t c = b; c < e; ++c) {
+      const uint8_t* src = reinterpret_cast<const uint8_t*>(x.data) + c * H * W;
+      uint8_t* dst = reinterpret_cast<uint8_t*>(y.data) + c * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        bool first = true;
+        for (int64_t i = 0; i < k[0]; ++i) {
+          const int64_t h = oh * sh - pt + i * dh;
+          if (h < 0 || h >= H) continue;
+          maxRowAvx2(vm.data() + pl, src + h * W, W, flip, first);
+          first = false;
+        }
+        const uint8_t* rowp = vm.data();
+        if (sw == 2) {
+          splitPhases2Avx2(vm.data(), L, ph.data(), ph.data() + L);
+          rowp = ph.data();
+        } else if (sw > 2) {  // phases: ph[p * L + i] = vm[p + i * sw]
+          for (int64_t i = 0; i < L; ++i)
+            for (int64_t p = 0; p < sw; ++p) ph[static_cast<size_t>(p * L + i)] = vm[static_cast<size_t>(p + i * sw)];
+          rowp = ph.data();
+        }
+        for (int64_t j = 0; j < k[1]; ++j) {  // tap j reads padded column ow * sw + j * dw
+          const int64_t cj = j * dw;
+          maxRowAvx2(out.data(), rowp + (cj % sw) * L + cj / sw, OW, 0, j == 0);
+        }
+        uint8_t* d = dst + oh * OW;
+        if (identity) maxRowAvx2(d, out.data(), OW, flip, true);
+        else for (int64_t ow = 0; ow < OW; ++ow) d[ow] = lut[out[static_cast<size_t>(ow)]];
+      }
+    }
+  };
+  forEachItem(pool, NC, work);
+  return true;
+}
+
 /// Pooling one plane at a time: the plane as int32 (x - zx) once, window bounds clipped to the
 /// image per output row and column, then the row requantized eight lanes at a time.
 void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool* pool) {
@@ -461,6 +583,7 @@ void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool
   const std::vector<int64_t> dil = global ? std::vector<int64_t>{1, 1} : op.attrInts("dilations");
   const FixedMultiplier f = multiplierAt(op, 0);
   const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
+  if (isMax && maxPoolBytes(op, x, y, k, st, pads, dil, pool)) return;
   const bool ux = x.desc->dtype == DType::U8;
   // Per output column: the first valid tap and the number of valid taps (dilation steps).
   auto taps = [](int64_t o, int64_t stride, int64_t pad, int64_t kk, int64_t d, int64_t size, int64_t& first, int64_t& n) {

@@ -101,12 +101,19 @@ void expectSameAsScalar(const MacSpec& spec, test::SplitMix64& rng) {
   ThreadPool two(2);
   for (Int8Isa isa : kSimdIsas) {
     if (!device::int8IsaAvailable(isa)) continue;
-    auto k = MacKernel::create(spec, isa);
-    ASSERT_TRUE(k.hasValue()) << k.status().toString();
-    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
-      std::vector<std::byte> got(want.size(), std::byte{0xAB});
-      (*k)->run(pool, x.data(), got.data());
-      ASSERT_TRUE(got == want) << device::int8IsaName(isa) << (pool ? " 2 threads" : " 1 thread") << ": " << describe(spec);
+    // Every AVX-512 Conv/Gemm kernel (Lanes where it applies), not only the one Auto picks.
+    for (MacSpec::Path path : {MacSpec::Path::Auto, MacSpec::Path::Tiles, MacSpec::Path::Lanes}) {
+      if (path != MacSpec::Path::Auto && isa != Int8Isa::Avx512Vnni) continue;
+      MacSpec sp = spec;
+      sp.path = path;
+      auto k = MacKernel::create(sp, isa);
+      ASSERT_TRUE(k.hasValue()) << k.status().toString();
+      for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+        std::vector<std::byte> got(want.size(), std::byte{0xAB});
+        (*k)->run(pool, x.data(), got.data());
+        ASSERT_TRUE(got == want) << device::int8IsaName(isa) << " path " << static_cast<int>(path) << (pool ? " 2 threads" : " 1 thread")
+                                 << ": " << describe(spec);
+      }
     }
   }
 }
@@ -172,6 +179,40 @@ TEST(IntGemm, ConvEveryIsaMatchesScalar) {
     s.OH = (s.H + s.pt + s.pb - spanH) / s.sh + 1;
     s.OW = (s.W + s.pl + s.pr - spanW) / s.sw + 1;
     randomQuant(s, rng, s.O * cg * s.kH * s.kW);
+    SCOPED_TRACE(describe(s));
+    expectSameAsScalar(s, rng);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// The Lanes kernel's edges: channel counts around its 32-channel blocks and 16-lane halves, pixel
+// counts around its 14-pixel tiles (a tail of every size), strides without im2col, row quads.
+TEST(IntGemm, ConvLanesEdgesMatchScalar) {
+  test::SplitMix64 rng(43);
+  const int64_t Os[] = {1, 15, 16, 17, 32, 33, 48, 64, 70};
+  for (int trial = 0; trial < 72; ++trial) {
+    MacSpec s;
+    s.O = Os[trial % 9];
+    // 0: 1x1, 1: 3x3 pad 1, 2: 3x3 stride 2 pad 1, 3: a 7x7 stride 2 pad 3 stem on 1-3 channels
+    // (the row-quad planes)
+    const int kind = (trial / 9) % 4;
+    s.C = kind == 3 ? pick(rng, 1, 3) : pick(rng, 1, 40);
+    s.H = pick(rng, 1, 9), s.W = pick(rng, 1, 17);
+    s.kH = s.kW = kind == 0 ? 1 : kind == 3 ? 7 : 3;
+    if (kind) s.pt = s.pl = s.pb = s.pr = kind == 3 ? 3 : 1;
+    s.sh = s.sw = kind >= 2 ? 2 : 1;
+    s.H = std::max<int64_t>(s.H, s.kH - 2 * s.pt), s.W = std::max<int64_t>(s.W, s.kW - 2 * s.pl);
+    s.OH = (s.H + 2 * s.pt - s.kH) / s.sh + 1, s.OW = (s.W + 2 * s.pl - s.kW) / s.sw + 1;
+    randomQuant(s, rng, s.O * s.C * s.kH * s.kW);
+    if (s.requant.empty() || trial % 2) {  // Lanes needs an 8-bit output and no weight zero point
+      s.wUnsigned = false;
+      std::fill(s.zw.begin(), s.zw.end(), 0);
+      for (int16_t& v : s.w) v = static_cast<int16_t>(pick(rng, -128, 127));
+      if (s.requant.empty()) {
+        s.yUnsigned = true, s.zy = pick(rng, 0, 255), s.actMin = 0, s.actMax = 255;
+        for (int64_t o = 0; o < s.O; ++o) s.requant.push_back(device::quantizeMultiplier(std::exp2(rng.uniform() * 12 - 16)));
+      }
+    }
     SCOPED_TRACE(describe(s));
     expectSameAsScalar(s, rng);
     if (HasFatalFailure()) return;

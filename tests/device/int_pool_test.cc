@@ -1,0 +1,88 @@
+// The device interpreter's fast pooling (converter/device/int_kernels.cc: MaxPool on the bytes
+// through a 256-entry table, the int32 plane path for the averages) gives the bits of the scalar
+// definition on random shapes: kernel sizes, strides, pads, dilations, odd widths, signed and
+// unsigned codes, zero points at the extremes, identity and non-identity requantization, fused
+// clamps; with one thread and with two.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "converter/device/int_kernels.h"
+#include "converter/exec/thread_pool.h"
+#include "tests/support/test_util.h"
+#include "tests/support/zoo.h"
+
+namespace npuconv {
+namespace {
+
+int32_t pickPool(test::SplitMix64& rng, int32_t lo, int32_t hi) {
+  return static_cast<int32_t>(int64_t{lo} + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(int64_t{hi} - lo + 1)));
+}
+
+device::Attr intsAttr(const char* name, std::vector<int64_t> v) {
+  device::Attr a;
+  a.name = name;
+  a.kind = device::AttrKind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+
+TEST(IntPool, FastEqualsScalar) {
+  test::SplitMix64 rng(31);
+  ThreadPool two(2);
+  for (int trial = 0; trial < 400; ++trial) {
+    const bool isMax = trial % 4 != 3;
+    const int64_t N = pickPool(rng, 1, 2), C = pickPool(rng, 1, 5), H = pickPool(rng, 1, 23), W = pickPool(rng, 1, 41);
+    const int64_t kh = pickPool(rng, 1, std::min<int64_t>(4, H)), kw = pickPool(rng, 1, std::min<int64_t>(5, W));
+    const int64_t sh = pickPool(rng, 1, 3), sw = pickPool(rng, 1, 4);
+    const int64_t dh = rng.uniform() < 0.8 ? 1 : 2, dw = rng.uniform() < 0.8 ? 1 : 2;
+    const int64_t pt = pickPool(rng, 0, kh - 1), pb = pickPool(rng, 0, kh - 1), pl = pickPool(rng, 0, kw - 1), pr = pickPool(rng, 0, kw - 1);
+    const int64_t OH = (H + pt + pb - ((kh - 1) * dh + 1)) / sh + 1, OW = (W + pl + pr - ((kw - 1) * dw + 1)) / sw + 1;
+    if (OH < 1 || OW < 1) continue;
+    const bool ux = rng.uniform() < 0.6, uy = rng.uniform() < 0.6;
+    device::Tensor xt, yt;
+    xt.dtype = ux ? DType::U8 : DType::I8;
+    yt.dtype = uy ? DType::U8 : DType::I8;
+    xt.dims = {N, C, H, W};
+    yt.dims = {N, C, OH, OW};
+    device::QuantParams xq, yq;
+    const int32_t lo = uy ? 0 : -128, hi = uy ? 255 : 127;
+    const double u = rng.uniform();
+    xq.zeroPoints = {u < 0.2 ? (ux ? 0 : -128) : u < 0.4 ? (ux ? 255 : 127) : pickPool(rng, ux ? 0 : -128, ux ? 255 : 127)};
+    device::FixedMultiplier f = device::quantizeMultiplier(std::exp2(rng.uniform() * 6 - 3));
+    const bool identity = rng.uniform() < 0.3 && ux == uy;
+    if (identity) f = {1 << 30, 1};
+    yq.zeroPoints = {identity ? xq.zeroPoints[0] : pickPool(rng, lo, hi)};
+    xq.scales = yq.scales = {1.0f};
+    device::Op op;
+    op.code = isMax ? device::OpCode::MaxPool : device::OpCode::AveragePool;
+    op.actMin = rng.uniform() < 0.7 ? lo : pickPool(rng, lo, (lo + hi) / 2);
+    op.actMax = rng.uniform() < 0.7 ? hi : pickPool(rng, op.actMin, hi);
+    op.attrs = {intsAttr("kernel_shape", {kh, kw}), intsAttr("strides", {sh, sw}), intsAttr("pads", {pt, pl, pb, pr}),
+                intsAttr("dilations", {dh, dw}), intsAttr("multiplier", {f.multiplier}), intsAttr("shift", {f.shift})};
+    std::vector<std::byte> x(static_cast<size_t>(N * C * H * W));
+    for (std::byte& b : x) b = static_cast<std::byte>(rng.next() & 0xFF);
+    const size_t yn = static_cast<size_t>(N * C * OH * OW);
+    std::vector<std::byte> want(yn), got(yn);
+    const device::TensorView xv{&xt, x.data(), &xq};
+    const device::TensorView wv{&yt, want.data(), &yq}, gv{&yt, got.data(), &yq};
+    const std::string what = fmt::format("{} x {}x{}x{}x{} {} k {}x{} s {}x{} d {}x{} pads {},{},{},{} zx {} m {} sh {} identity {}",
+                                         isMax ? "max" : "avg", N, C, H, W, ux ? "u8" : "s8", kh, kw, sh, sw, dh, dw, pt, pl, pb, pr,
+                                         xq.zeroPoints[0], f.multiplier, f.shift, identity);
+    if (!isMax) {
+      // The averages' multiplier folds 1 / count in (the writer's job); any value is fine here.
+      op.attrs.push_back(intsAttr("count_include_pad", {0}));
+    }
+    device::runPool(op, xv, wv, false, nullptr);
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+      std::fill(got.begin(), got.end(), std::byte{0xAB});
+      device::runPool(op, xv, gv, true, pool);
+      ASSERT_TRUE(got == want) << what << (pool ? " (2 threads)" : " (1 thread)");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace npuconv
