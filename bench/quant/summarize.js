@@ -29,6 +29,7 @@ function level(r, name) {
   if (r.task === 'det' && t) parts.push(`IoU ${f(t.iou_mean, 4)} (min ${f(t.iou_min, 4)})`);
   if (r.task === 'cls' && t) parts.push(`confident kept ${t.kept}/${t.confident}`);
   if (r.task === 'embed' && t) parts.push(`pooled cos ${f(t.pooled_cosine_mean, 5)} (min ${f(t.pooled_cosine_min, 5)})`);
+  if (r.task === 'rec' && t) parts.push(`lines identical ${t.identical}/${t.lines}` + (t.true_text ? `, true text ${t.true_text.quant}/${t.true_text.labelled} (float ${t.true_text.float})` : ''));
   if (l.outputs.last_layer_input) {
     const x = l.outputs.last_layer_input;
     parts.push(`last-layer input cos ${f(x.cosine_mean, 4)} (min ${f(x.cosine_min, 4)})`);
