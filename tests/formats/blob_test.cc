@@ -17,6 +17,7 @@
 #include "formats/blob/blob_format.h"
 #include "formats/blob/blob_reader.h"
 #include "formats/blob/blob_writer.h"
+#include "tests/formats/blob_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -25,75 +26,23 @@ namespace {
 namespace fs = std::filesystem;
 using namespace device;
 
-/// The spec's minimal blob: x f32[1,1,2,2] -> Quantize -> 1x1 QConv (2 weights, per-channel,
-/// fused Relu) -> Dequantize -> y f32[1,2,2,2].
+/// The spec's minimal blob (test::minimalConvProgram at 2x2) with the spec's arena plan: x_q and y
+/// reuse the bytes of x and y_q.
 Program minimalProgram() {
-  Program p;
-  const int32_t qx = p.addQuant({-1, {0.02f}, {128}});
-  const int32_t qw = p.addQuant({0, {0.01f, 0.005f}, {0, 0}});
-  const int32_t qb = p.addQuant({0, {0.0002f, 0.0001f}, {0, 0}});
-  const int32_t qy = p.addQuant({-1, {0.05f}, {0}});
-  const int32_t x = p.addTensor({"x", DType::F32, {1, 1, 2, 2}, Layout::NCHW, -1, Storage::Activation, 0, nullptr});
-  const int32_t xq = p.addTensor({"x_q", DType::U8, {1, 1, 2, 2}, Layout::NCHW, qx, Storage::Activation, 0, nullptr});
-  const std::vector<int8_t> wv = {100, -50};
-  const int32_t w = p.addTensor({"conv.weight", DType::I8, {2, 1, 1, 1}, Layout::OIHW, qw, Storage::Weight, 0,
-                                 std::make_shared<const TensorData>(TensorData::fromValues<int8_t>(DType::I8, {2, 1, 1, 1}, std::span<const int8_t>(wv)))});
-  const std::vector<int32_t> bv = {500, -250};
-  const int32_t b = p.addTensor({"conv.bias", DType::I32, {2}, Layout::Any, qb, Storage::Weight, 0,
-                                 std::make_shared<const TensorData>(TensorData::fromValues<int32_t>(DType::I32, {2}, std::span<const int32_t>(bv)))});
-  const int32_t yq = p.addTensor({"y_q", DType::U8, {1, 2, 2, 2}, Layout::NCHW, qy, Storage::Activation, 0, nullptr});
-  const int32_t y = p.addTensor({"y", DType::F32, {1, 2, 2, 2}, Layout::NCHW, -1, Storage::Activation, 0, nullptr});
-  Op quant;
-  quant.code = OpCode::Quantize;
-  quant.type = "Quantize";
-  quant.inputs = {x};
-  quant.outputs = {xq};
-  quant.name = "x_QuantizeLinear";
-  Op conv;
-  conv.code = OpCode::Conv;
-  conv.type = "QConv";
-  conv.inputs = {xq, w, b};
-  conv.outputs = {yq};
-  conv.name = "conv";
-  conv.provenance = {"conv", "relu"};
-  conv.act = FusedActivation::Relu;
-  conv.actMin = 0;
-  conv.actMax = 255;
-  const FixedMultiplier m0 = quantizeMultiplier(0.02 * 0.01 / 0.05), m1 = quantizeMultiplier(0.02 * 0.005 / 0.05);
-  conv.attrs = {{"strides", AttrKind::Ints, {1, 1}, {}, {}},
-                {"pads", AttrKind::Ints, {0, 0, 0, 0}, {}, {}},
-                {"dilations", AttrKind::Ints, {1, 1}, {}, {}},
-                {"group", AttrKind::Int, {1}, {}, {}},
-                {"multiplier", AttrKind::Ints, {m0.multiplier, m1.multiplier}, {}, {}},
-                {"shift", AttrKind::Ints, {m0.shift, m1.shift}, {}, {}}};
-  Op deq;
-  deq.code = OpCode::Dequantize;
-  deq.type = "Dequantize";
-  deq.inputs = {yq};
-  deq.outputs = {y};
-  deq.name = "y_DequantizeLinear";
-  p.ops = {quant, conv, deq};
-  p.inputs = {{x, "x", false}};
-  p.outputs = {{y, "y", false}};
+  test::MinimalConv c = test::minimalConvProgram(2);
+  Program& p = c.program;
   p.memory = {128, 192, 128};
-  p.tensors[static_cast<size_t>(x)].arenaOffset = 0;
-  p.tensors[static_cast<size_t>(xq)].arenaOffset = 64;
-  p.tensors[static_cast<size_t>(yq)].arenaOffset = 0;
-  p.tensors[static_cast<size_t>(y)].arenaOffset = 64;
-  p.onnxOpset = 17;
-  p.provenance = {{"npuconv_version", "0.1.0"}, {"source_model", "minimal.onnx"}};
-  return p;
+  p.tensors[static_cast<size_t>(c.x)].arenaOffset = 0;
+  p.tensors[static_cast<size_t>(c.xq)].arenaOffset = 64;
+  p.tensors[static_cast<size_t>(c.yq)].arenaOffset = 0;
+  p.tensors[static_cast<size_t>(c.y)].arenaOffset = 64;
+  return std::move(c.program);
 }
 
 std::string minimalBytes() {
   auto b = serializeBlob(minimalProgram());
   EXPECT_TRUE(b.hasValue()) << b.status().toString();
   return b.hasValue() ? *b : std::string();
-}
-
-Expected<LoadedBlob> parse(const std::string& bytes) {
-  auto owner = std::make_shared<std::string>(bytes);
-  return parseBlob(owner, reinterpret_cast<const std::byte*>(owner->data()), owner->size(), "blob");
 }
 
 bool updateGolden() {
@@ -123,7 +72,7 @@ TEST(BlobFormat, DeterministicRoundTrip) {
   const std::string a = minimalBytes(), b = minimalBytes();
   ASSERT_FALSE(a.empty());
   EXPECT_EQ(a, b);
-  auto blob = parse(a);
+  auto blob = test::parseBlobBytes(a);
   ASSERT_TRUE(blob.hasValue()) << blob.status().toString();
   const Program& p = blob->program;
   const Program want = minimalProgram();
@@ -200,7 +149,7 @@ TEST(BlobFormat, Version1_0BlobStillReads) {
   ASSERT_TRUE(old.hasValue()) << old.status().toString();
   EXPECT_EQ(old->versionMinor, 0);
   EXPECT_EQ(old->program.provenance, minimalProgram().provenance);
-  auto now = parse(minimalBytes());
+  auto now = test::parseBlobBytes(minimalBytes());
   ASSERT_TRUE(now.hasValue());
   EXPECT_EQ(now->versionMinor, blob::kVersionMinor);
   EXPECT_TRUE(Interpreter::create(old->program).hasValue());
@@ -210,7 +159,7 @@ TEST(BlobFormat, MultiLineProvenanceValueIsShownLineByLine) {
   // PROV source_external_data_sha256 holds sha256sum's lines, one per external data file.
   Program p = minimalProgram();
   p.provenance.push_back({"source_external_data_sha256", "aa  a.bin\nbb  w/b.bin"});
-  auto loaded = parse(*serializeBlob(p));
+  auto loaded = test::parseBlobBytes(*serializeBlob(p));
   ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
   const std::string text = renderBlob(*loaded);
   EXPECT_NE(text.find("  source_model: minimal.onnx\n  source_external_data_sha256:\n    aa  a.bin\n    bb  w/b.bin\n"),
@@ -219,29 +168,6 @@ TEST(BlobFormat, MultiLineProvenanceValueIsShownLineByLine) {
 }
 
 // --- the corrupted-blob corpus ------------------------------------------------------------------
-
-uint64_t getLe(const std::string& s, size_t off, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= uint64_t(uint8_t(s[off + static_cast<size_t>(i)])) << (8 * i);
-  return v;
-}
-/// Recomputes every section CRC and the header CRC: damage that the CRCs must not hide.
-void refreshCrcs(std::string& s) {
-  const uint32_t count = static_cast<uint32_t>(getLe(s, blob::kOffSectionCount, 4));
-  const uint64_t table = getLe(s, blob::kOffSectionTable, 8);
-  for (uint32_t i = 0; i < count; ++i) {
-    const size_t e = table + size_t{i} * 32;
-    const uint64_t off = getLe(s, e + 8, 8), size = getLe(s, e + 16, 8);
-    if (off + size <= s.size()) test::putLe(s, e + 24, crc32c(s.data() + off, size), 4);
-  }
-  test::putLe(s, blob::kOffHeaderCrc, 0, 4);
-  test::putLe(s, blob::kOffHeaderCrc, crc32c(s.data(), table + size_t{count} * 32), 4);
-}
-size_t sectionEntry(const std::string& s, uint32_t fourcc) {
-  const uint64_t table = getLe(s, blob::kOffSectionTable, 8);
-  for (size_t i = 0;; ++i)
-    if (getLe(s, table + i * 32, 4) == fourcc) return table + i * 32;
-}
 
 struct Damage {
   std::string name;
@@ -257,61 +183,61 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
       {"bad_magic", [](std::string& s) { s[3] = 'X'; }, "bad magic"},
       {"text_mode_transfer", [](std::string& s) { s.erase(4, 1); }, "bad magic"},
       {"big_endian_bom", [](std::string& s) { test::putLe(s, blob::kOffBom, blob::kByteOrderMarkSwapped, 4); }, "written big-endian"},
-      {"major_2", [](std::string& s) { test::putLe(s, blob::kOffMajor, 2, 2); refreshCrcs(s); },
+      {"major_2", [](std::string& s) { test::putLe(s, blob::kOffMajor, 2, 2); test::resealBlobCrcs(s); },
        fmt::format("format version 2.{}: this reader reads major version 1 only", blob::kVersionMinor)},
       {"header_crc", [](std::string& s) { s[blob::kHeaderSize + 24] ^= 1; }, "header CRC-32C mismatch"},
-      {"reserved_header", [](std::string& s) { s[blob::kOffReserved + 3] = 1; refreshCrcs(s); }, "header reserved byte 51"},
-      {"unknown_header_flag", [](std::string& s) { test::putLe(s, blob::kOffFlags, 0x80, 4); refreshCrcs(s); }, "unknown bits"},
-      {"weight_bit_flip", [](std::string& s) { s[getLe(s, sectionEntry(s, blob::kWeights) + 8, 8)] ^= 0x10; }, "section WGHT: CRC-32C mismatch"},
+      {"reserved_header", [](std::string& s) { s[blob::kOffReserved + 3] = 1; test::resealBlobCrcs(s); }, "header reserved byte 51"},
+      {"unknown_header_flag", [](std::string& s) { test::putLe(s, blob::kOffFlags, 0x80, 4); test::resealBlobCrcs(s); }, "unknown bits"},
+      {"weight_bit_flip", [](std::string& s) { s[test::getLe(s, test::blobSectionEntry(s, blob::kWeights) + 8, 8)] ^= 0x10; }, "section WGHT: CRC-32C mismatch"},
       {"huge_tensor_count",
-       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8), 0x00FFFFFF, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::getLe(s, test::blobSectionEntry(s, blob::kTensors) + 8, 8), 0x00FFFFFF, 4); test::resealBlobCrcs(s); },
        "do not fit"},
       {"huge_string_count",
-       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kStrings) + 8, 8), 0xFFFFFFFF, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::getLe(s, test::blobSectionEntry(s, blob::kStrings) + 8, 8), 0xFFFFFFFF, 4); test::resealBlobCrcs(s); },
        "string count 4294967295 exceeds the limit"},
       {"overlapping_sections",
        [](std::string& s) {
-         const size_t ops = sectionEntry(s, blob::kOps), tens = sectionEntry(s, blob::kTensors);
-         test::putLe(s, ops + 8, getLe(s, tens + 8, 8), 8);
-         refreshCrcs(s);
+         const size_t ops = test::blobSectionEntry(s, blob::kOps), tens = test::blobSectionEntry(s, blob::kTensors);
+         test::putLe(s, ops + 8, test::getLe(s, tens + 8, 8), 8);
+         test::resealBlobCrcs(s);
        },
        "sections overlap"},
       {"section_past_end",
-       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kWeights) + 16, uint64_t{1} << 62, 8); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::blobSectionEntry(s, blob::kWeights) + 16, uint64_t{1} << 62, 8); test::resealBlobCrcs(s); },
        "lies outside the file"},
       {"misaligned_section",
-       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kOps) + 8, getLe(s, sectionEntry(s, blob::kOps) + 8, 8) + 4, 8); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::blobSectionEntry(s, blob::kOps) + 8, test::getLe(s, test::blobSectionEntry(s, blob::kOps) + 8, 8) + 4, 8); test::resealBlobCrcs(s); },
        "is not a multiple of 64"},
       {"unknown_critical_section",
-       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kMetadata), blob::fourcc('X', 'Y', 'Z', 'W'), 4);
-                            test::putLe(s, sectionEntry(s, blob::fourcc('X', 'Y', 'Z', 'W')) + 4, 1, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::blobSectionEntry(s, blob::kMetadata), blob::fourcc('X', 'Y', 'Z', 'W'), 4);
+                            test::putLe(s, test::blobSectionEntry(s, blob::fourcc('X', 'Y', 'Z', 'W')) + 4, 1, 4); test::resealBlobCrcs(s); },
        "unknown critical section XYZW"},
       {"bad_dtype",
-       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8 + 4, 99, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::getLe(s, test::blobSectionEntry(s, blob::kTensors) + 8, 8) + 8 + 4, 99, 4); test::resealBlobCrcs(s); },
        "unknown dtype code 99"},
       {"tensor_index_out_of_range",
        [](std::string& s) {
-         const size_t ops = getLe(s, sectionEntry(s, blob::kOps) + 8, 8);
+         const size_t ops = test::getLe(s, test::blobSectionEntry(s, blob::kOps) + 8, 8);
          test::putLe(s, ops + 8 + 4 + 44, 77, 4);  // the first op's first input
-         refreshCrcs(s);
+         test::resealBlobCrcs(s);
        },
        "tensor index 77 out of range"},
       {"bad_opcode",
-       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kOps) + 8, 8) + 8 + 4, 4242, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::getLe(s, test::blobSectionEntry(s, blob::kOps) + 8, 8) + 8 + 4, 4242, 4); test::resealBlobCrcs(s); },
        "unknown op code 4242"},
       {"string_index_out_of_range",
-       [](std::string& s) { test::putLe(s, getLe(s, sectionEntry(s, blob::kTensors) + 8, 8) + 8, 100000, 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::getLe(s, test::blobSectionEntry(s, blob::kTensors) + 8, 8) + 8, 100000, 4); test::resealBlobCrcs(s); },
        "tensor name string index 100000 out of range"},
       {"debug_flag_without_dbug",
-       [](std::string& s) { test::putLe(s, sectionEntry(s, blob::kDebugNames), blob::fourcc('X', 'D', 'B', 'G'), 4); refreshCrcs(s); },
+       [](std::string& s) { test::putLe(s, test::blobSectionEntry(s, blob::kDebugNames), blob::fourcc('X', 'D', 'B', 'G'), 4); test::resealBlobCrcs(s); },
        "has_debug_names disagrees"},
-      {"non_zero_padding", [](std::string& s) { s[getLe(s, sectionEntry(s, blob::kWeights) + 8, 8) - 1] = 1; }, "padding byte"},
+      {"non_zero_padding", [](std::string& s) { s[test::getLe(s, test::blobSectionEntry(s, blob::kWeights) + 8, 8) - 1] = 1; }, "padding byte"},
       {"missing_critical_section",
        [](std::string& s) {
-         const size_t e = sectionEntry(s, blob::kIoSignature);
+         const size_t e = test::blobSectionEntry(s, blob::kIoSignature);
          test::putLe(s, e, blob::fourcc('i', 'o', 's', 'g'), 4);
          test::putLe(s, e + 4, 0, 4);  // optional: skipped, so IOSG is missing
-         refreshCrcs(s);
+         test::resealBlobCrcs(s);
        },
        "critical section IOSG is missing"},
   };
@@ -320,7 +246,7 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
     SCOPED_TRACE(d.name);
     std::string s = good;
     d.apply(s);
-    auto r = parse(s);
+    auto r = test::parseBlobBytes(s);
     ASSERT_FALSE(r.hasValue()) << "accepted";
     EXPECT_EQ(r.status().code(), StatusCode::InvalidModel);
     EXPECT_NE(r.status().message().find(d.error), std::string::npos) << r.status().message();
@@ -333,9 +259,9 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
   }
   // An unknown optional section is skipped.
   std::string s = good;
-  test::putLe(s, sectionEntry(s, blob::kMetadata), blob::fourcc('X', 'O', 'P', 'T'), 4);
-  refreshCrcs(s);
-  auto r = parse(s);
+  test::putLe(s, test::blobSectionEntry(s, blob::kMetadata), blob::fourcc('X', 'O', 'P', 'T'), 4);
+  test::resealBlobCrcs(s);
+  auto r = test::parseBlobBytes(s);
   ASSERT_TRUE(r.hasValue()) << r.status().toString();
   EXPECT_EQ(r->skippedSections, std::vector<std::string>{"XOPT"});
 }

@@ -19,6 +19,7 @@
 #include "formats/blob/blob_reader.h"
 #include "formats/blob/blob_variants.h"
 #include "formats/blob/blob_writer.h"
+#include "tests/formats/blob_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -27,66 +28,18 @@ namespace {
 namespace fs = std::filesystem;
 using namespace device;
 
-/// x f32[1,1,h,h] -> Quantize -> 1x1 QConv (2 int8 weights per channel, int32 bias, Relu) ->
-/// Dequantize -> y f32[1,2,h,h]: the spec's minimal program at spatial size h.
+/// The spec's minimal program at spatial size h, without buffer reuse: x, x_q, y_q and y one
+/// after the other, each 64-aligned.
 Program convProgram(int64_t h) {
-  Program p;
-  const int32_t qx = p.addQuant({-1, {0.02f}, {128}});
-  const int32_t qw = p.addQuant({0, {0.01f, 0.005f}, {0, 0}});
-  const int32_t qb = p.addQuant({0, {0.0002f, 0.0001f}, {0, 0}});
-  const int32_t qy = p.addQuant({-1, {0.05f}, {0}});
-  const int32_t x = p.addTensor({"x", DType::F32, {1, 1, h, h}, Layout::NCHW, -1, Storage::Activation, 0, nullptr});
-  const int32_t xq = p.addTensor({"x_q", DType::U8, {1, 1, h, h}, Layout::NCHW, qx, Storage::Activation, 0, nullptr});
-  const std::vector<int8_t> wv = {100, -50};
-  const int32_t w = p.addTensor({"conv.weight", DType::I8, {2, 1, 1, 1}, Layout::OIHW, qw, Storage::Weight, 0,
-                                 std::make_shared<const TensorData>(TensorData::fromValues<int8_t>(DType::I8, {2, 1, 1, 1}, std::span<const int8_t>(wv)))});
-  const std::vector<int32_t> bv = {500, -250};
-  const int32_t b = p.addTensor({"conv.bias", DType::I32, {2}, Layout::Any, qb, Storage::Weight, 0,
-                                 std::make_shared<const TensorData>(TensorData::fromValues<int32_t>(DType::I32, {2}, std::span<const int32_t>(bv)))});
-  const int32_t yq = p.addTensor({"y_q", DType::U8, {1, 2, h, h}, Layout::NCHW, qy, Storage::Activation, 0, nullptr});
-  const int32_t y = p.addTensor({"y", DType::F32, {1, 2, h, h}, Layout::NCHW, -1, Storage::Activation, 0, nullptr});
-  Op quant;
-  quant.code = OpCode::Quantize;
-  quant.type = "Quantize";
-  quant.inputs = {x};
-  quant.outputs = {xq};
-  quant.name = "x_QuantizeLinear";
-  Op conv;
-  conv.code = OpCode::Conv;
-  conv.type = "QConv";
-  conv.inputs = {xq, w, b};
-  conv.outputs = {yq};
-  conv.name = "conv";
-  conv.provenance = {"conv", "relu"};
-  conv.act = FusedActivation::Relu;
-  conv.actMin = 0;
-  conv.actMax = 255;
-  const FixedMultiplier m0 = quantizeMultiplier(0.02 * 0.01 / 0.05), m1 = quantizeMultiplier(0.02 * 0.005 / 0.05);
-  conv.attrs = {{"strides", AttrKind::Ints, {1, 1}, {}, {}},
-                {"pads", AttrKind::Ints, {0, 0, 0, 0}, {}, {}},
-                {"dilations", AttrKind::Ints, {1, 1}, {}, {}},
-                {"group", AttrKind::Int, {1}, {}, {}},
-                {"multiplier", AttrKind::Ints, {m0.multiplier, m1.multiplier}, {}, {}},
-                {"shift", AttrKind::Ints, {m0.shift, m1.shift}, {}, {}}};
-  Op deq;
-  deq.code = OpCode::Dequantize;
-  deq.type = "Dequantize";
-  deq.inputs = {yq};
-  deq.outputs = {y};
-  deq.name = "y_DequantizeLinear";
-  p.ops = {quant, conv, deq};
-  p.inputs = {{x, "x", false}};
-  p.outputs = {{y, "y", false}};
-  // No reuse, each range 64-aligned: x, x_q, y_q, y one after the other.
+  test::MinimalConv c = test::minimalConvProgram(h);
+  Program& p = c.program;
   uint64_t at = 0;
-  for (int32_t t : {x, xq, yq, y}) {
+  for (int32_t t : {c.x, c.xq, c.yq, c.y}) {
     p.tensors[static_cast<size_t>(t)].arenaOffset = at;
     at = blob::alignUp(at + p.tensors[static_cast<size_t>(t)].byteSize(), 64);
   }
   p.memory = {at, at, at};
-  p.onnxOpset = 17;
-  p.provenance = {{"npuconv_version", "0.1.0"}, {"source_model", "minimal.onnx"}};
-  return p;
+  return std::move(c.program);
 }
 
 std::string twoVariantBytes() {
@@ -96,39 +49,12 @@ std::string twoVariantBytes() {
   return s.hasValue() ? *s : std::string();
 }
 
-Expected<LoadedBlob> parseBytes(const std::string& bytes) {
-  auto owner = std::make_shared<std::string>(bytes);
-  return parseBlob(owner, reinterpret_cast<const std::byte*>(owner->data()), owner->size(), "blob");
-}
-
-uint64_t readLe(const std::string& s, size_t off, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= uint64_t(uint8_t(s[off + static_cast<size_t>(i)])) << (8 * i);
-  return v;
-}
-
 struct SectionAt {
   uint64_t entry = 0, offset = 0, size = 0;
 };
 SectionAt sectionOf(const std::string& s, uint32_t fourcc) {
-  const uint64_t table = readLe(s, blob::kOffSectionTable, 8);
-  const uint64_t count = readLe(s, blob::kOffSectionCount, 4);
-  for (uint64_t i = 0; i < count; ++i)
-    if (readLe(s, table + i * 32, 4) == fourcc) return {table + i * 32, readLe(s, table + i * 32 + 8, 8), readLe(s, table + i * 32 + 16, 8)};
-  ADD_FAILURE() << "no section " << fourcc;
-  return {};
-}
-
-void refreshAllCrcs(std::string& s) {
-  const uint32_t count = static_cast<uint32_t>(readLe(s, blob::kOffSectionCount, 4));
-  const uint64_t table = readLe(s, blob::kOffSectionTable, 8);
-  for (uint32_t i = 0; i < count; ++i) {
-    const size_t e = table + size_t{i} * 32;
-    const uint64_t off = readLe(s, e + 8, 8), size = readLe(s, e + 16, 8);
-    if (off + size <= s.size()) test::putLe(s, e + 24, crc32c(s.data() + off, size), 4);
-  }
-  test::putLe(s, blob::kOffHeaderCrc, 0, 4);
-  test::putLe(s, blob::kOffHeaderCrc, crc32c(s.data(), table + size_t{count} * 32), 4);
+  const uint64_t e = test::blobSectionEntry(s, fourcc);
+  return {e, test::getLe(s, e + 8, 8), test::getLe(s, e + 16, 8)};
 }
 
 std::vector<npuconv::Tensor> runProgram(const Program& p, const npuconv::Tensor& x) {
@@ -158,13 +84,13 @@ bool updateGoldenFiles() {
 
 TEST(BlobVariants, EachVariantRunsBitForBitAsItsSingleShapeBlob) {
   const std::string two = twoVariantBytes();
-  auto multi = parseBytes(two);
+  auto multi = test::parseBlobBytes(two);
   ASSERT_TRUE(multi.hasValue()) << multi.status().toString();
   ASSERT_EQ(multi->variantCount(), 2u);
   EXPECT_EQ(multi->versionMinor, blob::kVersionMinorVariants);
   for (int64_t h : {2, 3}) {
     SCOPED_TRACE(h);
-    auto single = parseBytes(*serializeBlob(convProgram(h)));
+    auto single = test::parseBlobBytes(*serializeBlob(convProgram(h)));
     ASSERT_TRUE(single.hasValue()) << single.status().toString();
     EXPECT_EQ(single->versionMinor, blob::kVersionMinor);
     EXPECT_EQ(single->variantCount(), 1u);
@@ -183,7 +109,7 @@ TEST(BlobVariants, WeightsAreStoredOnce) {
   const std::string two = twoVariantBytes();
   const std::string one = *serializeBlob(convProgram(2));
   EXPECT_EQ(sectionOf(two, blob::kWeights).size, sectionOf(one, blob::kWeights).size);
-  auto multi = parseBytes(two);
+  auto multi = test::parseBlobBytes(two);
   ASSERT_TRUE(multi.hasValue()) << multi.status().toString();
   // The same bytes of the file, not copies.
   EXPECT_EQ(multi->variant(0).tensors[2].weight->rawBytes(), multi->variant(1).tensors[2].weight->rawBytes());
@@ -198,20 +124,20 @@ TEST(BlobVariants, DeterministicAndASingleShapeKeepsThe11Bytes) {
   const Program p = convProgram(2);
   EXPECT_EQ(*serializeBlob(std::vector<const Program*>{&p}), *serializeBlob(p));
   const std::string one = *serializeBlob(p);
-  EXPECT_EQ(readLe(one, blob::kOffMinor, 2), blob::kVersionMinor);
+  EXPECT_EQ(test::getLe(one, blob::kOffMinor, 2), blob::kVersionMinor);
   const std::string two = twoVariantBytes();
-  EXPECT_EQ(readLe(two, blob::kOffMinor, 2), blob::kVersionMinorVariants);
+  EXPECT_EQ(test::getLe(two, blob::kOffMinor, 2), blob::kVersionMinorVariants);
   // VARS is optional (not critical) and follows the 1.1 sections.
   const SectionAt vars = sectionOf(two, blob::kVariants);
-  EXPECT_EQ(readLe(two, vars.entry + 4, 4), 0u);
+  EXPECT_EQ(test::getLe(two, vars.entry + 4, 4), 0u);
 }
 
 TEST(BlobVariants, A11ReaderSkippingVarsSeesVariant0) {
   // What a 1.1 reader does: VARS is an unknown optional section to it.
   std::string s = twoVariantBytes();
   test::putLe(s, sectionOf(s, blob::kVariants).entry, blob::fourcc('X', 'A', 'R', 'S'), 4);
-  refreshAllCrcs(s);
-  auto r = parseBytes(s);
+  test::resealBlobCrcs(s);
+  auto r = test::parseBlobBytes(s);
   ASSERT_TRUE(r.hasValue()) << r.status().toString();
   EXPECT_EQ(r->variantCount(), 1u);
   EXPECT_EQ(r->skippedSections, std::vector<std::string>{"XARS"});
@@ -223,7 +149,7 @@ TEST(BlobVariants, A11ReaderSkippingVarsSeesVariant0) {
 }
 
 TEST(BlobVariants, AShapeNoVariantTakesIsOneLineListingTheShapes) {
-  auto multi = parseBytes(twoVariantBytes());
+  auto multi = test::parseBlobBytes(twoVariantBytes());
   ASSERT_TRUE(multi.hasValue()) << multi.status().toString();
   auto v = selectBlobVariant(*multi, {{"x", {1, 1, 4, 4}}});
   ASSERT_FALSE(v.hasValue());
@@ -262,39 +188,39 @@ TEST(BlobVariants, DamagedVariantTablesEachEndInTheirOwnError) {
       {"vars_reserved", [](std::string& s, uint64_t v) { test::putLe(s, v + 4, 7, 4); }, "reserved field reserved is 7"},
       {"vars_variant0_not_zero", [](std::string& s, uint64_t v) { test::putLe(s, v + 8 + 8, 64, 8); }, "variant 0 stands for the top-level sections"},
       {"vars_record_size", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1, 12, 4); }, "variant 1: record_size 12 out of range"},
-      {"vars_part_misaligned", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 24, readLe(s, v + kRec1 + 24, 8) + 4, 8); },
+      {"vars_part_misaligned", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 24, test::getLe(s, v + kRec1 + 24, 8) + 4, 8); },
        "variant 1 OPS: offset"},
       {"vars_part_outside", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 40, uint64_t{1} << 40, 8); },
        "variant 1 IOSG: [1099511627776, +"},
       {"vars_part_huge_size", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 16, ~uint64_t{0}, 8); },
        "variant 1 TENS: ["},
       {"vars_part_in_table", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 8, 8, 8); }, "lies outside the section's parts"},
-      {"vars_parts_overlap", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 24, readLe(s, v + kRec1 + 8, 8), 8); },
+      {"vars_parts_overlap", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 24, test::getLe(s, v + kRec1 + 8, 8), 8); },
        "variant parts overlap"},
       {"vars_debug_missing", [](std::string& s, uint64_t v) { test::putLe(s, v + kRec1 + 64, 0, 8); },
        "variant 1 DBUG: present iff the header flag has_debug_names is set"},
       {"vars_tensor_count",
-       [](std::string& s, uint64_t v) { test::putLe(s, v + readLe(s, v + kRec1 + 8, 8), 0x00FFFFFF, 4); }, "section VARS[1].TENS: "},
+       [](std::string& s, uint64_t v) { test::putLe(s, v + test::getLe(s, v + kRec1 + 8, 8), 0x00FFFFFF, 4); }, "section VARS[1].TENS: "},
       {"vars_weight_outside_wght",
        [](std::string& s, uint64_t v) {
          // Tensor 2 (conv.weight) of variant 1: its offset field (record at 8 + 2 * 104, field at 88).
-         test::putLe(s, v + readLe(s, v + kRec1 + 8, 8) + 8 + 2 * 104 + 88, 4096, 8);
+         test::putLe(s, v + test::getLe(s, v + kRec1 + 8, 8) + 8 + 2 * 104 + 88, 4096, 8);
        },
        "weight range [4096, +2) is misaligned or outside WGHT"},
       {"vars_op_tensor_index",
-       [](std::string& s, uint64_t v) { test::putLe(s, v + readLe(s, v + kRec1 + 24, 8) + 8 + 4 + 44, 99, 4); },
+       [](std::string& s, uint64_t v) { test::putLe(s, v + test::getLe(s, v + kRec1 + 24, 8) + 8 + 4 + 44, 99, 4); },
        "tensor index 99 out of range"},
       {"vars_io_name_differs",
        [](std::string& s, uint64_t v) {
          // Variant 1's input binds the string of "y" (the output's name) instead of "x".
-         const uint64_t io = v + readLe(s, v + kRec1 + 40, 8);
-         test::putLe(s, io + 24 + 4, readLe(s, io + 24 + 16 + 4, 4), 4);
+         const uint64_t io = v + test::getLe(s, v + kRec1 + 40, 8);
+         test::putLe(s, io + 24 + 4, test::getLe(s, io + 24 + 16 + 4, 4), 4);
        },
        "variant 1 binds \"y\" unlike variant 0 (\"x\")"},
       {"vars_same_shapes",
        [](std::string& s, uint64_t v) {
          // Variant 1's x claims variant 0's dims [1,1,2,2] (sizes kept consistent: x is 36 -> 16 bytes).
-         const uint64_t t = v + readLe(s, v + kRec1 + 8, 8) + 8;
+         const uint64_t t = v + test::getLe(s, v + kRec1 + 8, 8) + 8;
          test::putLe(s, t + 16 + 16, 2, 8);
          test::putLe(s, t + 16 + 24, 2, 8);
          test::putLe(s, t + 96, 16, 8);
@@ -306,8 +232,8 @@ TEST(BlobVariants, DamagedVariantTablesEachEndInTheirOwnError) {
     SCOPED_TRACE(d.name);
     std::string s = good;
     d.apply(s, sectionOf(s, blob::kVariants).offset);
-    refreshAllCrcs(s);
-    auto r = parseBytes(s);
+    test::resealBlobCrcs(s);
+    auto r = test::parseBlobBytes(s);
     ASSERT_FALSE(r.hasValue()) << "accepted";
     EXPECT_EQ(r.status().code(), StatusCode::InvalidModel);
     EXPECT_NE(r.status().message().find(d.error), std::string::npos) << r.status().message();

@@ -106,6 +106,12 @@ void putLe(std::string& s, size_t offset, uint64_t v, int n) {
   for (int i = 0; i < n; ++i) s[offset + static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFF);
 }
 
+uint64_t getLe(const std::string& s, size_t offset, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v |= uint64_t(uint8_t(s[offset + static_cast<size_t>(i)])) << (8 * i);
+  return v;
+}
+
 std::filesystem::path onnxTestdataRoot() {
   std::filesystem::path p = "/usr/share/libonnx-testdata/data";
   return std::filesystem::exists(p) ? p : std::filesystem::path();

@@ -33,6 +33,8 @@ NamedTensors runText(const std::string& text, const NamedTensors& feeds, int thr
 Tensor f32Tensor(std::vector<int64_t> dims, const std::vector<float>& values);
 /// Writes the low `n` bytes of `v` little-endian into `s` at `offset` (crafting corrupt files).
 void putLe(std::string& s, size_t offset, uint64_t v, int n);
+/// The n-byte little-endian value at offset (putLe's inverse).
+uint64_t getLe(const std::string& s, size_t offset, int n);
 
 /// The bytes of a file (empty when it cannot be read).
 std::string slurp(const std::filesystem::path& p);
