@@ -16,6 +16,7 @@
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
 #include "pipeline/calib_stage.h"
+#include "tests/cli/two_layer_model.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -24,15 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 
 using test::slurp;
-
-std::string floats(int n, uint32_t seed) {
-  std::string s;
-  for (int i = 0; i < n; ++i) {
-    seed = seed * 1664525u + 1013904223u;
-    s += fmt::format("{}{:.4f}", i ? ", " : "", (int(seed >> 9) % 2001 - 1000) / 700.0);
-  }
-  return s;
-}
 
 /// y = Tanh(Relu(MatMul(x, W) + b) + z): O2 turns MatMul + Add into one op, so the observed
 /// names of the optimized graph differ from the file's.
@@ -46,7 +38,7 @@ fs::path writeModel(const fs::path& dir) {
       r = Relu(a)
       s = Add(r, z)
       y = Tanh(s)
-    }})", floats(64, 1), floats(8, 2));
+    }})", test::pseudoFloatList(64, 1, 700.0), test::pseudoFloatList(8, 2, 700.0));
   Model m = test::parseModel(text);
   fs::path p = dir / "model.onnx";
   EXPECT_TRUE(writeOnnx(m, p).hasValue());
@@ -57,12 +49,7 @@ fs::path writeModel(const fs::path& dir) {
 /// layout: one NAME.npy member per array).
 fs::path writeNpz(const fs::path& dir) {
   for (const auto& [name, seed] : {std::pair{"x", 11u}, std::pair{"z", 12u}}) {
-    std::vector<float> v;
-    uint32_t s = seed;
-    for (int i = 0; i < 9 * 8; ++i) {
-      s = s * 1664525u + 1013904223u;
-      v.push_back((int(s >> 9) % 2001 - 1000) / 400.0f);
-    }
+    const std::vector<float> v = test::pseudoFloats(9 * 8, seed, 400.0f);
     std::vector<int64_t> dims = {9, 1, 8};
     EXPECT_TRUE(writeNpy(dir / (std::string(name) + ".npy"), DType::F32, dims, v.data()).isOk());
   }

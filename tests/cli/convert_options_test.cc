@@ -11,21 +11,13 @@
 #include "cli/convert_options.h"
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
+#include "tests/cli/two_layer_model.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string values(int n, uint32_t seed) {
-  std::string s;
-  for (int i = 0; i < n; ++i) {
-    seed = seed * 1664525u + 1013904223u;
-    s += fmt::format("{}{:.4f}", i ? ", " : "", (int(seed >> 9) % 2001 - 1000) / 900.0);
-  }
-  return s;
-}
 
 /// Two MatMuls with constant weights (the results m and y2 name them) and a Tanh.
 fs::path tinyModel() {
@@ -39,7 +31,7 @@ fs::path tinyModel() {
       m = MatMul(x, W)
       y = Tanh(m)
       y2 = MatMul(x, V)
-    }})", values(32, 3), values(32, 4)));
+    }})", test::pseudoFloatList(32, 3, 900.0), test::pseudoFloatList(32, 4, 900.0)));
   EXPECT_TRUE(writeOnnx(m, p).hasValue());
   return p;
 }

@@ -13,30 +13,13 @@
 #include "formats/blob/blob_reader.h"
 #include "formats/npy/npy.h"
 #include "formats/onnx/onnx_writer.h"
+#include "tests/cli/two_layer_model.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string pseudoFloats(int n, uint32_t seed, double div) {
-  std::string s;
-  for (int i = 0; i < n; ++i) {
-    seed = seed * 1664525u + 1013904223u;
-    s += fmt::format("{}{:.4f}", i ? ", " : "", (int(seed >> 9) % 2001 - 1000) / div);
-  }
-  return s;
-}
-
-std::vector<float> pseudoValues(size_t n, uint32_t seed) {
-  std::vector<float> v;
-  for (size_t i = 0; i < n; ++i) {
-    seed = seed * 1664525u + 1013904223u;
-    v.push_back((int(seed >> 9) % 2001 - 1000) / 500.0f);
-  }
-  return v;
-}
 
 /// Rows are independent (MatMul, bias, Relu, MatMul, Tanh per row), so calibration data whose
 /// samples hold the same rows gives the same min/max ranges at any row count.
@@ -51,7 +34,7 @@ fs::path writeRowModel(const fs::path& dir) {
       h = Relu(a)
       n = MatMul(h, W2)
       y = Tanh(n)
-    }})", pseudoFloats(256, 1, 4000), pseudoFloats(16, 2, 8000), pseudoFloats(128, 3, 4000));
+    }})", test::pseudoFloatList(256, 1, 4000), test::pseudoFloatList(16, 2, 8000), test::pseudoFloatList(128, 3, 4000));
   const fs::path p = dir / "rows.onnx";
   EXPECT_TRUE(writeOnnx(test::parseModel(text), p).hasValue());
   return p;
@@ -67,7 +50,7 @@ const Built& built() {
     r.dir = test::tempDir("multishape_cli");
     r.model = writeRowModel(r.dir);
     // 12 samples of 2 rows; the same samples with their first row repeated (3 rows).
-    const std::vector<float> c2 = pseudoValues(12 * 2 * 16, 5);
+    const std::vector<float> c2 = test::pseudoFloats(12 * 2 * 16, 5, 500.0f);
     std::vector<float> c3;
     for (size_t s = 0; s < 12; ++s) {
       c3.insert(c3.end(), c2.begin() + static_cast<long>(s * 32), c2.begin() + static_cast<long>(s * 32 + 32));
@@ -76,7 +59,7 @@ const Built& built() {
     EXPECT_TRUE(writeNpy(r.dir / "cal2.npy", DType::F32, std::vector<int64_t>{12, 2, 16}, c2.data()).isOk());
     EXPECT_TRUE(writeNpy(r.dir / "cal3.npy", DType::F32, std::vector<int64_t>{12, 3, 16}, c3.data()).isOk());
     for (int64_t rows : {2, 3, 4}) {
-      const std::vector<float> x = pseudoValues(static_cast<size_t>(rows * 16), 9);
+      const std::vector<float> x = test::pseudoFloats(static_cast<size_t>(rows * 16), 9, 500.0f);
       const fs::path p = r.dir / fmt::format("x{}.npy", rows);
       EXPECT_TRUE(writeNpy(p, DType::F32, std::vector<int64_t>{rows, 16}, x.data()).isOk());
       (rows == 2 ? r.x2 : rows == 3 ? r.x3 : r.x4) = p;

@@ -10,11 +10,9 @@
 #include "tests/support/test_util.h"
 
 namespace npuconv::test {
-namespace {
-
 namespace fs = std::filesystem;
 
-std::string floats(int n, uint32_t seed, double div) {
+std::string pseudoFloatList(int n, uint32_t seed, double div) {
   std::string s;
   for (int i = 0; i < n; ++i) {
     seed = seed * 1664525u + 1013904223u;
@@ -23,7 +21,14 @@ std::string floats(int n, uint32_t seed, double div) {
   return s;
 }
 
-}  // namespace
+std::vector<float> pseudoFloats(size_t n, uint32_t seed, float div) {
+  std::vector<float> v;
+  for (size_t i = 0; i < n; ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    v.push_back(static_cast<float>(int(seed >> 9) % 2001 - 1000) / div);
+  }
+  return v;
+}
 
 fs::path writeTwoLayerModel(const fs::path& dir) {
   std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 17]>
@@ -36,7 +41,7 @@ fs::path writeTwoLayerModel(const fs::path& dir) {
       h = Relu(a)
       n = MatMul(h, W2)
       y = Tanh(n)
-    }})", floats(256, 1, 4000), floats(16, 2, 8000), floats(128, 3, 4000));
+    }})", pseudoFloatList(256, 1, 4000), pseudoFloatList(16, 2, 8000), pseudoFloatList(128, 3, 4000));
   Model m = parseModel(text);
   const char* names[] = {"first_matmul", "first_bias", "first_relu", "second_matmul", "final_tanh"};
   size_t i = 0;
@@ -51,12 +56,7 @@ fs::path writeTwoLayerModel(const fs::path& dir) {
 }
 
 fs::path writeTwoLayerInputs(const fs::path& dir) {
-  std::vector<float> v;
-  uint32_t s = 5;
-  for (int i = 0; i < 12 * 16; ++i) {
-    s = s * 1664525u + 1013904223u;
-    v.push_back((int(s >> 9) % 2001 - 1000) / 500.0f);
-  }
+  const std::vector<float> v = pseudoFloats(12 * 16, 5, 500.0f);
   fs::path p = dir / "x.npy";
   std::vector<int64_t> dims = {12, 1, 16};
   EXPECT_TRUE(writeNpy(p, DType::F32, dims, v.data()).isOk());
