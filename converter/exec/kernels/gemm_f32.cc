@@ -132,6 +132,21 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
       else if (mode == kScale)
         v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16 * h), v);
       if (te) {
+        if constexpr (A == Act::None || A == Act::Relu || A == Act::Clip) {
+          // On the 16 lanes at once, the same operations as tileEpi8 and act8 (max_ps returns
+          // its second operand on NaN; Clip replaces only lanes that compare below / above).
+          v = _mm512_add_ps(v, te->colBias ? _mm512_loadu_ps(te->colBias + 16 * h)
+                                           : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
+          if (te->res) v = _mm512_add_ps(v, _mm512_loadu_ps(te->res + i * te->ldr + 16 * h));
+          if constexpr (A == Act::Relu) v = _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());  // (GCC 12 warns on _mm512_max_ps)
+          if constexpr (A == Act::Clip) {
+            const __m512 lo = _mm512_set1_ps(te->ep->p0), hi = _mm512_set1_ps(te->ep->p1);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+          }
+          _mm512_storeu_ps(r + 16 * h, v);
+          continue;
+        }
         _mm256_storeu_ps(r + 16 * h, tileEpi8<A>(_mm512_extractf32x8_ps(v, 0), *te, i, 2 * h));
         _mm256_storeu_ps(r + 16 * h + 8, tileEpi8<A>(_mm512_extractf32x8_ps(v, 1), *te, i, 2 * h + 1));
         continue;
@@ -140,6 +155,68 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
     }
   }
 }
+
+/// A microkernel for a tile of MR full rows and the first nr (< NR) columns: the full tile's
+/// arithmetic with masked loads and stores of C, bias and residual (B's panel is zero padded).
+using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
+                               const TileEpilogue* te, int nr);
+
+/// AVX-512: micro12x32T for the first nr columns; activations None, Relu and Clip (the others
+/// keep the tile-buffer path), stores kOverwrite and kAccumulate.
+template <bool Packed, Act A>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
+    int nr) {
+  static_assert(A == Act::None || A == Act::Relu || A == Act::Clip);
+  const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
+  const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
+                           __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
+  __m512 acc[12][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      __m512 av = _mm512_set1_ps(a[i * rs]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += step;
+    b += 32;
+  }
+  for (int i = 0; i < 12; ++i) {
+    float* r = c + i * ldc;
+    for (int h = 0; h < 2; ++h) {
+      if (!mk[h]) continue;
+      __m512 v = acc[i][h];
+      if (mode == kAccumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], r + 16 * h));
+      if (te) {
+        v = _mm512_add_ps(v, te->colBias ? _mm512_maskz_loadu_ps(mk[h], te->colBias + 16 * h)
+                                         : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
+        if (te->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], te->res + i * te->ldr + 16 * h));
+        if constexpr (A == Act::Relu) v = _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());  // (GCC 12 warns on _mm512_max_ps)
+        if constexpr (A == Act::Clip) {
+          const __m512 lo = _mm512_set1_ps(te->ep->p0), hi = _mm512_set1_ps(te->ep->p1);
+          v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+          v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+        }
+      }
+      _mm512_mask_storeu_ps(r + 16 * h, mk[h], v);
+    }
+  }
+}
+
+/// The masked microkernel for (packed A?, activation), or null where there is none.
+MaskedMicroFn pickMasked512(bool packed, Act act) {
+  switch (act) {
+    case Act::None: return packed ? micro12x32M<true, Act::None> : micro12x32M<false, Act::None>;
+    case Act::Relu: return packed ? micro12x32M<true, Act::Relu> : micro12x32M<false, Act::Relu>;
+    case Act::Clip: return packed ? micro12x32M<true, Act::Clip> : micro12x32M<false, Act::Clip>;
+    default: return nullptr;
+  }
+}
+MaskedMicroFn pickNoMasked(bool, Act) { return nullptr; }
 
 /// The microkernel for (packed A?, activation) of one ISA.
 template <template <bool, Act> class K>
@@ -169,10 +246,11 @@ struct Kernel {
   int mr, nr;
   int64_t mc, kc, nc;  // cache blocking
   MicroFn (*pick)(bool packed, Act act);
+  MaskedMicroFn (*pickMasked)(bool packed, Act act);
 };
 
-constexpr Kernel kAvx2{6, 16, 144, 256, 3072, pickMicro<Avx2Micro>};
-constexpr Kernel kAvx512{12, 32, 144, 192, 3072, pickMicro<Avx512Micro>};
+constexpr Kernel kAvx2{6, 16, 144, 256, 3072, pickMicro<Avx2Micro>, pickNoMasked};
+constexpr Kernel kAvx512{12, 32, 144, 192, 3072, pickMicro<Avx512Micro>, pickMasked512};
 
 /// A is read in place (not packed) when it is not transposed, alpha is 1 and a packed panel
 /// would be reused by at most this many columns of C: packing would cost about what it saves.
@@ -446,6 +524,13 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   alignas(64) float tile[12 * 32];
   const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
   const MicroFn plainPacked = kn.pick(true, Act::None), plainDirect = kn.pick(false, Act::None);
+  // Full-height tiles of the last columns: masked stores instead of the tile buffer, whose
+  // element-by-element copy and separate epilogue pass cost more than the tile's FMAs on maps
+  // whose width is not a multiple of NR (7x7, 14x14, 28x28). Not for beta other than 0 and 1
+  // (kScale's FMA with C would round differently from the buffer path's multiply and add).
+  const bool maskable = beta == 0.0f || beta == 1.0f;
+  const MaskedMicroFn maskPacked = maskable ? kn.pickMasked(true, ep.act) : nullptr;
+  const MaskedMicroFn maskDirect = maskable ? kn.pickMasked(false, ep.act) : nullptr;
   for (int64_t jc = 0; jc < N; jc += NC) {
     int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -468,7 +553,8 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
             const bool inPlace = ir < mcFull;
             const float* apan = pa ? pa->panel(rowBase + ic + ir, pc) : inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
             const int64_t alda = inPlace ? lda : 0;
-            if (mr == MR && nr == NR) {
+            const MaskedMicroFn masked = inPlace ? maskDirect : maskPacked;
+            if (mr == MR && (nr == NR || masked)) {
               // Full tile: the microkernel applies the epilogue to its registers.
               const TileEpilogue* tp = nullptr;
               TileEpilogue te;
@@ -480,7 +566,10 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
                 te.ldr = ep.ldr;
                 tp = &te;
               }
-              (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
+              if (nr == NR)
+                (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
+              else
+                masked(kc, apan, alda, bp + jr * kc, ct, ldc, mode, tp, int(nr));
               continue;
             }
             (inPlace ? plainDirect : plainPacked)(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f, nullptr);
