@@ -404,6 +404,88 @@ void Executor::planFusions() {
   };
   for (size_t i = 0; i < steps_.size(); ++i)
     if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseMaxPool(i);
+  // Pointwise Conv [-> activation] -> depthwise Conv [-> activation] (a mobile net's expand and
+  // depthwise pair): the 1x1 Conv's kernel computes its map a band of rows at a time and runs the
+  // depthwise Conv on each band while it is in cache (nn_conv.cc, convExpandDepthwiseF32). The
+  // depthwise step keeps its own activation fusion: if the kernel declines at run time, the
+  // depthwise step runs as planned.
+  auto fuseDepthwise = [&](size_t i) -> bool {
+    Step& s = steps_[i];
+    if (s.residualRef.slot >= 0 || s.fused.hasMaxPool || s.outputSlots.empty() || s.outputSlots[0] < 0) return false;
+    const Node* pw = s.node;
+    const Value* conv = pw->result(0);
+    const Value* tail = s.fusesActivation ? steps_[s.fusedSteps.back()].node->result(0) : conv;
+    if (!conv || !tail || tail->isGraphOutput() || captured.count(tail) || tail->uses().size() != 1 ||
+        tail->uses()[0].operand != 0)
+      return false;
+    const auto f32OrUnknown = [](const Value* v) { return v->dtype() == DType::F32 || v->dtype() == DType::Undefined; };
+    if (!f32OrUnknown(conv) || !f32OrUnknown(tail)) return false;
+    const auto constF32 = [](const Value* v) {
+      return v && v->isInitializer() && !v->isGraphInput() && v->dtype() == DType::F32;
+    };
+    const auto plainWindow = [](const AttrMap& a) {
+      const std::string autoPad = a.getString("auto_pad", "NOTSET");
+      return (autoPad == "NOTSET" || autoPad.empty()) && a.getInts("dilations", {1, 1}) == std::vector<int64_t>{1, 1};
+    };
+    // The 1x1 Conv: one group, stride 1, no padding, a constant [M, C, 1, 1] weight.
+    if (pw->numOperands() < 2 || !constF32(pw->operand(1)) || pw->attrs().getInt("group", 1) != 1 ||
+        !plainWindow(pw->attrs()) || pw->attrs().getInts("strides", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        pw->attrs().getInts("pads", {0, 0, 0, 0}) != std::vector<int64_t>{0, 0, 0, 0})
+      return false;
+    const Tensor pwW = Tensor::fromData(pw->operand(1)->initializer());
+    if (pwW.rank() != 4 || pwW.dim(2) != 1 || pwW.dim(3) != 1) return false;
+    const int64_t M = pwW.dim(0);
+    const Node* dw = tail->uses()[0].user;
+    auto it = stepOf.find(dw);
+    if (!dw->is("Conv") || it == stepOf.end() || it->second <= i) return false;
+    Step& d = steps_[it->second];
+    if (d.kernel != builtinConv || d.skippedWhenFused || d.residualRef.slot >= 0 || d.fused.hasMaxPool ||
+        d.fused.hasDepthwise || d.outputSlots.size() != 1 || d.outputSlots[0] < 0)
+      return false;
+    // The depthwise Conv: M groups of one channel, constant [M, 1, KH, KW] weight and [M] bias.
+    const AttrMap& a = dw->attrs();
+    if (dw->numOperands() < 2 || !constF32(dw->operand(1)) || a.getInt("group", 1) != M || !plainWindow(a)) return false;
+    const Tensor dwW = Tensor::fromData(dw->operand(1)->initializer());
+    if (dwW.rank() != 4 || dwW.dim(0) != M || dwW.dim(1) != 1) return false;
+    const float* dwB = nullptr;
+    if (dw->numOperands() > 2 && dw->operand(2)) {
+      if (!constF32(dw->operand(2))) return false;
+      const Tensor b = Tensor::fromData(dw->operand(2)->initializer());
+      if (b.rank() != 1 || b.dim(0) != M) return false;
+      dwB = b.data<float>();  // initializer data lives as long as the graph
+    }
+    const std::vector<int64_t> k = a.getInts("kernel_shape", {dwW.dim(2), dwW.dim(3)});
+    const std::vector<int64_t> st = a.getInts("strides", {1, 1});
+    const std::vector<int64_t> pads = a.getInts("pads", {0, 0, 0, 0});
+    if (k != std::vector<int64_t>{dwW.dim(2), dwW.dim(3)} || st.size() != 2 || pads.size() != 4) return false;
+    FusedDepthwise fd;
+    fd.weights = dwW.data<float>();
+    fd.bias = dwB;
+    fd.channels = M;
+    for (size_t ax = 0; ax < 2; ++ax) {
+      if (k[ax] < 1 || st[ax] < 1 || pads[ax] < 0 || pads[ax + 2] < 0) return false;
+      fd.kernel[ax] = k[ax];
+      fd.stride[ax] = st[ax];
+      fd.padBegin[ax] = pads[ax];
+      fd.padEnd[ax] = pads[ax + 2];
+    }
+    if (d.fusesActivation) fd.act = d.fused.ep;
+    const int64_t outSlot = d.fusesActivation ? d.fusedOutSlot : d.outputSlots[0];
+    if (s.fusesActivation) {
+      s.fusedSteps.push_back(it->second);
+      s.fusedAway.push_back(tail);
+      d.skippedWhenFused = true;
+    } else {
+      fuseInto(s, gemm::Epilogue{}, {it->second});
+    }
+    if (d.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), d.fusedAway.begin(), d.fusedAway.end());
+    s.fusedOutSlot = outSlot;
+    s.fused.hasDepthwise = true;
+    s.fused.depthwise = fd;
+    return true;
+  };
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseDepthwise(i);
 }
 
 namespace {
@@ -646,6 +728,13 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     if (unfused.empty()) unfused.assign(steps_.size(), false);
     for (size_t k : s.fusedSteps) unfused[k] = true;
   };
+  // The step whose node produces a fused step's output 0: the last fused step's, or, for a fused
+  // depthwise Conv that itself fuses its activation, that activation's.
+  auto lastFused = [&](const Step& s) -> const Step& {
+    const Step* l = &steps_[s.fusedSteps.back()];
+    while (l->fusesActivation && !l->fusedSteps.empty()) l = &steps_[l->fusedSteps.back()];
+    return *l;
+  };
   using Clock = std::chrono::steady_clock;
   const bool timed = static_cast<bool>(timer_);
   std::vector<const Node*> fusedNodes;
@@ -697,7 +786,11 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     if (timed) {
       fusedNodes.clear();
       if (fused)
-        for (size_t k : s.fusedSteps) fusedNodes.push_back(steps_[k].node);
+        for (size_t k : s.fusedSteps) {
+          fusedNodes.push_back(steps_[k].node);
+          if (steps_[k].fusesActivation)  // a fused depthwise Conv's own activation
+            for (size_t j : steps_[k].fusedSteps) fusedNodes.push_back(steps_[j].node);
+        }
       timer_(*s.node, fusedNodes, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     for (size_t i = 0; i < out.size(); ++i) {
@@ -705,7 +798,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
       if (!out[i].defined()) return Status::internal("{}: kernel produced no output {}", s.node->describe(), i);
       if (obs) {
         // A fused output is the last fused node's result.
-        const Node& producer = fused && i == 0 ? *steps_[s.fusedSteps.back()].node : *s.node;
+        const Node& producer = fused && i == 0 ? *lastFused(s).node : *s.node;
         size_t result = fused && i == 0 ? 0 : i;
         if (wanted(producer.result(result))) obs(producer, result, out[i]);
       }

@@ -8,6 +8,7 @@ thread_local const FusedEpilogue* tlsFused = nullptr;
 thread_local State tlsState = State::Pending;
 thread_local gemm::Epilogue tlsEpilogue;
 thread_local const FusedMaxPool* tlsMaxPool = nullptr;
+thread_local const FusedDepthwise* tlsDepthwise = nullptr;
 }  // namespace
 
 FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
@@ -22,6 +23,7 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   const FusedEpilogue* f = tlsFused;
   tlsFused = nullptr;  // one kernel call takes it once (nested kernel calls see nothing)
   tlsMaxPool = nullptr;
+  tlsDepthwise = nullptr;
   if (!f) return nullptr;
   tlsEpilogue = f->ep;
   if (f->residual) {
@@ -34,14 +36,18 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   }
   tlsState = State::Taken;
   if (f->hasMaxPool) tlsMaxPool = &f->maxPool;
+  if (f->hasDepthwise) tlsDepthwise = &f->depthwise;
   return &tlsEpilogue;
 }
 
 const FusedMaxPool* takenMaxPool() { return tlsState == State::Taken ? tlsMaxPool : nullptr; }
 
+const FusedDepthwise* takenDepthwise() { return tlsState == State::Taken ? tlsDepthwise : nullptr; }
+
 void declineFusedEpilogue() {
   tlsState = State::Declined;
   tlsMaxPool = nullptr;
+  tlsDepthwise = nullptr;
 }
 
 }  // namespace npuconv

@@ -195,6 +195,45 @@ void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const floa
   });
 }
 
+/// The float32 depthwise Conv (one input channel and one filter per group) of N images of M
+/// channels: the 8-channel interleaved kernel on narrow maps, the per-plane kernel where it
+/// applies, else the direct loop and the epilogue as a pass. Also the second half of a fused
+/// expand -> depthwise pair (convExpandDepthwiseF32).
+void depthwiseConvF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t M,
+                      const Geo3& g, const gemm::Epilogue& act) {
+  const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
+  if (blockedDepthwise(g)) {
+    // Small planes: 8 channels per vector.
+    const int64_t blocks = (M + 7) / 8;
+    int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
+    pool.parallelFor(N * blocks, grain, [&](int64_t c0, int64_t c1) {
+      for (int64_t i = c0; i < c1; ++i) {
+        const int64_t n = i / blocks, m0 = (i % blocks) * 8, count = std::min<int64_t>(8, M - m0);
+        const int64_t at = (n * M + m0) * outSp;
+        depthwiseF32Blocked(X + (n * M + m0) * inSp, W + m0 * kk, B ? B + m0 : nullptr, count, g, act,
+                            act.residual ? act.residual + at : nullptr, Y + at);
+      }
+    });
+    return;
+  }
+  if (fastDepthwise(g)) {
+    int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
+    pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
+      for (int64_t i = c0; i < c1; ++i)
+        depthwiseF32(X + i * inSp, W + (i % M) * kk, g, B ? B[i % M] : 0.0f, act,
+                     act.residual ? act.residual + i * outSp : nullptr, Y + i * outSp);
+    });
+    return;
+  }
+  pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t i = c0; i < c1; ++i) {
+      depthwiseChannel<float>(X + i * inSp, W + (i % M) * kk, g, B ? B[i % M] : 0.0f, Y + i * outSp);
+      if (act.act != gemm::Act::None || act.residual)
+        gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act, act.residual ? act.residual + i * outSp : nullptr);
+    }
+  });
+}
+
 /// Y = Conv of images [n0, n0 + nCount) of X (nCount < 0: all of them); Y holds only those.
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
@@ -210,18 +249,8 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   if (N == 0 || M == 0 || outSp == 0) return;
 
   if constexpr (std::is_same_v<T, float>) {
-    if (Cg == 1 && Mg == 1 && blockedDepthwise(g)) {
-      // Small planes: 8 channels per vector.
-      const int64_t blocks = (M + 7) / 8;
-      int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
-      pool.parallelFor(N * blocks, grain, [&](int64_t c0, int64_t c1) {
-        for (int64_t i = c0; i < c1; ++i) {
-          const int64_t n = i / blocks, m0 = (i % blocks) * 8, count = std::min<int64_t>(8, M - m0);
-          const int64_t at = (n * M + m0) * outSp;
-          depthwiseF32Blocked(X + (n * C + m0) * inSp, W + m0 * kk, B ? B + m0 : nullptr, count, g, act,
-                              act.residual ? act.residual + at : nullptr, Y + at);
-        }
-      });
+    if (Cg == 1 && Mg == 1) {
+      depthwiseConvF32(pool, X, W, B, Y, N, M, g, act);
       return;
     }
     if (Cg == 1 && !multiplierGemm(Mg, g) && fastDepthwise(g)) {
@@ -388,6 +417,90 @@ void convPooledF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Ten
   }
 }
 
+/// The depthwise geometry of a depthwise Conv fused behind a pointwise Conv with output dims
+/// `convDims`, if it is a 2-D window that yields at least one output row and column.
+std::optional<Geo3> fusedDepthwiseGeometry(const FusedDepthwise& d, const std::vector<int64_t>& convDims) {
+  if (convDims.size() != 4 || convDims[1] != d.channels) return std::nullopt;
+  Geo3 g{};
+  g.in[0] = g.out[0] = g.k[0] = g.s[0] = g.d[0] = 1;
+  g.pb[0] = g.pe[0] = 0;
+  for (int a = 0; a < 2; ++a) {
+    g.in[a + 1] = convDims[size_t(a) + 2];
+    g.k[a + 1] = d.kernel[a];
+    g.s[a + 1] = d.stride[a];
+    g.d[a + 1] = 1;
+    g.pb[a + 1] = d.padBegin[a];
+    g.pe[a + 1] = d.padEnd[a];
+    const int64_t span = g.in[a + 1] + d.padBegin[a] + d.padEnd[a] - d.kernel[a];
+    if (span < 0) return std::nullopt;
+    g.out[a + 1] = span / d.stride[a] + 1;
+  }
+  return g;
+}
+
+/// Bytes of expanded map one band holds: with the band's depthwise input and output planes it
+/// stays in L2 (1-2 MB per core on current x86).
+constexpr int64_t kExpandBandBytes = 384 << 10;
+
+/// A float32 pointwise (1x1, stride 1, one group) Conv [-> activation] followed by a depthwise
+/// Conv [-> activation] (geometry dg, weights fd) into Y [N, M, dg.out]. Where the expanded map
+/// is larger than a band, the pointwise Conv is computed a band of rows at a time (all M
+/// channels, the rows the band's depthwise outputs read, halo rows computed again by the next
+/// band) into a per-thread scratch and the depthwise Conv runs on the band from there: the
+/// expanded map is never written to memory whole and read back. Each value is computed as by
+/// the two unfused calls (the GEMM's sums do not depend on the column range, the depthwise
+/// kernel's on the rows around the band), so the result is bit-identical; maps that do not take
+/// the banded path run the two calls one after the other.
+void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
+                            const Geo3& g, const gemm::Epilogue& act, const FusedDepthwise& fd, const Geo3& dg,
+                            const PrepackedWeights* packed) {
+  const int64_t N = x.dim(0), C = x.dim(1), M = w.dim(0), H = g.in[1], W = g.in[2], HW = H * W;
+  const int64_t OH = dg.out[1], OW = dg.out[2], OHW = OH * OW, kk = dg.kSize();
+  const float* X = x.data<float>();
+  const float* B = b ? b->data<float>() : nullptr;
+  float* Y = y.mutableData<float>();
+  if (N == 0 || M == 0 || OHW == 0) return;
+  // The banded path runs the same kernels as the unfused calls would: the per-image GEMM with
+  // prepacked weights, and the per-plane depthwise kernel.
+  const bool banded = packed && !packed->groups.empty() && !batchedGemm(N, 1, g) && !preferDirectConv(g, N, C, M) &&
+                      fastDepthwise(dg) && !blockedDepthwise(dg) && M * HW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
+  if (!banded) {
+    Tensor mid = Tensor::uninitialized(DType::F32, {N, M, H, W});
+    convTyped<float>(pool, x, w, b, mid, g, 1, act, packed);
+    depthwiseConvF32(pool, mid.data<float>(), fd.weights, fd.bias, Y, N, M, dg, fd.act);
+    return;
+  }
+  const int64_t KH = dg.k[1], sh = dg.s[1], ph = dg.pb[1];
+  const int64_t rowBytes = M * W * int64_t(sizeof(float));
+  const int64_t inRows = std::max(KH, kExpandBandBytes / rowBytes);
+  const int64_t R = std::clamp<int64_t>((inRows - KH) / sh + 1, 1, OH);  // output rows per band
+  const int64_t bands = (OH + R - 1) / R;
+  gemm::Epilogue ep = act;
+  ep.bias = B;
+  ep.biasPerRow = true;
+  ep.residual = nullptr;
+  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> scratch;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+      const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
+      const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
+      const int64_t cols = (i1 - i0) * W;
+      if (scratch.size() < size_t(std::max<int64_t>(1, M * cols))) scratch.resize(size_t(std::max<int64_t>(1, M * cols)));
+      float* S = scratch.data();
+      if (cols > 0) gemm::sgemmPrepacked(nullptr, packed->groups[0], cols, X + n * C * HW + i0 * W, HW, nullptr, S, cols, ep);
+      Geo3 bg = dg;  // the band: its input rows, its output rows, the padding above it
+      bg.in[1] = i1 - i0;
+      bg.out[1] = o1 - o0;
+      bg.pb[1] = i0 - top;
+      bg.pe[1] = bottom - i1;
+      for (int64_t m = 0; m < M; ++m)
+        depthwiseF32(S + m * cols, fd.weights + m * kk, bg, fd.bias ? fd.bias[m] : 0.0f, fd.act, nullptr,
+                     Y + (n * M + m) * OHW + o0 * OW);
+    }
+  });
+}
+
 Status convKernel(KernelContext& ctx) {
   const Tensor* px = ctx.input(0);
   const Tensor* pw = ctx.input(1);
@@ -426,8 +539,29 @@ Status convKernel(KernelContext& ctx) {
       pooled.reset();
     }
   }
+  // A fused depthwise Conv: this Conv must be a float32 2-D pointwise one (the executor plans it
+  // from the attributes; the input's shape is known only now).
+  std::optional<Geo3> depthwise;
+  const FusedDepthwise* fdw = fused ? takenDepthwise() : nullptr;
+  if (fdw) {
+    const bool pointwise2d = px->rank() == 4 && group == 1 && g.kSize() == 1 && g.s[1] == 1 && g.s[2] == 1 &&
+                             g.pb[1] == 0 && g.pb[2] == 0 && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+    depthwise = fusedDepthwiseGeometry(*fdw, outDims);
+    if (!depthwise || !pointwise2d || dt != DType::F32 || fused->residual) {
+      declineFusedEpilogue();
+      fused = nullptr;
+      depthwise.reset();
+    }
+  }
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
+  if (depthwise) {
+    Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), M, depthwise->out[1], depthwise->out[2]});
+    convExpandDepthwiseF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, *fused, *fdw, *depthwise,
+                           prepackedWeights(ctx, wt, g, group));
+    ctx.setOutput(0, std::move(y));
+    return Status::ok();
+  }
   if (pooled) {
     Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), M, pooled->out[1], pooled->out[2]});
     convPooledF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, *fused, *pooled,
