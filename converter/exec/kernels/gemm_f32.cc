@@ -156,17 +156,17 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
   }
 }
 
-/// A microkernel for a tile of MR full rows and the first nr (< NR) columns: the full tile's
-/// arithmetic with masked loads and stores of C, bias and residual (B's panel is zero padded).
+/// A microkernel for the first mr rows and nr columns of a tile: the full tile's arithmetic
+/// (A's and B's panels are zero padded) with masked loads and stores of C, bias and residual.
 using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
-                               const TileEpilogue* te, int nr);
+                               const TileEpilogue* te, int mr, int nr);
 
-/// AVX-512: micro12x32T for the first nr columns; activations None, Relu and Clip (the others
-/// keep the tile-buffer path), stores kOverwrite and kAccumulate.
+/// AVX-512: micro12x32T for the first mr rows and nr columns; activations None, Relu and Clip
+/// (the others keep the tile-buffer path), stores kOverwrite and kAccumulate.
 template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
     int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
-    int nr) {
+    int mr, int nr) {
   static_assert(A == Act::None || A == Act::Relu || A == Act::Clip);
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
@@ -185,7 +185,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
     a += step;
     b += 32;
   }
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < mr; ++i) {
     float* r = c + i * ldc;
     for (int h = 0; h < 2; ++h) {
       if (!mk[h]) continue;
@@ -524,9 +524,10 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   alignas(64) float tile[12 * 32];
   const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
   const MicroFn plainPacked = kn.pick(true, Act::None), plainDirect = kn.pick(false, Act::None);
-  // Full-height tiles of the last columns: masked stores instead of the tile buffer, whose
-  // element-by-element copy and separate epilogue pass cost more than the tile's FMAs on maps
-  // whose width is not a multiple of NR (7x7, 14x14, 28x28). Not for beta other than 0 and 1
+  // Partial tiles (the last columns, the last rows): masked stores instead of the tile buffer,
+  // whose element-by-element copy and separate epilogue pass cost more than the tile's FMAs on
+  // maps whose width is not a multiple of NR (7x7, 14x14, 28x28) and filter counts that are not
+  // a multiple of MR (16, 32, 160). Not for beta other than 0 and 1
   // (kScale's FMA with C would round differently from the buffer path's multiply and add).
   const bool maskable = beta == 0.0f || beta == 1.0f;
   const MaskedMicroFn maskPacked = maskable ? kn.pickMasked(true, ep.act) : nullptr;
@@ -554,7 +555,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
             const float* apan = pa ? pa->panel(rowBase + ic + ir, pc) : inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
             const int64_t alda = inPlace ? lda : 0;
             const MaskedMicroFn masked = inPlace ? maskDirect : maskPacked;
-            if (mr == MR && (nr == NR || masked)) {
+            if ((mr == MR && nr == NR) || masked) {
               // Full tile: the microkernel applies the epilogue to its registers.
               const TileEpilogue* tp = nullptr;
               TileEpilogue te;
@@ -566,10 +567,10 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
                 te.ldr = ep.ldr;
                 tp = &te;
               }
-              if (nr == NR)
+              if (mr == MR && nr == NR)
                 (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
               else
-                masked(kc, apan, alda, bp + jr * kc, ct, ldc, mode, tp, int(nr));
+                masked(kc, apan, alda, bp + jr * kc, ct, ldc, mode, tp, int(mr), int(nr));
               continue;
             }
             (inPlace ? plainDirect : plainPacked)(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f, nullptr);
