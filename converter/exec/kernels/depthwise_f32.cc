@@ -100,6 +100,66 @@ BlockFn blockFor(int rb, int v) {
   }
 }
 
+/// The activation on one 16-lane vector: None, Relu and Clip on all lanes (the same operations
+/// as act8: max returns its second operand on NaN, Clip replaces only lanes that compare below
+/// / above), the others on the two 8-lane halves with act8.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 act16(__m512 v,
+                                                                                   const gemm::Epilogue& e) {
+  using gemm::Act;
+  switch (e.act) {
+    case Act::None: return v;
+    case Act::Relu: return _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());
+    case Act::Clip: {
+      const __m512 lo = _mm512_set1_ps(e.p0), hi = _mm512_set1_ps(e.p1);
+      v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+      return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+    }
+    default: {
+      const __m256 a = gemm::actDyn8(_mm512_extractf32x8_ps(v, 0), e), b = gemm::actDyn8(_mm512_extractf32x8_ps(v, 1), e);
+      return _mm512_insertf32x8(_mm512_insertf32x8(v, a, 0), b, 1);
+    }
+  }
+}
+
+/// block() with 16-lane vectors (AVX-512, chosen at run time where the CPU has it): RB rows x V
+/// vectors of 16 columns, the same sums per output in the same order.
+template <int RB, int V, int SW>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void block16(
+    const PaddedPlane& pl, const float* w, int64_t KH, int64_t KW, int64_t sh, float bias, int64_t oh0, int64_t ow0,
+    const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
+  __m512 acc[RB][V];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+  for (int64_t kh = 0; kh < KH; ++kh) {
+    const float* rows[RB];
+    for (int r = 0; r < RB; ++r) rows[r] = pl.p + ((oh0 + r) * sh + kh) * pl.rowLen;
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const __m512 wv = _mm512_set1_ps(w[kh * KW + kw]);
+      const int64_t off = SW == 1 ? ow0 + kw : ((kw & 1) ? pl.half : 0) + ow0 + (kw >> 1);
+      for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(rows[r] + off + 16 * v), acc[r][v]);
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < V; ++v) {
+      const int64_t col = ow0 + 16 * v, n = std::min<int64_t>(16, OW - col);
+      if (n <= 0) continue;
+      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = acc[r][v];
+      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + col));
+      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + col, m, act16(a, ep));
+    }
+}
+
+template <int SW>
+BlockFn block16For(int v) {
+  switch (v) {
+    case 4: return block16<2, 4, SW>;
+    case 2: return block16<4, 2, SW>;
+    default: return block16<4, 1, SW>;
+  }
+}
+
 /// Per-thread scratch: the padded plane.
 thread_local std::vector<float> tlsPlane;
 
@@ -177,6 +237,22 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
     }
   }
   const PaddedPlane pl{P, rowLen, half};
+  if (OW8 >= 16 && OH >= 4 && gemm::activeIsa() == gemm::Isa::Avx512) {
+    // 16 columns per vector; blocks at the right edge move back (never past column 0) and
+    // recompute a few outputs, as below.
+    const int64_t vecs16 = OW8 / 16;
+    const int V = vecs16 >= 4 ? 4 : vecs16 >= 2 ? 2 : 1;
+    const int RB = V == 4 ? 2 : 4;
+    const BlockFn fn = sw == 1 ? block16For<1>(V) : block16For<2>(V);
+    for (int64_t oh = 0; oh < OH; oh += RB) {
+      const int64_t oh0 = std::min(oh, OH - RB);
+      for (int64_t ow = 0; ow < OW8; ow += 16 * V) {
+        const int64_t ow0 = std::min(ow, OW8 - 16 * V);
+        fn(pl, w, KH, KW, sh, bias, oh0, ow0, ep, res, y, OW);
+      }
+    }
+    return;
+  }
   const int64_t vecs = OW8 / 8;
   const int V = vecs >= 4 ? 4 : vecs >= 2 ? 2 : 1;
   int RB = 8 / V;
