@@ -160,8 +160,9 @@ INSTANTIATE_TEST_SUITE_P(Isa, GemmF32Test, ::testing::Values(Isa::Avx2, Isa::Avx
                          [](const auto& info) { return info.param == Isa::Avx2 ? "Avx2" : "Avx512"; });
 
 TEST(GemmF32, Avx512EdgeColumnsMatchAvx2Bitwise) {
-  // The AVX-512 kernel computes a tile's last columns (N not a multiple of 32) with masked
-  // stores and its None / Relu / Clip epilogue on 16 lanes; the AVX2 kernel (tile buffer and
+  // The AVX-512 kernel computes a tile's last columns and rows (N not a multiple of 32, M not
+  // one of 12) with masked stores, and its None / Relu / Clip epilogue on 16 lanes; the AVX2
+  // kernel (tile buffer and
   // 8-lane epilogue) sums each element in the same order for K up to both K blocks (192), so the
   // two must agree bit for bit: bias per row and per column, a residual, accumulation (beta 1),
   // direct (small N) and packed A, one and two threads.
@@ -174,7 +175,8 @@ TEST(GemmF32, Avx512EdgeColumnsMatchAvx2Bitwise) {
   };
   for (const Shape& sh : {Shape{24, 49, 96}, Shape{36, 196, 16}, Shape{12, 7, 5}, Shape{96, 1232, 24},
                           Shape{13, 45, 40}, Shape{48, 100, 192}, Shape{24, 31, 1}})
-    for (Act act : {Act::None, Act::Relu, Act::Clip})
+    for (Act act : {Act::None, Act::Relu, Act::Clip, Act::LeakyRelu, Act::HardSigmoid, Act::HardSwish, Act::Sigmoid,
+                    Act::ClipHardSwish})
       for (int variant = 0; variant < 4; ++variant) {
         SCOPED_TRACE(std::to_string(sh.M) + "x" + std::to_string(sh.N) + "x" + std::to_string(sh.K) + " act " +
                      std::to_string(int(act)) + " variant " + std::to_string(variant));

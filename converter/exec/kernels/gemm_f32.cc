@@ -161,13 +161,12 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
 using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
                                const TileEpilogue* te, int mr, int nr);
 
-/// AVX-512: micro12x32T for the first mr rows and nr columns; activations None, Relu and Clip
-/// (the others keep the tile-buffer path), stores kOverwrite and kAccumulate.
+/// AVX-512: micro12x32T for the first mr rows and nr columns, stores kOverwrite and kAccumulate;
+/// None, Relu and Clip on 16 lanes, the other activations on the 8-lane halves (act8).
 template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
     int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
     int mr, int nr) {
-  static_assert(A == Act::None || A == Act::Relu || A == Act::Clip);
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
                            __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
@@ -201,20 +200,30 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
           v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
           v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
         }
+        if constexpr (A != Act::None && A != Act::Relu && A != Act::Clip) {
+          const __m256 lo = act8<A>(_mm512_extractf32x8_ps(v, 0), *te->ep), hi = act8<A>(_mm512_extractf32x8_ps(v, 1), *te->ep);
+          v = _mm512_insertf32x8(_mm512_insertf32x8(v, lo, 0), hi, 1);
+        }
       }
       _mm512_mask_storeu_ps(r + 16 * h, mk[h], v);
     }
   }
 }
 
-/// The masked microkernel for (packed A?, activation), or null where there is none.
+/// The masked microkernel for (packed A?, activation).
 MaskedMicroFn pickMasked512(bool packed, Act act) {
   switch (act) {
     case Act::None: return packed ? micro12x32M<true, Act::None> : micro12x32M<false, Act::None>;
     case Act::Relu: return packed ? micro12x32M<true, Act::Relu> : micro12x32M<false, Act::Relu>;
     case Act::Clip: return packed ? micro12x32M<true, Act::Clip> : micro12x32M<false, Act::Clip>;
-    default: return nullptr;
+    case Act::LeakyRelu: return packed ? micro12x32M<true, Act::LeakyRelu> : micro12x32M<false, Act::LeakyRelu>;
+    case Act::HardSigmoid: return packed ? micro12x32M<true, Act::HardSigmoid> : micro12x32M<false, Act::HardSigmoid>;
+    case Act::HardSwish: return packed ? micro12x32M<true, Act::HardSwish> : micro12x32M<false, Act::HardSwish>;
+    case Act::Sigmoid: return packed ? micro12x32M<true, Act::Sigmoid> : micro12x32M<false, Act::Sigmoid>;
+    case Act::ClipHardSwish:
+      return packed ? micro12x32M<true, Act::ClipHardSwish> : micro12x32M<false, Act::ClipHardSwish>;
   }
+  return nullptr;
 }
 MaskedMicroFn pickNoMasked(bool, Act) { return nullptr; }
 
