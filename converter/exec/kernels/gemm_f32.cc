@@ -99,6 +99,41 @@ void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* 
   }
 }
 
+/// act8 on 16 lanes (AVX-512): the same operations lane by lane (min/max return their second
+/// operand on NaN, blends become masked moves), Sigmoid on the two 8-lane halves. The _mask_
+/// forms of min/max avoid GCC 12's false maybe-uninitialized warning on _mm512_max_ps.
+template <Act A>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 act16(__m512 v, const Epilogue& e) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  if constexpr (A == Act::Relu) {
+    return _mm512_mask_max_ps(v, 0xFFFF, v, zero);
+  } else if constexpr (A == Act::Clip) {
+    const __m512 lo = _mm512_set1_ps(e.p0), hi = _mm512_set1_ps(e.p1);
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+  } else if constexpr (A == Act::LeakyRelu) {
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), _mm512_mul_ps(_mm512_set1_ps(e.p0), v));
+  } else if constexpr (A == Act::HardSigmoid) {
+    const __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.p0), v), _mm512_set1_ps(e.p1));
+    return _mm512_mask_max_ps(h, 0xFFFF, _mm512_mask_min_ps(h, 0xFFFF, h, one), zero);  // max(min(h, 1), 0)
+  } else if constexpr (A == Act::HardSwish) {
+    const __m512 h = e.p0 == 0.0f ? _mm512_add_ps(_mm512_div_ps(v, _mm512_set1_ps(6.0f)), _mm512_set1_ps(0.5f))
+                                  : _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.p0), v), _mm512_set1_ps(e.p1));
+    return _mm512_mul_ps(v, _mm512_mask_max_ps(h, 0xFFFF, _mm512_mask_min_ps(h, 0xFFFF, h, one), zero));
+  } else if constexpr (A == Act::ClipHardSwish) {
+    const __m512 six = _mm512_set1_ps(6.0f);
+    __m512 h = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
+    h = _mm512_mask_mov_ps(h, _mm512_cmp_ps_mask(h, zero, _CMP_LT_OQ), zero);
+    h = _mm512_mask_mov_ps(h, _mm512_cmp_ps_mask(h, six, _CMP_GT_OQ), six);
+    return _mm512_div_ps(_mm512_mul_ps(v, h), six);
+  } else if constexpr (A == Act::Sigmoid) {
+    const __m256 a = act8<A>(_mm512_extractf32x8_ps(v, 0), e), b = act8<A>(_mm512_extractf32x8_ps(v, 1), e);
+    return _mm512_insertf32x8(_mm512_insertf32x8(v, a, 0), b, 1);
+  } else {
+    return v;
+  }
+}
+
 /// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only;
 /// the activation runs on the two 8-lane halves of each register (the AVX2 code of act8).
 template <bool Packed, Act A>
@@ -132,24 +167,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
       else if (mode == kScale)
         v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16 * h), v);
       if (te) {
-        if constexpr (A == Act::None || A == Act::Relu || A == Act::Clip) {
-          // On the 16 lanes at once, the same operations as tileEpi8 and act8 (max_ps returns
-          // its second operand on NaN; Clip replaces only lanes that compare below / above).
-          v = _mm512_add_ps(v, te->colBias ? _mm512_loadu_ps(te->colBias + 16 * h)
-                                           : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
-          if (te->res) v = _mm512_add_ps(v, _mm512_loadu_ps(te->res + i * te->ldr + 16 * h));
-          if constexpr (A == Act::Relu) v = _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());  // (GCC 12 warns on _mm512_max_ps)
-          if constexpr (A == Act::Clip) {
-            const __m512 lo = _mm512_set1_ps(te->ep->p0), hi = _mm512_set1_ps(te->ep->p1);
-            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
-            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
-          }
-          _mm512_storeu_ps(r + 16 * h, v);
-          continue;
-        }
-        _mm256_storeu_ps(r + 16 * h, tileEpi8<A>(_mm512_extractf32x8_ps(v, 0), *te, i, 2 * h));
-        _mm256_storeu_ps(r + 16 * h + 8, tileEpi8<A>(_mm512_extractf32x8_ps(v, 1), *te, i, 2 * h + 1));
-        continue;
+        // On the 16 lanes at once, the same operations as tileEpi8 and act8.
+        v = _mm512_add_ps(v, te->colBias ? _mm512_loadu_ps(te->colBias + 16 * h)
+                                         : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
+        if (te->res) v = _mm512_add_ps(v, _mm512_loadu_ps(te->res + i * te->ldr + 16 * h));
+        v = act16<A>(v, *te->ep);
       }
       _mm512_storeu_ps(r + 16 * h, v);
     }
@@ -161,8 +183,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
 using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
                                const TileEpilogue* te, int mr, int nr);
 
-/// AVX-512: micro12x32T for the first mr rows and nr columns, stores kOverwrite and kAccumulate;
-/// None, Relu and Clip on 16 lanes, the other activations on the 8-lane halves (act8).
+/// AVX-512: micro12x32T for the first mr rows and nr columns, stores kOverwrite and kAccumulate.
 template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
     int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
@@ -194,16 +215,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
         v = _mm512_add_ps(v, te->colBias ? _mm512_maskz_loadu_ps(mk[h], te->colBias + 16 * h)
                                          : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
         if (te->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], te->res + i * te->ldr + 16 * h));
-        if constexpr (A == Act::Relu) v = _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());  // (GCC 12 warns on _mm512_max_ps)
-        if constexpr (A == Act::Clip) {
-          const __m512 lo = _mm512_set1_ps(te->ep->p0), hi = _mm512_set1_ps(te->ep->p1);
-          v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
-          v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
-        }
-        if constexpr (A != Act::None && A != Act::Relu && A != Act::Clip) {
-          const __m256 lo = act8<A>(_mm512_extractf32x8_ps(v, 0), *te->ep), hi = act8<A>(_mm512_extractf32x8_ps(v, 1), *te->ep);
-          v = _mm512_insertf32x8(_mm512_insertf32x8(v, lo, 0), hi, 1);
-        }
+        v = act16<A>(v, *te->ep);
       }
       _mm512_mask_storeu_ps(r + 16 * h, mk[h], v);
     }
