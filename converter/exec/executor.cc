@@ -486,6 +486,73 @@ void Executor::planFusions() {
   };
   for (size_t i = 0; i < steps_.size(); ++i)
     if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseDepthwise(i);
+  // ... -> depthwise Conv [-> activation] -> pointwise Conv [+ residual Add] [-> activation] (the
+  // block's project Conv): the same kernel runs it on each band of depthwise output while that is
+  // in cache. The project step keeps its own residual / activation fusion: if the kernel declines,
+  // every fused step runs as planned. Its residual operand must exist before the expand step runs.
+  auto fuseProject = [&](size_t i) -> bool {
+    Step& s = steps_[i];
+    if (!s.fused.hasDepthwise || s.fused.hasProject || s.residualRef.slot >= 0) return false;
+    const Step& d = steps_[s.fusedSteps.back()];  // the depthwise Conv's step
+    const Value* dwOut = d.fusesActivation ? steps_[d.fusedSteps.back()].node->result(0) : d.node->result(0);
+    if (!dwOut || dwOut->isGraphOutput() || captured.count(dwOut) || dwOut->uses().size() != 1 ||
+        dwOut->uses()[0].operand != 0)
+      return false;
+    const Node* pj = dwOut->uses()[0].user;
+    auto it = stepOf.find(pj);
+    if (!pj->is("Conv") || it == stepOf.end() || it->second <= i) return false;
+    const size_t qi = it->second;
+    Step& q = steps_[qi];
+    if (q.kernel != builtinConv || q.skippedWhenFused || q.fused.hasMaxPool || q.fused.hasDepthwise ||
+        q.outputSlots.size() != 1 || q.outputSlots[0] < 0)
+      return false;
+    const auto constF32 = [](const Value* v) {
+      return v && v->isInitializer() && !v->isGraphInput() && v->dtype() == DType::F32;
+    };
+    const AttrMap& a = pj->attrs();
+    const std::string autoPad = a.getString("auto_pad", "NOTSET");
+    if (pj->numOperands() < 2 || !constF32(pj->operand(1)) || a.getInt("group", 1) != 1 ||
+        (autoPad != "NOTSET" && !autoPad.empty()) || a.getInts("dilations", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        a.getInts("strides", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        a.getInts("pads", {0, 0, 0, 0}) != std::vector<int64_t>{0, 0, 0, 0})
+      return false;
+    FusedProject fp;
+    fp.weights = Tensor::fromData(pj->operand(1)->initializer());
+    if (fp.weights.rank() != 4 || fp.weights.dim(1) != s.fused.depthwise.channels || fp.weights.dim(2) != 1 ||
+        fp.weights.dim(3) != 1)
+      return false;
+    if (pj->numOperands() > 2 && pj->operand(2)) {
+      if (!constF32(pj->operand(2))) return false;
+      fp.bias = Tensor::fromData(pj->operand(2)->initializer());
+      if (fp.bias.rank() != 1 || fp.bias.dim(0) != fp.weights.dim(0)) return false;
+    }
+    if (q.residualRef.slot >= 0) {
+      // The Add's other operand: produced before the expand step (or a graph input / constant).
+      const Node* add = steps_[q.fusedSteps[0]].node;
+      const Value* other = add->operand(add->operand(0) == pj->result(0) ? 1 : 0);
+      if (!other) return false;
+      if (const Node* p = other->producer(); p && other->graph() == &graph_) {
+        auto ip = stepOf.find(p);
+        if (ip == stepOf.end() || ip->second >= i) return false;
+      }
+      fp.act = q.fused.ep;
+      fp.act.residual = nullptr;
+    } else if (q.fusesActivation) {
+      fp.act = q.fused.ep;
+    }
+    fp.cache = &q.cache;
+    s.fusedSteps.push_back(qi);
+    s.fusedAway.push_back(dwOut);
+    if (q.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), q.fusedAway.begin(), q.fusedAway.end());
+    s.fusedOutSlot = q.fusesActivation ? q.fusedOutSlot : q.outputSlots[0];
+    s.residualRef = q.residualRef;
+    q.skippedWhenFused = true;
+    s.fused.hasProject = true;
+    s.fused.project = std::move(fp);
+    return true;
+  };
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].fused.hasDepthwise && !steps_[i].skippedWhenFused) fuseProject(i);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "converter/exec/kernels/gemm_f32.h"
@@ -37,6 +38,18 @@ struct FusedDepthwise {
   gemm::Epilogue act;  // the depthwise Conv's own fused activation (bias and residual unused)
 };
 
+/// A pointwise (1x1, stride 1, one group) Conv [+ residual Add] [-> activation] fused behind a
+/// FusedDepthwise: the inverted-residual block's project Conv. The banded kernel runs it on each
+/// band of depthwise output while that is in cache, so the depthwise map is never written to
+/// memory whole either. Constant float32 weight [filters, channels, 1, 1] and bias (undefined:
+/// none); `cache` is the project Conv step's own node cache, so its prepacked weights are the
+/// ones its unfused run uses.
+struct FusedProject {
+  Tensor weights, bias;
+  gemm::Epilogue act;  // the activation after the residual (bias and residual unused)
+  std::shared_ptr<void>* cache = nullptr;
+};
+
 struct FusedEpilogue {
   gemm::Epilogue ep;                 // bias / activation (ep.residual is filled in by take)
   const Tensor* residual = nullptr;  // a fused residual Add's other operand, added before `ep.act`
@@ -44,6 +57,8 @@ struct FusedEpilogue {
   FusedMaxPool maxPool;
   bool hasDepthwise = false;  // then `depthwise` follows the activation (never with a residual or pool)
   FusedDepthwise depthwise;
+  bool hasProject = false;  // then `project` follows the depthwise Conv, and `residual` is its
+  FusedProject project;     // residual (its dims are checked by the kernel, not by take)
 };
 
 class FusedEpilogueScope {
@@ -70,6 +85,11 @@ const FusedMaxPool* takenMaxPool();
 /// kernel's output 0 is then the depthwise Conv's result), or nullptr. Only the Conv kernel is
 /// offered one.
 const FusedDepthwise* takenDepthwise();
+
+/// After takenDepthwise returned one: the project Conv to apply after it (the kernel's output 0
+/// is then the project Conv's result), or nullptr; *residual is its fused residual Add's other
+/// operand (null: none), unchecked: the kernel declines the epilogue if it does not fit.
+const FusedProject* takenProject(const Tensor** residual);
 
 /// A kernel that took an epilogue but cannot apply it (a fused MaxPool on a geometry or type it
 /// does not handle) declines it after all: it computes the plain result and the executor runs
