@@ -531,15 +531,32 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
     pep.ldr = OHW;
   }
   pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
-    thread_local std::vector<float> scratch, dwScratch;
+    // Rolling bands: consecutive bands of one image share the rows their windows overlap on
+    // (KH - stride rows); the second band copies them from the first one's scratch (the two
+    // alternate) instead of computing them again: same values, a copy instead of a GEMM.
+    thread_local std::vector<float> scratch[2], dwScratch;
+    const size_t most = size_t(std::max<int64_t>(1, M * std::min(H, (R - 1) * sh + KH) * W));
+    for (std::vector<float>& v : scratch)
+      if (v.size() < most) v.resize(most);
+    int64_t prevN = -1, prevI0 = 0, prevI1 = 0;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
       const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
       const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
       const int64_t cols = (i1 - i0) * W, outCols = (o1 - o0) * OW;
-      if (scratch.size() < size_t(std::max<int64_t>(1, M * cols))) scratch.resize(size_t(std::max<int64_t>(1, M * cols)));
-      float* S = scratch.data();
-      if (cols > 0) gemm::sgemmPrepacked(nullptr, packed->groups[0], cols, X + n * C * HW + i0 * W, HW, nullptr, S, cols, ep);
+      float* S = scratch[(t - t0) & 1].data();
+      int64_t kept = 0;  // rows [i0, i0 + kept) copied from the previous band
+      if (prevN == n && i0 >= prevI0 && i0 < prevI1) {
+        kept = std::min(prevI1, i1) - i0;
+        const float* prev = scratch[(t - t0 - 1) & 1].data();
+        const int64_t prevCols = (prevI1 - prevI0) * W;
+        for (int64_t m = 0; m < M; ++m)
+          std::memcpy(S + m * cols, prev + m * prevCols + (i0 - prevI0) * W, size_t(kept * W) * sizeof(float));
+      }
+      prevN = n, prevI0 = i0, prevI1 = i1;
+      if (cols > kept * W)
+        gemm::sgemmPrepacked(nullptr, packed->groups[0], cols - kept * W, X + n * C * HW + (i0 + kept) * W, HW, nullptr,
+                             S + kept * W, cols, ep);
       Geo3 bg = dg;  // the band: its input rows, its output rows, the padding above it
       bg.in[1] = i1 - i0;
       bg.out[1] = o1 - o0;
