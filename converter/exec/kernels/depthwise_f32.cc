@@ -160,6 +160,49 @@ BlockFn block16For(int v) {
   }
 }
 
+/// depthwiseF32Blocked's sums with 16-lane vectors (AVX-512, stride 1): a vector holds two
+/// neighbouring output positions of the 8 interleaved channels (adjacent in the padded block at
+/// stride 1), the filter tap duplicated into both halves. Two rows of V vectors (2V positions)
+/// at a time; the last row pair and column group are moved back to fit, recomputing outputs
+/// with the same sums. Same order per output as the AVX2 loop: bias, then the taps row by row.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 twice8(const float* p) {
+  const __m256 x = _mm256_loadu_ps(p);
+  return _mm512_insertf32x8(_mm512_castps256_ps512(x), x, 1);
+}
+
+template <int V>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void blockedSums16(
+    const float* P, const float* Wt, const float* bias8, int64_t KH, int64_t KW, int64_t Wp, int64_t sh, int64_t dh,
+    int64_t dw, int64_t OH, int64_t OW, float* O) {
+  const __m512 vb = twice8(bias8);
+  constexpr int64_t step = 2 * V;
+  const int64_t down = sh * Wp * 8;  // the next output row's input rows
+  for (int64_t r = 0; r < OH; r += 2) {
+    const int64_t oh = std::min(r, OH - 2);
+    for (int64_t o = 0; o < OW; o += step) {
+      const int64_t ow = std::min(o, OW - step);
+      __m512 a[V], c[V];
+      for (int v = 0; v < V; ++v) a[v] = c[v] = vb;
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const float* row = P + ((oh * sh + kh * dh) * Wp + ow) * 8;
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const __m512 wv = twice8(Wt + (kh * KW + kw) * 8);
+          const float* p = row + kw * dw * 8;
+          for (int v = 0; v < V; ++v) {
+            a[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + 16 * v), a[v]);
+            c[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + down + 16 * v), c[v]);
+          }
+        }
+      }
+      float* op = O + (oh * OW + ow) * 8;
+      for (int v = 0; v < V; ++v) {
+        _mm512_storeu_ps(op + 16 * v, a[v]);
+        _mm512_storeu_ps(op + OW * 8 + 16 * v, c[v]);
+      }
+    }
+  }
+}
+
 /// Per-thread scratch: the padded plane.
 thread_local std::vector<float> tlsPlane;
 
@@ -326,7 +369,12 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
   // time when rows are narrower than four.
   const int64_t step = OW >= 4 ? 4 : 1;
   const int64_t rowsPer = step == 4 && OH >= 2 ? 2 : 1;
-  for (int64_t r = 0; r < OH; r += rowsPer) {
+  const bool wide = sw == 1 && rowsPer == 2 && gemm::activeIsa() == gemm::Isa::Avx512;
+  if (wide && OW >= 8)
+    blockedSums16<4>(P, Wt, bias, KH, KW, Wp, sh, dh, dw, OH, OW, O);
+  else if (wide)
+    blockedSums16<2>(P, Wt, bias, KH, KW, Wp, sh, dh, dw, OH, OW, O);
+  for (int64_t r = 0; r < (wide ? 0 : OH); r += rowsPer) {
     const int64_t oh = std::min(r, OH - rowsPer);
     for (int64_t o = 0; o < OW; o += step) {
       const int64_t ow = std::min(o, OW - step);
