@@ -146,8 +146,11 @@ TEST(ExecExpandProjectFusion, MatchesUnfusedRunBitForBit) {
       {1, 24, 72, 40, 48, 40, 5, 2, 2, "HardSwish", "HardSwish", "", 0},
       // A residual from another input with an activation after the Add; two images.
       {2, 8, 64, 16, 64, 64, 3, 1, 1, "", "Relu", "Relu", 2},
-      // A deep project Conv with few filters (the direct kernel on AVX-512): after the bands.
+      // Deep project Convs with few filters (the direct kernel on AVX-512: run whole after the
+      // bands): with the residual, and with an activation but no residual.
       {1, 32, 192, 32, 40, 40, 3, 1, 1, "Clip", "Clip", "", 1},
+      {1, 32, 192, 64, 40, 40, 3, 1, 1, "Relu", "Relu", "Relu", 0},
+      {1, 16, 256, 48, 36, 40, 5, 2, 2, "HardSwish", "HardSwish", "", 0},
       {2, 16, 96, 16, 36, 36, 3, 1, 1, "Clip", "", "", 1},
       // Small maps: the calls one after the other (narrow maps through the interleaved kernels).
       {1, 16, 48, 16, 20, 20, 3, 1, 1, "Clip", "Clip", "", 1},
