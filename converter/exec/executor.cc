@@ -486,14 +486,27 @@ void Executor::planFusions() {
   };
   for (size_t i = 0; i < steps_.size(); ++i)
     if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseDepthwise(i);
-  // ... -> depthwise Conv [-> activation] -> pointwise Conv [+ residual Add] [-> activation] (the
-  // block's project Conv): the same kernel runs it on each band of depthwise output while that is
-  // in cache. The project step keeps its own residual / activation fusion: if the kernel declines,
+  // [pointwise Conv [-> activation] ->] depthwise Conv [-> activation] -> pointwise Conv
+  // [+ residual Add] [-> activation] (the block's project Conv): the first Conv's kernel runs it
+  // on each band of depthwise output while that is in cache. The project step keeps its own residual / activation fusion: if the kernel declines,
   // every fused step runs as planned. Its residual operand must exist before the expand step runs.
   auto fuseProject = [&](size_t i) -> bool {
     Step& s = steps_[i];
-    if (!s.fused.hasDepthwise || s.fused.hasProject || s.residualRef.slot >= 0) return false;
-    const Step& d = steps_[s.fusedSteps.back()];  // the depthwise Conv's step
+    if (s.fused.hasProject || s.fused.hasMaxPool || s.residualRef.slot >= 0 || s.outputSlots.size() != 1 ||
+        s.outputSlots[0] < 0)
+      return false;
+    // The depthwise Conv: fused behind this expand Conv, or this step itself (a block without an
+    // expand: MobileNetV2's first), one constant [M, 1, KH, KW] filter per channel.
+    const Step& d = s.fused.hasDepthwise ? steps_[s.fusedSteps.back()] : s;
+    int64_t channels = s.fused.depthwise.channels;
+    if (!s.fused.hasDepthwise) {
+      const Node* n = s.node;
+      const Value* w = n->numOperands() >= 2 ? n->operand(1) : nullptr;
+      if (!w || !w->isInitializer() || w->isGraphInput() || w->dtype() != DType::F32) return false;
+      const Tensor wt = Tensor::fromData(w->initializer());
+      if (wt.rank() != 4 || wt.dim(1) != 1 || n->attrs().getInt("group", 1) != wt.dim(0)) return false;
+      channels = wt.dim(0);
+    }
     const Value* dwOut = d.fusesActivation ? steps_[d.fusedSteps.back()].node->result(0) : d.node->result(0);
     if (!dwOut || dwOut->isGraphOutput() || captured.count(dwOut) || dwOut->uses().size() != 1 ||
         dwOut->uses()[0].operand != 0)
@@ -518,7 +531,7 @@ void Executor::planFusions() {
       return false;
     FusedProject fp;
     fp.weights = Tensor::fromData(pj->operand(1)->initializer());
-    if (fp.weights.rank() != 4 || fp.weights.dim(1) != s.fused.depthwise.channels || fp.weights.dim(2) != 1 ||
+    if (fp.weights.rank() != 4 || fp.weights.dim(1) != channels || fp.weights.dim(2) != 1 ||
         fp.weights.dim(3) != 1)
       return false;
     if (pj->numOperands() > 2 && pj->operand(2)) {
@@ -541,6 +554,12 @@ void Executor::planFusions() {
       fp.act = q.fused.ep;
     }
     fp.cache = &q.cache;
+    if (!s.fusesActivation) {  // a depthwise Conv without an activation: nothing fused yet
+      s.fusesActivation = true;
+      s.fused.ep = gemm::Epilogue{};
+      s.fusedSteps.clear();
+      s.fusedAway.clear();
+    }
     s.fusedSteps.push_back(qi);
     s.fusedAway.push_back(dwOut);
     if (q.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), q.fusedAway.begin(), q.fusedAway.end());
@@ -552,7 +571,7 @@ void Executor::planFusions() {
     return true;
   };
   for (size_t i = 0; i < steps_.size(); ++i)
-    if (steps_[i].fused.hasDepthwise && !steps_[i].skippedWhenFused) fuseProject(i);
+    if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseProject(i);
 }
 
 namespace {

@@ -41,7 +41,7 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   tlsState = State::Taken;
   if (f->hasMaxPool) tlsMaxPool = &f->maxPool;
   if (f->hasDepthwise) tlsDepthwise = &f->depthwise;
-  if (f->hasDepthwise && f->hasProject) {
+  if (f->hasProject) {
     tlsProject = &f->project;
     tlsProjectResidual = f->residual;
   }

@@ -39,7 +39,8 @@ struct FusedDepthwise {
 };
 
 /// A pointwise (1x1, stride 1, one group) Conv [+ residual Add] [-> activation] fused behind a
-/// FusedDepthwise: the inverted-residual block's project Conv. The banded kernel runs it on each
+/// FusedDepthwise, or behind a depthwise Conv's own kernel: the inverted-residual block's
+/// project Conv. The banded kernel runs it on each
 /// band of depthwise output while that is in cache, so the depthwise map is never written to
 /// memory whole either. Constant float32 weight [filters, channels, 1, 1] and bias (undefined:
 /// none); `cache` is the project Conv step's own node cache, so its prepacked weights are the
@@ -57,7 +58,8 @@ struct FusedEpilogue {
   FusedMaxPool maxPool;
   bool hasDepthwise = false;  // then `depthwise` follows the activation (never with a residual or pool)
   FusedDepthwise depthwise;
-  bool hasProject = false;  // then `project` follows the depthwise Conv, and `residual` is its
+  bool hasProject = false;  // then `project` follows the depthwise Conv (fused or this one; not
+                            // with a pool), and `residual` is its
   FusedProject project;     // residual (its dims are checked by the kernel, not by take)
 };
 
@@ -86,8 +88,9 @@ const FusedMaxPool* takenMaxPool();
 /// offered one.
 const FusedDepthwise* takenDepthwise();
 
-/// After takenDepthwise returned one: the project Conv to apply after it (the kernel's output 0
-/// is then the project Conv's result), or nullptr; *residual is its fused residual Add's other
+/// After takeFusedEpilogue returned an epilogue: the project Conv to apply after the depthwise
+/// Conv (the fused one, or the kernel's own: its output 0 is then the project Conv's result), or
+/// nullptr; *residual is its fused residual Add's other
 /// operand (null: none), unchecked: the kernel declines the epilogue if it does not fit.
 const FusedProject* takenProject(const Tensor** residual);
 

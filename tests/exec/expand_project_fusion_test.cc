@@ -1,6 +1,6 @@
 // expand_project_fusion_test.cc - the executor's fusion of a mobile net's whole inverted-residual
-// block: pointwise Conv [-> act] -> depthwise Conv [-> act] -> pointwise (project) Conv
-// [+ residual Add] [-> act], run by the 1x1 Conv's kernel a band of rows at a time with the
+// block: [pointwise Conv [-> act] ->] depthwise Conv [-> act] -> pointwise (project) Conv
+// [+ residual Add] [-> act], run by the first Conv's kernel a band of rows at a time with the
 // project Conv reading each band of depthwise output from cache (converter/exec/kernels/
 // nn_conv.cc, convExpandDepthwiseF32). Each case runs fused (no observer; 1 and 2 threads) and
 // unfused (an observer of every value turns fusion off) and must agree bit for bit: several band
@@ -24,6 +24,7 @@ struct BlockCase {
   int64_t k, stride, pad;
   std::string act1, act2, act3;  // after the expand, the depthwise and the project (+ residual) Conv
   int residual;                  // 0: none, 1: Add(project, X), 2: Add(R, project) with R an input
+  bool expand = true;            // false: no expand Conv (m == c; MobileNetV2's first block)
 };
 
 int64_t outSize(const BlockCase& k, int64_t in) { return (in + 2 * k.pad - k.k) / k.stride + 1; }
@@ -53,9 +54,9 @@ std::string dimsText(std::initializer_list<int64_t> d) {
 std::string blockModel(const BlockCase& k) {
   std::mt19937 rng(17);
   const int64_t oh = outSize(k, k.h), ow = outSize(k, k.w);
-  std::string body = "  E = Conv <kernel_shape = [1, 1]> (X, W1, B1)\n";
-  std::string in = "E";
-  if (!k.act1.empty()) body += activation(k.act1, "A", "E"), in = "A";
+  std::string body = k.expand ? "  E = Conv <kernel_shape = [1, 1]> (X, W1, B1)\n" : "";
+  std::string in = k.expand ? "E" : "X";
+  if (k.expand && !k.act1.empty()) body += activation(k.act1, "A", "E"), in = "A";
   const std::string pd = std::to_string(k.pad), kt = std::to_string(k.k), st = std::to_string(k.stride);
   body += "  D = Conv <group = " + std::to_string(k.m) + ", kernel_shape = [" + kt + ", " + kt + "], strides = [" + st +
           ", " + st + "], pads = [" + pd + ", " + pd + ", " + pd + ", " + pd + "]> (" + in + ", W2, B2)\n";
@@ -100,7 +101,7 @@ BlockOutcome runBlock(const BlockCase& k, int observe, int threads, const std::s
     (*exec)->setObserver([&](const Node& n, size_t, const Tensor&) { saw |= n.result(0)->name() == watch; }, {v});
   }
   (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double) {
-    if (node.is("Conv") && node.result(0) && node.result(0)->name() == "E")
+    if (node.is("Conv") && node.result(0) && node.result(0)->name() == (k.expand ? "E" : "D"))
       for (const Node* f : fused) r.projectFused |= f->result(0) && f->result(0)->name() == "P";
   });
   std::mt19937 rng(5);
@@ -156,9 +157,15 @@ TEST(ExecExpandProjectFusion, MatchesUnfusedRunBitForBit) {
       {1, 16, 48, 16, 20, 20, 3, 1, 1, "Clip", "Clip", "", 1},
       {2, 24, 144, 32, 7, 7, 3, 1, 1, "Relu", "Relu", "", 0},
       {1, 40, 120, 40, 14, 14, 5, 1, 2, "HardSwish", "HardSwish", "", 1},
+      // No expand Conv (the depthwise Conv's own kernel runs the project Conv): banded with and
+      // without a residual, stride 2, no activation, and a small map.
+      {1, 32, 32, 16, 112, 112, 3, 1, 1, "", "Clip", "", 0, false},
+      {1, 32, 32, 32, 96, 80, 3, 1, 1, "", "Relu", "Relu", 1, false},
+      {2, 48, 48, 24, 160, 112, 5, 2, 2, "", "", "", 0, false},
+      {1, 32, 32, 32, 20, 20, 3, 1, 1, "", "Clip", "", 1, false},
   };
   for (const BlockCase& k : cases) {
-    SCOPED_TRACE("c=" + std::to_string(k.c) + " m=" + std::to_string(k.m) + " p=" + std::to_string(k.p) + " " +
+    SCOPED_TRACE(std::string(k.expand ? "" : "no expand ") + "c=" + std::to_string(k.c) + " m=" + std::to_string(k.m) + " p=" + std::to_string(k.p) + " " +
                  std::to_string(k.h) + "x" + std::to_string(k.w) + " k=" + std::to_string(k.k) +
                  " s=" + std::to_string(k.stride) + " residual=" + std::to_string(k.residual));
     const BlockOutcome plain = runBlock(k, 1, 1);

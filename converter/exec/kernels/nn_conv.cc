@@ -580,6 +580,66 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
   });
 }
 
+/// A float32 depthwise Conv (weights w [M, 1, KH, KW], geometry dg) [-> activation] followed by
+/// a project Conv (1x1, weights fp.weights, prepacked `pp`) [+ residual] [-> activation] into Y
+/// [N, P, dg.out]: an inverted-residual block without an expand Conv. Where the depthwise output
+/// is larger than a band and the project Conv runs on the per-image GEMM, the depthwise Conv
+/// runs a band of output rows at a time (reading its input rows in place) into a per-thread
+/// scratch and the project GEMM reads the band from there; else the two calls one after the
+/// other. Same kernels and sums as the unfused calls: bit-identical.
+void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
+                             const Geo3& dg, const gemm::Epilogue& act, const FusedProject& fp, const float* residual,
+                             const PrepackedWeights* pp) {
+  const int64_t N = x.dim(0), M = x.dim(1), H = dg.in[1], W = dg.in[2], HW = H * W;
+  const int64_t OH = dg.out[1], OW = dg.out[2], OHW = OH * OW, kk = dg.kSize(), P = fp.weights.dim(0);
+  const float* X = x.data<float>();
+  const float* Wd = w.data<float>();
+  const float* Bd = b ? b->data<float>() : nullptr;
+  float* Y = y.mutableData<float>();
+  if (N == 0 || M == 0 || OHW == 0 || P == 0) return;
+  const Geo3 pg = projectGeometry(dg);
+  gemm::Epilogue pact = fp.act;  // as the project Conv's unfused kernel call gets it
+  pact.residual = residual;
+  pact.ldr = 0;
+  const bool projectGemm = pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P);
+  const bool banded = projectGemm && dg.in[0] == 1 && dg.k[0] == 1 && fastDepthwise(dg) && !blockedDepthwise(dg) &&
+                      M * OHW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
+  if (!banded) {
+    Tensor dw = Tensor::uninitialized(DType::F32, {N, M, OH, OW});
+    depthwiseConvF32(pool, X, Wd, Bd, dw.mutableData<float>(), N, M, dg, act);
+    convTyped<float>(pool, dw, fp.weights, fp.bias.defined() ? &fp.bias : nullptr, y, pg, 1, pact, pp);
+    return;
+  }
+  const int64_t KH = dg.k[1], sh = dg.s[1], ph = dg.pb[1];
+  const int64_t R = std::clamp<int64_t>(kExpandBandBytes / std::max<int64_t>(1, M * OW * int64_t(sizeof(float))), 1, OH);
+  const int64_t bands = (OH + R - 1) / R;
+  gemm::Epilogue pep = pact;  // as convTyped's per-image GEMM: bias per row, residual rows of OHW
+  pep.bias = fp.bias.defined() ? fp.bias.data<float>() : nullptr;
+  pep.biasPerRow = true;
+  pep.ldr = OHW;
+  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> dwBand;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+      const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
+      const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
+      const int64_t outCols = (o1 - o0) * OW;
+      Geo3 bg = dg;  // the band: its input rows, its output rows, the padding above and below it
+      bg.in[1] = i1 - i0;
+      bg.out[1] = o1 - o0;
+      bg.pb[1] = i0 - top;
+      bg.pe[1] = bottom - i1;
+      if (dwBand.size() < size_t(M * outCols)) dwBand.resize(size_t(M * outCols));
+      float* D = dwBand.data();
+      for (int64_t m = 0; m < M; ++m)
+        depthwiseF32(X + (n * M + m) * HW + i0 * W, Wd + m * kk, bg, Bd ? Bd[m] : 0.0f, act, nullptr, D + m * outCols);
+      gemm::Epilogue e = pep;
+      if (e.residual) e.residual += n * P * OHW + o0 * OW;
+      gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
+    }
+  });
+}
+
 Status convKernel(KernelContext& ctx) {
   const Tensor* px = ctx.input(0);
   const Tensor* pw = ctx.input(1);
@@ -644,8 +704,30 @@ Status convKernel(KernelContext& ctx) {
       project = nullptr;
     }
   }
+  // A project Conv fused behind this Conv itself: it must be a float32 2-D depthwise Conv
+  // (channel multiplier 1) whose output the project Conv takes.
+  bool ownDepthwise = false;
+  if (fused && !fdw && (project = takenProject(&projectResidual))) {
+    const std::vector<int64_t> pdims = {px->dim(0), project->weights.dim(0), g.out[1], g.out[2]};
+    ownDepthwise = px->rank() == 4 && dt == DType::F32 && group == C && M == C && pw->dim(1) == 1 &&
+                   project->weights.dim(1) == M && !fused->residual &&
+                   (!projectResidual || (projectResidual->dtype() == DType::F32 && projectResidual->dims() == pdims));
+    if (!ownDepthwise) {
+      declineFusedEpilogue();
+      fused = nullptr;
+      project = nullptr;
+    }
+  }
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
+  if (ownDepthwise) {
+    Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), project->weights.dim(0), g.out[1], g.out[2]});
+    const PrepackedWeights* pp = prepackedInCache(project->cache, project->weights, px->dim(0), projectGeometry(g), 1);
+    convDepthwiseProjectF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, *fused, *project,
+                            projectResidual ? projectResidual->data<float>() : nullptr, pp);
+    ctx.setOutput(0, std::move(y));
+    return Status::ok();
+  }
   if (depthwise) {
     const int64_t channels = project ? project->weights.dim(0) : M;
     Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), channels, depthwise->out[1], depthwise->out[2]});
