@@ -183,21 +183,24 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
 using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
                                const TileEpilogue* te, int mr, int nr);
 
-/// AVX-512: micro12x32T for the first mr rows and nr columns, stores kOverwrite and kAccumulate.
-template <bool Packed, Act A>
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
+/// AVX-512: micro12x32T for the first mr (<= R) rows and nr columns, stores kOverwrite and
+/// kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4 rows in its last
+/// tile of 12: computing all 12 there cost the stem of mobilenet_v3_small a third of its GEMM);
+/// each row's sums are the same whatever R is.
+template <bool Packed, Act A, int R>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows32M(
     int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
     int mr, int nr) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
                            __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
-  __m512 acc[12][2];
+  __m512 acc[R][2];
 #pragma GCC unroll 12
-  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) {
+    for (int i = 0; i < R; ++i) {
       __m512 av = _mm512_set1_ps(a[i * rs]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
@@ -220,6 +223,15 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
       _mm512_mask_storeu_ps(r + 16 * h, mk[h], v);
     }
   }
+}
+
+template <bool Packed, Act A>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
+    int mr, int nr) {
+  if (mr <= 4) microRows32M<Packed, A, 4>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
+  else if (mr <= 8) microRows32M<Packed, A, 8>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
+  else microRows32M<Packed, A, 12>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
 }
 
 /// The masked microkernel for (packed A?, activation).
