@@ -404,6 +404,174 @@ void Executor::planFusions() {
   };
   for (size_t i = 0; i < steps_.size(); ++i)
     if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseMaxPool(i);
+  // Pointwise Conv [-> activation] -> depthwise Conv [-> activation] (a mobile net's expand and
+  // depthwise pair): the 1x1 Conv's kernel computes its map a band of rows at a time and runs the
+  // depthwise Conv on each band while it is in cache (nn_conv.cc, convExpandDepthwiseF32). The
+  // depthwise step keeps its own activation fusion: if the kernel declines at run time, the
+  // depthwise step runs as planned.
+  auto fuseDepthwise = [&](size_t i) -> bool {
+    Step& s = steps_[i];
+    if (s.residualRef.slot >= 0 || s.fused.hasMaxPool || s.outputSlots.empty() || s.outputSlots[0] < 0) return false;
+    const Node* pw = s.node;
+    const Value* conv = pw->result(0);
+    const Value* tail = s.fusesActivation ? steps_[s.fusedSteps.back()].node->result(0) : conv;
+    if (!conv || !tail || tail->isGraphOutput() || captured.count(tail) || tail->uses().size() != 1 ||
+        tail->uses()[0].operand != 0)
+      return false;
+    const auto f32OrUnknown = [](const Value* v) { return v->dtype() == DType::F32 || v->dtype() == DType::Undefined; };
+    if (!f32OrUnknown(conv) || !f32OrUnknown(tail)) return false;
+    const auto constF32 = [](const Value* v) {
+      return v && v->isInitializer() && !v->isGraphInput() && v->dtype() == DType::F32;
+    };
+    const auto plainWindow = [](const AttrMap& a) {
+      const std::string autoPad = a.getString("auto_pad", "NOTSET");
+      return (autoPad == "NOTSET" || autoPad.empty()) && a.getInts("dilations", {1, 1}) == std::vector<int64_t>{1, 1};
+    };
+    // The 1x1 Conv: one group, stride 1, no padding, a constant [M, C, 1, 1] weight.
+    if (pw->numOperands() < 2 || !constF32(pw->operand(1)) || pw->attrs().getInt("group", 1) != 1 ||
+        !plainWindow(pw->attrs()) || pw->attrs().getInts("strides", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        pw->attrs().getInts("pads", {0, 0, 0, 0}) != std::vector<int64_t>{0, 0, 0, 0})
+      return false;
+    const Tensor pwW = Tensor::fromData(pw->operand(1)->initializer());
+    if (pwW.rank() != 4 || pwW.dim(2) != 1 || pwW.dim(3) != 1) return false;
+    const int64_t M = pwW.dim(0);
+    const Node* dw = tail->uses()[0].user;
+    auto it = stepOf.find(dw);
+    if (!dw->is("Conv") || it == stepOf.end() || it->second <= i) return false;
+    Step& d = steps_[it->second];
+    if (d.kernel != builtinConv || d.skippedWhenFused || d.residualRef.slot >= 0 || d.fused.hasMaxPool ||
+        d.fused.hasDepthwise || d.outputSlots.size() != 1 || d.outputSlots[0] < 0)
+      return false;
+    // The depthwise Conv: M groups of one channel, constant [M, 1, KH, KW] weight and [M] bias.
+    const AttrMap& a = dw->attrs();
+    if (dw->numOperands() < 2 || !constF32(dw->operand(1)) || a.getInt("group", 1) != M || !plainWindow(a)) return false;
+    const Tensor dwW = Tensor::fromData(dw->operand(1)->initializer());
+    if (dwW.rank() != 4 || dwW.dim(0) != M || dwW.dim(1) != 1) return false;
+    const float* dwB = nullptr;
+    if (dw->numOperands() > 2 && dw->operand(2)) {
+      if (!constF32(dw->operand(2))) return false;
+      const Tensor b = Tensor::fromData(dw->operand(2)->initializer());
+      if (b.rank() != 1 || b.dim(0) != M) return false;
+      dwB = b.data<float>();  // initializer data lives as long as the graph
+    }
+    const std::vector<int64_t> k = a.getInts("kernel_shape", {dwW.dim(2), dwW.dim(3)});
+    const std::vector<int64_t> st = a.getInts("strides", {1, 1});
+    const std::vector<int64_t> pads = a.getInts("pads", {0, 0, 0, 0});
+    if (k != std::vector<int64_t>{dwW.dim(2), dwW.dim(3)} || st.size() != 2 || pads.size() != 4) return false;
+    FusedDepthwise fd;
+    fd.weights = dwW.data<float>();
+    fd.bias = dwB;
+    fd.channels = M;
+    for (size_t ax = 0; ax < 2; ++ax) {
+      if (k[ax] < 1 || st[ax] < 1 || pads[ax] < 0 || pads[ax + 2] < 0) return false;
+      fd.kernel[ax] = k[ax];
+      fd.stride[ax] = st[ax];
+      fd.padBegin[ax] = pads[ax];
+      fd.padEnd[ax] = pads[ax + 2];
+    }
+    if (d.fusesActivation) fd.act = d.fused.ep;
+    const int64_t outSlot = d.fusesActivation ? d.fusedOutSlot : d.outputSlots[0];
+    if (s.fusesActivation) {
+      s.fusedSteps.push_back(it->second);
+      s.fusedAway.push_back(tail);
+      d.skippedWhenFused = true;
+    } else {
+      fuseInto(s, gemm::Epilogue{}, {it->second});
+    }
+    if (d.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), d.fusedAway.begin(), d.fusedAway.end());
+    s.fusedOutSlot = outSlot;
+    s.fused.hasDepthwise = true;
+    s.fused.depthwise = fd;
+    return true;
+  };
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseDepthwise(i);
+  // [pointwise Conv [-> activation] ->] depthwise Conv [-> activation] -> pointwise Conv
+  // [+ residual Add] [-> activation] (the block's project Conv): the first Conv's kernel runs it
+  // on each band of depthwise output while that is in cache. The project step keeps its own residual / activation fusion: if the kernel declines,
+  // every fused step runs as planned. Its residual operand must exist before the expand step runs.
+  auto fuseProject = [&](size_t i) -> bool {
+    Step& s = steps_[i];
+    if (s.fused.hasProject || s.fused.hasMaxPool || s.residualRef.slot >= 0 || s.outputSlots.size() != 1 ||
+        s.outputSlots[0] < 0)
+      return false;
+    // The depthwise Conv: fused behind this expand Conv, or this step itself (a block without an
+    // expand: MobileNetV2's first), one constant [M, 1, KH, KW] filter per channel.
+    const Step& d = s.fused.hasDepthwise ? steps_[s.fusedSteps.back()] : s;
+    int64_t channels = s.fused.depthwise.channels;
+    if (!s.fused.hasDepthwise) {
+      const Node* n = s.node;
+      const Value* w = n->numOperands() >= 2 ? n->operand(1) : nullptr;
+      if (!w || !w->isInitializer() || w->isGraphInput() || w->dtype() != DType::F32) return false;
+      const Tensor wt = Tensor::fromData(w->initializer());
+      if (wt.rank() != 4 || wt.dim(1) != 1 || n->attrs().getInt("group", 1) != wt.dim(0)) return false;
+      channels = wt.dim(0);
+    }
+    const Value* dwOut = d.fusesActivation ? steps_[d.fusedSteps.back()].node->result(0) : d.node->result(0);
+    if (!dwOut || dwOut->isGraphOutput() || captured.count(dwOut) || dwOut->uses().size() != 1 ||
+        dwOut->uses()[0].operand != 0)
+      return false;
+    const Node* pj = dwOut->uses()[0].user;
+    auto it = stepOf.find(pj);
+    if (!pj->is("Conv") || it == stepOf.end() || it->second <= i) return false;
+    const size_t qi = it->second;
+    Step& q = steps_[qi];
+    if (q.kernel != builtinConv || q.skippedWhenFused || q.fused.hasMaxPool || q.fused.hasDepthwise ||
+        q.outputSlots.size() != 1 || q.outputSlots[0] < 0)
+      return false;
+    const auto constF32 = [](const Value* v) {
+      return v && v->isInitializer() && !v->isGraphInput() && v->dtype() == DType::F32;
+    };
+    const AttrMap& a = pj->attrs();
+    const std::string autoPad = a.getString("auto_pad", "NOTSET");
+    if (pj->numOperands() < 2 || !constF32(pj->operand(1)) || a.getInt("group", 1) != 1 ||
+        (autoPad != "NOTSET" && !autoPad.empty()) || a.getInts("dilations", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        a.getInts("strides", {1, 1}) != std::vector<int64_t>{1, 1} ||
+        a.getInts("pads", {0, 0, 0, 0}) != std::vector<int64_t>{0, 0, 0, 0})
+      return false;
+    FusedProject fp;
+    fp.weights = Tensor::fromData(pj->operand(1)->initializer());
+    if (fp.weights.rank() != 4 || fp.weights.dim(1) != channels || fp.weights.dim(2) != 1 ||
+        fp.weights.dim(3) != 1)
+      return false;
+    if (pj->numOperands() > 2 && pj->operand(2)) {
+      if (!constF32(pj->operand(2))) return false;
+      fp.bias = Tensor::fromData(pj->operand(2)->initializer());
+      if (fp.bias.rank() != 1 || fp.bias.dim(0) != fp.weights.dim(0)) return false;
+    }
+    if (q.residualRef.slot >= 0) {
+      // The Add's other operand: produced before the expand step (or a graph input / constant).
+      const Node* add = steps_[q.fusedSteps[0]].node;
+      const Value* other = add->operand(add->operand(0) == pj->result(0) ? 1 : 0);
+      if (!other) return false;
+      if (const Node* p = other->producer(); p && other->graph() == &graph_) {
+        auto ip = stepOf.find(p);
+        if (ip == stepOf.end() || ip->second >= i) return false;
+      }
+      fp.act = q.fused.ep;
+      fp.act.residual = nullptr;
+    } else if (q.fusesActivation) {
+      fp.act = q.fused.ep;
+    }
+    fp.cache = &q.cache;
+    if (!s.fusesActivation) {  // a depthwise Conv without an activation: nothing fused yet
+      s.fusesActivation = true;
+      s.fused.ep = gemm::Epilogue{};
+      s.fusedSteps.clear();
+      s.fusedAway.clear();
+    }
+    s.fusedSteps.push_back(qi);
+    s.fusedAway.push_back(dwOut);
+    if (q.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), q.fusedAway.begin(), q.fusedAway.end());
+    s.fusedOutSlot = q.fusesActivation ? q.fusedOutSlot : q.outputSlots[0];
+    s.residualRef = q.residualRef;
+    q.skippedWhenFused = true;
+    s.fused.hasProject = true;
+    s.fused.project = std::move(fp);
+    return true;
+  };
+  for (size_t i = 0; i < steps_.size(); ++i)
+    if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseProject(i);
 }
 
 namespace {
@@ -646,6 +814,13 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     if (unfused.empty()) unfused.assign(steps_.size(), false);
     for (size_t k : s.fusedSteps) unfused[k] = true;
   };
+  // The step whose node produces a fused step's output 0: the last fused step's, or, for a fused
+  // depthwise Conv that itself fuses its activation, that activation's.
+  auto lastFused = [&](const Step& s) -> const Step& {
+    const Step* l = &steps_[s.fusedSteps.back()];
+    while (l->fusesActivation && !l->fusedSteps.empty()) l = &steps_[l->fusedSteps.back()];
+    return *l;
+  };
   using Clock = std::chrono::steady_clock;
   const bool timed = static_cast<bool>(timer_);
   std::vector<const Node*> fusedNodes;
@@ -697,7 +872,11 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
     if (timed) {
       fusedNodes.clear();
       if (fused)
-        for (size_t k : s.fusedSteps) fusedNodes.push_back(steps_[k].node);
+        for (size_t k : s.fusedSteps) {
+          fusedNodes.push_back(steps_[k].node);
+          if (steps_[k].fusesActivation)  // a fused depthwise Conv's own activation
+            for (size_t j : steps_[k].fusedSteps) fusedNodes.push_back(steps_[j].node);
+        }
       timer_(*s.node, fusedNodes, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     for (size_t i = 0; i < out.size(); ++i) {
@@ -705,7 +884,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::vector<Tensor> inputs, cons
       if (!out[i].defined()) return Status::internal("{}: kernel produced no output {}", s.node->describe(), i);
       if (obs) {
         // A fused output is the last fused node's result.
-        const Node& producer = fused && i == 0 ? *steps_[s.fusedSteps.back()].node : *s.node;
+        const Node& producer = fused && i == 0 ? *lastFused(s).node : *s.node;
         size_t result = fused && i == 0 ? 0 : i;
         if (wanted(producer.result(result))) obs(producer, result, out[i]);
       }

@@ -8,6 +8,9 @@ thread_local const FusedEpilogue* tlsFused = nullptr;
 thread_local State tlsState = State::Pending;
 thread_local gemm::Epilogue tlsEpilogue;
 thread_local const FusedMaxPool* tlsMaxPool = nullptr;
+thread_local const FusedDepthwise* tlsDepthwise = nullptr;
+thread_local const FusedProject* tlsProject = nullptr;
+thread_local const Tensor* tlsProjectResidual = nullptr;
 }  // namespace
 
 FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
@@ -22,9 +25,12 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   const FusedEpilogue* f = tlsFused;
   tlsFused = nullptr;  // one kernel call takes it once (nested kernel calls see nothing)
   tlsMaxPool = nullptr;
+  tlsDepthwise = nullptr;
+  tlsProject = nullptr;
+  tlsProjectResidual = nullptr;
   if (!f) return nullptr;
   tlsEpilogue = f->ep;
-  if (f->residual) {
+  if (f->residual && !f->hasProject) {
     if (outType != DType::F32 || f->residual->dtype() != DType::F32 || f->residual->dims() != outDims) {
       tlsState = State::Declined;
       return nullptr;
@@ -34,14 +40,30 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   }
   tlsState = State::Taken;
   if (f->hasMaxPool) tlsMaxPool = &f->maxPool;
+  if (f->hasDepthwise) tlsDepthwise = &f->depthwise;
+  if (f->hasProject) {
+    tlsProject = &f->project;
+    tlsProjectResidual = f->residual;
+  }
   return &tlsEpilogue;
 }
 
 const FusedMaxPool* takenMaxPool() { return tlsState == State::Taken ? tlsMaxPool : nullptr; }
 
+const FusedDepthwise* takenDepthwise() { return tlsState == State::Taken ? tlsDepthwise : nullptr; }
+
+const FusedProject* takenProject(const Tensor** residual) {
+  const FusedProject* p = tlsState == State::Taken ? tlsProject : nullptr;
+  *residual = p ? tlsProjectResidual : nullptr;
+  return p;
+}
+
 void declineFusedEpilogue() {
   tlsState = State::Declined;
   tlsMaxPool = nullptr;
+  tlsDepthwise = nullptr;
+  tlsProject = nullptr;
+  tlsProjectResidual = nullptr;
 }
 
 }  // namespace npuconv

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "converter/exec/kernels/gemm_f32.h"
@@ -23,11 +24,43 @@ struct FusedMaxPool {
   int64_t kernel[2] = {1, 1}, stride[2] = {1, 1}, padBegin[2] = {0, 0}, padEnd[2] = {0, 0};
 };
 
+/// A depthwise Conv [-> activation] fused behind a pointwise (1x1) Conv's activation: the
+/// inverted-residual block's expand -> depthwise pair of a mobile net. The 1x1 Conv computes its
+/// (expanded, 6x wider) map a band of rows at a time into a cache-sized scratch and runs the
+/// depthwise Conv on each band from there, so the expanded map is never written to memory whole
+/// and read back. Constant float32 weights and bias (null: none) of `channels` filters
+/// [channels, 1, KH, KW]; axes are (H, W).
+struct FusedDepthwise {
+  const float* weights = nullptr;
+  const float* bias = nullptr;
+  int64_t channels = 0;
+  int64_t kernel[2] = {1, 1}, stride[2] = {1, 1}, padBegin[2] = {0, 0}, padEnd[2] = {0, 0};
+  gemm::Epilogue act;  // the depthwise Conv's own fused activation (bias and residual unused)
+};
+
+/// A pointwise (1x1, stride 1, one group) Conv [+ residual Add] [-> activation] fused behind a
+/// FusedDepthwise, or behind a depthwise Conv's own kernel: the inverted-residual block's
+/// project Conv. The banded kernel runs it on each
+/// band of depthwise output while that is in cache, so the depthwise map is never written to
+/// memory whole either. Constant float32 weight [filters, channels, 1, 1] and bias (undefined:
+/// none); `cache` is the project Conv step's own node cache, so its prepacked weights are the
+/// ones its unfused run uses.
+struct FusedProject {
+  Tensor weights, bias;
+  gemm::Epilogue act;  // the activation after the residual (bias and residual unused)
+  std::shared_ptr<void>* cache = nullptr;
+};
+
 struct FusedEpilogue {
   gemm::Epilogue ep;                 // bias / activation (ep.residual is filled in by take)
   const Tensor* residual = nullptr;  // a fused residual Add's other operand, added before `ep.act`
   bool hasMaxPool = false;           // then `maxPool` follows the activation (never with a residual)
   FusedMaxPool maxPool;
+  bool hasDepthwise = false;  // then `depthwise` follows the activation (never with a residual or pool)
+  FusedDepthwise depthwise;
+  bool hasProject = false;  // then `project` follows the depthwise Conv (fused or this one; not
+                            // with a pool), and `residual` is its
+  FusedProject project;     // residual (its dims are checked by the kernel, not by take)
 };
 
 class FusedEpilogueScope {
@@ -49,6 +82,17 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
 /// After takeFusedEpilogue returned an epilogue: the MaxPool to apply after it (the kernel's
 /// output 0 is then the pooled map), or nullptr. Only the Conv kernel is offered one.
 const FusedMaxPool* takenMaxPool();
+
+/// After takeFusedEpilogue returned an epilogue: the depthwise Conv to apply after it (the
+/// kernel's output 0 is then the depthwise Conv's result), or nullptr. Only the Conv kernel is
+/// offered one.
+const FusedDepthwise* takenDepthwise();
+
+/// After takeFusedEpilogue returned an epilogue: the project Conv to apply after the depthwise
+/// Conv (the fused one, or the kernel's own: its output 0 is then the project Conv's result), or
+/// nullptr; *residual is its fused residual Add's other
+/// operand (null: none), unchecked: the kernel declines the epilogue if it does not fit.
+const FusedProject* takenProject(const Tensor** residual);
 
 /// A kernel that took an epilogue but cannot apply it (a fused MaxPool on a geometry or type it
 /// does not handle) declines it after all: it computes the plain result and the executor runs

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <sstream>
 #include <vector>
@@ -97,6 +98,112 @@ TEST(ConvFastDepthwise, MatchesReference) {
     checkDepthwise(d, 1);
     checkDepthwise(d, 2);
   }
+}
+
+/// The depthwise Conv of `d` (+ `act`: "", "Clip" or "HardSwish", fused by the executor) and,
+/// with `residual`, + X (same shape as the output: stride 1, "same" pads) before the activation,
+/// on the microkernel `isa`; the output's bits.
+std::vector<float> runDepthwiseWith(const Dw& d, const std::string& act, bool residual, gemm::Isa isa, int threads) {
+  const int64_t oh = (d.h + d.pt + d.pb - d.kh) / d.sh + 1, ow = (d.w + d.pl + d.pr - d.kw) / d.sw + 1;
+  std::mt19937 rng(uint32_t(d.h * 31 + d.w * 5 + d.kw));
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> x(size_t(d.n * d.c * d.h * d.w)), w(size_t(d.c * d.kh * d.kw)), b(size_t(d.c));
+  for (auto& v : x) v = 4 * u(rng);
+  for (auto& v : w) v = u(rng);
+  for (auto& v : b) v = u(rng);
+  std::ostringstream t;
+  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << dimsText({d.n, d.c, d.h, d.w}) << " X, float"
+    << dimsText({d.c, 1, d.kh, d.kw}) << " W, float" << dimsText({d.c}) << " B) => (float"
+    << dimsText({d.n, d.c, oh, ow}) << " Y) {\n  C = Conv <group = " << d.c << ", strides = " << dimsText({d.sh, d.sw})
+    << ", pads = " << dimsText({d.pt, d.pl, d.pb, d.pr}) << "> (X, W, B)\n";
+  std::string in = "C";
+  if (residual) {
+    t << "  R = Add (C, X)\n";
+    in = "R";
+  }
+  if (act == "Clip") t << "  lo = Constant <value = float {-0.5}> ()\n  hi = Constant <value = float {1.5}> ()\n  Y = Clip ("
+                       << in << ", lo, hi)\n";
+  else if (act == "HardSwish") t << "  Y = HardSwish (" << in << ")\n";
+  else t << "  Y = Identity (" << in << ")\n";
+  t << "}\n";
+  auto model = parseOnnxText(t.str());
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  if (!model) return {};
+  gemm::setIsa(isa);
+  auto exec = Executor::create(*model, ExecOptions{threads});
+  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
+  if (!exec) return {};
+  NamedTensors feeds;
+  feeds["X"] = Tensor::fromValues<float>(DType::F32, {d.n, d.c, d.h, d.w}, std::span<const float>(x));
+  feeds["W"] = Tensor::fromValues<float>(DType::F32, {d.c, 1, d.kh, d.kw}, std::span<const float>(w));
+  feeds["B"] = Tensor::fromValues<float>(DType::F32, {d.c}, std::span<const float>(b));
+  auto out = (*exec)->run(feeds);
+  gemm::setIsa(gemm::Isa::Auto);
+  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  if (!out) return {};
+  const Tensor& y = out->at("Y");
+  return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
+}
+
+TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
+  // Where the CPU has AVX-512 the per-plane kernel computes 16 columns per vector (blocks of 1,
+  // 2 or 4 vectors, moved back at the right and bottom edges) with the same sums in the same
+  // order as the AVX2 kernel's 8-column blocks: the two must agree bit for bit, with fused
+  // activations (on 16 lanes and through the 8-lane halves) and a fused residual.
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Dw cases[] = {
+      {1, 3, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, true}, {1, 2, 1, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {2, 3, 1, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, true},   {1, 3, 1, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, true},
+      {1, 2, 1, 33, 40, 5, 5, 2, 2, 2, 1, 1, 2, true},   {1, 3, 1, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 2, 1, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, true},
+  };
+  for (const Dw& d : cases)
+    for (const std::string act : {"", "Clip", "HardSwish"})
+      for (bool residual : {false, true}) {
+        if (residual && (d.sh != 1 || d.sw != 1 || d.pt * 2 + 1 != d.kh)) continue;
+        SCOPED_TRACE(std::to_string(d.h) + "x" + std::to_string(d.w) + " k" + std::to_string(d.kh) + " s" +
+                     std::to_string(d.sh) + " " + act + (residual ? " +residual" : ""));
+        const std::vector<float> want = runDepthwiseWith(d, act, residual, gemm::Isa::Avx2, 1);
+        for (int threads : {1, 2}) {
+          const std::vector<float> got = runDepthwiseWith(d, act, residual, gemm::Isa::Avx512, threads);
+          ASSERT_EQ(got.size(), want.size());
+          ASSERT_FALSE(want.empty());
+          size_t diff = 0;
+          for (size_t i = 0; i < want.size(); ++i) diff += std::memcmp(&want[i], &got[i], sizeof(float)) != 0;
+          EXPECT_EQ(diff, 0u) << threads << " threads";
+        }
+      }
+}
+
+TEST(ConvFastDepthwise, Avx512SmallMapBlocksMatchAvx2Bitwise) {
+  // Maps narrower than 16 columns (the 8-channel interleaved kernel): with AVX-512 at stride 1
+  // one vector holds two neighbouring positions of the 8 channels (rows of 8 and of 4 positions
+  // per block pair, moved back at the edges); same sums as the AVX2 loop, bit for bit. Odd and
+  // even heights, two rows, widths 4-15, 3x3 and 5x5, partial channel blocks, and stride 2 (AVX2
+  // loop on both sides), with fused activations and a residual.
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Dw cases[] = {
+      {1, 16, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, true}, {1, 24, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {2, 8, 1, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 16, 1, 2, 9, 3, 3, 1, 1, 1, 1, 1, 1, false},
+      {1, 12, 1, 9, 15, 5, 5, 1, 1, 2, 2, 2, 2, true},  {1, 16, 1, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {2, 16, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, true},
+  };
+  for (const Dw& d : cases)
+    for (const std::string act : {"", "Clip", "HardSwish"})
+      for (bool residual : {false, true}) {
+        if (residual && (d.sh != 1 || d.sw != 1 || d.pt * 2 + 1 != d.kh)) continue;
+        SCOPED_TRACE(std::to_string(d.c) + "ch " + std::to_string(d.h) + "x" + std::to_string(d.w) + " k" +
+                     std::to_string(d.kh) + " s" + std::to_string(d.sh) + " " + act + (residual ? " +residual" : ""));
+        const std::vector<float> want = runDepthwiseWith(d, act, residual, gemm::Isa::Avx2, 1);
+        for (int threads : {1, 2}) {
+          const std::vector<float> got = runDepthwiseWith(d, act, residual, gemm::Isa::Avx512, threads);
+          ASSERT_EQ(got.size(), want.size());
+          ASSERT_FALSE(want.empty());
+          size_t diff = 0;
+          for (size_t i = 0; i < want.size(); ++i) diff += std::memcmp(&want[i], &got[i], sizeof(float)) != 0;
+          EXPECT_EQ(diff, 0u) << threads << " threads";
+        }
+      }
 }
 
 }  // namespace

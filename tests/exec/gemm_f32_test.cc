@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -157,6 +158,62 @@ TEST_P(GemmF32Test, MatchesDoubleReferenceThreaded) {
 
 INSTANTIATE_TEST_SUITE_P(Isa, GemmF32Test, ::testing::Values(Isa::Avx2, Isa::Avx512),
                          [](const auto& info) { return info.param == Isa::Avx2 ? "Avx2" : "Avx512"; });
+
+TEST(GemmF32, Avx512EdgeColumnsMatchAvx2Bitwise) {
+  // The AVX-512 kernel computes a tile's last columns and rows (N not a multiple of 32, M not
+  // one of 12) with masked stores, and its None / Relu / Clip epilogue on 16 lanes; the AVX2
+  // kernel (tile buffer and
+  // 8-lane epilogue) sums each element in the same order for K up to both K blocks (192), so the
+  // two must agree bit for bit: bias per row and per column, a residual, accumulation (beta 1),
+  // direct (small N) and packed A, one and two threads; last row tiles of 1, 4 and 8 rows (the
+  // masked kernel then computes 4 or 8 rows instead of 12).
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937 rng(77);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  ThreadPool pool(2);
+  struct Shape {
+    int64_t M, N, K;
+  };
+  for (const Shape& sh : {Shape{24, 49, 96}, Shape{36, 196, 16}, Shape{12, 7, 5}, Shape{96, 1232, 24},
+                          Shape{13, 45, 40}, Shape{48, 100, 192}, Shape{24, 31, 1},
+                          Shape{16, 300, 27}, Shape{20, 77, 33}, Shape{64, 50, 40}})
+    for (Act act : {Act::None, Act::Relu, Act::Clip, Act::LeakyRelu, Act::HardSigmoid, Act::HardSwish, Act::Sigmoid,
+                    Act::ClipHardSwish})
+      for (int variant = 0; variant < 4; ++variant) {
+        SCOPED_TRACE(std::to_string(sh.M) + "x" + std::to_string(sh.N) + "x" + std::to_string(sh.K) + " act " +
+                     std::to_string(int(act)) + " variant " + std::to_string(variant));
+        const int64_t ldc = sh.N + 3;
+        std::vector<float> A(size_t(sh.M * sh.K)), B(size_t(sh.K * sh.N)), C0(size_t(sh.M * ldc)), bias(size_t(sh.M + sh.N)),
+            res(size_t(sh.M * sh.N));
+        for (auto* v : {&A, &B, &C0, &bias, &res})
+          for (float& x : *v) x = d(rng) * 4.0f;
+        Epilogue ep;
+        ep.act = act;
+        ep.p0 = -0.5f;
+        ep.p1 = 0.75f;
+        ep.bias = bias.data();
+        ep.biasPerRow = variant != 1;
+        if (variant == 2) {
+          ep.residual = res.data();
+          ep.ldr = sh.N;
+        }
+        const float beta = variant == 3 ? 1.0f : 0.0f;
+        std::vector<float> want = C0, got = C0;
+        gemm::setIsa(Isa::Avx2);
+        gemm::sgemm(variant == 3 ? &pool : nullptr, false, false, sh.M, sh.N, sh.K, 1.0f, A.data(), sh.K, B.data(), sh.N,
+                    beta, want.data(), ldc, ep);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          got = C0;
+          gemm::setIsa(Isa::Avx512);
+          gemm::sgemm(p, false, false, sh.M, sh.N, sh.K, 1.0f, A.data(), sh.K, B.data(), sh.N, beta, got.data(), ldc, ep);
+          gemm::setIsa(Isa::Auto);
+          size_t diff = 0;
+          for (size_t i = 0; i < want.size(); ++i) diff += std::memcmp(&want[i], &got[i], sizeof(float)) != 0;
+          EXPECT_EQ(diff, 0u) << (p ? "2 threads" : "1 thread");
+        }
+      }
+  gemm::setIsa(Isa::Auto);
+}
 
 TEST(GemmF32, EnvDisablesAvx512OnlyWhenSet) {
   // Auto picks AVX-512 exactly when the CPU has it and NPUCONV_NO_AVX512 is unset (or "0").

@@ -100,6 +100,109 @@ BlockFn blockFor(int rb, int v) {
   }
 }
 
+/// The activation on one 16-lane vector: None, Relu and Clip on all lanes (the same operations
+/// as act8: max returns its second operand on NaN, Clip replaces only lanes that compare below
+/// / above), the others on the two 8-lane halves with act8.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 act16(__m512 v,
+                                                                                   const gemm::Epilogue& e) {
+  using gemm::Act;
+  switch (e.act) {
+    case Act::None: return v;
+    case Act::Relu: return _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());
+    case Act::Clip: {
+      const __m512 lo = _mm512_set1_ps(e.p0), hi = _mm512_set1_ps(e.p1);
+      v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+      return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+    }
+    default: {
+      const __m256 a = gemm::actDyn8(_mm512_extractf32x8_ps(v, 0), e), b = gemm::actDyn8(_mm512_extractf32x8_ps(v, 1), e);
+      return _mm512_insertf32x8(_mm512_insertf32x8(v, a, 0), b, 1);
+    }
+  }
+}
+
+/// block() with 16-lane vectors (AVX-512, chosen at run time where the CPU has it): RB rows x V
+/// vectors of 16 columns, the same sums per output in the same order.
+template <int RB, int V, int SW>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void block16(
+    const PaddedPlane& pl, const float* w, int64_t KH, int64_t KW, int64_t sh, float bias, int64_t oh0, int64_t ow0,
+    const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
+  __m512 acc[RB][V];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+  for (int64_t kh = 0; kh < KH; ++kh) {
+    const float* rows[RB];
+    for (int r = 0; r < RB; ++r) rows[r] = pl.p + ((oh0 + r) * sh + kh) * pl.rowLen;
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const __m512 wv = _mm512_set1_ps(w[kh * KW + kw]);
+      const int64_t off = SW == 1 ? ow0 + kw : ((kw & 1) ? pl.half : 0) + ow0 + (kw >> 1);
+      for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(rows[r] + off + 16 * v), acc[r][v]);
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < V; ++v) {
+      const int64_t col = ow0 + 16 * v, n = std::min<int64_t>(16, OW - col);
+      if (n <= 0) continue;
+      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = acc[r][v];
+      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + col));
+      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + col, m, act16(a, ep));
+    }
+}
+
+template <int SW>
+BlockFn block16For(int v) {
+  switch (v) {
+    case 4: return block16<2, 4, SW>;
+    case 2: return block16<4, 2, SW>;
+    default: return block16<4, 1, SW>;
+  }
+}
+
+/// depthwiseF32Blocked's sums with 16-lane vectors (AVX-512, stride 1): a vector holds two
+/// neighbouring output positions of the 8 interleaved channels (adjacent in the padded block at
+/// stride 1), the filter tap duplicated into both halves. Two rows of V vectors (2V positions)
+/// at a time; the last row pair and column group are moved back to fit, recomputing outputs
+/// with the same sums. Same order per output as the AVX2 loop: bias, then the taps row by row.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 twice8(const float* p) {
+  const __m256 x = _mm256_loadu_ps(p);
+  return _mm512_insertf32x8(_mm512_castps256_ps512(x), x, 1);
+}
+
+template <int V>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void blockedSums16(
+    const float* P, const float* Wt, const float* bias8, int64_t KH, int64_t KW, int64_t Wp, int64_t sh, int64_t dh,
+    int64_t dw, int64_t OH, int64_t OW, float* O) {
+  const __m512 vb = twice8(bias8);
+  constexpr int64_t step = 2 * V;
+  const int64_t down = sh * Wp * 8;  // the next output row's input rows
+  for (int64_t r = 0; r < OH; r += 2) {
+    const int64_t oh = std::min(r, OH - 2);
+    for (int64_t o = 0; o < OW; o += step) {
+      const int64_t ow = std::min(o, OW - step);
+      __m512 a[V], c[V];
+      for (int v = 0; v < V; ++v) a[v] = c[v] = vb;
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const float* row = P + ((oh * sh + kh * dh) * Wp + ow) * 8;
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const __m512 wv = twice8(Wt + (kh * KW + kw) * 8);
+          const float* p = row + kw * dw * 8;
+          for (int v = 0; v < V; ++v) {
+            a[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + 16 * v), a[v]);
+            c[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + down + 16 * v), c[v]);
+          }
+        }
+      }
+      float* op = O + (oh * OW + ow) * 8;
+      for (int v = 0; v < V; ++v) {
+        _mm512_storeu_ps(op + 16 * v, a[v]);
+        _mm512_storeu_ps(op + OW * 8 + 16 * v, c[v]);
+      }
+    }
+  }
+}
+
 /// Per-thread scratch: the padded plane.
 thread_local std::vector<float> tlsPlane;
 
@@ -121,7 +224,7 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
   const int64_t half = (OW8 + (KW + 1) / 2 + 7) / 8 * 8;
   const int64_t rowLen = sw == 1 ? OW8 + KW - 1 : 2 * half;
   std::vector<float>& plane = tlsPlane;
-  if (plane.size() < size_t(R * rowLen)) plane.resize(size_t(R * rowLen));
+  if (plane.size() < size_t(R * rowLen + 8)) plane.resize(size_t(R * rowLen + 8));
   float* P = plane.data();
   for (int64_t r = 0; r < R; ++r) {
     float* d = P + r * rowLen;
@@ -133,41 +236,66 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
       continue;
     }
     const float* src = x + ih * IW;
+    // Whole vectors with lane masks (the padding lanes load nothing and store zero): the row
+    // edges took scalar loops with bounds checks, a third of this function's time on 56-wide
+    // maps. Masked-off lanes of a masked load never fault. The plane has 8 floats of slack after
+    // its last row for the last vector's overhang (the next row overwrites it otherwise).
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    // Lanes l with lo <= c + l < hi.
+    auto inside = [&](int64_t c, int64_t lo, int64_t hi) {
+      const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(int(c)), lane);
+      return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(lo)), idx),
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(int(hi)), idx));
+    };
     if (sw == 1) {
-      // d[c] = src[c - pw], zero outside the input. Rows are short (often under 64 floats):
-      // inline vector loops, no library calls.
+      // d[c] = src[c - pw], zero outside the input.
       const float* s0 = src - pw;
       const int64_t lo = std::min(pw, rowLen), hi = std::clamp<int64_t>(IW + pw, lo, rowLen);
-      int64_t c = 0;
-      for (; c < lo; ++c) d[c] = 0.0f;
-      for (; c + 8 <= hi; c += 8) _mm256_storeu_ps(d + c, _mm256_loadu_ps(s0 + c));
-      for (; c < hi; ++c) d[c] = s0[c];
-      for (; c < rowLen; ++c) d[c] = 0.0f;
+      for (int64_t c = 0; c < rowLen; c += 8) {
+        if (c >= lo && c + 8 <= hi)
+          _mm256_storeu_ps(d + c, _mm256_loadu_ps(s0 + c));
+        else
+          _mm256_storeu_ps(d + c, _mm256_maskload_ps(s0 + c, inside(c, lo, hi)));
+      }
       continue;
     }
-    // Stride 2: e[j] = src[2j - pw], o[j] = src[2j + 1 - pw] (zero outside the input), read
-    // straight from the input: 8 of each per 16 inputs in the interior.
+    // Stride 2: e[j] = src[2j - pw], o[j] = src[2j + 1 - pw] (zero outside the input): 8 of each
+    // per 16 inputs.
     float* e = d;
     float* o = d + half;
-    auto at = [&](int64_t col) { return col >= 0 && col < IW ? src[col] : 0.0f; };
-    int64_t jj = 0;
-    for (; jj < half && 2 * jj - pw < 0; ++jj) {
-      e[jj] = at(2 * jj - pw);
-      o[jj] = at(2 * jj + 1 - pw);
-    }
-    for (; jj + 8 <= half && 2 * jj - pw + 16 <= IW; jj += 8) {
-      const float* p = src + 2 * jj - pw;
-      const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    for (int64_t jj = 0; jj < half; jj += 8) {
+      const int64_t c0 = 2 * jj - pw;
+      const float* p = src + c0;
+      __m256 a, b;
+      if (c0 >= 0 && c0 + 16 <= IW) {
+        a = _mm256_loadu_ps(p);
+        b = _mm256_loadu_ps(p + 8);
+      } else {
+        a = _mm256_maskload_ps(p, inside(c0, 0, IW));
+        b = _mm256_maskload_ps(p + 8, inside(c0 + 8, 0, IW));
+      }
       const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
       _mm256_storeu_ps(e + jj, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
       _mm256_storeu_ps(o + jj, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
     }
-    for (; jj < half; ++jj) {
-      e[jj] = at(2 * jj - pw);
-      o[jj] = at(2 * jj + 1 - pw);
-    }
   }
   const PaddedPlane pl{P, rowLen, half};
+  if (OW8 >= 16 && OH >= 4 && gemm::activeIsa() == gemm::Isa::Avx512) {
+    // 16 columns per vector; blocks at the right edge move back (never past column 0) and
+    // recompute a few outputs, as below.
+    const int64_t vecs16 = OW8 / 16;
+    const int V = vecs16 >= 4 ? 4 : vecs16 >= 2 ? 2 : 1;
+    const int RB = V == 4 ? 2 : 4;
+    const BlockFn fn = sw == 1 ? block16For<1>(V) : block16For<2>(V);
+    for (int64_t oh = 0; oh < OH; oh += RB) {
+      const int64_t oh0 = std::min(oh, OH - RB);
+      for (int64_t ow = 0; ow < OW8; ow += 16 * V) {
+        const int64_t ow0 = std::min(ow, OW8 - 16 * V);
+        fn(pl, w, KH, KW, sh, bias, oh0, ow0, ep, res, y, OW);
+      }
+    }
+    return;
+  }
   const int64_t vecs = OW8 / 8;
   const int V = vecs >= 4 ? 4 : vecs >= 2 ? 2 : 1;
   int RB = 8 / V;
@@ -241,7 +369,12 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
   // time when rows are narrower than four.
   const int64_t step = OW >= 4 ? 4 : 1;
   const int64_t rowsPer = step == 4 && OH >= 2 ? 2 : 1;
-  for (int64_t r = 0; r < OH; r += rowsPer) {
+  const bool wide = sw == 1 && rowsPer == 2 && gemm::activeIsa() == gemm::Isa::Avx512;
+  if (wide && OW >= 8)
+    blockedSums16<4>(P, Wt, bias, KH, KW, Wp, sh, dh, dw, OH, OW, O);
+  else if (wide)
+    blockedSums16<2>(P, Wt, bias, KH, KW, Wp, sh, dh, dw, OH, OW, O);
+  for (int64_t r = 0; r < (wide ? 0 : OH); r += rowsPer) {
     const int64_t oh = std::min(r, OH - rowsPer);
     for (int64_t o = 0; o < OW; o += step) {
       const int64_t ow = std::min(o, OW - step);

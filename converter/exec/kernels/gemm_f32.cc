@@ -99,6 +99,41 @@ void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* 
   }
 }
 
+/// act8 on 16 lanes (AVX-512): the same operations lane by lane (min/max return their second
+/// operand on NaN, blends become masked moves), Sigmoid on the two 8-lane halves. The _mask_
+/// forms of min/max avoid GCC 12's false maybe-uninitialized warning on _mm512_max_ps.
+template <Act A>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 act16(__m512 v, const Epilogue& e) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  if constexpr (A == Act::Relu) {
+    return _mm512_mask_max_ps(v, 0xFFFF, v, zero);
+  } else if constexpr (A == Act::Clip) {
+    const __m512 lo = _mm512_set1_ps(e.p0), hi = _mm512_set1_ps(e.p1);
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+  } else if constexpr (A == Act::LeakyRelu) {
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), _mm512_mul_ps(_mm512_set1_ps(e.p0), v));
+  } else if constexpr (A == Act::HardSigmoid) {
+    const __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.p0), v), _mm512_set1_ps(e.p1));
+    return _mm512_mask_max_ps(h, 0xFFFF, _mm512_mask_min_ps(h, 0xFFFF, h, one), zero);  // max(min(h, 1), 0)
+  } else if constexpr (A == Act::HardSwish) {
+    const __m512 h = e.p0 == 0.0f ? _mm512_add_ps(_mm512_div_ps(v, _mm512_set1_ps(6.0f)), _mm512_set1_ps(0.5f))
+                                  : _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.p0), v), _mm512_set1_ps(e.p1));
+    return _mm512_mul_ps(v, _mm512_mask_max_ps(h, 0xFFFF, _mm512_mask_min_ps(h, 0xFFFF, h, one), zero));
+  } else if constexpr (A == Act::ClipHardSwish) {
+    const __m512 six = _mm512_set1_ps(6.0f);
+    __m512 h = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
+    h = _mm512_mask_mov_ps(h, _mm512_cmp_ps_mask(h, zero, _CMP_LT_OQ), zero);
+    h = _mm512_mask_mov_ps(h, _mm512_cmp_ps_mask(h, six, _CMP_GT_OQ), six);
+    return _mm512_div_ps(_mm512_mul_ps(v, h), six);
+  } else if constexpr (A == Act::Sigmoid) {
+    const __m256 a = act8<A>(_mm512_extractf32x8_ps(v, 0), e), b = act8<A>(_mm512_extractf32x8_ps(v, 1), e);
+    return _mm512_insertf32x8(_mm512_insertf32x8(v, a, 0), b, 1);
+  } else {
+    return v;
+  }
+}
+
 /// AVX-512: 12 x 32 tile in 24 zmm accumulators. Compiled for AVX-512 on this function only;
 /// the activation runs on the two 8-lane halves of each register (the AVX2 code of act8).
 template <bool Packed, Act A>
@@ -132,14 +167,89 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
       else if (mode == kScale)
         v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(r + 16 * h), v);
       if (te) {
-        _mm256_storeu_ps(r + 16 * h, tileEpi8<A>(_mm512_extractf32x8_ps(v, 0), *te, i, 2 * h));
-        _mm256_storeu_ps(r + 16 * h + 8, tileEpi8<A>(_mm512_extractf32x8_ps(v, 1), *te, i, 2 * h + 1));
-        continue;
+        // On the 16 lanes at once, the same operations as tileEpi8 and act8.
+        v = _mm512_add_ps(v, te->colBias ? _mm512_loadu_ps(te->colBias + 16 * h)
+                                         : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
+        if (te->res) v = _mm512_add_ps(v, _mm512_loadu_ps(te->res + i * te->ldr + 16 * h));
+        v = act16<A>(v, *te->ep);
       }
       _mm512_storeu_ps(r + 16 * h, v);
     }
   }
 }
+
+/// A microkernel for the first mr rows and nr columns of a tile: the full tile's arithmetic
+/// (A's and B's panels are zero padded) with masked loads and stores of C, bias and residual.
+using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
+                               const TileEpilogue* te, int mr, int nr);
+
+/// AVX-512: micro12x32T for the first mr (<= R) rows and nr columns, stores kOverwrite and
+/// kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4 rows in its last
+/// tile of 12: computing all 12 there cost the stem of mobilenet_v3_small a third of its GEMM);
+/// each row's sums are the same whatever R is.
+template <bool Packed, Act A, int R>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows32M(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
+    int mr, int nr) {
+  const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
+  const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
+                           __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
+  __m512 acc[R][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < R; ++i) {
+      __m512 av = _mm512_set1_ps(a[i * rs]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += step;
+    b += 32;
+  }
+  for (int i = 0; i < mr; ++i) {
+    float* r = c + i * ldc;
+    for (int h = 0; h < 2; ++h) {
+      if (!mk[h]) continue;
+      __m512 v = acc[i][h];
+      if (mode == kAccumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], r + 16 * h));
+      if (te) {
+        v = _mm512_add_ps(v, te->colBias ? _mm512_maskz_loadu_ps(mk[h], te->colBias + 16 * h)
+                                         : _mm512_set1_ps(te->rowBias ? te->rowBias[i] : 0.0f));
+        if (te->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], te->res + i * te->ldr + 16 * h));
+        v = act16<A>(v, *te->ep);
+      }
+      _mm512_mask_storeu_ps(r + 16 * h, mk[h], v);
+    }
+  }
+}
+
+template <bool Packed, Act A>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
+    int mr, int nr) {
+  if (mr <= 4) microRows32M<Packed, A, 4>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
+  else if (mr <= 8) microRows32M<Packed, A, 8>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
+  else microRows32M<Packed, A, 12>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
+}
+
+/// The masked microkernel for (packed A?, activation).
+MaskedMicroFn pickMasked512(bool packed, Act act) {
+  switch (act) {
+    case Act::None: return packed ? micro12x32M<true, Act::None> : micro12x32M<false, Act::None>;
+    case Act::Relu: return packed ? micro12x32M<true, Act::Relu> : micro12x32M<false, Act::Relu>;
+    case Act::Clip: return packed ? micro12x32M<true, Act::Clip> : micro12x32M<false, Act::Clip>;
+    case Act::LeakyRelu: return packed ? micro12x32M<true, Act::LeakyRelu> : micro12x32M<false, Act::LeakyRelu>;
+    case Act::HardSigmoid: return packed ? micro12x32M<true, Act::HardSigmoid> : micro12x32M<false, Act::HardSigmoid>;
+    case Act::HardSwish: return packed ? micro12x32M<true, Act::HardSwish> : micro12x32M<false, Act::HardSwish>;
+    case Act::Sigmoid: return packed ? micro12x32M<true, Act::Sigmoid> : micro12x32M<false, Act::Sigmoid>;
+    case Act::ClipHardSwish:
+      return packed ? micro12x32M<true, Act::ClipHardSwish> : micro12x32M<false, Act::ClipHardSwish>;
+  }
+  return nullptr;
+}
+MaskedMicroFn pickNoMasked(bool, Act) { return nullptr; }
 
 /// The microkernel for (packed A?, activation) of one ISA.
 template <template <bool, Act> class K>
@@ -169,10 +279,11 @@ struct Kernel {
   int mr, nr;
   int64_t mc, kc, nc;  // cache blocking
   MicroFn (*pick)(bool packed, Act act);
+  MaskedMicroFn (*pickMasked)(bool packed, Act act);
 };
 
-constexpr Kernel kAvx2{6, 16, 144, 256, 3072, pickMicro<Avx2Micro>};
-constexpr Kernel kAvx512{12, 32, 144, 192, 3072, pickMicro<Avx512Micro>};
+constexpr Kernel kAvx2{6, 16, 144, 256, 3072, pickMicro<Avx2Micro>, pickNoMasked};
+constexpr Kernel kAvx512{12, 32, 144, 192, 3072, pickMicro<Avx512Micro>, pickMasked512};
 
 /// A is read in place (not packed) when it is not transposed, alpha is 1 and a packed panel
 /// would be reused by at most this many columns of C: packing would cost about what it saves.
@@ -446,6 +557,14 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   alignas(64) float tile[12 * 32];
   const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
   const MicroFn plainPacked = kn.pick(true, Act::None), plainDirect = kn.pick(false, Act::None);
+  // Partial tiles (the last columns, the last rows): masked stores instead of the tile buffer,
+  // whose element-by-element copy and separate epilogue pass cost more than the tile's FMAs on
+  // maps whose width is not a multiple of NR (7x7, 14x14, 28x28) and filter counts that are not
+  // a multiple of MR (16, 32, 160). Not for beta other than 0 and 1
+  // (kScale's FMA with C would round differently from the buffer path's multiply and add).
+  const bool maskable = beta == 0.0f || beta == 1.0f;
+  const MaskedMicroFn maskPacked = maskable ? kn.pickMasked(true, ep.act) : nullptr;
+  const MaskedMicroFn maskDirect = maskable ? kn.pickMasked(false, ep.act) : nullptr;
   for (int64_t jc = 0; jc < N; jc += NC) {
     int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -468,7 +587,8 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
             const bool inPlace = ir < mcFull;
             const float* apan = pa ? pa->panel(rowBase + ic + ir, pc) : inPlace ? A + (ic + ir) * lda + pc : ap + ir * kc;
             const int64_t alda = inPlace ? lda : 0;
-            if (mr == MR && nr == NR) {
+            const MaskedMicroFn masked = inPlace ? maskDirect : maskPacked;
+            if ((mr == MR && nr == NR) || masked) {
               // Full tile: the microkernel applies the epilogue to its registers.
               const TileEpilogue* tp = nullptr;
               TileEpilogue te;
@@ -480,7 +600,10 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
                 te.ldr = ep.ldr;
                 tp = &te;
               }
-              (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
+              if (mr == MR && nr == NR)
+                (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
+              else
+                masked(kc, apan, alda, bp + jr * kc, ct, ldc, mode, tp, int(mr), int(nr));
               continue;
             }
             (inPlace ? plainDirect : plainPacked)(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f, nullptr);

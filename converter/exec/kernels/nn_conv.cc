@@ -138,12 +138,15 @@ struct PrepackedWeights {
 /// The prepacked weights of this node's constant W, packing them on the first call (and again if
 /// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
 /// depthwise or a matrix-vector Conv). The direct kernel uses them on any map (an SE block's 1x1).
-const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
+/// (prepackedInCache: for a Conv of N images whose node cache is `cache`; a fused project Conv
+/// packs its weights into its own step's cache, the very matrices its unfused run uses.)
+const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Tensor& w, int64_t N, const Geo3& g,
+                                         int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
-  if (!ctx.nodeCache() || !ctx.inputIsConstant(1) || w.dtype() != DType::F32) return nullptr;
-  const bool direct = group == 1 && preferDirectConv(g, ctx.input(0)->dim(0), Cg, M);
+  if (!cache || w.dtype() != DType::F32) return nullptr;
+  const bool direct = group == 1 && preferDirectConv(g, N, Cg, M);
   if (!direct && ((Cg == 1 && !multiplierGemm(Mg, g)) || Mg < 4 || g.outSize() < 8)) return nullptr;
-  std::shared_ptr<void>& slot = *ctx.nodeCache();
+  std::shared_ptr<void>& slot = *cache;
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
   if (cur && cur->source == w.raw() && cur->isa == gemm::activeIsa() && (cur->direct != nullptr) == direct) return cur;
   auto p = std::make_shared<PrepackedWeights>();
@@ -155,6 +158,11 @@ const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor&
     for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
   slot = p;
   return p.get();
+}
+
+const PrepackedWeights* prepackedWeights(const KernelContext& ctx, const Tensor& w, const Geo3& g, int64_t group) {
+  if (!ctx.inputIsConstant(1)) return nullptr;
+  return prepackedInCache(ctx.nodeCache(), w, ctx.input(0)->dim(0), g, group);
 }
 
 /// Whether a batch of images runs as one GEMM whose columns are (image, output position): for
@@ -195,6 +203,45 @@ void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const floa
   });
 }
 
+/// The float32 depthwise Conv (one input channel and one filter per group) of N images of M
+/// channels: the 8-channel interleaved kernel on narrow maps, the per-plane kernel where it
+/// applies, else the direct loop and the epilogue as a pass. Also the second half of a fused
+/// expand -> depthwise pair (convExpandDepthwiseF32).
+void depthwiseConvF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t M,
+                      const Geo3& g, const gemm::Epilogue& act) {
+  const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
+  if (blockedDepthwise(g)) {
+    // Small planes: 8 channels per vector.
+    const int64_t blocks = (M + 7) / 8;
+    int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
+    pool.parallelFor(N * blocks, grain, [&](int64_t c0, int64_t c1) {
+      for (int64_t i = c0; i < c1; ++i) {
+        const int64_t n = i / blocks, m0 = (i % blocks) * 8, count = std::min<int64_t>(8, M - m0);
+        const int64_t at = (n * M + m0) * outSp;
+        depthwiseF32Blocked(X + (n * M + m0) * inSp, W + m0 * kk, B ? B + m0 : nullptr, count, g, act,
+                            act.residual ? act.residual + at : nullptr, Y + at);
+      }
+    });
+    return;
+  }
+  if (fastDepthwise(g)) {
+    int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, outSp * kk));
+    pool.parallelFor(N * M, grain, [&](int64_t c0, int64_t c1) {
+      for (int64_t i = c0; i < c1; ++i)
+        depthwiseF32(X + i * inSp, W + (i % M) * kk, g, B ? B[i % M] : 0.0f, act,
+                     act.residual ? act.residual + i * outSp : nullptr, Y + i * outSp);
+    });
+    return;
+  }
+  pool.parallelFor(N * M, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t i = c0; i < c1; ++i) {
+      depthwiseChannel<float>(X + i * inSp, W + (i % M) * kk, g, B ? B[i % M] : 0.0f, Y + i * outSp);
+      if (act.act != gemm::Act::None || act.residual)
+        gemm::applyEpilogue(Y + i * outSp, outSp, 0.0f, act, act.residual ? act.residual + i * outSp : nullptr);
+    }
+  });
+}
+
 /// Y = Conv of images [n0, n0 + nCount) of X (nCount < 0: all of them); Y holds only those.
 template <typename T>
 void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tensor* bt, Tensor& yt, const Geo3& g,
@@ -210,18 +257,8 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   if (N == 0 || M == 0 || outSp == 0) return;
 
   if constexpr (std::is_same_v<T, float>) {
-    if (Cg == 1 && Mg == 1 && blockedDepthwise(g)) {
-      // Small planes: 8 channels per vector.
-      const int64_t blocks = (M + 7) / 8;
-      int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
-      pool.parallelFor(N * blocks, grain, [&](int64_t c0, int64_t c1) {
-        for (int64_t i = c0; i < c1; ++i) {
-          const int64_t n = i / blocks, m0 = (i % blocks) * 8, count = std::min<int64_t>(8, M - m0);
-          const int64_t at = (n * M + m0) * outSp;
-          depthwiseF32Blocked(X + (n * C + m0) * inSp, W + m0 * kk, B ? B + m0 : nullptr, count, g, act,
-                              act.residual ? act.residual + at : nullptr, Y + at);
-        }
-      });
+    if (Cg == 1 && Mg == 1) {
+      depthwiseConvF32(pool, X, W, B, Y, N, M, g, act);
       return;
     }
     if (Cg == 1 && !multiplierGemm(Mg, g) && fastDepthwise(g)) {
@@ -388,6 +425,221 @@ void convPooledF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Ten
   }
 }
 
+/// The depthwise geometry of a depthwise Conv fused behind a pointwise Conv with output dims
+/// `convDims`, if it is a 2-D window that yields at least one output row and column.
+std::optional<Geo3> fusedDepthwiseGeometry(const FusedDepthwise& d, const std::vector<int64_t>& convDims) {
+  if (convDims.size() != 4 || convDims[1] != d.channels) return std::nullopt;
+  Geo3 g{};
+  g.in[0] = g.out[0] = g.k[0] = g.s[0] = g.d[0] = 1;
+  g.pb[0] = g.pe[0] = 0;
+  for (int a = 0; a < 2; ++a) {
+    g.in[a + 1] = convDims[size_t(a) + 2];
+    g.k[a + 1] = d.kernel[a];
+    g.s[a + 1] = d.stride[a];
+    g.d[a + 1] = 1;
+    g.pb[a + 1] = d.padBegin[a];
+    g.pe[a + 1] = d.padEnd[a];
+    const int64_t span = g.in[a + 1] + d.padBegin[a] + d.padEnd[a] - d.kernel[a];
+    if (span < 0) return std::nullopt;
+    g.out[a + 1] = span / d.stride[a] + 1;
+  }
+  return g;
+}
+
+/// Bytes of expanded map one band holds: with the band's depthwise input and output planes it
+/// stays in L2 (1-2 MB per core on current x86).
+constexpr int64_t kExpandBandBytes = 384 << 10;
+
+/// The geometry of a project Conv (1x1, stride 1, no padding) on the depthwise output dg.out.
+Geo3 projectGeometry(const Geo3& dg) {
+  Geo3 g{};
+  for (int a = 0; a < 3; ++a) {
+    g.in[a] = g.out[a] = dg.out[a];
+    g.k[a] = g.s[a] = g.d[a] = 1;
+    g.pb[a] = g.pe[a] = 0;
+  }
+  return g;
+}
+
+/// A float32 pointwise (1x1, stride 1, one group) Conv [-> activation] followed by a depthwise
+/// Conv [-> activation] (geometry dg, weights fd) and, if `fp`, a project Conv (1x1, weights
+/// fp->weights, prepacked `pp`) [+ residual] [-> activation] into Y: [N, M, dg.out], or with a
+/// project Conv [N, P, dg.out]. Where the expanded map is larger than a band, the pointwise Conv
+/// is computed a band of rows at a time (all M channels, the rows the band's depthwise outputs
+/// read, halo rows computed again by the next band) into a per-thread scratch and the depthwise
+/// Conv runs on the band from there (into a second scratch that the project Conv reads, if
+/// any): neither the expanded nor the depthwise map is written to memory whole and read back.
+/// Each value is computed as by the unfused calls (the GEMM's sums do not depend on the column
+/// range, the depthwise kernel's on the rows around the band), so the result is bit-identical;
+/// maps that do not take the banded path run the calls one after the other.
+void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
+                            const Geo3& g, const gemm::Epilogue& act, const FusedDepthwise& fd, const Geo3& dg,
+                            const PrepackedWeights* packed, const FusedProject* fp = nullptr,
+                            const float* residual = nullptr, const PrepackedWeights* pp = nullptr) {
+  const int64_t N = x.dim(0), C = x.dim(1), M = w.dim(0), H = g.in[1], W = g.in[2], HW = H * W;
+  const int64_t OH = dg.out[1], OW = dg.out[2], OHW = OH * OW, kk = dg.kSize();
+  const int64_t P = fp ? fp->weights.dim(0) : 0;
+  const float* X = x.data<float>();
+  const float* B = b ? b->data<float>() : nullptr;
+  float* Y = y.mutableData<float>();
+  if (N == 0 || M == 0 || OHW == 0 || (fp && P == 0)) return;
+  const Geo3 pg = projectGeometry(dg);
+  // The project Conv's epilogue as its unfused kernel call gets it (residual laid out like Y).
+  gemm::Epilogue pact;
+  if (fp) {
+    pact = fp->act;
+    pact.residual = residual;
+    pact.ldr = 0;
+  }
+  // The banded path runs the same kernels as the unfused calls would: the per-image GEMM with
+  // prepacked weights, the per-plane depthwise kernel, and the project Conv's per-image GEMM.
+  // A project Conv the direct kernel would run (deep K, few filters) runs after the bands, whole.
+  const bool banded = packed && !packed->groups.empty() && !batchedGemm(N, 1, g) && !preferDirectConv(g, N, C, M) &&
+                      fastDepthwise(dg) && !blockedDepthwise(dg) && M * HW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
+  if (banded && fp && !(pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P))) {
+    Tensor dw = Tensor::uninitialized(DType::F32, {N, M, OH, OW});
+    convExpandDepthwiseF32(pool, x, w, b, dw, g, act, fd, dg, packed);
+    convTyped<float>(pool, dw, fp->weights, fp->bias.defined() ? &fp->bias : nullptr, y, pg, 1, pact, pp);
+    return;
+  }
+  if (!banded) {
+    Tensor mid = Tensor::uninitialized(DType::F32, {N, M, H, W});
+    convTyped<float>(pool, x, w, b, mid, g, 1, act, packed);
+    if (!fp) {
+      depthwiseConvF32(pool, mid.data<float>(), fd.weights, fd.bias, Y, N, M, dg, fd.act);
+      return;
+    }
+    Tensor dw = Tensor::uninitialized(DType::F32, {N, M, OH, OW});
+    depthwiseConvF32(pool, mid.data<float>(), fd.weights, fd.bias, dw.mutableData<float>(), N, M, dg, fd.act);
+    mid = Tensor();
+    convTyped<float>(pool, dw, fp->weights, fp->bias.defined() ? &fp->bias : nullptr, y, pg, 1, pact, pp);
+    return;
+  }
+  const int64_t KH = dg.k[1], sh = dg.s[1], ph = dg.pb[1];
+  const int64_t rowBytes = M * W * int64_t(sizeof(float));
+  const int64_t inRows = std::max(KH, kExpandBandBytes / rowBytes);
+  const int64_t R = std::clamp<int64_t>((inRows - KH) / sh + 1, 1, OH);  // output rows per band
+  const int64_t bands = (OH + R - 1) / R;
+  gemm::Epilogue ep = act;
+  ep.bias = B;
+  ep.biasPerRow = true;
+  ep.residual = nullptr;
+  gemm::Epilogue pep = pact;  // as convTyped's per-image GEMM: bias per row, residual rows of OHW
+  if (fp) {
+    pep.bias = fp->bias.defined() ? fp->bias.data<float>() : nullptr;
+    pep.biasPerRow = true;
+    pep.ldr = OHW;
+  }
+  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+    // Rolling bands: consecutive bands of one image share the rows their windows overlap on
+    // (KH - stride rows); the second band copies them from the first one's scratch (the two
+    // alternate) instead of computing them again: same values, a copy instead of a GEMM.
+    thread_local std::vector<float> scratch[2], dwScratch;
+    const size_t most = size_t(std::max<int64_t>(1, M * std::min(H, (R - 1) * sh + KH) * W));
+    for (std::vector<float>& v : scratch)
+      if (v.size() < most) v.resize(most);
+    int64_t prevN = -1, prevI0 = 0, prevI1 = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+      const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
+      const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
+      const int64_t cols = (i1 - i0) * W, outCols = (o1 - o0) * OW;
+      float* S = scratch[(t - t0) & 1].data();
+      int64_t kept = 0;  // rows [i0, i0 + kept) copied from the previous band
+      if (prevN == n && i0 >= prevI0 && i0 < prevI1) {
+        kept = std::min(prevI1, i1) - i0;
+        const float* prev = scratch[(t - t0 - 1) & 1].data();
+        const int64_t prevCols = (prevI1 - prevI0) * W;
+        for (int64_t m = 0; m < M; ++m)
+          std::memcpy(S + m * cols, prev + m * prevCols + (i0 - prevI0) * W, size_t(kept * W) * sizeof(float));
+      }
+      prevN = n, prevI0 = i0, prevI1 = i1;
+      if (cols > kept * W)
+        gemm::sgemmPrepacked(nullptr, packed->groups[0], cols - kept * W, X + n * C * HW + (i0 + kept) * W, HW, nullptr,
+                             S + kept * W, cols, ep);
+      Geo3 bg = dg;  // the band: its input rows, its output rows, the padding above it
+      bg.in[1] = i1 - i0;
+      bg.out[1] = o1 - o0;
+      bg.pb[1] = i0 - top;
+      bg.pe[1] = bottom - i1;
+      if (!fp) {
+        for (int64_t m = 0; m < M; ++m)
+          depthwiseF32(S + m * cols, fd.weights + m * kk, bg, fd.bias ? fd.bias[m] : 0.0f, fd.act, nullptr,
+                       Y + (n * M + m) * OHW + o0 * OW);
+        continue;
+      }
+      if (dwScratch.size() < size_t(M * outCols)) dwScratch.resize(size_t(M * outCols));
+      float* D = dwScratch.data();
+      for (int64_t m = 0; m < M; ++m)
+        depthwiseF32(S + m * cols, fd.weights + m * kk, bg, fd.bias ? fd.bias[m] : 0.0f, fd.act, nullptr,
+                     D + m * outCols);
+      gemm::Epilogue e = pep;
+      if (e.residual) e.residual += n * P * OHW + o0 * OW;
+      gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
+    }
+  });
+}
+
+/// A float32 depthwise Conv (weights w [M, 1, KH, KW], geometry dg) [-> activation] followed by
+/// a project Conv (1x1, weights fp.weights, prepacked `pp`) [+ residual] [-> activation] into Y
+/// [N, P, dg.out]: an inverted-residual block without an expand Conv. Where the depthwise output
+/// is larger than a band and the project Conv runs on the per-image GEMM, the depthwise Conv
+/// runs a band of output rows at a time (reading its input rows in place) into a per-thread
+/// scratch and the project GEMM reads the band from there; else the two calls one after the
+/// other. Same kernels and sums as the unfused calls: bit-identical.
+void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
+                             const Geo3& dg, const gemm::Epilogue& act, const FusedProject& fp, const float* residual,
+                             const PrepackedWeights* pp) {
+  const int64_t N = x.dim(0), M = x.dim(1), H = dg.in[1], W = dg.in[2], HW = H * W;
+  const int64_t OH = dg.out[1], OW = dg.out[2], OHW = OH * OW, kk = dg.kSize(), P = fp.weights.dim(0);
+  const float* X = x.data<float>();
+  const float* Wd = w.data<float>();
+  const float* Bd = b ? b->data<float>() : nullptr;
+  float* Y = y.mutableData<float>();
+  if (N == 0 || M == 0 || OHW == 0 || P == 0) return;
+  const Geo3 pg = projectGeometry(dg);
+  gemm::Epilogue pact = fp.act;  // as the project Conv's unfused kernel call gets it
+  pact.residual = residual;
+  pact.ldr = 0;
+  const bool projectGemm = pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P);
+  const bool banded = projectGemm && dg.in[0] == 1 && dg.k[0] == 1 && fastDepthwise(dg) && !blockedDepthwise(dg) &&
+                      M * OHW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
+  if (!banded) {
+    Tensor dw = Tensor::uninitialized(DType::F32, {N, M, OH, OW});
+    depthwiseConvF32(pool, X, Wd, Bd, dw.mutableData<float>(), N, M, dg, act);
+    convTyped<float>(pool, dw, fp.weights, fp.bias.defined() ? &fp.bias : nullptr, y, pg, 1, pact, pp);
+    return;
+  }
+  const int64_t KH = dg.k[1], sh = dg.s[1], ph = dg.pb[1];
+  const int64_t R = std::clamp<int64_t>(kExpandBandBytes / std::max<int64_t>(1, M * OW * int64_t(sizeof(float))), 1, OH);
+  const int64_t bands = (OH + R - 1) / R;
+  gemm::Epilogue pep = pact;  // as convTyped's per-image GEMM: bias per row, residual rows of OHW
+  pep.bias = fp.bias.defined() ? fp.bias.data<float>() : nullptr;
+  pep.biasPerRow = true;
+  pep.ldr = OHW;
+  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> dwBand;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+      const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
+      const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
+      const int64_t outCols = (o1 - o0) * OW;
+      Geo3 bg = dg;  // the band: its input rows, its output rows, the padding above and below it
+      bg.in[1] = i1 - i0;
+      bg.out[1] = o1 - o0;
+      bg.pb[1] = i0 - top;
+      bg.pe[1] = bottom - i1;
+      if (dwBand.size() < size_t(M * outCols)) dwBand.resize(size_t(M * outCols));
+      float* D = dwBand.data();
+      for (int64_t m = 0; m < M; ++m)
+        depthwiseF32(X + (n * M + m) * HW + i0 * W, Wd + m * kk, bg, Bd ? Bd[m] : 0.0f, act, nullptr, D + m * outCols);
+      gemm::Epilogue e = pep;
+      if (e.residual) e.residual += n * P * OHW + o0 * OW;
+      gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
+    }
+  });
+}
+
 Status convKernel(KernelContext& ctx) {
   const Tensor* px = ctx.input(0);
   const Tensor* pw = ctx.input(1);
@@ -426,8 +678,67 @@ Status convKernel(KernelContext& ctx) {
       pooled.reset();
     }
   }
+  // A fused depthwise Conv: this Conv must be a float32 2-D pointwise one (the executor plans it
+  // from the attributes; the input's shape is known only now).
+  std::optional<Geo3> depthwise;
+  const FusedProject* project = nullptr;
+  const Tensor* projectResidual = nullptr;
+  const FusedDepthwise* fdw = fused ? takenDepthwise() : nullptr;
+  if (fdw) {
+    const bool pointwise2d = px->rank() == 4 && group == 1 && g.kSize() == 1 && g.s[1] == 1 && g.s[2] == 1 &&
+                             g.pb[1] == 0 && g.pb[2] == 0 && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+    depthwise = fusedDepthwiseGeometry(*fdw, outDims);
+    bool fits = depthwise && pointwise2d && dt == DType::F32 && !fused->residual;
+    // A fused project Conv: its weight must take the depthwise channels, its residual (checked
+    // here, not by take: it has the project Conv's dims) must be float32 of its output's dims.
+    project = fits ? takenProject(&projectResidual) : nullptr;
+    if (project) {
+      const std::vector<int64_t> pdims = {px->dim(0), project->weights.dim(0), depthwise->out[1], depthwise->out[2]};
+      fits = project->weights.dim(1) == M &&
+             (!projectResidual || (projectResidual->dtype() == DType::F32 && projectResidual->dims() == pdims));
+    }
+    if (!fits) {
+      declineFusedEpilogue();
+      fused = nullptr;
+      depthwise.reset();
+      project = nullptr;
+    }
+  }
+  // A project Conv fused behind this Conv itself: it must be a float32 2-D depthwise Conv
+  // (channel multiplier 1) whose output the project Conv takes.
+  bool ownDepthwise = false;
+  if (fused && !fdw && (project = takenProject(&projectResidual))) {
+    const std::vector<int64_t> pdims = {px->dim(0), project->weights.dim(0), g.out[1], g.out[2]};
+    ownDepthwise = px->rank() == 4 && dt == DType::F32 && group == C && M == C && pw->dim(1) == 1 &&
+                   project->weights.dim(1) == M && !fused->residual &&
+                   (!projectResidual || (projectResidual->dtype() == DType::F32 && projectResidual->dims() == pdims));
+    if (!ownDepthwise) {
+      declineFusedEpilogue();
+      fused = nullptr;
+      project = nullptr;
+    }
+  }
   Tensor x = widenToF32(*px), wt = widenToF32(*pw), b;
   if (pbias) b = widenToF32(*pbias);
+  if (ownDepthwise) {
+    Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), project->weights.dim(0), g.out[1], g.out[2]});
+    const PrepackedWeights* pp = prepackedInCache(project->cache, project->weights, px->dim(0), projectGeometry(g), 1);
+    convDepthwiseProjectF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, *fused, *project,
+                            projectResidual ? projectResidual->data<float>() : nullptr, pp);
+    ctx.setOutput(0, std::move(y));
+    return Status::ok();
+  }
+  if (depthwise) {
+    const int64_t channels = project ? project->weights.dim(0) : M;
+    Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), channels, depthwise->out[1], depthwise->out[2]});
+    const PrepackedWeights* pp =
+        project ? prepackedInCache(project->cache, project->weights, px->dim(0), projectGeometry(*depthwise), 1) : nullptr;
+    convExpandDepthwiseF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, *fused, *fdw, *depthwise,
+                           prepackedWeights(ctx, wt, g, group), project,
+                           projectResidual ? projectResidual->data<float>() : nullptr, pp);
+    ctx.setOutput(0, std::move(y));
+    return Status::ok();
+  }
   if (pooled) {
     Tensor y = Tensor::uninitialized(DType::F32, {px->dim(0), M, pooled->out[1], pooled->out[2]});
     convPooledF32(ctx.pool(), x, wt, pbias ? &b : nullptr, y, g, group, *fused, *pooled,
