@@ -10,7 +10,8 @@
 // every op reads the QDQ model's inputs and its row is its own error (issue 11: an integer op
 // must agree with the QDQ op within one step); without it the rows are accumulated errors.
 // --force QConv,QGlobalAveragePool does that for ops of those types only: how much of the final
-// output's error comes from them. The last line is the output's SQNR and cosine against the QDQ
+// output's error comes from them (read with care: forcing the type of the last quantized op
+// before a float tail makes the whole output exact, whatever the other ops did). The last line is the output's SQNR and cosine against the QDQ
 // model's; --quiet prints only it. --exact-conv replaces each 8-bit Conv output by the exact
 // result rounded once (double; the fixed-point requantization rounds twice): what that costs.
 #include <algorithm>
