@@ -14,6 +14,7 @@
 
 #include "converter/exec/executor.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -26,18 +27,11 @@ struct PoolFusionCase {
   std::string poolAttrs;  // inside MaxPool <...>
 };
 
-std::string list(std::mt19937& rng, int64_t count, float scale) {
-  std::uniform_real_distribution<float> u(-scale, scale);
-  std::string s;
-  for (int64_t i = 0; i < count; ++i) s += (i ? ", " : "") + std::to_string(u(rng));
-  return s;
-}
-
 /// X [n, c, h, w] -> Conv (weights and bias initializers) [-> act] -> MaxPool -> Y.
 std::string modelText(const PoolFusionCase& k, bool indices = false) {
   std::mt19937 rng(7);
   const int64_t cg = k.c / k.group;
-  const std::string w = list(rng, k.m * cg * k.kh * k.kw, 0.5f), b = list(rng, k.m, 0.5f);
+  const std::string w = test::randomValuesText(rng, k.m * cg * k.kh * k.kw, 0.5f), b = test::randomValuesText(rng, k.m, 0.5f);
   std::string body = "  C = Conv <" + k.convAttrs + "> (X, W, B)\n";
   std::string in = "C";
   if (!k.act.empty()) {

@@ -15,6 +15,7 @@
 
 #include "converter/exec/executor.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -27,30 +28,15 @@ struct ExpandDwCase {
   bool dwBias = true;
 };
 
-std::string valuesText(std::mt19937& rng, int64_t count, float scale) {
-  std::uniform_real_distribution<float> u(-scale, scale);
-  std::string s;
-  for (int64_t i = 0; i < count; ++i) s += (i ? ", " : "") + std::to_string(u(rng));
-  return s;
-}
-
-std::string actText(const std::string& act, const std::string& out, const std::string& in) {
-  if (act == "Clip") return "  " + out + " = Clip (" + in + ", lo, hi)\n";
-  if (act == "HardSwish")  // as PyTorch exports it: Mul(x, HardSigmoid<1/6, 1/2>(x))
-    return "  " + out + "h = HardSigmoid <alpha = 0.16666667, beta = 0.5> (" + in + ")\n  " + out + " = Mul (" + in +
-           ", " + out + "h)\n";
-  return "  " + out + " = " + act + " (" + in + ")\n";
-}
-
 /// X [n, c, h, w] -> Conv 1x1 (c -> m) [-> act1] -> depthwise Conv k x k [-> act2] -> Y.
 std::string expandDwModel(const ExpandDwCase& k) {
   std::mt19937 rng(11);
-  const std::string w1 = valuesText(rng, k.m * k.c, 0.6f), b1 = valuesText(rng, k.m, 0.5f);
-  const std::string w2 = valuesText(rng, k.m * k.k * k.k, 0.5f), b2 = valuesText(rng, k.m, 0.5f);
+  const std::string w1 = test::randomValuesText(rng, k.m * k.c, 0.6f), b1 = test::randomValuesText(rng, k.m, 0.5f);
+  const std::string w2 = test::randomValuesText(rng, k.m * k.k * k.k, 0.5f), b2 = test::randomValuesText(rng, k.m, 0.5f);
   std::string body = "  E = Conv <kernel_shape = [1, 1]> (X, W1, B1)\n";
   std::string in = "E";
   if (!k.act1.empty()) {
-    body += actText(k.act1, "A", "E");
+    body += test::activationText(k.act1, "A", "E");
     in = "A";
   }
   const std::string pads = std::to_string(k.pads[0]) + ", " + std::to_string(k.pads[1]) + ", " +
@@ -58,7 +44,7 @@ std::string expandDwModel(const ExpandDwCase& k) {
   body += "  D = Conv <group = " + std::to_string(k.m) + ", kernel_shape = [" + std::to_string(k.k) + ", " +
           std::to_string(k.k) + "], strides = [" + std::to_string(k.stride) + ", " + std::to_string(k.stride) +
           "], pads = [" + pads + "]> (" + in + ", W2" + (k.dwBias ? ", B2)\n" : ")\n");
-  body += k.act2.empty() ? "  Y = Identity (D)\n" : actText(k.act2, "Y", "D");
+  body += k.act2.empty() ? "  Y = Identity (D)\n" : test::activationText(k.act2, "Y", "D");
   return "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[" + std::to_string(k.n) + ", " + std::to_string(k.c) +
          ", " + std::to_string(k.h) + ", " + std::to_string(k.w) + "] X) => (float[" + std::to_string(k.n) +
          ", ?, ?, ?] Y)\n<float[" + std::to_string(k.m) + ", " + std::to_string(k.c) + ", 1, 1] W1 = {" + w1 +

@@ -15,6 +15,7 @@
 
 #include "converter/exec/executor.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -29,21 +30,6 @@ struct BlockCase {
 
 int64_t outSize(const BlockCase& k, int64_t in) { return (in + 2 * k.pad - k.k) / k.stride + 1; }
 
-std::string numbers(std::mt19937& rng, int64_t count, float scale) {
-  std::uniform_real_distribution<float> u(-scale, scale);
-  std::string s;
-  for (int64_t i = 0; i < count; ++i) s += (i ? ", " : "") + std::to_string(u(rng));
-  return s;
-}
-
-std::string activation(const std::string& act, const std::string& out, const std::string& in) {
-  if (act == "Clip") return "  " + out + " = Clip (" + in + ", lo, hi)\n";
-  if (act == "HardSwish")
-    return "  " + out + "h = HardSigmoid <alpha = 0.16666667, beta = 0.5> (" + in + ")\n  " + out + " = Mul (" + in +
-           ", " + out + "h)\n";
-  return "  " + out + " = " + act + " (" + in + ")\n";
-}
-
 std::string dimsText(std::initializer_list<int64_t> d) {
   std::string s;
   for (int64_t v : d) s += (s.empty() ? "" : ", ") + std::to_string(v);
@@ -56,26 +42,26 @@ std::string blockModel(const BlockCase& k) {
   const int64_t oh = outSize(k, k.h), ow = outSize(k, k.w);
   std::string body = k.expand ? "  E = Conv <kernel_shape = [1, 1]> (X, W1, B1)\n" : "";
   std::string in = k.expand ? "E" : "X";
-  if (k.expand && !k.act1.empty()) body += activation(k.act1, "A", "E"), in = "A";
+  if (k.expand && !k.act1.empty()) body += test::activationText(k.act1, "A", "E"), in = "A";
   const std::string pd = std::to_string(k.pad), kt = std::to_string(k.k), st = std::to_string(k.stride);
   body += "  D = Conv <group = " + std::to_string(k.m) + ", kernel_shape = [" + kt + ", " + kt + "], strides = [" + st +
           ", " + st + "], pads = [" + pd + ", " + pd + ", " + pd + ", " + pd + "]> (" + in + ", W2, B2)\n";
   in = "D";
-  if (!k.act2.empty()) body += activation(k.act2, "Dv", "D"), in = "Dv";
+  if (!k.act2.empty()) body += test::activationText(k.act2, "Dv", "D"), in = "Dv";
   body += "  P = Conv <kernel_shape = [1, 1]> (" + in + ", W3, B3)\n";
   in = "P";
   if (k.residual == 1) body += "  S = Add (P, X)\n", in = "S";
   if (k.residual == 2) body += "  S = Add (R, P)\n", in = "S";
-  body += k.act3.empty() ? "  Y = Identity (" + in + ")\n" : activation(k.act3, "Y", in);
+  body += k.act3.empty() ? "  Y = Identity (" + in + ")\n" : test::activationText(k.act3, "Y", in);
   std::string inputs = "float[" + dimsText({k.n, k.c, k.h, k.w}) + "] X";
   if (k.residual == 2) inputs += ", float[" + dimsText({k.n, k.p, oh, ow}) + "] R";
   return "<ir_version: 8, opset_import: [\"\" : 17]>\ng (" + inputs + ") => (float[" + std::to_string(k.n) +
-         ", ?, ?, ?] Y)\n<float[" + dimsText({k.m, k.c, 1, 1}) + "] W1 = {" + numbers(rng, k.m * k.c, 0.6f) +
-         "}, float[" + std::to_string(k.m) + "] B1 = {" + numbers(rng, k.m, 0.5f) + "}, float[" +
-         dimsText({k.m, 1, k.k, k.k}) + "] W2 = {" + numbers(rng, k.m * k.k * k.k, 0.5f) + "}, float[" +
-         std::to_string(k.m) + "] B2 = {" + numbers(rng, k.m, 0.5f) + "}, float[" + dimsText({k.p, k.m, 1, 1}) +
-         "] W3 = {" + numbers(rng, k.p * k.m, 0.3f) + "}, float[" + std::to_string(k.p) + "] B3 = {" +
-         numbers(rng, k.p, 0.5f) + "}, float lo = {0}, float hi = {6}>\n{\n" + body + "}\n";
+         ", ?, ?, ?] Y)\n<float[" + dimsText({k.m, k.c, 1, 1}) + "] W1 = {" + test::randomValuesText(rng, k.m * k.c, 0.6f) +
+         "}, float[" + std::to_string(k.m) + "] B1 = {" + test::randomValuesText(rng, k.m, 0.5f) + "}, float[" +
+         dimsText({k.m, 1, k.k, k.k}) + "] W2 = {" + test::randomValuesText(rng, k.m * k.k * k.k, 0.5f) + "}, float[" +
+         std::to_string(k.m) + "] B2 = {" + test::randomValuesText(rng, k.m, 0.5f) + "}, float[" + dimsText({k.p, k.m, 1, 1}) +
+         "] W3 = {" + test::randomValuesText(rng, k.p * k.m, 0.3f) + "}, float[" + std::to_string(k.p) + "] B3 = {" +
+         test::randomValuesText(rng, k.p, 0.5f) + "}, float lo = {0}, float hi = {6}>\n{\n" + body + "}\n";
 }
 
 struct BlockOutcome {
