@@ -42,9 +42,10 @@ struct TileEpilogue {
 
 /// A microkernel: C tile (+)= A panel * B panel over kc steps, then the tile epilogue when `te`
 /// is not null. `lda` 0: `a` is a packed MR-tall panel; otherwise `a` points into row-major A
-/// (row stride lda), read in place.
-using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
-                         float beta, const TileEpilogue* te);
+/// (row stride lda), read in place. `b` holds NR values of each k, ldb apart: NR in a packed
+/// panel, B's row stride when a row-major B is read in place (the same loads, the same sums).
+using MicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                         int mode, float beta, const TileEpilogue* te);
 
 /// v + bias (+ residual), then the activation: 8 lanes of row i, columns 8 * h.. of the tile.
 template <Act A>
@@ -56,13 +57,13 @@ inline __m256 tileEpi8(__m256 v, const TileEpilogue& te, int i, int h) {
 
 /// AVX2 + FMA: 6 x 16 tile in 12 ymm accumulators.
 template <bool Packed, Act A>
-void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta,
-                const TileEpilogue* te) {
+void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
+                float beta, const TileEpilogue* te) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 6 : 1;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t k = 0; k < kc; ++k) {
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     __m256 a0 = _mm256_broadcast_ss(a + 0 * rs), a1 = _mm256_broadcast_ss(a + 1 * rs);
     c00 = _mm256_fmadd_ps(a0, b0, c00);
     c01 = _mm256_fmadd_ps(a0, b1, c01);
@@ -81,7 +82,7 @@ void micro6x16T(int64_t kc, const float* a, int64_t lda, const float* b, float* 
     c50 = _mm256_fmadd_ps(a1, b0, c50);
     c51 = _mm256_fmadd_ps(a1, b1, c51);
     a += step;
-    b += 16;
+    b += ldb;
   }
   __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 vb = _mm256_set1_ps(beta);
@@ -138,14 +139,14 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 
 /// the activation runs on the two 8-lane halves of each register (the AVX2 code of act8).
 template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32T(
-    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, float beta,
+    int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode, float beta,
     const TileEpilogue* te) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   __m512 acc[12][2];
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < 12; ++i) {
       __m512 av = _mm512_set1_ps(a[i * rs]);
@@ -153,7 +154,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
     a += step;
-    b += 32;
+    b += ldb;
   }
   const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
@@ -180,8 +181,8 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
 
 /// A microkernel for the first mr rows and nr columns of a tile: the full tile's arithmetic
 /// (A's and B's panels are zero padded) with masked loads and stores of C, bias and residual.
-using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode,
-                               const TileEpilogue* te, int mr, int nr);
+using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                               int64_t ldc, int mode, const TileEpilogue* te, int mr, int nr);
 
 /// AVX-512: micro12x32T for the first mr (<= R) rows and nr columns, stores kOverwrite and
 /// kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4 rows in its last
@@ -189,8 +190,8 @@ using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const fl
 /// each row's sums are the same whatever R is.
 template <bool Packed, Act A, int R>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows32M(
-    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
-    int mr, int nr) {
+    int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
+    const TileEpilogue* te, int mr, int nr) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
                            __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
@@ -198,7 +199,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < R; ++i) {
       __m512 av = _mm512_set1_ps(a[i * rs]);
@@ -206,7 +207,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
     a += step;
-    b += 32;
+    b += ldb;
   }
   for (int i = 0; i < mr; ++i) {
     float* r = c + i * ldc;
@@ -227,11 +228,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows
 
 template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
-    int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int mode, const TileEpilogue* te,
-    int mr, int nr) {
-  if (mr <= 4) microRows32M<Packed, A, 4>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
-  else if (mr <= 8) microRows32M<Packed, A, 8>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
-  else microRows32M<Packed, A, 12>(kc, a, lda, b, c, ldc, mode, te, mr, nr);
+    int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
+    const TileEpilogue* te, int mr, int nr) {
+  if (mr <= 4) microRows32M<Packed, A, 4>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  else if (mr <= 8) microRows32M<Packed, A, 8>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  else microRows32M<Packed, A, 12>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
 }
 
 /// The masked microkernel for (packed A?, activation).
@@ -290,6 +291,7 @@ constexpr Kernel kAvx512{12, 32, 144, 192, 3072, pickMicro<Avx512Micro>, pickMas
 constexpr int64_t kDirectAMaxCols = 128;
 
 std::atomic<int> gIsaOverride{static_cast<int>(Isa::Auto)};
+std::atomic<bool> gNoBInPlace{false};
 
 bool envNoAvx512() {
   static const bool v = [] {
@@ -541,6 +543,18 @@ struct BSource {
   }
 };
 
+/// A stored B is read in place by at most this many rows of A: each MR-row panel reads the B
+/// panel again, and unaligned rows H*W apart cost more per read than a packed panel, which
+/// more rows amortize (mobilenet_v2, 1 thread: off / 48 / 96 / 144 / 288 / all rows gave
+/// 1.15 / 1.10 / 1.08 / 1.09 / 1.11 / 1.12 s for 200 runs on AVX-512; on AVX2 96 and 192 tied).
+constexpr int64_t kBInPlaceMaxRows = 96;
+
+/// Whether gemmBlock reads B's full panels in place (see there).
+bool bInPlaceOk(const BSource& b, bool prepackedA, int64_t M) {
+  return prepackedA && M <= kBInPlaceMaxRows && !b.prepacked && !b.packer && !b.tB && b.B != nullptr &&
+         !gNoBInPlace.load(std::memory_order_relaxed);
+}
+
 /// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias;
 /// ep.residual already points at the sub-problem's first element).
 void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -552,7 +566,10 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   const int64_t ncMax = std::min(NC, (N + NR - 1) / NR * NR);
   const int64_t mcMax = std::min(MC, (M + MR - 1) / MR * MR);
   const int64_t kcMax = std::min(KC, K);
-  float* bscratch = bsrc.prepacked ? nullptr : tlsB.get(size_t(kcMax * ncMax));
+  // B read in place: a stored, not transposed B when A is prepacked (a Conv's weights: B is the
+  // activation, its rows H*W contiguous values) and the packed copy would serve few A rows.
+  const bool bInPlace = bInPlaceOk(bsrc, pa != nullptr, M);
+  float* bscratch = bsrc.prepacked ? nullptr : tlsB.get(size_t(kcMax * (bInPlace ? NR : ncMax)));
   float* ap = pa ? nullptr : tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];
   const MicroFn fnPacked = kn.pick(true, ep.act), fnDirect = kn.pick(false, ep.act);
@@ -571,7 +588,15 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
       int64_t kc = std::min(KC, K - pc);
       bool first = pc == 0, last = pc + kc == K;
       int mode = !first ? kAccumulate : beta == 0.0f ? kOverwrite : beta == 1.0f ? kAccumulate : kScale;
-      const float* bp = bsrc.packed(pc, kc, jc, nc, NR, bscratch);
+      // Full NR-column panels of a stored row-major B are read where they are; only the partial
+      // last panel is packed (zero-padded).
+      const int64_t bFull = bInPlace ? nc / NR * NR : 0;
+      const float* bp = bscratch;
+      if (!bInPlace)
+        bp = bsrc.packed(pc, kc, jc, nc, NR, bscratch);
+      else if (bFull < nc)
+        bsrc.pack(pc, kc, jc + bFull, nc - bFull, NR, bscratch);
+      const float* bRows = bInPlace ? bsrc.B + pc * bsrc.ldb + jc : nullptr;
       for (int64_t ic = 0; ic < M; ic += MC) {
         int64_t mc = std::min(MC, M - ic);
         // Full MR-row panels read A in place when that pays; the partial last panel is packed.
@@ -581,6 +606,9 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
         if (!pa && mcFull < mc) packA(tA, A, lda, ic + mcFull, mc - mcFull, pc, kc, alpha, MR, ap + mcFull * kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = std::min<int64_t>(NR, nc - jr);
+          const bool bDirect = jr < bFull;
+          const float* bpan = bDirect ? bRows + jr : bp + (jr - bFull) * kc;
+          const int64_t bld = bDirect ? bsrc.ldb : NR;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = std::min<int64_t>(MR, mc - ir);
             float* ct = C + (ic + ir) * ldc + jc + jr;
@@ -601,12 +629,12 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
                 tp = &te;
               }
               if (mr == MR && nr == NR)
-                (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bp + jr * kc, ct, ldc, mode, beta, tp);
+                (inPlace ? fnDirect : fnPacked)(kc, apan, alda, bpan, bld, ct, ldc, mode, beta, tp);
               else
-                masked(kc, apan, alda, bp + jr * kc, ct, ldc, mode, tp, int(mr), int(nr));
+                masked(kc, apan, alda, bpan, bld, ct, ldc, mode, tp, int(mr), int(nr));
               continue;
             }
-            (inPlace ? plainDirect : plainPacked)(kc, apan, alda, bp + jr * kc, tile, NR, kOverwrite, 0.0f, nullptr);
+            (inPlace ? plainDirect : plainPacked)(kc, apan, alda, bpan, bld, tile, NR, kOverwrite, 0.0f, nullptr);
             for (int64_t i = 0; i < mr; ++i) {
               float* cr = ct + i * ldc;
               const float* tr = tile + i * NR;
@@ -705,6 +733,8 @@ bool cpuHasAvx512() {
 }
 
 void setIsa(Isa isa) { gIsaOverride.store(static_cast<int>(isa)); }
+
+void setBInPlace(bool on) { gNoBInPlace.store(!on); }
 
 Isa activeIsa() {
   Isa o = static_cast<Isa>(gIsaOverride.load(std::memory_order_relaxed));

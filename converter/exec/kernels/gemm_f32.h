@@ -126,6 +126,9 @@ void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* 
                     float* C, int64_t ldc, const Epilogue& ep = {});
 
 void setIsa(Isa isa);
+/// Whether sgemmPrepacked may read a stored B's full panels in place instead of packing them
+/// (on by default; tests turn it off to compare with the packed path, which sums the same way).
+void setBInPlace(bool on);
 /// The microkernel in use right now (Avx2 or Avx512).
 Isa activeIsa();
 bool cpuHasAvx512();
