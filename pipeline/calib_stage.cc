@@ -21,27 +21,33 @@ Expected<std::string> digestOf(Sha256Hasher& sha, const std::filesystem::path& f
 
 }  // namespace
 
-Expected<ModelIdentity> modelIdentity(const std::filesystem::path& model, const OnnxFileInfo& info) {
+Expected<ModelIdentity> modelIdentity(const std::filesystem::path& model, const OnnxFileInfo& info, Digests digests) {
+  const bool sha = digests == Digests::KeyAndSha256;
   ModelIdentity id;
   ContentHasher h;
-  Sha256Hasher sha;
-  NPU_TRY(h.addFile(model, &sha));
-  NPU_ASSIGN_OR_RETURN(id.sha256, digestOf(sha, model));
+  Sha256Hasher modelSha;
+  NPU_TRY(h.addFile(model, sha ? &modelSha : nullptr));
+  if (sha) {
+    NPU_ASSIGN_OR_RETURN(id.sha256, digestOf(modelSha, model));
+  }
   for (const auto& [location, bytes] : info.externalFiles) {  // std::map: sorted, deterministic
     h.addPart(location);
     Sha256Hasher external;
     const std::filesystem::path file = model.parent_path() / location;
-    NPU_TRY(h.addFile(file, &external));
-    NPU_ASSIGN_OR_RETURN(id.externalSha256[location], digestOf(external, file));
+    NPU_TRY(h.addFile(file, sha ? &external : nullptr));
+    if (sha) {
+      NPU_ASSIGN_OR_RETURN(id.externalSha256[location], digestOf(external, file));
+    }
   }
   id.key = h.hex();
   return id;
 }
 
-Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes) {
+Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes,
+                                         Digests digests) {
   OnnxFileInfo info;
   NPU_ASSIGN_OR_RETURN(Model m, readOnnx(model, {}, &info));
-  NPU_ASSIGN_OR_RETURN(ModelIdentity id, modelIdentity(model, info));
+  NPU_ASSIGN_OR_RETURN(ModelIdentity id, modelIdentity(model, info, digests));
   NPU_ASSIGN_OR_RETURN(std::unique_ptr<PassPipeline> pipeline, PassPipeline::create(passes));
   NPU_TRY(pipeline->runToStandardOps(m, model.string()));
   std::vector<std::filesystem::path> external;

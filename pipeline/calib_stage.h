@@ -35,18 +35,23 @@ struct ModelIdentity {
   /// (relative to the model's folder); std::map: in byte order of the locations.
   std::map<std::string, std::string> externalSha256;
 };
-Expected<ModelIdentity> modelIdentity(const std::filesystem::path& model, const OnnxFileInfo& info);
+/// Which digests a caller needs: the SHA-256s cost a second hash over every byte (~1 s per GiB),
+/// and only what is written for the user (the blob's PROV, report.json) shows them.
+enum class Digests { KeyOnly, KeyAndSha256 };
+Expected<ModelIdentity> modelIdentity(const std::filesystem::path& model, const OnnxFileInfo& info,
+                                      Digests digests = Digests::KeyAndSha256);
 
 /// A model read and run through the passes up to quantization (PassPipeline::runToStandardOps).
 struct OptimizedModel {
   Model model;
   std::string modelKey;
-  std::string modelSha256;                              // ModelIdentity::sha256
-  std::map<std::string, std::string> externalSha256;    // ModelIdentity::externalSha256
+  std::string modelSha256;                              // ModelIdentity::sha256 (empty: KeyOnly)
+  std::map<std::string, std::string> externalSha256;    // ModelIdentity::externalSha256 (empty: KeyOnly)
   std::unique_ptr<PassPipeline> pipeline;  // runFinal still to run
   std::vector<std::filesystem::path> externalFiles;  // the model's external data files (their paths)
 };
-Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes);
+Expected<OptimizedModel> readAndOptimize(const std::filesystem::path& model, const PassOptions& passes,
+                                         Digests digests = Digests::KeyAndSha256);
 
 /// What shapes the statistics besides model and data: the options that decide the graph whose
 /// values are observed (pass, shape, layout and target options) and the observed values

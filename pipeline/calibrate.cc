@@ -44,7 +44,8 @@ Expected<nlohmann::ordered_json> runCalibrate(const ConvertOptions& o, const std
   if (output.empty()) return Status::invalidArgument("calibrate: give -o STATS.json");
   if (o.threads < 0) return Status::invalidArgument("--threads {}: must be 0 (all cores) or more", o.threads);
   NPU_TRY(checkCalibDataPaths(o.calib));
-  NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, o.passes));
+  // The statistics file carries the content key only (no SHA-256: nothing shows it).
+  NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, o.passes, Digests::KeyOnly));
   CalibStageOptions c = calibStageOptions(o);
   c.cacheFile = output;
   c.alwaysCompute = true;

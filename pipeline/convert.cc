@@ -451,7 +451,8 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
   PassOptions po = o.passes;
   po.inputShapes = shapes;
   po.printIrAfter.clear();
-  NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, po));
+  // The first variant has hashed the same files: the key is all a variant needs.
+  NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, po, Digests::KeyOnly));
   Model& m = opt.model;
   QuantizeReport qr;
   if (o.precision == Precision::Fp16) {
