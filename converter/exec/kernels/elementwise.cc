@@ -15,6 +15,7 @@
 #include "converter/exec/kernels/broadcast.h"
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/kernels/kernels.h"
+#include "converter/exec/kernels/vector_math_avx512.h"
 
 namespace npuconv {
 namespace {
@@ -106,7 +107,11 @@ Status kErf(KernelContext& ctx) {
     Tensor& y = ctx.allocateUninitialized(0, DType::F32, x.dims());
     const float* in = x.data<float>();
     float* out = y.mutableData<float>();
-    ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) { erfF32(in + b, out + b, e - b); });
+    static const bool avx512 = vectorMathAvx512();  // same bits either way
+    ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) {
+      if (avx512) erfAvx512(in + b, out + b, e - b);
+      else erfF32(in + b, out + b, e - b);
+    });
     return Status::ok();
   }
   return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T { return std::erf(x); });

@@ -17,6 +17,7 @@
 #include "converter/exec/kernels/broadcast.h"
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/kernels/kernels.h"
+#include "converter/exec/kernels/vector_math_avx512.h"
 
 namespace npuconv {
 namespace {
@@ -341,9 +342,12 @@ void softmaxRow(const T* x, T* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = T(0);
     y[best] = T(1);
   } else if constexpr (std::is_same_v<T, float>) {
-    float m = laneMax(x, n);
+    static const bool avx512 = vectorMathAvx512();  // same bits either way
+    float m = avx512 ? laneMaxAvx512(x, n) : laneMax(x, n);
     if (std::isinf(m) && m < 0) m = 0;  // an all -inf row: exp(-inf) = 0 everywhere
-    float s = expShiftSum(x, m, y, n);
+    __m256 acc = _mm256_setzero_ps();
+    const int64_t done = avx512 ? expShiftBodyAvx512(x, m, y, n, acc) : 0;
+    float s = expShiftSum(x, m, y, n, acc, done);
     if constexpr (K == SM::Softmax) {
       float inv = 1.0f / s;
       for (int64_t i = 0; i < n; ++i) y[i] *= inv;
