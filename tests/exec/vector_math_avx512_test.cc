@@ -80,6 +80,25 @@ TEST_F(VectorMathAvx512, SoftmaxLoopsMatchAvx2Loops) {
         for (int64_t i = 0; i < n; ++i)
           ASSERT_TRUE(sameBits(got[size_t(i)], want[size_t(i)])) << "n=" << n << " i=" << i;
       }
+  // exp's whole range, shift 0: results that are subnormal (x near -87), overflow (x > 88.72)
+  // and the clamps at both ends.
+  {
+    const int64_t n = 4001;
+    std::vector<float> x(static_cast<size_t>(n)), want(x.size()), got(x.size());
+    for (int64_t i = 0; i < n; ++i) x[size_t(i)] = -95.0f + 190.0f * float(i) / float(n - 1);
+    const float sumWant = ew::expShiftSum(x.data(), 0.0f, want.data(), n);
+    __m256 acc = _mm256_setzero_ps();
+    const int64_t done = ew::expShiftBodyAvx512(x.data(), 0.0f, got.data(), n, acc);
+    ASSERT_TRUE(sameBits(ew::expShiftSum(x.data(), 0.0f, got.data(), n, acc, done), sumWant));
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_TRUE(sameBits(got[size_t(i)], want[size_t(i)])) << "x=" << x[size_t(i)];
+    std::vector<float> e(x.size()), eWant(x.size());
+    for (float& v : x) v /= 9.0f;  // erf's exp(-x^2) down to its subnormal range and below
+    ew::erfF32(x.data(), eWant.data(), n);
+    ew::erfAvx512(x.data(), e.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_TRUE(sameBits(e[size_t(i)], eWant[size_t(i)])) << "x=" << x[size_t(i)];
+  }
   // A NaN in the row: the maximum skips it, the sum is NaN on both sides.
   std::vector<float> x = sample(40, 3.0f, false, 99);
   x[17] = std::numeric_limits<float>::quiet_NaN();

@@ -40,12 +40,10 @@ NPU_AVX512 __m512 fastExp16(__m512 v) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_add_ps(_mm512_fmadd_ps(p, z, r), _mm512_set1_ps(1.0f));
-  __m512i e = _mm512_cvttps_epi32(fx);
-  __m512i e1 = _mm512_srai_epi32(e, 1), e2 = _mm512_sub_epi32(e, e1);
-  const __m512i bias = _mm512_set1_epi32(127);
-  __m512 p1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(e1, bias), 23));
-  __m512 p2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(e2, bias), 23));
-  __m512 res = _mm512_mul_ps(_mm512_mul_ps(p, p1), p2);
+  // p * 2^fx in one scalef: fastExp8's p * 2^e1 * 2^e2 (e1 + e2 = fx, both >= -64) is exact in
+  // its first product (p in [1, 2) times a normal power of two) and rounds once in the second,
+  // so both are the correctly rounded p * 2^fx, in the subnormal and overflow ranges too.
+  __m512 res = _mm512_scalef_ps(p, fx);
   res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), _mm512_setzero_ps());
   res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), _mm512_set1_ps(INFINITY));
   return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
@@ -97,8 +95,9 @@ NPU_AVX512 void erfAvx512(const float* x, float* y, int64_t n) {
   erfF32(x + i, y + i, n - i);
 }
 
-NPU_AVX512 int64_t expShiftBodyAvx512(const float* x, float shift, float* y, int64_t n, __m256& acc) {
+NPU_AVX512 int64_t expShiftBodyAvx512(const float* x, float shift, float* y, int64_t n, __m256& accOut) {
   const __m512 vs = _mm512_set1_ps(shift);
+  __m256 acc = accOut;  // in a register: y's stores could alias accOut
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 res = fastExp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vs));
@@ -106,6 +105,7 @@ NPU_AVX512 int64_t expShiftBodyAvx512(const float* x, float shift, float* y, int
     acc = _mm256_add_ps(acc, _mm512_castps512_ps256(res));
     acc = _mm256_add_ps(acc, _mm512_extractf32x8_ps(res, 1));
   }
+  accOut = acc;
   return i;
 }
 
