@@ -207,6 +207,52 @@ Status runKernel(KernelFn kernel, KernelContext& ctx) {
 
 }  // namespace
 
+namespace {
+/// The value of a float32 initializer (not overridable by a graph input) of one element.
+std::optional<float> scalarConstant(const Value* v) {
+  if (!v || !v->isInitializer() || v->isGraphInput() || v->dtype() != DType::F32) return std::nullopt;
+  Tensor t = Tensor::fromData(v->initializer());
+  if (t.numElements() != 1) return std::nullopt;
+  return t.data<float>()[0];
+}
+}  // namespace
+
+/// What the Div/Mul(X, c) fusions below share: the step's own checks, the constant, and two
+/// questions about the nodes after it.
+struct Executor::ScaleFusionMatch {
+  Executor& e;
+  const std::map<const Node*, size_t>& stepOf;
+  const std::set<const Value*>& captured;
+
+  /// The single consumer of n's only result, if that result is an intermediate a fusion may skip.
+  const Node* onlyUser(const Node* n) const {
+    const Value* o = n ? n->result(0) : nullptr;
+    if (n->numResults() != 1 || !o || o->isGraphOutput() || captured.count(o) || o->uses().size() != 1) return nullptr;
+    return o->uses()[0].user;
+  }
+  /// n's step, if it comes after step `after` and is a plain run of n's built-in kernel.
+  Step* laterStep(const Node* n, size_t after) const {
+    auto it = n ? stepOf.find(n) : stepOf.end();
+    if (it == stepOf.end() || it->second <= after) return nullptr;
+    Step& st = e.steps_[it->second];
+    if (st.skippedWhenFused || st.fusesActivation || st.outputSlots.size() != 1 || st.outputSlots[0] < 0 ||
+        !n->domain().empty() || st.kernel != e.registry_.find("", n->opType()))
+      return nullptr;
+    return &st;
+  }
+  size_t indexOf(const Node* n) const { return stepOf.at(n); }
+  /// c of step i's Div/Mul(X, c), if the step may be fused.
+  std::optional<float> scaleOf(size_t i) const {
+    const Step& s = e.steps_[i];
+    const Node* n = s.node;
+    if (!n->domain().empty() || n->numOperands() != 2 || n->operand(0) == n->operand(1) || !n->operand(0) ||
+        s.kernel != e.registry_.find("", n->opType()) || s.outputSlots.size() != 1 || s.outputSlots[0] < 0 ||
+        s.fusesActivation || s.skippedWhenFused)
+      return std::nullopt;
+    return scalarConstant(n->operand(1));
+  }
+};
+
 void Executor::planFusions() {
   static const char* env = std::getenv("NPUCONV_NO_FUSION");
   if (env && *env && std::string(env) != "0") return;
@@ -233,7 +279,8 @@ void Executor::planFusions() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& s = steps_[i];
     if (s.node->is("Div") || s.node->is("Mul")) {
-      fuseScaledSoftmax(i, stepOf, captured);
+      const ScaleFusionMatch m{*this, stepOf, captured};
+      if (!fuseScaledSoftmax(i, m)) fuseErfGelu(i, m);
       continue;
     }
     if (builtinMatMul && s.kernel == builtinMatMul && s.node->is("MatMul") && s.outputSlots.size() == 1 &&
@@ -633,35 +680,17 @@ bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& 
   return true;
 }
 
-bool Executor::fuseScaledSoftmax(size_t i, const std::map<const Node*, size_t>& stepOf,
-                                 const std::set<const Value*>& captured) {
+bool Executor::fuseScaledSoftmax(size_t i, const ScaleFusionMatch& m) {
   // Attention scores: Div(S, c) or Mul(S, c) [-> Add(., mask)] -> Softmax, each intermediate read
   // by the next node only; c a one-element float32 constant. The mask, like a residual, must be
   // computed before the Div runs.
   Step& s = steps_[i];
   const Node* scale = s.node;
-  if (!scale->domain().empty() || scale->numOperands() != 2 || scale->operand(0) == scale->operand(1) ||
-      s.kernel != registry_.find("", scale->opType()) || s.outputSlots.size() != 1 || s.outputSlots[0] < 0 ||
-      s.fusesActivation || s.skippedWhenFused)
-    return false;
-  const Value* c = scale->operand(1);
-  if (!c || !c->isInitializer() || c->isGraphInput() || c->dtype() != DType::F32) return false;
-  const Tensor ct = Tensor::fromData(c->initializer());
-  if (ct.numElements() != 1) return false;
-  auto onlyUser = [&](const Node* n) -> const Node* {
-    const Value* o = n->result(0);
-    if (n->numResults() != 1 || !o || o->isGraphOutput() || captured.count(o) || o->uses().size() != 1) return nullptr;
-    return o->uses()[0].user;
-  };
-  auto laterStep = [&](const Node* n, size_t after) -> Step* {
-    auto it = stepOf.find(n);
-    if (!n || it == stepOf.end() || it->second <= after) return nullptr;
-    Step& st = steps_[it->second];
-    if (st.skippedWhenFused || st.fusesActivation || st.outputSlots.size() != 1 || st.outputSlots[0] < 0 ||
-        !n->domain().empty() || st.kernel != registry_.find("", n->opType()))
-      return nullptr;
-    return &st;
-  };
+  const std::optional<float> c = m.scaleOf(i);
+  if (!c) return false;
+  const auto& stepOf = m.stepOf;
+  auto onlyUser = [&](const Node* n) { return m.onlyUser(n); };
+  auto laterStep = [&](const Node* n, size_t after) { return m.laterStep(n, after); };
   std::vector<size_t> skipped;
   ValueRef maskRef;
   const Node* next = onlyUser(scale);
@@ -686,10 +715,69 @@ bool Executor::fuseScaledSoftmax(size_t i, const std::map<const Node*, size_t>& 
   fuseInto(s, gemm::Epilogue{}, skipped);
   s.fused.hasSoftmax = true;
   s.fused.softmax.multiply = scale->is("Mul");
-  s.fused.softmax.c = ct.data<float>()[0];
+  s.fused.softmax.c = *c;
   s.fused.softmax.opset = opset_;
   s.fused.softmax.axis = next->attrs().getInt("axis", opset_ < 13 ? 1 : -1);
   s.residualRef = maskRef;
+  return true;
+}
+
+bool Executor::fuseErfGelu(size_t i, const ScaleFusionMatch& m) {
+  // Div(X, c) or Mul(X, c) -> Erf -> Add(., one) -> the last two Muls in one of FusedErfGelu's
+  // orders, every intermediate read by the next node only.
+  Step& s = steps_[i];
+  const std::optional<float> c = m.scaleOf(i);
+  if (!c) return false;
+  const Value* x = s.node->operand(0);
+  const Node* erf = m.onlyUser(s.node);
+  if (!erf || !erf->is("Erf") || !m.laterStep(erf, i)) return false;
+  const Node* add = m.onlyUser(erf);
+  if (!add || !add->is("Add") || add->numOperands() != 2 || !m.laterStep(add, m.indexOf(erf))) return false;
+  const std::optional<float> one = scalarConstant(add->operand(add->operand(0) == erf->result(0) ? 1 : 0));
+  if (!one) return false;
+  const Value* a = add->result(0);
+  const Node* m1 = m.onlyUser(add);
+  if (!m1 || !m1->is("Mul") || m1->numOperands() != 2 || !m.laterStep(m1, m.indexOf(add))) return false;
+  const Value* other1 = m1->operand(m1->operand(0) == a ? 1 : 0);
+  if (m1->operand(0) == m1->operand(1)) return false;
+  FusedErfGelu g;
+  g.multiply = s.node->is("Mul");
+  g.c = *c;
+  g.one = *one;
+  std::vector<size_t> skipped = {m.indexOf(erf), m.indexOf(add), m.indexOf(m1)};
+  const Node* last = m1;
+  if (std::optional<float> half = scalarConstant(other1)) {  // Mul(Mul(a, half), X)
+    const Node* m2 = m.onlyUser(m1);
+    if (!m2 || !m2->is("Mul") || m2->numOperands() != 2 || !m.laterStep(m2, m.indexOf(m1)) ||
+        m2->operand(m2->operand(0) == m1->result(0) ? 1 : 0) != x || m2->operand(0) == m2->operand(1))
+      return false;
+    g.order = FusedErfGelu::Order::AHalfThenX;
+    g.half = *half;
+    last = m2;
+  } else if (other1 == x) {  // Mul(Mul(X, a), half)
+    const Node* m2 = m.onlyUser(m1);
+    if (!m2 || !m2->is("Mul") || m2->numOperands() != 2 || !m.laterStep(m2, m.indexOf(m1))) return false;
+    const std::optional<float> half2 = scalarConstant(m2->operand(m2->operand(0) == m1->result(0) ? 1 : 0));
+    if (!half2) return false;
+    g.order = FusedErfGelu::Order::XAThenHalf;
+    g.half = *half2;
+    last = m2;
+  } else {  // Mul(Mul(X, half), a): the first Mul is its own branch from X, computed after step i
+    const Node* h = other1 ? other1->producer() : nullptr;
+    if (!h || !h->is("Mul") || h->numOperands() != 2 || m.onlyUser(h) != m1 || !m.laterStep(h, i)) return false;
+    const size_t xi = h->operand(0) == x ? 0 : h->operand(1) == x ? 1 : 2;
+    if (xi == 2 || h->operand(0) == h->operand(1)) return false;
+    const std::optional<float> half = scalarConstant(h->operand(1 - xi));
+    if (!half) return false;
+    g.order = FusedErfGelu::Order::XHalfThenA;
+    g.half = *half;
+    skipped.push_back(m.indexOf(h));
+  }
+  if (last != m1) skipped.push_back(m.indexOf(last));
+  std::sort(skipped.begin(), skipped.end());  // the final Mul, which reads all the others, is last
+  fuseInto(s, gemm::Epilogue{}, skipped);
+  s.fused.hasErfGelu = true;
+  s.fused.erfGelu = g;
   return true;
 }
 

@@ -19,7 +19,8 @@
 // its epilogue; a Conv whose only consumer is a residual Add(Conv, other), optionally followed by
 // an activation, adds `other` (float32, same dims, computed earlier) and applies the activation
 // there; MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the GEMM; a
-// transformer's Div/Mul(scores, c) [-> Add(., mask)] -> Softmax runs as one pass per row. The
+// transformer's Div/Mul(scores, c) [-> Add(., mask)] -> Softmax runs as one pass per row, and a
+// decomposed erf Gelu (Div, Erf, Add, Mul, Mul) as one pass. The
 // consumers' steps are skipped (see fused_epilogue.h). The epilogues do the unfused arithmetic:
 // bit-identical. NPUCONV_NO_FUSION=1 turns this off.
 #pragma once
@@ -112,8 +113,11 @@ class Executor {
   void fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped);
   /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
   bool fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
+  struct ScaleFusionMatch;
   /// Fuses Div/Mul(S, c) [-> Add(., mask)] -> Softmax into the Div/Mul of step i (FusedSoftmax).
-  bool fuseScaledSoftmax(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
+  bool fuseScaledSoftmax(size_t i, const ScaleFusionMatch& m);
+  /// Fuses the decomposed erf Gelu that starts with the Div/Mul of step i (FusedErfGelu).
+  bool fuseErfGelu(size_t i, const ScaleFusionMatch& m);
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;

@@ -12,6 +12,7 @@ thread_local const FusedDepthwise* tlsDepthwise = nullptr;
 thread_local const FusedProject* tlsProject = nullptr;
 thread_local const Tensor* tlsUncheckedResidual = nullptr;
 thread_local const FusedSoftmax* tlsSoftmax = nullptr;
+thread_local const FusedErfGelu* tlsErfGelu = nullptr;
 }  // namespace
 
 FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
@@ -30,6 +31,7 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   tlsProject = nullptr;
   tlsUncheckedResidual = nullptr;
   tlsSoftmax = nullptr;
+  tlsErfGelu = nullptr;
   if (!f) return nullptr;
   tlsEpilogue = f->ep;
   if (f->residual && !f->hasProject && !f->hasSoftmax) {
@@ -46,6 +48,7 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   if (f->hasProject || f->hasSoftmax) tlsUncheckedResidual = f->residual;
   if (f->hasProject) tlsProject = &f->project;
   if (f->hasSoftmax) tlsSoftmax = &f->softmax;
+  if (f->hasErfGelu) tlsErfGelu = &f->erfGelu;
   return &tlsEpilogue;
 }
 
@@ -65,6 +68,8 @@ const FusedSoftmax* takenSoftmax(const Tensor** mask) {
   return p;
 }
 
+const FusedErfGelu* takenErfGelu() { return tlsState == State::Taken ? tlsErfGelu : nullptr; }
+
 void declineFusedEpilogue() {
   tlsState = State::Declined;
   tlsMaxPool = nullptr;
@@ -72,6 +77,7 @@ void declineFusedEpilogue() {
   tlsProject = nullptr;
   tlsUncheckedResidual = nullptr;
   tlsSoftmax = nullptr;
+  tlsErfGelu = nullptr;
 }
 
 }  // namespace npuconv

@@ -65,6 +65,18 @@ struct FusedSoftmax {
   int64_t opset = 13;
 };
 
+/// The decomposed erf Gelu fused into its first op, Div(X, c) or Mul(X, c): t = X / c (X * c),
+/// e = Erf(t), a = e + one, then one of the exporters' orders of the last two Muls by `half` and
+/// X: Mul(Mul(X, half), a) (lower-to-opset's), Mul(Mul(X, a), half) (PyTorch's) or
+/// Mul(Mul(a, half), X). One pass over X instead of five; each element rounded as the unfused
+/// ops round it (the Erf as the Erf kernel computes it). The constants are the model's own.
+struct FusedErfGelu {
+  enum class Order : uint8_t { XHalfThenA, XAThenHalf, AHalfThenX };
+  bool multiply = false;  // Mul(X, c) rather than Div(X, c)
+  float c = 1.0f, one = 1.0f, half = 0.5f;
+  Order order = Order::XHalfThenA;
+};
+
 struct FusedEpilogue {
   gemm::Epilogue ep;                 // bias / activation (ep.residual is filled in by take)
   const Tensor* residual = nullptr;  // a fused residual Add's other operand, added before `ep.act`
@@ -77,6 +89,8 @@ struct FusedEpilogue {
   FusedProject project;     // residual (its dims are checked by the kernel, not by take)
   bool hasSoftmax = false;  // then the kernel is a Div/Mul computing `softmax`; `residual` is
   FusedSoftmax softmax;     // its mask (unchecked by take), `ep` unused
+  bool hasErfGelu = false;  // then the kernel is a Div/Mul computing `erfGelu`; `ep` unused
+  FusedErfGelu erfGelu;
 };
 
 class FusedEpilogueScope {
@@ -114,6 +128,10 @@ const FusedProject* takenProject(const Tensor** residual);
 /// (its output 0 is then the Softmax's result), or nullptr; *mask is the fused Add's other
 /// operand (null: no Add), unchecked.
 const FusedSoftmax* takenSoftmax(const Tensor** mask);
+
+/// After takeFusedEpilogue returned an epilogue: the erf Gelu the Div/Mul kernel computes (its
+/// output 0 is then the Gelu's result), or nullptr.
+const FusedErfGelu* takenErfGelu();
 
 /// A kernel that took an epilogue but cannot apply it (a fused MaxPool on a geometry or type it
 /// does not handle) declines it after all: it computes the plain result and the executor runs

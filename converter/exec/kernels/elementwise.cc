@@ -13,6 +13,7 @@
 #include "converter/exec/kernel.h"
 #include "converter/exec/kernels/activation_simd.h"
 #include "converter/exec/kernels/broadcast.h"
+#include "converter/exec/kernels/erf_gelu_f32.h"
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/kernels/kernels.h"
 #include "converter/exec/kernels/scaled_softmax.h"
@@ -411,16 +412,21 @@ Status binaryKernel(KernelContext& ctx) {
 
 Status kAdd(KernelContext& ctx) { return binaryKernel<AddOp, kNumeric>(ctx); }
 Status kSub(KernelContext& ctx) { return binaryKernel<SubOp, kNumeric>(ctx); }
-/// Div or Mul offered a fused scaled Softmax (the executor checked that input 1 is a float32
-/// constant of one element): computes it, or declines and leaves the plain op to the caller.
-bool fusedScaledSoftmax(KernelContext& ctx) {
+/// Div or Mul offered a fused tail (the executor checked that input 1 is a one-element float32
+/// constant): a scaled Softmax or an erf Gelu. Computes it, or declines and leaves the plain op
+/// (and the executor the tail's steps).
+bool fusedScaleTail(KernelContext& ctx) {
   if (!ctx.hasInput(0) || !ctx.hasInput(1)) return false;
   const gemm::Epilogue* ep = takeFusedEpilogue(ctx.input(0)->dtype(), ctx.input(0)->dims());
   if (!ep) return false;
   const Tensor* mask = nullptr;
-  const FusedSoftmax* f = takenSoftmax(&mask);
+  const FusedSoftmax* softmax = takenSoftmax(&mask);
+  const FusedErfGelu* gelu = takenErfGelu();
   Tensor y;
-  if (!f || !nn::scaledSoftmaxF32(ctx.pool(), *ctx.input(0), *f, mask, y)) {
+  const bool done = softmax ? nn::scaledSoftmaxF32(ctx.pool(), *ctx.input(0), *softmax, mask, y)
+                    : gelu  ? nn::erfGeluF32(ctx.pool(), *ctx.input(0), *gelu, y)
+                            : false;
+  if (!done) {
     declineFusedEpilogue();
     return false;
   }
@@ -429,11 +435,11 @@ bool fusedScaledSoftmax(KernelContext& ctx) {
 }
 
 Status kMul(KernelContext& ctx) {
-  if (fusedScaledSoftmax(ctx)) return Status::ok();
+  if (fusedScaleTail(ctx)) return Status::ok();
   return binaryKernel<MulOp, kNumeric>(ctx);
 }
 Status kDiv(KernelContext& ctx) {
-  if (fusedScaledSoftmax(ctx)) return Status::ok();
+  if (fusedScaleTail(ctx)) return Status::ok();
   return binaryKernel<DivOp, kNumeric>(ctx);
 }
 Status kPRelu(KernelContext& ctx) {
