@@ -155,41 +155,12 @@ __attribute__((target("avx2"))) void requantizeRowTo8Avx2(const int32_t* v, int6
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void requantizeRowTo8Avx512(const int32_t* v, int64_t n, int32_t bias,
                                                                                  FixedMultiplier f, int32_t zy, int32_t lo,
                                                                                  int32_t hi, uint8_t* out) {
-  const int left = f.shift > 0 ? f.shift : 0;
-  const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
-  const __m512i vb = _mm512_set1_epi32(bias), vm = _mm512_set1_epi32(f.multiplier), zero = _mm512_setzero_si512();
-  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
-  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
-  const __m512i hiLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
-  const __m512i loLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
-  const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const auto maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
-  const __m512i mask = _mm512_set1_epi32(maskS), half = _mm512_set1_epi32(maskS >> 1), one = _mm512_set1_epi32(1);
-  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  const simd::QMul16 mul(f);
+  const simd::ClampZy16 clamp(zy, lo, hi);
+  const __m512i vb = _mm512_set1_epi32(bias);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512i a = _mm512_maskz_loadu_epi32(k, v + i);
-    __m512i s = _mm512_add_epi32(a, vb);
-    const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
-    s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
-    if (left) {
-      const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, hiLim), lt = _mm512_cmplt_epi32_mask(s, loLim);
-      s = _mm512_sll_epi32(s, leftC);
-      s = _mm512_mask_blend_epi32(gt, s, imax);
-      s = _mm512_mask_blend_epi32(lt, s, imin);
-    }
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
-    even = _mm512_srli_epi64(even, 31);
-    odd = _mm512_slli_epi64(odd, 1);
-    const __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-    const __m512i rem = _mm512_and_si512(h, mask);
-    const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
-    __m512i r = _mm512_sra_epi32(h, rightC);
-    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
-    r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, rlo), rhi), vzy);
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, r);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, clamp(mul(simd::satAdd16(_mm512_maskz_loadu_epi32(k, v + i), vb))));
   }
 }
 
@@ -200,44 +171,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueTileAvx512(con
                                                                              const int32_t* corr, const int32_t* bias,
                                                                              const FixedMultiplier* rq, int32_t zy, int32_t lo,
                                                                              int32_t hi, uint8_t* out) {
-  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
-  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  const simd::ClampZy16 clamp(zy, lo, hi);
   const __mmask16 k0 = cnt >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << cnt) - 1);
   const __mmask16 k1 = cnt >= 32 ? __mmask16(0xFFFF) : cnt <= 16 ? __mmask16(0) : static_cast<__mmask16>((1u << (cnt - 16)) - 1);
   for (int64_t r = 0; r < rn; ++r) {
-    const FixedMultiplier f = rq[r];
-    const int left = f.shift > 0 ? f.shift : 0;
-    const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
-    const __m512i vc = _mm512_set1_epi32(corr[r]), vb = _mm512_set1_epi32(bias[r]), vm = _mm512_set1_epi32(f.multiplier);
-    const auto maskS = static_cast<int32_t>((int64_t{1} << right) - 1);
-    const __m512i mask = _mm512_set1_epi32(maskS), half = _mm512_set1_epi32(maskS >> 1);
-    const __m128i leftC = _mm_cvtsi32_si128(left), rightC = _mm_cvtsi32_si128(right);
+    const simd::QMul16 mul(rq[r]);
+    const __m512i vc = _mm512_set1_epi32(corr[r]), vb = _mm512_set1_epi32(bias[r]);
     for (int h = 0; h < 2; ++h) {
       const __mmask16 k = h ? k1 : k0;
       if (!k) continue;
       const __m512i a = _mm512_add_epi32(_mm512_loadu_si512(tile + r * 32 + 16 * h), vc);
-      __m512i s = _mm512_add_epi32(a, vb);
-      const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
-      s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
-      if (left) {
-        const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left));
-        const __mmask16 lt = _mm512_cmplt_epi32_mask(s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left));
-        s = _mm512_sll_epi32(s, leftC);
-        s = _mm512_mask_blend_epi32(gt, s, imax);
-        s = _mm512_mask_blend_epi32(lt, s, imin);
-      }
-      __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
-      __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
-      const __m512i hm = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-      const __m512i rem = _mm512_and_si512(hm, mask);
-      const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(hm, 31));
-      __m512i v = _mm512_sra_epi32(hm, rightC);
-      v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, thr), v, one);
-      v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, rlo), rhi), vzy);
-      _mm512_mask_cvtepi32_storeu_epi8(out + r * 32 + 16 * h, k, v);
+      _mm512_mask_cvtepi32_storeu_epi8(out + r * 32 + 16 * h, k, clamp(mul(simd::satAdd16(a, vb))));
     }
   }
 }
@@ -399,7 +343,7 @@ constexpr std::array<LanesFn, sizeof...(I)> lanesTable(std::integer_sequence<int
 }
 constexpr std::array<LanesFn, kLanesP> kLanesKernels = lanesTable(std::make_integer_sequence<int, kLanesP>{});
 
-/// Per output channel, the requantization constants of QMul16 as lanes (channel-varying shifts).
+/// Per output channel, the requantization constants of simd::QMulLanes16 (channel-varying shifts).
 struct LaneRequant {
   std::vector<int32_t> corr, bias, mult, left, right, hiLim, loLim, mask, half;
   // cb = corr + bias (mod 2^32) where the bias cannot saturate: the true sum is at most
@@ -458,51 +402,22 @@ template <int P>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
                                                                         const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
                                                                         uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut) {
-  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-  const __m512i imax = _mm512_set1_epi32(std::numeric_limits<int32_t>::max());
-  const __m512i imin = _mm512_set1_epi32(std::numeric_limits<int32_t>::min());
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i rlo = _mm512_set1_epi32(lo - zy), rhi = _mm512_set1_epi32(hi - zy), vzy = _mm512_set1_epi32(zy);
+  const simd::ClampZy16 clamp(zy, lo, hi);
   const auto pmask = static_cast<__mmask16>((1u << P) - 1);
   for (int z = 0; z < 2 && z * 16 < nch; ++z) {
     const size_t o = static_cast<size_t>(o0 + 16 * z);
+    const simd::QMulLanes16 mul(lr.mult.data() + o, lr.left.data() + o, lr.right.data() + o, lr.hiLim.data() + o,
+                                lr.loLim.data() + o, lr.mask.data() + o, lr.half.data() + o);
     const __m512i vc = _mm512_loadu_si512(lr.corr.data() + o), vb = _mm512_loadu_si512(lr.bias.data() + o);
-    const __m512i vm = _mm512_loadu_si512(lr.mult.data() + o), vl = _mm512_loadu_si512(lr.left.data() + o);
-    const __m512i vr = _mm512_loadu_si512(lr.right.data() + o), vhi = _mm512_loadu_si512(lr.hiLim.data() + o);
-    const __m512i vlo = _mm512_loadu_si512(lr.loLim.data() + o), mask = _mm512_loadu_si512(lr.mask.data() + o);
-    const __m512i half = _mm512_loadu_si512(lr.half.data() + o);
-    const __m512i vmOdd = _mm512_srli_epi64(vm, 32);
-    const bool anyLeft = _mm512_test_epi32_mask(vl, vl) != 0, safe = lr.safe[o / 16] != 0;
     const __m512i vcb = _mm512_loadu_si512(lr.cb.data() + o);
+    const bool safe = lr.safe[o / 16] != 0;
     __m128i rows[16], cols[16];
     for (int p = 0; p < 16; ++p) rows[p] = _mm_setzero_si128();
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512i t = _mm512_loadu_si512(tile + p * 32 + 16 * z);
-      __m512i s;
-      if (safe) {
-        s = _mm512_add_epi32(t, vcb);
-      } else {
-        const __m512i a = _mm512_add_epi32(t, vc);
-        s = _mm512_add_epi32(a, vb);
-        const __mmask16 ovf = _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(a, s), _mm512_xor_si512(vb, s)), zero);
-        s = _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), imax));
-      }
-      if (anyLeft) {
-        const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, vhi), lt = _mm512_cmplt_epi32_mask(s, vlo);
-        s = _mm512_sllv_epi32(s, vl);
-        s = _mm512_mask_blend_epi32(gt, s, imax);
-        s = _mm512_mask_blend_epi32(lt, s, imin);
-      }
-      const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
-      const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vmOdd), nudge);
-      const __m512i hm = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-      const __m512i rem = _mm512_and_si512(hm, mask);
-      const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(hm, 31));
-      __m512i v = _mm512_srav_epi32(hm, vr);
-      v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, thr), v, one);
-      v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, rlo), rhi), vzy);
-      rows[p] = _mm512_cvtepi32_epi8(v);
+      const __m512i s = safe ? _mm512_add_epi32(t, vcb) : simd::satAdd16(_mm512_add_epi32(t, vc), vb);
+      rows[p] = _mm512_cvtepi32_epi8(clamp(mul(s)));
     }
     const int64_t cn = std::min<int64_t>(16, nch - 16 * z);
     if (gemmOut) {  // y [M][N]: each pixel's (row's) channels are contiguous already

@@ -1,7 +1,7 @@
-// int_simd.h - fixed_point.h's arithmetic on eight int32 lanes (AVX2), lane for lane the same bits
-// as the scalar functions: for the integer kernels' requantization (int_gemm.cc) and the
-// elementwise integer ops (int_kernels.cc). Only for functions compiled with target("avx2") and
-// called when the CPU has it.
+// int_simd.h - fixed_point.h's arithmetic on eight int32 lanes (AVX2) and on sixteen (AVX-512),
+// lane for lane the same bits as the scalar functions: for the integer kernels' requantization
+// (int_gemm.cc) and the elementwise integer ops (int_kernels.cc). Only for functions compiled with
+// the matching target ("avx2", "avx512f,avx512bw,avx512vl") and called when the CPU has it.
 #pragma once
 
 #include <immintrin.h>
@@ -99,15 +99,34 @@ NPU_AVX512 __m512i satAdd16(__m512i a, __m512i b) {
   return _mm512_mask_blend_epi32(ovf, s, _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(std::numeric_limits<int32_t>::max())));
 }
 
-struct QMul16 {
-  int left = 0;
-  __m512i vm, hiLim, loLim, nudge, mask, half;
-  __m128i leftC, rightC;
+/// The shift count operand of QMul16T: a vector type as a template argument would lose its
+/// attributes (GCC warns), so it is chosen by specialization.
+template <bool PerLane>
+struct ShiftCount16 {
+  using type = __m128i;
+};
+template <>
+struct ShiftCount16<true> {
+  using type = __m512i;
+};
 
-  NPU_AVX512 explicit QMul16(FixedMultiplier f) {
-    left = f.shift > 0 ? f.shift : 0;
+/// multiplyByQuantizedMultiplier on sixteen lanes. PerLane false: one FixedMultiplier for all
+/// lanes (shift counts in an xmm); true: each lane its own multiplier and shifts (variable
+/// shifts), loaded from per-lane constants (int_gemm.cc's Lanes epilogue: a lane per channel).
+template <bool PerLane>
+struct QMul16T {
+  using Count = typename ShiftCount16<PerLane>::type;
+  bool anyLeft = false;
+  __m512i vm, vmOdd, hiLim, loLim, nudge, mask, half;
+  Count leftC, rightC;
+
+  NPU_AVX512 explicit QMul16T(FixedMultiplier f)
+    requires(!PerLane)
+  {
+    const int left = f.shift > 0 ? f.shift : 0;
     const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
-    vm = _mm512_set1_epi32(f.multiplier);
+    anyLeft = left != 0;
+    vm = vmOdd = _mm512_set1_epi32(f.multiplier);
     hiLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
     loLim = _mm512_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
     nudge = _mm512_set1_epi64(int64_t{1} << 30);
@@ -118,22 +137,46 @@ struct QMul16 {
     rightC = _mm_cvtsi32_si128(right);
   }
 
+  /// Sixteen lanes of each constant as the uniform constructor derives them from one multiplier:
+  /// the multiplier, left and right shift, INT32_MAX >> left, INT32_MIN >> left, 2^right - 1 and
+  /// (2^right - 1) >> 1.
+  NPU_AVX512 QMul16T(const int32_t* mult, const int32_t* left, const int32_t* right, const int32_t* hiLimits,
+                     const int32_t* loLimits, const int32_t* masks, const int32_t* halves)
+    requires PerLane
+  {
+    vm = _mm512_loadu_si512(mult);
+    vmOdd = _mm512_srli_epi64(vm, 32);
+    leftC = _mm512_loadu_si512(left);
+    rightC = _mm512_loadu_si512(right);
+    anyLeft = _mm512_test_epi32_mask(leftC, leftC) != 0;
+    hiLim = _mm512_loadu_si512(hiLimits);
+    loLim = _mm512_loadu_si512(loLimits);
+    nudge = _mm512_set1_epi64(int64_t{1} << 30);
+    mask = _mm512_loadu_si512(masks);
+    half = _mm512_loadu_si512(halves);
+  }
+
   NPU_AVX512 __m512i operator()(__m512i s) const {
-    if (left) {
+    if (anyLeft) {
       const __mmask16 gt = _mm512_cmpgt_epi32_mask(s, hiLim), lt = _mm512_cmplt_epi32_mask(s, loLim);
-      s = _mm512_sll_epi32(s, leftC);
+      if constexpr (PerLane) s = _mm512_sllv_epi32(s, leftC);
+      else s = _mm512_sll_epi32(s, leftC);
       s = _mm512_mask_blend_epi32(gt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
       s = _mm512_mask_blend_epi32(lt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
     }
     const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
-    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vm), nudge);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vmOdd), nudge);
     const __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
     const __m512i rem = _mm512_and_si512(h, mask);
     const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
-    const __m512i r = _mm512_sra_epi32(h, rightC);
+    __m512i r;
+    if constexpr (PerLane) r = _mm512_srav_epi32(h, rightC);
+    else r = _mm512_sra_epi32(h, rightC);
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
   }
 };
+using QMul16 = QMul16T<false>;
+using QMulLanes16 = QMul16T<true>;
 
 struct ClampZy16 {
   __m512i lo, hi, zy;

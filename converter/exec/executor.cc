@@ -441,14 +441,7 @@ void Executor::planFusions() {
       fm.padBegin[ax] = pads[ax];
       fm.padEnd[ax] = pads[ax + 2];
     }
-    if (s.fusesActivation) {
-      s.fusedSteps.push_back(it->second);
-      s.fusedAway.push_back(tail);
-      s.fusedOutSlot = p.outputSlots[0];
-      p.skippedWhenFused = true;
-    } else {
-      fuseInto(s, gemm::Epilogue{}, {it->second});
-    }
+    fuseTailStep(s, it->second, tail);
     s.fused.hasMaxPool = true;
     s.fused.maxPool = fm;
     return true;
@@ -521,16 +514,7 @@ void Executor::planFusions() {
       fd.padEnd[ax] = pads[ax + 2];
     }
     if (d.fusesActivation) fd.act = d.fused.ep;
-    const int64_t outSlot = d.fusesActivation ? d.fusedOutSlot : d.outputSlots[0];
-    if (s.fusesActivation) {
-      s.fusedSteps.push_back(it->second);
-      s.fusedAway.push_back(tail);
-      d.skippedWhenFused = true;
-    } else {
-      fuseInto(s, gemm::Epilogue{}, {it->second});
-    }
-    if (d.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), d.fusedAway.begin(), d.fusedAway.end());
-    s.fusedOutSlot = outSlot;
+    fuseTailStep(s, it->second, tail);
     s.fused.hasDepthwise = true;
     s.fused.depthwise = fd;
     return true;
@@ -539,8 +523,9 @@ void Executor::planFusions() {
     if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseDepthwise(i);
   // [pointwise Conv [-> activation] ->] depthwise Conv [-> activation] -> pointwise Conv
   // [+ residual Add] [-> activation] (the block's project Conv): the first Conv's kernel runs it
-  // on each band of depthwise output while that is in cache. The project step keeps its own residual / activation fusion: if the kernel declines,
-  // every fused step runs as planned. Its residual operand must exist before the expand step runs.
+  // on each band of depthwise output while that is in cache. The project step keeps its own
+  // residual / activation fusion: if the kernel declines, every fused step runs as planned. Its
+  // residual operand must exist before the expand step runs.
   auto fuseProject = [&](size_t i) -> bool {
     Step& s = steps_[i];
     if (s.fused.hasProject || s.fused.hasMaxPool || s.residualRef.slot >= 0 || s.outputSlots.size() != 1 ||
@@ -605,18 +590,8 @@ void Executor::planFusions() {
       fp.act = q.fused.ep;
     }
     fp.cache = &q.cache;
-    if (!s.fusesActivation) {  // a depthwise Conv without an activation: nothing fused yet
-      s.fusesActivation = true;
-      s.fused.ep = gemm::Epilogue{};
-      s.fusedSteps.clear();
-      s.fusedAway.clear();
-    }
-    s.fusedSteps.push_back(qi);
-    s.fusedAway.push_back(dwOut);
-    if (q.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), q.fusedAway.begin(), q.fusedAway.end());
-    s.fusedOutSlot = q.fusesActivation ? q.fusedOutSlot : q.outputSlots[0];
+    fuseTailStep(s, qi, dwOut);
     s.residualRef = q.residualRef;
-    q.skippedWhenFused = true;
     s.fused.hasProject = true;
     s.fused.project = std::move(fp);
     return true;
@@ -789,6 +764,21 @@ void Executor::fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> s
   s.fusedAway = {s.node->result(0)};
   for (size_t j = 0; j + 1 < skipped.size(); ++j) s.fusedAway.push_back(steps_[skipped[j]].node->result(0));
   s.fusedSteps = std::move(skipped);
+}
+
+void Executor::fuseTailStep(Step& s, size_t t, const Value* tail) {
+  Step& f = steps_[t];
+  if (!s.fusesActivation) {  // nothing fused into s yet: an identity epilogue, then step t
+    s.fusesActivation = true;
+    s.fused.ep = gemm::Epilogue{};
+    s.fusedSteps.clear();
+    s.fusedAway.clear();
+  }
+  s.fusedSteps.push_back(t);
+  s.fusedAway.push_back(tail);
+  if (f.fusesActivation) s.fusedAway.insert(s.fusedAway.end(), f.fusedAway.begin(), f.fusedAway.end());
+  s.fusedOutSlot = f.fusesActivation ? f.fusedOutSlot : f.outputSlots[0];
+  f.skippedWhenFused = true;
 }
 
 Expected<Executor*> Executor::subExecutor(const Graph& body) const {

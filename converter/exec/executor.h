@@ -111,6 +111,9 @@ class Executor {
   void planFusions();
   /// Makes `s` compute the steps `skipped` (in order; the last one's result is s's) through `ep`.
   void fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped);
+  /// Makes `s`, whose last computed value is `tail`, also compute step t (tail's one consumer,
+  /// with the steps fused into t): tail is never materialized and t's final result is s's.
+  void fuseTailStep(Step& s, size_t t, const Value* tail);
   /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
   bool fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
   struct ScaleFusionMatch;

@@ -8,16 +8,11 @@
 
 #include <cmath>
 
-#include <fmt/format.h>
-
 #include "converter/device/interpreter.h"
 #include "converter/exec/executor.h"
-#include "formats/blob/blob_reader.h"
-#include "formats/npy/npy.h"
 #include "formats/onnx/onnx_reader.h"
-#include "formats/onnx/onnx_writer.h"
+#include "tests/formats/blob_test_util.h"
 #include "tests/support/test_util.h"
-#include "tests/support/zoo.h"
 
 namespace npuconv {
 namespace {
@@ -35,21 +30,10 @@ g (float[1, 2, 4, 4] X) => (float[1, 3, 4, 4] Y)
   Y = Relu (C)
 }
 )");
-  ASSERT_TRUE(writeOnnx(m, dir / "float.onnx").hasValue());
-  test::SplitMix64 rng(5);
-  std::vector<float> xs(8 * 2 * 4 * 4);
-  for (float& v : xs) v = rng.uniform() * 4 - 2;
-  const std::vector<int64_t> calibDims = {8, 1, 2, 4, 4};
-  ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, calibDims, xs.data()).isOk());
-  std::string err;
-  const std::string cmd = fmt::format("'{}' convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0 --threads 1",
-                                      test::npuconvBinary(), (dir / "float.onnx").string(), (dir / "out").string(),
-                                      (dir / "x.npy").string());
-  ASSERT_EQ(test::runCommand(cmd, nullptr, &err), 0) << cmd << "\n" << err;
-
-  auto blob = readBlob(dir / "out/model.npub");
-  ASSERT_TRUE(blob.hasValue()) << blob.status().toString();
-  const device::Program& p = blob->program;
+  auto conv = test::convertInt8WithRandomCalib(m, dir, {1, 2, 4, 4}, 8, 5);
+  ASSERT_TRUE(conv.hasValue()) << conv.status().toString();
+  const std::vector<float>& xs = conv->calib;
+  const device::Program& p = conv->blob.program;
   float outStep = 0;
   bool integerConv = false;
   for (const device::Op& op : p.ops) {

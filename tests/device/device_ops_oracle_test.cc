@@ -11,9 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "converter/device/interpreter.h"
-#include "formats/blob/blob_reader.h"
-#include "formats/npy/npy.h"
-#include "formats/onnx/onnx_writer.h"
+#include "tests/formats/blob_test_util.h"
 #include "tests/support/test_util.h"
 #include "tests/support/zoo.h"
 
@@ -43,21 +41,10 @@ TEST_P(DeviceOpOracle, IntegerOpWithinOneStepOfOrt) {
   const fs::path dir = test::tempDir("device_op_" + c.name);
   Model m = test::parseModel(c.text);
   test::bindRandomWeights(m, 11);
-  ASSERT_TRUE(writeOnnx(m, dir / "float.onnx").hasValue());
-  test::SplitMix64 rng(3);
-  std::vector<int64_t> calibDims = {8};
-  calibDims.insert(calibDims.end(), c.inputDims.begin(), c.inputDims.end());
-  std::vector<float> xs(static_cast<size_t>(elementCount(calibDims)));
-  for (float& v : xs) v = rng.uniform() * 4 - 2;
-  ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, calibDims, xs.data()).isOk());
-  std::string err;
-  const std::string cmd = fmt::format("'{}' convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0 --threads 1",
-                                      test::npuconvBinary(), (dir / "float.onnx").string(), (dir / "out").string(),
-                                      (dir / "x.npy").string());
-  ASSERT_EQ(test::runCommand(cmd, nullptr, &err), 0) << cmd << "\n" << err;
-  auto blob = readBlob(dir / "out/model.npub");
-  ASSERT_TRUE(blob.hasValue()) << blob.status().toString();
-  const device::Program& p = blob->program;
+  auto conv = test::convertInt8WithRandomCalib(m, dir, c.inputDims, 8, 3);
+  ASSERT_TRUE(conv.hasValue()) << conv.status().toString();
+  const std::vector<float>& xs = conv->calib;
+  const device::Program& p = conv->blob.program;
   bool found = false;
   for (const device::Op& op : p.ops) found |= op.code == c.expect;
   ASSERT_TRUE(found) << "no " << device::opCodeName(c.expect) << " in the blob";
@@ -72,6 +59,7 @@ TEST_P(DeviceOpOracle, IntegerOpWithinOneStepOfOrt) {
   fs::create_directories(dir / "ortin");
   Status written = test::writeRawInputs({{"x", x}}, dir / "ortin");
   ASSERT_TRUE(written.isOk()) << written.toString();
+  std::string err;
   const std::string ort = fmt::format("node '{}' --model '{}' --inputs '{}' --outdir '{}'",
                                       (test::sourceDir() / "tests/oracle/ort_run.js").string(), (dir / "out/model.onnx").string(),
                                       (dir / "ortin/inputs.json").string(), (dir / "ort").string());

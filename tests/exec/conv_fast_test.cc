@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <span>
 #include <sstream>
 #include <vector>
 
@@ -145,49 +146,10 @@ std::vector<float> runDepthwiseWith(const Dw& d, const std::string& act, bool re
   return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
 }
 
-TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
-  // Where the CPU has AVX-512 the per-plane kernel computes 16 columns per vector (blocks of 1,
-  // 2 or 4 vectors, moved back at the right and bottom edges) with the same sums in the same
-  // order as the AVX2 kernel's 8-column blocks: the two must agree bit for bit, with fused
-  // activations (on 16 lanes and through the 8-lane halves) and a fused residual.
-  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const Dw cases[] = {
-      {1, 3, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, true}, {1, 2, 1, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, true},
-      {2, 3, 1, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, true},   {1, 3, 1, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, true},
-      {1, 2, 1, 33, 40, 5, 5, 2, 2, 2, 1, 1, 2, true},   {1, 3, 1, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},
-      {1, 2, 1, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, true},
-  };
-  for (const Dw& d : cases)
-    for (const std::string act : {"", "Clip", "HardSwish"})
-      for (bool residual : {false, true}) {
-        if (residual && (d.sh != 1 || d.sw != 1 || d.pt * 2 + 1 != d.kh)) continue;
-        SCOPED_TRACE(std::to_string(d.h) + "x" + std::to_string(d.w) + " k" + std::to_string(d.kh) + " s" +
-                     std::to_string(d.sh) + " " + act + (residual ? " +residual" : ""));
-        const std::vector<float> want = runDepthwiseWith(d, act, residual, gemm::Isa::Avx2, 1);
-        for (int threads : {1, 2}) {
-          const std::vector<float> got = runDepthwiseWith(d, act, residual, gemm::Isa::Avx512, threads);
-          ASSERT_EQ(got.size(), want.size());
-          ASSERT_FALSE(want.empty());
-          size_t diff = 0;
-          for (size_t i = 0; i < want.size(); ++i) diff += std::memcmp(&want[i], &got[i], sizeof(float)) != 0;
-          EXPECT_EQ(diff, 0u) << threads << " threads";
-        }
-      }
-}
-
-TEST(ConvFastDepthwise, Avx512SmallMapBlocksMatchAvx2Bitwise) {
-  // Maps narrower than 16 columns (the 8-channel interleaved kernel): with AVX-512 at stride 1
-  // one vector holds two neighbouring positions of the 8 channels (rows of 8 and of 4 positions
-  // per block pair, moved back at the edges); same sums as the AVX2 loop, bit for bit. Odd and
-  // even heights, two rows, widths 4-15, 3x3 and 5x5, partial channel blocks, and stride 2 (AVX2
-  // loop on both sides), with fused activations and a residual.
-  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  const Dw cases[] = {
-      {1, 16, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, true}, {1, 24, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true},
-      {2, 8, 1, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 16, 1, 2, 9, 3, 3, 1, 1, 1, 1, 1, 1, false},
-      {1, 12, 1, 9, 15, 5, 5, 1, 1, 2, 2, 2, 2, true},  {1, 16, 1, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true},
-      {2, 16, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, true},
-  };
+/// Every case of `cases` with each fused activation ("", Clip, HardSwish) and, where the output
+/// has X's shape, a fused residual: the AVX-512 kernels at 1 and 2 threads against AVX2 at one
+/// thread, bit for bit.
+void expectAvx512MatchesAvx2Bitwise(std::span<const Dw> cases) {
   for (const Dw& d : cases)
     for (const std::string act : {"", "Clip", "HardSwish"})
       for (bool residual : {false, true}) {
@@ -204,6 +166,37 @@ TEST(ConvFastDepthwise, Avx512SmallMapBlocksMatchAvx2Bitwise) {
           EXPECT_EQ(diff, 0u) << threads << " threads";
         }
       }
+}
+
+TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
+  // Where the CPU has AVX-512 the per-plane kernel computes 16 columns per vector (blocks of 1,
+  // 2 or 4 vectors, moved back at the right and bottom edges) with the same sums in the same
+  // order as the AVX2 kernel's 8-column blocks: the two must agree bit for bit, with fused
+  // activations (on 16 lanes and through the 8-lane halves) and a fused residual.
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Dw cases[] = {
+      {1, 3, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, true}, {1, 2, 1, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {2, 3, 1, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, true},   {1, 3, 1, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, true},
+      {1, 2, 1, 33, 40, 5, 5, 2, 2, 2, 1, 1, 2, true},   {1, 3, 1, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 2, 1, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, true},
+  };
+  expectAvx512MatchesAvx2Bitwise(cases);
+}
+
+TEST(ConvFastDepthwise, Avx512SmallMapBlocksMatchAvx2Bitwise) {
+  // Maps narrower than 16 columns (the 8-channel interleaved kernel): with AVX-512 at stride 1
+  // one vector holds two neighbouring positions of the 8 channels (rows of 8 and of 4 positions
+  // per block pair, moved back at the edges); same sums as the AVX2 loop, bit for bit. Odd and
+  // even heights, two rows, widths 4-15, 3x3 and 5x5, partial channel blocks, and stride 2 (AVX2
+  // loop on both sides), with fused activations and a residual.
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Dw cases[] = {
+      {1, 16, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2, 2, true}, {1, 24, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {2, 8, 1, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 16, 1, 2, 9, 3, 3, 1, 1, 1, 1, 1, 1, false},
+      {1, 12, 1, 9, 15, 5, 5, 1, 1, 2, 2, 2, 2, true},  {1, 16, 1, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {2, 16, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, true},
+  };
+  expectAvx512MatchesAvx2Bitwise(cases);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // remainder; the step timer shows whether the MaxPool was computed by the Conv's step.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <string>
@@ -47,50 +48,24 @@ std::string modelText(const PoolFusionCase& k, bool indices = false) {
          "}, float lo = {-0.3}, float hi = {0.7}>\n{\n" + body + "}\n";
 }
 
-struct PoolFusionOutcome {
-  std::vector<float> y;
-  std::vector<int64_t> dims;
-  bool poolFused = false;  // the MaxPool was computed by the Conv's step
-};
-
 /// typeBatch: type the activation's result "A" as [n, ?, ?, ?] (otherwise its shape is unknown).
-PoolFusionOutcome runPoolFusion(const std::string& text, const PoolFusionCase& k, bool observe, int threads, bool typeBatch = false) {
-  PoolFusionOutcome r;
-  auto model = parseOnnxText(text);
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return r;
-  if (typeBatch) {
-    Value* a = model->graph->findValue("A");
-    EXPECT_NE(a, nullptr);
-    if (a) a->mutableType().shape = Shape{Dim(k.n), Dim(), Dim(), Dim()};
-  }
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return r;
-  if (observe) (*exec)->setObserver([](const Node&, size_t, const Tensor&) {});
-  (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double) {
-    if (node.is("Conv"))
-      for (const Node* f : fused) r.poolFused |= f->is("MaxPool");
+/// fused: the MaxPool was computed by the Conv's step.
+test::FusionRunOutcome runPoolFusion(const std::string& text, const PoolFusionCase& k, bool observe, int threads,
+                                     bool typeBatch = false) {
+  test::FusionRunSpec spec{.text = text, .inputs = {{"X", {k.n, k.c, k.h, k.w}}}, .seed = 3, .threads = threads,
+                           .observeAll = observe};
+  if (typeBatch)
+    spec.edit = [&k](Model& m) {
+      Value* a = m.graph->findValue("A");
+      EXPECT_NE(a, nullptr);
+      if (a) a->mutableType().shape = Shape{Dim(k.n), Dim(), Dim(), Dim()};
+    };
+  return test::runFusionCase(spec, [](const Node& node, const std::vector<const Node*>& fused) {
+    return node.is("Conv") && std::any_of(fused.begin(), fused.end(), [](const Node* f) { return f->is("MaxPool"); });
   });
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(-2.f, 2.f);
-  std::vector<float> x(size_t(k.n * k.c * k.h * k.w));
-  for (float& v : x) v = u(rng);
-  NamedTensors feeds;
-  feeds["X"] = Tensor::fromValues<float>(DType::F32, {k.n, k.c, k.h, k.w}, std::span<const float>(x));
-  // Twice: the second run reuses the buffer pool's blocks (the scratch map among them).
-  for (int rep = 0; rep < 2; ++rep) {
-    auto out = (*exec)->run(feeds);
-    EXPECT_TRUE(out.hasValue()) << out.status().toString();
-    if (!out) return r;
-    const Tensor& y = out->at("Y");
-    r.dims = y.dims();
-    r.y.assign(y.data<float>(), y.data<float>() + y.numElements());
-  }
-  return r;
 }
 
-void expectPoolFusionBitIdentical(const PoolFusionOutcome& fused, const PoolFusionOutcome& plain) {
+void expectPoolFusionBitIdentical(const test::FusionRunOutcome& fused, const test::FusionRunOutcome& plain) {
   ASSERT_FALSE(plain.y.empty());
   ASSERT_EQ(fused.dims, plain.dims);
   ASSERT_EQ(fused.y.size(), plain.y.size());
@@ -120,11 +95,11 @@ TEST(ExecConvMaxPoolFusion, MatchesUnfusedRunOnEveryConvPath) {
   for (const PoolFusionCase& k : cases) {
     const std::string text = modelText(k);
     SCOPED_TRACE(text.substr(text.find("{\n")));
-    const PoolFusionOutcome plain = runPoolFusion(text, k, true, 2);
-    EXPECT_FALSE(plain.poolFused);
+    const test::FusionRunOutcome plain = runPoolFusion(text, k, true, 2);
+    EXPECT_FALSE(plain.fused);
     for (int threads : {1, 2}) {
-      const PoolFusionOutcome fused = runPoolFusion(text, k, false, threads);
-      EXPECT_TRUE(fused.poolFused) << threads << " threads";
+      const test::FusionRunOutcome fused = runPoolFusion(text, k, false, threads);
+      EXPECT_TRUE(fused.fused) << threads << " threads";
       expectPoolFusionBitIdentical(fused, plain);
     }
   }
@@ -150,13 +125,13 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   for (const Variant& v : variants) {
     SCOPED_TRACE(v.why);
     const std::string text = modelText(v.k, v.indices);
-    const PoolFusionOutcome plain = runPoolFusion(text, v.k, true, 2), other = runPoolFusion(text, v.k, false, 2);
-    EXPECT_FALSE(other.poolFused);
+    const test::FusionRunOutcome plain = runPoolFusion(text, v.k, true, 2), other = runPoolFusion(text, v.k, false, 2);
+    EXPECT_FALSE(other.fused);
     expectPoolFusionBitIdentical(other, plain);
   }
   // The base case itself is fused (so the variants above test the conditions, not a dead path).
   const std::string text = modelText(base);
-  EXPECT_TRUE(runPoolFusion(text, base, false, 2).poolFused);
+  EXPECT_TRUE(runPoolFusion(text, base, false, 2).fused);
   // A batch of one known from the IR (the Relu's result typed [1, ?, ?, ?], as after shape
   // inference): not fused; the same model with a batch of 3 typed so is.
   PoolFusionCase one = base;
@@ -164,10 +139,10 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   {
     SCOPED_TRACE("batch of one");
     const std::string oneText = modelText(one);
-    const PoolFusionOutcome plain = runPoolFusion(oneText, one, true, 2, true), other = runPoolFusion(oneText, one, false, 2, true);
-    EXPECT_FALSE(other.poolFused);
+    const test::FusionRunOutcome plain = runPoolFusion(oneText, one, true, 2, true), other = runPoolFusion(oneText, one, false, 2, true);
+    EXPECT_FALSE(other.fused);
     expectPoolFusionBitIdentical(other, plain);
-    EXPECT_TRUE(runPoolFusion(text, base, false, 2, true).poolFused);
+    EXPECT_TRUE(runPoolFusion(text, base, false, 2, true).fused);
   }
   // float16 (its type unknown in the IR, so the fusion is planned): the kernel declines at run
   // time and the executor runs the Relu and the MaxPool itself.
@@ -178,8 +153,8 @@ TEST(ExecConvMaxPoolFusion, NotFusedWhereTheKernelCannotOrShouldNot) {
   half.replace(half.find("  Y = MaxPool"), 13, "  P = MaxPool");
   half.replace(half.find("}\n", half.find("P = MaxPool")), 0, "  Y = Cast <to = 1> (P)\n");
   SCOPED_TRACE(half.substr(half.find("{\n")));
-  const PoolFusionOutcome plain = runPoolFusion(half, base, true, 2), declined = runPoolFusion(half, base, false, 2);
-  EXPECT_FALSE(declined.poolFused);
+  const test::FusionRunOutcome plain = runPoolFusion(half, base, true, 2), declined = runPoolFusion(half, base, false, 2);
+  EXPECT_FALSE(declined.fused);
   expectPoolFusionBitIdentical(declined, plain);
 }
 

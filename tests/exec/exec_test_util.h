@@ -1,9 +1,16 @@
-// exec_test_util.h - ONNX text pieces the executor's fusion tests build their models from.
+// exec_test_util.h - ONNX text pieces the executor's fusion tests build their models from, and
+// the runner that executes one fusion case.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "converter/exec/executor.h"
+#include "converter/ir/model.h"
 
 namespace npuconv::test {
 
@@ -15,5 +22,31 @@ std::string randomValuesText(std::mt19937& rng, int64_t count, float scale);
 /// "Clip" uses initializers named lo and hi, "HardSwish" is written as PyTorch exports it
 /// (Mul(x, HardSigmoid<1/6, 1/2>(x)), through a value named out + "h").
 std::string activationText(const std::string& act, const std::string& out, const std::string& in);
+
+/// One run of a fusion case: how the model is fed and watched.
+struct FusionRunSpec {
+  std::string text{};  // the model in ONNX text syntax, output "Y"
+  /// Float inputs by name and dims, drawn in this order from U(-2, 2) (one std::mt19937 of seed).
+  std::vector<std::pair<std::string, std::vector<int64_t>>> inputs{};
+  uint32_t seed = 5;
+  int threads = 1;
+  bool observeAll = false;  // an observer of every value (the executor then fuses nothing)
+  std::string watch{};      // else, when set: an observer of this value only, which must see it
+  std::function<void(Model&)> edit{};  // applied to the parsed model before the executor is made
+};
+
+/// What the second run produced, and whether `fusedWhen` held for a step of either run.
+struct FusionRunOutcome {
+  std::vector<float> y;
+  std::vector<int64_t> dims;
+  bool fused = false;
+};
+
+/// Called by the step timer with each step's node and the nodes fused into it.
+using FusedWhen = std::function<bool(const Node& node, const std::vector<const Node*>& fused)>;
+
+/// Runs spec's model twice (the second run reuses the buffer pool's blocks and the kernels'
+/// scratch) and returns Y of the second; failures are test failures (and an empty y).
+FusionRunOutcome runFusionCase(const FusionRunSpec& spec, const FusedWhen& fusedWhen);
 
 }  // namespace npuconv::test

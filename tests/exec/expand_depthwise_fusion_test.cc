@@ -9,6 +9,7 @@
 // depthwise kernel). The step timer shows whether the depthwise Conv ran in the 1x1 Conv's step.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,41 +54,14 @@ std::string expandDwModel(const ExpandDwCase& k) {
          "] B2 = {" + b2 + "}, float lo = {0}, float hi = {6}>\n{\n" + body + "}\n";
 }
 
-struct ExpandDwOutcome {
-  std::vector<float> y;
-  std::vector<int64_t> dims;
-  bool dwFused = false;  // the depthwise Conv ran in the 1x1 Conv's step
-};
-
-ExpandDwOutcome runExpandDw(const ExpandDwCase& k, bool observe, int threads) {
-  ExpandDwOutcome r;
-  auto model = parseOnnxText(expandDwModel(k));
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return r;
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return r;
-  if (observe) (*exec)->setObserver([](const Node&, size_t, const Tensor&) {});
-  (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double) {
-    if (node.is("Conv") && node.result(0) && node.result(0)->name() == "E")
-      for (const Node* f : fused) r.dwFused |= f->is("Conv");
-  });
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> u(-2.f, 2.f);
-  std::vector<float> x(size_t(k.n * k.c * k.h * k.w));
-  for (float& v : x) v = u(rng);
-  NamedTensors feeds;
-  feeds["X"] = Tensor::fromValues<float>(DType::F32, {k.n, k.c, k.h, k.w}, std::span<const float>(x));
-  // Twice: the second run reuses the buffer pool's blocks and the per-thread band scratch.
-  for (int rep = 0; rep < 2; ++rep) {
-    auto out = (*exec)->run(feeds);
-    EXPECT_TRUE(out.hasValue()) << out.status().toString();
-    if (!out) return r;
-    const Tensor& y = out->at("Y");
-    r.dims = y.dims();
-    r.y.assign(y.data<float>(), y.data<float>() + y.numElements());
-  }
-  return r;
+/// fused: the depthwise Conv ran in the 1x1 Conv's step.
+test::FusionRunOutcome runExpandDw(const ExpandDwCase& k, bool observe, int threads) {
+  return test::runFusionCase(
+      {.text = expandDwModel(k), .inputs = {{"X", {k.n, k.c, k.h, k.w}}}, .seed = 5, .threads = threads, .observeAll = observe},
+      [](const Node& node, const std::vector<const Node*>& fused) {
+        return node.is("Conv") && node.result(0) && node.result(0)->name() == "E" &&
+               std::any_of(fused.begin(), fused.end(), [](const Node* f) { return f->is("Conv"); });
+      });
 }
 
 TEST(ExecExpandDepthwiseFusion, MatchesUnfusedRunBitForBit) {
@@ -111,12 +85,12 @@ TEST(ExecExpandDepthwiseFusion, MatchesUnfusedRunBitForBit) {
     SCOPED_TRACE(expandDwModel(k).substr(0, 0) + "c=" + std::to_string(k.c) + " m=" + std::to_string(k.m) + " " +
                  std::to_string(k.h) + "x" + std::to_string(k.w) + " k=" + std::to_string(k.k) +
                  " s=" + std::to_string(k.stride) + " " + k.act1 + "/" + k.act2);
-    const ExpandDwOutcome plain = runExpandDw(k, true, 1);
+    const test::FusionRunOutcome plain = runExpandDw(k, true, 1);
     ASSERT_FALSE(plain.y.empty());
-    EXPECT_FALSE(plain.dwFused);
+    EXPECT_FALSE(plain.fused);
     for (int threads : {1, 2}) {
-      const ExpandDwOutcome fused = runExpandDw(k, false, threads);
-      EXPECT_TRUE(fused.dwFused) << threads << " threads";
+      const test::FusionRunOutcome fused = runExpandDw(k, false, threads);
+      EXPECT_TRUE(fused.fused) << threads << " threads";
       ASSERT_EQ(fused.dims, plain.dims);
       ASSERT_EQ(fused.y.size(), plain.y.size());
       size_t diff = 0;

@@ -9,6 +9,7 @@
 // the other. An observer of the depthwise or the project output turns the fusion off.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -64,59 +65,20 @@ std::string blockModel(const BlockCase& k) {
          test::randomValuesText(rng, k.p, 0.5f) + "}, float lo = {0}, float hi = {6}>\n{\n" + body + "}\n";
 }
 
-struct BlockOutcome {
-  std::vector<float> y;
-  std::vector<int64_t> dims;
-  bool projectFused = false;  // the project Conv ran in the expand Conv's step
-};
-
-/// observe: 0 none, 1 every value (no fusion), 2 only the named value `watch`.
-BlockOutcome runBlock(const BlockCase& k, int observe, int threads, const std::string& watch = "") {
-  BlockOutcome r;
-  auto model = parseOnnxText(blockModel(k));
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return r;
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return r;
-  if (observe == 1) (*exec)->setObserver([](const Node&, size_t, const Tensor&) {});
-  bool saw = false;
-  if (observe == 2) {
-    const Value* v = model->graph->findValue(watch);
-    EXPECT_NE(v, nullptr) << watch;
-    (*exec)->setObserver([&](const Node& n, size_t, const Tensor&) { saw |= n.result(0)->name() == watch; }, {v});
-  }
-  (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double) {
-    if (node.is("Conv") && node.result(0) && node.result(0)->name() == (k.expand ? "E" : "D"))
-      for (const Node* f : fused) r.projectFused |= f->result(0) && f->result(0)->name() == "P";
+/// observe: 0 none, 1 every value (no fusion), 2 only the named value `watch`. fused: the project
+/// Conv ran in the expand Conv's step.
+test::FusionRunOutcome runBlock(const BlockCase& k, int observe, int threads, const std::string& watch = "") {
+  test::FusionRunSpec spec{.text = blockModel(k), .inputs = {{"X", {k.n, k.c, k.h, k.w}}}, .seed = 5, .threads = threads,
+                           .observeAll = observe == 1, .watch = observe == 2 ? watch : ""};
+  if (k.residual == 2) spec.inputs.push_back({"R", {k.n, k.p, outSize(k, k.h), outSize(k, k.w)}});
+  const std::string first = k.expand ? "E" : "D";
+  return test::runFusionCase(spec, [&first](const Node& node, const std::vector<const Node*>& fused) {
+    return node.is("Conv") && node.result(0) && node.result(0)->name() == first &&
+           std::any_of(fused.begin(), fused.end(), [](const Node* f) { return f->result(0) && f->result(0)->name() == "P"; });
   });
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> u(-2.f, 2.f);
-  std::vector<float> x(size_t(k.n * k.c * k.h * k.w));
-  for (float& v : x) v = u(rng);
-  NamedTensors feeds;
-  feeds["X"] = Tensor::fromValues<float>(DType::F32, {k.n, k.c, k.h, k.w}, std::span<const float>(x));
-  if (k.residual == 2) {
-    const int64_t oh = outSize(k, k.h), ow = outSize(k, k.w);
-    std::vector<float> res(size_t(k.n * k.p * oh * ow));
-    for (float& v : res) v = u(rng);
-    feeds["R"] = Tensor::fromValues<float>(DType::F32, {k.n, k.p, oh, ow}, std::span<const float>(res));
-  }
-  for (int rep = 0; rep < 2; ++rep) {  // the second run reuses the buffers and the band scratch
-    auto out = (*exec)->run(feeds);
-    EXPECT_TRUE(out.hasValue()) << out.status().toString();
-    if (!out) return r;
-    const Tensor& y = out->at("Y");
-    r.dims = y.dims();
-    r.y.assign(y.data<float>(), y.data<float>() + y.numElements());
-  }
-  if (observe == 2) {
-    EXPECT_TRUE(saw) << watch;
-  }
-  return r;
 }
 
-size_t differing(const BlockOutcome& a, const BlockOutcome& b) {
+size_t differing(const test::FusionRunOutcome& a, const test::FusionRunOutcome& b) {
   size_t diff = 0;
   for (size_t i = 0; i < a.y.size(); ++i) diff += a.y[i] != b.y[i];
   return diff;
@@ -154,12 +116,12 @@ TEST(ExecExpandProjectFusion, MatchesUnfusedRunBitForBit) {
     SCOPED_TRACE(std::string(k.expand ? "" : "no expand ") + "c=" + std::to_string(k.c) + " m=" + std::to_string(k.m) + " p=" + std::to_string(k.p) + " " +
                  std::to_string(k.h) + "x" + std::to_string(k.w) + " k=" + std::to_string(k.k) +
                  " s=" + std::to_string(k.stride) + " residual=" + std::to_string(k.residual));
-    const BlockOutcome plain = runBlock(k, 1, 1);
+    const test::FusionRunOutcome plain = runBlock(k, 1, 1);
     ASSERT_FALSE(plain.y.empty());
-    EXPECT_FALSE(plain.projectFused);
+    EXPECT_FALSE(plain.fused);
     for (int threads : {1, 2}) {
-      const BlockOutcome fused = runBlock(k, 0, threads);
-      EXPECT_TRUE(fused.projectFused) << threads << " threads";
+      const test::FusionRunOutcome fused = runBlock(k, 0, threads);
+      EXPECT_TRUE(fused.fused) << threads << " threads";
       ASSERT_EQ(fused.dims, plain.dims);
       ASSERT_EQ(fused.y.size(), plain.y.size());
       const size_t diff = differing(fused, plain);
@@ -170,12 +132,12 @@ TEST(ExecExpandProjectFusion, MatchesUnfusedRunBitForBit) {
 
 TEST(ExecExpandProjectFusion, ObservedDepthwiseOrProjectOutputRunsUnfused) {
   const BlockCase k{1, 24, 144, 24, 56, 56, 3, 1, 1, "Clip", "Clip", "", 1};
-  const BlockOutcome plain = runBlock(k, 1, 1);
+  const test::FusionRunOutcome plain = runBlock(k, 1, 1);
   ASSERT_FALSE(plain.y.empty());
   for (const std::string watch : {"Dv", "P"}) {
     SCOPED_TRACE(watch);
-    const BlockOutcome seen = runBlock(k, 2, 2, watch);
-    EXPECT_FALSE(seen.projectFused);
+    const test::FusionRunOutcome seen = runBlock(k, 2, 2, watch);
+    EXPECT_FALSE(seen.fused);
     ASSERT_EQ(seen.y.size(), plain.y.size());
     EXPECT_EQ(differing(seen, plain), 0u);
   }

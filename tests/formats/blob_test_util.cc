@@ -6,10 +6,15 @@
 #include <span>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "converter/device/fixed_point.h"
 #include "converter/support/crc32c.h"
 #include "formats/blob/blob_format.h"
+#include "formats/npy/npy.h"
+#include "formats/onnx/onnx_writer.h"
 #include "tests/support/test_util.h"
+#include "tests/support/zoo.h"
 
 namespace npuconv::test {
 
@@ -99,6 +104,28 @@ void resealBlobCrcs(std::string& s) {
   }
   putLe(s, blob::kOffHeaderCrc, 0, 4);
   putLe(s, blob::kOffHeaderCrc, crc32c(s.data(), table + size_t{count} * 32), 4);
+}
+
+Expected<Int8Conversion> convertInt8WithRandomCalib(const Model& m, const std::filesystem::path& dir,
+                                                    const std::vector<int64_t>& inputDims, int64_t samples,
+                                                    uint64_t seed) {
+  if (auto written = writeOnnx(m, dir / "float.onnx"); !written) return written.status();
+  std::vector<int64_t> calibDims = {samples};
+  calibDims.insert(calibDims.end(), inputDims.begin(), inputDims.end());
+  Int8Conversion c;
+  c.calib.resize(static_cast<size_t>(elementCount(calibDims)));
+  SplitMix64 rng(seed);
+  for (float& v : c.calib) v = rng.uniform() * 4 - 2;
+  NPU_TRY(writeNpy(dir / "x.npy", DType::F32, calibDims, c.calib.data()));
+  const std::string args = fmt::format("convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0 --threads 1",
+                                       (dir / "float.onnx").string(), (dir / "out").string(), (dir / "x.npy").string());
+  std::string err;
+  if (const int rc = runNpuconv(args, nullptr, &err); rc != 0)
+    return Status::internal("npuconv {} exited with {}: {}", args, rc, err);
+  auto blob = readBlob(dir / "out/model.npub");
+  if (!blob) return blob.status();
+  c.blob = std::move(*blob);
+  return c;
 }
 
 }  // namespace npuconv::test
