@@ -8,12 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "converter/exec/executor.h"
-#include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -34,72 +33,32 @@ struct SoftmaxCase {
   bool fusable = true;     // the kernel applies the fusion (else it declines)
 };
 
+/// S and M come from U(-2, 2): the scale (x 20) spreads the scores to +-40 and the mask is
+/// computed before the Div as BERT's is, (M - 1.5) * 10000 clamped: large negative where masked.
 std::string modelText(const SoftmaxCase& k) {
   std::string in = "float[" + dimsText(k.s) + "] S";
-  std::string body = "  D = " + k.scale + " (S, c)\n";
+  std::string body;
   std::string last = "D";
   if (!k.mask.empty()) {
     in += ", float[" + dimsText(k.mask) + "] M";
-    body += k.maskFirst ? "  A = Add (M, D)\n" : "  A = Add (D, M)\n";
+    body += "  Ms = Sub (M, off)\n  Mb = Mul (Ms, big)\n  Mc = Clip (Mb, lo, zero)\n";
+  }
+  body += "  D = " + k.scale + " (S, c)\n";
+  if (!k.mask.empty()) {
+    body += k.maskFirst ? "  A = Add (Mc, D)\n" : "  A = Add (D, Mc)\n";
     last = "A";
   }
   body += "  Y = Softmax " + (k.softmaxAttrs.empty() ? std::string() : "<" + k.softmaxAttrs + "> ") + "(" + last + ")\n";
   return "<ir_version: 8, opset_import: [\"\" : " + std::to_string(k.opset) + "]>\ng (" + in + ") => (float[?] Y)\n" +
-         "<float c = {" + (k.scale == "Div" ? "5.656854" : "0.17677669") + "}>\n{\n" + body + "}\n";
-}
-
-std::vector<float> values(const std::vector<int64_t>& dims, uint32_t seed, float lo, float hi) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-struct Outcome {
-  std::vector<uint32_t> bits;
-  bool softmaxFused = false;
-};
-
-Outcome run(const SoftmaxCase& k, bool observe, int threads) {
-  Outcome r;
-  auto model = parseOnnxText(modelText(k));
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return r;
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return r;
-  if (observe) (*exec)->setObserver([](const Node&, size_t, const Tensor&) {});
-  (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double) {
-    if (node.is(k.scale))
-      for (const Node* f : fused) r.softmaxFused |= f->is("Softmax");
-  });
-  NamedTensors feeds;
-  std::vector<float> s = values(k.s, 3, -40.0f, 40.0f);
-  feeds["S"] = Tensor::fromValues<float>(DType::F32, k.s, std::span<const float>(s));
-  if (!k.mask.empty()) {
-    std::vector<float> m = values(k.mask, 5, -3.0f, 3.0f);
-    for (size_t i = 0; i < m.size(); i += 3) m[i] = -10000.0f;  // masked positions, as BERT's
-    feeds["M"] = Tensor::fromValues<float>(DType::F32, k.mask, std::span<const float>(m));
-  }
-  for (int rep = 0; rep < 2; ++rep) {  // the second run reuses the buffer pool's blocks
-    auto out = (*exec)->run(feeds);
-    EXPECT_TRUE(out.hasValue()) << out.status().toString();
-    if (!out) return r;
-    const Tensor& y = out->at("Y");
-    r.bits.resize(static_cast<size_t>(y.numElements()));
-    std::memcpy(r.bits.data(), y.data<float>(), r.bits.size() * sizeof(float));
-  }
-  return r;
+         "<float c = {" + (k.scale == "Div" ? "0.05" : "20.0") +
+         "}, float off = {1.5}, float big = {10000.0}, float lo = {-10000.0}, float zero = {0.0}>\n{\n" + body + "}\n";
 }
 
 TEST(ExecScaledSoftmaxFusion, MatchesUnfusedRunBitForBit) {
   const SoftmaxCase cases[] = {
       {"BERT's scores: Div, a [1,1,1,L] mask", {2, 3, 5, 33}, {1, 1, 1, 33}, "Div", ""},
       {"a per-batch mask [B,1,1,L], row length a multiple of 16", {2, 3, 4, 32}, {2, 1, 1, 32}, "Div", "axis = -1"},
-      {"Mul by 1/sqrt(d), mask first in the Add, rank-1 mask", {1, 4, 6, 7}, {7}, "Mul", "axis = 3", 17, true},
+      {"Mul by the scale, mask first in the Add, rank-1 mask", {1, 4, 6, 7}, {7}, "Mul", "axis = 3", 17, true},
       {"no mask", {3, 9, 40}, {}, "Mul", ""},
       {"a mask of x's own dims", {2, 5, 17}, {2, 5, 17}, "Div", ""},
       {"opset 11, axis 1 of a rank-2 input (the last axis)", {6, 19}, {1, 19}, "Div", "", 11},
@@ -110,14 +69,23 @@ TEST(ExecScaledSoftmaxFusion, MatchesUnfusedRunBitForBit) {
   };
   for (const SoftmaxCase& k : cases) {
     SCOPED_TRACE(k.what);
-    const Outcome plain = run(k, true, 2);
-    ASSERT_FALSE(plain.bits.empty());
-    EXPECT_FALSE(plain.softmaxFused);
+    test::FusionRunSpec spec{modelText(k), {{"S", k.s}}};
+    if (!k.mask.empty()) spec.inputs.push_back({"M", k.mask});
+    const test::FusedWhen softmaxInScale = [&](const Node& node, const std::vector<const Node*>& fused) {
+      return node.is(k.scale) && !fused.empty() && fused.back()->is("Softmax");
+    };
+    spec.observeAll = true;
+    spec.threads = 2;
+    const test::FusionRunOutcome plain = test::runFusionCase(spec, softmaxInScale);
+    ASSERT_FALSE(plain.y.empty());
+    EXPECT_FALSE(plain.fused);
+    spec.observeAll = false;
     for (int threads : {1, 2}) {
-      const Outcome fused = run(k, false, threads);
-      EXPECT_EQ(fused.softmaxFused, k.fusable) << threads << " threads";
-      ASSERT_EQ(fused.bits.size(), plain.bits.size());
-      for (size_t i = 0; i < plain.bits.size(); ++i) ASSERT_EQ(fused.bits[i], plain.bits[i]) << "element " << i;
+      spec.threads = threads;
+      const test::FusionRunOutcome fused = test::runFusionCase(spec, softmaxInScale);
+      EXPECT_EQ(fused.fused, k.fusable) << threads << " threads";
+      ASSERT_EQ(fused.y.size(), plain.y.size());
+      EXPECT_EQ(std::memcmp(fused.y.data(), plain.y.data(), plain.y.size() * sizeof(float)), 0) << threads << " threads";
     }
   }
 }
