@@ -217,9 +217,9 @@ std::optional<float> scalarConstant(const Value* v) {
 }
 }  // namespace
 
-/// What the Div/Mul(X, c) fusions below share: the step's own checks, the constant, and two
-/// questions about the nodes after it.
-struct Executor::ScaleFusionMatch {
+/// What the fusions of an elementwise tail share: two questions about the nodes after a step,
+/// and for those that start with Div/Mul(X, c), the step's own checks and the constant.
+struct Executor::TailFusionMatch {
   Executor& e;
   const std::map<const Node*, size_t>& stepOf;
   const std::set<const Value*>& captured;
@@ -279,7 +279,7 @@ void Executor::planFusions() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& s = steps_[i];
     if (s.node->is("Div") || s.node->is("Mul")) {
-      const ScaleFusionMatch m{*this, stepOf, captured};
+      const TailFusionMatch m{*this, stepOf, captured};
       if (!fuseScaledSoftmax(i, m)) fuseErfGelu(i, m);
       continue;
     }
@@ -600,14 +600,6 @@ void Executor::planFusions() {
     if (steps_[i].kernel == builtinConv && steps_[i].node->is("Conv") && !steps_[i].skippedWhenFused) fuseProject(i);
 }
 
-namespace {
-/// Whether v is a float32 initializer (not overridable by a graph input) holding one value equal to x.
-bool isScalarConstant(const Value* v, float x) {
-  if (!v || !v->isInitializer() || v->isGraphInput() || v->dtype() != DType::F32) return false;
-  Tensor t = Tensor::fromData(v->initializer());
-  return t.numElements() == 1 && t.data<float>()[0] == x;
-}
-}  // namespace
 
 bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf,
                                  const std::set<const Value*>& captured) {
@@ -621,7 +613,7 @@ bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& 
     else if (u.user->is("Mul")) mul = u.user;
   }
   if (!add || !mul || add->numOperands() != 2 || mul->numOperands() != 2) return false;
-  if (!isScalarConstant(add->operand(add->operand(0) == r ? 1 : 0), 3.0f)) return false;
+  if (scalarConstant(add->operand(add->operand(0) == r ? 1 : 0)) != 3.0f) return false;
   // The single consumer of v's only result, if v's result is an intermediate the fusion may skip.
   auto onlyUser = [&](const Node* n) -> const Node* {
     const Value* o = n->result(0);
@@ -637,7 +629,7 @@ bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& 
     return false;
   const Node* div = onlyUser(mul);
   if (!div || !div->is("Div") || div->numOperands() != 2 || div->operand(0) != mul->result(0) ||
-      !isScalarConstant(div->operand(1), 6.0f))
+      scalarConstant(div->operand(1)) != 6.0f)
     return false;
   std::vector<size_t> skipped;
   for (const Node* n : {add, clip, mul, div}) {
@@ -655,7 +647,7 @@ bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& 
   return true;
 }
 
-bool Executor::fuseScaledSoftmax(size_t i, const ScaleFusionMatch& m) {
+bool Executor::fuseScaledSoftmax(size_t i, const TailFusionMatch& m) {
   // Attention scores: Div(S, c) or Mul(S, c) [-> Add(., mask)] -> Softmax, each intermediate read
   // by the next node only; c a one-element float32 constant. The mask, like a residual, must be
   // computed before the Div runs.
@@ -697,7 +689,7 @@ bool Executor::fuseScaledSoftmax(size_t i, const ScaleFusionMatch& m) {
   return true;
 }
 
-bool Executor::fuseErfGelu(size_t i, const ScaleFusionMatch& m) {
+bool Executor::fuseErfGelu(size_t i, const TailFusionMatch& m) {
   // Div(X, c) or Mul(X, c) -> Erf -> Add(., one) -> the last two Muls in one of FusedErfGelu's
   // orders, every intermediate read by the next node only.
   Step& s = steps_[i];

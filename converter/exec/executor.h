@@ -116,11 +116,11 @@ class Executor {
   void fuseTailStep(Step& s, size_t t, const Value* tail);
   /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
   bool fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
-  struct ScaleFusionMatch;
+  struct TailFusionMatch;
   /// Fuses Div/Mul(S, c) [-> Add(., mask)] -> Softmax into the Div/Mul of step i (FusedSoftmax).
-  bool fuseScaledSoftmax(size_t i, const ScaleFusionMatch& m);
+  bool fuseScaledSoftmax(size_t i, const TailFusionMatch& m);
   /// Fuses the decomposed erf Gelu that starts with the Div/Mul of step i (FusedErfGelu).
-  bool fuseErfGelu(size_t i, const ScaleFusionMatch& m);
+  bool fuseErfGelu(size_t i, const TailFusionMatch& m);
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;
