@@ -91,6 +91,74 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12(i
 
 using MicroFn = void (*)(int64_t, int64_t, const float* const*, const int64_t*, const float*, float*);
 
+#define NPU_DC_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+// The _mask_ forms with all lanes set: GCC 12 warns that the plain forms' undefined pass-through
+// operand is used uninitialized.
+NPU_DC_TARGET inline __m512 dcUnpackLo(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+NPU_DC_TARGET inline __m512 dcUnpackHi(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+NPU_DC_TARGET inline __m512 dcUnpackLoPd(__m512 a, __m512 b) {
+  return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(_mm512_castps_pd(a), 0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+NPU_DC_TARGET inline __m512 dcUnpackHiPd(__m512 a, __m512 b) {
+  return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(_mm512_castps_pd(a), 0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+template <int Imm>
+NPU_DC_TARGET inline __m512 dcShuffle128(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, Imm);
+}
+
+/// 16 rows of 16 floats transposed in registers: r[j] becomes column j.
+NPU_DC_TARGET inline void dcTranspose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = dcUnpackLo(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = dcUnpackHi(r[2 * k], r[2 * k + 1]);
+  }
+  // r[4b + q] (rows 4b .. 4b + 3): column 4L + q in 128-bit lane L.
+  for (int b = 0; b < 4; ++b) {
+    r[4 * b] = dcUnpackLoPd(t[4 * b], t[4 * b + 2]);
+    r[4 * b + 1] = dcUnpackHiPd(t[4 * b], t[4 * b + 2]);
+    r[4 * b + 2] = dcUnpackLoPd(t[4 * b + 1], t[4 * b + 3]);
+    r[4 * b + 3] = dcUnpackHiPd(t[4 * b + 1], t[4 * b + 3]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    t[q] = dcShuffle128<0x88>(r[q], r[4 + q]);
+    t[4 + q] = dcShuffle128<0xDD>(r[q], r[4 + q]);
+    t[8 + q] = dcShuffle128<0x88>(r[8 + q], r[12 + q]);
+    t[12 + q] = dcShuffle128<0xDD>(r[8 + q], r[12 + q]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    r[q] = dcShuffle128<0x88>(t[q], t[8 + q]);
+    r[8 + q] = dcShuffle128<0xDD>(t[q], t[8 + q]);
+    r[4 + q] = dcShuffle128<0x88>(t[4 + q], t[12 + q]);
+    r[12 + q] = dcShuffle128<0xDD>(t[4 + q], t[12 + q]);
+  }
+}
+
+/// The AVX-512 tile epilogue: out[12][32] (nv16 vectors of 16 channels valid) + bias, then Relu
+/// when `relu` (max_ps(v, 0), as act8), written transposed: stage[j * ls + i] = out[i][j]. The
+/// same adds and maxes as the AVX2 path, 16 channels at a time, and no scalar tail.
+NPU_DC_TARGET void dcTileToStage12(const float* out, const float* bk, int64_t nv16, bool relu, float* stage,
+                                   int64_t ls) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t v = 0; v < nv16; ++v) {
+    const __m512 b = _mm512_loadu_ps(bk + 16 * v);
+    __m512 r[16];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      r[i] = _mm512_add_ps(_mm512_load_ps(out + i * 32 + 16 * v), b);
+      if (relu) r[i] = _mm512_mask_max_ps(r[i], 0xFFFF, r[i], zero);
+    }
+    for (int i = 12; i < 16; ++i) r[i] = zero;
+    dcTranspose16(r);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(stage + (16 * v + j) * ls, 0x0FFF, r[j]);
+  }
+}
+
+#undef NPU_DC_TARGET
+
 /// Row r of image n of Xp (Wp positions x C channels) from X (zeros outside the input).
 void packInputRow(const float* X, int64_t C, int64_t IH, int64_t IW, int64_t ih, int64_t pw, int64_t Wp, float* dst) {
   if (ih < 0 || ih >= IH) {
@@ -261,6 +329,8 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   // the group once, instead of all panels per tile.
   const int64_t group = std::clamp<int64_t>((256 << 10) / (int64_t(MR) * C * 4), 1, kMaxGroup);
   const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
+  // AVX-512 with no activation in the tile or Relu: bias, Relu and the transpose in registers.
+  const bool reluInTile = actInTile && ep.act == gemm::Act::Relu, fastTile = avx512 && (!actInTile || reluInTile);
   auto run = [&](int64_t u0, int64_t u1, int64_t pa, int64_t pb) {
     alignas(64) float out[kMaxMR * kMaxNR];
     // The group's outputs of one panel, [channel][position]: written to Y's planes as one run
@@ -287,6 +357,10 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
         for (int64_t u = ug; u < ue; ++u) {
           const int64_t col = (u - ug) * MR;
           fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
+          if (fastTile) {
+            dcTileToStage12(out, bk, nm > 16 ? 2 : 1, reluInTile, stage + col, ls);
+            continue;
+          }
           for (int64_t i = 0; i < MR; ++i)
             for (int64_t v = 0; v < nv; ++v) {
               __m256 x = _mm256_add_ps(_mm256_load_ps(out + i * NR + 8 * v), _mm256_loadu_ps(bk + 8 * v));
