@@ -157,6 +157,46 @@ NPU_DC_TARGET void dcTileToStage12(const float* out, const float* bk, int64_t nv
   }
 }
 
+/// Channels [c0, c0 + 16) of image n's zero-padded channels-last copy (Xpn: Hp x Wp positions
+/// x C): 16 channel planes x 16 consecutive input positions (across rows) per register
+/// transpose, each position's 16 channels one 64-byte store; padding positions get zeros.
+/// Small maps (9x4, 19x8) thus cost no scalar tail per row.
+NPU_DC_TARGET void dcPackChannels16(const float* Xn, int64_t C, int64_t IH, int64_t IW, int64_t Hp, int64_t Wp,
+                                    int64_t ph, int64_t pw, int64_t c0, float* Xpn) {
+  const int64_t plane = IH * IW;
+  const __m512 zero = _mm512_setzero_ps();
+  // Input rows inside the copy: hp = ih + ph in [0, Hp); columns q = iw + pw in [0, Wp).
+  const int64_t ih0 = std::max<int64_t>(0, -ph), ih1 = std::min(IH, Hp - ph);
+  for (int64_t hp = 0; hp < Hp; ++hp) {
+    const int64_t ih = hp - ph;
+    const bool inside = ih >= ih0 && ih < ih1;
+    for (int64_t q = 0; q < Wp; ++q) {
+      const int64_t iw = q - pw;
+      if (!inside || iw < 0 || iw >= IW) _mm512_storeu_ps(Xpn + (hp * Wp + q) * C + c0, zero);
+    }
+  }
+  if (ih1 <= ih0) return;
+  const float* src = Xn + c0 * plane;
+  const int64_t p1 = ih1 * IW;
+  int64_t ih = ih0, iw = 0;
+  for (int64_t p = ih0 * IW; p < p1; p += 16) {
+    const int64_t cnt = std::min<int64_t>(16, p1 - p);
+    const __mmask16 m = __mmask16(cnt >= 16 ? 0xFFFFu : (1u << cnt) - 1);
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c) r[c] = _mm512_maskz_loadu_ps(m, src + c * plane + p);
+    dcTranspose16(r);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const int64_t q = iw + pw;
+      if (q < Wp) _mm512_storeu_ps(Xpn + ((ih + ph) * Wp + q) * C + c0, r[j]);
+      if (++iw == IW) {
+        iw = 0;
+        ++ih;
+      }
+    }
+  }
+}
+
 #undef NPU_DC_TARGET
 
 /// Row r of image n of Xp (Wp positions x C channels) from X (zeros outside the input).
@@ -290,12 +330,24 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   const int64_t rowLen = s.Wp * C;
   if (xp.size() < size_t(N * s.Hp * rowLen)) xp.resize(size_t(N * s.Hp * rowLen));
   float* Xp = xp.data();
-  pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / s.Hp, hp = r % s.Hp;
-      packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
-    }
-  });
+  if (avx512 && C % 16 == 0 && s.ph >= 0 && s.pw >= 0) {
+    const int64_t cBlocks = C / 16;
+    pool.parallelFor(N * cBlocks, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, 16 * s.Hp * s.Wp)),
+                     [&](int64_t u0, int64_t u1) {
+                       for (int64_t u = u0; u < u1; ++u) {
+                         const int64_t n = u / cBlocks, c0 = (u % cBlocks) * 16;
+                         dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Hp, s.Wp, s.ph, s.pw, c0,
+                                          Xp + n * s.Hp * rowLen);
+                       }
+                     });
+  } else {
+    pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / s.Hp, hp = r % s.Hp;
+        packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
+      }
+    });
+  }
 
   // Weight panels [panel][t][c][NR] (prepacked, or packed now) and bias panels [panel][NR].
   std::shared_ptr<const DirectConvWeights> own;
