@@ -136,13 +136,15 @@ NPU_DC_TARGET inline void dcTranspose16(__m512 r[16]) {
   }
 }
 
-/// The AVX-512 tile epilogue: out[12][32] (nv16 vectors of 16 channels valid) + bias, then Relu
-/// when `relu` (max_ps(v, 0), as act8), written transposed: stage[j * ls + i] = out[i][j]. The
-/// same adds and maxes as the AVX2 path, 16 channels at a time, and no scalar tail.
-NPU_DC_TARGET void dcTileToStage12(const float* out, const float* bk, int64_t nv16, bool relu, float* stage,
-                                   int64_t ls) {
+/// The AVX-512 tile epilogue: out[12][32] + bias, then Relu when `relu` (max_ps(v, 0), as
+/// act8), written transposed: dst[j * ld + i] = out[i][j] for the first `np` positions and `nm`
+/// channels. The same adds and maxes as the AVX2 path, 16 channels at a time, no scalar tail;
+/// dst is Y's planes themselves (masked stores of the tile's positions: no stage, no copy).
+NPU_DC_TARGET void dcTileToPlanes12(const float* out, const float* bk, int64_t nm, int64_t np, bool relu, float* dst,
+                                    int64_t ld) {
   const __m512 zero = _mm512_setzero_ps();
-  for (int64_t v = 0; v < nv16; ++v) {
+  const __mmask16 pm = __mmask16((1u << np) - 1);
+  for (int64_t v = 0; v * 16 < nm; ++v) {
     const __m512 b = _mm512_loadu_ps(bk + 16 * v);
     __m512 r[16];
 #pragma GCC unroll 12
@@ -152,8 +154,8 @@ NPU_DC_TARGET void dcTileToStage12(const float* out, const float* bk, int64_t nv
     }
     for (int i = 12; i < 16; ++i) r[i] = zero;
     dcTranspose16(r);
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(stage + (16 * v + j) * ls, 0x0FFF, r[j]);
+    const int64_t nj = std::min<int64_t>(16, nm - 16 * v);
+    for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(dst + (16 * v + j) * ld, pm, r[j]);
   }
 }
 
@@ -381,7 +383,8 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   // the group once, instead of all panels per tile.
   const int64_t group = std::clamp<int64_t>((256 << 10) / (int64_t(MR) * C * 4), 1, kMaxGroup);
   const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
-  // AVX-512 with no activation in the tile or Relu: bias, Relu and the transpose in registers.
+  // AVX-512 with no activation in the tile or Relu: bias, Relu and the transpose in registers,
+  // stored into Y's planes directly.
   const bool reluInTile = actInTile && ep.act == gemm::Act::Relu, fastTile = avx512 && (!actInTile || reluInTile);
   auto run = [&](int64_t u0, int64_t u1, int64_t pa, int64_t pb) {
     alignas(64) float out[kMaxMR * kMaxNR];
@@ -410,7 +413,9 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
           const int64_t col = (u - ug) * MR;
           fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
           if (fastTile) {
-            dcTileToStage12(out, bk, nm > 16 ? 2 : 1, reluInTile, stage + col, ls);
+            const int64_t p0 = pg + col;
+            dcTileToPlanes12(out, bk, nm, std::min<int64_t>(MR, outSp - p0), reluInTile, Y + (n * M + m0) * outSp + p0,
+                             outSp);
             continue;
           }
           for (int64_t i = 0; i < MR; ++i)
@@ -428,7 +433,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
         }
         for (int64_t j = 0; j < nm; ++j) {
           float* y = Y + (n * M + m0 + j) * outSp + pg;
-          std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
+          if (!fastTile) std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
           if (ep.residual) gemm::applyEpilogue(y, npg, 0.0f, ep, ep.residual + (y - Y));
         }
       }
