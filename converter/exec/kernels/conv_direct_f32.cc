@@ -187,6 +187,11 @@ NPU_DC_TARGET void dcPackChannels16(const float* Xn, int64_t C, int64_t IH, int6
     __m512 r[16];
 #pragma GCC unroll 16
     for (int c = 0; c < 16; ++c) r[c] = _mm512_maskz_loadu_ps(m, src + c * plane + p);
+    // The 16 planes are 16 streams (the previous layer's output, in L3 by now): fetch 4 blocks
+    // ahead (past the end of a plane it touches the next plane's start, harmless).
+    if (p + 64 < p1)
+#pragma GCC unroll 16
+      for (int c = 0; c < 16; ++c) _mm_prefetch(reinterpret_cast<const char*>(src + c * plane + p + 64), _MM_HINT_T0);
     dcTranspose16(r);
     for (int64_t j = 0; j < cnt; ++j) {
       const int64_t q = iw + pw;
