@@ -10,7 +10,13 @@
 // (through a stage holding a group of tiles, so each channel gets one run per group), where a
 // fused residual is added before the activation.
 //
-// Only the AVX-512 microkernel carries a target attribute (as in gemm_f32.cc); the ISA is the
+// With AVX-512 the layout changes go through 16x16 register transposes: the input pack takes
+// 16 channel planes x 16 consecutive input positions at a time (C a multiple of 16), and with no
+// activation or Relu in the tile its epilogue adds the bias, applies Relu and stores the
+// transposed tile straight into Y's planes (masked to the tile's positions), with no stage.
+// Same operations, same order: bit for bit the AVX2 path's results.
+//
+// Only the AVX-512 functions carry a target attribute (as in gemm_f32.cc); the ISA is the
 // GEMM's (gemm::activeIsa(), NPUCONV_NO_AVX512).
 #include "converter/exec/kernels/conv_direct_f32.h"
 
