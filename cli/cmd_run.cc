@@ -7,7 +7,7 @@
 // and/or to one HDF5 file with a dataset per output. --repeat N times N runs after W warm-up
 // runs (default 1) and reports the median and minimum latency in milliseconds; --profile adds the time per op
 // type and the K slowest nodes (default 10, 0: all), as the executor runs them (a fused chain
-// such as Conv+Add+Relu is one kernel call and one row).
+// such as Conv+Add+Relu is one kernel call and one row): per node the median over the runs.
 // A device blob (MODEL.npub) runs on the device interpreter instead (integer kernels where the
 // blob says integer; the same bits for any --threads and NPUCONV_INT8_ISA), with the same input,
 // output, --threads and --repeat/--warmup options (--profile: ONNX models only).
@@ -276,20 +276,25 @@ int runModel(const RunOptions& o) {
     if (!outputs) return reportError(outputs.status());
   }
   std::vector<double> ms;
-  // --profile: each kernel call's time, summed over the timed runs per op type (a fused chain
-  // as "Conv+Add+Relu") and per node.
-  std::map<std::string, std::pair<double, int64_t>> perOp;
-  std::map<const Node*, std::pair<std::string, double>> perNode;
+  // --profile: each node's kernel time per run (a fused chain as "Conv+Add+Relu"; a node in a
+  // loop body summed over its calls), then per node the median over the timed runs: on a shared
+  // machine one descheduled run would otherwise dominate a mean.
+  struct NodeTimes {
+    std::string op;
+    int64_t calls = 0;
+    double thisRun = 0;
+    std::vector<double> perRun;
+  };
+  std::map<const Node*, NodeTimes> perNode;
   if (o.profile) {
     (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double t) {
-      std::string op = node.opType();
-      for (const Node* f : fused) op += "+" + f->opType();
-      auto& e = perOp[op];
-      e.first += t;
-      e.second += 1;
-      auto& n = perNode[&node];
-      n.first = op;
-      n.second += t;
+      NodeTimes& n = perNode[&node];
+      if (n.op.empty()) {
+        n.op = node.opType();
+        for (const Node* f : fused) n.op += "+" + f->opType();
+      }
+      n.calls += 1;
+      n.thisRun += t;
     });
   }
   for (int i = 0; i < o.repeat; ++i) {
@@ -298,6 +303,10 @@ int runModel(const RunOptions& o) {
     auto t1 = Clock::now();
     if (!outputs) return reportError(outputs.status());
     ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    for (auto& [node, n] : perNode) {
+      n.perRun.push_back(n.thisRun);
+      n.thisRun = 0;
+    }
   }
 
   nlohmann::json report = {{"model", o.model}, {"threads", (*exec)->pool().size()}, {"outputs", nlohmann::json::array()}};
@@ -305,8 +314,20 @@ int runModel(const RunOptions& o) {
   if (!st) return reportError(st);
   if (!ms.empty()) addLatency(report, ms);
   if (o.profile && o.repeat > 0) {
+    // Per node the median run (a node that ran in only some runs counts 0 in the others), per op
+    // type the sum of its nodes' medians.
+    std::map<std::string, std::pair<double, int64_t>> perOp;
+    std::vector<std::tuple<double, std::string, std::string>> nodes;
+    for (auto& [node, n] : perNode) {
+      n.perRun.resize(size_t(o.repeat), 0.0);
+      std::nth_element(n.perRun.begin(), n.perRun.begin() + o.repeat / 2, n.perRun.end());
+      const double median = n.perRun[size_t(o.repeat / 2)];
+      perOp[n.op].first += median;
+      perOp[n.op].second += n.calls;
+      nodes.emplace_back(median, node->name(), n.op);
+    }
     std::vector<std::pair<double, std::string>> rows;
-    for (const auto& [op, e] : perOp) rows.push_back({e.first / o.repeat, op});
+    for (const auto& [op, e] : perOp) rows.push_back({e.first, op});
     std::sort(rows.rbegin(), rows.rend());
     nlohmann::json prof = nlohmann::json::object();
     for (const auto& [t, op] : rows) {
@@ -317,8 +338,6 @@ int runModel(const RunOptions& o) {
     }
     report["profile"] = prof;
     // The slowest kernel calls, by node.
-    std::vector<std::tuple<double, std::string, std::string>> nodes;
-    for (const auto& [node, e] : perNode) nodes.emplace_back(e.second / o.repeat, node->name(), e.first);
     std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
       return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b) : std::get<1>(a) < std::get<1>(b);
     });
@@ -368,8 +387,8 @@ void addRunCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--warmup", o->warmup, "With --repeat: untimed runs before the timed ones (default 1)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--profile", o->profile,
-                "With --repeat: print the time per op type and of the slowest nodes (ms per run; a fused chain "
-                "such as Conv+Add+Relu is one entry)");
+                "With --repeat: print the time per op type and of the slowest nodes (median ms per run; a fused "
+                "chain such as Conv+Add+Relu is one entry)");
   cmd->add_option("--profile-top", o->profileTop, "With --profile: how many of the slowest nodes to list (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print one JSON line (outputs, latency) instead of text");

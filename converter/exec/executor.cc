@@ -232,6 +232,10 @@ void Executor::planFusions() {
   KernelFn builtinAdd = KernelRegistry::global().find("", "Add");
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& s = steps_[i];
+    if (s.node->is("Div") || s.node->is("Mul")) {
+      fuseScaledSoftmax(i, stepOf, captured);
+      continue;
+    }
     if (builtinMatMul && s.kernel == builtinMatMul && s.node->is("MatMul") && s.outputSlots.size() == 1 &&
         s.outputSlots[0] >= 0) {
       // MatMul(A, W) + b with W a float32 [K, N] initializer and b a float32 [N] initializer: the
@@ -626,6 +630,66 @@ bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& 
   gemm::Epilogue ep;
   ep.act = gemm::Act::ClipHardSwish;
   fuseInto(steps_[i], ep, skipped);
+  return true;
+}
+
+bool Executor::fuseScaledSoftmax(size_t i, const std::map<const Node*, size_t>& stepOf,
+                                 const std::set<const Value*>& captured) {
+  // Attention scores: Div(S, c) or Mul(S, c) [-> Add(., mask)] -> Softmax, each intermediate read
+  // by the next node only; c a one-element float32 constant. The mask, like a residual, must be
+  // computed before the Div runs.
+  Step& s = steps_[i];
+  const Node* scale = s.node;
+  if (!scale->domain().empty() || scale->numOperands() != 2 || scale->operand(0) == scale->operand(1) ||
+      s.kernel != registry_.find("", scale->opType()) || s.outputSlots.size() != 1 || s.outputSlots[0] < 0 ||
+      s.fusesActivation || s.skippedWhenFused)
+    return false;
+  const Value* c = scale->operand(1);
+  if (!c || !c->isInitializer() || c->isGraphInput() || c->dtype() != DType::F32) return false;
+  const Tensor ct = Tensor::fromData(c->initializer());
+  if (ct.numElements() != 1) return false;
+  auto onlyUser = [&](const Node* n) -> const Node* {
+    const Value* o = n->result(0);
+    if (n->numResults() != 1 || !o || o->isGraphOutput() || captured.count(o) || o->uses().size() != 1) return nullptr;
+    return o->uses()[0].user;
+  };
+  auto laterStep = [&](const Node* n, size_t after) -> Step* {
+    auto it = stepOf.find(n);
+    if (!n || it == stepOf.end() || it->second <= after) return nullptr;
+    Step& st = steps_[it->second];
+    if (st.skippedWhenFused || st.fusesActivation || st.outputSlots.size() != 1 || st.outputSlots[0] < 0 ||
+        !n->domain().empty() || st.kernel != registry_.find("", n->opType()))
+      return nullptr;
+    return &st;
+  };
+  std::vector<size_t> skipped;
+  ValueRef maskRef;
+  const Node* next = onlyUser(scale);
+  if (next && next->is("Add")) {
+    const Step* add = laterStep(next, i);
+    if (!add || next->numOperands() != 2 || next->operand(0) == next->operand(1)) return false;
+    const size_t other = next->operand(0) == scale->result(0) ? 1 : 0;
+    const Value* mask = next->operand(other);
+    if (!mask || add->inputs[other].slot < 0) return false;
+    if (const Node* p = mask->producer(); p && mask->graph() == &graph_) {
+      auto ip = stepOf.find(p);
+      if (ip == stepOf.end() || ip->second >= i) return false;
+    }
+    maskRef = add->inputs[other];
+    skipped.push_back(stepOf.at(next));
+    next = onlyUser(next);
+  }
+  if (!next || !next->is("Softmax") || next->operand(0) != (skipped.empty() ? scale : steps_[skipped.back()].node)->result(0))
+    return false;
+  if (!laterStep(next, skipped.empty() ? i : skipped.back())) return false;
+  skipped.push_back(stepOf.at(next));
+  fuseInto(s, gemm::Epilogue{}, skipped);
+  s.fused.hasSoftmax = true;
+  s.fused.softmax.multiply = scale->is("Mul");
+  s.fused.softmax.c = ct.data<float>()[0];
+  s.fused.softmax.opset = opset_;
+  s.fused.softmax.axis = next->attrs().getInt("axis", opset_ < 13 ? 1 : -1);
+  s.residualRef = maskRef;
   return true;
 }
 

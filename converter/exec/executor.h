@@ -18,7 +18,8 @@
 // LeakyRelu, HardSigmoid, HardSwish, or PyTorch's Mul(C, HardSigmoid(C))) applies it in
 // its epilogue; a Conv whose only consumer is a residual Add(Conv, other), optionally followed by
 // an activation, adds `other` (float32, same dims, computed earlier) and applies the activation
-// there; MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the GEMM. The
+// there; MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the GEMM; a
+// transformer's Div/Mul(scores, c) [-> Add(., mask)] -> Softmax runs as one pass per row. The
 // consumers' steps are skipped (see fused_epilogue.h). The epilogues do the unfused arithmetic:
 // bit-identical. NPUCONV_NO_FUSION=1 turns this off.
 #pragma once
@@ -111,6 +112,8 @@ class Executor {
   void fuseInto(Step& s, const gemm::Epilogue& ep, std::vector<size_t> skipped);
   /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
   bool fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
+  /// Fuses Div/Mul(S, c) [-> Add(., mask)] -> Softmax into the Div/Mul of step i (FusedSoftmax).
+  bool fuseScaledSoftmax(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;

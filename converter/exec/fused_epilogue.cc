@@ -10,7 +10,8 @@ thread_local gemm::Epilogue tlsEpilogue;
 thread_local const FusedMaxPool* tlsMaxPool = nullptr;
 thread_local const FusedDepthwise* tlsDepthwise = nullptr;
 thread_local const FusedProject* tlsProject = nullptr;
-thread_local const Tensor* tlsProjectResidual = nullptr;
+thread_local const Tensor* tlsUncheckedResidual = nullptr;
+thread_local const FusedSoftmax* tlsSoftmax = nullptr;
 }  // namespace
 
 FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
@@ -27,10 +28,11 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   tlsMaxPool = nullptr;
   tlsDepthwise = nullptr;
   tlsProject = nullptr;
-  tlsProjectResidual = nullptr;
+  tlsUncheckedResidual = nullptr;
+  tlsSoftmax = nullptr;
   if (!f) return nullptr;
   tlsEpilogue = f->ep;
-  if (f->residual && !f->hasProject) {
+  if (f->residual && !f->hasProject && !f->hasSoftmax) {
     if (outType != DType::F32 || f->residual->dtype() != DType::F32 || f->residual->dims() != outDims) {
       tlsState = State::Declined;
       return nullptr;
@@ -41,10 +43,9 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   tlsState = State::Taken;
   if (f->hasMaxPool) tlsMaxPool = &f->maxPool;
   if (f->hasDepthwise) tlsDepthwise = &f->depthwise;
-  if (f->hasProject) {
-    tlsProject = &f->project;
-    tlsProjectResidual = f->residual;
-  }
+  if (f->hasProject || f->hasSoftmax) tlsUncheckedResidual = f->residual;
+  if (f->hasProject) tlsProject = &f->project;
+  if (f->hasSoftmax) tlsSoftmax = &f->softmax;
   return &tlsEpilogue;
 }
 
@@ -54,7 +55,13 @@ const FusedDepthwise* takenDepthwise() { return tlsState == State::Taken ? tlsDe
 
 const FusedProject* takenProject(const Tensor** residual) {
   const FusedProject* p = tlsState == State::Taken ? tlsProject : nullptr;
-  *residual = p ? tlsProjectResidual : nullptr;
+  *residual = p ? tlsUncheckedResidual : nullptr;
+  return p;
+}
+
+const FusedSoftmax* takenSoftmax(const Tensor** mask) {
+  const FusedSoftmax* p = tlsState == State::Taken ? tlsSoftmax : nullptr;
+  *mask = p ? tlsUncheckedResidual : nullptr;
   return p;
 }
 
@@ -63,7 +70,8 @@ void declineFusedEpilogue() {
   tlsMaxPool = nullptr;
   tlsDepthwise = nullptr;
   tlsProject = nullptr;
-  tlsProjectResidual = nullptr;
+  tlsUncheckedResidual = nullptr;
+  tlsSoftmax = nullptr;
 }
 
 }  // namespace npuconv

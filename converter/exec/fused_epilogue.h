@@ -51,6 +51,20 @@ struct FusedProject {
   std::shared_ptr<void>* cache = nullptr;
 };
 
+/// Div(X, c) or Mul(X, c) [-> Add(., M)] -> Softmax over the last axis, fused into the Div/Mul
+/// step: the attention scores' scale, mask and softmax of a transformer, one pass over each row
+/// instead of three over the whole [batch, heads, L, L] tensor. c is a one-element float32
+/// constant; the mask M (the FusedEpilogue's `residual`, null without the Add) broadcasts to
+/// X's dims. Each element is rounded as the unfused ops round it: x / c (or x * c), + m, then the
+/// Softmax kernel's row arithmetic. The kernel declines what it does not handle (not float32,
+/// the Softmax not over X's last axis, a mask that widens X).
+struct FusedSoftmax {
+  bool multiply = false;  // Mul(X, c) rather than Div(X, c)
+  float c = 1.0f;
+  int64_t axis = -1;  // the Softmax's axis attribute (default filled in) and opset
+  int64_t opset = 13;
+};
+
 struct FusedEpilogue {
   gemm::Epilogue ep;                 // bias / activation (ep.residual is filled in by take)
   const Tensor* residual = nullptr;  // a fused residual Add's other operand, added before `ep.act`
@@ -61,6 +75,8 @@ struct FusedEpilogue {
   bool hasProject = false;  // then `project` follows the depthwise Conv (fused or this one; not
                             // with a pool), and `residual` is its
   FusedProject project;     // residual (its dims are checked by the kernel, not by take)
+  bool hasSoftmax = false;  // then the kernel is a Div/Mul computing `softmax`; `residual` is
+  FusedSoftmax softmax;     // its mask (unchecked by take), `ep` unused
 };
 
 class FusedEpilogueScope {
@@ -93,6 +109,11 @@ const FusedDepthwise* takenDepthwise();
 /// nullptr; *residual is its fused residual Add's other
 /// operand (null: none), unchecked: the kernel declines the epilogue if it does not fit.
 const FusedProject* takenProject(const Tensor** residual);
+
+/// After takeFusedEpilogue returned an epilogue: the scaled Softmax the Div/Mul kernel computes
+/// (its output 0 is then the Softmax's result), or nullptr; *mask is the fused Add's other
+/// operand (null: no Add), unchecked.
+const FusedSoftmax* takenSoftmax(const Tensor** mask);
 
 /// A kernel that took an epilogue but cannot apply it (a fused MaxPool on a geometry or type it
 /// does not handle) declines it after all: it computes the plain result and the executor runs

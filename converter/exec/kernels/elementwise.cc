@@ -15,6 +15,8 @@
 #include "converter/exec/kernels/broadcast.h"
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/kernels/kernels.h"
+#include "converter/exec/kernels/scaled_softmax.h"
+#include "converter/exec/kernels/vector_math_avx512.h"
 
 namespace npuconv {
 namespace {
@@ -106,7 +108,11 @@ Status kErf(KernelContext& ctx) {
     Tensor& y = ctx.allocateUninitialized(0, DType::F32, x.dims());
     const float* in = x.data<float>();
     float* out = y.mutableData<float>();
-    ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) { erfF32(in + b, out + b, e - b); });
+    static const bool avx512 = vectorMathAvx512();  // same bits either way
+    ctx.pool().parallelFor(x.numElements(), kGrain, [&](int64_t b, int64_t e) {
+      if (avx512) erfAvx512(in + b, out + b, e - b);
+      else erfF32(in + b, out + b, e - b);
+    });
     return Status::ok();
   }
   return unaryMap<kFloats>(ctx, []<typename T>(T x) -> T { return std::erf(x); });
@@ -405,8 +411,31 @@ Status binaryKernel(KernelContext& ctx) {
 
 Status kAdd(KernelContext& ctx) { return binaryKernel<AddOp, kNumeric>(ctx); }
 Status kSub(KernelContext& ctx) { return binaryKernel<SubOp, kNumeric>(ctx); }
-Status kMul(KernelContext& ctx) { return binaryKernel<MulOp, kNumeric>(ctx); }
-Status kDiv(KernelContext& ctx) { return binaryKernel<DivOp, kNumeric>(ctx); }
+/// Div or Mul offered a fused scaled Softmax (the executor checked that input 1 is a float32
+/// constant of one element): computes it, or declines and leaves the plain op to the caller.
+bool fusedScaledSoftmax(KernelContext& ctx) {
+  if (!ctx.hasInput(0) || !ctx.hasInput(1)) return false;
+  const gemm::Epilogue* ep = takeFusedEpilogue(ctx.input(0)->dtype(), ctx.input(0)->dims());
+  if (!ep) return false;
+  const Tensor* mask = nullptr;
+  const FusedSoftmax* f = takenSoftmax(&mask);
+  Tensor y;
+  if (!f || !nn::scaledSoftmaxF32(ctx.pool(), *ctx.input(0), *f, mask, y)) {
+    declineFusedEpilogue();
+    return false;
+  }
+  ctx.setOutput(0, std::move(y));
+  return true;
+}
+
+Status kMul(KernelContext& ctx) {
+  if (fusedScaledSoftmax(ctx)) return Status::ok();
+  return binaryKernel<MulOp, kNumeric>(ctx);
+}
+Status kDiv(KernelContext& ctx) {
+  if (fusedScaledSoftmax(ctx)) return Status::ok();
+  return binaryKernel<DivOp, kNumeric>(ctx);
+}
 Status kPRelu(KernelContext& ctx) {
   NPU_TRY(needInputs(ctx, 2));
   const Tensor& x = *ctx.input(0);

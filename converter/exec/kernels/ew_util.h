@@ -195,22 +195,28 @@ inline void erfF32(const float* x, float* y, int64_t n) {
   }
 }
 
+/// (v0 + v4) + (v2 + v6) + ((v1 + v5) + (v3 + v7)): the lanes of v summed in a fixed order.
+inline float hsum8(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
 /// y[i] = exp(x[i] - shift) for i < n, and returns the sum of the y[i]: the softmax inner loop
-/// (AVX2 + FMA, which the x86-64-v3 baseline guarantees; same polynomial as fastExp).
-inline float expShiftSum(const float* x, float shift, float* y, int64_t n) {
+/// (AVX2 + FMA, which the x86-64-v3 baseline guarantees; same polynomial as fastExp). It may
+/// continue a sum: `acc` holds the 8 partial sums of the first `done` elements (a multiple of 8).
+inline float expShiftSum(const float* x, float shift, float* y, int64_t n, __m256 acc = _mm256_setzero_ps(),
+                         int64_t done = 0) {
   const __m256 vs = _mm256_set1_ps(shift);
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
+  int64_t i = done;
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), vs);
     __m256 res = fastExp8(v);
     _mm256_storeu_ps(y + i, res);
     acc = _mm256_add_ps(acc, res);
   }
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  float sum = _mm_cvtss_f32(h);
+  float sum = hsum8(acc);
   for (; i < n; ++i) sum += (y[i] = fastExp(x[i] - shift));
   return sum;
 }

@@ -17,6 +17,8 @@
 #include "converter/exec/kernels/broadcast.h"
 #include "converter/exec/kernels/ew_util.h"
 #include "converter/exec/kernels/kernels.h"
+#include "converter/exec/kernels/scaled_softmax.h"
+#include "converter/exec/kernels/vector_math_avx512.h"
 
 namespace npuconv {
 namespace {
@@ -341,9 +343,12 @@ void softmaxRow(const T* x, T* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = T(0);
     y[best] = T(1);
   } else if constexpr (std::is_same_v<T, float>) {
-    float m = laneMax(x, n);
+    static const bool avx512 = vectorMathAvx512();  // same bits either way
+    float m = avx512 ? laneMaxAvx512(x, n) : laneMax(x, n);
     if (std::isinf(m) && m < 0) m = 0;  // an all -inf row: exp(-inf) = 0 everywhere
-    float s = expShiftSum(x, m, y, n);
+    __m256 acc = _mm256_setzero_ps();
+    const int64_t done = avx512 ? expShiftBodyAvx512(x, m, y, n, acc) : 0;
+    float s = expShiftSum(x, m, y, n, acc, done);
     if constexpr (K == SM::Softmax) {
       float inv = 1.0f / s;
       for (int64_t i = 0; i < n; ++i) y[i] *= inv;
@@ -406,6 +411,59 @@ Status softmaxKernel(KernelContext& ctx) {
   ctx.setOutput(0, isHalf(t) ? fromF32(ctx.pool(), y, t) : std::move(y));
   return Status::ok();
 }
+
+}  // namespace
+
+bool nn::scaledSoftmaxF32(ThreadPool& pool, const Tensor& x, const FusedSoftmax& f, const Tensor* mask, Tensor& y) {
+  const int64_t rank = x.rank();
+  if (x.dtype() != DType::F32 || rank == 0) return false;
+  const int64_t axis = f.axis < 0 ? f.axis + rank : f.axis;
+  if (axis != rank - 1) return false;  // (opset < 13 coerces to 2-D at `axis`: the same rows then)
+  const std::vector<int64_t>& dims = x.dims();
+  const int64_t len = dims.back(), rows = len ? x.numElements() / len : 0;
+  // The mask's element offset for row r and column j: broadcast strides (0 along its size-1 or
+  // missing dims), so mask[moff(r) + j * mstep].
+  std::vector<int64_t> mstride(size_t(rank), 0);
+  if (mask) {
+    const std::vector<int64_t>& md = mask->dims();
+    if (mask->dtype() != DType::F32 || int64_t(md.size()) > rank) return false;
+    int64_t stride = 1;
+    for (int64_t k = int64_t(md.size()) - 1, d = rank - 1; k >= 0; --k, --d) {
+      if (md[size_t(k)] != 1 && md[size_t(k)] != dims[size_t(d)]) return false;  // widens or mismatches x
+      mstride[size_t(d)] = md[size_t(k)] == 1 ? 0 : stride;
+      stride *= md[size_t(k)];
+    }
+  }
+  const float* xs = x.data<float>();
+  const float* ms = mask ? mask->data<float>() : nullptr;
+  const int64_t mstep = mstride[size_t(rank - 1)];
+  y = Tensor::uninitialized(DType::F32, dims);
+  float* ys = y.mutableData<float>();
+  const float c = f.c;
+  pool.parallelFor(rows, rowGrain(len), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* xr = xs + r * len;
+      float* yr = ys + r * len;
+      if (f.multiply)
+        for (int64_t j = 0; j < len; ++j) yr[j] = xr[j] * c;
+      else
+        for (int64_t j = 0; j < len; ++j) yr[j] = xr[j] / c;
+      if (ms) {
+        int64_t off = 0;
+        for (int64_t d = rank - 2, q = r; d >= 0; --d) {
+          off += (q % dims[size_t(d)]) * mstride[size_t(d)];
+          q /= dims[size_t(d)];
+        }
+        const float* mr = ms + off;
+        for (int64_t j = 0; j < len; ++j) yr[j] = yr[j] + mr[j * mstep];
+      }
+      softmaxRow<SM::Softmax, float>(yr, yr, len);  // in place: each pass reads an element before writing it
+    }
+  });
+  return true;
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Normalizations
