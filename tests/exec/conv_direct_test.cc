@@ -285,6 +285,9 @@ TEST(ConvDirect, Avx512PathsBitIdenticalToAvx2Kernel) {
       {1, 64, 64, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu, false, false},
       {2, 20, 36, 11, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
       {1, 32, 24, 25, 7, 7, 3, 2, 1, 1, 1, 3, 1, 0, 1, gemm::Act::LeakyRelu},
+      // wide maps: the pack splits the rows into bands (8 and 7 rows here)
+      {1, 16, 8, 60, 120, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
+      {2, 32, 20, 41, 139, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, gemm::Act::None, true},
   };
   for (size_t ci = 0; ci < cases.size(); ++ci) {
     const DirectCase& k = cases[ci];

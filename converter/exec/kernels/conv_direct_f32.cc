@@ -165,22 +165,24 @@ NPU_DC_TARGET void dcTileToPlanes12(const float* out, const float* bk, int64_t n
   }
 }
 
-/// Channels [c0, c0 + 16) of image n's zero-padded channels-last copy (Xpn: Hp x Wp positions
-/// x C): 16 channel planes x 16 consecutive input positions (across rows) per register
-/// transpose, each position's 16 channels one 64-byte store; padding positions get zeros.
-/// Small maps (9x4, 19x8) thus cost no scalar tail per row.
-NPU_DC_TARGET void dcPackChannels16(const float* Xn, int64_t C, int64_t IH, int64_t IW, int64_t Hp, int64_t Wp,
-                                    int64_t ph, int64_t pw, int64_t c0, float* Xpn) {
+/// Channels [c0, c0 + 16) of padded rows [hp0, hp1) of image n's zero-padded channels-last copy
+/// (Xpn: Hp rows x Wp positions x C): 16 channel planes x 16 consecutive input positions (across rows)
+/// per register transpose, each position's 16 channels one 64-byte store (a whole cache line:
+/// Xp is 64-byte aligned and C a multiple of 16, so threads packing other channel blocks or rows
+/// never share a line); padding positions get zeros. Small maps (9x4, 19x8) thus cost no scalar
+/// tail per row.
+NPU_DC_TARGET void dcPackChannels16(const float* Xn, int64_t C, int64_t IH, int64_t IW, int64_t Wp, int64_t ph,
+                                    int64_t pw, int64_t c0, int64_t hp0, int64_t hp1, float* Xpn) {
   const int64_t plane = IH * IW;
   const __m512 zero = _mm512_setzero_ps();
-  // Input rows inside the copy: hp = ih + ph in [0, Hp); columns q = iw + pw in [0, Wp).
-  const int64_t ih0 = std::max<int64_t>(0, -ph), ih1 = std::min(IH, Hp - ph);
-  for (int64_t hp = 0; hp < Hp; ++hp) {
+  // Input rows inside the band: hp = ih + ph in [hp0, hp1) and ih in [0, IH).
+  const int64_t ih0 = std::max<int64_t>(0, hp0 - ph), ih1 = std::min(IH, hp1 - ph);
+  for (int64_t hp = hp0; hp < hp1; ++hp) {
     const int64_t ih = hp - ph;
     const bool inside = ih >= ih0 && ih < ih1;
     for (int64_t q = 0; q < Wp; ++q) {
       const int64_t iw = q - pw;
-      if (!inside || iw < 0 || iw >= IW) _mm512_storeu_ps(Xpn + (hp * Wp + q) * C + c0, zero);
+      if (!inside || iw < 0 || iw >= IW) _mm512_store_ps(Xpn + (hp * Wp + q) * C + c0, zero);
     }
   }
   if (ih1 <= ih0) return;
@@ -201,7 +203,7 @@ NPU_DC_TARGET void dcPackChannels16(const float* Xn, int64_t C, int64_t IH, int6
     dcTranspose16(r);
     for (int64_t j = 0; j < cnt; ++j) {
       const int64_t q = iw + pw;
-      if (q < Wp) _mm512_storeu_ps(Xpn + ((ih + ph) * Wp + q) * C + c0, r[j]);
+      if (q < Wp) _mm512_store_ps(Xpn + ((ih + ph) * Wp + q) * C + c0, r[j]);
       if (++iw == IW) {
         iw = 0;
         ++ih;
@@ -265,7 +267,8 @@ Shape shapeOf(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   return s;
 }
 
-thread_local std::vector<float> tlsInput;
+thread_local gemm::AlignedFloats tlsInput;  // 64-byte aligned (the AVX-512 pack's whole-line stores)
+thread_local size_t tlsInputCap = 0;
 thread_local gemm::AlignedFloats tlsBias;
 thread_local size_t tlsBiasCap = 0;
 
@@ -339,20 +342,24 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   const int64_t panels = (M + NR - 1) / NR;
 
   // Zero-padded channels-last input.
-  std::vector<float>& xp = tlsInput;
   const int64_t rowLen = s.Wp * C;
-  if (xp.size() < size_t(N * s.Hp * rowLen)) xp.resize(size_t(N * s.Hp * rowLen));
-  float* Xp = xp.data();
+  if (tlsInputCap < size_t(N * s.Hp * rowLen)) {
+    tlsInput = gemm::allocateFloats(size_t(N * s.Hp * rowLen));
+    tlsInputCap = size_t(N * s.Hp * rowLen);
+  }
+  float* Xp = tlsInput.get();
   if (avx512 && C % 16 == 0 && s.ph >= 0 && s.pw >= 0) {
-    const int64_t cBlocks = C / 16;
-    pool.parallelFor(N * cBlocks, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, 16 * s.Hp * s.Wp)),
-                     [&](int64_t u0, int64_t u1) {
-                       for (int64_t u = u0; u < u1; ++u) {
-                         const int64_t n = u / cBlocks, c0 = (u % cBlocks) * 16;
-                         dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Hp, s.Wp, s.ph, s.pw, c0,
-                                          Xp + n * s.Hp * rowLen);
-                       }
-                     });
+    // Units (image, band of padded rows, channel block): ~16K floats each, so a large map with
+    // few channel blocks still splits evenly across threads.
+    const int64_t cBlocks = C / 16, bandRows = std::clamp<int64_t>(16384 / (16 * s.Wp), 1, s.Hp);
+    const int64_t bands = (s.Hp + bandRows - 1) / bandRows;
+    pool.parallelFor(N * bands * cBlocks, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t n = u / (bands * cBlocks), band = u / cBlocks % bands, c0 = (u % cBlocks) * 16;
+        dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Wp, s.ph, s.pw, c0, band * bandRows,
+                         std::min(s.Hp, (band + 1) * bandRows), Xp + n * s.Hp * rowLen);
+      }
+    });
   } else {
     pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
