@@ -1,19 +1,18 @@
 // conv_c1_f32.cc - see conv_c1_f32.h.
 //
-// Work unit: (image, pair of output rows). The unit's KH + 1 input rows are copied once into a
-// zero-padded block (columns -pw .. rounded up to whole 32-column blocks + KW - 1), so every
-// load is in bounds and unmasked. Per block of 32 output columns the (KH + 1) x KW x 2 input
-// vectors (3x3: 24 registers) are loaded once; per filter m the 2 x 2 accumulators take one
-// broadcast weight per tap. Then + bias, the activation, and either the pool (max of the two
-// rows, then of even and odd columns, in maxPoolPlaneF32's operand order) or masked stores.
+// Work unit: (image, pair of output rows). The input is read in place: masked loads zero the
+// padding columns, rows outside the input are zero vectors (no padded copy: its stores, read
+// back at once by unaligned loads, stalled store forwarding). Per block of 32 output columns
+// the (KH + 1) x KW x 2 input vectors (3x3: 24 registers) are loaded once; per filter m the
+// 2 x 2 accumulators take one broadcast weight per tap. Then + bias, the activation, and either
+// the pool (max of the two rows, then of even and odd columns, in maxPoolPlaneF32's operand
+// order) or masked stores.
 #include "converter/exec/kernels/conv_c1_f32.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
-#include <vector>
 
 #include "converter/exec/kernels/activation_simd.h"
 #include "converter/exec/kernels/maxpool2x2_f32.h"
@@ -32,7 +31,6 @@ struct C1Geometry {
   int64_t IH, IW, OH, OW, KH, KW, ph, pw;
   int64_t cols;      // output columns computed per row: OW, or 2 * pooled OW
   int64_t blocks;    // 32-column blocks
-  int64_t blockW;    // padded block row length
   int64_t pairs;     // row pairs per image
   int64_t outRowW;   // Y's row length (OW or pooled OW)
   int64_t outPlane;  // Y's plane size
@@ -49,12 +47,21 @@ NPU_C1_TARGET inline __m512 c1ActSlow(__m512 v, const gemm::Epilogue& ep) {
   return _mm512_load_ps(t);
 }
 
+/// Input row ih, columns [col, col + 16) of one image, lanes outside k zero; a row outside the
+/// input is zeros. Masked-off lanes are never read, so the address may lie before or after the
+/// row (it is formed as an integer).
+NPU_C1_TARGET inline __m512 c1Load(const C1Geometry& ga, const float* Xn, int64_t ih, int64_t col, __mmask16 k) {
+  if (ih < 0 || ih >= ga.IH) return _mm512_setzero_ps();
+  const intptr_t at = reinterpret_cast<intptr_t>(Xn) + intptr_t((ih * ga.IW + col) * 4);
+  return _mm512_maskz_loadu_ps(k, reinterpret_cast<const float*>(at));
+}
+
 /// One unit: conv rows 2 * rp and 2 * rp + 1 of image n. KH, KW > 0: compile-time kernel (the
 /// input vectors stay in registers); 0: run-time (ga.KH, ga.KW).
 template <int KH_, int KW_>
-NPU_C1_TARGET void c1Unit(const C1Geometry& ga, const float* blk, const float* W, const float* B, float* Yn, int64_t M,
+NPU_C1_TARGET void c1Unit(const C1Geometry& ga, const float* Xn, const float* W, const float* B, float* Yn, int64_t M,
                           int64_t rp, const gemm::Epilogue& ep) {
-  const int64_t KH = KH_ > 0 ? KH_ : ga.KH, KW = KW_ > 0 ? KW_ : ga.KW, taps = KH * KW, bw = ga.blockW;
+  const int64_t KH = KH_ > 0 ? KH_ : ga.KH, KW = KW_ > 0 ? KW_ : ga.KW, taps = KH * KW;
   const __m512 zero = _mm512_setzero_ps(), low = _mm512_set1_ps(std::numeric_limits<float>::lowest());
   const bool relu = ep.act == gemm::Act::Relu, slowAct = ep.act != gemm::Act::None && !relu;
   alignas(64) int32_t ie[16], io[16];
@@ -67,7 +74,15 @@ NPU_C1_TARGET void c1Unit(const C1Geometry& ga, const float* blk, const float* W
   const bool second = oh0 + 1 < ga.OH;  // unpooled, odd OH: the last pair has one row
   for (int64_t cb = 0; cb < ga.blocks; ++cb) {
     const int64_t c0 = cb * 32;
-    const float* base = blk + c0;
+    // Input vector (row r of the unit, tap column kw, half v): input row 2 rp - ph + r, columns
+    // from c0 + 16 v + kw - pw, the lanes outside the input masked to zero (the padding).
+    __mmask16 km[7][2];
+    for (int64_t kw = 0; kw < KW; ++kw)
+      for (int v = 0; v < 2; ++v) {
+        const int64_t start = c0 + 16 * v + kw - ga.pw;
+        const int64_t lo = std::clamp<int64_t>(-start, 0, 16), hi = std::clamp<int64_t>(ga.IW - start, 0, 16);
+        km[kw][v] = hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+      }
     // Stores: unpooled, columns [c0, c0 + 32) of the rows (masks per vector); pooled, 16.
     const int64_t nc = std::min<int64_t>(32, ga.cols - c0);
     const __mmask16 m0 = __mmask16(nc >= 16 ? 0xFFFFu : (1u << nc) - 1);
@@ -80,7 +95,7 @@ NPU_C1_TARGET void c1Unit(const C1Geometry& ga, const float* blk, const float* W
 #pragma GCC unroll 64
       for (int r = 0; r < KH_ + 1; ++r)
         for (int kw = 0; kw < KW_; ++kw)
-          for (int v = 0; v < 2; ++v) xin[(r * KW_ + kw) * 2 + v] = _mm512_loadu_ps(base + r * bw + kw + 16 * v);
+          for (int v = 0; v < 2; ++v) xin[(r * KW_ + kw) * 2 + v] = c1Load(ga, Xn, oh0 - ga.ph + (r), c0 + 16 * (v) + (kw) - ga.pw, km[kw][v]);
     }
     for (int64_t m = 0; m < M; ++m) {
       const float* wm = W + m * taps;
@@ -99,11 +114,10 @@ NPU_C1_TARGET void c1Unit(const C1Geometry& ga, const float* blk, const float* W
         for (int64_t kh = 0; kh < KH; ++kh)
           for (int64_t kw = 0; kw < KW; ++kw) {
             const __m512 w = _mm512_set1_ps(wm[kh * KW + kw]);
-            const float* p = base + kh * bw + kw;
-            a00 = _mm512_fmadd_ps(_mm512_loadu_ps(p), w, a00);
-            a01 = _mm512_fmadd_ps(_mm512_loadu_ps(p + 16), w, a01);
-            a10 = _mm512_fmadd_ps(_mm512_loadu_ps(p + bw), w, a10);
-            a11 = _mm512_fmadd_ps(_mm512_loadu_ps(p + bw + 16), w, a11);
+            a00 = _mm512_fmadd_ps(c1Load(ga, Xn, oh0 - ga.ph + (kh), c0 + 16 * (0) + (kw) - ga.pw, km[kw][0]), w, a00);
+            a01 = _mm512_fmadd_ps(c1Load(ga, Xn, oh0 - ga.ph + (kh), c0 + 16 * (1) + (kw) - ga.pw, km[kw][1]), w, a01);
+            a10 = _mm512_fmadd_ps(c1Load(ga, Xn, oh0 - ga.ph + (kh + 1), c0 + 16 * (0) + (kw) - ga.pw, km[kw][0]), w, a10);
+            a11 = _mm512_fmadd_ps(c1Load(ga, Xn, oh0 - ga.ph + (kh + 1), c0 + 16 * (1) + (kw) - ga.pw, km[kw][1]), w, a11);
           }
       }
       const __m512 b = _mm512_set1_ps(B ? B[m] : 0.0f);
@@ -144,25 +158,6 @@ NPU_C1_TARGET void c1Unit(const C1Geometry& ga, const float* blk, const float* W
 
 #undef NPU_C1_TARGET
 
-/// The unit's KH + 1 input rows, zero padded: block row r is input row 2 rp - ph + r, block
-/// column q input column q - pw.
-void c1FillBlock(const C1Geometry& ga, const float* Xn, int64_t rp, float* blk) {
-  const int64_t bw = ga.blockW;
-  const int64_t q0 = std::min(ga.pw, bw), q1 = std::clamp<int64_t>(ga.IW + ga.pw, q0, bw);
-  for (int64_t r = 0; r <= ga.KH; ++r) {
-    float* d = blk + r * bw;
-    const int64_t ih = 2 * rp - ga.ph + r;
-    if (ih < 0 || ih >= ga.IH) {
-      std::memset(d, 0, size_t(bw) * sizeof(float));
-      continue;
-    }
-    std::memset(d, 0, size_t(q0) * sizeof(float));
-    std::memcpy(d + q0, Xn + ih * ga.IW + (q0 - ga.pw), size_t(q1 - q0) * sizeof(float));
-    std::memset(d + q1, 0, size_t(bw - q1) * sizeof(float));
-  }
-}
-
-thread_local std::vector<float> tlsC1Block;
 
 }  // namespace
 
@@ -191,7 +186,6 @@ void convSingleChannelF32(ThreadPool& pool, const float* X, const float* W, cons
   ga.pooled = pooled != nullptr;
   ga.cols = pooled ? 2 * pooled->out[2] : ga.OW;
   ga.blocks = (ga.cols + 31) / 32;
-  ga.blockW = ga.blocks * 32 + ga.KW - 1 + 16;  // + 16: the block's row ends on whole vectors
   ga.pairs = pooled ? pooled->out[1] : (ga.OH + 1) / 2;
   ga.outRowW = pooled ? pooled->out[2] : ga.OW;
   ga.outPlane = pooled ? pooled->out[1] * pooled->out[2] : ga.OH * ga.OW;
@@ -199,12 +193,9 @@ void convSingleChannelF32(ThreadPool& pool, const float* X, const float* W, cons
   const int64_t work = std::max<int64_t>(1, M * ga.blocks * 64 * ga.KH * ga.KW);
   const auto unit = (ga.KH == 3 && ga.KW == 3) ? c1Unit<3, 3> : c1Unit<0, 0>;
   pool.parallelFor(units, std::max<int64_t>(1, 65536 / work), [&](int64_t u0, int64_t u1) {
-    std::vector<float>& buf = tlsC1Block;
-    if (buf.size() < size_t((ga.KH + 1) * ga.blockW)) buf.resize(size_t((ga.KH + 1) * ga.blockW));
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / ga.pairs, rp = u % ga.pairs;
-      c1FillBlock(ga, X + n * inSp, rp, buf.data());
-      unit(ga, buf.data(), W, B, Y + n * M * ga.outPlane, M, rp, ep);
+      unit(ga, X + n * inSp, W, B, Y + n * M * ga.outPlane, M, rp, ep);
     }
   });
 }
