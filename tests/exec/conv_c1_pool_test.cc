@@ -148,6 +148,8 @@ TEST(ConvSingleChannel, BitIdenticalToDirectKernelAndPool) {
       {2, 10, 6, 5, 3, 2, 0, 1, 1, 0, gemm::Act::HardSwish, true},
       {1, 8, 13, 33, 1, 1, 0, 0, 0, 0, gemm::Act::Sigmoid, false},
       {1, 8, 4, 3, 3, 3, 0, 0, 0, 0, gemm::Act::Relu, true},  // 2x1 output
+      {2, 8, 5, 9, 3, 3, 3, 4, 2, 5, gemm::Act::None, true},  // pads wider than the kernel
+      {1, 8, 3, 40, 2, 5, 1, 4, 0, 0, gemm::Act::Relu, true},  // 32-column block past the end
   };
   for (int threads : {1, 3})
     for (bool pooled : {false, true})
