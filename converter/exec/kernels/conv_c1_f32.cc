@@ -166,8 +166,7 @@ bool singleChannelConvApplies(const Geo3& g, int64_t C, const gemm::Epilogue& ep
   if (g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.pb[0] != 0) return false;
   if (g.s[1] != 1 || g.s[2] != 1 || g.d[1] != 1 || g.d[2] != 1) return false;
   if (g.k[1] < 1 || g.k[1] > 7 || g.k[2] < 1 || g.k[2] > 7 || g.out[1] < 1 || g.out[2] < 1) return false;
-  // The per-thread block holds KH + 1 padded rows: at most 8 x 64K floats (2 MB).
-  if (g.pb[1] < 0 || g.pb[2] < 0 || g.in[2] > (int64_t(1) << 16) || g.out[2] > (int64_t(1) << 16)) return false;
+  if (g.pb[1] < 0 || g.pb[2] < 0) return false;
   if (pooled && (!maxPool2x2Applies(*pooled) || pooled->in[1] != g.out[1] || pooled->in[2] != g.out[2])) return false;
   return true;
 }
