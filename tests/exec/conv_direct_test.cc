@@ -266,6 +266,54 @@ TEST(ConvDirect, BitIdenticalForAnyThreadCount) {
   }
 }
 
+TEST(ConvDirect, Avx512PathsBitIdenticalToAvx2Kernel) {
+  // Both microkernels sum each output in the documented order (one FMA chain over (kh, kw, c)
+  // from zero, then + bias, then the activation), so the AVX-512 path with its own input pack
+  // (channels in blocks of 16) and tile epilogue (bias, Relu and the transpose in registers) must
+  // give the AVX2 path's bits: channel counts that are and are not multiples of 16, padding on
+  // every side, strides, dilation, the cut of rows and columns no output reads, small maps,
+  // Relu, none, another activation, a residual, a half panel (M <= 16), several images.
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "needs AVX-512";
+  const std::vector<DirectCase> cases = {
+      {3, 32, 64, 38, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
+      {2, 64, 128, 19, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
+      {2, 128, 128, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
+      {1, 16, 40, 13, 11, 3, 3, 2, 2, 1, 1, 0, 1, 2, 0, gemm::Act::None},
+      {2, 48, 16, 10, 9, 5, 3, 1, 2, 2, 1, 3, 0, 0, 2, gemm::Act::Relu, true},
+      {1, 32, 33, 12, 17, 3, 3, 3, 2, 1, 1, 1, 1, 1, 1, gemm::Act::Clip},
+      {1, 16, 8, 7, 30, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, gemm::Act::Relu},
+      {1, 64, 64, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu, false, false},
+      {2, 20, 36, 11, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
+      {1, 32, 24, 25, 7, 7, 3, 2, 1, 1, 1, 3, 1, 0, 1, gemm::Act::LeakyRelu},
+      // wide maps: the pack splits the rows into bands (8 and 7 rows here)
+      {1, 16, 8, 60, 120, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, gemm::Act::Relu},
+      {2, 32, 20, 41, 139, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, gemm::Act::None, true},
+  };
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const DirectCase& k = cases[ci];
+    const Geo3 g = geoOf(k);
+    Data d = makeData(k, g, uint32_t(300 + ci));
+    const gemm::Epilogue ep = epilogueOf(k, d.res);
+    const float* b = k.bias ? d.b.data() : nullptr;
+    std::vector<float> y[2];
+    for (int which = 0; which < 2; ++which) {
+      gemm::setIsa(which ? gemm::Isa::Avx512 : gemm::Isa::Avx2);
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        std::vector<float> out(size_t(k.n * k.m * g.outSize()), -3.0f);
+        convDirectF32(pool, d.x.data(), d.w.data(), b, out.data(), k.n, k.c, k.m, g, ep);
+        if (y[which].empty())
+          y[which] = out;
+        else
+          EXPECT_EQ(0, std::memcmp(out.data(), y[which].data(), out.size() * sizeof(float))) << describe(k);
+      }
+    }
+    gemm::setIsa(gemm::Isa::Auto);
+    ASSERT_EQ(y[0].size(), y[1].size());
+    EXPECT_EQ(0, std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float))) << describe(k);
+  }
+}
+
 std::string listText(const std::vector<int64_t>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);

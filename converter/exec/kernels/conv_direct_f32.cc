@@ -10,7 +10,13 @@
 // (through a stage holding a group of tiles, so each channel gets one run per group), where a
 // fused residual is added before the activation.
 //
-// Only the AVX-512 microkernel carries a target attribute (as in gemm_f32.cc); the ISA is the
+// With AVX-512 the layout changes go through 16x16 register transposes: the input pack takes
+// 16 channel planes x 16 consecutive input positions at a time (C a multiple of 16), and with no
+// activation or Relu in the tile its epilogue adds the bias, applies Relu and stores the
+// transposed tile straight into Y's planes (masked to the tile's positions), with no stage.
+// Same operations, same order: bit for bit the AVX2 path's results.
+//
+// Only the AVX-512 functions carry a target attribute (as in gemm_f32.cc); the ISA is the
 // GEMM's (gemm::activeIsa(), NPUCONV_NO_AVX512).
 #include "converter/exec/kernels/conv_direct_f32.h"
 
@@ -91,6 +97,123 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12(i
 
 using MicroFn = void (*)(int64_t, int64_t, const float* const*, const int64_t*, const float*, float*);
 
+#define NPU_DC_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+// The _mask_ forms with all lanes set: GCC 12 warns that the plain forms' undefined pass-through
+// operand is used uninitialized.
+NPU_DC_TARGET inline __m512 dcUnpackLo(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+NPU_DC_TARGET inline __m512 dcUnpackHi(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+NPU_DC_TARGET inline __m512 dcUnpackLoPd(__m512 a, __m512 b) {
+  return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(_mm512_castps_pd(a), 0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+NPU_DC_TARGET inline __m512 dcUnpackHiPd(__m512 a, __m512 b) {
+  return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(_mm512_castps_pd(a), 0xFF, _mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+template <int Imm>
+NPU_DC_TARGET inline __m512 dcShuffle128(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, Imm);
+}
+
+/// 16 rows of 16 floats transposed in registers: r[j] becomes column j.
+NPU_DC_TARGET inline void dcTranspose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = dcUnpackLo(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = dcUnpackHi(r[2 * k], r[2 * k + 1]);
+  }
+  // r[4b + q] (rows 4b .. 4b + 3): column 4L + q in 128-bit lane L.
+  for (int b = 0; b < 4; ++b) {
+    r[4 * b] = dcUnpackLoPd(t[4 * b], t[4 * b + 2]);
+    r[4 * b + 1] = dcUnpackHiPd(t[4 * b], t[4 * b + 2]);
+    r[4 * b + 2] = dcUnpackLoPd(t[4 * b + 1], t[4 * b + 3]);
+    r[4 * b + 3] = dcUnpackHiPd(t[4 * b + 1], t[4 * b + 3]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    t[q] = dcShuffle128<0x88>(r[q], r[4 + q]);
+    t[4 + q] = dcShuffle128<0xDD>(r[q], r[4 + q]);
+    t[8 + q] = dcShuffle128<0x88>(r[8 + q], r[12 + q]);
+    t[12 + q] = dcShuffle128<0xDD>(r[8 + q], r[12 + q]);
+  }
+  for (int q = 0; q < 4; ++q) {
+    r[q] = dcShuffle128<0x88>(t[q], t[8 + q]);
+    r[8 + q] = dcShuffle128<0xDD>(t[q], t[8 + q]);
+    r[4 + q] = dcShuffle128<0x88>(t[4 + q], t[12 + q]);
+    r[12 + q] = dcShuffle128<0xDD>(t[4 + q], t[12 + q]);
+  }
+}
+
+/// The AVX-512 tile epilogue: out[12][32] + bias, then Relu when `relu` (max_ps(v, 0), as
+/// act8), written transposed: dst[j * ld + i] = out[i][j] for the first `np` positions and `nm`
+/// channels. The same adds and maxes as the AVX2 path, 16 channels at a time, no scalar tail;
+/// dst is Y's planes themselves (masked stores of the tile's positions: no stage, no copy).
+NPU_DC_TARGET void dcTileToPlanes12(const float* out, const float* bk, int64_t nm, int64_t np, bool relu, float* dst,
+                                    int64_t ld) {
+  const __m512 zero = _mm512_setzero_ps();
+  const __mmask16 pm = __mmask16((1u << np) - 1);
+  for (int64_t v = 0; v * 16 < nm; ++v) {
+    const __m512 b = _mm512_loadu_ps(bk + 16 * v);
+    __m512 r[16];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      r[i] = _mm512_add_ps(_mm512_load_ps(out + i * 32 + 16 * v), b);
+      if (relu) r[i] = _mm512_mask_max_ps(r[i], 0xFFFF, r[i], zero);
+    }
+    for (int i = 12; i < 16; ++i) r[i] = zero;
+    dcTranspose16(r);
+    const int64_t nj = std::min<int64_t>(16, nm - 16 * v);
+    for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(dst + (16 * v + j) * ld, pm, r[j]);
+  }
+}
+
+/// Channels [c0, c0 + 16) of padded rows [hp0, hp1) of image n's zero-padded channels-last copy
+/// (Xpn: Hp rows x Wp positions x C): 16 channel planes x 16 consecutive input positions (across rows)
+/// per register transpose, each position's 16 channels one 64-byte store (a whole cache line:
+/// Xp is 64-byte aligned and C a multiple of 16, so threads packing other channel blocks or rows
+/// never share a line); padding positions get zeros. Small maps (9x4, 19x8) thus cost no scalar
+/// tail per row.
+NPU_DC_TARGET void dcPackChannels16(const float* Xn, int64_t C, int64_t IH, int64_t IW, int64_t Wp, int64_t ph,
+                                    int64_t pw, int64_t c0, int64_t hp0, int64_t hp1, float* Xpn) {
+  const int64_t plane = IH * IW;
+  const __m512 zero = _mm512_setzero_ps();
+  // Input rows inside the band: hp = ih + ph in [hp0, hp1) and ih in [0, IH).
+  const int64_t ih0 = std::max<int64_t>(0, hp0 - ph), ih1 = std::min(IH, hp1 - ph);
+  for (int64_t hp = hp0; hp < hp1; ++hp) {
+    const int64_t ih = hp - ph;
+    const bool inside = ih >= ih0 && ih < ih1;
+    for (int64_t q = 0; q < Wp; ++q) {
+      const int64_t iw = q - pw;
+      if (!inside || iw < 0 || iw >= IW) _mm512_store_ps(Xpn + (hp * Wp + q) * C + c0, zero);
+    }
+  }
+  if (ih1 <= ih0) return;
+  const float* src = Xn + c0 * plane;
+  const int64_t p1 = ih1 * IW;
+  int64_t ih = ih0, iw = 0;
+  for (int64_t p = ih0 * IW; p < p1; p += 16) {
+    const int64_t cnt = std::min<int64_t>(16, p1 - p);
+    const __mmask16 m = __mmask16(cnt >= 16 ? 0xFFFFu : (1u << cnt) - 1);
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c) r[c] = _mm512_maskz_loadu_ps(m, src + c * plane + p);
+    // The 16 planes are 16 streams (the previous layer's output, in L3 by now): fetch 4 blocks
+    // ahead (past the end of a plane it touches the next plane's start, harmless).
+    if (p + 64 < p1)
+#pragma GCC unroll 16
+      for (int c = 0; c < 16; ++c) _mm_prefetch(reinterpret_cast<const char*>(src + c * plane + p + 64), _MM_HINT_T0);
+    dcTranspose16(r);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const int64_t q = iw + pw;
+      if (q < Wp) _mm512_store_ps(Xpn + ((ih + ph) * Wp + q) * C + c0, r[j]);
+      if (++iw == IW) {
+        iw = 0;
+        ++ih;
+      }
+    }
+  }
+}
+
+#undef NPU_DC_TARGET
+
 /// Row r of image n of Xp (Wp positions x C channels) from X (zeros outside the input).
 void packInputRow(const float* X, int64_t C, int64_t IH, int64_t IW, int64_t ih, int64_t pw, int64_t Wp, float* dst) {
   if (ih < 0 || ih >= IH) {
@@ -144,7 +267,8 @@ Shape shapeOf(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   return s;
 }
 
-thread_local std::vector<float> tlsInput;
+thread_local gemm::AlignedFloats tlsInput;  // 64-byte aligned (the AVX-512 pack's whole-line stores)
+thread_local size_t tlsInputCap = 0;
 thread_local gemm::AlignedFloats tlsBias;
 thread_local size_t tlsBiasCap = 0;
 
@@ -218,16 +342,32 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   const int64_t panels = (M + NR - 1) / NR;
 
   // Zero-padded channels-last input.
-  std::vector<float>& xp = tlsInput;
   const int64_t rowLen = s.Wp * C;
-  if (xp.size() < size_t(N * s.Hp * rowLen)) xp.resize(size_t(N * s.Hp * rowLen));
-  float* Xp = xp.data();
-  pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / s.Hp, hp = r % s.Hp;
-      packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
-    }
-  });
+  if (tlsInputCap < size_t(N * s.Hp * rowLen)) {
+    tlsInput = gemm::allocateFloats(size_t(N * s.Hp * rowLen));
+    tlsInputCap = size_t(N * s.Hp * rowLen);
+  }
+  float* Xp = tlsInput.get();
+  if (avx512 && C % 16 == 0 && s.ph >= 0 && s.pw >= 0) {
+    // Units (image, band of padded rows, channel block): ~16K floats each, so a large map with
+    // few channel blocks still splits evenly across threads.
+    const int64_t cBlocks = C / 16, bandRows = std::clamp<int64_t>(16384 / (16 * s.Wp), 1, s.Hp);
+    const int64_t bands = (s.Hp + bandRows - 1) / bandRows;
+    pool.parallelFor(N * bands * cBlocks, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t n = u / (bands * cBlocks), band = u / cBlocks % bands, c0 = (u % cBlocks) * 16;
+        dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Wp, s.ph, s.pw, c0, band * bandRows,
+                         std::min(s.Hp, (band + 1) * bandRows), Xp + n * s.Hp * rowLen);
+      }
+    });
+  } else {
+    pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / s.Hp, hp = r % s.Hp;
+        packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
+      }
+    });
+  }
 
   // Weight panels [panel][t][c][NR] (prepacked, or packed now) and bias panels [panel][NR].
   std::shared_ptr<const DirectConvWeights> own;
@@ -261,6 +401,9 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   // the group once, instead of all panels per tile.
   const int64_t group = std::clamp<int64_t>((256 << 10) / (int64_t(MR) * C * 4), 1, kMaxGroup);
   const bool actInTile = ep.residual == nullptr && ep.act != gemm::Act::None;
+  // AVX-512 with no activation in the tile or Relu: bias, Relu and the transpose in registers,
+  // stored into Y's planes directly.
+  const bool reluInTile = actInTile && ep.act == gemm::Act::Relu, fastTile = avx512 && (!actInTile || reluInTile);
   auto run = [&](int64_t u0, int64_t u1, int64_t pa, int64_t pb) {
     alignas(64) float out[kMaxMR * kMaxNR];
     // The group's outputs of one panel, [channel][position]: written to Y's planes as one run
@@ -287,6 +430,12 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
         for (int64_t u = ug; u < ue; ++u) {
           const int64_t col = (u - ug) * MR;
           fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
+          if (fastTile) {
+            const int64_t p0 = pg + col;
+            dcTileToPlanes12(out, bk, nm, std::min<int64_t>(MR, outSp - p0), reluInTile, Y + (n * M + m0) * outSp + p0,
+                             outSp);
+            continue;
+          }
           for (int64_t i = 0; i < MR; ++i)
             for (int64_t v = 0; v < nv; ++v) {
               __m256 x = _mm256_add_ps(_mm256_load_ps(out + i * NR + 8 * v), _mm256_loadu_ps(bk + 8 * v));
@@ -302,7 +451,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
         }
         for (int64_t j = 0; j < nm; ++j) {
           float* y = Y + (n * M + m0 + j) * outSp + pg;
-          std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
+          if (!fastTile) std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
           if (ep.residual) gemm::applyEpilogue(y, npg, 0.0f, ep, ep.residual + (y - Y));
         }
       }

@@ -16,10 +16,12 @@
 
 #include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernel.h"
+#include "converter/exec/kernels/conv_c1_f32.h"
 #include "converter/exec/kernels/conv_direct_f32.h"
 #include "converter/exec/kernels/depthwise_f32.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/im2col_f32.h"
+#include "converter/exec/kernels/maxpool2x2_f32.h"
 #include "converter/exec/kernels/nn_common.h"
 
 namespace npuconv::nn {
@@ -288,6 +290,10 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   }
 
   if constexpr (std::is_same_v<T, float>) {
+    if (group == 1 && C == 1 && M >= 8 && singleChannelConvApplies(g, C, act, nullptr)) {  // a CNN's first layer
+      convSingleChannelF32(pool, X, W, B, Y, N, M, g, act, nullptr);
+      return;
+    }
     if (group == 1 && preferDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
       convDirectF32(pool, X, W, B, Y, N, C, M, g, act, packed ? packed->direct.get() : nullptr);
       return;
@@ -408,20 +414,54 @@ std::optional<Geo3> fusedPoolGeometry(const FusedMaxPool& p, const std::vector<i
 void convPooledF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, const Geo3& g,
                    int64_t group, const gemm::Epilogue& act, const Geo3& pg, const PrepackedWeights* packed) {
   const int64_t N = x.dim(0), M = w.dim(0), outSp = g.outSize(), pooledSp = pg.outSize();
+  if (group == 1 && M >= 8 && singleChannelConvApplies(g, x.dim(1), act, &pg)) {  // pooled in registers
+    convSingleChannelF32(pool, x.data<float>(), w.data<float>(), b ? b->data<float>() : nullptr, y.mutableData<float>(),
+                         N, M, g, act, &pg);
+    return;
+  }
   constexpr int64_t kScratchBytes = 256 << 10;
   const int64_t perImage = std::max<int64_t>(1, M * outSp * int64_t(sizeof(float)));
   const int64_t chunk = std::clamp<int64_t>(kScratchBytes / perImage, 1, N);
+  float* Y = y.mutableData<float>();
+  const bool pool2x2 = maxPool2x2Applies(pg);
+  auto poolPlanes = [&](const float* s, float* yp, int64_t planes) {
+    if (pool2x2) {  // 2x2/2: all planes as one sequence of rows
+      maxPool2x2PlanesF32(s, yp, planes, pg);
+      return;
+    }
+    for (int64_t p = 0; p < planes; ++p) maxPoolPlaneF32(s + p * outSp, yp + p * pooledSp, pg);
+  };
+  // The direct kernel with chunks enough for every thread: each thread convolves whole chunks
+  // (single-threaded, inline) into its own scratch and pools them, one parallelFor for the layer
+  // instead of three per chunk (an NHWC CNN's 38x16 layer: 41 chunks of one image). The direct
+  // kernel's sums do not depend on the split, so the bits are the same as below.
+  const int64_t C = x.dim(1), chunks = (N + chunk - 1) / chunk;
+  if (group == 1 && pool.size() > 1 && chunks >= 4 * int64_t(pool.size()) && preferDirectConv(g, chunk, C, M) &&
+      preferDirectConv(g, N - (chunks - 1) * chunk, C, M)) {
+    const float* X = x.data<float>();
+    const float* W = w.data<float>();
+    const float* B = b ? b->data<float>() : nullptr;
+    const int64_t inSp = g.inSize();
+    pool.parallelFor(chunks, 1, [&](int64_t k0, int64_t k1) {
+      thread_local std::vector<float> own;
+      if (own.size() < size_t(chunk * M * outSp)) own.resize(size_t(chunk * M * outSp));
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t n0 = k * chunk, nc = std::min(chunk, N - n0);
+        convDirectF32(pool, X + n0 * C * inSp, W, B, own.data(), nc, C, M, g, act,
+                      packed ? packed->direct.get() : nullptr);
+        poolPlanes(own.data(), Y + n0 * M * pooledSp, nc * M);
+      }
+    });
+    return;
+  }
   Tensor scratch = Tensor::uninitialized(DType::F32, {chunk, M, g.out[1], g.out[2]});
   const float* S = scratch.data<float>();
-  float* Y = y.mutableData<float>();
   const int64_t kk = pg.kSize();
   for (int64_t n0 = 0; n0 < N; n0 += chunk) {
     const int64_t nc = std::min(chunk, N - n0);
     convTyped<float>(pool, x, w, b, scratch, g, group, act, packed, n0, nc);
     pool.parallelFor(nc * M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, pooledSp * kk)),
-                     [&](int64_t p0, int64_t p1) {
-                       for (int64_t p = p0; p < p1; ++p) maxPoolPlaneF32(S + p * outSp, Y + (n0 * M + p) * pooledSp, pg);
-                     });
+                     [&](int64_t p0, int64_t p1) { poolPlanes(S + p0 * outSp, Y + (n0 * M + p0) * pooledSp, p1 - p0); });
   }
 }
 
