@@ -283,6 +283,10 @@ void Executor::planFusions() {
       if (!fuseScaledSoftmax(i, m)) fuseErfGelu(i, m);
       continue;
     }
+    if (s.node->is("ReduceMean")) {
+      fuseLayerNorm(i, TailFusionMatch{*this, stepOf, captured});
+      continue;
+    }
     if (builtinMatMul && s.kernel == builtinMatMul && s.node->is("MatMul") && s.outputSlots.size() == 1 &&
         s.outputSlots[0] >= 0) {
       // MatMul(A, W) + b with W a float32 [K, N] initializer and b a float32 [N] initializer: the
@@ -745,6 +749,97 @@ bool Executor::fuseErfGelu(size_t i, const TailFusionMatch& m) {
   fuseInto(s, gemm::Epilogue{}, skipped);
   s.fused.hasErfGelu = true;
   s.fused.erfGelu = g;
+  return true;
+}
+
+namespace {
+/// The axes of n if it is a ReduceMean of the default domain with keepdims 1 and constant axes
+/// (the attribute, or from opset 18 a constant input).
+std::optional<std::vector<int64_t>> meanAxes(const Node* n) {
+  if (!n || !n->is("ReduceMean") || !n->domain().empty() || n->numOperands() < 1 || !n->operand(0) ||
+      n->attrs().getInt("keepdims", 1) == 0 || n->attrs().getInt("noop_with_empty_axes", 0) != 0)
+    return std::nullopt;
+  if (n->numOperands() >= 2 && n->operand(1)) {
+    const Value* a = n->operand(1);
+    if (!a->isInitializer() || a->isGraphInput()) return std::nullopt;
+    return Tensor::fromData(a->initializer()).toInt64s();
+  }
+  return n->attrs().getInts("axes");
+}
+
+/// Whether n is such a ReduceMean over the last axis alone: axes [-1], or [rank - 1] when its
+/// input's rank is known.
+bool isLastAxisMean(const Node* n) {
+  const std::optional<std::vector<int64_t>> axes = meanAxes(n);
+  if (!axes || axes->size() != 1) return false;
+  if ((*axes)[0] == -1) return true;
+  const auto& shape = n->operand(0)->type().shape;
+  return shape && (*axes)[0] == int64_t(shape->size()) - 1;
+}
+}  // namespace
+
+bool Executor::fuseLayerNorm(size_t i, const TailFusionMatch& m) {
+  // ReduceMean(X) -> Sub(X, m) = D -> Mul(D, D) -> ReduceMean -> Add(., eps) -> Sqrt -> Div(D, .)
+  // [-> Mul(., gamma)] [-> Add(., beta)], over the last axis; D is read by the Mul and the Div,
+  // every other intermediate by the next node only.
+  Step& s = steps_[i];
+  const Node* rm1 = s.node;
+  if (!isLastAxisMean(rm1) || s.kernel != registry_.find("", "ReduceMean") || s.outputSlots.size() != 1 ||
+      s.outputSlots[0] < 0 || s.fusesActivation || s.skippedWhenFused)
+    return false;
+  const Value* x = rm1->operand(0);
+  const Node* sub = m.onlyUser(rm1);
+  if (!sub || !sub->is("Sub") || sub->numOperands() != 2 || sub->operand(0) != x || sub->operand(1) != rm1->result(0) ||
+      !m.laterStep(sub, i))
+    return false;
+  const Value* d = sub->result(0);
+  if (!d || d->isGraphOutput() || m.captured.count(d)) return false;
+  const Node* sq = nullptr;  // Mul(D, D): two uses of D
+  const Node* div = nullptr;
+  for (const Use& u : d->uses()) {
+    if (u.user->is("Mul") && u.user->numOperands() == 2 && u.user->operand(0) == d && u.user->operand(1) == d &&
+        (!sq || sq == u.user))
+      sq = u.user;
+    else if (u.user->is("Div") && u.operand == 0 && !div)
+      div = u.user;
+    else
+      return false;
+  }
+  if (!sq || !div || !m.laterStep(sq, m.indexOf(sub))) return false;
+  const Node* rm2 = m.onlyUser(sq);  // over the same axes: D has X's rank (M kept its dims)
+  if (!rm2 || meanAxes(rm2) != meanAxes(rm1) || rm2->operand(0) != sq->result(0) || !m.laterStep(rm2, m.indexOf(sq)))
+    return false;
+  const Node* add = m.onlyUser(rm2);
+  if (!add || !add->is("Add") || add->numOperands() != 2 || !m.laterStep(add, m.indexOf(rm2))) return false;
+  const std::optional<float> eps = scalarConstant(add->operand(add->operand(0) == rm2->result(0) ? 1 : 0));
+  const Node* sqrt = m.onlyUser(add);
+  if (!eps || !sqrt || !sqrt->is("Sqrt") || !m.laterStep(sqrt, m.indexOf(add)) || m.onlyUser(sqrt) != div ||
+      div->numOperands() != 2 || div->operand(1) != sqrt->result(0) || !m.laterStep(div, m.indexOf(sqrt)))
+    return false;
+  FusedLayerNorm ln;
+  ln.eps = *eps;
+  std::vector<size_t> skipped = {m.indexOf(sub), m.indexOf(sq), m.indexOf(rm2), m.indexOf(add), m.indexOf(sqrt),
+                                 m.indexOf(div)};
+  // An affine tail: Mul by gamma, then Add of beta (either may be missing), float32 constants.
+  auto constantOf = [&](const Node* n, const Value* in) -> Tensor {
+    if (!n || n->numOperands() != 2 || n->operand(0) == n->operand(1)) return Tensor();
+    const Value* c = n->operand(n->operand(0) == in ? 1 : 0);
+    if (!c || !c->isInitializer() || c->isGraphInput() || c->dtype() != DType::F32) return Tensor();
+    return Tensor::fromData(c->initializer());
+  };
+  const Node* last = div;
+  for (const char* op : {"Mul", "Add"}) {
+    const Node* next = m.onlyUser(last);
+    if (!next || !next->is(op) || !m.laterStep(next, skipped.back())) continue;
+    Tensor c = constantOf(next, last->result(0));
+    if (!c.defined()) continue;
+    (op[0] == 'M' ? ln.gamma : ln.beta) = std::move(c);
+    skipped.push_back(m.indexOf(next));
+    last = next;
+  }
+  fuseInto(s, gemm::Epilogue{}, skipped);
+  s.fused.hasLayerNorm = true;
+  s.fused.layerNorm = std::move(ln);
   return true;
 }
 

@@ -20,7 +20,8 @@
 // an activation, adds `other` (float32, same dims, computed earlier) and applies the activation
 // there; MatMul(A, W) + b (float32 initializers W [K, N], b [N]) adds the bias in the GEMM; a
 // transformer's Div/Mul(scores, c) [-> Add(., mask)] -> Softmax runs as one pass per row, and a
-// decomposed erf Gelu (Div, Erf, Add, Mul, Mul) as one pass. The
+// decomposed erf Gelu (Div, Erf, Add, Mul, Mul) and a decomposed LayerNormalization (ReduceMean,
+// Sub, Mul, ReduceMean, Add, Sqrt, Div [, Mul, Add]) as one pass each. The
 // consumers' steps are skipped (see fused_epilogue.h). The epilogues do the unfused arithmetic:
 // bit-identical. NPUCONV_NO_FUSION=1 turns this off.
 #pragma once
@@ -121,6 +122,8 @@ class Executor {
   bool fuseScaledSoftmax(size_t i, const TailFusionMatch& m);
   /// Fuses the decomposed erf Gelu that starts with the Div/Mul of step i (FusedErfGelu).
   bool fuseErfGelu(size_t i, const TailFusionMatch& m);
+  /// Fuses the decomposed LayerNormalization that starts with the ReduceMean of step i.
+  bool fuseLayerNorm(size_t i, const TailFusionMatch& m);
   Expected<ValueRef> refOf(const Value* v, const Node* user);
   Expected<std::vector<Tensor>> execute(std::vector<Tensor> inputs, const Frame* parent) const;
   Expected<Executor*> subExecutor(const Graph& body) const;

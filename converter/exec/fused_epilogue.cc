@@ -13,6 +13,7 @@ thread_local const FusedProject* tlsProject = nullptr;
 thread_local const Tensor* tlsUncheckedResidual = nullptr;
 thread_local const FusedSoftmax* tlsSoftmax = nullptr;
 thread_local const FusedErfGelu* tlsErfGelu = nullptr;
+thread_local const FusedLayerNorm* tlsLayerNorm = nullptr;
 }  // namespace
 
 FusedEpilogueScope::FusedEpilogueScope(const FusedEpilogue* fused) {
@@ -32,6 +33,7 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   tlsUncheckedResidual = nullptr;
   tlsSoftmax = nullptr;
   tlsErfGelu = nullptr;
+  tlsLayerNorm = nullptr;
   if (!f) return nullptr;
   tlsEpilogue = f->ep;
   if (f->residual && !f->hasProject && !f->hasSoftmax) {
@@ -49,6 +51,7 @@ const gemm::Epilogue* takeFusedEpilogue(DType outType, const std::vector<int64_t
   if (f->hasProject) tlsProject = &f->project;
   if (f->hasSoftmax) tlsSoftmax = &f->softmax;
   if (f->hasErfGelu) tlsErfGelu = &f->erfGelu;
+  if (f->hasLayerNorm) tlsLayerNorm = &f->layerNorm;
   return &tlsEpilogue;
 }
 
@@ -70,6 +73,8 @@ const FusedSoftmax* takenSoftmax(const Tensor** mask) {
 
 const FusedErfGelu* takenErfGelu() { return tlsState == State::Taken ? tlsErfGelu : nullptr; }
 
+const FusedLayerNorm* takenLayerNorm() { return tlsState == State::Taken ? tlsLayerNorm : nullptr; }
+
 void declineFusedEpilogue() {
   tlsState = State::Declined;
   tlsMaxPool = nullptr;
@@ -78,6 +83,7 @@ void declineFusedEpilogue() {
   tlsUncheckedResidual = nullptr;
   tlsSoftmax = nullptr;
   tlsErfGelu = nullptr;
+  tlsLayerNorm = nullptr;
 }
 
 }  // namespace npuconv

@@ -77,6 +77,16 @@ struct FusedErfGelu {
   Order order = Order::XHalfThenA;
 };
 
+/// The decomposed LayerNormalization over the last axis, fused into its first ReduceMean:
+/// m = ReduceMean(X), D = X - m, V = ReduceMean(D * D), N = D / Sqrt(V + eps), then optionally
+/// N * gamma and + beta (constants of the last axis' length). One pass per row instead of eight
+/// or ten over the tensor; the means are the ReduceMean kernel's own arithmetic, every other
+/// element rounded as its op rounds it.
+struct FusedLayerNorm {
+  float eps = 0.0f;
+  Tensor gamma, beta;  // undefined: no Mul / no Add
+};
+
 struct FusedEpilogue {
   gemm::Epilogue ep;                 // bias / activation (ep.residual is filled in by take)
   const Tensor* residual = nullptr;  // a fused residual Add's other operand, added before `ep.act`
@@ -91,6 +101,8 @@ struct FusedEpilogue {
   FusedSoftmax softmax;     // its mask (unchecked by take), `ep` unused
   bool hasErfGelu = false;  // then the kernel is a Div/Mul computing `erfGelu`; `ep` unused
   FusedErfGelu erfGelu;
+  bool hasLayerNorm = false;  // then the kernel is a ReduceMean computing `layerNorm`
+  FusedLayerNorm layerNorm;
 };
 
 class FusedEpilogueScope {
@@ -132,6 +144,10 @@ const FusedSoftmax* takenSoftmax(const Tensor** mask);
 /// After takeFusedEpilogue returned an epilogue: the erf Gelu the Div/Mul kernel computes (its
 /// output 0 is then the Gelu's result), or nullptr.
 const FusedErfGelu* takenErfGelu();
+
+/// After takeFusedEpilogue returned an epilogue: the LayerNormalization the ReduceMean kernel
+/// computes (its output 0 is then the normalized tensor), or nullptr.
+const FusedLayerNorm* takenLayerNorm();
 
 /// A kernel that took an epilogue but cannot apply it (a fused MaxPool on a geometry or type it
 /// does not handle) declines it after all: it computes the plain result and the executor runs

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <type_traits>
 
+#include "converter/exec/fused_epilogue.h"
 #include "converter/exec/kernel.h"
 #include "converter/exec/kernels/broadcast.h"
 #include "converter/exec/kernels/ew_util.h"
@@ -246,6 +247,54 @@ Status reductionMask(const KernelContext& ctx, int64_t rank, std::vector<bool>& 
   return Status::ok();
 }
 
+/// A ReduceMean offered a fused LayerNormalization (fused_epilogue.h, FusedLayerNorm): computes
+/// it when this ReduceMean is over x's last axis alone with keepdims, x and the constants float32
+/// of fitting length, one row at a time; otherwise declines (the executor runs the ops).
+bool fusedLayerNorm(KernelContext& ctx, const std::vector<bool>& mask, bool noop) {
+  const Tensor& x = *ctx.input(0);
+  const gemm::Epilogue* ep = takeFusedEpilogue(x.dtype(), x.dims());
+  if (!ep) return false;
+  const FusedLayerNorm* f = takenLayerNorm();
+  const int64_t rank = x.rank(), len = rank ? x.dims().back() : 0;
+  auto fits = [&](const Tensor& c) {
+    if (!c.defined()) return true;
+    if (c.dtype() != DType::F32 || c.rank() > rank || c.numElements() != len) return false;
+    return c.rank() == 0 ? len == 1 : c.dims().back() == len;  // the others are 1
+  };
+  bool ok = f && !noop && x.dtype() == DType::F32 && rank > 0 && len > 0 && ctx.attrs().getInt("keepdims", 1) != 0 &&
+            fits(f->gamma) && fits(f->beta);
+  for (int64_t d = 0; ok && d < rank; ++d) ok = mask[size_t(d)] == (d == rank - 1);
+  if (!ok) {
+    declineFusedEpilogue();
+    return false;
+  }
+  Tensor& y = ctx.allocateUninitialized(0, DType::F32, x.dims());
+  const float* xs = x.data<float>();
+  float* ys = y.mutableData<float>();
+  const float* g = f->gamma.defined() ? f->gamma.data<float>() : nullptr;
+  const float* b = f->beta.defined() ? f->beta.data<float>() : nullptr;
+  const float eps = f->eps;
+  ctx.pool().parallelFor(x.numElements() / len, rowGrain(len), [&](int64_t r0, int64_t r1) {
+    std::vector<float> sq(static_cast<size_t>(len));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xs + r * len;
+      float* yr = ys + r * len;
+      const float mean = reduceRow<float>(RK::Mean, xr, len);
+      for (int64_t j = 0; j < len; ++j) yr[j] = xr[j] - mean;  // D, kept in y
+      for (int64_t j = 0; j < len; ++j) sq[size_t(j)] = yr[j] * yr[j];
+      const float var = reduceRow<float>(RK::Mean, sq.data(), len);
+      const float v = var + eps;
+      const float s = std::sqrt(v);
+      for (int64_t j = 0; j < len; ++j) yr[j] = yr[j] / s;
+      if (g)
+        for (int64_t j = 0; j < len; ++j) yr[j] = yr[j] * g[j];
+      if (b)
+        for (int64_t j = 0; j < len; ++j) yr[j] = yr[j] + b[j];
+    }
+  });
+  return true;
+}
+
 template <RK K>
 Status reduceKernel(KernelContext& ctx) {
   NPU_TRY(needInputs(ctx, 1));
@@ -255,6 +304,8 @@ Status reduceKernel(KernelContext& ctx) {
   std::vector<bool> mask;
   bool noop;
   NPU_TRY(reductionMask(ctx, x0.rank(), mask, noop));
+  if constexpr (K == RK::Mean)
+    if (fusedLayerNorm(ctx, mask, noop)) return Status::ok();
   if (noop) {
     ctx.setOutput(0, x0);
     return Status::ok();
