@@ -184,34 +184,37 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
 using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                                int64_t ldc, int mode, const TileEpilogue* te, int mr, int nr);
 
-/// AVX-512: micro12x32T for the first mr (<= R) rows and nr columns, stores kOverwrite and
-/// kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4 rows in its last
-/// tile of 12: computing all 12 there cost the stem of mobilenet_v3_small a third of its GEMM);
-/// each row's sums are the same whatever R is.
-template <bool Packed, Act A, int R>
+/// AVX-512: micro12x32T for the first mr (<= R) rows and nr (<= 16 * H) columns, stores
+/// kOverwrite and kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4
+/// rows in its last tile of 12: computing all 12 there cost the stem of mobilenet_v3_small a
+/// third of its GEMM) and only H vectors of 16 columns (a 14x14 map's 196 columns leave 4 in
+/// the last tile, a 28x28 map's 784 leave 16: one vector per row, half the tile's FMAs); each
+/// value's sums are the same whatever R and H are.
+template <bool Packed, Act A, int R, int H>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows32M(
     int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
     const TileEpilogue* te, int mr, int nr) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
                            __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
-  __m512 acc[R][2];
+  __m512 acc[R][H];
 #pragma GCC unroll 12
-  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i)
+    for (int h = 0; h < H; ++h) acc[i][h] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    __m512 bv[H];
+    for (int h = 0; h < H; ++h) bv[h] = _mm512_loadu_ps(b + 16 * h);
 #pragma GCC unroll 12
     for (int i = 0; i < R; ++i) {
       __m512 av = _mm512_set1_ps(a[i * rs]);
-      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+      for (int h = 0; h < H; ++h) acc[i][h] = _mm512_fmadd_ps(av, bv[h], acc[i][h]);
     }
     a += step;
     b += ldb;
   }
   for (int i = 0; i < mr; ++i) {
     float* r = c + i * ldc;
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < H; ++h) {
       if (!mk[h]) continue;
       __m512 v = acc[i][h];
       if (mode == kAccumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], r + 16 * h));
@@ -230,9 +233,17 @@ template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
     int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
     const TileEpilogue* te, int mr, int nr) {
-  if (mr <= 4) microRows32M<Packed, A, 4>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
-  else if (mr <= 8) microRows32M<Packed, A, 8>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
-  else microRows32M<Packed, A, 12>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  if (nr <= 16) {
+    if (mr <= 4) microRows32M<Packed, A, 4, 1>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+    else if (mr <= 8) microRows32M<Packed, A, 8, 1>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+    else microRows32M<Packed, A, 12, 1>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  } else if (mr <= 4) {
+    microRows32M<Packed, A, 4, 2>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  } else if (mr <= 8) {
+    microRows32M<Packed, A, 8, 2>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  } else {
+    microRows32M<Packed, A, 12, 2>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  }
 }
 
 /// The masked microkernel for (packed A?, activation).
@@ -667,19 +678,21 @@ void blockedGemm(ThreadPool* pool, const Kernel& kn, bool transA, int64_t M, int
   const int threads = pool ? pool->size() : 1;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
-    // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
-    // side whose duplicated packing costs less, as long as every chunk keeps a full tile.
-    int64_t nChunk = (N + threads - 1) / threads;
-    nChunk = (nChunk + kn.nr - 1) / kn.nr * kn.nr;
-    int64_t mChunk = (M + threads - 1) / threads;
-    mChunk = (mChunk + kn.mr - 1) / kn.mr * kn.mr;
+    // Chunks of N (each thread packs all of A) or of M (each packs all of B): split the side
+    // whose duplicated packing costs less, as long as every chunk keeps a full tile. Whole
+    // tiles are dealt out evenly, the partial last tile in the last chunk: equal chunks rounded
+    // up to a tile gave one thread 4 of a 14x14 map's 7 column tiles and the other 2 and the
+    // partial one.
     bool splitN = (M <= N && N >= 2 * kn.nr) || M < 2 * kn.mr;
-    int64_t chunk = splitN ? nChunk : mChunk, total = splitN ? N : M;
-    int64_t tasks = (total + chunk - 1) / chunk;
+    const int64_t total = splitN ? N : M, unit = splitN ? kn.nr : kn.mr;
+    const int64_t tiles = (total + unit - 1) / unit;
+    const int64_t tasks = std::min<int64_t>(threads, tiles);
+    auto bound = [&](int64_t t) { return std::min(total, unit * (tiles * t / tasks)); };
     if (tasks > 1) {
       pool->parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
-          int64_t s = t * chunk, e = std::min(total, s + chunk);
+          const int64_t s = bound(t), e = bound(t + 1);
+          if (e <= s) continue;
           if (splitN)
             gemmBlock(kn, transA, M, e - s, K, alpha, A, lda, pa, bsrc.fromColumn(s), beta, C + s, ldc,
                       ep.shifted(0, s), 0, s);

@@ -450,6 +450,30 @@ std::optional<Geo3> fusedDepthwiseGeometry(const FusedDepthwise& d, const std::v
 /// stays in L2 (1-2 MB per core on current x86).
 constexpr int64_t kExpandBandBytes = 384 << 10;
 
+/// How the banded MobileNet-block kernels split the output rows: each image's OH rows into
+/// `slices` equal parts (one per thread when there are fewer images than threads), each slice
+/// into bands of at most R rows, as even as the slice allows. Whole bands per thread left one
+/// thread with 3 of 5 bands (78 of 112 rows) of mobilenet_v2's first block at 2 threads; slices
+/// of rows give each thread the same number of rows. Results do not depend on the split (every
+/// output is computed with the same sums whatever its band).
+struct BandPlan {
+  int64_t OH = 0, R = 1, slices = 1;
+  BandPlan(ThreadPool& pool, int64_t N, int64_t oh, int64_t r) : OH(oh), R(std::max<int64_t>(1, r)) {
+    const int64_t threads = pool.size();
+    if (N < threads) slices = std::clamp<int64_t>((threads + N - 1) / N, 1, OH);
+  }
+  int64_t tasks(int64_t N) const { return N * slices; }
+  /// Calls band(n, o0, o1) for the bands of task t in order.
+  template <typename F>
+  void forBands(int64_t t, F&& band) const {
+    const int64_t n = t / slices, s = t % slices;
+    const int64_t a = OH * s / slices, b = OH * (s + 1) / slices;
+    if (b <= a) return;
+    const int64_t nb = (b - a + R - 1) / R, rows = (b - a + nb - 1) / nb;
+    for (int64_t o0 = a; o0 < b; o0 += rows) band(n, o0, std::min(b, o0 + rows));
+  }
+};
+
 /// The geometry of a project Conv (1x1, stride 1, no padding) on the depthwise output dg.out.
 Geo3 projectGeometry(const Geo3& dg) {
   Geo3 g{};
@@ -519,7 +543,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
   const int64_t rowBytes = M * W * int64_t(sizeof(float));
   const int64_t inRows = std::max(KH, kExpandBandBytes / rowBytes);
   const int64_t R = std::clamp<int64_t>((inRows - KH) / sh + 1, 1, OH);  // output rows per band
-  const int64_t bands = (OH + R - 1) / R;
+  const BandPlan plan(pool, N, OH, R);
   gemm::Epilogue ep = act;
   ep.bias = B;
   ep.biasPerRow = true;
@@ -530,7 +554,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
     pep.biasPerRow = true;
     pep.ldr = OHW;
   }
-  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+  pool.parallelFor(plan.tasks(N), 1, [&](int64_t t0, int64_t t1) {
     // Rolling bands: consecutive bands of one image share the rows their windows overlap on
     // (KH - stride rows); the second band copies them from the first one's scratch (the two
     // alternate) instead of computing them again: same values, a copy instead of a GEMM.
@@ -538,22 +562,21 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
     const size_t most = size_t(std::max<int64_t>(1, M * std::min(H, (R - 1) * sh + KH) * W));
     for (std::vector<float>& v : scratch)
       if (v.size() < most) v.resize(most);
-    int64_t prevN = -1, prevI0 = 0, prevI1 = 0;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+    int64_t prevN = -1, prevI0 = 0, prevI1 = 0, parity = 0;
+    for (int64_t t = t0; t < t1; ++t) plan.forBands(t, [&](int64_t n, int64_t o0, int64_t o1) {
       const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
       const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
       const int64_t cols = (i1 - i0) * W, outCols = (o1 - o0) * OW;
-      float* S = scratch[(t - t0) & 1].data();
+      float* S = scratch[parity].data();
       int64_t kept = 0;  // rows [i0, i0 + kept) copied from the previous band
       if (prevN == n && i0 >= prevI0 && i0 < prevI1) {
         kept = std::min(prevI1, i1) - i0;
-        const float* prev = scratch[(t - t0 - 1) & 1].data();
+        const float* prev = scratch[parity ^ 1].data();
         const int64_t prevCols = (prevI1 - prevI0) * W;
         for (int64_t m = 0; m < M; ++m)
           std::memcpy(S + m * cols, prev + m * prevCols + (i0 - prevI0) * W, size_t(kept * W) * sizeof(float));
       }
-      prevN = n, prevI0 = i0, prevI1 = i1;
+      prevN = n, prevI0 = i0, prevI1 = i1, parity ^= 1;
       if (cols > kept * W)
         gemm::sgemmPrepacked(nullptr, packed->groups[0], cols - kept * W, X + n * C * HW + (i0 + kept) * W, HW, nullptr,
                              S + kept * W, cols, ep);
@@ -566,7 +589,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
         for (int64_t m = 0; m < M; ++m)
           depthwiseF32(S + m * cols, fd.weights + m * kk, bg, fd.bias ? fd.bias[m] : 0.0f, fd.act, nullptr,
                        Y + (n * M + m) * OHW + o0 * OW);
-        continue;
+        return;
       }
       if (dwScratch.size() < size_t(M * outCols)) dwScratch.resize(size_t(M * outCols));
       float* D = dwScratch.data();
@@ -576,7 +599,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
       gemm::Epilogue e = pep;
       if (e.residual) e.residual += n * P * OHW + o0 * OW;
       gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
-    }
+    });
   });
 }
 
@@ -612,15 +635,14 @@ void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w,
   }
   const int64_t KH = dg.k[1], sh = dg.s[1], ph = dg.pb[1];
   const int64_t R = std::clamp<int64_t>(kExpandBandBytes / std::max<int64_t>(1, M * OW * int64_t(sizeof(float))), 1, OH);
-  const int64_t bands = (OH + R - 1) / R;
+  const BandPlan plan(pool, N, OH, R);
   gemm::Epilogue pep = pact;  // as convTyped's per-image GEMM: bias per row, residual rows of OHW
   pep.bias = fp.bias.defined() ? fp.bias.data<float>() : nullptr;
   pep.biasPerRow = true;
   pep.ldr = OHW;
-  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+  pool.parallelFor(plan.tasks(N), 1, [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> dwBand;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+    for (int64_t t = t0; t < t1; ++t) plan.forBands(t, [&](int64_t n, int64_t o0, int64_t o1) {
       const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
       const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
       const int64_t outCols = (o1 - o0) * OW;
@@ -636,7 +658,7 @@ void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w,
       gemm::Epilogue e = pep;
       if (e.residual) e.residual += n * P * OHW + o0 * OW;
       gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
-    }
+    });
   });
 }
 
