@@ -133,7 +133,16 @@ struct PrepackedWeights {
   gemm::Isa isa = gemm::Isa::Avx2;
   std::vector<gemm::PackedA> groups;
   std::shared_ptr<const DirectConvWeights> direct;  // instead of groups when the direct kernel runs it
+  /// A pointwise Conv on a map the GEMM's column tiles fill poorly (7x7, 14x14): the weights also packed
+  /// for gemm::sgemmPixelTiles.
+  std::optional<gemm::PackedB> pixel;
 };
+
+/// Whether g is a pointwise Conv's geometry: 1x1, stride 1, no padding (the GEMM reads X as B).
+bool pointwiseGeometry(const Geo3& g) {
+  return g.kSize() == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
+         g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+}
 
 /// The prepacked weights of this node's constant W, packing them on the first call (and again if
 /// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
@@ -156,6 +165,8 @@ const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Ten
     p->direct = DirectConvWeights::pack(w.data<float>(), M, Cg, g.kSize());
   else
     for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
+  if (!direct && group == 1 && N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize()))
+    p->pixel = gemm::PackedB::packTransposed(w.data<float>(), K, M, K);
   slot = p;
   return p.get();
 }
@@ -295,8 +306,7 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   }
   if (packed && packed->groups.empty()) packed = nullptr;  // packed for the direct kernel only
 
-  bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
-                   g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+  const bool pointwise = pointwiseGeometry(g);
   const int64_t K = Cg * kk;
   // float32: one GEMM per (image, group) with bias, residual and activation in its epilogue; B is
   // the input itself (pointwise) or its im2col matrix, packed straight from the input (unless the
@@ -322,7 +332,9 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
         std::optional<Im2colF32> im2col;
         if (!pointwise) im2col.emplace(pool, xg, Cg, g);
         const gemm::BPacker bp = im2col ? im2col->packer() : gemm::BPacker{};
-        if (packed)
+        if (packed && pointwise && packed->pixel && group == 1 && gemm::pixelTilesPay(Mg, outSp))
+          gemm::sgemmPixelTiles(&pool, *packed->pixel, outSp, xg, outSp, yg, outSp, ep);
+        else if (packed)
           gemm::sgemmPrepacked(&pool, packed->groups[size_t(gi)], outSp, xg, outSp, pointwise ? nullptr : &bp, yg, outSp,
                                ep);
         else if (pointwise)
