@@ -157,7 +157,7 @@ TEST(ExecExpandProjectFusion, MatchesUnfusedRunBitForBit) {
     const BlockOutcome plain = runBlock(k, 1, 1);
     ASSERT_FALSE(plain.y.empty());
     EXPECT_FALSE(plain.projectFused);
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3}) {  // 3: an image's rows in three slices (BandPlan)
       const BlockOutcome fused = runBlock(k, 0, threads);
       EXPECT_TRUE(fused.projectFused) << threads << " threads";
       ASSERT_EQ(fused.dims, plain.dims);
