@@ -1037,6 +1037,11 @@ PackedB PackedB::packTransposed(const float* Bt, int64_t K, int64_t N, int64_t l
   return r;
 }
 
+namespace {
+/// 2 M N K: a GEMM's floating-point operations (below 2e5 it runs on one thread).
+double flopsOf(int64_t M, int64_t N, int64_t K) { return 2.0 * double(M) * double(N) * double(K); }
+}  // namespace
+
 bool pixelTilesPay(int64_t M, int64_t N) {
   // The share of computed lanes that are kept, both ways: tiles of 14 (or 7) positions x 32 (or
   // 16) channels against 12 (or 8, 4) rows x 32 (or 16) columns. Measured at 1 thread (AVX-512,
@@ -1073,9 +1078,15 @@ void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float
   }
   // Tiles of 14 positions; the last one (N % 14) as a tile of 7 when it fits, read from a
   // zero-padded copy of its columns (a tile reads R positions of every row of B).
-  constexpr int64_t kGroup = 4;  // tiles per work item: their K block of W stays in L1 across them
+  constexpr int64_t kGroup = 4;  // at most this many tiles per work item: their K block of W stays in L1 across them
   const int64_t full = N / 14, rem = N % 14, tailR = rem == 0 ? 0 : rem <= 7 ? 7 : 14;
-  const int64_t ptiles = full + (rem ? 1 : 0), panels = (M + 31) / 32, groups = (ptiles + kGroup - 1) / kGroup;
+  const int64_t ptiles = full + (rem ? 1 : 0), panels = (M + 31) / 32;
+  // Smaller groups when there are few work items per thread (160 channels of a 7x7 map: 5 panels
+  // split 3 / 2 between two threads; groups of 2 tiles split them 126 / 119 positions).
+  const int64_t threads = pool && flopsOf(M, N, K) >= 2.0e5 ? pool->size() : 1;
+  int64_t group = kGroup;
+  while (group > 1 && panels * ((ptiles + group - 1) / group) < 4 * threads) group /= 2;
+  const int64_t groups = (ptiles + group - 1) / group;
   std::vector<float> tail(size_t(tailR * K));
   for (int64_t k = 0; k < K && rem; ++k)
     for (int64_t i = 0; i < rem; ++i) tail[size_t(k * tailR + i)] = B[k * ldb + full * 14 + i];
@@ -1086,7 +1097,7 @@ void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float
   auto run = [&](int64_t t0, int64_t t1) {
     alignas(64) float totals[kGroup][14 * 32];
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t q = t / groups, g0 = (t % groups) * kGroup, g1 = std::min(ptiles, g0 + kGroup), m0 = q * 32;
+      const int64_t q = t / groups, g0 = (t % groups) * group, g1 = std::min(ptiles, g0 + group), m0 = q * 32;
       const int mv = int(std::min<int64_t>(32, M - m0));
       for (int64_t pc = 0; pc < K; pc += kcBlock) {  // K blocks outside: W's block stays in L1
         const int64_t kc = std::min(kcBlock, K - pc);
@@ -1108,8 +1119,7 @@ void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float
     }
   };
   const int64_t tasks = panels * groups;
-  const double flops = 2.0 * double(M) * double(N) * double(K);
-  if (pool && pool->size() > 1 && flops >= 2.0e5)
+  if (threads > 1)
     pool->parallelFor(tasks, 1, run);
   else
     run(0, tasks);
