@@ -2,9 +2,12 @@
 // channels along the vector lanes, transposed at the store; for 1x1 Convs on 7x7 maps) against
 // sgemmPrepacked on the AVX-512 column tiles: the same K blocks summed from zero and added to the
 // previous blocks' total, then bias, residual and activation, so the outputs must be bit-identical,
-// at one and two threads.
+// at one and two threads. DISABLED_Timing measures pixelTilesPay's rule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -82,6 +85,50 @@ TEST(GemmPixelTiles, PaysOnlyOnPoorlyFilledColumnTiles) {
   EXPECT_FALSE(gemm::pixelTilesPay(144, 3136));
   gemm::setIsa(Isa::Avx2);
   EXPECT_FALSE(gemm::pixelTilesPay(960, 49));
+  gemm::setIsa(Isa::Auto);
+}
+
+/// Time of both kernels (1 thread, Clip epilogue, best of 30 alternating rounds of 20 calls) on
+/// the 1x1 Convs of mobilenet_v2 / v3_small's small maps:
+/// --gtest_also_run_disabled_tests --gtest_filter='GemmPixelTiles.DISABLED_Timing'.
+TEST(GemmPixelTiles, DISABLED_Timing) {
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  gemm::setIsa(Isa::Avx512);
+  struct Shape {
+    int64_t M, N, K;
+  };
+  for (const Shape& sh : {Shape{960, 49, 160}, Shape{160, 49, 960}, Shape{320, 49, 960}, Shape{1280, 49, 320},
+                          Shape{576, 49, 96}, Shape{96, 49, 576}, Shape{576, 196, 96}, Shape{96, 196, 576},
+                          Shape{384, 196, 64}, Shape{64, 196, 384}, Shape{240, 196, 40}, Shape{40, 196, 240},
+                          Shape{192, 784, 32}, Shape{32, 784, 192}, Shape{144, 784, 24}, Shape{144, 3136, 24}}) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    std::vector<float> W(size_t(sh.M * sh.K)), B(size_t(sh.K * sh.N)), C(size_t(sh.M * sh.N)), bias(size_t(sh.M));
+    for (auto* v : {&W, &B, &bias})
+      for (float& x : *v) x = d(rng);
+    const gemm::PackedA pa = gemm::PackedA::pack(W.data(), sh.M, sh.K, sh.K);
+    const gemm::PackedB pw = gemm::PackedB::packTransposed(W.data(), sh.K, sh.M, sh.K);
+    Epilogue ep;
+    ep.bias = bias.data();
+    ep.act = Act::Clip;
+    ep.p1 = 6.0f;
+    double best[2] = {1e30, 1e30};
+    for (int round = 0; round < 30; ++round)
+      for (int which = 0; which < 2; ++which) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int r = 0; r < 20; ++r) {
+          if (which == 0)
+            gemm::sgemmPrepacked(nullptr, pa, sh.N, B.data(), sh.N, nullptr, C.data(), sh.N, ep);
+          else
+            gemm::sgemmPixelTiles(nullptr, pw, sh.N, B.data(), sh.N, C.data(), sh.N, ep);
+        }
+        const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 20;
+        best[which] = std::min(best[which], us);
+      }
+    std::printf("M %4lld N %4lld K %4lld: column tiles %7.1f us, pixel tiles %7.1f us (%.2fx)%s\n", (long long)sh.M,
+                (long long)sh.N, (long long)sh.K, best[0], best[1], best[0] / best[1],
+                gemm::pixelTilesPay(sh.M, sh.N) ? "  [pixel tiles]" : "");
+  }
   gemm::setIsa(Isa::Auto);
 }
 
