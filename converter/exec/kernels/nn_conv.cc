@@ -144,6 +144,15 @@ bool pointwiseGeometry(const Geo3& g) {
          g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
 }
 
+/// preferDirectConv, except for a pointwise Conv of one image that sgemmPixelTiles runs (14x14 and
+/// 7x7 maps): there the GEMM is faster. mobilenet_v2's 14x14 project Convs (192->64, 384->64,
+/// 384->96, 576->96, K >= 192 and at most 128 filters: the direct kernel's rule) took 1.10-1.14x
+/// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07).
+bool useDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  if (N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize())) return false;
+  return preferDirectConv(g, N, C, M);
+}
+
 /// The prepacked weights of this node's constant W, packing them on the first call (and again if
 /// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
 /// depthwise or a matrix-vector Conv). The direct kernel uses them on any map (an SE block's 1x1).
@@ -153,7 +162,7 @@ const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Ten
                                          int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
   if (!cache || w.dtype() != DType::F32) return nullptr;
-  const bool direct = group == 1 && preferDirectConv(g, N, Cg, M);
+  const bool direct = group == 1 && useDirectConv(g, N, Cg, M);
   if (!direct && ((Cg == 1 && !multiplierGemm(Mg, g)) || Mg < 4 || g.outSize() < 8)) return nullptr;
   std::shared_ptr<void>& slot = *cache;
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
@@ -299,7 +308,7 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   }
 
   if constexpr (std::is_same_v<T, float>) {
-    if (group == 1 && preferDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
+    if (group == 1 && useDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
       convDirectF32(pool, X, W, B, Y, N, C, M, g, act, packed ? packed->direct.get() : nullptr);
       return;
     }
@@ -530,9 +539,9 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
   // The banded path runs the same kernels as the unfused calls would: the per-image GEMM with
   // prepacked weights, the per-plane depthwise kernel, and the project Conv's per-image GEMM.
   // A project Conv the direct kernel would run (deep K, few filters) runs after the bands, whole.
-  const bool banded = packed && !packed->groups.empty() && !batchedGemm(N, 1, g) && !preferDirectConv(g, N, C, M) &&
+  const bool banded = packed && !packed->groups.empty() && !batchedGemm(N, 1, g) && !useDirectConv(g, N, C, M) &&
                       fastDepthwise(dg) && !blockedDepthwise(dg) && M * HW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
-  if (banded && fp && !(pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P))) {
+  if (banded && fp && !(pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !useDirectConv(pg, N, M, P))) {
     Tensor dw = Tensor::uninitialized(DType::F32, {N, M, OH, OW});
     convExpandDepthwiseF32(pool, x, w, b, dw, g, act, fd, dg, packed);
     convTyped<float>(pool, dw, fp->weights, fp->bias.defined() ? &fp->bias : nullptr, y, pg, 1, pact, pp);
@@ -636,7 +645,7 @@ void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w,
   gemm::Epilogue pact = fp.act;  // as the project Conv's unfused kernel call gets it
   pact.residual = residual;
   pact.ldr = 0;
-  const bool projectGemm = pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P);
+  const bool projectGemm = pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !useDirectConv(pg, N, M, P);
   const bool banded = projectGemm && dg.in[0] == 1 && dg.k[0] == 1 && fastDepthwise(dg) && !blockedDepthwise(dg) &&
                       M * OHW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
   if (!banded) {
