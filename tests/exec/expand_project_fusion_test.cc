@@ -119,7 +119,7 @@ TEST(ExecExpandProjectFusion, MatchesUnfusedRunBitForBit) {
     const test::FusionRunOutcome plain = runBlock(k, 1, 1);
     ASSERT_FALSE(plain.y.empty());
     EXPECT_FALSE(plain.fused);
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3}) {  // 3: an image's rows in three slices (BandPlan)
       const test::FusionRunOutcome fused = runBlock(k, 0, threads);
       EXPECT_TRUE(fused.fused) << threads << " threads";
       ASSERT_EQ(fused.dims, plain.dims);

@@ -435,7 +435,11 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
       }
     }
   }
+  // Without a residual the activation runs on the interleaved sums, one pass over whole vectors
+  // while they are in L1 (per plane, 49- and 196-position planes ended in a partial vector
+  // each), with the same +0 bias and activation per value as the planar pass.
   const bool epi = ep.act != gemm::Act::None || res != nullptr;
+  if (epi && !res) gemm::applyEpilogue(O, outSp * 8, 0.0f, ep, nullptr);
   if (count == 8) {
     // Back to eight planes by 8x8 transposes; the last positions (outSp % 8) through a block.
     int64_t p = 0;
@@ -450,7 +454,7 @@ void depthwiseF32Blocked(const float* x, const float* w, const float* b, int64_t
     for (int64_t c = 0; c < count; ++c)
       for (int64_t p = 0; p < outSp; ++p) y[c * outSp + p] = O[p * 8 + c];
   }
-  if (epi)
+  if (epi && res)
     for (int64_t c = 0; c < count; ++c)
       gemm::applyEpilogue(y + c * outSp, outSp, 0.0f, ep, res ? res + c * outSp : nullptr);
 }

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <vector>
 
@@ -184,34 +185,37 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x3
 using MaskedMicroFn = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                                int64_t ldc, int mode, const TileEpilogue* te, int mr, int nr);
 
-/// AVX-512: micro12x32T for the first mr (<= R) rows and nr columns, stores kOverwrite and
-/// kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4 rows in its last
-/// tile of 12: computing all 12 there cost the stem of mobilenet_v3_small a third of its GEMM);
-/// each row's sums are the same whatever R is.
-template <bool Packed, Act A, int R>
+/// AVX-512: micro12x32T for the first mr (<= R) rows and nr (<= 16 * H) columns, stores
+/// kOverwrite and kAccumulate. Only R rows are computed (a filter count of 16 or 64 leaves 4
+/// rows in its last tile of 12: computing all 12 there cost the stem of mobilenet_v3_small a
+/// third of its GEMM) and only H vectors of 16 columns (a 14x14 map's 196 columns leave 4 in
+/// the last tile, a 28x28 map's 784 leave 16: one vector per row, half the tile's FMAs); each
+/// value's sums are the same whatever R and H are.
+template <bool Packed, Act A, int R, int H>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void microRows32M(
     int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
     const TileEpilogue* te, int mr, int nr) {
   const int64_t rs = Packed ? 1 : lda, step = Packed ? 12 : 1;
   const __mmask16 mk[2] = {__mmask16(nr >= 16 ? 0xFFFF : (1u << nr) - 1),
                            __mmask16(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0)};
-  __m512 acc[R][2];
+  __m512 acc[R][H];
 #pragma GCC unroll 12
-  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i)
+    for (int h = 0; h < H; ++h) acc[i][h] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    __m512 bv[H];
+    for (int h = 0; h < H; ++h) bv[h] = _mm512_loadu_ps(b + 16 * h);
 #pragma GCC unroll 12
     for (int i = 0; i < R; ++i) {
       __m512 av = _mm512_set1_ps(a[i * rs]);
-      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+      for (int h = 0; h < H; ++h) acc[i][h] = _mm512_fmadd_ps(av, bv[h], acc[i][h]);
     }
     a += step;
     b += ldb;
   }
   for (int i = 0; i < mr; ++i) {
     float* r = c + i * ldc;
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < H; ++h) {
       if (!mk[h]) continue;
       __m512 v = acc[i][h];
       if (mode == kAccumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], r + 16 * h));
@@ -230,9 +234,17 @@ template <bool Packed, Act A>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void micro12x32M(
     int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int mode,
     const TileEpilogue* te, int mr, int nr) {
-  if (mr <= 4) microRows32M<Packed, A, 4>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
-  else if (mr <= 8) microRows32M<Packed, A, 8>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
-  else microRows32M<Packed, A, 12>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  if (nr <= 16) {
+    if (mr <= 4) microRows32M<Packed, A, 4, 1>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+    else if (mr <= 8) microRows32M<Packed, A, 8, 1>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+    else microRows32M<Packed, A, 12, 1>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  } else if (mr <= 4) {
+    microRows32M<Packed, A, 4, 2>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  } else if (mr <= 8) {
+    microRows32M<Packed, A, 8, 2>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  } else {
+    microRows32M<Packed, A, 12, 2>(kc, a, lda, b, ldb, c, ldc, mode, te, mr, nr);
+  }
 }
 
 /// The masked microkernel for (packed A?, activation).
@@ -667,19 +679,21 @@ void blockedGemm(ThreadPool* pool, const Kernel& kn, bool transA, int64_t M, int
   const int threads = pool ? pool->size() : 1;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   if (threads > 1 && flops >= 2.0e5 && !ThreadPool::inParallelRegion()) {
-    // Equal chunks of N (each thread packs all of A) or of M (each packs all of B): split the
-    // side whose duplicated packing costs less, as long as every chunk keeps a full tile.
-    int64_t nChunk = (N + threads - 1) / threads;
-    nChunk = (nChunk + kn.nr - 1) / kn.nr * kn.nr;
-    int64_t mChunk = (M + threads - 1) / threads;
-    mChunk = (mChunk + kn.mr - 1) / kn.mr * kn.mr;
+    // Chunks of N (each thread packs all of A) or of M (each packs all of B): split the side
+    // whose duplicated packing costs less, as long as every chunk keeps a full tile. Whole
+    // tiles are dealt out evenly, the partial last tile in the last chunk: equal chunks rounded
+    // up to a tile gave one thread 4 of a 14x14 map's 7 column tiles and the other 2 and the
+    // partial one.
     bool splitN = (M <= N && N >= 2 * kn.nr) || M < 2 * kn.mr;
-    int64_t chunk = splitN ? nChunk : mChunk, total = splitN ? N : M;
-    int64_t tasks = (total + chunk - 1) / chunk;
+    const int64_t total = splitN ? N : M, unit = splitN ? kn.nr : kn.mr;
+    const int64_t tiles = (total + unit - 1) / unit;
+    const int64_t tasks = std::min<int64_t>(threads, tiles);
+    auto bound = [&](int64_t t) { return std::min(total, unit * (tiles * t / tasks)); };
     if (tasks > 1) {
       pool->parallelFor(tasks, 1, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
-          int64_t s = t * chunk, e = std::min(total, s + chunk);
+          const int64_t s = bound(t), e = bound(t + 1);
+          if (e <= s) continue;
           if (splitN)
             gemmBlock(kn, transA, M, e - s, K, alpha, A, lda, pa, bsrc.fromColumn(s), beta, C + s, ldc,
                       ep.shifted(0, s), 0, s);
@@ -693,6 +707,112 @@ void blockedGemm(ThreadPool* pool, const Kernel& kn, bool transA, int64_t M, int
   }
   gemmBlock(kn, transA, M, N, K, alpha, A, lda, pa, bsrc, beta, C, ldc, ep, 0, 0);
 }
+
+
+/// In-register transpose of 16 rows of 16 floats: r[j] becomes column j. (The _mask_ forms with
+/// a full mask avoid GCC 12's false uninitialized warning on the unmasked ones.)
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_mask_unpacklo_ps(r[2 * i], 0xFFFF, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_mask_unpackhi_ps(r[2 * i], 0xFFFF, r[2 * i], r[2 * i + 1]);
+  }
+  // u[4g + j], 128-bit lane L: column 4L + j of rows 4g .. 4g + 3.
+  __m512 u[16];
+  for (int g = 0; g < 4; ++g) {
+    const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g] = _mm512_castpd_ps(_mm512_mask_unpacklo_pd(a, 0xFF, a, c));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_mask_unpackhi_pd(a, 0xFF, a, c));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_mask_unpacklo_pd(b, 0xFF, b, d));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_mask_unpackhi_pd(b, 0xFF, b, d));
+  }
+  // Column 4L + j: lane L of u[j], u[4 + j], u[8 + j], u[12 + j].
+  for (int j = 0; j < 4; ++j) {
+    const __m512 v0 = _mm512_mask_shuffle_f32x4(u[j], 0xFFFF, u[j], u[4 + j], 0x44), v1 = _mm512_mask_shuffle_f32x4(u[j], 0xFFFF, u[j], u[4 + j], 0xEE);
+    const __m512 v2 = _mm512_mask_shuffle_f32x4(u[8 + j], 0xFFFF, u[8 + j], u[12 + j], 0x44), v3 = _mm512_mask_shuffle_f32x4(u[8 + j], 0xFFFF, u[8 + j], u[12 + j], 0xEE);
+    r[j] = _mm512_mask_shuffle_f32x4(v0, 0xFFFF, v0, v2, 0x88);
+    r[4 + j] = _mm512_mask_shuffle_f32x4(v0, 0xFFFF, v0, v2, 0xDD);
+    r[8 + j] = _mm512_mask_shuffle_f32x4(v1, 0xFFFF, v1, v3, 0x88);
+    r[12 + j] = _mm512_mask_shuffle_f32x4(v1, 0xFFFF, v1, v3, 0xDD);
+  }
+}
+
+/// One K block of one tile of sgemmPixelTiles: R positions (x[k * ks + i], i < R) x 16 * H
+/// channels (w: the block's packed 32-channel panel), summed from zero, then stored into the
+/// tile's total (the first block) or added to it (the others, as the column tiles' kAccumulate
+/// store adds them to C).
+template <int R, int H>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void pixelTileSums(int64_t kc, const float* w,
+                                                                                     const float* x, int64_t ks,
+                                                                                     float* total, bool first) {
+  __m512 acc[R][H];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i)
+    for (int h = 0; h < H; ++h) acc[i][h] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[H];
+    for (int h = 0; h < H; ++h) bv[h] = _mm512_loadu_ps(w + 16 * h);
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      const __m512 av = _mm512_set1_ps(x[i]);
+      for (int h = 0; h < H; ++h) acc[i][h] = _mm512_fmadd_ps(av, bv[h], acc[i][h]);
+    }
+    w += 32;
+    x += ks;
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i)
+    for (int h = 0; h < H; ++h)
+      _mm512_store_ps(total + i * 32 + 16 * h,
+                      first ? acc[i][h] : _mm512_add_ps(acc[i][h], _mm512_load_ps(total + i * 32 + 16 * h)));
+}
+
+/// The end of a tile of sgemmPixelTiles: its total (R <= 16 positions x 32 channels, position
+/// major) transposed to channel rows, the epilogue on each, pv positions x mv channels stored
+/// into C (c: the tile's first channel row and position; bias and res likewise).
+template <Act A>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void pixelTileStore(
+    const float* total, int R, float* c, int64_t ldc, const Epilogue& ep, const float* bias, const float* res,
+    int64_t ldr, int mv, int pv) {
+  const bool epi = !ep.trivial();
+  const __mmask16 pm = __mmask16((1u << pv) - 1);
+  for (int h = 0; h * 16 < mv; ++h) {
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = i < R ? _mm512_load_ps(total + i * 32 + 16 * h) : _mm512_setzero_ps();
+    transpose16x16(r);
+    const int n = std::min(16, mv - 16 * h);
+    for (int j = 0; j < n; ++j) {
+      const int64_t m = 16 * h + j;
+      __m512 v = r[j];
+      if (epi) {
+        v = _mm512_add_ps(v, _mm512_set1_ps(bias ? bias[m] : 0.0f));
+        if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(pm, res + m * ldr));
+        v = act16<A>(v, ep);
+      }
+      _mm512_mask_storeu_ps(c + m * ldc, pm, v);
+    }
+  }
+}
+
+using PixelSumsFn = void (*)(int64_t, const float*, const float*, int64_t, float*, bool);
+using PixelStoreFn = void (*)(const float*, int, float*, int64_t, const Epilogue&, const float*, const float*, int64_t,
+                              int, int);
+
+PixelStoreFn pickPixelStore(Act act) {
+  switch (act) {
+    case Act::None: return pixelTileStore<Act::None>;
+    case Act::Relu: return pixelTileStore<Act::Relu>;
+    case Act::Clip: return pixelTileStore<Act::Clip>;
+    case Act::LeakyRelu: return pixelTileStore<Act::LeakyRelu>;
+    case Act::HardSigmoid: return pixelTileStore<Act::HardSigmoid>;
+    case Act::HardSwish: return pixelTileStore<Act::HardSwish>;
+    case Act::Sigmoid: return pixelTileStore<Act::Sigmoid>;
+    case Act::ClipHardSwish: return pixelTileStore<Act::ClipHardSwish>;
+  }
+  return nullptr;
+}
+
 
 
 }  // namespace
@@ -899,6 +1019,110 @@ void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* 
   else
     src = BSource{false, B, ldb, nullptr, 0};
   blockedGemm(pool, kn, false, M, N, K, 1.0f, nullptr, 0, &A, src, 0.0f, C, ldc, ep);
+}
+
+PackedB PackedB::packTransposed(const float* Bt, int64_t K, int64_t N, int64_t ldbt) {
+  const Kernel& kn = activeKernel();
+  PackedB r;
+  r.k_ = K;
+  r.n_ = N;
+  r.kcBlock_ = kn.kc;
+  r.isa_ = activeIsa();
+  r.nPad_ = (N + kn.nr - 1) / kn.nr * kn.nr;
+  r.data_ = allocateFloats(size_t(r.nPad_ * K));
+  for (int64_t pc = 0; pc < K; pc += kn.kc) {
+    const int64_t kc = std::min<int64_t>(kn.kc, K - pc);
+    packB(true, Bt, ldbt, pc, kc, 0, N, kn.nr, r.data_.get() + r.nPad_ * pc);
+  }
+  return r;
+}
+
+namespace {
+/// 2 M N K: a GEMM's floating-point operations (below 2e5 it runs on one thread).
+double flopsOf(int64_t M, int64_t N, int64_t K) { return 2.0 * double(M) * double(N) * double(K); }
+}  // namespace
+
+bool pixelTilesPay(int64_t M, int64_t N) {
+  // The share of computed lanes that are kept, both ways: tiles of 14 (or 7) positions x 32 (or
+  // 16) channels against 12 (or 8, 4) rows x 32 (or 16) columns. Measured at 1 thread (AVX-512,
+  // 2026-12-07): 7x7 maps 1.28-1.36x faster on pixel tiles, 14x14 maps 1.06-1.12x where the
+  // channels fill their vectors (0.92x with 40 channels: 40 of 48 lanes); 28x28 ties and larger
+  // maps lose (0.82-0.97x: a tile's K loop re-reads its positions from B's rows, the column
+  // tiles read them packed), hence the limit on N.
+  if (activeIsa() != Isa::Avx512 || N > 256 || M <= 0 || N <= 0) return false;
+  auto lanes = [](int64_t n, int64_t step, std::initializer_list<int64_t> tails) {
+    const int64_t rem = n % step;
+    int64_t t = 0;
+    if (rem)
+      for (int64_t v : tails)
+        if (rem <= v) {
+          t = v;
+          break;
+        }
+    return n / step * step + t;
+  };
+  const double pixel = double(N) / double(lanes(N, 14, {7, 14})) * double(M) / double(lanes(M, 32, {16, 32}));
+  const double column = double(N) / double(lanes(N, 32, {16, 32})) * double(M) / double(lanes(M, 12, {4, 8, 12}));
+  return pixel > column;
+}
+
+void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float* B, int64_t ldb, float* C,
+                     int64_t ldc, const Epilogue& ep) {
+  const int64_t M = Wt.cols(), K = Wt.depth();
+  if (M <= 0 || N <= 0) return;
+  NPU_CHECK(Wt.isa() == Isa::Avx512 && activeIsa() == Isa::Avx512, "sgemmPixelTiles: needs the AVX-512 kernel");
+  NPU_CHECK(!ep.bias || ep.biasPerRow, "sgemmPixelTiles: bias per row only");
+  if (K <= 0) {
+    sgemm(pool, false, false, M, N, 0, 1.0f, nullptr, K, nullptr, N, 0.0f, C, ldc, ep);
+    return;
+  }
+  // Tiles of 14 positions; the last one (N % 14) as a tile of 7 when it fits, read from a
+  // zero-padded copy of its columns (a tile reads R positions of every row of B).
+  constexpr int64_t kGroup = 4;  // at most this many tiles per work item: their K block of W stays in L1 across them
+  const int64_t full = N / 14, rem = N % 14, tailR = rem == 0 ? 0 : rem <= 7 ? 7 : 14;
+  const int64_t ptiles = full + (rem ? 1 : 0), panels = (M + 31) / 32;
+  // Smaller groups when there are few work items per thread (160 channels of a 7x7 map: 5 panels
+  // split 3 / 2 between two threads; groups of 2 tiles split them 126 / 119 positions).
+  const int64_t threads = pool && flopsOf(M, N, K) >= 2.0e5 ? pool->size() : 1;
+  int64_t group = kGroup;
+  while (group > 1 && panels * ((ptiles + group - 1) / group) < 4 * threads) group /= 2;
+  const int64_t groups = (ptiles + group - 1) / group;
+  std::vector<float> tail(size_t(tailR * K));
+  for (int64_t k = 0; k < K && rem; ++k)
+    for (int64_t i = 0; i < rem; ++i) tail[size_t(k * tailR + i)] = B[k * ldb + full * 14 + i];
+  const PixelSumsFn sums14[2] = {pixelTileSums<14, 1>, pixelTileSums<14, 2>};
+  const PixelSumsFn sums7[2] = {pixelTileSums<7, 1>, pixelTileSums<7, 2>};
+  const PixelStoreFn store = pickPixelStore(ep.act);
+  const int64_t kcBlock = kAvx512.kc;
+  auto run = [&](int64_t t0, int64_t t1) {
+    alignas(64) float totals[kGroup][14 * 32];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t q = t / groups, g0 = (t % groups) * group, g1 = std::min(ptiles, g0 + group), m0 = q * 32;
+      const int mv = int(std::min<int64_t>(32, M - m0));
+      for (int64_t pc = 0; pc < K; pc += kcBlock) {  // K blocks outside: W's block stays in L1
+        const int64_t kc = std::min(kcBlock, K - pc);
+        const float* w = Wt.block(m0, pc);
+        for (int64_t pt = g0; pt < g1; ++pt) {
+          const bool isTail = pt == full;
+          const PixelSumsFn fn = (isTail && tailR == 7 ? sums7 : sums14)[mv > 16 ? 1 : 0];
+          const int64_t ks = isTail ? tailR : ldb;
+          const float* x = (isTail ? tail.data() : B + pt * 14) + pc * ks;
+          fn(kc, w, x, ks, totals[pt - g0], pc == 0);
+        }
+      }
+      for (int64_t pt = g0; pt < g1; ++pt) {
+        const bool isTail = pt == full;
+        const int64_t p0 = pt * 14;
+        store(totals[pt - g0], isTail ? int(tailR) : 14, C + m0 * ldc + p0, ldc, ep, ep.bias ? ep.bias + m0 : nullptr,
+              ep.residual ? ep.residual + m0 * ep.ldr + p0 : nullptr, ep.ldr, mv, int(isTail ? rem : 14));
+      }
+    }
+  };
+  const int64_t tasks = panels * groups;
+  if (threads > 1)
+    pool->parallelFor(tasks, 1, run);
+  else
+    run(0, tasks);
 }
 
 }  // namespace npuconv::gemm

@@ -103,6 +103,9 @@ class PackedA {
 class PackedB {
  public:
   static PackedB pack(const float* B, int64_t K, int64_t N, int64_t ldb);
+  /// B = Bt^T with Bt a row-major [N, K] matrix (row stride ldbt): a Conv's weights [M, K]
+  /// packed as the operand whose columns are the output channels (sgemmPixelTiles).
+  static PackedB packTransposed(const float* Bt, int64_t K, int64_t N, int64_t ldbt);
   int64_t depth() const { return k_; }
   int64_t cols() const { return n_; }
   Isa isa() const { return isa_; }
@@ -124,6 +127,22 @@ void sgemmPrepackedB(ThreadPool* pool, int64_t M, const float* A, int64_t lda, c
 /// row-major [K, N] matrix (row stride ldb) or given by a packer (b non-null).
 void sgemmPrepacked(ThreadPool* pool, const PackedA& A, int64_t N, const float* B, int64_t ldb, const BPacker* b,
                     float* C, int64_t ldc, const Epilogue& ep = {});
+
+/// Whether sgemmPixelTiles runs a GEMM of M rows (output channels) and N columns (output
+/// positions) better than the column tiles of the AVX-512 microkernel, which compute 32 (or, in
+/// the last tile, 16) columns at a time: a 7x7 map's 49 positions fill 49 of the 64 lanes they
+/// compute. False without AVX-512.
+bool pixelTilesPay(int64_t M, int64_t N);
+
+/// C[M, N] (row stride ldc) = epilogue(W * B) for a Conv with few output positions: W [M, K]
+/// given as Wt = PackedB::packTransposed(W) (packed for AVX-512), B row-major [K, N] (row stride
+/// ldb). Tiles of 14 (or 7) positions x 32 output channels, the channels along the vector lanes
+/// (as ONNX Runtime's blocked-channel layout has them), transposed into C's rows at the store.
+/// Bias per row only. Each value is summed exactly as sgemmPrepacked's AVX-512 kernel sums it
+/// (the same K blocks, from zero, added to the previous blocks' total; then bias, residual,
+/// activation): bit-identical to it. Runs on `pool` (may be null) over (channel panel, tile).
+void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float* B, int64_t ldb, float* C,
+                     int64_t ldc, const Epilogue& ep = {});
 
 void setIsa(Isa isa);
 /// Whether sgemmPrepacked may read a stored B's full panels in place instead of packing them

@@ -135,7 +135,25 @@ struct PrepackedWeights {
   gemm::Isa isa = gemm::Isa::Avx2;
   std::vector<gemm::PackedA> groups;
   std::shared_ptr<const DirectConvWeights> direct;  // instead of groups when the direct kernel runs it
+  /// A pointwise Conv on a map the GEMM's column tiles fill poorly (7x7, 14x14): the weights also packed
+  /// for gemm::sgemmPixelTiles.
+  std::optional<gemm::PackedB> pixel;
 };
+
+/// Whether g is a pointwise Conv's geometry: 1x1, stride 1, no padding (the GEMM reads X as B).
+bool pointwiseGeometry(const Geo3& g) {
+  return g.kSize() == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
+         g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+}
+
+/// preferDirectConv, except for a pointwise Conv of one image that sgemmPixelTiles runs (14x14 and
+/// 7x7 maps): there the GEMM is faster. mobilenet_v2's 14x14 project Convs (192->64, 384->64,
+/// 384->96, 576->96, K >= 192 and at most 128 filters: the direct kernel's rule) took 1.10-1.14x
+/// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07).
+bool useDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
+  if (N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize())) return false;
+  return preferDirectConv(g, N, C, M);
+}
 
 /// The prepacked weights of this node's constant W, packing them on the first call (and again if
 /// the microkernel changed); null when W is not a constant or the GEMM would not use them (a
@@ -146,7 +164,7 @@ const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Ten
                                          int64_t group) {
   const int64_t M = w.dim(0), Cg = w.dim(1), Mg = M / group, K = Cg * g.kSize();
   if (!cache || w.dtype() != DType::F32) return nullptr;
-  const bool direct = group == 1 && preferDirectConv(g, N, Cg, M);
+  const bool direct = group == 1 && useDirectConv(g, N, Cg, M);
   if (!direct && ((Cg == 1 && !multiplierGemm(Mg, g)) || Mg < 4 || g.outSize() < 8)) return nullptr;
   std::shared_ptr<void>& slot = *cache;
   auto* cur = static_cast<PrepackedWeights*>(slot.get());
@@ -158,6 +176,8 @@ const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Ten
     p->direct = DirectConvWeights::pack(w.data<float>(), M, Cg, g.kSize());
   else
     for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
+  if (!direct && group == 1 && N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize()))
+    p->pixel = gemm::PackedB::packTransposed(w.data<float>(), K, M, K);
   slot = p;
   return p.get();
 }
@@ -294,15 +314,14 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       convSingleChannelF32(pool, X, W, B, Y, N, M, g, act, nullptr);
       return;
     }
-    if (group == 1 && preferDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
+    if (group == 1 && useDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
       convDirectF32(pool, X, W, B, Y, N, C, M, g, act, packed ? packed->direct.get() : nullptr);
       return;
     }
   }
   if (packed && packed->groups.empty()) packed = nullptr;  // packed for the direct kernel only
 
-  bool pointwise = kk == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0 &&
-                   g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
+  const bool pointwise = pointwiseGeometry(g);
   const int64_t K = Cg * kk;
   // float32: one GEMM per (image, group) with bias, residual and activation in its epilogue; B is
   // the input itself (pointwise) or its im2col matrix, packed straight from the input (unless the
@@ -328,7 +347,9 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
         std::optional<Im2colF32> im2col;
         if (!pointwise) im2col.emplace(pool, xg, Cg, g);
         const gemm::BPacker bp = im2col ? im2col->packer() : gemm::BPacker{};
-        if (packed)
+        if (packed && pointwise && packed->pixel && group == 1 && gemm::pixelTilesPay(Mg, outSp))
+          gemm::sgemmPixelTiles(&pool, *packed->pixel, outSp, xg, outSp, yg, outSp, ep);
+        else if (packed)
           gemm::sgemmPrepacked(&pool, packed->groups[size_t(gi)], outSp, xg, outSp, pointwise ? nullptr : &bp, yg, outSp,
                                ep);
         else if (pointwise)
@@ -490,6 +511,30 @@ std::optional<Geo3> fusedDepthwiseGeometry(const FusedDepthwise& d, const std::v
 /// stays in L2 (1-2 MB per core on current x86).
 constexpr int64_t kExpandBandBytes = 384 << 10;
 
+/// How the banded MobileNet-block kernels split the output rows: each image's OH rows into
+/// `slices` equal parts (one per thread when there are fewer images than threads), each slice
+/// into bands of at most R rows, as even as the slice allows. Whole bands per thread left one
+/// thread with 3 of 5 bands (78 of 112 rows) of mobilenet_v2's first block at 2 threads; slices
+/// of rows give each thread the same number of rows. Results do not depend on the split (every
+/// output is computed with the same sums whatever its band).
+struct BandPlan {
+  int64_t OH = 0, R = 1, slices = 1;
+  BandPlan(ThreadPool& pool, int64_t N, int64_t oh, int64_t r) : OH(oh), R(std::max<int64_t>(1, r)) {
+    const int64_t threads = pool.size();
+    if (N < threads) slices = std::clamp<int64_t>((threads + N - 1) / N, 1, OH);
+  }
+  int64_t tasks(int64_t N) const { return N * slices; }
+  /// Calls band(n, o0, o1) for the bands of task t in order.
+  template <typename F>
+  void forBands(int64_t t, F&& band) const {
+    const int64_t n = t / slices, s = t % slices;
+    const int64_t a = OH * s / slices, b = OH * (s + 1) / slices;
+    if (b <= a) return;
+    const int64_t nb = (b - a + R - 1) / R, rows = (b - a + nb - 1) / nb;
+    for (int64_t o0 = a; o0 < b; o0 += rows) band(n, o0, std::min(b, o0 + rows));
+  }
+};
+
 /// The geometry of a project Conv (1x1, stride 1, no padding) on the depthwise output dg.out.
 Geo3 projectGeometry(const Geo3& dg) {
   Geo3 g{};
@@ -534,9 +579,9 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
   // The banded path runs the same kernels as the unfused calls would: the per-image GEMM with
   // prepacked weights, the per-plane depthwise kernel, and the project Conv's per-image GEMM.
   // A project Conv the direct kernel would run (deep K, few filters) runs after the bands, whole.
-  const bool banded = packed && !packed->groups.empty() && !batchedGemm(N, 1, g) && !preferDirectConv(g, N, C, M) &&
+  const bool banded = packed && !packed->groups.empty() && !batchedGemm(N, 1, g) && !useDirectConv(g, N, C, M) &&
                       fastDepthwise(dg) && !blockedDepthwise(dg) && M * HW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
-  if (banded && fp && !(pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P))) {
+  if (banded && fp && !(pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !useDirectConv(pg, N, M, P))) {
     Tensor dw = Tensor::uninitialized(DType::F32, {N, M, OH, OW});
     convExpandDepthwiseF32(pool, x, w, b, dw, g, act, fd, dg, packed);
     convTyped<float>(pool, dw, fp->weights, fp->bias.defined() ? &fp->bias : nullptr, y, pg, 1, pact, pp);
@@ -559,7 +604,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
   const int64_t rowBytes = M * W * int64_t(sizeof(float));
   const int64_t inRows = std::max(KH, kExpandBandBytes / rowBytes);
   const int64_t R = std::clamp<int64_t>((inRows - KH) / sh + 1, 1, OH);  // output rows per band
-  const int64_t bands = (OH + R - 1) / R;
+  const BandPlan plan(pool, N, OH, R);
   gemm::Epilogue ep = act;
   ep.bias = B;
   ep.biasPerRow = true;
@@ -570,7 +615,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
     pep.biasPerRow = true;
     pep.ldr = OHW;
   }
-  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+  pool.parallelFor(plan.tasks(N), 1, [&](int64_t t0, int64_t t1) {
     // Rolling bands: consecutive bands of one image share the rows their windows overlap on
     // (KH - stride rows); the second band copies them from the first one's scratch (the two
     // alternate) instead of computing them again: same values, a copy instead of a GEMM.
@@ -578,22 +623,21 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
     const size_t most = size_t(std::max<int64_t>(1, M * std::min(H, (R - 1) * sh + KH) * W));
     for (std::vector<float>& v : scratch)
       if (v.size() < most) v.resize(most);
-    int64_t prevN = -1, prevI0 = 0, prevI1 = 0;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+    int64_t prevN = -1, prevI0 = 0, prevI1 = 0, parity = 0;
+    for (int64_t t = t0; t < t1; ++t) plan.forBands(t, [&](int64_t n, int64_t o0, int64_t o1) {
       const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
       const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
       const int64_t cols = (i1 - i0) * W, outCols = (o1 - o0) * OW;
-      float* S = scratch[(t - t0) & 1].data();
+      float* S = scratch[parity].data();
       int64_t kept = 0;  // rows [i0, i0 + kept) copied from the previous band
       if (prevN == n && i0 >= prevI0 && i0 < prevI1) {
         kept = std::min(prevI1, i1) - i0;
-        const float* prev = scratch[(t - t0 - 1) & 1].data();
+        const float* prev = scratch[parity ^ 1].data();
         const int64_t prevCols = (prevI1 - prevI0) * W;
         for (int64_t m = 0; m < M; ++m)
           std::memcpy(S + m * cols, prev + m * prevCols + (i0 - prevI0) * W, size_t(kept * W) * sizeof(float));
       }
-      prevN = n, prevI0 = i0, prevI1 = i1;
+      prevN = n, prevI0 = i0, prevI1 = i1, parity ^= 1;
       if (cols > kept * W)
         gemm::sgemmPrepacked(nullptr, packed->groups[0], cols - kept * W, X + n * C * HW + (i0 + kept) * W, HW, nullptr,
                              S + kept * W, cols, ep);
@@ -606,7 +650,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
         for (int64_t m = 0; m < M; ++m)
           depthwiseF32(S + m * cols, fd.weights + m * kk, bg, fd.bias ? fd.bias[m] : 0.0f, fd.act, nullptr,
                        Y + (n * M + m) * OHW + o0 * OW);
-        continue;
+        return;
       }
       if (dwScratch.size() < size_t(M * outCols)) dwScratch.resize(size_t(M * outCols));
       float* D = dwScratch.data();
@@ -616,7 +660,7 @@ void convExpandDepthwiseF32(ThreadPool& pool, const Tensor& x, const Tensor& w, 
       gemm::Epilogue e = pep;
       if (e.residual) e.residual += n * P * OHW + o0 * OW;
       gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
-    }
+    });
   });
 }
 
@@ -641,7 +685,7 @@ void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w,
   gemm::Epilogue pact = fp.act;  // as the project Conv's unfused kernel call gets it
   pact.residual = residual;
   pact.ldr = 0;
-  const bool projectGemm = pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !preferDirectConv(pg, N, M, P);
+  const bool projectGemm = pp && !pp->groups.empty() && !batchedGemm(N, 1, pg) && !useDirectConv(pg, N, M, P);
   const bool banded = projectGemm && dg.in[0] == 1 && dg.k[0] == 1 && fastDepthwise(dg) && !blockedDepthwise(dg) &&
                       M * OHW * int64_t(sizeof(float)) > 2 * kExpandBandBytes;
   if (!banded) {
@@ -652,15 +696,14 @@ void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w,
   }
   const int64_t KH = dg.k[1], sh = dg.s[1], ph = dg.pb[1];
   const int64_t R = std::clamp<int64_t>(kExpandBandBytes / std::max<int64_t>(1, M * OW * int64_t(sizeof(float))), 1, OH);
-  const int64_t bands = (OH + R - 1) / R;
+  const BandPlan plan(pool, N, OH, R);
   gemm::Epilogue pep = pact;  // as convTyped's per-image GEMM: bias per row, residual rows of OHW
   pep.bias = fp.bias.defined() ? fp.bias.data<float>() : nullptr;
   pep.biasPerRow = true;
   pep.ldr = OHW;
-  pool.parallelFor(N * bands, 1, [&](int64_t t0, int64_t t1) {
+  pool.parallelFor(plan.tasks(N), 1, [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> dwBand;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / bands, o0 = (t % bands) * R, o1 = std::min(OH, o0 + R);
+    for (int64_t t = t0; t < t1; ++t) plan.forBands(t, [&](int64_t n, int64_t o0, int64_t o1) {
       const int64_t top = o0 * sh - ph, bottom = (o1 - 1) * sh - ph + KH;  // input rows read: [top, bottom)
       const int64_t i0 = std::clamp<int64_t>(top, 0, H), i1 = std::clamp<int64_t>(bottom, i0, H);
       const int64_t outCols = (o1 - o0) * OW;
@@ -676,7 +719,7 @@ void convDepthwiseProjectF32(ThreadPool& pool, const Tensor& x, const Tensor& w,
       gemm::Epilogue e = pep;
       if (e.residual) e.residual += n * P * OHW + o0 * OW;
       gemm::sgemmPrepacked(nullptr, pp->groups[0], outCols, D, outCols, nullptr, Y + n * P * OHW + o0 * OW, OHW, e);
-    }
+    });
   });
 }
 
