@@ -316,7 +316,7 @@ void Executor::planFusions() {
     if (s.kernel != builtinConv || !s.node->is("Conv") || s.outputSlots.empty() || s.outputSlots[0] < 0) continue;
     const Value* r = s.node->result(0);
     if (!r || r->isGraphOutput() || captured.count(r)) continue;
-    if (r->uses().size() == 2 && fuseClipHardSwish(i, stepOf, captured)) continue;
+    if (r->uses().size() == 2 && fuseClipHardSwish(i, TailFusionMatch{*this, stepOf, captured})) continue;
     if (r->uses().size() == 2) {
       // HardSwish as exported by PyTorch: Mul(C, HardSigmoid<alpha = 1/6, beta = 1/2>(C)).
       const Node* hs = nullptr;
@@ -605,8 +605,7 @@ void Executor::planFusions() {
 }
 
 
-bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf,
-                                 const std::set<const Value*>& captured) {
+bool Executor::fuseClipHardSwish(size_t i, const TailFusionMatch& m) {
   // HardSwish as exported by Paddle2ONNX: Div(Mul(C, Clip(Add(C, 3), 0, 6)), 6), each
   // intermediate read by the next node only.
   const Value* r = steps_[i].node->result(0);
@@ -618,32 +617,21 @@ bool Executor::fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& 
   }
   if (!add || !mul || add->numOperands() != 2 || mul->numOperands() != 2) return false;
   if (scalarConstant(add->operand(add->operand(0) == r ? 1 : 0)) != 3.0f) return false;
-  // The single consumer of v's only result, if v's result is an intermediate the fusion may skip.
-  auto onlyUser = [&](const Node* n) -> const Node* {
-    const Value* o = n->result(0);
-    if (n->numResults() != 1 || !o || o->isGraphOutput() || captured.count(o) || o->uses().size() != 1) return nullptr;
-    return o->uses()[0].user;
-  };
-  const Node* clip = onlyUser(add);
-  if (!clip || !clip->is("Clip") || clip->operand(0) != add->result(0) || onlyUser(clip) != mul) return false;
+  const Node* clip = m.onlyUser(add);
+  if (!clip || !clip->is("Clip") || clip->operand(0) != add->result(0) || m.onlyUser(clip) != mul) return false;
   std::optional<gemm::Epilogue> c = activationOf(*clip, opset_);
   if (!c || c->act != gemm::Act::Clip || c->p0 != 0.0f || c->p1 != 6.0f) return false;
   if (!((mul->operand(0) == r && mul->operand(1) == clip->result(0)) ||
         (mul->operand(1) == r && mul->operand(0) == clip->result(0))))
     return false;
-  const Node* div = onlyUser(mul);
+  const Node* div = m.onlyUser(mul);
   if (!div || !div->is("Div") || div->numOperands() != 2 || div->operand(0) != mul->result(0) ||
       scalarConstant(div->operand(1)) != 6.0f)
     return false;
   std::vector<size_t> skipped;
   for (const Node* n : {add, clip, mul, div}) {
-    auto it = stepOf.find(n);
-    if (it == stepOf.end() || it->second <= (skipped.empty() ? i : skipped.back())) return false;
-    const Step& st = steps_[it->second];
-    if (st.skippedWhenFused || st.fusesActivation || st.outputSlots.size() != 1 || st.outputSlots[0] < 0 ||
-        st.kernel != registry_.find("", n->opType()) || !n->domain().empty())
-      return false;
-    skipped.push_back(it->second);
+    if (!m.laterStep(n, skipped.empty() ? i : skipped.back())) return false;
+    skipped.push_back(m.indexOf(n));
   }
   gemm::Epilogue ep;
   ep.act = gemm::Act::ClipHardSwish;
@@ -659,30 +647,27 @@ bool Executor::fuseScaledSoftmax(size_t i, const TailFusionMatch& m) {
   const Node* scale = s.node;
   const std::optional<float> c = m.scaleOf(i);
   if (!c) return false;
-  const auto& stepOf = m.stepOf;
-  auto onlyUser = [&](const Node* n) { return m.onlyUser(n); };
-  auto laterStep = [&](const Node* n, size_t after) { return m.laterStep(n, after); };
   std::vector<size_t> skipped;
   ValueRef maskRef;
-  const Node* next = onlyUser(scale);
+  const Node* next = m.onlyUser(scale);
   if (next && next->is("Add")) {
-    const Step* add = laterStep(next, i);
+    const Step* add = m.laterStep(next, i);
     if (!add || next->numOperands() != 2 || next->operand(0) == next->operand(1)) return false;
     const size_t other = next->operand(0) == scale->result(0) ? 1 : 0;
     const Value* mask = next->operand(other);
     if (!mask || add->inputs[other].slot < 0) return false;
     if (const Node* p = mask->producer(); p && mask->graph() == &graph_) {
-      auto ip = stepOf.find(p);
-      if (ip == stepOf.end() || ip->second >= i) return false;
+      auto ip = m.stepOf.find(p);
+      if (ip == m.stepOf.end() || ip->second >= i) return false;
     }
     maskRef = add->inputs[other];
-    skipped.push_back(stepOf.at(next));
-    next = onlyUser(next);
+    skipped.push_back(m.indexOf(next));
+    next = m.onlyUser(next);
   }
   if (!next || !next->is("Softmax") || next->operand(0) != (skipped.empty() ? scale : steps_[skipped.back()].node)->result(0))
     return false;
-  if (!laterStep(next, skipped.empty() ? i : skipped.back())) return false;
-  skipped.push_back(stepOf.at(next));
+  if (!m.laterStep(next, skipped.empty() ? i : skipped.back())) return false;
+  skipped.push_back(m.indexOf(next));
   fuseInto(s, gemm::Epilogue{}, skipped);
   s.fused.hasSoftmax = true;
   s.fused.softmax.multiply = scale->is("Mul");

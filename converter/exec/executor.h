@@ -115,9 +115,10 @@ class Executor {
   /// Makes `s`, whose last computed value is `tail`, also compute step t (tail's one consumer,
   /// with the steps fused into t): tail is never materialized and t's final result is s's.
   void fuseTailStep(Step& s, size_t t, const Value* tail);
-  /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
-  bool fuseClipHardSwish(size_t i, const std::map<const Node*, size_t>& stepOf, const std::set<const Value*>& captured);
+  /// What the elementwise-tail fusions below ask about the nodes after a step (executor.cc).
   struct TailFusionMatch;
+  /// Fuses Paddle2ONNX's HardSwish (Add 3, Clip 0..6, Mul, Div 6) after the Conv of step i.
+  bool fuseClipHardSwish(size_t i, const TailFusionMatch& m);
   /// Fuses Div/Mul(S, c) [-> Add(., mask)] -> Softmax into the Div/Mul of step i (FusedSoftmax).
   bool fuseScaledSoftmax(size_t i, const TailFusionMatch& m);
   /// Fuses the decomposed erf Gelu that starts with the Div/Mul of step i (FusedErfGelu).
