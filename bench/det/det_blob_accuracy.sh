@@ -4,7 +4,8 @@
 # noise floor between two float runs of that same QDQ model (npuconv's reference executor vs ONNX
 # Runtime, optimizations off, and ORT's optimized int8 kernels). Convert command: the
 # bench/RESULTS.md "Device blob" section's. Per build dir given (A/B in one run): blob vs QDQ,
-# blob vs float, QDQ vs float on the first eval image (doc_40) and on all 16.
+# blob vs float, QDQ vs float on the first eval image (doc_40) and on all 16. A blob of format
+# 1.3 is also run as its twice-rounding copy (blob_double_rounding.js; the "rounded twice" rows).
 #
 #   bench/det/det_blob_accuracy.sh BUILD_DIR [BUILD_DIR...]     (default: build)
 #   env: WORK (keep converted models and inputs there; default a temporary folder)
@@ -35,6 +36,8 @@ for b in "${builds[@]}"; do
   "$npuconv" convert "$model" --input-shape x=1x3x320x320 --precision int8 --calib "$root/testdata/ocr/det/calib" \
     --calib-samples 8 --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 -o "$out" --layer-error-samples 0 \
     --no-bias-correction >"$work/$name.convert.log" 2>&1 || { echo "| $name | convert failed |"; continue; }
+  twice=""
+  if node "$root/bench/det/blob_double_rounding.js" "$out/model.npub" "$out/model_twice.npub" 2>/dev/null; then twice=1; fi
   for set in first all; do
     x="$work/in/$set"
     for lvl in disabled all; do
@@ -46,6 +49,9 @@ for b in "${builds[@]}"; do
       "| $(figure "$npuconv" "$out/model.onnx" --reference-outputs "$out/ort_disabled/$set" --inputs "$x")" \
       "| $(figure "$npuconv" "$out/model.onnx" --reference-outputs "$out/ort_all/$set" --inputs "$x")" \
       "| $(figure "$npuconv" "$out/model.npub" --reference-outputs "$out/ort_all/$set" --inputs "$x") |"
+    [[ -n "$twice" ]] && echo "| $b, rounded twice | $set | $(figure "$npuconv" "$out/model_twice.npub" --reference-model "$out/model.onnx" --inputs "$x")" \
+      "| $(figure "$npuconv" "$out/model_twice.npub" --reference-model "$model" --inputs "$x") | = | = | =" \
+      "| $(figure "$npuconv" "$out/model_twice.npub" --reference-outputs "$out/ort_all/$set" --inputs "$x") |"
   done
 done
 echo

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "converter/device/fixed_point.h"
 #include "converter/ir/dtype.h"
 #include "converter/ir/tensor.h"
 
@@ -120,6 +121,9 @@ struct Program {
   int64_t onnxOpset = 0;               // the default-domain opset of FloatOp ops
   std::vector<KeyValue> provenance;    // npuconv version, source key, pipeline, target, calibration
   std::vector<KeyValue> metadata;      // free-form npu.* keys
+  /// How every requantization rounds: Single for what npuconv writes now (format 1.3's header
+  /// flag requant_single_rounding), Double for blobs of formats 1.0-1.2 (docs/blob-format.md §8.4).
+  Rounding requantRounding = Rounding::Single;
 
   int32_t addTensor(Tensor t);
   int32_t addQuant(QuantParams q);  // deduplicated

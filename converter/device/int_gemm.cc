@@ -351,6 +351,7 @@ struct LaneRequant {
   // plain one and tile + cb is exact. safe: that holds for every channel of the 16-lane group.
   std::vector<int32_t> cb;
   std::vector<uint8_t> safe;
+  Rounding rounding = Rounding::Single;  // the program's (every channel of an op rounds alike)
   void resize(size_t n) {
     for (auto* v : {&corr, &bias, &mult, &left, &right, &hiLim, &loLim, &mask, &half, &cb}) v->assign(n, 0);
     safe.assign((n + 15) / 16, 1);
@@ -407,7 +408,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
   for (int z = 0; z < 2 && z * 16 < nch; ++z) {
     const size_t o = static_cast<size_t>(o0 + 16 * z);
     const simd::QMulLanes16 mul(lr.mult.data() + o, lr.left.data() + o, lr.right.data() + o, lr.hiLim.data() + o,
-                                lr.loLim.data() + o, lr.mask.data() + o, lr.half.data() + o);
+                                lr.loLim.data() + o, lr.mask.data() + o, lr.half.data() + o, lr.rounding);
     const __m512i vc = _mm512_loadu_si512(lr.corr.data() + o), vb = _mm512_loadu_si512(lr.bias.data() + o);
     const __m512i vcb = _mm512_loadu_si512(lr.cb.data() + o);
     const bool safe = lr.safe[o / 16] != 0;
@@ -667,6 +668,7 @@ Expected<std::unique_ptr<MacKernel>> MacKernel::create(MacSpec spec, Int8Isa isa
   if (lanes) {
     LaneRequant& lr = m.lanesRq;
     lr.resize(static_cast<size_t>(m.nBg * MR));
+    lr.rounding = s.requant.front().rounding;
     for (int64_t o = 0; o < s.O; ++o) {
       const size_t i = static_cast<size_t>(o);
       const FixedMultiplier f = s.requant[i];

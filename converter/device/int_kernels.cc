@@ -28,9 +28,9 @@ size_t count(const Tensor& t) {
   return n;
 }
 
-FixedMultiplier multiplierAt(const Op& op, size_t i) {
+FixedMultiplier multiplierAt(const Op& op, size_t i, Rounding rounding) {
   const std::vector<int64_t> m = op.attrInts("multiplier"), s = op.attrInts("shift");
-  return {static_cast<int32_t>(m.at(i)), static_cast<int32_t>(s.at(i))};
+  return {static_cast<int32_t>(m.at(i)), static_cast<int32_t>(s.at(i)), rounding};
 }
 
 int32_t zeroPoint(const TensorView& v) { return v.quant ? v.quant->zeroPoints[0] : 0; }
@@ -53,7 +53,7 @@ void rescaleRun(const TensorView& x, size_t xi, const TensorView& y, size_t yi, 
 
 }  // namespace
 
-Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out) {
+Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out, Rounding rounding) {
   PreparedMac p;
   const Tensor& w = *in[1].desc;
   const QuantParams& wq = *in[1].quant;
@@ -74,14 +74,14 @@ Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in
   const auto* b = reinterpret_cast<const int32_t*>(in[2].data);
   p.bias.assign(b, b + outCh);
   if (out.dtype != DType::I32)  // an int32 output is the raw accumulator: no requantization
-    for (int64_t o = 0; o < outCh; ++o) p.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
+    for (int64_t o = 0; o < outCh; ++o) p.requant.push_back(multiplierAt(op, static_cast<size_t>(o), rounding));
   // |x - zp| <= 255 and |w - zp| <= 255: the sum of perOut products must fit in int32.
   if (perOut > (std::numeric_limits<int32_t>::max() / 2) / (255 * 255))
     return Status::unsupported("op \"{}\": {} products per output may overflow the int32 accumulator", op.name, perOut);
   return p;
 }
 
-MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out) {
+MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out, Rounding rounding) {
   MacSpec s;
   const TensorView& x = in[0];
   const Tensor& w = *in[1].desc;
@@ -105,7 +105,7 @@ MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorVie
   const auto* b = reinterpret_cast<const int32_t*>(in[2].data);
   s.bias.assign(b, b + outCh);
   if (out.desc->dtype != DType::I32)
-    for (int64_t o = 0; o < outCh; ++o) s.requant.push_back(multiplierAt(op, static_cast<size_t>(o)));
+    for (int64_t o = 0; o < outCh; ++o) s.requant.push_back(multiplierAt(op, static_cast<size_t>(o), rounding));
   s.yUnsigned = out.desc->dtype == DType::U8;
   s.zy = zeroPoint(out);
   s.actMin = op.actMin, s.actMax = op.actMax;
@@ -362,10 +362,10 @@ void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
 namespace {
 
 /// Add over elements [b, e), eight at a time; the tail with the scalar formula.
-__attribute__((target("avx2"))) void addRangeAvx2(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y,
+__attribute__((target("avx2"))) void addRangeAvx2(const Op& op, Rounding rounding, const TensorView& a, const TensorView& b, const TensorView& y,
                                                   int64_t begin, int64_t end) {
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
-  const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
+  const FixedMultiplier ma = multiplierAt(op, 0, rounding), mb = multiplierAt(op, 1, rounding), mo = multiplierAt(op, 2, rounding);
   const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
   const simd::QMul qa(ma), qb(mb), qo(mo);
   const simd::ClampZy clamp(zy, op.actMin, op.actMax);
@@ -395,10 +395,10 @@ __attribute__((target("avx2"))) void addRangeAvx2(const Op& op, const TensorView
 #if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const Op& op, const TensorView& a, const TensorView& b,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const Op& op, Rounding rounding, const TensorView& a, const TensorView& b,
                                                                           const TensorView& y, int64_t begin, int64_t end) {
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
-  const simd::QMul16 qa(multiplierAt(op, 0)), qb(multiplierAt(op, 1)), qo(multiplierAt(op, 2));
+  const simd::QMul16 qa(multiplierAt(op, 0, rounding)), qb(multiplierAt(op, 1, rounding)), qo(multiplierAt(op, 2, rounding));
   const simd::ClampZy16 clamp(zeroPoint(y), op.actMin, op.actMax);
   const __m512i vza = _mm512_set1_epi32(zeroPoint(a)), vzb = _mm512_set1_epi32(zeroPoint(b));
   const __m128i sh = _mm_cvtsi32_si128(left);
@@ -435,17 +435,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const O
 
 }  // namespace
 
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Int8Isa isa, ThreadPool* pool) {
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Rounding rounding, Int8Isa isa,
+            ThreadPool* pool) {
   const bool fast = isa != Int8Isa::Scalar;
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
-  const FixedMultiplier ma = multiplierAt(op, 0), mb = multiplierAt(op, 1), mo = multiplierAt(op, 2);
+  const FixedMultiplier ma = multiplierAt(op, 0, rounding), mb = multiplierAt(op, 1, rounding), mo = multiplierAt(op, 2, rounding);
   const int32_t za = zeroPoint(a), zb = zeroPoint(b), zy = zeroPoint(y);
   const size_t n = count(*y.desc);
   if (fast) {
     auto range = [&](int64_t b0, int64_t e0) {
       const int64_t s0 = b0 * 4096, s1 = std::min<int64_t>(e0 * 4096, static_cast<int64_t>(n));
-      if (isa == Int8Isa::Avx512Vnni) addRangeAvx512(op, a, b, y, s0, s1);
-      else addRangeAvx2(op, a, b, y, s0, s1);
+      if (isa == Int8Isa::Avx512Vnni) addRangeAvx512(op, rounding, a, b, y, s0, s1);
+      else addRangeAvx2(op, rounding, a, b, y, s0, s1);
     };
     const auto blocks = static_cast<int64_t>((n + 4095) / 4096);
     forEachItem(pool, blocks, range);
@@ -496,7 +497,7 @@ __attribute__((target("avx2"))) void splitPhases2Avx2(const uint8_t* v, int64_t 
 /// the row split into `stride` column phases (phase p holds padded columns p, p + s, ...) so each
 /// tap reads consecutive bytes, then the taps' maxima; the zero border is neutral because every
 /// window has a valid tap (checked by the caller). Returns false when it does not apply.
-bool maxPoolBytes(const Op& op, const TensorView& x, const TensorView& y, const std::vector<int64_t>& k, const std::vector<int64_t>& st,
+bool maxPoolBytes(const Op& op, Rounding rounding, const TensorView& x, const TensorView& y, const std::vector<int64_t>& k, const std::vector<int64_t>& st,
                   const std::vector<int64_t>& pads, const std::vector<int64_t>& dil, ThreadPool* pool) {
   const auto& xd = x.desc->dims;
   const auto& yd = y.desc->dims;
@@ -514,7 +515,7 @@ bool maxPoolBytes(const Op& op, const TensorView& x, const TensorView& y, const 
     if (!covered(o, sh, pt, k[0], dh, H)) return false;
   for (int64_t o = 0; o < OW; ++o)
     if (!covered(o, sw, pl, k[1], dw, W)) return false;
-  const FixedMultiplier f = multiplierAt(op, 0);
+  const FixedMultiplier f = multiplierAt(op, 0, rounding);
   if (f.multiplier < 0) return false;
   const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
   const bool ux = x.desc->dtype == DType::U8;
@@ -570,7 +571,7 @@ bool maxPoolBytes(const Op& op, const TensorView& x, const TensorView& y, const 
 
 /// Pooling one plane at a time: the plane as int32 (x - zx) once, window bounds clipped to the
 /// image per output row and column, then the row requantized eight lanes at a time.
-void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool* pool) {
+void poolFast(const Op& op, Rounding rounding, const TensorView& x, const TensorView& y, ThreadPool* pool) {
   const auto& xd = x.desc->dims;
   const auto& yd = y.desc->dims;
   const int64_t NC = xd[0] * xd[1];
@@ -581,9 +582,9 @@ void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool
   const std::vector<int64_t> st = global ? std::vector<int64_t>{1, 1} : op.attrInts("strides");
   const std::vector<int64_t> pads = global ? std::vector<int64_t>{0, 0, 0, 0} : op.attrInts("pads");
   const std::vector<int64_t> dil = global ? std::vector<int64_t>{1, 1} : op.attrInts("dilations");
-  const FixedMultiplier f = multiplierAt(op, 0);
+  const FixedMultiplier f = multiplierAt(op, 0, rounding);
   const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
-  if (isMax && maxPoolBytes(op, x, y, k, st, pads, dil, pool)) return;
+  if (isMax && maxPoolBytes(op, rounding, x, y, k, st, pads, dil, pool)) return;
   const bool ux = x.desc->dtype == DType::U8;
   // Per output column: the first valid tap and the number of valid taps (dilation steps).
   auto taps = [](int64_t o, int64_t stride, int64_t pad, int64_t kk, int64_t d, int64_t size, int64_t& first, int64_t& n) {
@@ -640,9 +641,9 @@ void poolFast(const Op& op, const TensorView& x, const TensorView& y, ThreadPool
 
 }  // namespace
 
-void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast, ThreadPool* pool) {
+void runPool(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding, bool fast, ThreadPool* pool) {
   if (fast && x.desc->dims[2] <= (int64_t{1} << 23)) {  // int32 column sums of up to 2^23 rows x 255
-    poolFast(op, x, y, pool);
+    poolFast(op, rounding, x, y, pool);
     return;
   }
   const auto& xd = x.desc->dims;
@@ -655,7 +656,7 @@ void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast, 
   std::vector<int64_t> st = global ? std::vector<int64_t>{1, 1} : op.attrInts("strides");
   std::vector<int64_t> pads = global ? std::vector<int64_t>{0, 0, 0, 0} : op.attrInts("pads");
   std::vector<int64_t> dil = global ? std::vector<int64_t>{1, 1} : op.attrInts("dilations");
-  const FixedMultiplier f = multiplierAt(op, 0);
+  const FixedMultiplier f = multiplierAt(op, 0, rounding);
   const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
   for (int64_t c = 0; c < NC; ++c)
     for (int64_t oh = 0; oh < OH; ++oh)
@@ -679,7 +680,7 @@ void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast, 
       }
 }
 
-void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y) {
+void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y, Rounding rounding) {
   const auto axis = static_cast<size_t>(op.attrInt("axis", 0));
   size_t outer = 1;
   for (size_t d = 0; d < axis; ++d) outer *= static_cast<size_t>(y.desc->dims[d]);
@@ -687,16 +688,16 @@ void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView
   const size_t yRow = count(*y.desc) / std::max<size_t>(outer, 1);
   for (size_t i = 0; i < in.size(); ++i) {
     const size_t row = count(*in[i].desc) / std::max<size_t>(outer, 1);
-    for (size_t o = 0; o < outer; ++o) rescaleRun(in[i], o * row, y, o * yRow + yOffset, row, multiplierAt(op, i), op);
+    for (size_t o = 0; o < outer; ++o) rescaleRun(in[i], o * row, y, o * yRow + yOffset, row, multiplierAt(op, i, rounding), op);
     yOffset += row;
   }
 }
 
-void runReshape(const Op& op, const TensorView& x, const TensorView& y) {
-  rescaleRun(x, 0, y, 0, count(*y.desc), multiplierAt(op, 0), op);
+void runReshape(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding) {
+  rescaleRun(x, 0, y, 0, count(*y.desc), multiplierAt(op, 0, rounding), op);
 }
 
-void runTranspose(const Op& op, const TensorView& x, const TensorView& y) {
+void runTranspose(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding) {
   const std::vector<int64_t> perm = op.attrInts("perm");
   const auto& xd = x.desc->dims;
   const size_t rank = xd.size();
@@ -719,7 +720,7 @@ void runTranspose(const Op& op, const TensorView& x, const TensorView& y) {
       idx[d] = 0;
     }
   }
-  rescaleRun(g, 0, y, 0, n, multiplierAt(op, 0), op);
+  rescaleRun(g, 0, y, 0, n, multiplierAt(op, 0, rounding), op);
 }
 
 }  // namespace npuconv::device

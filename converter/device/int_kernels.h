@@ -36,11 +36,12 @@ struct PreparedMac {
   int64_t kernelH = 1, kernelW = 1;  // Conv
 };
 
-Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out);
+/// `rounding`: the program's requantization rounding (every op of a program rounds alike).
+Expected<PreparedMac> prepareMac(const Op& op, const std::vector<TensorView>& in, const Tensor& out, Rounding rounding);
 
 /// The Conv/Gemm as int_gemm.h's MacKernel wants it (raw weights per output channel, geometry).
 /// The op must have passed the interpreter's checks and prepareMac.
-MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out);
+MacSpec macSpec(const Op& op, const std::vector<TensorView>& in, const TensorView& out, Rounding rounding);
 
 Status runQuantize(const TensorView& in, const TensorView& out);
 Status runDequantize(const TensorView& in, const TensorView& out);
@@ -54,12 +55,12 @@ void runConv(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
 void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const TensorView& y);
 /// fast / isa other than scalar: the vector and per-plane versions (same bits; the CPU must have
 /// the ISA), threaded over pool.
-void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Int8Isa isa = Int8Isa::Scalar,
-            ThreadPool* pool = nullptr);
-void runPool(const Op& op, const TensorView& x, const TensorView& y, bool fast = false,
+void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Rounding rounding,
+            Int8Isa isa = Int8Isa::Scalar, ThreadPool* pool = nullptr);
+void runPool(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding, bool fast = false,
              ThreadPool* pool = nullptr);  // MaxPool, AveragePool, GlobalAveragePool
-void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y);
-void runReshape(const Op& op, const TensorView& x, const TensorView& y);
-void runTranspose(const Op& op, const TensorView& x, const TensorView& y);
+void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y, Rounding rounding);
+void runReshape(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding);
+void runTranspose(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding);
 
 }  // namespace npuconv::device

@@ -27,21 +27,28 @@ NPU_AVX2 __m256i satAdd(__m256i a, __m256i b) {
 /// multiplyByQuantizedMultiplier(x, f) on each lane, f the same for all lanes.
 struct QMul {
   int left = 0;
-  __m256i vm, hiLim, loLim, nudge, mask, half;
-  __m128i leftC, rightC;
+  bool single = false;
+  __m256i vm, hiLim, loLim, nudge, mask, half, bias32;
+  __m128i leftC, rightC, totalC;
 
   NPU_AVX2 explicit QMul(FixedMultiplier f) {
     left = f.shift > 0 ? f.shift : 0;
     const int right = f.shift > 0 ? 0 : std::min(-f.shift, 31);
+    single = f.rounding == Rounding::Single;
     vm = _mm256_set1_epi32(f.multiplier);
     hiLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::max() >> left);
     loLim = _mm256_set1_epi32(std::numeric_limits<int32_t>::min() >> left);
-    nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+    const int total = 31 + right;
+    // Single: AVX2 has no 64-bit arithmetic shift, so the sum is lifted by 2^62 (non-negative,
+    // below 2^64), shifted logically and lowered by 2^(62 - total) again in 32 bits.
+    nudge = single ? _mm256_set1_epi64x((int64_t{1} << (total - 1)) + (int64_t{1} << 62)) : _mm256_set1_epi64x(int64_t{1} << 30);
+    bias32 = _mm256_set1_epi32(static_cast<int32_t>(uint32_t{1} << (62 - total)));
     const auto m = static_cast<int32_t>((int64_t{1} << right) - 1);
     mask = _mm256_set1_epi32(m);
     half = _mm256_set1_epi32(m >> 1);
     leftC = _mm_cvtsi32_si128(left);
     rightC = _mm_cvtsi32_si128(right);
+    totalC = _mm_cvtsi32_si128(total);
   }
 
   NPU_AVX2 __m256i operator()(__m256i s) const {
@@ -51,12 +58,17 @@ struct QMul {
       s = _mm256_blendv_epi8(s, _mm256_set1_epi32(std::numeric_limits<int32_t>::max()), gt);
       s = _mm256_blendv_epi8(s, _mm256_set1_epi32(std::numeric_limits<int32_t>::min()), lt);
     }
+    const __m256i pe = _mm256_mul_epi32(s, vm), po = _mm256_mul_epi32(_mm256_srli_epi64(s, 32), vm);
+    if (single) {  // roundingShift64: + nudge, - 1 where p < 0, floor shift
+      const __m256i zero = _mm256_setzero_si256();
+      const __m256i qe = _mm256_srl_epi64(_mm256_add_epi64(_mm256_add_epi64(pe, nudge), _mm256_cmpgt_epi64(zero, pe)), totalC);
+      const __m256i qo = _mm256_srl_epi64(_mm256_add_epi64(_mm256_add_epi64(po, nudge), _mm256_cmpgt_epi64(zero, po)), totalC);
+      return _mm256_sub_epi32(_mm256_blend_epi32(qe, _mm256_slli_epi64(qo, 32), 0xAA), bias32);
+    }
     // roundingDoublingHighMul: trunc((p + nudge) / 2^31) == floor((p + 2^30) / 2^31) for every
     // int64 p (the multiplier is never INT32_MIN, so no saturation case).
-    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(s, vm), nudge);
-    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(s, 32), vm), nudge);
-    even = _mm256_srli_epi64(even, 31);
-    odd = _mm256_slli_epi64(odd, 1);
+    const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(pe, nudge), 31);
+    const __m256i odd = _mm256_slli_epi64(_mm256_add_epi64(po, nudge), 1);
     const __m256i h = _mm256_blend_epi32(even, odd, 0xAA);
     // roundingDivideByPot
     const __m256i rem = _mm256_and_si256(h, mask);
@@ -117,7 +129,11 @@ template <bool PerLane>
 struct QMul16T {
   using Count = typename ShiftCount16<PerLane>::type;
   bool anyLeft = false;
+  bool single = false;
   __m512i vm, vmOdd, hiLim, loLim, nudge, mask, half;
+  // Single rounding: each 64-bit product's total shift minus one, 30 + right, for the even and
+  // the odd 32-bit lanes.
+  __m512i halfShiftE, halfShiftO;
   Count leftC, rightC;
 
   NPU_AVX512 explicit QMul16T(FixedMultiplier f)
@@ -135,13 +151,15 @@ struct QMul16T {
     half = _mm512_set1_epi32(m >> 1);
     leftC = _mm_cvtsi32_si128(left);
     rightC = _mm_cvtsi32_si128(right);
+    single = f.rounding == Rounding::Single;
+    halfShiftE = halfShiftO = _mm512_set1_epi64(30 + right);
   }
 
   /// Sixteen lanes of each constant as the uniform constructor derives them from one multiplier:
   /// the multiplier, left and right shift, INT32_MAX >> left, INT32_MIN >> left, 2^right - 1 and
-  /// (2^right - 1) >> 1.
+  /// (2^right - 1) >> 1; the rounding is the program's.
   NPU_AVX512 QMul16T(const int32_t* mult, const int32_t* left, const int32_t* right, const int32_t* hiLimits,
-                     const int32_t* loLimits, const int32_t* masks, const int32_t* halves)
+                     const int32_t* loLimits, const int32_t* masks, const int32_t* halves, Rounding rounding)
     requires PerLane
   {
     vm = _mm512_loadu_si512(mult);
@@ -154,6 +172,10 @@ struct QMul16T {
     nudge = _mm512_set1_epi64(int64_t{1} << 30);
     mask = _mm512_loadu_si512(masks);
     half = _mm512_loadu_si512(halves);
+    single = rounding == Rounding::Single;
+    const __m512i k30 = _mm512_set1_epi64(30);
+    halfShiftE = _mm512_add_epi64(_mm512_and_si512(rightC, _mm512_set1_epi64(0xFFFFFFFF)), k30);
+    halfShiftO = _mm512_add_epi64(_mm512_srli_epi64(rightC, 32), k30);
   }
 
   NPU_AVX512 __m512i operator()(__m512i s) const {
@@ -164,8 +186,19 @@ struct QMul16T {
       s = _mm512_mask_blend_epi32(gt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
       s = _mm512_mask_blend_epi32(lt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
     }
-    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(s, vm), nudge);
-    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(s, 32), vmOdd), nudge);
+    const __m512i pe = _mm512_mul_epi32(s, vm), po = _mm512_mul_epi32(_mm512_srli_epi64(s, 32), vmOdd);
+    if (single) {
+      // roundingShift64 as ((((p - [p < 0]) >> (t - 1)) + 1) >> 1), arithmetic shifts: the same
+      // floor((p + 2^(t-1) - [p < 0]) / 2^t) without a per-lane nudge constant.
+      const __m512i one = _mm512_set1_epi64(1);
+      const __m512i qe = _mm512_srai_epi64(
+          _mm512_add_epi64(_mm512_srav_epi64(_mm512_add_epi64(pe, _mm512_srai_epi64(pe, 63)), halfShiftE), one), 1);
+      const __m512i qo = _mm512_srai_epi64(
+          _mm512_add_epi64(_mm512_srav_epi64(_mm512_add_epi64(po, _mm512_srai_epi64(po, 63)), halfShiftO), one), 1);
+      return _mm512_mask_blend_epi32(0xAAAA, qe, _mm512_slli_epi64(qo, 32));
+    }
+    const __m512i even = _mm512_add_epi64(pe, nudge);
+    const __m512i odd = _mm512_add_epi64(po, nudge);
     const __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
     const __m512i rem = _mm512_and_si512(h, mask);
     const __m512i thr = _mm512_add_epi32(half, _mm512_srli_epi32(h, 31));
@@ -174,6 +207,7 @@ struct QMul16T {
     else r = _mm512_sra_epi32(h, rightC);
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
   }
+
 };
 using QMul16 = QMul16T<false>;
 using QMulLanes16 = QMul16T<true>;

@@ -303,11 +303,11 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
     if (op.code == OpCode::Conv || op.code == OpCode::Gemm) {
       std::vector<TensorView> in;
       for (int32_t t : op.inputs) in.push_back(impl->view(t));
-      NPU_ASSIGN_OR_RETURN(PreparedMac m, prepareMac(op, in, p.tensors[static_cast<size_t>(op.outputs[0])]));
+      NPU_ASSIGN_OR_RETURN(PreparedMac m, prepareMac(op, in, p.tensors[static_cast<size_t>(op.outputs[0])], p.requantRounding));
       impl->mac[i] = std::make_unique<PreparedMac>(std::move(m));
       if (impl->isa != Int8Isa::Scalar) {
         try {
-          auto k = MacKernel::create(macSpec(op, in, impl->view(op.outputs[0])), impl->isa);
+          auto k = MacKernel::create(macSpec(op, in, impl->view(op.outputs[0]), p.requantRounding), impl->isa);
           if (!k) return k.status().in(fmt::format("op {} \"{}\"", i, op.name));
           impl->fast[i] = std::move(*k);
           if (impl->scratch.size() < impl->fast[i]->scratchBytes()) impl->scratch.resize(impl->fast[i]->scratchBytes());
@@ -415,13 +415,13 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
         else runGemm(op, *impl_->mac[i], in[0], y);
         break;
-      case OpCode::Add: runAdd(op, in[0], in[1], y, impl_->isa, impl_->pool.get()); break;
+      case OpCode::Add: runAdd(op, in[0], in[1], y, p.requantRounding, impl_->isa, impl_->pool.get()); break;
       case OpCode::MaxPool:
       case OpCode::AveragePool:
-      case OpCode::GlobalAveragePool: runPool(op, in[0], y, impl_->isa != Int8Isa::Scalar, impl_->pool.get()); break;
-      case OpCode::Concat: runConcat(op, in, y); break;
-      case OpCode::Reshape: runReshape(op, in[0], y); break;
-      case OpCode::Transpose: runTranspose(op, in[0], y); break;
+      case OpCode::GlobalAveragePool: runPool(op, in[0], y, p.requantRounding, impl_->isa != Int8Isa::Scalar, impl_->pool.get()); break;
+      case OpCode::Concat: runConcat(op, in, y, p.requantRounding); break;
+      case OpCode::Reshape: runReshape(op, in[0], y, p.requantRounding); break;
+      case OpCode::Transpose: runTranspose(op, in[0], y, p.requantRounding); break;
       case OpCode::FloatOp: {
         FallbackOp& f = *impl_->fallback[i];
         NPU_ASSIGN_OR_RETURN(std::vector<npuconv::Tensor> outs, f.exec->runOrdered(f.args));

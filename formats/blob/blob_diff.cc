@@ -507,6 +507,8 @@ json diffBlobs(const LoadedBlob& la, const LoadedBlob& lb, const std::string& na
   json header = json::array();
   field(header, "version", fmt::format("{}.{}", la.versionMajor, la.versionMinor), fmt::format("{}.{}", lb.versionMajor, lb.versionMinor));
   field(header, "debug_names", hasDebugNames(la), hasDebugNames(lb));
+  field(header, "requant_rounding", std::string(device::roundingName(a.requantRounding)),
+        std::string(device::roundingName(b.requantRounding)));
   field(header, "onnx_opset", a.onnxOpset, b.onnxOpset);
   field(header, "skipped_sections", la.skippedSections, lb.skippedSections);
 

@@ -95,7 +95,9 @@ std::string tensorText(const device::Program& p, int32_t i) {
 nlohmann::ordered_json blobToJson(const LoadedBlob& b) {
   const device::Program& p = b.program;
   nlohmann::ordered_json j;
-  j["format"] = {{"version", fmt::format("{}.{}", b.versionMajor, b.versionMinor)}, {"file_size", b.fileSize}};
+  j["format"] = {{"version", fmt::format("{}.{}", b.versionMajor, b.versionMinor)},
+                 {"file_size", b.fileSize},
+                 {"requant_rounding", device::roundingName(p.requantRounding)}};
   for (const BlobSectionInfo& s : b.sections)
     j["format"]["sections"].push_back({{"fourcc", s.fourcc}, {"critical", (s.flags & 1) != 0}, {"offset", s.offset},
                                        {"size", s.size}, {"crc32c", fmt::format("0x{:08x}", s.crc)}});
@@ -181,8 +183,9 @@ std::string keyValueText(const device::KeyValue& kv) {
 
 std::string renderBlob(const LoadedBlob& b) {
   const device::Program& p = b.program;
-  std::string s = fmt::format("device blob v{}.{}, {} bytes, {} sections\n", b.versionMajor, b.versionMinor, b.fileSize,
-                              b.sections.size());
+  std::string s = fmt::format("device blob v{}.{}, {} bytes, {} sections, requantization rounds {}\n", b.versionMajor,
+                              b.versionMinor, b.fileSize, b.sections.size(),
+                              p.requantRounding == device::Rounding::Single ? "once" : "twice");
   for (const BlobSectionInfo& sec : b.sections)
     s += fmt::format("  {} {:>10} bytes at {:>10}  crc32c 0x{:08x}{}\n", sec.fourcc, sec.size, sec.offset, sec.crc,
                      (sec.flags & 1) ? "  critical" : "");

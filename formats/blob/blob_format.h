@@ -15,11 +15,16 @@ inline constexpr uint16_t kVersionMinor = 1;  // 1.1: PROV source_model_sha256 (
 // 1.2: the VARS section (several frozen shapes). A writer writes minor 2 only into a file that
 // has VARS, so a single-shape blob keeps the bytes of 1.1.
 inline constexpr uint16_t kVersionMinorVariants = 2;
+// 1.3: the header flag requant_single_rounding (requantization rounds once, §8.4). A writer sets
+// it, and minor 3, for a program that rounds once (all it writes now); readers of 1.0-1.2 reject
+// the unknown flag instead of running the program with the other rounding.
+inline constexpr uint16_t kVersionMinorSingleRounding = 3;
 inline constexpr uint32_t kHeaderSize = 64;
 inline constexpr uint32_t kByteOrderMark = 0x01020304;
 inline constexpr uint32_t kByteOrderMarkSwapped = 0x04030201;
 inline constexpr uint32_t kHeaderFlagHasDebugNames = 1u << 0;
-inline constexpr uint32_t kHeaderKnownFlags = kHeaderFlagHasDebugNames;
+inline constexpr uint32_t kHeaderFlagRequantSingleRounding = 1u << 1;
+inline constexpr uint32_t kHeaderKnownFlags = kHeaderFlagHasDebugNames | kHeaderFlagRequantSingleRounding;
 
 // Header field offsets.
 inline constexpr size_t kOffMagic = 0, kOffMajor = 8, kOffMinor = 10, kOffHeaderSize = 12, kOffBom = 16,

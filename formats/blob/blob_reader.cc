@@ -144,7 +144,12 @@ class Parser {
     out_.fileSize = fileSize;
     const uint32_t flags = static_cast<uint32_t>(le(b_ + kOffFlags, 4));
     if (flags & ~kHeaderKnownFlags) return Status::invalidModel("header flags 0x{:08x}: unknown bits set", flags);
+    if ((flags & kHeaderFlagRequantSingleRounding) && out_.versionMinor < kVersionMinorSingleRounding)
+      return Status::invalidModel("header flag requant_single_rounding needs format 1.{} or later, the file says {}.{}",
+                                  kVersionMinorSingleRounding, out_.versionMajor, out_.versionMinor);
     headerFlags_ = flags;
+    out_.program.requantRounding =
+        (flags & kHeaderFlagRequantSingleRounding) ? device::Rounding::Single : device::Rounding::Double;
     for (size_t i = kOffReserved; i < kHeaderSize; ++i)
       if (b_[i] != std::byte{0}) return Status::invalidModel("header reserved byte {} is not zero", i);
     const uint32_t count = static_cast<uint32_t>(le(b_ + kOffSectionCount, 4));
@@ -541,6 +546,7 @@ class Parser {
       p.quant = out_.program.quant;
       p.provenance = out_.program.provenance;
       p.metadata = out_.program.metadata;
+      p.requantRounding = out_.program.requantRounding;
       p.memory.activationBytes = memory[v][0];
       p.memory.maxLiveBytes = memory[v][1];
       prog_ = &p;

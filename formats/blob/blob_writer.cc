@@ -288,6 +288,9 @@ Expected<Layout> layoutBlob(const std::vector<const device::Program*>& variants)
     return Status::invalidArgument("{} shape variants exceed the blob's limit of {}", variants.size(), kMaxVariants);
   const device::Program& p = *variants[0];
   for (const device::Program* v : variants)
+    if (v->requantRounding != p.requantRounding)
+      return Status::invalidArgument("shape variants disagree on the requantization rounding (one header flag holds it)");
+  for (const device::Program* v : variants)
     if (v->tensors.size() > kMaxCount || v->ops.size() > kMaxCount || v->quant.size() > kMaxCount)
       return Status::invalidArgument("device program too large for the blob format ({} tensors, {} ops)", v->tensors.size(), v->ops.size());
   Layout l;
@@ -397,13 +400,14 @@ Expected<Layout> layoutBlob(const std::vector<const device::Program*>& variants)
   Sink out;
   out.bytes(kMagic.data(), kMagic.size());
   out.u16(kVersionMajor);
-  out.u16(variants.size() > 1 ? kVersionMinorVariants : kVersionMinor);
+  const bool single = variants[0]->requantRounding == device::Rounding::Single;
+  out.u16(single ? kVersionMinorSingleRounding : variants.size() > 1 ? kVersionMinorVariants : kVersionMinor);
   out.u32(kHeaderSize);
   out.u32(kByteOrderMark);
   out.u32(static_cast<uint32_t>(l.sections.size()));
   out.u64(tableOffset);
   out.u64(l.fileSize);
-  out.u32(kHeaderFlagHasDebugNames);
+  out.u32(kHeaderFlagHasDebugNames | (single ? kHeaderFlagRequantSingleRounding : 0));
   out.u32(0);  // header CRC, filled below
   for (int i = 0; i < 16; ++i) out.u8(0);
   out.bytes(table.str().data(), table.size());

@@ -64,11 +64,13 @@ void randomQuant(MacSpec& s, test::SplitMix64& rng, int64_t weights) {
   const int32_t tlo = s.yUnsigned ? 0 : -128, thi = s.yUnsigned ? 255 : 127;
   s.actMin = rng.uniform() < 0.5 ? tlo : pick(rng, tlo, (tlo + thi) / 2);
   s.actMax = rng.uniform() < 0.5 ? thi : pick(rng, s.actMin, thi);
+  const device::Rounding rounding = rng.uniform() < 0.5 ? device::Rounding::Single : device::Rounding::Double;
   for (int64_t o = 0; o < s.O; ++o) {
     // A real multiplier near 1 / (K * 255) keeps outputs in range; some large, some saturating.
     double m = 1.0 / (double(std::max<int64_t>(K, 1)) * 64.0) * std::exp2(rng.uniform() * 8 - 4);
     if (rng.uniform() < 0.05) m = std::exp2(rng.uniform() * 40 - 10);
     s.requant.push_back(device::quantizeMultiplier(m));
+    s.requant.back().rounding = rounding;
   }
 }
 
@@ -137,7 +139,8 @@ TEST(IntGemm, RequantizeRowEqualsFixedPoint) {
       a = u < 0.1 ? INT32_MAX - pick(rng, 0, 3) : u < 0.2 ? INT32_MIN + pick(rng, 0, 3) : u < 0.6 ? pick(rng, -70000, 70000) : static_cast<int32_t>(rng.next());
     }
     const int32_t bias = rng.uniform() < 0.2 ? static_cast<int32_t>(rng.next()) : pick(rng, -1000, 1000);
-    device::FixedMultiplier f{pick(rng, 1 << 30, INT32_MAX), pick(rng, -31, 30)};
+    device::FixedMultiplier f{pick(rng, 1 << 30, INT32_MAX), pick(rng, -31, 30),
+                              trial % 2 ? device::Rounding::Single : device::Rounding::Double};
     if (trial % 7 == 0) f.multiplier = 0;
     const bool u8 = rng.uniform() < 0.5;
     const int32_t zy = zeroPoint(rng, u8), lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
@@ -147,7 +150,7 @@ TEST(IntGemm, RequantizeRowEqualsFixedPoint) {
       const int32_t want = device::clampToRange(
           int64_t{zy} + device::multiplyByQuantizedMultiplier(device::saturatingAdd(v[static_cast<size_t>(i)], bias), f), lo, hi);
       ASSERT_EQ(got[static_cast<size_t>(i)], want) << "x " << v[static_cast<size_t>(i)] << " bias " << bias << " m " << f.multiplier
-                                                   << " shift " << f.shift;
+                                                   << " shift " << f.shift << " rounding " << device::roundingName(f.rounding);
     }
   }
 }
@@ -210,7 +213,10 @@ TEST(IntGemm, ConvLanesEdgesMatchScalar) {
       for (int16_t& v : s.w) v = static_cast<int16_t>(pick(rng, -128, 127));
       if (s.requant.empty()) {
         s.yUnsigned = true, s.zy = pick(rng, 0, 255), s.actMin = 0, s.actMax = 255;
-        for (int64_t o = 0; o < s.O; ++o) s.requant.push_back(device::quantizeMultiplier(std::exp2(rng.uniform() * 12 - 16)));
+        for (int64_t o = 0; o < s.O; ++o) {
+          s.requant.push_back(device::quantizeMultiplier(std::exp2(rng.uniform() * 12 - 16)));
+          s.requant.back().rounding = trial % 4 < 2 ? device::Rounding::Single : device::Rounding::Double;
+        }
       }
     }
     SCOPED_TRACE(describe(s));

@@ -2,7 +2,7 @@
 // through a 256-entry table, the int32 plane path for the averages) gives the bits of the scalar
 // definition on random shapes: kernel sizes, strides, pads, dilations, odd widths, signed and
 // unsigned codes, zero points at the extremes, identity and non-identity requantization, fused
-// clamps; with one thread and with two.
+// clamps; both requantization roundings; with one thread and with two.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -75,11 +75,14 @@ TEST(IntPool, FastEqualsScalar) {
       // The averages' multiplier folds 1 / count in (the writer's job); any value is fine here.
       op.attrs.push_back(intsAttr("count_include_pad", {0}));
     }
-    device::runPool(op, xv, wv, false, nullptr);
-    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
-      std::fill(got.begin(), got.end(), std::byte{0xAB});
-      device::runPool(op, xv, gv, true, pool);
-      ASSERT_TRUE(got == want) << what << (pool ? " (2 threads)" : " (1 thread)");
+    for (device::Rounding rounding : {device::Rounding::Single, device::Rounding::Double}) {
+      device::runPool(op, xv, wv, rounding, false, nullptr);
+      for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+        std::fill(got.begin(), got.end(), std::byte{0xAB});
+        device::runPool(op, xv, gv, rounding, true, pool);
+        ASSERT_TRUE(got == want) << what << (pool ? " (2 threads)" : " (1 thread)") << " rounding "
+                                 << device::roundingName(rounding);
+      }
     }
   }
 }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "converter/device/fixed_point.h"
+#include "converter/device/int_gemm.h"
 #include "converter/device/interpreter.h"
 #include "converter/support/crc32c.h"
 #include "formats/blob/blob_dump.h"
@@ -151,8 +152,47 @@ TEST(BlobFormat, Version1_0BlobStillReads) {
   EXPECT_EQ(old->program.provenance, minimalProgram().provenance);
   auto now = test::parseBlobBytes(minimalBytes());
   ASSERT_TRUE(now.hasValue());
-  EXPECT_EQ(now->versionMinor, blob::kVersionMinor);
+  EXPECT_EQ(now->versionMinor, blob::kVersionMinorSingleRounding);
+  // Before 1.3 every blob rounded twice; it still does.
+  EXPECT_EQ(old->program.requantRounding, device::Rounding::Double);
+  EXPECT_EQ(now->program.requantRounding, device::Rounding::Single);
   EXPECT_TRUE(Interpreter::create(old->program).hasValue());
+}
+
+TEST(BlobFormat, HeaderFlagSelectsTheRequantizationRounding) {
+  // Channel 0 of the minimal Conv with M = 0.0024998 (multiplier 1374279584, shift -8): x = 0.02
+  // quantizes to 129, acc = 500 + 100 * 1 = 600, 600 * M = 1.49988. Rounded once: 1 (y = 0.05);
+  // twice, the high multiply gives 384 = 1.5 * 2^8, which rounds away to 2 (y = 0.1). The flag
+  // travels through the file into every ISA's kernels.
+  auto program = [](device::Rounding r) {
+    Program p = minimalProgram();
+    const FixedMultiplier m0 = quantizeMultiplier(0.0024998), m1 = quantizeMultiplier(0.02 * 0.005 / 0.05);
+    for (Attr& a : p.ops[1].attrs) {
+      if (a.name == "multiplier") a.ints = {m0.multiplier, m1.multiplier};
+      if (a.name == "shift") a.ints = {m0.shift, m1.shift};
+    }
+    p.requantRounding = r;
+    return p;
+  };
+  for (device::Rounding r : {device::Rounding::Single, device::Rounding::Double}) {
+    auto bytes = serializeBlob(program(r));
+    ASSERT_TRUE(bytes.hasValue()) << bytes.status().toString();
+    auto loaded = test::parseBlobBytes(*bytes);
+    ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
+    EXPECT_EQ(loaded->program.requantRounding, r);
+    for (Int8Isa isa : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni}) {
+      if (!device::int8IsaAvailable(isa)) continue;
+      SCOPED_TRACE(fmt::format("{} rounding, {}", device::roundingName(r), device::int8IsaName(isa)));
+      InterpreterOptions o;
+      o.isa = isa;
+      auto interp = Interpreter::create(loaded->program, o);
+      ASSERT_TRUE(interp.hasValue()) << interp.status().toString();
+      std::vector<float> xv = {0.02f, 0, 0, 0};
+      auto out = (*interp)->run({npuconv::Tensor::fromValues<float>(DType::F32, {1, 1, 2, 2}, std::span<const float>(xv))});
+      ASSERT_TRUE(out.hasValue()) << out.status().toString();
+      EXPECT_FLOAT_EQ((*out)[0].span<float>()[0], r == device::Rounding::Single ? 0.05f : 0.1f);
+    }
+  }
 }
 
 TEST(BlobFormat, MultiLineProvenanceValueIsShownLineByLine) {
@@ -184,10 +224,12 @@ TEST(BlobFormat, CorruptedBlobsEachEndInTheirDefinedError) {
       {"text_mode_transfer", [](std::string& s) { s.erase(4, 1); }, "bad magic"},
       {"big_endian_bom", [](std::string& s) { test::putLe(s, blob::kOffBom, blob::kByteOrderMarkSwapped, 4); }, "written big-endian"},
       {"major_2", [](std::string& s) { test::putLe(s, blob::kOffMajor, 2, 2); test::resealBlobCrcs(s); },
-       fmt::format("format version 2.{}: this reader reads major version 1 only", blob::kVersionMinor)},
+       fmt::format("format version 2.{}: this reader reads major version 1 only", blob::kVersionMinorSingleRounding)},
       {"header_crc", [](std::string& s) { s[blob::kHeaderSize + 24] ^= 1; }, "header CRC-32C mismatch"},
       {"reserved_header", [](std::string& s) { s[blob::kOffReserved + 3] = 1; test::resealBlobCrcs(s); }, "header reserved byte 51"},
       {"unknown_header_flag", [](std::string& s) { test::putLe(s, blob::kOffFlags, 0x80, 4); test::resealBlobCrcs(s); }, "unknown bits"},
+      {"single_rounding_before_1_3", [](std::string& s) { test::putLe(s, blob::kOffMinor, 2, 2); test::resealBlobCrcs(s); },
+       "header flag requant_single_rounding needs format 1.3 or later"},
       {"weight_bit_flip", [](std::string& s) { s[test::getLe(s, test::blobSectionEntry(s, blob::kWeights) + 8, 8)] ^= 0x10; }, "section WGHT: CRC-32C mismatch"},
       {"huge_tensor_count",
        [](std::string& s) { test::putLe(s, test::getLe(s, test::blobSectionEntry(s, blob::kTensors) + 8, 8), 0x00FFFFFF, 4); test::resealBlobCrcs(s); },

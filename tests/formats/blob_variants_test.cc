@@ -87,12 +87,12 @@ TEST(BlobVariants, EachVariantRunsBitForBitAsItsSingleShapeBlob) {
   auto multi = test::parseBlobBytes(two);
   ASSERT_TRUE(multi.hasValue()) << multi.status().toString();
   ASSERT_EQ(multi->variantCount(), 2u);
-  EXPECT_EQ(multi->versionMinor, blob::kVersionMinorVariants);
+  EXPECT_EQ(multi->versionMinor, blob::kVersionMinorSingleRounding);
   for (int64_t h : {2, 3}) {
     SCOPED_TRACE(h);
     auto single = test::parseBlobBytes(*serializeBlob(convProgram(h)));
     ASSERT_TRUE(single.hasValue()) << single.status().toString();
-    EXPECT_EQ(single->versionMinor, blob::kVersionMinor);
+    EXPECT_EQ(single->versionMinor, blob::kVersionMinorSingleRounding);
     EXPECT_EQ(single->variantCount(), 1u);
     auto v = selectBlobVariant(*multi, {{"x", {1, 1, h, h}}});
     ASSERT_TRUE(v.hasValue()) << v.status().toString();
@@ -121,12 +121,23 @@ TEST(BlobVariants, WeightsAreStoredOnce) {
 
 TEST(BlobVariants, DeterministicAndASingleShapeKeepsThe11Bytes) {
   EXPECT_EQ(twoVariantBytes(), twoVariantBytes());
-  const Program p = convProgram(2);
+  Program p = convProgram(2);
   EXPECT_EQ(*serializeBlob(std::vector<const Program*>{&p}), *serializeBlob(p));
+  // A program that rounds once is a 1.3 file; one that rounds twice keeps the bytes of 1.1 (one
+  // shape) and 1.2 (several).
+  EXPECT_EQ(test::getLe(*serializeBlob(p), blob::kOffMinor, 2), blob::kVersionMinorSingleRounding);
+  EXPECT_EQ(test::getLe(twoVariantBytes(), blob::kOffMinor, 2), blob::kVersionMinorSingleRounding);
+  p.requantRounding = device::Rounding::Double;
   const std::string one = *serializeBlob(p);
   EXPECT_EQ(test::getLe(one, blob::kOffMinor, 2), blob::kVersionMinor);
-  const std::string two = twoVariantBytes();
+  EXPECT_EQ(test::getLe(one, blob::kOffFlags, 4), blob::kHeaderFlagHasDebugNames);
+  Program q = convProgram(3);
+  q.requantRounding = device::Rounding::Double;
+  const std::string two = *serializeBlob(std::vector<const Program*>{&p, &q});
   EXPECT_EQ(test::getLe(two, blob::kOffMinor, 2), blob::kVersionMinorVariants);
+  // The rounding is one header flag: variants must agree on it.
+  q.requantRounding = device::Rounding::Single;
+  EXPECT_FALSE(serializeBlob(std::vector<const Program*>{&p, &q}).hasValue());
   // VARS is optional (not critical) and follows the 1.1 sections.
   const SectionAt vars = sectionOf(two, blob::kVariants);
   EXPECT_EQ(test::getLe(two, vars.entry + 4, 4), 0u);
