@@ -317,16 +317,24 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   // KW >= 64 the direct kernel takes 0.3-0.9x the time of im2col + GEMM (3x3 on 8-512 channels,
   // resnet50's 7x7 stem, PP-OCR det's 3x3 heads, the NHWC CNN's batched small maps); stems with
   // K = 27 and K = 9 run 1.1-1.4x (for so few products per output its transposes of input and
-  // output cost more than the GEMM's B packing). Pointwise (1x1) Convs read their input in place
-  // in the GEMM: the direct kernel only wins with a deep K and few filters (256->64: 0.52,
-  // 512->128: 0.66-0.76, 384->64, 576->96: 0.6-0.9) and loses with K < 192 (16->96: 1.6-2.0) or
-  // many filters (1024->256, 2048->512, 96->576: 1.0-1.7).
+  // output cost more than the GEMM's B packing).
+  // Pointwise (1x1) Convs (stride 1) run on the GEMM, which reads their input in place: the
+  // direct kernel once seemed to win with a deep K and few filters (256->64: 0.52x), but that
+  // DISABLED_Timing fed the GEMM through the im2col packer, not the executor's in-place B.
+  // Against the executor's GEMM (tests/exec/gemm_pointwise_timing_test.cc, 1 thread, weights
+  // cold as in a model run, 2026-12-07) the direct kernel takes 1.65x the time on resnet50's
+  // 56x56 256->64, 1.1-1.25x on 56x56 256->128, 28x28 512->128 and 256->64, mobilenet_v2's
+  // 28x28 192->32 2.1x, 30x40 384->96 and 60x80 480->96 1.15-1.25x; it never won.
   // With AVX2 only (6 x 16 tiles, 16 registers) it ran 1.0-2.1x the GEMM's time on every shape.
   if (gemm::activeIsa() != gemm::Isa::Avx512) return false;
   const int64_t K = C * g.kSize();
-  // An SE block's 1x1 Convs on a 1x1 map (PP-OCR rec: 480->120) stay on the GEMM's
-  // matrix-vector path: 0.022 ms there, 0.03 ms here with 11 of 12 tile positions idle.
-  if (g.kSize() == 1) return K >= 192 && M <= 128 && N * g.outSize() >= 12;
+  // (An SE block's 1x1 Convs on a 1x1 map (PP-OCR rec: 480->120) stay on the GEMM's
+  // matrix-vector path too: 0.022 ms there, 0.03 ms here with 11 of 12 tile positions idle.)
+  // A strided 1x1 (resnet50's downsample) keeps the old rule: the GEMM packs it through im2col.
+  if (g.kSize() == 1) {
+    const bool strided = g.s[0] != 1 || g.s[1] != 1 || g.s[2] != 1 || g.pb[1] != 0 || g.pb[2] != 0;
+    return strided && K >= 192 && M <= 128 && N * g.outSize() >= 12;
+  }
   // One input channel (an STFT front end: 257 filters of 512 taps, stride 160): the per-tap
   // pointer setup is not amortized over channels: 1.29x the GEMM's time, stft_frontend 2.3 ms
   // instead of 1.5 per run. C = 2 untested (no such Conv in the suite); C = 3 stems win (0.82).

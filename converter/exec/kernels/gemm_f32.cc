@@ -745,12 +745,22 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline void tr
 template <int R, int H>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void pixelTileSums(int64_t kc, const float* w,
                                                                                      const float* x, int64_t ks,
-                                                                                     float* total, bool first) {
+                                                                                     float* total, bool first,
+                                                                                     const float* pf, int64_t pfLen) {
   __m512 acc[R][H];
 #pragma GCC unroll 14
   for (int i = 0; i < R; ++i)
     for (int h = 0; h < H; ++h) acc[i][h] = _mm512_setzero_ps();
+  // pf: the weights the next K block reads (pfLen floats), fetched into L2 while this block
+  // runs: a block is 24 KB of a 32-channel panel, the next one 393 KB further on (K blocks are
+  // the packed matrix's outer dimension), a jump the hardware prefetchers do not follow.
+  const int64_t pfStep = pf ? (pfLen + kc - 1) / kc : 0;
   for (int64_t k = 0; k < kc; ++k) {
+    if (pf) {
+      const int64_t o = k * pfStep;
+      for (int64_t q = 0; q < pfStep && o + q < pfLen; q += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(pf + o + q), _MM_HINT_T1);
+    }
     __m512 bv[H];
     for (int h = 0; h < H; ++h) bv[h] = _mm512_loadu_ps(w + 16 * h);
 #pragma GCC unroll 14
@@ -795,7 +805,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void pixelTile
   }
 }
 
-using PixelSumsFn = void (*)(int64_t, const float*, const float*, int64_t, float*, bool);
+using PixelSumsFn = void (*)(int64_t, const float*, const float*, int64_t, float*, bool, const float*, int64_t);
 using PixelStoreFn = void (*)(const float*, int, float*, int64_t, const Epilogue&, const float*, const float*, int64_t,
                               int, int);
 
@@ -1102,12 +1112,22 @@ void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float
       for (int64_t pc = 0; pc < K; pc += kcBlock) {  // K blocks outside: W's block stays in L1
         const int64_t kc = std::min(kcBlock, K - pc);
         const float* w = Wt.block(m0, pc);
+        // The block the next K step (or the next work item) reads, prefetched by the first tile.
+        const float* pf = nullptr;
+        int64_t pfLen = 0;
+        if (pc + kc < K) {
+          pf = Wt.block(m0, pc + kc);
+          pfLen = std::min(kcBlock, K - pc - kc) * 32;
+        } else if (t + 1 < t1) {
+          pf = Wt.block((t + 1) / groups * 32, 0);
+          pfLen = std::min(kcBlock, K) * 32;
+        }
         for (int64_t pt = g0; pt < g1; ++pt) {
           const bool isTail = pt == full;
           const PixelSumsFn fn = (isTail && tailR == 7 ? sums7 : sums14)[mv > 16 ? 1 : 0];
           const int64_t ks = isTail ? tailR : ldb;
           const float* x = (isTail ? tail.data() : B + pt * 14) + pc * ks;
-          fn(kc, w, x, ks, totals[pt - g0], pc == 0);
+          fn(kc, w, x, ks, totals[pt - g0], pc == 0, pt == g0 ? pf : nullptr, pfLen);
         }
       }
       for (int64_t pt = g0; pt < g1; ++pt) {
