@@ -330,11 +330,9 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   const int64_t K = C * g.kSize();
   // (An SE block's 1x1 Convs on a 1x1 map (PP-OCR rec: 480->120) stay on the GEMM's
   // matrix-vector path too: 0.022 ms there, 0.03 ms here with 11 of 12 tile positions idle.)
-  // A strided 1x1 (resnet50's downsample) keeps the old rule: the GEMM packs it through im2col.
-  if (g.kSize() == 1) {
-    const bool strided = g.s[0] != 1 || g.s[1] != 1 || g.s[2] != 1 || g.pb[1] != 0 || g.pb[2] != 0;
-    return strided && K >= 192 && M <= 128 && N * g.outSize() >= 12;
-  }
+  // A strided 1x1 (resnet50's downsample Convs) runs as a pointwise one on its gathered input
+  // (nn_conv.cc), hence on the GEMM too.
+  if (g.kSize() == 1) return false;
   // One input channel (an STFT front end: 257 filters of 512 taps, stride 160): the per-tap
   // pointer setup is not amortized over channels: 1.29x the GEMM's time, stft_frontend 2.3 ms
   // instead of 1.5 per run. C = 2 untested (no such Conv in the suite); C = 3 stems win (0.82).

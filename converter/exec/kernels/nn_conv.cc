@@ -146,12 +146,39 @@ bool pointwiseGeometry(const Geo3& g) {
          g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
 }
 
+/// Whether g is a 1x1 Conv with a stride and no padding (resnet50's downsample Convs): the GEMM
+/// runs it as a pointwise Conv on the input's kept positions, gathered into a dense [C, OH * OW]
+/// matrix first (a few hundred KB, a copy: the sums are the same as through im2col, whose
+/// 1x1 columns are those values). That matrix is read in place or by the pixel tiles (7x7,
+/// 14x14 outputs) as a pointwise Conv's input is. Measured 2026-12-07 (1 thread, in resnet50):
+/// layer4.0's 14x14 -> 7x7 1024->2048 1.33 -> see bench/RESULTS.md.
+bool stridedPointwiseGeometry(const Geo3& g) {
+  return g.kSize() == 1 && g.pb[0] == 0 && g.pb[1] == 0 && g.pb[2] == 0 && g.pe[0] == 0 && g.pe[1] == 0 &&
+         g.pe[2] == 0 && g.d[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && !pointwiseGeometry(g) &&
+         (g.out[1] - 1) * g.s[1] < g.in[1] && (g.out[2] - 1) * g.s[2] < g.in[2];
+}
+
+/// X[c][oh * s_h][ow * s_w] of C channel planes (a stridedPointwiseGeometry Conv's input) into
+/// dst[c][oh][ow], channels split across the pool.
+void gatherStridedPointwise(ThreadPool& pool, const float* X, int64_t C, const Geo3& g, float* dst) {
+  const int64_t IW = g.in[2], OH = g.out[1], OW = g.out[2], sh = g.s[1], sw = g.s[2], inSp = g.inSize();
+  pool.parallelFor(C, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OH * OW)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const float* src = X + c * inSp + oh * sh * IW;
+        float* d = dst + (c * OH + oh) * OW;
+        for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[ow * sw];
+      }
+  });
+}
+
 /// preferDirectConv, except for a pointwise Conv of one image that sgemmPixelTiles runs (14x14 and
 /// 7x7 maps): there the GEMM is faster. mobilenet_v2's 14x14 project Convs (192->64, 384->64,
 /// 384->96, 576->96, K >= 192 and at most 128 filters: the direct kernel's rule) took 1.10-1.14x
 /// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07).
 bool useDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
-  if (N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize())) return false;
+  if (N == 1 && (pointwiseGeometry(g) || stridedPointwiseGeometry(g)) && gemm::pixelTilesPay(M, g.outSize()))
+    return false;
   return preferDirectConv(g, N, C, M);
 }
 
@@ -176,7 +203,8 @@ const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Ten
     p->direct = DirectConvWeights::pack(w.data<float>(), M, Cg, g.kSize());
   else
     for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
-  if (!direct && group == 1 && N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize()))
+  if (!direct && group == 1 && N == 1 && (pointwiseGeometry(g) || stridedPointwiseGeometry(g)) &&
+      gemm::pixelTilesPay(M, g.outSize()))
     p->pixel = gemm::PackedB::packTransposed(w.data<float>(), K, M, K);
   slot = p;
   return p.get();
@@ -321,7 +349,11 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   }
   if (packed && packed->groups.empty()) packed = nullptr;  // packed for the direct kernel only
 
-  const bool pointwise = pointwiseGeometry(g);
+  // A strided 1x1 Conv of float32 runs as a pointwise one on its gathered input (see
+  // stridedPointwiseGeometry).
+  bool gathered = false;
+  if constexpr (std::is_same_v<T, float>) gathered = stridedPointwiseGeometry(g) && !batchedGemm(N, group, g);
+  const bool pointwise = pointwiseGeometry(g) || gathered;
   const int64_t K = Cg * kk;
   // float32: one GEMM per (image, group) with bias, residual and activation in its epilogue; B is
   // the input itself (pointwise) or its im2col matrix, packed straight from the input (unless the
@@ -337,6 +369,12 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       for (int64_t gi = 0; gi < group; ++gi) {
         const float* xg = X + (n * C + gi * Cg) * inSp;
         float* yg = Y + (n * M + gi * Mg) * outSp;
+        thread_local std::vector<float> gatherStore;
+        if (gathered) {
+          if (gatherStore.size() < size_t(Cg * outSp)) gatherStore.resize(size_t(Cg * outSp));
+          gatherStridedPointwise(pool, xg, Cg, g, gatherStore.data());
+          xg = gatherStore.data();
+        }
         gemm::Epilogue ep = act;
         ep.bias = B ? B + gi * Mg : nullptr;
         ep.biasPerRow = true;
