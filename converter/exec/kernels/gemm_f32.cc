@@ -560,11 +560,19 @@ struct BSource {
 /// more rows amortize (mobilenet_v2, 1 thread: off / 48 / 96 / 144 / 288 / all rows gave
 /// 1.15 / 1.10 / 1.08 / 1.09 / 1.11 / 1.12 s for 200 runs on AVX-512; on AVX2 96 and 192 tied).
 constexpr int64_t kBInPlaceMaxRows = 96;
+/// ... and by up to this many when B's rows are whole cache lines (64-byte aligned, a multiple
+/// of 16 floats long: 56x56 and 28x28 maps) and K >= 64 (the packing pass then costs as much as
+/// the GEMM saves): resnet50's pointwise Convs (gemm_pointwise_timing_test, 1 thread, weights
+/// cold, 2026-12-07) 56x56 256->128 1.14 -> 0.88 ms, 28x28 512->128 0.49 -> 0.435 ms,
+/// 56x56 64->256 0.52-0.58 -> 0.47-0.51 ms (with a fused residual too).
+constexpr int64_t kBInPlaceMaxRowsAligned = 256;
 
 /// Whether gemmBlock reads B's full panels in place (see there).
-bool bInPlaceOk(const BSource& b, bool prepackedA, int64_t M) {
-  return prepackedA && M <= kBInPlaceMaxRows && !b.prepacked && !b.packer && !b.tB && b.B != nullptr &&
-         !gNoBInPlace.load(std::memory_order_relaxed);
+bool bInPlaceOk(const BSource& b, bool prepackedA, int64_t M, int64_t K) {
+  if (!prepackedA || b.prepacked || b.packer || b.tB || b.B == nullptr || gNoBInPlace.load(std::memory_order_relaxed))
+    return false;
+  const bool aligned = b.ldb % 16 == 0 && reinterpret_cast<uintptr_t>(b.B) % 64 == 0;
+  return M <= kBInPlaceMaxRows || (aligned && K >= 64 && M <= kBInPlaceMaxRowsAligned);
 }
 
 /// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias;
@@ -580,7 +588,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   const int64_t kcMax = std::min(KC, K);
   // B read in place: a stored, not transposed B when A is prepacked (a Conv's weights: B is the
   // activation, its rows H*W contiguous values) and the packed copy would serve few A rows.
-  const bool bInPlace = bInPlaceOk(bsrc, pa != nullptr, M);
+  const bool bInPlace = bInPlaceOk(bsrc, pa != nullptr, M, K);
   float* bscratch = bsrc.prepacked ? nullptr : tlsB.get(size_t(kcMax * (bInPlace ? NR : ncMax)));
   float* ap = pa ? nullptr : tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];

@@ -369,11 +369,16 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       for (int64_t gi = 0; gi < group; ++gi) {
         const float* xg = X + (n * C + gi * Cg) * inSp;
         float* yg = Y + (n * M + gi * Mg) * outSp;
-        thread_local std::vector<float> gatherStore;
+        // 64-byte aligned, as the executor's tensors: the GEMM reads aligned rows in place.
+        thread_local gemm::AlignedFloats gatherStore;
+        thread_local size_t gatherCap = 0;
         if (gathered) {
-          if (gatherStore.size() < size_t(Cg * outSp)) gatherStore.resize(size_t(Cg * outSp));
-          gatherStridedPointwise(pool, xg, Cg, g, gatherStore.data());
-          xg = gatherStore.data();
+          if (gatherCap < size_t(Cg * outSp)) {
+            gatherStore = gemm::allocateFloats(size_t(Cg * outSp));
+            gatherCap = size_t(Cg * outSp);
+          }
+          gatherStridedPointwise(pool, xg, Cg, g, gatherStore.get());
+          xg = gatherStore.get();
         }
         gemm::Epilogue ep = act;
         ep.bias = B ? B + gi * Mg : nullptr;
