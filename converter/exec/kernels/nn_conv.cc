@@ -167,7 +167,14 @@ void gatherStridedPointwise(ThreadPool& pool, const float* X, int64_t C, const G
       for (int64_t oh = 0; oh < OH; ++oh) {
         const float* src = X + c * inSp + oh * sh * IW;
         float* d = dst + (c * OH + oh) * OW;
-        for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[ow * sw];
+        int64_t ow = 0;
+        if (sw == 2)  // the even ones of 16 consecutive values: 8 outputs per step (AVX2)
+          for (; ow + 8 <= OW && 2 * ow + 16 <= IW; ow += 8) {
+            const __m256 a = _mm256_loadu_ps(src + 2 * ow), b = _mm256_loadu_ps(src + 2 * ow + 8);
+            const __m256 e = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+            _mm256_storeu_ps(d + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+          }
+        for (; ow < OW; ++ow) d[ow] = src[ow * sw];
       }
   });
 }
