@@ -340,11 +340,17 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
 }
 
 void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
-                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed) {
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed,
+                   const DirectConvRows* band) {
   const Shape s = shapeOf(g, N, C, M);
   const bool avx512 = gemm::activeIsa() == gemm::Isa::Avx512;
   const int MR = avx512 ? 12 : 6, NR = avx512 ? 32 : 16, VL = avx512 ? 16 : 8;
-  const int64_t taps = s.KH * s.KW, K = taps * C, outSp = s.OH * s.OW, inSp = s.IH * s.IW;
+  // Output rows [oh0, oh1) only (a band: outSp is its size, ldy the plane stride of Y), and the
+  // padded input rows they read [hpLo, hpHi).
+  const int64_t oh0 = band ? band->oh0 : 0, oh1 = band ? band->oh1 : s.OH;
+  const int64_t taps = s.KH * s.KW, K = taps * C, outSp = (oh1 - oh0) * s.OW, inSp = s.IH * s.IW;
+  const int64_t ldy = band ? band->ldy : outSp;
+  const int64_t hpLo = oh0 * s.sh, hpHi = std::min(s.Hp, (oh1 - 1) * s.sh + (s.KH - 1) * s.dh + 1), hpN = hpHi - hpLo;
   const int64_t panels = (M + NR - 1) / NR;
 
   // Zero-padded channels-last input.
@@ -357,20 +363,20 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   if (avx512 && C % 16 == 0 && s.ph >= 0 && s.pw >= 0) {
     // Units (image, band of padded rows, channel block): ~16K floats each, so a large map with
     // few channel blocks still splits evenly across threads.
-    const int64_t cBlocks = C / 16, bandRows = std::clamp<int64_t>(16384 / (16 * s.Wp), 1, s.Hp);
-    const int64_t bands = (s.Hp + bandRows - 1) / bandRows;
+    const int64_t cBlocks = C / 16, bandRows = std::clamp<int64_t>(16384 / (16 * s.Wp), 1, hpN);
+    const int64_t bands = (hpN + bandRows - 1) / bandRows;
     pool.parallelFor(N * bands * cBlocks, 1, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t n = u / (bands * cBlocks), band = u / cBlocks % bands, c0 = (u % cBlocks) * 16;
-        dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Wp, s.ph, s.pw, c0, band * bandRows,
-                         std::min(s.Hp, (band + 1) * bandRows), Xp + n * s.Hp * rowLen);
+        const int64_t n = u / (bands * cBlocks), b = u / cBlocks % bands, c0 = (u % cBlocks) * 16;
+        dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Wp, s.ph, s.pw, c0, hpLo + b * bandRows,
+                         std::min(hpHi, hpLo + (b + 1) * bandRows), Xp + n * s.Hp * rowLen);
       }
     });
   } else {
-    pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
+    pool.parallelFor(N * hpN, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t n = r / s.Hp, hp = r % s.Hp;
-        packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
+        const int64_t n = r / hpN, hp = hpLo + r % hpN;
+        packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + (n * s.Hp + hp) * rowLen);
       }
     });
   }
@@ -424,7 +430,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
       for (int64_t u = ug; u < ue; ++u) {
         const int64_t p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
         for (int i = 0; i < MR; ++i) {
-          const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = p / s.OW, ow = p % s.OW;
+          const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = oh0 + p / s.OW, ow = p % s.OW;
           rows[(u - ug) * MR + i] = xn + oh * s.sh * rowLen + ow * s.sw * C;
         }
       }
@@ -438,8 +444,8 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
           fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
           if (fastTile) {
             const int64_t p0 = pg + col;
-            dcTileToPlanes12(out, bk, nm, std::min<int64_t>(MR, outSp - p0), reluInTile, Y + (n * M + m0) * outSp + p0,
-                             outSp);
+            dcTileToPlanes12(out, bk, nm, std::min<int64_t>(MR, outSp - p0), reluInTile, Y + (n * M + m0) * ldy + p0,
+                             ldy);
             continue;
           }
           for (int64_t i = 0; i < MR; ++i)
@@ -456,7 +462,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
             for (int64_t i = i8; i < MR; ++i) stage[j * ls + col + i] = out[i * NR + j];
         }
         for (int64_t j = 0; j < nm; ++j) {
-          float* y = Y + (n * M + m0 + j) * outSp + pg;
+          float* y = Y + (n * M + m0 + j) * ldy + pg;
           if (!fastTile) std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
           if (ep.residual) gemm::applyEpilogue(y, npg, 0.0f, ep, ep.residual + (y - Y));
         }
