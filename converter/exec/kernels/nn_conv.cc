@@ -183,7 +183,9 @@ void gatherStridedPointwise(ThreadPool& pool, const float* X, int64_t C, const G
 /// preferDirectConv, except for a pointwise Conv of one image that sgemmPixelTiles runs (14x14 and
 /// 7x7 maps): there the GEMM is faster. mobilenet_v2's 14x14 project Convs (192->64, 384->64,
 /// 384->96, 576->96, K >= 192 and at most 128 filters: the direct kernel's rule) took 1.10-1.14x
-/// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07).
+/// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07). (Since
+/// preferDirectConv sends no 1x1 Conv to the direct kernel any more, this exception is kept only
+/// as a guard for NPUCONV_DIRECT_CONV=1.)
 bool useDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   if (N == 1 && (pointwiseGeometry(g) || stridedPointwiseGeometry(g)) && gemm::pixelTilesPay(M, g.outSize()))
     return false;
