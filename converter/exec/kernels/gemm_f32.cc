@@ -567,11 +567,12 @@ constexpr int64_t kBInPlaceMaxRows = 96;
 /// 56x56 64->256 0.52-0.58 -> 0.47-0.51 ms (with a fused residual too).
 constexpr int64_t kBInPlaceMaxRowsAligned = 256;
 
-/// Whether gemmBlock reads B's full panels in place (see there).
-bool bInPlaceOk(const BSource& b, bool prepackedA, int64_t M, int64_t K) {
+/// Whether gemmBlock reads B's full panels in place (see there). The aligned case only with the
+/// AVX-512 kernel (measured there only).
+bool bInPlaceOk(const Kernel& kn, const BSource& b, bool prepackedA, int64_t M, int64_t K) {
   if (!prepackedA || b.prepacked || b.packer || b.tB || b.B == nullptr || gNoBInPlace.load(std::memory_order_relaxed))
     return false;
-  const bool aligned = b.ldb % 16 == 0 && reinterpret_cast<uintptr_t>(b.B) % 64 == 0;
+  const bool aligned = &kn == &kAvx512 && b.ldb % 16 == 0 && reinterpret_cast<uintptr_t>(b.B) % 64 == 0;
   return M <= kBInPlaceMaxRows || (aligned && K >= 64 && M <= kBInPlaceMaxRowsAligned);
 }
 
@@ -588,7 +589,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   const int64_t kcMax = std::min(KC, K);
   // B read in place: a stored, not transposed B when A is prepacked (a Conv's weights: B is the
   // activation, its rows H*W contiguous values) and the packed copy would serve few A rows.
-  const bool bInPlace = bInPlaceOk(bsrc, pa != nullptr, M, K);
+  const bool bInPlace = bInPlaceOk(kn, bsrc, pa != nullptr, M, K);
   float* bscratch = bsrc.prepacked ? nullptr : tlsB.get(size_t(kcMax * (bInPlace ? NR : ncMax)));
   float* ap = pa ? nullptr : tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];
