@@ -91,6 +91,12 @@ TEST(ExecConvMaxPoolFusion, MatchesUnfusedRunOnEveryConvPath) {
       // Depthwise stride 2 with Clip, a stride-1 pool.
       {2, 8, 8, 14, 14, 8, "group = 8, strides = [2, 2], pads = [1, 1, 1, 1]", 3, 3, "Clip",
        "kernel_shape = [2, 2], strides = [1, 1]"},
+      // One large image on the direct kernel (a scaled resnet50 stem: 7x7/2 Conv, 3x3/2 pool):
+      // bands of pooled rows from bands of Conv rows, the row two bands share kept (2 bands).
+      {1, 3, 64, 141, 90, 1, "strides = [2, 2], pads = [3, 3, 3, 3]", 7, 7, "Relu",
+       "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]"},
+      // ... a window sharing 2 rows with the next (3 bands), asymmetric pool pads, no activation.
+      {1, 16, 48, 90, 60, 1, "pads = [1, 1, 1, 1]", 3, 3, "", "kernel_shape = [3, 2], strides = [1, 2], pads = [1, 0, 2, 1]"},
       // Asymmetric window, strides and pads; LeakyRelu.
       {3, 4, 8, 17, 21, 1, "pads = [0, 1, 2, 1]", 3, 3, "LeakyRelu",
        "kernel_shape = [3, 2], strides = [1, 2], pads = [1, 0, 2, 1]"},

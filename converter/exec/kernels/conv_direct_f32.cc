@@ -317,16 +317,22 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
   // KW >= 64 the direct kernel takes 0.3-0.9x the time of im2col + GEMM (3x3 on 8-512 channels,
   // resnet50's 7x7 stem, PP-OCR det's 3x3 heads, the NHWC CNN's batched small maps); stems with
   // K = 27 and K = 9 run 1.1-1.4x (for so few products per output its transposes of input and
-  // output cost more than the GEMM's B packing). Pointwise (1x1) Convs read their input in place
-  // in the GEMM: the direct kernel only wins with a deep K and few filters (256->64: 0.52,
-  // 512->128: 0.66-0.76, 384->64, 576->96: 0.6-0.9) and loses with K < 192 (16->96: 1.6-2.0) or
-  // many filters (1024->256, 2048->512, 96->576: 1.0-1.7).
+  // output cost more than the GEMM's B packing).
+  // Pointwise (1x1) Convs (stride 1) run on the GEMM, which reads their input in place: the
+  // direct kernel once seemed to win with a deep K and few filters (256->64: 0.52x), but that
+  // DISABLED_Timing fed the GEMM through the im2col packer, not the executor's in-place B.
+  // Against the executor's GEMM (tests/exec/gemm_pointwise_timing_test.cc, 1 thread, weights
+  // cold as in a model run, 2026-12-07) the direct kernel takes 1.65x the time on resnet50's
+  // 56x56 256->64, 1.1-1.25x on 56x56 256->128, 28x28 512->128 and 256->64, mobilenet_v2's
+  // 28x28 192->32 2.1x, 30x40 384->96 and 60x80 480->96 1.15-1.25x; it never won.
   // With AVX2 only (6 x 16 tiles, 16 registers) it ran 1.0-2.1x the GEMM's time on every shape.
   if (gemm::activeIsa() != gemm::Isa::Avx512) return false;
   const int64_t K = C * g.kSize();
-  // An SE block's 1x1 Convs on a 1x1 map (PP-OCR rec: 480->120) stay on the GEMM's
-  // matrix-vector path: 0.022 ms there, 0.03 ms here with 11 of 12 tile positions idle.
-  if (g.kSize() == 1) return K >= 192 && M <= 128 && N * g.outSize() >= 12;
+  // (An SE block's 1x1 Convs on a 1x1 map (PP-OCR rec: 480->120) stay on the GEMM's
+  // matrix-vector path too: 0.022 ms there, 0.03 ms here with 11 of 12 tile positions idle.)
+  // A strided 1x1 (resnet50's downsample Convs) runs as a pointwise one on its gathered input
+  // (nn_conv.cc), hence on the GEMM too.
+  if (g.kSize() == 1) return false;
   // One input channel (an STFT front end: 257 filters of 512 taps, stride 160): the per-tap
   // pointer setup is not amortized over channels: 1.29x the GEMM's time, stft_frontend 2.3 ms
   // instead of 1.5 per run. C = 2 untested (no such Conv in the suite); C = 3 stems win (0.82).
@@ -334,11 +340,17 @@ bool preferDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
 }
 
 void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
-                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed) {
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed,
+                   const DirectConvRows* band) {
   const Shape s = shapeOf(g, N, C, M);
   const bool avx512 = gemm::activeIsa() == gemm::Isa::Avx512;
   const int MR = avx512 ? 12 : 6, NR = avx512 ? 32 : 16, VL = avx512 ? 16 : 8;
-  const int64_t taps = s.KH * s.KW, K = taps * C, outSp = s.OH * s.OW, inSp = s.IH * s.IW;
+  // Output rows [oh0, oh1) only (a band: outSp is its size, ldy the plane stride of Y), and the
+  // padded input rows they read [hpLo, hpHi).
+  const int64_t oh0 = band ? band->oh0 : 0, oh1 = band ? band->oh1 : s.OH;
+  const int64_t taps = s.KH * s.KW, K = taps * C, outSp = (oh1 - oh0) * s.OW, inSp = s.IH * s.IW;
+  const int64_t ldy = band ? band->ldy : outSp;
+  const int64_t hpLo = oh0 * s.sh, hpHi = std::min(s.Hp, (oh1 - 1) * s.sh + (s.KH - 1) * s.dh + 1), hpN = hpHi - hpLo;
   const int64_t panels = (M + NR - 1) / NR;
 
   // Zero-padded channels-last input.
@@ -351,20 +363,20 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
   if (avx512 && C % 16 == 0 && s.ph >= 0 && s.pw >= 0) {
     // Units (image, band of padded rows, channel block): ~16K floats each, so a large map with
     // few channel blocks still splits evenly across threads.
-    const int64_t cBlocks = C / 16, bandRows = std::clamp<int64_t>(16384 / (16 * s.Wp), 1, s.Hp);
-    const int64_t bands = (s.Hp + bandRows - 1) / bandRows;
+    const int64_t cBlocks = C / 16, bandRows = std::clamp<int64_t>(16384 / (16 * s.Wp), 1, hpN);
+    const int64_t bands = (hpN + bandRows - 1) / bandRows;
     pool.parallelFor(N * bands * cBlocks, 1, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t n = u / (bands * cBlocks), band = u / cBlocks % bands, c0 = (u % cBlocks) * 16;
-        dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Wp, s.ph, s.pw, c0, band * bandRows,
-                         std::min(s.Hp, (band + 1) * bandRows), Xp + n * s.Hp * rowLen);
+        const int64_t n = u / (bands * cBlocks), b = u / cBlocks % bands, c0 = (u % cBlocks) * 16;
+        dcPackChannels16(X + n * C * inSp, C, s.IH, s.IW, s.Wp, s.ph, s.pw, c0, hpLo + b * bandRows,
+                         std::min(hpHi, hpLo + (b + 1) * bandRows), Xp + n * s.Hp * rowLen);
       }
     });
   } else {
-    pool.parallelFor(N * s.Hp, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
+    pool.parallelFor(N * hpN, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, rowLen)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t n = r / s.Hp, hp = r % s.Hp;
-        packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + r * rowLen);
+        const int64_t n = r / hpN, hp = hpLo + r % hpN;
+        packInputRow(X + n * C * inSp, C, s.IH, s.IW, hp - s.ph, s.pw, s.Wp, Xp + (n * s.Hp + hp) * rowLen);
       }
     });
   }
@@ -418,7 +430,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
       for (int64_t u = ug; u < ue; ++u) {
         const int64_t p0 = (u % tiles) * MR, np = std::min<int64_t>(MR, outSp - p0);
         for (int i = 0; i < MR; ++i) {
-          const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = p / s.OW, ow = p % s.OW;
+          const int64_t p = p0 + std::min<int64_t>(i, np - 1), oh = oh0 + p / s.OW, ow = p % s.OW;
           rows[(u - ug) * MR + i] = xn + oh * s.sh * rowLen + ow * s.sw * C;
         }
       }
@@ -432,8 +444,8 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
           fn(taps, C, rows + col, toff.data(), Wk + pi * K * NR, out);
           if (fastTile) {
             const int64_t p0 = pg + col;
-            dcTileToPlanes12(out, bk, nm, std::min<int64_t>(MR, outSp - p0), reluInTile, Y + (n * M + m0) * outSp + p0,
-                             outSp);
+            dcTileToPlanes12(out, bk, nm, std::min<int64_t>(MR, outSp - p0), reluInTile, Y + (n * M + m0) * ldy + p0,
+                             ldy);
             continue;
           }
           for (int64_t i = 0; i < MR; ++i)
@@ -450,7 +462,7 @@ void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float
             for (int64_t i = i8; i < MR; ++i) stage[j * ls + col + i] = out[i * NR + j];
         }
         for (int64_t j = 0; j < nm; ++j) {
-          float* y = Y + (n * M + m0 + j) * outSp + pg;
+          float* y = Y + (n * M + m0 + j) * ldy + pg;
           if (!fastTile) std::memcpy(y, stage + j * ls, size_t(npg) * sizeof(float));
           if (ep.residual) gemm::applyEpilogue(y, npg, 0.0f, ep, ep.residual + (y - Y));
         }

@@ -36,14 +36,23 @@ struct DirectConvWeights {
   static std::shared_ptr<const DirectConvWeights> pack(const float* W, int64_t M, int64_t C, int64_t taps);
 };
 
+/// A band of output rows for convDirectF32: rows [oh0, oh1) of each output plane, written to
+/// planes ldy floats apart (at least (oh1 - oh0) * OW).
+struct DirectConvRows {
+  int64_t oh0 = 0, oh1 = 0, ldy = 0;
+};
+
 /// Y[N, M, OH, OW] = epilogue(conv(X[N, C, IH, IW], W[M, C, KH, KW]) + B): group 1, any stride,
 /// dilation and padding (in g). B may be null. ep.act is the fused activation, ep.residual (null:
 /// none) a tensor shaped like Y added before the activation; ep.bias is ignored. Per output:
 /// sum over (kh, kw, c) in that order in one FMA chain, then + bias, + residual, activation, each
 /// rounded as the unfused steps: the result depends neither on the thread count nor on the split.
-/// `packed` (null: W is packed on this call) must be W packed for the ISA in use.
+/// `packed` (null: W is packed on this call) must be W packed for the ISA in use. `band`
+/// (non-null, with no residual): only those output rows, each value computed as in the whole
+/// call (the same bits).
 void convDirectF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t C,
-                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed = nullptr);
+                   int64_t M, const Geo3& g, const gemm::Epilogue& ep, const DirectConvWeights* packed = nullptr,
+                   const DirectConvRows* band = nullptr);
 
 }  // namespace nn
 }  // namespace npuconv

@@ -560,11 +560,20 @@ struct BSource {
 /// more rows amortize (mobilenet_v2, 1 thread: off / 48 / 96 / 144 / 288 / all rows gave
 /// 1.15 / 1.10 / 1.08 / 1.09 / 1.11 / 1.12 s for 200 runs on AVX-512; on AVX2 96 and 192 tied).
 constexpr int64_t kBInPlaceMaxRows = 96;
+/// ... and by up to this many when B's rows are whole cache lines (64-byte aligned, a multiple
+/// of 16 floats long: 56x56 and 28x28 maps) and K >= 64 (the packing pass then costs as much as
+/// the GEMM saves): resnet50's pointwise Convs (gemm_pointwise_timing_test, 1 thread, weights
+/// cold, 2026-12-07) 56x56 256->128 1.14 -> 0.88 ms, 28x28 512->128 0.49 -> 0.435 ms,
+/// 56x56 64->256 0.52-0.58 -> 0.47-0.51 ms (with a fused residual too).
+constexpr int64_t kBInPlaceMaxRowsAligned = 256;
 
-/// Whether gemmBlock reads B's full panels in place (see there).
-bool bInPlaceOk(const BSource& b, bool prepackedA, int64_t M) {
-  return prepackedA && M <= kBInPlaceMaxRows && !b.prepacked && !b.packer && !b.tB && b.B != nullptr &&
-         !gNoBInPlace.load(std::memory_order_relaxed);
+/// Whether gemmBlock reads B's full panels in place (see there). The aligned case only with the
+/// AVX-512 kernel (measured there only).
+bool bInPlaceOk(const Kernel& kn, const BSource& b, bool prepackedA, int64_t M, int64_t K) {
+  if (!prepackedA || b.prepacked || b.packer || b.tB || b.B == nullptr || gNoBInPlace.load(std::memory_order_relaxed))
+    return false;
+  const bool aligned = &kn == &kAvx512 && b.ldb % 16 == 0 && reinterpret_cast<uintptr_t>(b.B) % 64 == 0;
+  return M <= kBInPlaceMaxRows || (aligned && K >= 64 && M <= kBInPlaceMaxRowsAligned);
 }
 
 /// One thread's GEMM over a sub-problem; rowBase/colBase locate it in the full C (for the bias;
@@ -580,7 +589,7 @@ void gemmBlock(const Kernel& kn, bool tA, int64_t M, int64_t N, int64_t K, float
   const int64_t kcMax = std::min(KC, K);
   // B read in place: a stored, not transposed B when A is prepacked (a Conv's weights: B is the
   // activation, its rows H*W contiguous values) and the packed copy would serve few A rows.
-  const bool bInPlace = bInPlaceOk(bsrc, pa != nullptr, M);
+  const bool bInPlace = bInPlaceOk(kn, bsrc, pa != nullptr, M, K);
   float* bscratch = bsrc.prepacked ? nullptr : tlsB.get(size_t(kcMax * (bInPlace ? NR : ncMax)));
   float* ap = pa ? nullptr : tlsA.get(size_t(kcMax * mcMax));
   alignas(64) float tile[12 * 32];
@@ -745,12 +754,22 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline void tr
 template <int R, int H>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void pixelTileSums(int64_t kc, const float* w,
                                                                                      const float* x, int64_t ks,
-                                                                                     float* total, bool first) {
+                                                                                     float* total, bool first,
+                                                                                     const float* pf, int64_t pfLen) {
   __m512 acc[R][H];
 #pragma GCC unroll 14
   for (int i = 0; i < R; ++i)
     for (int h = 0; h < H; ++h) acc[i][h] = _mm512_setzero_ps();
+  // pf: the weights the next K block reads (pfLen floats), fetched into L2 while this block
+  // runs: a block is 24 KB of a 32-channel panel, the next one 393 KB further on (K blocks are
+  // the packed matrix's outer dimension), a jump the hardware prefetchers do not follow.
+  const int64_t pfStep = pf ? (pfLen + kc - 1) / kc : 0;
   for (int64_t k = 0; k < kc; ++k) {
+    if (pf) {
+      const int64_t o = k * pfStep;
+      for (int64_t q = 0; q < pfStep && o + q < pfLen; q += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(pf + o + q), _MM_HINT_T1);
+    }
     __m512 bv[H];
     for (int h = 0; h < H; ++h) bv[h] = _mm512_loadu_ps(w + 16 * h);
 #pragma GCC unroll 14
@@ -795,7 +814,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void pixelTile
   }
 }
 
-using PixelSumsFn = void (*)(int64_t, const float*, const float*, int64_t, float*, bool);
+using PixelSumsFn = void (*)(int64_t, const float*, const float*, int64_t, float*, bool, const float*, int64_t);
 using PixelStoreFn = void (*)(const float*, int, float*, int64_t, const Epilogue&, const float*, const float*, int64_t,
                               int, int);
 
@@ -1102,12 +1121,22 @@ void sgemmPixelTiles(ThreadPool* pool, const PackedB& Wt, int64_t N, const float
       for (int64_t pc = 0; pc < K; pc += kcBlock) {  // K blocks outside: W's block stays in L1
         const int64_t kc = std::min(kcBlock, K - pc);
         const float* w = Wt.block(m0, pc);
+        // The block the next K step (or the next work item) reads, prefetched by the first tile.
+        const float* pf = nullptr;
+        int64_t pfLen = 0;
+        if (pc + kc < K) {
+          pf = Wt.block(m0, pc + kc);
+          pfLen = std::min(kcBlock, K - pc - kc) * 32;
+        } else if (t + 1 < t1) {
+          pf = Wt.block((t + 1) / groups * 32, 0);
+          pfLen = std::min(kcBlock, K) * 32;
+        }
         for (int64_t pt = g0; pt < g1; ++pt) {
           const bool isTail = pt == full;
           const PixelSumsFn fn = (isTail && tailR == 7 ? sums7 : sums14)[mv > 16 ? 1 : 0];
           const int64_t ks = isTail ? tailR : ldb;
           const float* x = (isTail ? tail.data() : B + pt * 14) + pc * ks;
-          fn(kc, w, x, ks, totals[pt - g0], pc == 0);
+          fn(kc, w, x, ks, totals[pt - g0], pc == 0, pt == g0 ? pf : nullptr, pfLen);
         }
       }
       for (int64_t pt = g0; pt < g1; ++pt) {

@@ -146,12 +146,49 @@ bool pointwiseGeometry(const Geo3& g) {
          g.pb[2] == 0 && g.in[0] == g.out[0] && g.in[1] == g.out[1] && g.in[2] == g.out[2];
 }
 
+/// Whether g is a 1x1 Conv with a stride and no padding (resnet50's downsample Convs): the GEMM
+/// runs it as a pointwise Conv on the input's kept positions, gathered into a dense [C, OH * OW]
+/// matrix first (a few hundred KB, a copy: the sums are the same as through im2col, whose
+/// 1x1 columns are those values). That matrix is read in place or by the pixel tiles (7x7,
+/// 14x14 outputs) as a pointwise Conv's input is. Measured 2026-12-07 (1 thread, in resnet50,
+/// run --profile): layer4.0's 14x14 -> 7x7 1024->2048 1.29 -> 1.04 ms, layer3.0's 28x28 -> 14x14
+/// 512->1024 1.04 -> 0.94 ms (pixel tiles), layer2.0's 56x56 -> 28x28 about even (1.0 ms).
+bool stridedPointwiseGeometry(const Geo3& g) {
+  return g.kSize() == 1 && g.pb[0] == 0 && g.pb[1] == 0 && g.pb[2] == 0 && g.pe[0] == 0 && g.pe[1] == 0 &&
+         g.pe[2] == 0 && g.d[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && !pointwiseGeometry(g) &&
+         (g.out[1] - 1) * g.s[1] < g.in[1] && (g.out[2] - 1) * g.s[2] < g.in[2];
+}
+
+/// X[c][oh * s_h][ow * s_w] of C channel planes (a stridedPointwiseGeometry Conv's input) into
+/// dst[c][oh][ow], channels split across the pool.
+void gatherStridedPointwise(ThreadPool& pool, const float* X, int64_t C, const Geo3& g, float* dst) {
+  const int64_t IW = g.in[2], OH = g.out[1], OW = g.out[2], sh = g.s[1], sw = g.s[2], inSp = g.inSize();
+  pool.parallelFor(C, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OH * OW)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const float* src = X + c * inSp + oh * sh * IW;
+        float* d = dst + (c * OH + oh) * OW;
+        int64_t ow = 0;
+        if (sw == 2)  // the even ones of 16 consecutive values: 8 outputs per step (AVX2)
+          for (; ow + 8 <= OW && 2 * ow + 16 <= IW; ow += 8) {
+            const __m256 a = _mm256_loadu_ps(src + 2 * ow), b = _mm256_loadu_ps(src + 2 * ow + 8);
+            const __m256 e = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+            _mm256_storeu_ps(d + ow, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+          }
+        for (; ow < OW; ++ow) d[ow] = src[ow * sw];
+      }
+  });
+}
+
 /// preferDirectConv, except for a pointwise Conv of one image that sgemmPixelTiles runs (14x14 and
 /// 7x7 maps): there the GEMM is faster. mobilenet_v2's 14x14 project Convs (192->64, 384->64,
 /// 384->96, 576->96, K >= 192 and at most 128 filters: the direct kernel's rule) took 1.10-1.14x
-/// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07).
+/// the time in the direct kernel, min of 4 alternating profiled runs each (2026-12-07). (Since
+/// preferDirectConv sends no 1x1 Conv to the direct kernel any more, this exception is kept only
+/// as a guard for NPUCONV_DIRECT_CONV=1.)
 bool useDirectConv(const Geo3& g, int64_t N, int64_t C, int64_t M) {
-  if (N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize())) return false;
+  if (N == 1 && (pointwiseGeometry(g) || stridedPointwiseGeometry(g)) && gemm::pixelTilesPay(M, g.outSize()))
+    return false;
   return preferDirectConv(g, N, C, M);
 }
 
@@ -176,7 +213,8 @@ const PrepackedWeights* prepackedInCache(std::shared_ptr<void>* cache, const Ten
     p->direct = DirectConvWeights::pack(w.data<float>(), M, Cg, g.kSize());
   else
     for (int64_t gi = 0; gi < group; ++gi) p->groups.push_back(gemm::PackedA::pack(w.data<float>() + gi * Mg * K, Mg, K, K));
-  if (!direct && group == 1 && N == 1 && pointwiseGeometry(g) && gemm::pixelTilesPay(M, g.outSize()))
+  if (!direct && group == 1 && N == 1 && (pointwiseGeometry(g) || stridedPointwiseGeometry(g)) &&
+      gemm::pixelTilesPay(M, g.outSize()))
     p->pixel = gemm::PackedB::packTransposed(w.data<float>(), K, M, K);
   slot = p;
   return p.get();
@@ -321,7 +359,11 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   }
   if (packed && packed->groups.empty()) packed = nullptr;  // packed for the direct kernel only
 
-  const bool pointwise = pointwiseGeometry(g);
+  // A strided 1x1 Conv of float32 runs as a pointwise one on its gathered input (see
+  // stridedPointwiseGeometry).
+  bool gathered = false;
+  if constexpr (std::is_same_v<T, float>) gathered = stridedPointwiseGeometry(g) && !batchedGemm(N, group, g);
+  const bool pointwise = pointwiseGeometry(g) || gathered;
   const int64_t K = Cg * kk;
   // float32: one GEMM per (image, group) with bias, residual and activation in its epilogue; B is
   // the input itself (pointwise) or its im2col matrix, packed straight from the input (unless the
@@ -337,6 +379,17 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
       for (int64_t gi = 0; gi < group; ++gi) {
         const float* xg = X + (n * C + gi * Cg) * inSp;
         float* yg = Y + (n * M + gi * Mg) * outSp;
+        // 64-byte aligned, as the executor's tensors: the GEMM reads aligned rows in place.
+        thread_local gemm::AlignedFloats gatherStore;
+        thread_local size_t gatherCap = 0;
+        if (gathered) {
+          if (gatherCap < size_t(Cg * outSp)) {
+            gatherStore = gemm::allocateFloats(size_t(Cg * outSp));
+            gatherCap = size_t(Cg * outSp);
+          }
+          gatherStridedPointwise(pool, xg, Cg, g, gatherStore.get());
+          xg = gatherStore.get();
+        }
         gemm::Epilogue ep = act;
         ep.bias = B ? B + gi * Mg : nullptr;
         ep.biasPerRow = true;
@@ -441,6 +494,7 @@ void convPooledF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Ten
     return;
   }
   constexpr int64_t kScratchBytes = 256 << 10;
+  constexpr int64_t kBandBytes = 512 << 10;  // a band of Conv rows (half the L2; 256 KB - 2 MB measured alike)
   const int64_t perImage = std::max<int64_t>(1, M * outSp * int64_t(sizeof(float)));
   const int64_t chunk = std::clamp<int64_t>(kScratchBytes / perImage, 1, N);
   float* Y = y.mutableData<float>();
@@ -473,6 +527,58 @@ void convPooledF32(ThreadPool& pool, const Tensor& x, const Tensor& w, const Ten
         poolPlanes(own.data(), Y + n0 * M * pooledSp, nc * M);
       }
     });
+    return;
+  }
+  // One large image on the direct kernel (resnet50's stem: 64 x 112 x 112, 3.2 MB): bands of
+  // pooled rows, each from a band of Conv rows computed into a scratch that stays in L2 and
+  // pooled right away, instead of the whole map written out and read back. A Conv row shared
+  // by two bands (a 3x3/2 window overlaps the next by one row) is kept, not recomputed. Each
+  // value is the whole call's (convDirectF32's bands) and max is exact: the same bits.
+  if (N == 1 && group == 1 && !act.residual && perImage > kScratchBytes && pg.s[1] >= 1 && pg.k[1] >= pg.s[1] &&
+      useDirectConv(g, 1, C, M)) {
+    const int64_t OH = g.out[1], OW = g.out[2], PH = pg.out[1], ps = pg.s[1], pk = pg.k[1], pb = pg.pb[1];
+    const int64_t rowBytes = M * OW * int64_t(sizeof(float));
+    const int64_t bandP = std::clamp<int64_t>((kBandBytes / rowBytes - (pk - ps)) / ps, 1, PH);
+    const int64_t maxRows = (bandP - 1) * ps + pk, ldy = maxRows * OW;
+    thread_local gemm::AlignedFloats bandStore;
+    thread_local size_t bandCap = 0;
+    if (bandCap < size_t(M * ldy)) {
+      bandStore = gemm::allocateFloats(size_t(M * ldy));
+      bandCap = size_t(M * ldy);
+    }
+    float* S = bandStore.get();
+    const float* X = x.data<float>();
+    const float* B = b ? b->data<float>() : nullptr;
+    int64_t have0 = 0, have1 = 0;  // Conv rows in S
+    for (int64_t p0 = 0; p0 < PH; p0 += bandP) {
+      const int64_t p1 = std::min(PH, p0 + bandP);
+      const int64_t start = p0 * ps - pb, end = (p1 - 1) * ps - pb + pk;
+      const int64_t c0 = std::clamp<int64_t>(start, 0, OH), c1 = std::clamp<int64_t>(end, c0, OH);
+      // Rows [c0, have1) are in S already (at have0's offset): moved to the front of each plane.
+      const int64_t kept = have1 > c0 ? have1 - c0 : 0;
+      if (kept > 0 && c0 > have0)
+        pool.parallelFor(M, 8, [&](int64_t m0, int64_t m1) {
+          for (int64_t m = m0; m < m1; ++m)
+            std::memmove(S + m * ldy, S + m * ldy + (c0 - have0) * OW, size_t(kept * OW) * sizeof(float));
+        });
+      if (c0 + kept < c1) {
+        const DirectConvRows rows{c0 + kept, c1, ldy};
+        convDirectF32(pool, X, w.data<float>(), B, S + kept * OW, 1, C, M, g, act, packed ? packed->direct.get() : nullptr,
+                      &rows);
+      }
+      have0 = c0;
+      have1 = c1;
+      Geo3 bg = pg;  // the band's pooling: its Conv rows, the pads the band's edges have
+      bg.in[1] = c1 - c0;
+      bg.out[1] = p1 - p0;
+      bg.pb[1] = c0 - start;
+      bg.pe[1] = end - c1;
+      pool.parallelFor(M, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, (p1 - p0) * pg.out[2] * pg.kSize())),
+                       [&](int64_t m0, int64_t m1) {
+                         for (int64_t m = m0; m < m1; ++m)
+                           maxPoolPlaneF32(S + m * ldy, Y + m * pooledSp + p0 * pg.out[2], bg);
+                       });
+    }
     return;
   }
   Tensor scratch = Tensor::uninitialized(DType::F32, {chunk, M, g.out[1], g.out[2]});
