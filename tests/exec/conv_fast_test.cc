@@ -183,6 +183,28 @@ TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
   expectAvx512MatchesAvx2Bitwise(cases);
 }
 
+TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
+  // With AVX-512 the per-plane kernel reads the input plane in place (rows outside it zero
+  // vectors, columns outside it masked-off lanes; stride 2 through even-lane permutes) where the
+  // AVX2 kernel reads a zero-padded copy: the same sums in the same order, bit for bit. Odd
+  // sizes, one to three output rows (blocks of 1 and 2 rows, moved back), 1-4 vectors per block
+  // and a tail vector, asymmetric and zero pads, 5x5 and 7-wide filters, 1-5 channels, and maps
+  // narrower than a vector (1x1, 2x2, 3x5: the interleaved kernel or, with a channel
+  // multiplier, the per-plane AVX2 loop).
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Dw cases[] = {
+      {1, 3, 1, 1, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 2, 1, 2, 33, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 1, 1, 3, 31, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 5, 1, 5, 95, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 3, 1, 3, 35, 3, 3, 2, 2, 1, 1, 1, 1, true},    {2, 2, 1, 7, 65, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {1, 4, 1, 13, 129, 3, 3, 2, 2, 1, 1, 1, 1, true},  {1, 3, 1, 11, 113, 3, 3, 2, 2, 0, 0, 1, 1, true},
+      {1, 2, 1, 9, 37, 5, 5, 2, 2, 2, 2, 2, 2, true},    {1, 2, 1, 10, 41, 3, 7, 1, 1, 1, 3, 1, 3, true},
+      {1, 3, 1, 6, 20, 3, 3, 1, 1, 0, 0, 0, 0, true},    {1, 2, 1, 4, 18, 3, 3, 1, 2, 2, 0, 0, 2, true},
+      {1, 3, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},     {1, 3, 1, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 5, 1, 3, 5, 3, 3, 2, 2, 1, 1, 1, 1, true},
+  };
+  expectAvx512MatchesAvx2Bitwise(cases);
+}
+
 TEST(ConvFastDepthwise, Avx512SmallMapBlocksMatchAvx2Bitwise) {
   // Maps narrower than 16 columns (the 8-channel interleaved kernel): with AVX-512 at stride 1
   // one vector holds two neighbouring positions of the 8 channels (rows of 8 and of 4 positions

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "converter/exec/kernels/activation_avx512.h"
 #include "converter/exec/kernels/activation_simd.h"
 #include "converter/exec/kernels/transpose_simd.h"
 
@@ -100,26 +101,7 @@ BlockFn blockFor(int rb, int v) {
   }
 }
 
-/// The activation on one 16-lane vector: None, Relu and Clip on all lanes (the same operations
-/// as act8: max returns its second operand on NaN, Clip replaces only lanes that compare below
-/// / above), the others on the two 8-lane halves with act8.
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) inline __m512 act16(__m512 v,
-                                                                                   const gemm::Epilogue& e) {
-  using gemm::Act;
-  switch (e.act) {
-    case Act::None: return v;
-    case Act::Relu: return _mm512_mask_max_ps(v, 0xFFFF, v, _mm512_setzero_ps());
-    case Act::Clip: {
-      const __m512 lo = _mm512_set1_ps(e.p0), hi = _mm512_set1_ps(e.p1);
-      v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
-      return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
-    }
-    default: {
-      const __m256 a = gemm::actDyn8(_mm512_extractf32x8_ps(v, 0), e), b = gemm::actDyn8(_mm512_extractf32x8_ps(v, 1), e);
-      return _mm512_insertf32x8(_mm512_insertf32x8(v, a, 0), b, 1);
-    }
-  }
-}
+
 
 /// block() with 16-lane vectors (AVX-512, chosen at run time where the CPU has it): RB rows x V
 /// vectors of 16 columns, the same sums per output in the same order.
@@ -147,7 +129,55 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void block16(
       const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
       __m512 a = acc[r][v];
       if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + col));
-      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + col, m, act16(a, ep));
+      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + col, m, gemm::act16(a, ep));
+    }
+}
+
+/// block16 for the 3x3 stride-2 filter, unrolled at compile time (the nine weights in
+/// registers, no per-tap row pointers or offsets); the block walks its 2 RB + 1 padded rows in
+/// order, each loaded vector feeding every output row whose window holds it: the same sums in
+/// the same order. About 1.2x faster than the general loop on mobilenet_v2's stride-2 Convs.
+template <int RB, int V>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void block16s2x3(
+    const PaddedPlane& pl, const float* w, int64_t, int64_t, int64_t, float bias, int64_t oh0, int64_t ow0,
+    const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
+  __m512 wk[9];
+#pragma GCC unroll 32
+  for (int t = 0; t < 9; ++t) wk[t] = _mm512_set1_ps(w[t]);
+  __m512 acc[RB][V];
+#pragma GCC unroll 32
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+  const float* top = pl.p + oh0 * 2 * pl.rowLen + ow0;
+#pragma GCC unroll 32
+  for (int j = 0; j < 2 * RB + 1; ++j) {
+    const float* row = top + j * pl.rowLen;
+#pragma GCC unroll 32
+    for (int kw = 0; kw < 3; ++kw) {
+      const float* p = row + (kw == 1 ? pl.half : 0) + (kw >> 1);  // even, odd, even + 1 columns
+      __m512 xv[V];
+#pragma GCC unroll 32
+      for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(p + 16 * v);
+#pragma GCC unroll 32
+      for (int r = 0; r < RB; ++r) {
+        const int kh = j - 2 * r;
+        if (kh < 0 || kh >= 3) continue;
+#pragma GCC unroll 32
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wk[kh * 3 + kw], xv[v], acc[r][v]);
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) {
+      const int64_t col = ow0 + 16 * v, n = std::min<int64_t>(16, OW - col);
+      if (n <= 0) continue;
+      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = acc[r][v];
+      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + col));
+      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + col, m, gemm::act16(a, ep));
     }
 }
 
@@ -157,6 +187,118 @@ BlockFn block16For(int v) {
     case 4: return block16<2, 4, SW>;
     case 2: return block16<4, 2, SW>;
     default: return block16<4, 1, SW>;
+  }
+}
+
+/// Lanes l of a 16-lane load at input column c + l that lie inside [0, n).
+inline __mmask16 inRow16(int64_t c, int64_t n) {
+  const int64_t lo = std::clamp<int64_t>(-c, 0, 16), hi = std::clamp<int64_t>(n - c, 0, 16);
+  return hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/// The 3x3 stride-1 per-plane kernel (MobileNet's) without the padded copy (AVX-512): RB output
+/// rows x V vectors of 16 columns, read straight from the input plane x (IH x IW). The padding is
+/// zero lanes: a row outside the input is a zero vector, the columns outside it masked-off lanes
+/// of a masked load (which never fault). The block walks its RB + 2 input rows in order, each
+/// loaded vector feeding every output row whose window holds it, so each output still gets
+/// bias, then the taps row by row: the padded kernel's sums in its order, bit for bit. Unrolled
+/// at compile time: the nine weights stay in registers and the (input row, tap) -> output row
+/// pattern needs no run-time checks. The general block16 loop (run-time taps, row pointers and
+/// offsets per tap) after the copy ran mobilenet_v2's 112x112 Conv at ~1.5x this time.
+template <int RB, int V>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void rowsDirect3x3(
+    const float* x, int64_t IH, int64_t IW, const float* w, int64_t ph, int64_t pw, float bias, int64_t oh0, int64_t ow0, const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
+  __m512 wk[9];
+#pragma GCC unroll 32
+  for (int t = 0; t < 9; ++t) wk[t] = _mm512_set1_ps(w[t]);
+  __m512 acc[RB][V];
+#pragma GCC unroll 32
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+  __mmask16 mk[3][V];
+#pragma GCC unroll 32
+  for (int kw = 0; kw < 3; ++kw)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) mk[kw][v] = inRow16(ow0 + 16 * v + kw - pw, IW);
+  const float* col = x + ow0 - pw;
+#pragma GCC unroll 32
+  for (int j = 0; j < RB + 2; ++j) {
+    const int64_t ih = oh0 - ph + j;
+    const bool inside = ih >= 0 && ih < IH;
+    const float* src = col + (inside ? ih : 0) * IW;
+#pragma GCC unroll 32
+    for (int kw = 0; kw < 3; ++kw) {
+      __m512 xv[V];
+#pragma GCC unroll 32
+      for (int v = 0; v < V; ++v)
+        xv[v] = inside ? _mm512_maskz_loadu_ps(mk[kw][v], src + 16 * v + kw) : _mm512_setzero_ps();
+#pragma GCC unroll 32
+      for (int r = 0; r < RB; ++r) {
+        const int kh = j - r;
+        if (kh < 0 || kh >= 3) continue;
+#pragma GCC unroll 32
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wk[kh * 3 + kw], xv[v], acc[r][v]);
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) {
+      const int64_t c = ow0 + 16 * v, n = std::min<int64_t>(16, OW - c);
+      if (n <= 0) continue;
+      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = acc[r][v];
+      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + c));
+      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + c, m, gemm::act16(a, ep));
+    }
+}
+
+using DirectFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, int64_t, int64_t,
+                          const gemm::Epilogue&, const float*, float*, int64_t);
+
+template <int RB>
+DirectFn direct3x3For(int64_t v) {
+  switch (v) {
+    case 1: return rowsDirect3x3<RB, 1>;
+    case 2: return rowsDirect3x3<RB, 2>;
+    case 3: return rowsDirect3x3<RB, 3>;
+    default: return rowsDirect3x3<RB, 4>;
+  }
+}
+
+/// Whether depthwiseDirect3x3 takes this plane.
+bool direct3x3Applies(const Geo3& g) {
+  return g.k[1] == 3 && g.k[2] == 3 && g.s[1] == 1 && g.s[2] == 1 && g.out[2] >= 16 &&
+         gemm::activeIsa() == gemm::Isa::Avx512;
+}
+
+/// depthwiseF32 through rowsDirect3x3: blocks of 4 output rows (the last block moved back to
+/// fit; 2 or 1 on maps that have fewer rows) by up to 4 vectors, the row's last block taking the
+/// vectors that remain (masked stores past OW).
+void depthwiseDirect3x3(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep,
+                        const float* res, float* y) {
+  const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], ph = g.pb[1], pw = g.pb[2];
+  const int64_t RB = OH >= 4 ? 4 : OH >= 2 ? 2 : 1;
+  const int64_t vecs = (OW + 15) / 16;
+  for (int64_t oh = 0; oh < OH; oh += RB) {
+    const int64_t oh0 = std::min(oh, OH - RB);
+    // The rows the next block reads into L1 while this one computes (a 112x112 plane comes from
+    // L3, read as RB + 2 interleaved row streams).
+    if (oh + RB < OH) {
+      const int64_t next = std::min(oh + RB, OH - RB), r0 = std::max<int64_t>(0, next - ph);
+      const int64_t r1 = std::min(IH, next + RB - 1 - ph + 3);
+      for (int64_t r = r0; r < r1; ++r) {
+        const char* p = reinterpret_cast<const char*>(x + r * IW);
+        for (int64_t b = 0; b < IW * int64_t(sizeof(float)); b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+      }
+    }
+    for (int64_t v0 = 0; v0 < vecs; v0 += 4) {
+      const int64_t nv = std::min<int64_t>(4, vecs - v0);
+      const DirectFn fn = RB == 4 ? direct3x3For<4>(nv) : RB == 2 ? direct3x3For<2>(nv) : direct3x3For<1>(nv);
+      fn(x, IH, IW, w, ph, pw, bias, oh0, 16 * v0, ep, res, y, OW);
+    }
   }
 }
 
@@ -218,6 +360,10 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
   const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
   const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
   if (OH <= 0 || OW <= 0) return;
+  if (direct3x3Applies(g)) {
+    depthwiseDirect3x3(x, w, g, bias, ep, res, y);
+    return;
+  }
   const int64_t OW8 = (OW + 7) / 8 * 8;
   const int64_t R = (OH - 1) * sh + KH;  // padded rows read
   // Stride 1: rows of width OW8 + KW - 1. Stride 2: the even then the odd columns, `half` each.
@@ -286,7 +432,10 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
     const int64_t vecs16 = OW8 / 16;
     const int V = vecs16 >= 4 ? 4 : vecs16 >= 2 ? 2 : 1;
     const int RB = V == 4 ? 2 : 4;
-    const BlockFn fn = sw == 1 ? block16For<1>(V) : block16For<2>(V);
+    const bool s2x3 = sw == 2 && sh == 2 && KH == 3 && KW == 3;
+    const BlockFn fn = s2x3 ? (V == 4 ? block16s2x3<2, 4> : V == 2 ? block16s2x3<4, 2> : block16s2x3<4, 1>)
+                       : sw == 1 ? block16For<1>(V)
+                                 : block16For<2>(V);
     for (int64_t oh = 0; oh < OH; oh += RB) {
       const int64_t oh0 = std::min(oh, OH - RB);
       for (int64_t ow = 0; ow < OW8; ow += 16 * V) {
