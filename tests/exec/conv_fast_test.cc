@@ -94,6 +94,8 @@ TEST(ConvFastDepthwise, MatchesReference) {
       // through a masked block), output planes of 196, 16 and 30 positions (not multiples of 8).
       {1, 16, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, true},    {2, 24, 1, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, true},
       {1, 8, 1, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, true},      {1, 16, 1, 5, 8, 3, 3, 1, 1, 0, 1, 0, 1, false},
+      // 3x3 stride 1 read in place (AVX-512), with a channel multiplier: rows of 20 and of 11.
+      {1, 2, 2, 10, 20, 3, 3, 1, 1, 1, 1, 1, 1, true},     {1, 3, 2, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, true},
   };
   for (const Dw& d : cases) {
     checkDepthwise(d, 1);
@@ -184,13 +186,13 @@ TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
 }
 
 TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
-  // With AVX-512 the per-plane kernel reads the input plane in place (rows outside it zero
-  // vectors, columns outside it masked-off lanes; stride 2 through even-lane permutes) where the
-  // AVX2 kernel reads a zero-padded copy: the same sums in the same order, bit for bit. Odd
-  // sizes, one to three output rows (blocks of 1 and 2 rows, moved back), 1-4 vectors per block
-  // and a tail vector, asymmetric and zero pads, 5x5 and 7-wide filters, 1-5 channels, and maps
-  // narrower than a vector (1x1, 2x2, 3x5: the interleaved kernel or, with a channel
-  // multiplier, the per-plane AVX2 loop).
+  // With AVX-512 the 3x3 stride-1 per-plane kernel reads the input plane in place (rows outside
+  // it zero vectors, columns outside it masked-off lanes) and the 3x3 stride-2 one runs an
+  // unrolled block, where the AVX2 kernel reads a zero-padded copy with a general loop: the same
+  // sums in the same order, bit for bit. Stride 1 and 2, odd sizes, one to three output rows (blocks of 1 and 2 rows, moved back), 1-4 vectors per block
+  // and a tail vector, asymmetric and zero pads, 5x5 and 7-wide filters, 1-5 channels, maps
+  // narrower than a vector (1x1, 2x2, 3x5: the interleaved kernel) and rows of 8-15 columns
+  // (read in place with AVX-512, the interleaved kernel with AVX2).
   if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
   const Dw cases[] = {
       {1, 3, 1, 1, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 2, 1, 2, 33, 3, 3, 1, 1, 1, 1, 1, 1, true},
@@ -201,6 +203,10 @@ TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
       {1, 3, 1, 6, 20, 3, 3, 1, 1, 0, 0, 0, 0, true},    {1, 2, 1, 4, 18, 3, 3, 1, 2, 2, 0, 0, 2, true},
       {1, 3, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},     {1, 3, 1, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, true},
       {1, 5, 1, 3, 5, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      // Rows of 8-15 columns, one vector per row (8-row blocks, moved back; fewer rows: 4, 2, 1).
+      {1, 9, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, true},     {2, 3, 1, 11, 12, 3, 3, 1, 1, 0, 0, 0, 0, true},
+      {1, 4, 1, 5, 15, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 2, 1, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, false},
+      {1, 3, 1, 1, 10, 3, 3, 1, 1, 1, 1, 1, 1, true},
   };
   expectAvx512MatchesAvx2Bitwise(cases);
 }

@@ -268,20 +268,15 @@ DirectFn direct3x3For(int64_t v) {
   }
 }
 
-/// Whether depthwiseDirect3x3 takes this plane.
-bool direct3x3Applies(const Geo3& g) {
-  return g.k[1] == 3 && g.k[2] == 3 && g.s[1] == 1 && g.s[2] == 1 && g.out[2] >= 16 &&
-         gemm::activeIsa() == gemm::Isa::Avx512;
-}
-
 /// depthwiseF32 through rowsDirect3x3: blocks of 4 output rows (the last block moved back to
 /// fit; 2 or 1 on maps that have fewer rows) by up to 4 vectors, the row's last block taking the
 /// vectors that remain (masked stores past OW).
 void depthwiseDirect3x3(const float* x, const float* w, const Geo3& g, float bias, const gemm::Epilogue& ep,
                         const float* res, float* y) {
   const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], ph = g.pb[1], pw = g.pb[2];
-  const int64_t RB = OH >= 4 ? 4 : OH >= 2 ? 2 : 1;
   const int64_t vecs = (OW + 15) / 16;
+  // One vector per row (8-15 columns): 8 rows per block, 8 independent FMA chains.
+  const int64_t RB = vecs == 1 && OH >= 8 ? 8 : OH >= 4 ? 4 : OH >= 2 ? 2 : 1;
   for (int64_t oh = 0; oh < OH; oh += RB) {
     const int64_t oh0 = std::min(oh, OH - RB);
     // The rows the next block reads into L1 while this one computes (a 112x112 plane comes from
@@ -296,7 +291,10 @@ void depthwiseDirect3x3(const float* x, const float* w, const Geo3& g, float bia
     }
     for (int64_t v0 = 0; v0 < vecs; v0 += 4) {
       const int64_t nv = std::min<int64_t>(4, vecs - v0);
-      const DirectFn fn = RB == 4 ? direct3x3For<4>(nv) : RB == 2 ? direct3x3For<2>(nv) : direct3x3For<1>(nv);
+      const DirectFn fn = RB == 8   ? rowsDirect3x3<8, 1>
+                          : RB == 4 ? direct3x3For<4>(nv)
+                          : RB == 2 ? direct3x3For<2>(nv)
+                                    : direct3x3For<1>(nv);
       fn(x, IH, IW, w, ph, pw, bias, oh0, 16 * v0, ep, res, y, OW);
     }
   }
@@ -350,6 +348,11 @@ thread_local std::vector<float> tlsPlane;
 
 }  // namespace
 
+bool directDepthwise(const Geo3& g) {
+  return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.k[1] == 3 && g.k[2] == 3 && g.s[1] == 1 &&
+         g.s[2] == 1 && g.d[1] == 1 && g.d[2] == 1 && g.out[2] >= 8 && gemm::activeIsa() == gemm::Isa::Avx512;
+}
+
 bool fastDepthwise(const Geo3& g) {
   return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 && g.d[1] == 1 && g.d[2] == 1 &&
          (g.s[2] == 1 || g.s[2] == 2);
@@ -360,7 +363,7 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
   const int64_t IH = g.in[1], IW = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
   const int64_t sh = g.s[1], sw = g.s[2], ph = g.pb[1], pw = g.pb[2];
   if (OH <= 0 || OW <= 0) return;
-  if (direct3x3Applies(g)) {
+  if (directDepthwise(g)) {
     depthwiseDirect3x3(x, w, g, bias, ep, res, y);
     return;
   }

@@ -233,7 +233,7 @@ void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const floa
 void depthwiseConvF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t M,
                       const Geo3& g, const gemm::Epilogue& act) {
   const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
-  if (blockedDepthwise(g)) {
+  if (blockedDepthwise(g) && !directDepthwise(g)) {
     // Small planes: 8 channels per vector.
     const int64_t blocks = (M + 7) / 8;
     int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
