@@ -186,10 +186,11 @@ TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
 }
 
 TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
-  // With AVX-512 the 3x3 stride-1 per-plane kernel reads the input plane in place (rows outside
-  // it zero vectors, columns outside it masked-off lanes) and the 3x3 stride-2 one runs an
-  // unrolled block, where the AVX2 kernel reads a zero-padded copy with a general loop: the same
-  // sums in the same order, bit for bit. Stride 1 and 2, odd sizes, one to three output rows (blocks of 1 and 2 rows, moved back), 1-4 vectors per block
+  // With AVX-512 the 3x3 per-plane kernels read the input plane in place (rows outside it zero
+  // vectors, columns outside it masked-off lanes; stride 2 split into even and odd columns by
+  // permutes) and other stride-2 filters run on the padded copy, where the AVX2 kernel reads a
+  // zero-padded copy with a general loop: the same sums in the same order, bit for bit. Stride 1
+  // and 2, odd sizes, one to three output rows (blocks of 1 and 2 rows, moved back), 1-4 vectors per block
   // and a tail vector, asymmetric and zero pads, 5x5 and 7-wide filters, 1-5 channels, maps
   // narrower than a vector (1x1, 2x2, 3x5: the interleaved kernel) and rows of 8-15 columns
   // (read in place with AVX-512, the interleaved kernel with AVX2).
@@ -207,6 +208,10 @@ TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
       {1, 9, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, true},     {2, 3, 1, 11, 12, 3, 3, 1, 1, 0, 0, 0, 0, true},
       {1, 4, 1, 5, 15, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 2, 1, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, false},
       {1, 3, 1, 1, 10, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      // Stride 2 to rows of 8-15 columns (8-row blocks, fewer rows) and a tail column past the
+      // input (even widths: the third tap of the last output reads column IW, padding).
+      {1, 5, 1, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, true},   {1, 3, 1, 19, 17, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {2, 2, 1, 6, 30, 3, 3, 2, 2, 1, 1, 1, 1, true},    {1, 3, 1, 4, 64, 3, 3, 2, 2, 1, 1, 1, 1, false},
   };
   expectAvx512MatchesAvx2Bitwise(cases);
 }
