@@ -133,54 +133,6 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void block16(
     }
 }
 
-/// block16 for the 3x3 stride-2 filter, unrolled at compile time (the nine weights in
-/// registers, no per-tap row pointers or offsets); the block walks its 2 RB + 1 padded rows in
-/// order, each loaded vector feeding every output row whose window holds it: the same sums in
-/// the same order. About 1.2x faster than the general loop on mobilenet_v2's stride-2 Convs.
-template <int RB, int V>
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void block16s2x3(
-    const PaddedPlane& pl, const float* w, int64_t, int64_t, int64_t, float bias, int64_t oh0, int64_t ow0,
-    const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
-  __m512 wk[9];
-#pragma GCC unroll 32
-  for (int t = 0; t < 9; ++t) wk[t] = _mm512_set1_ps(w[t]);
-  __m512 acc[RB][V];
-#pragma GCC unroll 32
-  for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 32
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
-  const float* top = pl.p + oh0 * 2 * pl.rowLen + ow0;
-#pragma GCC unroll 32
-  for (int j = 0; j < 2 * RB + 1; ++j) {
-    const float* row = top + j * pl.rowLen;
-#pragma GCC unroll 32
-    for (int kw = 0; kw < 3; ++kw) {
-      const float* p = row + (kw == 1 ? pl.half : 0) + (kw >> 1);  // even, odd, even + 1 columns
-      __m512 xv[V];
-#pragma GCC unroll 32
-      for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(p + 16 * v);
-#pragma GCC unroll 32
-      for (int r = 0; r < RB; ++r) {
-        const int kh = j - 2 * r;
-        if (kh < 0 || kh >= 3) continue;
-#pragma GCC unroll 32
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wk[kh * 3 + kw], xv[v], acc[r][v]);
-      }
-    }
-  }
-#pragma GCC unroll 32
-  for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 32
-    for (int v = 0; v < V; ++v) {
-      const int64_t col = ow0 + 16 * v, n = std::min<int64_t>(16, OW - col);
-      if (n <= 0) continue;
-      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
-      __m512 a = acc[r][v];
-      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + col));
-      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + col, m, gemm::act16(a, ep));
-    }
-}
-
 template <int SW>
 BlockFn block16For(int v) {
   switch (v) {
@@ -356,8 +308,9 @@ void depthwiseDirect3x3(const float* x, const float* w, const Geo3& g, float bia
     const int64_t oh0 = std::min(oh, OH - RB);
     // The rows the next block reads into L1 while this one computes (a 112x112 plane comes from
     // L3, read as RB + 2 interleaved row streams).
-    if (oh + RB < OH) {
-      const int64_t next = std::min(oh + RB, OH - RB), r0 = std::max<int64_t>(0, next * s - ph);
+    if (oh + RB < OH) {  // (only the rows this block does not read)
+      const int64_t next = std::min(oh + RB, OH - RB);
+      const int64_t r0 = std::max<int64_t>({0, next * s - ph, (oh0 + RB - 1) * s - ph + 3});
       const int64_t r1 = std::min(IH, (next + RB - 1) * s - ph + 3);
       for (int64_t r = r0; r < r1; ++r) {
         const char* p = reinterpret_cast<const char*>(x + r * IW);
@@ -518,10 +471,7 @@ void depthwiseF32(const float* x, const float* w, const Geo3& g, float bias, con
     const int64_t vecs16 = OW8 / 16;
     const int V = vecs16 >= 4 ? 4 : vecs16 >= 2 ? 2 : 1;
     const int RB = V == 4 ? 2 : 4;
-    const bool s2x3 = sw == 2 && sh == 2 && KH == 3 && KW == 3;
-    const BlockFn fn = s2x3 ? (V == 4 ? block16s2x3<2, 4> : V == 2 ? block16s2x3<4, 2> : block16s2x3<4, 1>)
-                       : sw == 1 ? block16For<1>(V)
-                                 : block16For<2>(V);
+    const BlockFn fn = sw == 1 ? block16For<1>(V) : block16For<2>(V);
     for (int64_t oh = 0; oh < OH; oh += RB) {
       const int64_t oh0 = std::min(oh, OH - RB);
       for (int64_t ow = 0; ow < OW8; ow += 16 * V) {
