@@ -212,6 +212,8 @@ TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
       // input (even widths: the third tap of the last output reads column IW, padding).
       {1, 5, 1, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, true},   {1, 3, 1, 19, 17, 3, 3, 2, 2, 1, 1, 1, 1, true},
       {2, 2, 1, 6, 30, 3, 3, 2, 2, 1, 1, 1, 1, true},    {1, 3, 1, 4, 64, 3, 3, 2, 2, 1, 1, 1, 1, false},
+      // Pads of 2 (whole zero rows and a zero column pair inside the window) and mixed pads.
+      {1, 2, 1, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, true},    {1, 2, 1, 9, 40, 3, 3, 2, 2, 2, 2, 0, 1, true},
   };
   expectAvx512MatchesAvx2Bitwise(cases);
 }
