@@ -94,6 +94,8 @@ TEST(ConvFastDepthwise, MatchesReference) {
       // through a masked block), output planes of 196, 16 and 30 positions (not multiples of 8).
       {1, 16, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, true},    {2, 24, 1, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, true},
       {1, 8, 1, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, true},      {1, 16, 1, 5, 8, 3, 3, 1, 1, 0, 1, 0, 1, false},
+      // 3x3 stride 1 read in place (AVX-512), with a channel multiplier: rows of 20 and of 11.
+      {1, 2, 2, 10, 20, 3, 3, 1, 1, 1, 1, 1, 1, true},     {1, 3, 2, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, true},
   };
   for (const Dw& d : cases) {
     checkDepthwise(d, 1);
@@ -179,6 +181,39 @@ TEST(ConvFastDepthwise, Avx512BlocksMatchAvx2Bitwise) {
       {2, 3, 1, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, true},   {1, 3, 1, 28, 28, 5, 5, 1, 1, 2, 2, 2, 2, true},
       {1, 2, 1, 33, 40, 5, 5, 2, 2, 2, 1, 1, 2, true},   {1, 3, 1, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},
       {1, 2, 1, 6, 70, 3, 3, 1, 1, 1, 1, 1, 1, true},
+  };
+  expectAvx512MatchesAvx2Bitwise(cases);
+}
+
+TEST(ConvFastDepthwise, Avx512DirectEdgesMatchPaddedCopyBitwise) {
+  // With AVX-512 the 3x3 per-plane kernels read the input plane in place (rows outside it zero
+  // vectors, columns outside it masked-off lanes; stride 2 split into even and odd columns by
+  // permutes) and other stride-2 filters run on the padded copy, where the AVX2 kernel reads a
+  // zero-padded copy with a general loop: the same sums in the same order, bit for bit. Stride 1
+  // and 2, odd sizes, one to three output rows (blocks of 1 and 2 rows, moved back), 1-4 vectors per block
+  // and a tail vector, asymmetric and zero pads, 5x5 and 7-wide filters, 1-5 channels, maps
+  // narrower than a vector (1x1, 2x2, 3x5: the interleaved kernel) and rows of 8-15 columns
+  // (read in place with AVX-512, the interleaved kernel with AVX2).
+  if (!gemm::cpuHasAvx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const Dw cases[] = {
+      {1, 3, 1, 1, 17, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 2, 1, 2, 33, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 1, 1, 3, 31, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 5, 1, 5, 95, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 3, 1, 3, 35, 3, 3, 2, 2, 1, 1, 1, 1, true},    {2, 2, 1, 7, 65, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {1, 4, 1, 13, 129, 3, 3, 2, 2, 1, 1, 1, 1, true},  {1, 3, 1, 11, 113, 3, 3, 2, 2, 0, 0, 1, 1, true},
+      {1, 2, 1, 9, 37, 5, 5, 2, 2, 2, 2, 2, 2, true},    {1, 2, 1, 10, 41, 3, 7, 1, 1, 1, 3, 1, 3, true},
+      {1, 3, 1, 6, 20, 3, 3, 1, 1, 0, 0, 0, 0, true},    {1, 2, 1, 4, 18, 3, 3, 1, 2, 2, 0, 0, 2, true},
+      {1, 3, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true},     {1, 3, 1, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      {1, 5, 1, 3, 5, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      // Rows of 8-15 columns, one vector per row (8-row blocks, moved back; fewer rows: 4, 2, 1).
+      {1, 9, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, true},     {2, 3, 1, 11, 12, 3, 3, 1, 1, 0, 0, 0, 0, true},
+      {1, 4, 1, 5, 15, 3, 3, 1, 1, 1, 1, 1, 1, true},    {1, 2, 1, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, false},
+      {1, 3, 1, 1, 10, 3, 3, 1, 1, 1, 1, 1, 1, true},
+      // Stride 2 to rows of 8-15 columns (8-row blocks, fewer rows) and a tail column past the
+      // input (even widths: the third tap of the last output reads column IW, padding).
+      {1, 5, 1, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, true},   {1, 3, 1, 19, 17, 3, 3, 2, 2, 1, 1, 1, 1, true},
+      {2, 2, 1, 6, 30, 3, 3, 2, 2, 1, 1, 1, 1, true},    {1, 3, 1, 4, 64, 3, 3, 2, 2, 1, 1, 1, 1, false},
+      // Pads of 2 (whole zero rows and a zero column pair inside the window) and mixed pads.
+      {1, 2, 1, 6, 20, 3, 3, 1, 1, 2, 2, 2, 2, true},    {1, 2, 1, 9, 40, 3, 3, 2, 2, 2, 2, 0, 1, true},
   };
   expectAvx512MatchesAvx2Bitwise(cases);
 }

@@ -18,6 +18,7 @@
 #include "converter/exec/kernel.h"
 #include "converter/exec/kernels/conv_c1_f32.h"
 #include "converter/exec/kernels/conv_direct_f32.h"
+#include "converter/exec/kernels/conv_stem_f32.h"
 #include "converter/exec/kernels/depthwise_f32.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "converter/exec/kernels/im2col_f32.h"
@@ -270,7 +271,7 @@ void convBatchedF32(ThreadPool& pool, const float* X, const float* W, const floa
 void depthwiseConvF32(ThreadPool& pool, const float* X, const float* W, const float* B, float* Y, int64_t N, int64_t M,
                       const Geo3& g, const gemm::Epilogue& act) {
   const int64_t inSp = g.inSize(), outSp = g.outSize(), kk = g.kSize();
-  if (blockedDepthwise(g)) {
+  if (blockedDepthwise(g) && !directDepthwise(g)) {
     // Small planes: 8 channels per vector.
     const int64_t blocks = (M + 7) / 8;
     int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, 8 * outSp * kk));
@@ -350,6 +351,10 @@ void convTyped(ThreadPool& pool, const Tensor& xt, const Tensor& wt, const Tenso
   if constexpr (std::is_same_v<T, float>) {
     if (group == 1 && C == 1 && M >= 8 && singleChannelConvApplies(g, C, act, nullptr)) {  // a CNN's first layer
       convSingleChannelF32(pool, X, W, B, Y, N, M, g, act, nullptr);
+      return;
+    }
+    if (group == 1 && stemConvApplies(g, C, act)) {  // an RGB stem: K < 64, im2col's packing costs as much
+      convStemF32(pool, X, W, B, Y, N, C, M, g, act);
       return;
     }
     if (group == 1 && useDirectConv(g, N, C, M)) {  // small K or small maps: no im2col panels
