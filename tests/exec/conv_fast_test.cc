@@ -13,6 +13,7 @@
 #include "converter/exec/executor.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -21,16 +22,6 @@ struct Dw {
   int64_t n, c, mult, h, w, kh, kw, sh, sw, pt, pl, pb, pr;
   bool bias;
 };
-
-std::string dimsText(std::initializer_list<int64_t> d) {
-  std::string s = "[";
-  bool first = true;
-  for (int64_t x : d) {
-    s += (first ? "" : ",") + std::to_string(x);
-    first = false;
-  }
-  return s + "]";
-}
 
 void checkDepthwise(const Dw& d, int threads) {
   const int64_t M = d.c * d.mult;
@@ -57,10 +48,10 @@ void checkDepthwise(const Dw& d, int threads) {
           want.push_back(acc);
         }
   std::ostringstream t;
-  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << dimsText({d.n, d.c, d.h, d.w}) << " X, float"
-    << dimsText({M, 1, d.kh, d.kw}) << " W" << (d.bias ? ", float" + dimsText({M}) + " B" : "") << ") => (float"
-    << dimsText({d.n, M, oh, ow}) << " Y) {\n  Y = Conv <group = " << d.c << ", strides = " << dimsText({d.sh, d.sw})
-    << ", pads = " << dimsText({d.pt, d.pl, d.pb, d.pr}) << "> (X, W" << (d.bias ? ", B)" : ")") << "\n}\n";
+  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << test::dimsText({d.n, d.c, d.h, d.w}) << " X, float"
+    << test::dimsText({M, 1, d.kh, d.kw}) << " W" << (d.bias ? ", float" + test::dimsText({M}) + " B" : "") << ") => (float"
+    << test::dimsText({d.n, M, oh, ow}) << " Y) {\n  Y = Conv <group = " << d.c << ", strides = " << test::dimsText({d.sh, d.sw})
+    << ", pads = " << test::dimsText({d.pt, d.pl, d.pb, d.pr}) << "> (X, W" << (d.bias ? ", B)" : ")") << "\n}\n";
   auto model = parseOnnxText(t.str());
   ASSERT_TRUE(model.hasValue()) << model.status().toString();
   auto exec = Executor::create(*model, ExecOptions{threads});
@@ -115,10 +106,10 @@ std::vector<float> runDepthwiseWith(const Dw& d, const std::string& act, bool re
   for (auto& v : w) v = u(rng);
   for (auto& v : b) v = u(rng);
   std::ostringstream t;
-  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << dimsText({d.n, d.c, d.h, d.w}) << " X, float"
-    << dimsText({d.c, 1, d.kh, d.kw}) << " W, float" << dimsText({d.c}) << " B) => (float"
-    << dimsText({d.n, d.c, oh, ow}) << " Y) {\n  C = Conv <group = " << d.c << ", strides = " << dimsText({d.sh, d.sw})
-    << ", pads = " << dimsText({d.pt, d.pl, d.pb, d.pr}) << "> (X, W, B)\n";
+  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << test::dimsText({d.n, d.c, d.h, d.w}) << " X, float"
+    << test::dimsText({d.c, 1, d.kh, d.kw}) << " W, float" << test::dimsText({d.c}) << " B) => (float"
+    << test::dimsText({d.n, d.c, oh, ow}) << " Y) {\n  C = Conv <group = " << d.c << ", strides = " << test::dimsText({d.sh, d.sw})
+    << ", pads = " << test::dimsText({d.pt, d.pl, d.pb, d.pr}) << "> (X, W, B)\n";
   std::string in = "C";
   if (residual) {
     t << "  R = Add (C, X)\n";

@@ -15,6 +15,7 @@
 #include "converter/exec/executor.h"
 #include "converter/exec/kernels/gemm_f32.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -23,16 +24,6 @@ struct Stem {
   int64_t n, c, m, h, w, kh, kw, sh, sw, pt, pl, pb, pr;
   bool bias, clip;
 };
-
-std::string stemDims(std::initializer_list<int64_t> d) {
-  std::string s = "[";
-  bool first = true;
-  for (int64_t x : d) {
-    s += (first ? "" : ",") + std::to_string(x);
-    first = false;
-  }
-  return s + "]";
-}
 
 int64_t stemOut(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1) { return (in + p0 + p1 - k) / s + 1; }
 
@@ -66,10 +57,10 @@ std::vector<float> runStem(const Stem& d, gemm::Isa isa, int threads, std::vecto
           }
   }
   std::ostringstream t;
-  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << stemDims({d.n, d.c, d.h, d.w}) << " X, float"
-    << stemDims({d.m, d.c, d.kh, d.kw}) << " W" << (d.bias ? ", float" + stemDims({d.m}) + " B" : "") << ") => (float"
-    << stemDims({d.n, d.m, oh, ow}) << " Y) {\n  C = Conv <strides = " << stemDims({d.sh, d.sw})
-    << ", pads = " << stemDims({d.pt, d.pl, d.pb, d.pr}) << "> (X, W" << (d.bias ? ", B)" : ")") << "\n";
+  t << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << test::dimsText({d.n, d.c, d.h, d.w}) << " X, float"
+    << test::dimsText({d.m, d.c, d.kh, d.kw}) << " W" << (d.bias ? ", float" + test::dimsText({d.m}) + " B" : "") << ") => (float"
+    << test::dimsText({d.n, d.m, oh, ow}) << " Y) {\n  C = Conv <strides = " << test::dimsText({d.sh, d.sw})
+    << ", pads = " << test::dimsText({d.pt, d.pl, d.pb, d.pr}) << "> (X, W" << (d.bias ? ", B)" : ")") << "\n";
   if (d.clip)
     t << "  lo = Constant <value = float {-0.5}> ()\n  hi = Constant <value = float {1.5}> ()\n  Y = Clip (C, lo, hi)\n";
   else

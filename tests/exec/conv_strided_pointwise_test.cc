@@ -17,6 +17,7 @@
 #include "converter/exec/kernels/im2col_f32.h"
 #include "converter/exec/thread_pool.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
 namespace {
@@ -24,12 +25,6 @@ namespace {
 struct StridedCase {
   int64_t c, m, h, w, sh, sw;
 };
-
-std::string dimsText(std::initializer_list<int64_t> v) {
-  std::string s = "[";
-  for (int64_t x : v) s += (s.size() > 1 ? ", " : "") + std::to_string(x);
-  return s + "]";
-}
 
 void checkStrided(const StridedCase& k, int threads, bool constWeights) {
   const int64_t oh = (k.h - 1) / k.sh + 1, ow = (k.w - 1) / k.sw + 1, outSp = oh * ow;
@@ -52,16 +47,16 @@ void checkStrided(const StridedCase& k, int threads, bool constWeights) {
   }
 
   std::ostringstream text;
-  text << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << dimsText({1, k.c, k.h, k.w}) << " X"
-       << (constWeights ? "" : ", float" + dimsText({k.m, k.c, 1, 1}) + " W") << ", float[" << k.m
-       << "] B) => (float" << dimsText({1, k.m, oh, ow}) << " Y)";
+  text << "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float" << test::dimsText({1, k.c, k.h, k.w}) << " X"
+       << (constWeights ? "" : ", float" + test::dimsText({k.m, k.c, 1, 1}) + " W") << ", float[" << k.m
+       << "] B) => (float" << test::dimsText({1, k.m, oh, ow}) << " Y)";
   if (constWeights) {
-    text << " <float" << dimsText({k.m, k.c, 1, 1}) << " W = {";
+    text << " <float" << test::dimsText({k.m, k.c, 1, 1}) << " W = {";
     text.precision(9);
     for (size_t i = 0; i < w.size(); ++i) text << (i ? ", " : "") << w[i];
     text << "}>";
   }
-  text << " {\n  Y = Conv <strides = " << dimsText({k.sh, k.sw}) << "> (X, W, B)\n}\n";
+  text << " {\n  Y = Conv <strides = " << test::dimsText({k.sh, k.sw}) << "> (X, W, B)\n}\n";
   auto model = parseOnnxText(text.str());
   ASSERT_TRUE(model.hasValue()) << model.status().toString();
   auto exec = Executor::create(*model, ExecOptions{threads});

@@ -7,6 +7,12 @@
 
 namespace npuconv::test {
 
+std::string dimsText(std::span<const int64_t> d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
 std::string randomValuesText(std::mt19937& rng, int64_t count, float scale) {
   std::uniform_real_distribution<float> u(-scale, scale);
   std::string s;

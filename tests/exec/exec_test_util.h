@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <random>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,12 @@
 #include "converter/ir/model.h"
 
 namespace npuconv::test {
+
+/// "[d0,d1,...]": dims for a tensor type in ONNX text syntax (float[1,3,8,8]) or an ints
+/// attribute (strides = [2,2]), and for test traces.
+std::string dimsText(std::span<const int64_t> d);
+inline std::string dimsText(std::initializer_list<int64_t> d) { return dimsText(std::span<const int64_t>(d.begin(), d.size())); }
+inline std::string dimsText(const std::vector<int64_t>& d) { return dimsText(std::span<const int64_t>(d)); }
 
 /// count values drawn from U(-scale, scale), comma-separated with 6 decimals (std::to_string), for
 /// an initializer in ONNX text syntax; the model holds exactly the printed values.

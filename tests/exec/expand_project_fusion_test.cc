@@ -31,12 +31,6 @@ struct BlockCase {
 
 int64_t outSize(const BlockCase& k, int64_t in) { return (in + 2 * k.pad - k.k) / k.stride + 1; }
 
-std::string dimsText(std::initializer_list<int64_t> d) {
-  std::string s;
-  for (int64_t v : d) s += (s.empty() ? "" : ", ") + std::to_string(v);
-  return s;
-}
-
 /// X -> E = Conv 1x1 [-> A] -> D = depthwise [-> Dv] -> P = Conv 1x1 [+ residual -> S] [-> act3] -> Y.
 std::string blockModel(const BlockCase& k) {
   std::mt19937 rng(17);
@@ -54,14 +48,14 @@ std::string blockModel(const BlockCase& k) {
   if (k.residual == 1) body += "  S = Add (P, X)\n", in = "S";
   if (k.residual == 2) body += "  S = Add (R, P)\n", in = "S";
   body += k.act3.empty() ? "  Y = Identity (" + in + ")\n" : test::activationText(k.act3, "Y", in);
-  std::string inputs = "float[" + dimsText({k.n, k.c, k.h, k.w}) + "] X";
-  if (k.residual == 2) inputs += ", float[" + dimsText({k.n, k.p, oh, ow}) + "] R";
+  std::string inputs = "float" + test::dimsText({k.n, k.c, k.h, k.w}) + " X";
+  if (k.residual == 2) inputs += ", float" + test::dimsText({k.n, k.p, oh, ow}) + " R";
   return "<ir_version: 8, opset_import: [\"\" : 17]>\ng (" + inputs + ") => (float[" + std::to_string(k.n) +
-         ", ?, ?, ?] Y)\n<float[" + dimsText({k.m, k.c, 1, 1}) + "] W1 = {" + test::randomValuesText(rng, k.m * k.c, 0.6f) +
-         "}, float[" + std::to_string(k.m) + "] B1 = {" + test::randomValuesText(rng, k.m, 0.5f) + "}, float[" +
-         dimsText({k.m, 1, k.k, k.k}) + "] W2 = {" + test::randomValuesText(rng, k.m * k.k * k.k, 0.5f) + "}, float[" +
-         std::to_string(k.m) + "] B2 = {" + test::randomValuesText(rng, k.m, 0.5f) + "}, float[" + dimsText({k.p, k.m, 1, 1}) +
-         "] W3 = {" + test::randomValuesText(rng, k.p * k.m, 0.3f) + "}, float[" + std::to_string(k.p) + "] B3 = {" +
+         ", ?, ?, ?] Y)\n<float" + test::dimsText({k.m, k.c, 1, 1}) + " W1 = {" + test::randomValuesText(rng, k.m * k.c, 0.6f) +
+         "}, float[" + std::to_string(k.m) + "] B1 = {" + test::randomValuesText(rng, k.m, 0.5f) + "}, float" +
+         test::dimsText({k.m, 1, k.k, k.k}) + " W2 = {" + test::randomValuesText(rng, k.m * k.k * k.k, 0.5f) + "}, float[" +
+         std::to_string(k.m) + "] B2 = {" + test::randomValuesText(rng, k.m, 0.5f) + "}, float" + test::dimsText({k.p, k.m, 1, 1}) +
+         " W3 = {" + test::randomValuesText(rng, k.p * k.m, 0.3f) + "}, float[" + std::to_string(k.p) + "] B3 = {" +
          test::randomValuesText(rng, k.p, 0.5f) + "}, float lo = {0}, float hi = {6}>\n{\n" + body + "}\n";
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/exec/exec_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -21,15 +22,9 @@ struct PoolCase {
   std::string attrs;
 };
 
-std::string dimsText(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
-  return s + "]";
-}
-
 std::vector<float> runPool(const PoolCase& pc, bool withIndices, const std::vector<float>& x, int threads) {
   std::string outs = withIndices ? "(float Y, int64 I)" : "(float Y)";
-  std::string text = "<ir_version: 8, opset_import: [\"\" : 12]>\ng (float" + dimsText(pc.in) + " X) => " + outs +
+  std::string text = "<ir_version: 8, opset_import: [\"\" : 12]>\ng (float" + test::dimsText(pc.in) + " X) => " + outs +
                      " {\n  " + (withIndices ? "Y, I" : "Y") + " = MaxPool <" + pc.attrs + "> (X)\n}\n";
   NamedTensors feeds;
   feeds["X"] = Tensor::fromValues<float>(DType::F32, pc.in, std::span<const float>(x));
@@ -55,7 +50,7 @@ TEST(MaxPoolFast, MatchesGeneralKernel) {
       {{1, 2, 6, 33}, "kernel_shape = [3, 3], strides = [2, 2], pads = [2, 1, 2, 1]"},
   };
   for (const PoolCase& pc : cases) {
-    SCOPED_TRACE(dimsText(pc.in) + " " + pc.attrs);
+    SCOPED_TRACE(test::dimsText(pc.in) + " " + pc.attrs);
     size_t n = 1;
     for (int64_t d : pc.in) n *= size_t(d);
     std::mt19937 rng{static_cast<uint32_t>(n)};

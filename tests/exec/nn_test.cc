@@ -15,6 +15,7 @@
 
 #include "converter/exec/executor.h"
 #include "formats/onnx/onnx_reader.h"
+#include "tests/exec/exec_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -33,13 +34,7 @@ int64_t count(const std::vector<int64_t>& d) {
   return n;
 }
 
-std::string shapeText(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
-  return s + "]";
-}
-
-std::string ints(const std::vector<int64_t>& d) { return shapeText(d); }
+std::string ints(const std::vector<int64_t>& d) { return test::dimsText(d); }
 
 /// Runs a one-node model; `inputs` are (name, tensor) in graph order; the output is "Y".
 Expected<Tensor> runOne(const std::string& node, const std::vector<std::pair<std::string, Tensor>>& inputs,
@@ -50,9 +45,9 @@ Expected<Tensor> runOne(const std::string& node, const std::vector<std::pair<std
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i].second;
     std::string ty = x.dtype() == DType::F32 ? "float" : x.dtype() == DType::I64 ? "int64" : "float16";
-    t << (i ? ", " : "") << ty << shapeText(x.dims()) << " " << inputs[i].first;
+    t << (i ? ", " : "") << ty << test::dimsText(x.dims()) << " " << inputs[i].first;
   }
-  t << ") => (" << outType << shapeText(outDims) << " Y) {\n  " << node << "\n}\n";
+  t << ") => (" << outType << test::dimsText(outDims) << " Y) {\n  " << node << "\n}\n";
   auto m = parseOnnxText(t.str());
   if (!m) return m.status();
   auto exec = Executor::create(*m, ExecOptions{threads});

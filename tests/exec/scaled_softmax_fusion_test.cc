@@ -17,12 +17,6 @@
 namespace npuconv {
 namespace {
 
-std::string dimsText(const std::vector<int64_t>& d) {
-  std::string s;
-  for (int64_t v : d) s += (s.empty() ? "" : ", ") + std::to_string(v);
-  return s;
-}
-
 struct SoftmaxCase {
   const char* what;
   std::vector<int64_t> s, mask;  // mask {}: no Add
@@ -36,11 +30,11 @@ struct SoftmaxCase {
 /// S and M come from U(-2, 2): the scale (x 20) spreads the scores to +-40 and the mask is
 /// computed before the Div as BERT's is, (M - 1.5) * 10000 clamped: large negative where masked.
 std::string modelText(const SoftmaxCase& k) {
-  std::string in = "float[" + dimsText(k.s) + "] S";
+  std::string in = "float" + test::dimsText(k.s) + " S";
   std::string body;
   std::string last = "D";
   if (!k.mask.empty()) {
-    in += ", float[" + dimsText(k.mask) + "] M";
+    in += ", float" + test::dimsText(k.mask) + " M";
     body += "  Ms = Sub (M, off)\n  Mb = Mul (Ms, big)\n  Mc = Clip (Mb, lo, zero)\n";
   }
   body += "  D = " + k.scale + " (S, c)\n";

@@ -148,6 +148,25 @@ inline __mmask16 inRow16(int64_t c, int64_t n) {
   return hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+/// The end of rowsDirect3x3 / rowsDirect3x3s2: each of the RB x V accumulators (bias and taps
+/// summed) + the residual, then the activation, stored to output row oh0 + r at column ow0 + 16 v,
+/// masked past OW.
+template <int RB, int V>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"), always_inline)) inline void storeDirectRows(
+    const __m512 (&acc)[RB][V], int64_t oh0, int64_t ow0, const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
+#pragma GCC unroll 32
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) {
+      const int64_t c = ow0 + 16 * v, n = std::min<int64_t>(16, OW - c);
+      if (n <= 0) continue;
+      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
+      __m512 a = acc[r][v];
+      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + c));
+      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + c, m, gemm::act16(a, ep));
+    }
+}
+
 /// The 3x3 stride-1 per-plane kernel (MobileNet's) without the padded copy (AVX-512): RB output
 /// rows x V vectors of 16 columns, read straight from the input plane x (IH x IW). The padding is
 /// zero lanes: a row outside the input is a zero vector, the columns outside it masked-off lanes
@@ -194,17 +213,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void rowsDirec
       }
     }
   }
-#pragma GCC unroll 32
-  for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 32
-    for (int v = 0; v < V; ++v) {
-      const int64_t c = ow0 + 16 * v, n = std::min<int64_t>(16, OW - c);
-      if (n <= 0) continue;
-      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
-      __m512 a = acc[r][v];
-      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + c));
-      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + c, m, gemm::act16(a, ep));
-    }
+  storeDirectRows<RB, V>(acc, oh0, ow0, ep, res, y, OW);
 }
 
 /// rowsDirect3x3 at stride 2: per input row and vector the 33 input columns under 16 outputs are
@@ -267,17 +276,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void rowsDirec
       }
     }
   }
-#pragma GCC unroll 32
-  for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 32
-    for (int v = 0; v < V; ++v) {
-      const int64_t c = ow0 + 16 * v, n = std::min<int64_t>(16, OW - c);
-      if (n <= 0) continue;
-      const __mmask16 m = __mmask16(n >= 16 ? 0xFFFF : (1u << n) - 1);
-      __m512 a = acc[r][v];
-      if (res) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, res + (oh0 + r) * OW + c));
-      _mm512_mask_storeu_ps(y + (oh0 + r) * OW + c, m, gemm::act16(a, ep));
-    }
+  storeDirectRows<RB, V>(acc, oh0, ow0, ep, res, y, OW);
 }
 
 using DirectFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, int64_t, int64_t,
