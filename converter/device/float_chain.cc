@@ -2,6 +2,8 @@
 // Mul followed by an Add must stay two roundings, as in the unfused ops, never one FMA.
 #include "converter/device/float_chain.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,6 +20,40 @@ constexpr int kBlock = 256;     // elements per evaluation block: every slot sta
 constexpr int kMaxSteps = 15;   // slots = steps + 1 blocks of floats on the stack
 constexpr int64_t kItem = 4096; // elements per thread-pool item
 constexpr int64_t kMinParallel = 1 << 15;  // fewer elements: one thread (a parallel region costs more)
+
+/// lut[idx] for 64 codes: two 128-byte permutes (vpermi2b over the table's halves), the code's top
+/// bit picking between them.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline __m512i lutLookup64(__m512i t0, __m512i t1,
+                                                                                                 __m512i t2, __m512i t3,
+                                                                                                 __m512i idx) {
+  const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1), hi = _mm512_permutex2var_epi8(t2, idx, t3);
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+/// out[i] = lut[in[i]] for i < n, 64 bytes a step. A lookup, so the same bytes as the scalar loop;
+/// needs AVX-512 VBMI.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void lutBytesVbmi(const uint8_t* lut, const uint8_t* in,
+                                                                            uint8_t* out, int64_t n) {
+  const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+  const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(out + i, lutLookup64(t0, t1, t2, t3, _mm512_loadu_si512(in + i)));
+  if (i < n) {
+    const __mmask64 m = (uint64_t{1} << (n - i)) - 1;  // n - i < 64
+    _mm512_mask_storeu_epi8(out + i, m, lutLookup64(t0, t1, t2, t3, _mm512_maskz_loadu_epi8(m, in + i)));
+  }
+}
+
+bool cpuHasVbmi() {
+  static const bool has = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+  return has;
+}
+
+/// out[i] = lut[in[i]]: the VBMI kernel when `simd` and the CPU has it, else the scalar loop.
+void lutBytes(const uint8_t* lut, const uint8_t* in, uint8_t* out, int64_t n, bool simd) {
+  if (simd && cpuHasVbmi()) return lutBytesVbmi(lut, in, out, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = lut[in[i]];
+}
 
 int64_t count(const Tensor& t) {
   int64_t n = 1;
@@ -237,7 +273,8 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
           continue;
         }
         const uint8_t* src = in + c.rowBase[static_cast<size_t>(r)];
-        for (int64_t i = 0; i < W; ++i) o[i] = c.lut[src[c.colMap[static_cast<size_t>(i)]]];
+        for (int64_t i = 0; i < W; ++i) o[i] = src[c.colMap[static_cast<size_t>(i)]];  // gather the codes,
+        lutBytes(c.lut.data(), o, o, W, simd);                                          // then map them in place
       }
     });
   } else if (c.resizeOp >= 0) {
@@ -249,7 +286,8 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
   } else if (c.useLut) {
     const auto* in = reinterpret_cast<const uint8_t*>(x.data);
     forEachItem(pool, (n + kItem * 4 - 1) / (kItem * 4), [&](int64_t b, int64_t e) {
-      for (int64_t i = b * kItem * 4, end = std::min(n, e * kItem * 4); i < end; ++i) out[i] = c.lut[in[i]];
+      const int64_t i = b * kItem * 4, end = std::min(n, e * kItem * 4);
+      lutBytes(c.lut.data(), in + i, out + i, end - i, simd);
     });
   } else {
     const QuantParams& qi = *x.quant;

@@ -569,6 +569,8 @@ bool maxPoolBytes(const Op& op, Rounding rounding, const TensorView& x, const Te
   return true;
 }
 
+constexpr int64_t kGlobalBlock = int64_t{1} << 23;  // bytes summed in int32 by the global average
+
 /// Pooling one plane at a time: the plane as int32 (x - zx) once, window bounds clipped to the
 /// image per output row and column, then the row requantized eight lanes at a time.
 void poolFast(const Op& op, Rounding rounding, const TensorView& x, const TensorView& y, ThreadPool* pool) {
@@ -586,6 +588,31 @@ void poolFast(const Op& op, Rounding rounding, const TensorView& x, const Tensor
   const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
   if (isMax && maxPoolBytes(op, rounding, x, y, k, st, pads, dil, pool)) return;
   const bool ux = x.desc->dtype == DType::U8;
+  if (global) {
+    // One sum per plane, then one requantization over a run of channels (resnet18's 512 planes of
+    // 7x7: the row machinery below would requantize one value at a time). The same value as the
+    // general path: sum(x) - count * zx, clamped to int32.
+    const int64_t HW = H * W;
+    forEachItem(pool, NC, [&](int64_t b, int64_t e) {
+      std::vector<int32_t> row(static_cast<size_t>(e - b));
+      for (int64_t c = b; c < e; ++c) {
+        const uint8_t* src = reinterpret_cast<const uint8_t*>(x.data) + c * HW;
+        int64_t v = 0;
+        for (int64_t i0 = 0; i0 < HW; i0 += kGlobalBlock) {  // int32 partial sums: <= 2^23 x 255
+          int32_t part = 0;
+          const int64_t i1 = std::min(HW, i0 + kGlobalBlock);
+          if (ux) for (int64_t i = i0; i < i1; ++i) part += src[i];
+          else for (int64_t i = i0; i < i1; ++i) part += static_cast<int8_t>(src[i]);
+          v += part;
+        }
+        row[static_cast<size_t>(c - b)] = clampToRange(v - HW * int64_t{zx}, INT32_MIN, INT32_MAX);
+      }
+      requantizeRow(row.data(), e - b, 0, f, zy, op.actMin, op.actMax);
+      uint8_t* dst = reinterpret_cast<uint8_t*>(y.data);
+      for (int64_t c = b; c < e; ++c) dst[c] = static_cast<uint8_t>(row[static_cast<size_t>(c - b)]);
+    });
+    return;
+  }
   // Per output column: the first valid tap and the number of valid taps (dilation steps).
   auto taps = [](int64_t o, int64_t stride, int64_t pad, int64_t kk, int64_t d, int64_t size, int64_t& first, int64_t& n) {
     const int64_t s0 = o * stride - pad;

@@ -27,7 +27,7 @@ struct FallbackOp {
   std::vector<npuconv::Tensor> args;       // views of those tensors' arena bytes (no copy per run)
 };
 
-Expected<FallbackOp> buildFallback(const Program& p, const Op& op) {
+Expected<FallbackOp> buildFallback(const Program& p, const Op& op, const std::shared_ptr<ThreadPool>& pool) {
   FallbackOp f;
   f.graph = std::make_unique<Graph>("device_fallback");
   std::vector<Value*> operands;
@@ -62,8 +62,13 @@ Expected<FallbackOp> buildFallback(const Program& p, const Op& op) {
     n->result(i)->setType(TensorType{t.dtype, shapeOf(t.dims), {}, {}});
     f.graph->addOutput(n->result(i));
   }
+  // The interpreter's workers (null: one thread): a float op between integer ops (PP-OCR det's
+  // ConvTranspose, a broadcast Mul, BatchNormalization) then scales with --threads like them. The
+  // executor's kernels split rows or columns, never a reduction, so its bits do not depend on the
+  // thread count (tests/device/float_chain_test.cc FallbackThreadsBitIdentical).
   ExecOptions eo;
   eo.threads = 1;
+  eo.pool = pool;
   NPU_ASSIGN_OR_RETURN(f.exec, Executor::create(*f.graph, p.onnxOpset, eo));
   return f;
 }
@@ -77,7 +82,7 @@ struct Interpreter::Impl {
   std::vector<std::unique_ptr<FallbackOp>> fallback;   // per op (FloatOp)
   std::vector<std::unique_ptr<MacKernel>> fast;        // per op (Conv/Gemm) unless the ISA is scalar
   Int8Isa isa = Int8Isa::Scalar;
-  std::unique_ptr<ThreadPool> pool;                    // null: one thread
+  std::shared_ptr<ThreadPool> pool;                    // null: one thread; shared with the float fallback ops
   std::vector<uint8_t> scratch;                        // shared by the MacKernels (one op at a time)
   std::vector<std::unique_ptr<FloatChain>> chain;      // per op: the fused chain starting there
   std::vector<uint8_t> chainScratch;                   // a chain whose output overlaps its input
@@ -279,7 +284,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
   }
   if (options.threads < 0) return Status::invalidArgument("threads must be >= 0, got {}", options.threads);
   if (options.threads != 1) {
-    impl->pool = std::make_unique<ThreadPool>(options.threads);
+    impl->pool = std::make_shared<ThreadPool>(options.threads);
     if (impl->pool->size() <= 1) impl->pool.reset();
   }
   for (const Tensor& t : p.tensors) {
@@ -316,7 +321,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
         }
       }
     } else if (op.code == OpCode::FloatOp) {
-      NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
+      NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op, impl->pool));
       for (int32_t t : f.activationInputs) {
         const Tensor& d = p.tensors[static_cast<size_t>(t)];
         auto bytes = Buffer::view(impl->arena, impl->view(t).data, d.byteSize());
