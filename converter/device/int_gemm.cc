@@ -334,6 +334,36 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void kernelLanes
   }
 }
 
+/// kernelLanes<P> for a tile whose pixels lie STEP bytes apart in the planes (a full tile inside
+/// one output row, or a Gemm's rows): the broadcasts address base + p * STEP with an immediate
+/// offset instead of loading pix[p] (28 accumulators leave no register for 14 offsets). The same
+/// sums in the same order as kernelLanes: the same bits.
+template <int P, int STEP>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void kernelLanesRow(const uint8_t* a, int64_t pix0, const int64_t* taps,
+                                                                                     int nTaps, int64_t strideC4, int64_t c4,
+                                                                                     const int8_t* w, int32_t* tile) {
+  __m512i acc0[P], acc1[P];
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) acc0[p] = acc1[p] = _mm512_setzero_si512();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* base = a + taps[t] + pix0;
+    for (int64_t c = 0; c < c4; ++c, base += strideC4, w += 128) {
+      const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const __m512i b = _mm512_set1_epi32(load32(base + p * STEP));
+        acc0[p] = _mm512_dpbusd_epi32(acc0[p], b, w0);
+        acc1[p] = _mm512_dpbusd_epi32(acc1[p], b, w1);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    _mm512_storeu_si512(tile + p * 32, acc0[p]);
+    _mm512_storeu_si512(tile + p * 32 + 16, acc1[p]);
+  }
+}
+
 using LanesFn = void (*)(const uint8_t*, const int64_t*, const int64_t*, int, int64_t, int64_t, const int8_t*, int32_t*);
 constexpr int kLanesP = 14;  // pixels per Lanes tile: 28 accumulators + 2 weight vectors + 1 broadcast
 
@@ -342,6 +372,22 @@ constexpr std::array<LanesFn, sizeof...(I)> lanesTable(std::integer_sequence<int
   return {&kernelLanes<I + 1>...};
 }
 constexpr std::array<LanesFn, kLanesP> kLanesKernels = lanesTable(std::make_integer_sequence<int, kLanesP>{});
+using LanesRowFn = void (*)(const uint8_t*, int64_t, const int64_t*, int, int64_t, int64_t, const int8_t*, int32_t*);
+
+/// The row kernel of a full tile at q0 (pix: the tile's offsets), or null when its pixels are not
+/// evenly 1, 2, 4 or 8 bytes apart.
+LanesRowFn lanesRowKernel(const int64_t* pix) {
+  const int64_t step = pix[1] - pix[0];
+  for (int p = 2; p < kLanesP; ++p)
+    if (pix[p] - pix[p - 1] != step) return nullptr;
+  switch (step) {
+    case 1: return &kernelLanesRow<kLanesP, 1>;
+    case 2: return &kernelLanesRow<kLanesP, 2>;
+    case 4: return &kernelLanesRow<kLanesP, 4>;
+    case 8: return &kernelLanesRow<kLanesP, 8>;
+    default: return nullptr;
+  }
+}
 
 /// Per output channel, the requantization constants of simd::QMulLanes16 (channel-varying shifts).
 struct LaneRequant {
@@ -992,7 +1038,9 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
       for (int64_t ti = ci * TC; ti < std::min(nTiles, (ci + 1) * TC); ++ti) {
         const int64_t q0 = ti * kLanesP;
         const int P = static_cast<int>(std::min<int64_t>(kLanesP, Q - q0));
-        kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
+        const LanesRowFn row = P == kLanesP ? lanesRowKernel(lanesPix.data() + q0) : nullptr;
+        if (row) row(xbuf(), lanesPix[static_cast<size_t>(q0)], taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
+        else kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, s.gemm ? s.O : OHW, q0,
                                                     s.gemm);
       }
