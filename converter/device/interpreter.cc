@@ -1,6 +1,7 @@
 // interpreter.cc - see interpreter.h.
 #include "converter/device/interpreter.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -71,6 +72,22 @@ Expected<FallbackOp> buildFallback(const Program& p, const Op& op, const std::sh
   eo.pool = pool;
   NPU_ASSIGN_OR_RETURN(f.exec, Executor::create(*f.graph, p.onnxOpset, eo));
   return f;
+}
+
+/// memcpy over the workers in 256 KiB pieces: a float op's result (det's ConvTranspose and SE
+/// Mul: 2.4 MB each) into the arena; one core's copy bandwidth would not scale with --threads.
+void copyBytes(void* dstv, const void* srcv, size_t n, ThreadPool* pool) {
+  auto* dst = static_cast<std::byte*>(dstv);
+  const auto* src = static_cast<const std::byte*>(srcv);
+  constexpr size_t kPiece = size_t{1} << 18;
+  if (!pool || n < 2 * kPiece) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  forEachItem(pool, static_cast<int64_t>((n + kPiece - 1) / kPiece), [&](int64_t b, int64_t e) {
+    const size_t lo = static_cast<size_t>(b) * kPiece, hi = std::min(n, static_cast<size_t>(e) * kPiece);
+    std::memcpy(dst + lo, src + lo, hi - lo);
+  });
 }
 
 }  // namespace
@@ -393,7 +410,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
     if (inputs[i].dtype() != d.dtype || inputs[i].dims() != d.dims)
       return Status::invalidArgument("input \"{}\": got {}, the blob wants {}[{}]", p.inputs[i].name, inputs[i].describe(),
                                      dtypeShortName(d.dtype), fmt::join(d.dims, ","));
-    std::memcpy(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize());
+    copyBytes(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize(), impl_->pool.get());
   }
   for (size_t i = 0; i < p.ops.size(); ++i) {
     if (const FloatChain* c = impl_->chain[i].get()) {
@@ -435,7 +452,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
           if (outs[o].dtype() != d.dtype || outs[o].dims() != d.dims)
             return Status::invalidModel("op {} \"{}\" ({}): produced {}, the blob plans {}[{}]", i, op.name, op.type,
                                         outs[o].describe(), dtypeShortName(d.dtype), fmt::join(d.dims, ","));
-          std::memcpy(impl_->view(op.outputs[o]).data, outs[o].raw(), d.byteSize());
+          copyBytes(impl_->view(op.outputs[o]).data, outs[o].raw(), d.byteSize(), impl_->pool.get());
         }
         break;
       }
@@ -447,7 +464,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
   for (const IoBinding& b : p.outputs) {
     const Tensor& d = p.tensors[static_cast<size_t>(b.tensor)];
     npuconv::Tensor t(d.dtype, d.dims);
-    std::memcpy(t.mutableRaw(), impl_->view(b.tensor).data, d.byteSize());
+    copyBytes(t.mutableRaw(), impl_->view(b.tensor).data, d.byteSize(), impl_->pool.get());
     outs.push_back(std::move(t));
   }
   return outs;
