@@ -358,6 +358,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) graphOutput[static_cast<size_t>(b.tensor)] = true;
     for (size_t i = 0; i < p.ops.size(); ++i) {
       auto c = matchFloatChain(p, i, lastReader, graphOutput);
+      if (!c) c = matchChannelScale(p, i, lastReader, graphOutput);
       if (!c) {
         // A unary op the chain code does not evaluate: a table from the op's own kernel, probed at
         // load over the whole tensor (every byte at many positions must give the same bits).
@@ -414,8 +415,9 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
   }
   for (size_t i = 0; i < p.ops.size(); ++i) {
     if (const FloatChain* c = impl_->chain[i].get()) {
+      const TensorView scale = c->scaleInput >= 0 ? impl_->view(c->scaleInput) : TensorView{};
       runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch,
-                    impl_->isa != Int8Isa::Scalar);
+                    impl_->isa != Int8Isa::Scalar, c->scaleInput >= 0 ? &scale : nullptr);
       i = c->lastOp;
       continue;
     }

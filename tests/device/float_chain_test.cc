@@ -361,6 +361,74 @@ TEST(FloatChain, LargeTableAndGatherEqualUnfusedOnEveryIsa) {
     for (int threads : {1, 2}) EXPECT_EQ(runProgram(p, x, true, threads, isa), want) << int8IsaName(isa) << " " << threads;
 }
 
+// PP-OCR det's squeeze-excitation scale: Dequantize(x [1,C,H,W]) * Dequantize(s [1,C,1,1]) ->
+// Quantize, run as per-channel tables: the unfused ops' bytes for either Mul operand order, signed
+// and unsigned codes, every ISA, one and two threads; a scale of another shape does not fuse.
+TEST(FloatChain, ChannelScaleEqualsUnfusedOps) {
+  std::vector<Int8Isa> isas;
+  for (Int8Isa i : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni})
+    if (int8IsaAvailable(i)) isas.push_back(i);
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool swap = variant & 1, signedX = variant & 2;
+    const int64_t C = 37, H = 33, W = 29;  // 35409 elements: past kMinParallel; rows not a multiple of 64
+    Program p;
+    p.onnxOpset = 17;
+    const DType xt = signedX ? DType::I8 : DType::U8;
+    const int32_t x = p.addTensor({"x", xt, {1, C, H, W}, Layout::Any, p.addQuant({-1, {0.0473f}, {signedX ? -9 : 121}}), Storage::Activation, 0, nullptr});
+    const int32_t sc = p.addTensor({"s", DType::U8, {1, C, 1, 1}, Layout::Any, p.addQuant({-1, {0.00392f}, {0}}), Storage::Activation, 0, nullptr});
+    const int32_t fx = p.addTensor({"fx", DType::F32, {1, C, H, W}, Layout::Any, -1, Storage::Activation, 0, nullptr});
+    const int32_t fs = p.addTensor({"fs", DType::F32, {1, C, 1, 1}, Layout::Any, -1, Storage::Activation, 0, nullptr});
+    const int32_t fm = p.addTensor({"fm", DType::F32, {1, C, H, W}, Layout::Any, -1, Storage::Activation, 0, nullptr});
+    const int32_t y = p.addTensor({"y", DType::U8, {1, C, H, W}, Layout::Any, p.addQuant({-1, {0.0311f}, {97}}), Storage::Activation, 0, nullptr});
+    auto op = [](OpCode code, std::string type, std::vector<int32_t> in, int32_t out) {
+      Op o;
+      o.code = code;
+      o.type = o.name = std::move(type);
+      if (code == OpCode::FloatOp) o.flags = kOpCpuFallback;
+      o.inputs = std::move(in);
+      o.outputs = {out};
+      return o;
+    };
+    p.ops = {op(OpCode::Dequantize, "Dequantize", {swap ? sc : x}, swap ? fs : fx), op(OpCode::Dequantize, "Dequantize", {swap ? x : sc}, swap ? fx : fs),
+             op(OpCode::FloatOp, "Mul", swap ? std::vector<int32_t>{fs, fx} : std::vector<int32_t>{fx, fs}, fm),
+             op(OpCode::Quantize, "Quantize", {fm}, y)};
+    p.inputs = {{x, "x", false}, {sc, "s", false}};
+    p.outputs = {{y, "y", false}};
+    planMemory(p);
+    std::vector<int64_t> lastReader(p.tensors.size(), -1);
+    std::vector<bool> graphOutput(p.tensors.size(), false);
+    for (size_t i = 0; i < p.ops.size(); ++i)
+      for (int32_t t : p.ops[i].inputs) lastReader[static_cast<size_t>(t)] = static_cast<int64_t>(i);
+    graphOutput[static_cast<size_t>(y)] = true;
+    ASSERT_TRUE(matchChannelScale(p, 0, lastReader, graphOutput).has_value()) << variant;
+    const npuconv::Tensor xv = randomBytes(xt, {1, C, H, W}, 7 + static_cast<uint64_t>(variant));
+    const npuconv::Tensor sv = randomBytes(DType::U8, {1, C, 1, 1}, 8);
+    InterpreterOptions o;
+    o.fuseFloatChains = false;
+    o.threads = 1;
+    o.isa = Int8Isa::Scalar;
+    auto ref = Interpreter::create(p, o);
+    ASSERT_TRUE(ref.hasValue()) << ref.status().toString();
+    auto want = (*ref)->run({xv, sv});
+    ASSERT_TRUE(want.hasValue()) << want.status().toString();
+    for (Int8Isa isa : isas)
+      for (int threads : {1, 2}) {
+        o.fuseFloatChains = true;
+        o.threads = threads;
+        o.isa = isa;
+        auto fused = Interpreter::create(p, o);
+        ASSERT_TRUE(fused.hasValue()) << fused.status().toString();
+        auto got = (*fused)->run({xv, sv});
+        ASSERT_TRUE(got.hasValue()) << got.status().toString();
+        EXPECT_EQ(std::memcmp((*got)[0].raw(), (*want)[0].raw(), (*want)[0].byteSize()), 0)
+            << "variant " << variant << " " << int8IsaName(isa) << " " << threads << " threads";
+      }
+    // A scale over H as well is no channel scale.
+    p.tensors[static_cast<size_t>(sc)].dims = {1, C, H, 1};
+    EXPECT_FALSE(matchChannelScale(p, 0, lastReader, graphOutput).has_value());
+  }
+}
+
 // The float fallback ops run on the interpreter's workers: a ConvTranspose (PP-OCR det's head:
 // packed float GEMM, then col2im per channel), a broadcast Mul and a BatchNormalization give the
 // same float bits with one, two and three threads.
