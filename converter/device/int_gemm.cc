@@ -784,6 +784,9 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
   const int64_t H = s.H, W = s.W;
   const bool border = s.pt || s.pb || s.pl || s.pr;
   if (rowQuads) {  // one byte plane per channel: zx' around, x ^ flip inside, zeros in the slack
+    // Locals: through the members, every byte store may alias them and the row loop stays scalar.
+    const uint8_t fl = flip;
+    const int64_t pw = PW, pt = s.pt, pl = s.pl;
     auto bytePlane = [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         uint8_t* d = dst0 + c * planeBytes;
@@ -791,9 +794,9 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
         std::memset(d + PH * PW, 0, static_cast<size_t>(planeBytes - PH * PW));
         const uint8_t* src = xb + (n * s.C + c) * H * W;
         for (int64_t h = 0; h < H; ++h) {
-          uint8_t* row = d + (s.pt + h) * PW + s.pl;
+          uint8_t* row = d + (pt + h) * pw + pl;
           const uint8_t* sr = src + h * W;
-          for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ flip);
+          for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ fl);
         }
       }
     };
