@@ -398,7 +398,12 @@ __attribute__((target("avx2"))) void addRangeAvx2(const Op& op, Rounding roundin
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const Op& op, Rounding rounding, const TensorView& a, const TensorView& b,
                                                                           const TensorView& y, int64_t begin, int64_t end) {
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
-  const simd::QMul16 qa(multiplierAt(op, 0, rounding)), qb(multiplierAt(op, 1, rounding)), qo(multiplierAt(op, 2, rounding));
+  const FixedMultiplier ma = multiplierAt(op, 0, rounding), mb = multiplierAt(op, 1, rounding);
+  const simd::QMul16 qa(ma), qb(mb), qo(multiplierAt(op, 2, rounding));
+  // Without a left shift in either input multiplier (the converter's m = s / (2 max(sa, sb)) < 1),
+  // |a'|, |b'| <= 255 << left_shift <= 255 * 2^20, so a' + b' cannot leave int32: the saturating
+  // add is a plain one.
+  const bool plain = ma.shift <= 0 && mb.shift <= 0 && ma.multiplier >= 0 && mb.multiplier >= 0;
   const simd::ClampZy16 clamp(zeroPoint(y), op.actMin, op.actMax);
   const __m512i vza = _mm512_set1_epi32(zeroPoint(a)), vzb = _mm512_set1_epi32(zeroPoint(b));
   const __m128i sh = _mm_cvtsi32_si128(left);
@@ -417,7 +422,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const O
     const __m512i xb0 = ub ? _mm512_cvtepu8_epi32(b0) : _mm512_cvtepi8_epi32(b0), xb1 = ub ? _mm512_cvtepu8_epi32(b1) : _mm512_cvtepi8_epi32(b1);
     const __m512i va0 = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa0, vza), sh)), va1 = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa1, vza), sh));
     const __m512i vb0 = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb0, vzb), sh)), vb1 = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb1, vzb), sh));
-    const __m512i r0 = clamp(qo(simd::satAdd16(va0, vb0))), r1 = clamp(qo(simd::satAdd16(va1, vb1)));
+    const __m512i s0 = plain ? _mm512_add_epi32(va0, vb0) : simd::satAdd16(va0, vb0);
+    const __m512i s1 = plain ? _mm512_add_epi32(va1, vb1) : simd::satAdd16(va1, vb1);
+    const __m512i r0 = clamp(qo(s0)), r1 = clamp(qo(s1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(py + i), _mm512_cvtepi32_epi8(r0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(py + i + 16), _mm512_cvtepi32_epi8(r1));
   }
