@@ -2,6 +2,8 @@
 // Mul followed by an Add must stay two roundings, as in the unfused ops, never one FMA.
 #include "converter/device/float_chain.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,6 +20,40 @@ constexpr int kBlock = 256;     // elements per evaluation block: every slot sta
 constexpr int kMaxSteps = 15;   // slots = steps + 1 blocks of floats on the stack
 constexpr int64_t kItem = 4096; // elements per thread-pool item
 constexpr int64_t kMinParallel = 1 << 15;  // fewer elements: one thread (a parallel region costs more)
+
+/// lut[idx] for 64 codes: two 128-byte permutes (vpermi2b over the table's halves), the code's top
+/// bit picking between them.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline __m512i lutLookup64(__m512i t0, __m512i t1,
+                                                                                                 __m512i t2, __m512i t3,
+                                                                                                 __m512i idx) {
+  const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1), hi = _mm512_permutex2var_epi8(t2, idx, t3);
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+/// out[i] = lut[in[i]] for i < n, 64 bytes a step. A lookup, so the same bytes as the scalar loop;
+/// needs AVX-512 VBMI.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void lutBytesVbmi(const uint8_t* lut, const uint8_t* in,
+                                                                            uint8_t* out, int64_t n) {
+  const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+  const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(out + i, lutLookup64(t0, t1, t2, t3, _mm512_loadu_si512(in + i)));
+  if (i < n) {
+    const __mmask64 m = (uint64_t{1} << (n - i)) - 1;  // n - i < 64
+    _mm512_mask_storeu_epi8(out + i, m, lutLookup64(t0, t1, t2, t3, _mm512_maskz_loadu_epi8(m, in + i)));
+  }
+}
+
+bool cpuHasVbmi() {
+  static const bool has = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+  return has;
+}
+
+/// out[i] = lut[in[i]]: the VBMI kernel when `simd` and the CPU has it, else the scalar loop.
+void lutBytes(const uint8_t* lut, const uint8_t* in, uint8_t* out, int64_t n, bool simd) {
+  if (simd && cpuHasVbmi()) return lutBytesVbmi(lut, in, out, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = lut[in[i]];
+}
 
 int64_t count(const Tensor& t) {
   int64_t n = 1;
@@ -215,8 +251,46 @@ std::optional<FloatChain> matchFloatChain(const Program& p, size_t first, const 
   return std::nullopt;
 }
 
+std::optional<FloatChain> matchChannelScale(const Program& p, size_t first, const std::vector<int64_t>& lastReader,
+                                            const std::vector<bool>& graphOutput) {
+  if (first + 3 >= p.ops.size()) return std::nullopt;
+  const Op& d1 = p.ops[first];
+  const Op& d2 = p.ops[first + 1];
+  const Op& mul = p.ops[first + 2];
+  const Op& q = p.ops[first + 3];
+  if (d1.code != OpCode::Dequantize || d2.code != OpCode::Dequantize || mul.code != OpCode::FloatOp || mul.type != "Mul" ||
+      !mul.domain.empty() || mul.inputs.size() != 2 || mul.outputs.size() != 1 || q.code != OpCode::Quantize ||
+      q.inputs[0] != mul.outputs[0])
+    return std::nullopt;
+  const int32_t f1 = d1.outputs[0], f2 = d2.outputs[0], fm = mul.outputs[0];
+  if (!((mul.inputs[0] == f1 && mul.inputs[1] == f2) || (mul.inputs[0] == f2 && mul.inputs[1] == f1)) || f1 == f2) return std::nullopt;
+  const Tensor& m = p.tensors[static_cast<size_t>(fm)];
+  const Tensor& t1 = p.tensors[static_cast<size_t>(f1)];
+  const bool firstIsX = t1.dims == m.dims;
+  const Op& dx = firstIsX ? d1 : d2;
+  const Op& ds = firstIsX ? d2 : d1;
+  const Tensor& x = p.tensors[static_cast<size_t>(dx.inputs[0])];
+  const Tensor& sc = p.tensors[static_cast<size_t>(ds.inputs[0])];
+  const Tensor& y = p.tensors[static_cast<size_t>(q.outputs[0])];
+  auto perTensor8 = [&](const Tensor& t) {
+    return (t.dtype == DType::U8 || t.dtype == DType::I8) && t.quant >= 0 && !p.quant[static_cast<size_t>(t.quant)].perAxis();
+  };
+  if (!perTensor8(x) || !perTensor8(sc) || !perTensor8(y) || m.dtype != DType::F32 || x.dims.size() != 4 || x.dims[0] != 1 ||
+      x.dims != m.dims || sc.dims != std::vector<int64_t>{1, x.dims[1], 1, 1} || y.dims != m.dims)
+    return std::nullopt;
+  for (int32_t t : {f1, f2, fm})
+    if (graphOutput[static_cast<size_t>(t)] || lastReader[static_cast<size_t>(t)] > static_cast<int64_t>(first + 3)) return std::nullopt;
+  FloatChain c;
+  c.firstOp = first;
+  c.lastOp = first + 3;
+  c.input = dx.inputs[0];
+  c.scaleInput = ds.inputs[0];
+  c.output = q.outputs[0];
+  return c;
+}
+
 void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y, ThreadPool* pool,
-                   std::vector<uint8_t>& scratch, bool simd) {
+                   std::vector<uint8_t>& scratch, bool simd, const TensorView* scale) {
   const int64_t n = count(*x.desc), nOut = count(*y.desc);
   const size_t xBytes = static_cast<size_t>(n) * dtypeSize(x.desc->dtype);
   // The memory plan may give the output bytes the input no longer needs after this chain: then the
@@ -225,7 +299,34 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
   if (overlap && scratch.size() < static_cast<size_t>(nOut)) scratch.resize(static_cast<size_t>(nOut));
   uint8_t* out = overlap ? scratch.data() : reinterpret_cast<uint8_t*>(y.data);
   if (std::max(n, nOut) < kMinParallel) pool = nullptr;
-  if (c.resizeOp >= 0 && !c.rowBase.empty()) {
+  if (c.scaleInput >= 0 && scale) {
+    // Per channel: every code dequantized as runDequantize does, times the channel's dequantized
+    // scale (the Mul: one correctly rounded product, the same either order), quantized as
+    // runQuantize does; then x through its channel's table. All tables first: y may overlap scale.
+    const int64_t C = x.desc->dims[1], inner = C ? n / C : 0;
+    const QuantParams& qx = *x.quant;
+    const QuantParams& qs = *scale->quant;
+    const QuantOut qo = quantOut(*y.quant, y.desc->dtype);
+    std::array<std::byte, 256> codes;
+    for (int k = 0; k < 256; ++k) codes[static_cast<size_t>(k)] = static_cast<std::byte>(k);
+    float dq[256], v[256];
+    dequantize(codes.data(), x.desc->dtype, 0, 256, qx.scales[0], qx.zeroPoints[0], dq);
+    std::vector<uint8_t> luts(static_cast<size_t>(C) * 256);
+    for (int64_t ch = 0; ch < C; ++ch) {
+      float s;
+      dequantize(scale->data, scale->desc->dtype, ch, 1, qs.scales[0], qs.zeroPoints[0], &s);
+      for (int k = 0; k < 256; ++k) v[k] = dq[k] * s;
+      quantizeRun(v, 256, qo.scale, qo.zp, qo.lo, qo.hi, luts.data() + ch * 256, simd);
+    }
+    const auto* in = reinterpret_cast<const uint8_t*>(x.data);
+    const int64_t perRun = (inner + kItem * 4 - 1) / (kItem * 4);
+    forEachItem(pool, C * perRun, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t ch = item / perRun, lo = ch * inner + (item % perRun) * kItem * 4, hi = std::min(ch * inner + inner, lo + kItem * 4);
+        lutBytes(luts.data() + ch * 256, in + lo, out + lo, hi - lo, simd);
+      }
+    });
+  } else if (c.resizeOp >= 0 && !c.rowBase.empty()) {
     const auto* in = reinterpret_cast<const uint8_t*>(x.data);
     const auto rows = static_cast<int64_t>(c.rowBase.size()), W = static_cast<int64_t>(c.colMap.size());
     const int64_t perItem = std::max<int64_t>(1, kItem * 4 / std::max<int64_t>(W, 1));
@@ -237,7 +338,8 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
           continue;
         }
         const uint8_t* src = in + c.rowBase[static_cast<size_t>(r)];
-        for (int64_t i = 0; i < W; ++i) o[i] = c.lut[src[c.colMap[static_cast<size_t>(i)]]];
+        for (int64_t i = 0; i < W; ++i) o[i] = src[c.colMap[static_cast<size_t>(i)]];  // gather the codes,
+        lutBytes(c.lut.data(), o, o, W, simd);                                          // then map them in place
       }
     });
   } else if (c.resizeOp >= 0) {
@@ -249,7 +351,8 @@ void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y
   } else if (c.useLut) {
     const auto* in = reinterpret_cast<const uint8_t*>(x.data);
     forEachItem(pool, (n + kItem * 4 - 1) / (kItem * 4), [&](int64_t b, int64_t e) {
-      for (int64_t i = b * kItem * 4, end = std::min(n, e * kItem * 4); i < end; ++i) out[i] = c.lut[in[i]];
+      const int64_t i = b * kItem * 4, end = std::min(n, e * kItem * 4);
+      lutBytes(c.lut.data(), in + i, out + i, end - i, simd);
     });
   } else {
     const QuantParams& qi = *x.quant;

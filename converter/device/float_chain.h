@@ -51,6 +51,11 @@ struct FloatChain {
   /// (W: the output's last dim); then gather is empty and a row that repeats the previous row's
   /// source is a copy of it.
   std::vector<int32_t> rowBase, colMap;
+  /// Dequantize(x) * Dequantize(scale) -> Quantize with x [1,C,H,W] and scale [1,C,1,1], both 8-bit
+  /// per tensor (PP-OCR det's squeeze-excitation Mul): per channel a function of x's byte, so each
+  /// run builds C tables (the same float product and quantization as the unfused ops) and maps x
+  /// through them. -1: not such a chain.
+  int32_t scaleInput = -1;
 };
 
 /// readers[t]: the index of the last op reading tensor t (-1: none); graphOutput[t]: t is a program
@@ -75,6 +80,12 @@ void tableProbe(const FloatChain& c, const Program& p, float* x, int64_t n);
 /// depends on where an element sits cannot be a table).
 bool setUnaryTable(FloatChain& c, const Program& p, const float* y, int64_t n);
 
+/// The channel-scale chain (FloatChain::scaleInput) starting at op `first`: two Dequantizes, a
+/// default-domain Mul of their outputs (either order) and a Quantize, no float tensor read after it
+/// or returned.
+std::optional<FloatChain> matchChannelScale(const Program& p, size_t first, const std::vector<int64_t>& lastReader,
+                                            const std::vector<bool>& graphOutput);
+
 /// resized: the chain's Resize run on f32 indices 0..n-1 of its input (n < 2^24, exact in f32);
 /// outW: the output's last dim.
 /// False unless every output is an index in range, i.e. the op moved values and computed none.
@@ -83,7 +94,8 @@ bool setGatherMap(FloatChain& c, const float* resized, int64_t outCount, int64_t
 /// Evaluates the chain: x is the Dequantize's input, y the Quantize's output (may overlap x: the
 /// result then goes through scratch, resized as needed). Elementwise, so the thread split changes
 /// no bit; simd (the CPU must have AVX2) quantizes eight lanes at a time, with the same bits.
+/// scale: the channel-scale chain's scale tensor (null for other chains).
 void runFloatChain(const FloatChain& c, const TensorView& x, const TensorView& y, ThreadPool* pool,
-                   std::vector<uint8_t>& scratch, bool simd);
+                   std::vector<uint8_t>& scratch, bool simd, const TensorView* scale = nullptr);
 
 }  // namespace npuconv::device

@@ -334,6 +334,38 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void kernelLanes
   }
 }
 
+/// kernelLanes<P> for a tile whose pixels lie STEP bytes apart in the planes (a full tile inside
+/// one output row, or a Gemm's rows): the broadcasts address base + p * STEP with an immediate
+/// offset instead of loading pix[p] (28 accumulators leave no register for 14 offsets). The same
+/// sums in the same order as kernelLanes: the same bits.
+/// SEG < P: pixels SEG.. lie in a second row, rowOff bytes after the first (resnet18's 7x7 planes:
+/// a tile of 14 is two rows of 7).
+template <int P, int STEP, int SEG>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void kernelLanesRow(const uint8_t* a, int64_t pix0, int64_t rowOff,
+                                                                                     const int64_t* taps, int nTaps, int64_t strideC4,
+                                                                                     int64_t c4, const int8_t* w, int32_t* tile) {
+  __m512i acc0[P], acc1[P];
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) acc0[p] = acc1[p] = _mm512_setzero_si512();
+  for (int t = 0; t < nTaps; ++t) {
+    const uint8_t* base = a + taps[t] + pix0;
+    for (int64_t c = 0; c < c4; ++c, base += strideC4, w += 128) {
+      const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const __m512i b = _mm512_set1_epi32(load32(p < SEG ? base + p * STEP : base + rowOff + (p - SEG) * STEP));
+        acc0[p] = _mm512_dpbusd_epi32(acc0[p], b, w0);
+        acc1[p] = _mm512_dpbusd_epi32(acc1[p], b, w1);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    _mm512_storeu_si512(tile + p * 32, acc0[p]);
+    _mm512_storeu_si512(tile + p * 32 + 16, acc1[p]);
+  }
+}
+
 using LanesFn = void (*)(const uint8_t*, const int64_t*, const int64_t*, int, int64_t, int64_t, const int8_t*, int32_t*);
 constexpr int kLanesP = 14;  // pixels per Lanes tile: 28 accumulators + 2 weight vectors + 1 broadcast
 
@@ -342,6 +374,40 @@ constexpr std::array<LanesFn, sizeof...(I)> lanesTable(std::integer_sequence<int
   return {&kernelLanes<I + 1>...};
 }
 constexpr std::array<LanesFn, kLanesP> kLanesKernels = lanesTable(std::make_integer_sequence<int, kLanesP>{});
+using LanesRowFn = void (*)(const uint8_t*, int64_t, int64_t, const int64_t*, int, int64_t, int64_t, const int8_t*, int32_t*);
+
+/// Evenly spaced: pix[p + 1] - pix[p] == step for p < n - 1.
+bool evenlySpaced(const int64_t* pix, int n, int64_t step) {
+  for (int p = 1; p < n; ++p)
+    if (pix[p] - pix[p - 1] != step) return false;
+  return true;
+}
+
+template <int P, int SEG>
+LanesRowFn rowKernelFor(int64_t step) {
+  switch (step) {
+    case 1: return &kernelLanesRow<P, 1, SEG>;
+    case 2: return &kernelLanesRow<P, 2, SEG>;
+    case 4: return &kernelLanesRow<P, 4, SEG>;
+    case 8: return &kernelLanesRow<P, 8, SEG>;
+    default: return nullptr;
+  }
+}
+
+/// The row kernel of a tile of P pixels (pix: its offsets): a full tile evenly 1, 2, 4 or 8 bytes
+/// apart, or two evenly spaced runs of 7 (rowOff: the second's offset from the first), or a tile of
+/// 7 evenly spaced; null otherwise (the general kernel).
+LanesRowFn lanesRowKernel(const int64_t* pix, int P, int64_t& rowOff) {
+  const int64_t step = P > 1 ? pix[1] - pix[0] : 0;
+  rowOff = 0;
+  if (P == kLanesP && evenlySpaced(pix, kLanesP, step)) return rowKernelFor<kLanesP, kLanesP>(step);
+  if (P == kLanesP && evenlySpaced(pix, 7, step) && evenlySpaced(pix + 7, 7, step)) {
+    rowOff = pix[7] - pix[0];
+    return rowKernelFor<kLanesP, 7>(step);
+  }
+  if (P == 7 && evenlySpaced(pix, 7, step)) return rowKernelFor<7, 7>(step);
+  return nullptr;
+}
 
 /// Per output channel, the requantization constants of simd::QMulLanes16 (channel-varying shifts).
 struct LaneRequant {
@@ -718,6 +784,9 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
   const int64_t H = s.H, W = s.W;
   const bool border = s.pt || s.pb || s.pl || s.pr;
   if (rowQuads) {  // one byte plane per channel: zx' around, x ^ flip inside, zeros in the slack
+    // Locals: through the members, every byte store may alias them and the row loop stays scalar.
+    const uint8_t fl = flip;
+    const int64_t pw = PW, pt = s.pt, pl = s.pl;
     auto bytePlane = [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         uint8_t* d = dst0 + c * planeBytes;
@@ -725,9 +794,9 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
         std::memset(d + PH * PW, 0, static_cast<size_t>(planeBytes - PH * PW));
         const uint8_t* src = xb + (n * s.C + c) * H * W;
         for (int64_t h = 0; h < H; ++h) {
-          uint8_t* row = d + (s.pt + h) * PW + s.pl;
+          uint8_t* row = d + (pt + h) * pw + pl;
           const uint8_t* sr = src + h * W;
-          for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ flip);
+          for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ fl);
         }
       }
     };
@@ -992,7 +1061,10 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
       for (int64_t ti = ci * TC; ti < std::min(nTiles, (ci + 1) * TC); ++ti) {
         const int64_t q0 = ti * kLanesP;
         const int P = static_cast<int>(std::min<int64_t>(kLanesP, Q - q0));
-        kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
+        int64_t rowOff = 0;
+        const LanesRowFn row = lanesRowKernel(lanesPix.data() + q0, P, rowOff);
+        if (row) row(xbuf(), lanesPix[static_cast<size_t>(q0)], rowOff, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
+        else kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, s.gemm ? s.O : OHW, q0,
                                                     s.gemm);
       }

@@ -398,7 +398,12 @@ __attribute__((target("avx2"))) void addRangeAvx2(const Op& op, Rounding roundin
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const Op& op, Rounding rounding, const TensorView& a, const TensorView& b,
                                                                           const TensorView& y, int64_t begin, int64_t end) {
   const int left = static_cast<int>(op.attrInt("left_shift", 20));
-  const simd::QMul16 qa(multiplierAt(op, 0, rounding)), qb(multiplierAt(op, 1, rounding)), qo(multiplierAt(op, 2, rounding));
+  const FixedMultiplier ma = multiplierAt(op, 0, rounding), mb = multiplierAt(op, 1, rounding);
+  const simd::QMul16 qa(ma), qb(mb), qo(multiplierAt(op, 2, rounding));
+  // Without a left shift in either input multiplier (the converter's m = s / (2 max(sa, sb)) < 1),
+  // |a'|, |b'| <= 255 << left_shift <= 255 * 2^20, so a' + b' cannot leave int32: the saturating
+  // add is a plain one.
+  const bool plain = ma.shift <= 0 && mb.shift <= 0 && ma.multiplier >= 0 && mb.multiplier >= 0;
   const simd::ClampZy16 clamp(zeroPoint(y), op.actMin, op.actMax);
   const __m512i vza = _mm512_set1_epi32(zeroPoint(a)), vzb = _mm512_set1_epi32(zeroPoint(b));
   const __m128i sh = _mm_cvtsi32_si128(left);
@@ -417,7 +422,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const O
     const __m512i xb0 = ub ? _mm512_cvtepu8_epi32(b0) : _mm512_cvtepi8_epi32(b0), xb1 = ub ? _mm512_cvtepu8_epi32(b1) : _mm512_cvtepi8_epi32(b1);
     const __m512i va0 = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa0, vza), sh)), va1 = qa(_mm512_sll_epi32(_mm512_sub_epi32(xa1, vza), sh));
     const __m512i vb0 = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb0, vzb), sh)), vb1 = qb(_mm512_sll_epi32(_mm512_sub_epi32(xb1, vzb), sh));
-    const __m512i r0 = clamp(qo(simd::satAdd16(va0, vb0))), r1 = clamp(qo(simd::satAdd16(va1, vb1)));
+    const __m512i s0 = plain ? _mm512_add_epi32(va0, vb0) : simd::satAdd16(va0, vb0);
+    const __m512i s1 = plain ? _mm512_add_epi32(va1, vb1) : simd::satAdd16(va1, vb1);
+    const __m512i r0 = clamp(qo(s0)), r1 = clamp(qo(s1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(py + i), _mm512_cvtepi32_epi8(r0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(py + i + 16), _mm512_cvtepi32_epi8(r1));
   }
@@ -569,6 +576,8 @@ bool maxPoolBytes(const Op& op, Rounding rounding, const TensorView& x, const Te
   return true;
 }
 
+constexpr int64_t kGlobalBlock = int64_t{1} << 23;  // bytes summed in int32 by the global average
+
 /// Pooling one plane at a time: the plane as int32 (x - zx) once, window bounds clipped to the
 /// image per output row and column, then the row requantized eight lanes at a time.
 void poolFast(const Op& op, Rounding rounding, const TensorView& x, const TensorView& y, ThreadPool* pool) {
@@ -586,6 +595,31 @@ void poolFast(const Op& op, Rounding rounding, const TensorView& x, const Tensor
   const int32_t zx = zeroPoint(x), zy = zeroPoint(y);
   if (isMax && maxPoolBytes(op, rounding, x, y, k, st, pads, dil, pool)) return;
   const bool ux = x.desc->dtype == DType::U8;
+  if (global) {
+    // One sum per plane, then one requantization over a run of channels (resnet18's 512 planes of
+    // 7x7: the row machinery below would requantize one value at a time). The same value as the
+    // general path: sum(x) - count * zx, clamped to int32.
+    const int64_t HW = H * W;
+    forEachItem(pool, NC, [&](int64_t b, int64_t e) {
+      std::vector<int32_t> row(static_cast<size_t>(e - b));
+      for (int64_t c = b; c < e; ++c) {
+        const uint8_t* src = reinterpret_cast<const uint8_t*>(x.data) + c * HW;
+        int64_t v = 0;
+        for (int64_t i0 = 0; i0 < HW; i0 += kGlobalBlock) {  // int32 partial sums: <= 2^23 x 255
+          int32_t part = 0;
+          const int64_t i1 = std::min(HW, i0 + kGlobalBlock);
+          if (ux) for (int64_t i = i0; i < i1; ++i) part += src[i];
+          else for (int64_t i = i0; i < i1; ++i) part += static_cast<int8_t>(src[i]);
+          v += part;
+        }
+        row[static_cast<size_t>(c - b)] = clampToRange(v - HW * int64_t{zx}, INT32_MIN, INT32_MAX);
+      }
+      requantizeRow(row.data(), e - b, 0, f, zy, op.actMin, op.actMax);
+      uint8_t* dst = reinterpret_cast<uint8_t*>(y.data);
+      for (int64_t c = b; c < e; ++c) dst[c] = static_cast<uint8_t>(row[static_cast<size_t>(c - b)]);
+    });
+    return;
+  }
   // Per output column: the first valid tap and the number of valid taps (dilation steps).
   auto taps = [](int64_t o, int64_t stride, int64_t pad, int64_t kk, int64_t d, int64_t size, int64_t& first, int64_t& n) {
     const int64_t s0 = o * stride - pad;

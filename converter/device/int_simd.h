@@ -132,8 +132,8 @@ struct QMul16T {
   bool single = false;
   __m512i vm, vmOdd, hiLim, loLim, nudge, mask, half;
   // Single rounding: each 64-bit product's total shift minus one, 30 + right, for the even and
-  // the odd 32-bit lanes.
-  __m512i halfShiftE, halfShiftO;
+  // the odd 32-bit lanes; the total shift 31 + right and 2^(30 + right).
+  __m512i halfShiftE, halfShiftO, shiftE, shiftO, nudgeE, nudgeO;
   Count leftC, rightC;
 
   NPU_AVX512 explicit QMul16T(FixedMultiplier f)
@@ -153,6 +153,8 @@ struct QMul16T {
     rightC = _mm_cvtsi32_si128(right);
     single = f.rounding == Rounding::Single;
     halfShiftE = halfShiftO = _mm512_set1_epi64(30 + right);
+    shiftE = shiftO = _mm512_set1_epi64(31 + right);
+    nudgeE = nudgeO = _mm512_set1_epi64(int64_t{1} << (30 + right));
   }
 
   /// Sixteen lanes of each constant as the uniform constructor derives them from one multiplier:
@@ -176,6 +178,11 @@ struct QMul16T {
     const __m512i k30 = _mm512_set1_epi64(30);
     halfShiftE = _mm512_add_epi64(_mm512_and_si512(rightC, _mm512_set1_epi64(0xFFFFFFFF)), k30);
     halfShiftO = _mm512_add_epi64(_mm512_srli_epi64(rightC, 32), k30);
+    const __m512i one = _mm512_set1_epi64(1);
+    shiftE = _mm512_add_epi64(halfShiftE, one);
+    shiftO = _mm512_add_epi64(halfShiftO, one);
+    nudgeE = _mm512_sllv_epi64(one, halfShiftE);
+    nudgeO = _mm512_sllv_epi64(one, halfShiftO);
   }
 
   NPU_AVX512 __m512i operator()(__m512i s) const {
@@ -186,17 +193,19 @@ struct QMul16T {
       s = _mm512_mask_blend_epi32(gt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()));
       s = _mm512_mask_blend_epi32(lt, s, _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
     }
-    const __m512i pe = _mm512_mul_epi32(s, vm), po = _mm512_mul_epi32(_mm512_srli_epi64(s, 32), vmOdd);
     if (single) {
-      // roundingShift64 as ((((p - [p < 0]) >> (t - 1)) + 1) >> 1), arithmetic shifts: the same
-      // floor((p + 2^(t-1) - [p < 0]) / 2^t) without a per-lane nudge constant.
-      const __m512i one = _mm512_set1_epi64(1);
-      const __m512i qe = _mm512_srai_epi64(
-          _mm512_add_epi64(_mm512_srav_epi64(_mm512_add_epi64(pe, _mm512_srai_epi64(pe, 63)), halfShiftE), one), 1);
-      const __m512i qo = _mm512_srai_epi64(
-          _mm512_add_epi64(_mm512_srav_epi64(_mm512_add_epi64(po, _mm512_srai_epi64(po, 63)), halfShiftO), one), 1);
-      return _mm512_mask_blend_epi32(0xAAAA, qe, _mm512_slli_epi64(qo, 32));
+      // Round half away from zero of s * m / 2^t (t = 31 + right, m >= 0): on |s| (INT32_MIN as the
+      // unsigned 2^31) the product is non-negative, so (|p| + 2^(t-1)) >> t, then s's sign back;
+      // the same value as fixed_point.h's roundingShift64 of the signed product.
+      const __m512i a = _mm512_abs_epi32(s);
+      const __mmask16 neg = _mm512_cmplt_epi32_mask(s, _mm512_setzero_si512());
+      const __m512i ae = _mm512_mul_epu32(a, vm), ao = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), vmOdd);
+      const __m512i qe = _mm512_srlv_epi64(_mm512_add_epi64(ae, nudgeE), shiftE);
+      const __m512i qo = _mm512_srlv_epi64(_mm512_add_epi64(ao, nudgeO), shiftO);
+      const __m512i r = _mm512_mask_blend_epi32(0xAAAA, qe, _mm512_slli_epi64(qo, 32));
+      return _mm512_mask_sub_epi32(r, neg, _mm512_setzero_si512(), r);
     }
+    const __m512i pe = _mm512_mul_epi32(s, vm), po = _mm512_mul_epi32(_mm512_srli_epi64(s, 32), vmOdd);
     const __m512i even = _mm512_add_epi64(pe, nudge);
     const __m512i odd = _mm512_add_epi64(po, nudge);
     const __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));

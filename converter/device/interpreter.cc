@@ -1,6 +1,7 @@
 // interpreter.cc - see interpreter.h.
 #include "converter/device/interpreter.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -27,7 +28,7 @@ struct FallbackOp {
   std::vector<npuconv::Tensor> args;       // views of those tensors' arena bytes (no copy per run)
 };
 
-Expected<FallbackOp> buildFallback(const Program& p, const Op& op) {
+Expected<FallbackOp> buildFallback(const Program& p, const Op& op, const std::shared_ptr<ThreadPool>& pool) {
   FallbackOp f;
   f.graph = std::make_unique<Graph>("device_fallback");
   std::vector<Value*> operands;
@@ -62,10 +63,31 @@ Expected<FallbackOp> buildFallback(const Program& p, const Op& op) {
     n->result(i)->setType(TensorType{t.dtype, shapeOf(t.dims), {}, {}});
     f.graph->addOutput(n->result(i));
   }
+  // The interpreter's workers (null: one thread): a float op between integer ops (PP-OCR det's
+  // ConvTranspose, a broadcast Mul, BatchNormalization) then scales with --threads like them. The
+  // executor's kernels split rows or columns, never a reduction, so its bits do not depend on the
+  // thread count (tests/device/float_chain_test.cc FallbackThreadsBitIdentical).
   ExecOptions eo;
   eo.threads = 1;
+  eo.pool = pool;
   NPU_ASSIGN_OR_RETURN(f.exec, Executor::create(*f.graph, p.onnxOpset, eo));
   return f;
+}
+
+/// memcpy over the workers in 256 KiB pieces: a float op's result (det's ConvTranspose and SE
+/// Mul: 2.4 MB each) into the arena; one core's copy bandwidth would not scale with --threads.
+void copyBytes(void* dstv, const void* srcv, size_t n, ThreadPool* pool) {
+  auto* dst = static_cast<std::byte*>(dstv);
+  const auto* src = static_cast<const std::byte*>(srcv);
+  constexpr size_t kPiece = size_t{1} << 18;
+  if (!pool || n < 2 * kPiece) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  forEachItem(pool, static_cast<int64_t>((n + kPiece - 1) / kPiece), [&](int64_t b, int64_t e) {
+    const size_t lo = static_cast<size_t>(b) * kPiece, hi = std::min(n, static_cast<size_t>(e) * kPiece);
+    std::memcpy(dst + lo, src + lo, hi - lo);
+  });
 }
 
 }  // namespace
@@ -77,7 +99,7 @@ struct Interpreter::Impl {
   std::vector<std::unique_ptr<FallbackOp>> fallback;   // per op (FloatOp)
   std::vector<std::unique_ptr<MacKernel>> fast;        // per op (Conv/Gemm) unless the ISA is scalar
   Int8Isa isa = Int8Isa::Scalar;
-  std::unique_ptr<ThreadPool> pool;                    // null: one thread
+  std::shared_ptr<ThreadPool> pool;                    // null: one thread; shared with the float fallback ops
   std::vector<uint8_t> scratch;                        // shared by the MacKernels (one op at a time)
   std::vector<std::unique_ptr<FloatChain>> chain;      // per op: the fused chain starting there
   std::vector<uint8_t> chainScratch;                   // a chain whose output overlaps its input
@@ -279,7 +301,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
   }
   if (options.threads < 0) return Status::invalidArgument("threads must be >= 0, got {}", options.threads);
   if (options.threads != 1) {
-    impl->pool = std::make_unique<ThreadPool>(options.threads);
+    impl->pool = std::make_shared<ThreadPool>(options.threads);
     if (impl->pool->size() <= 1) impl->pool.reset();
   }
   for (const Tensor& t : p.tensors) {
@@ -316,7 +338,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
         }
       }
     } else if (op.code == OpCode::FloatOp) {
-      NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op));
+      NPU_ASSIGN_OR_RETURN(FallbackOp f, buildFallback(p, op, impl->pool));
       for (int32_t t : f.activationInputs) {
         const Tensor& d = p.tensors[static_cast<size_t>(t)];
         auto bytes = Buffer::view(impl->arena, impl->view(t).data, d.byteSize());
@@ -336,6 +358,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) graphOutput[static_cast<size_t>(b.tensor)] = true;
     for (size_t i = 0; i < p.ops.size(); ++i) {
       auto c = matchFloatChain(p, i, lastReader, graphOutput);
+      if (!c) c = matchChannelScale(p, i, lastReader, graphOutput);
       if (!c) {
         // A unary op the chain code does not evaluate: a table from the op's own kernel, probed at
         // load over the whole tensor (every byte at many positions must give the same bits).
@@ -388,12 +411,13 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
     if (inputs[i].dtype() != d.dtype || inputs[i].dims() != d.dims)
       return Status::invalidArgument("input \"{}\": got {}, the blob wants {}[{}]", p.inputs[i].name, inputs[i].describe(),
                                      dtypeShortName(d.dtype), fmt::join(d.dims, ","));
-    std::memcpy(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize());
+    copyBytes(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize(), impl_->pool.get());
   }
   for (size_t i = 0; i < p.ops.size(); ++i) {
     if (const FloatChain* c = impl_->chain[i].get()) {
+      const TensorView scale = c->scaleInput >= 0 ? impl_->view(c->scaleInput) : TensorView{};
       runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch,
-                    impl_->isa != Int8Isa::Scalar);
+                    impl_->isa != Int8Isa::Scalar, c->scaleInput >= 0 ? &scale : nullptr);
       i = c->lastOp;
       continue;
     }
@@ -430,7 +454,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
           if (outs[o].dtype() != d.dtype || outs[o].dims() != d.dims)
             return Status::invalidModel("op {} \"{}\" ({}): produced {}, the blob plans {}[{}]", i, op.name, op.type,
                                         outs[o].describe(), dtypeShortName(d.dtype), fmt::join(d.dims, ","));
-          std::memcpy(impl_->view(op.outputs[o]).data, outs[o].raw(), d.byteSize());
+          copyBytes(impl_->view(op.outputs[o]).data, outs[o].raw(), d.byteSize(), impl_->pool.get());
         }
         break;
       }
@@ -442,7 +466,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
   for (const IoBinding& b : p.outputs) {
     const Tensor& d = p.tensors[static_cast<size_t>(b.tensor)];
     npuconv::Tensor t(d.dtype, d.dims);
-    std::memcpy(t.mutableRaw(), impl_->view(b.tensor).data, d.byteSize());
+    copyBytes(t.mutableRaw(), impl_->view(b.tensor).data, d.byteSize(), impl_->pool.get());
     outs.push_back(std::move(t));
   }
   return outs;

@@ -132,6 +132,32 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void qmulLanesAvx512(const 
 
 #pragma GCC diagnostic pop
 
+// Exact halves: m = 2^30 (0.5) with right shifts 0, 1, 5 and 31 and the neighbouring multipliers,
+// on every x in [-300, 300] and the extremes: the vector paths (AVX-512 single rounding works on
+// |x| and puts the sign back) round each tie away from zero as the scalar definition does.
+TEST(FixedPoint, VectorTiesEqualScalar) {
+  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")))
+    GTEST_SKIP() << "no AVX-512 here";
+  std::vector<int32_t> x = {kMin, kMin + 1, kMax, kMax - 1};
+  for (int32_t v = -300; v <= 300; ++v) x.push_back(v);
+  while (x.size() % 16) x.push_back(0);
+  for (Rounding r : {Rounding::Single, Rounding::Double})
+    for (int32_t m : {1 << 30, (1 << 30) + 1, kMax})
+      for (int shift : {0, -1, -5, -31, 2}) {
+        const FixedMultiplier f{m, shift, r};
+        std::vector<int32_t> got;
+        qmulAvx512(x, f, got);
+        std::vector<FixedMultiplier> fs(16, f);
+        std::vector<int32_t> lanes;
+        qmulLanesAvx512(x, fs, r, lanes);
+        for (size_t i = 0; i < x.size(); ++i) {
+          const int32_t want = device::multiplyByQuantizedMultiplier(x[i], f);
+          ASSERT_EQ(got[i], want) << "x " << x[i] << " m " << m << " shift " << shift << " " << device::roundingName(r);
+          ASSERT_EQ(lanes[i], want) << "lanes x " << x[i] << " m " << m << " shift " << shift << " " << device::roundingName(r);
+        }
+      }
+}
+
 TEST(FixedPoint, VectorLanesEqualScalarInBothRoundings) {
   const bool avx2 = __builtin_cpu_supports("avx2"), avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                                                             __builtin_cpu_supports("avx512vl");

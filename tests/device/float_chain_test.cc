@@ -252,10 +252,10 @@ TEST(FloatChain, UnaryOpTableFromItsOwnKernel) {
 }
 
 /// x u8 [1,2,3,4] -> Dequantize -> Resize (scales or sizes, the given attributes) -> Quantize.
-Program resizeProgram(std::vector<float> scales, std::vector<int64_t> sizes, std::vector<int64_t> outDims, std::vector<Attr> attrs) {
+Program resizeProgram(std::vector<float> scales, std::vector<int64_t> sizes, std::vector<int64_t> outDims, std::vector<Attr> attrs,
+                      std::vector<int64_t> dims = {1, 2, 3, 4}) {
   Program p;
   p.onnxOpset = 17;
-  const std::vector<int64_t> dims = {1, 2, 3, 4};
   const int32_t x = p.addTensor({"x", DType::U8, dims, Layout::Any, p.addQuant({-1, {0.043f}, {121}}), Storage::Activation, 0, nullptr});
   const int32_t f = p.addTensor({"f", DType::F32, dims, Layout::Any, -1, Storage::Activation, 0, nullptr});
   const int32_t r = p.addTensor({"r", DType::F32, outDims, Layout::Any, -1, Storage::Activation, 0, nullptr});
@@ -323,6 +323,168 @@ TEST(FloatChain, NearestResizeIsAGatherThroughATable) {
     EXPECT_EQ(runProgram(p, x, true, 1), want) << "case " << i;
     EXPECT_EQ(runProgram(p, x, true, 2), want) << "case " << i;
   }
+}
+
+/// Random bytes of `dims` as `dtype`.
+npuconv::Tensor randomBytes(DType dtype, std::vector<int64_t> dims, uint64_t seed) {
+  npuconv::Tensor t(dtype, std::move(dims));
+  test::SplitMix64 rng(seed);
+  auto* b = reinterpret_cast<uint8_t*>(t.mutableRaw());
+  for (size_t i = 0; i < t.byteSize(); ++i) b[i] = static_cast<uint8_t>(rng.next());
+  return t;
+}
+
+// The table and the gather on tensors large enough for the thread pool and the 64-byte table
+// lookup (AVX-512 VBMI where the CPU has it), with lengths that leave a tail: every ISA, one and two
+// threads, the same bytes as the unfused ops.
+TEST(FloatChain, LargeTableAndGatherEqualUnfusedOnEveryIsa) {
+  std::vector<Int8Isa> isas;
+  for (Int8Isa i : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni})
+    if (int8IsaAvailable(i)) isas.push_back(i);
+  const std::vector<int64_t> dims = {1, 3, 131, 171};  // 67203 elements: past kMinParallel, odd
+  for (const auto& chain : {kHardSwishAffine, std::vector<OpSpec>{{"Relu", {S(0)}}}}) {
+    const Program p = chainProgram(DType::U8, {-1, {0.0371f}, {131}}, dims, chain, DType::I8, {-1, {0.0213f}, {3}});
+    ASSERT_TRUE(match(p).has_value());
+    const npuconv::Tensor x = randomBytes(DType::U8, dims, 3);
+    const auto want = runProgram(p, x, false, 1, Int8Isa::Scalar);
+    ASSERT_EQ(want.size(), 1u);
+    for (Int8Isa isa : isas)
+      for (int threads : {1, 2}) EXPECT_EQ(runProgram(p, x, true, threads, isa), want) << int8IsaName(isa) << " " << threads;
+  }
+  // Nearest 2x upsampling of a 77-wide plane (154 output columns: two 64-byte steps and a tail).
+  const Program p = resizeProgram({1, 1, 2, 2}, {}, {1, 3, 90, 154}, {}, {1, 3, 45, 77});
+  ASSERT_TRUE(match(p).has_value());
+  const npuconv::Tensor x = randomBytes(DType::U8, {1, 3, 45, 77}, 4);
+  const auto want = runProgram(p, x, false, 1, Int8Isa::Scalar);
+  ASSERT_EQ(want.size(), 1u);
+  for (Int8Isa isa : isas)
+    for (int threads : {1, 2}) EXPECT_EQ(runProgram(p, x, true, threads, isa), want) << int8IsaName(isa) << " " << threads;
+}
+
+// PP-OCR det's squeeze-excitation scale: Dequantize(x [1,C,H,W]) * Dequantize(s [1,C,1,1]) ->
+// Quantize, run as per-channel tables: the unfused ops' bytes for either Mul operand order, signed
+// and unsigned codes, every ISA, one and two threads; a scale of another shape does not fuse.
+TEST(FloatChain, ChannelScaleEqualsUnfusedOps) {
+  std::vector<Int8Isa> isas;
+  for (Int8Isa i : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni})
+    if (int8IsaAvailable(i)) isas.push_back(i);
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool swap = variant & 1, signedX = variant & 2;
+    const int64_t C = 37, H = 33, W = 29;  // 35409 elements: past kMinParallel; rows not a multiple of 64
+    Program p;
+    p.onnxOpset = 17;
+    const DType xt = signedX ? DType::I8 : DType::U8;
+    const int32_t x = p.addTensor({"x", xt, {1, C, H, W}, Layout::Any, p.addQuant({-1, {0.0473f}, {signedX ? -9 : 121}}), Storage::Activation, 0, nullptr});
+    const int32_t sc = p.addTensor({"s", DType::U8, {1, C, 1, 1}, Layout::Any, p.addQuant({-1, {0.00392f}, {0}}), Storage::Activation, 0, nullptr});
+    const int32_t fx = p.addTensor({"fx", DType::F32, {1, C, H, W}, Layout::Any, -1, Storage::Activation, 0, nullptr});
+    const int32_t fs = p.addTensor({"fs", DType::F32, {1, C, 1, 1}, Layout::Any, -1, Storage::Activation, 0, nullptr});
+    const int32_t fm = p.addTensor({"fm", DType::F32, {1, C, H, W}, Layout::Any, -1, Storage::Activation, 0, nullptr});
+    const int32_t y = p.addTensor({"y", DType::U8, {1, C, H, W}, Layout::Any, p.addQuant({-1, {0.0311f}, {97}}), Storage::Activation, 0, nullptr});
+    auto op = [](OpCode code, std::string type, std::vector<int32_t> in, int32_t out) {
+      Op o;
+      o.code = code;
+      o.type = o.name = std::move(type);
+      if (code == OpCode::FloatOp) o.flags = kOpCpuFallback;
+      o.inputs = std::move(in);
+      o.outputs = {out};
+      return o;
+    };
+    p.ops = {op(OpCode::Dequantize, "Dequantize", {swap ? sc : x}, swap ? fs : fx), op(OpCode::Dequantize, "Dequantize", {swap ? x : sc}, swap ? fx : fs),
+             op(OpCode::FloatOp, "Mul", swap ? std::vector<int32_t>{fs, fx} : std::vector<int32_t>{fx, fs}, fm),
+             op(OpCode::Quantize, "Quantize", {fm}, y)};
+    p.inputs = {{x, "x", false}, {sc, "s", false}};
+    p.outputs = {{y, "y", false}};
+    planMemory(p);
+    std::vector<int64_t> lastReader(p.tensors.size(), -1);
+    std::vector<bool> graphOutput(p.tensors.size(), false);
+    for (size_t i = 0; i < p.ops.size(); ++i)
+      for (int32_t t : p.ops[i].inputs) lastReader[static_cast<size_t>(t)] = static_cast<int64_t>(i);
+    graphOutput[static_cast<size_t>(y)] = true;
+    ASSERT_TRUE(matchChannelScale(p, 0, lastReader, graphOutput).has_value()) << variant;
+    const npuconv::Tensor xv = randomBytes(xt, {1, C, H, W}, 7 + static_cast<uint64_t>(variant));
+    const npuconv::Tensor sv = randomBytes(DType::U8, {1, C, 1, 1}, 8);
+    InterpreterOptions o;
+    o.fuseFloatChains = false;
+    o.threads = 1;
+    o.isa = Int8Isa::Scalar;
+    auto ref = Interpreter::create(p, o);
+    ASSERT_TRUE(ref.hasValue()) << ref.status().toString();
+    auto want = (*ref)->run({xv, sv});
+    ASSERT_TRUE(want.hasValue()) << want.status().toString();
+    for (Int8Isa isa : isas)
+      for (int threads : {1, 2}) {
+        o.fuseFloatChains = true;
+        o.threads = threads;
+        o.isa = isa;
+        auto fused = Interpreter::create(p, o);
+        ASSERT_TRUE(fused.hasValue()) << fused.status().toString();
+        auto got = (*fused)->run({xv, sv});
+        ASSERT_TRUE(got.hasValue()) << got.status().toString();
+        EXPECT_EQ(std::memcmp((*got)[0].raw(), (*want)[0].raw(), (*want)[0].byteSize()), 0)
+            << "variant " << variant << " " << int8IsaName(isa) << " " << threads << " threads";
+      }
+    // A scale over H as well is no channel scale.
+    p.tensors[static_cast<size_t>(sc)].dims = {1, C, H, 1};
+    EXPECT_FALSE(matchChannelScale(p, 0, lastReader, graphOutput).has_value());
+  }
+}
+
+// The float fallback ops run on the interpreter's workers: a ConvTranspose (PP-OCR det's head:
+// packed float GEMM, then col2im per channel), a broadcast Mul and a BatchNormalization give the
+// same float bits with one, two and three threads.
+TEST(FloatChain, FallbackThreadsBitIdentical) {
+  Program p;
+  p.onnxOpset = 17;
+  const int64_t C = 24, M = 24, H = 40, W = 49;  // outputs of 753 KB: copied into the arena in pieces
+  test::SplitMix64 rng(9);
+  auto weight = [&](const std::string& name, std::vector<int64_t> d) {
+    std::vector<float> v(static_cast<size_t>(elementCount(d)));
+    for (float& e : v) e = static_cast<float>(rng.uniform() * 2 - 1) * 0.3f;
+    return p.addTensor({name, DType::F32, d, Layout::Any, -1, Storage::Weight, 0,
+                        std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, d, std::span<const float>(v)))});
+  };
+  auto act = [&](const std::string& name, DType dt, std::vector<int64_t> d, int32_t q = -1) {
+    return p.addTensor({name, dt, std::move(d), Layout::Any, q, Storage::Activation, 0, nullptr});
+  };
+  const int32_t x = act("x", DType::U8, {1, C, H, W}, p.addQuant({-1, {0.05f}, {120}}));
+  const int32_t f = act("f", DType::F32, {1, C, H, W});
+  const int32_t ct = act("ct", DType::F32, {1, M, 2 * H, 2 * W});
+  const int32_t mu = act("mu", DType::F32, {1, M, 2 * H, 2 * W});
+  const int32_t bn = act("bn", DType::F32, {1, M, 2 * H, 2 * W});
+  auto floatOp = [](std::string type, std::vector<int32_t> in, int32_t out, std::vector<Attr> attrs = {}) {
+    Op op;
+    op.code = OpCode::FloatOp;
+    op.flags = kOpCpuFallback;
+    op.type = op.name = std::move(type);
+    op.inputs = std::move(in);
+    op.outputs = {out};
+    op.attrs = std::move(attrs);
+    return op;
+  };
+  Op dq;
+  dq.code = OpCode::Dequantize;
+  dq.type = dq.name = "Dequantize";
+  dq.inputs = {x};
+  dq.outputs = {f};
+  p.ops.push_back(dq);
+  p.ops.push_back(floatOp("ConvTranspose", {f, weight("w", {C, M, 2, 2}), weight("b", {M})}, ct,
+                          {{"strides", AttrKind::Ints, {2, 2}, {}, {}}}));
+  p.ops.push_back(floatOp("Mul", {ct, weight("s", {1, M, 1, 1})}, mu));
+  p.ops.push_back(floatOp("BatchNormalization", {mu, weight("g", {M}), weight("be", {M}), weight("mean", {M}), weight("var1", {M})}, bn));
+  p.inputs = {{x, "x", false}};
+  p.outputs = {{bn, "bn", false}};
+  // BatchNormalization needs a positive variance: replace the random one.
+  {
+    std::vector<float> v(static_cast<size_t>(M));
+    for (float& e : v) e = 0.5f + static_cast<float>(rng.uniform());
+    device::Tensor& t = p.tensors[static_cast<size_t>(p.ops.back().inputs[4])];
+    t.weight = std::make_shared<const TensorData>(TensorData::fromValues<float>(DType::F32, {M}, std::span<const float>(v)));
+  }
+  planMemory(p);
+  const npuconv::Tensor xt = randomBytes(DType::U8, {1, C, H, W}, 5);
+  const auto want = runProgram(p, xt, true, 1);
+  ASSERT_EQ(want.size(), 1u);
+  for (int threads : {2, 3}) EXPECT_EQ(runProgram(p, xt, true, threads), want) << threads << " threads";
 }
 
 // Conv -> HardSwish decomposed as Paddle2ONNX writes it -> Mul/Add affine -> Conv: the converted

@@ -2,7 +2,7 @@
 // through a 256-entry table, the int32 plane path for the averages) gives the bits of the scalar
 // definition on random shapes: kernel sizes, strides, pads, dilations, odd widths, signed and
 // unsigned codes, zero points at the extremes, identity and non-identity requantization, fused
-// clamps; both requantization roundings; with one thread and with two.
+// clamps, rows up to 150 wide; both requantization roundings; with one thread and with two.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -34,7 +34,8 @@ TEST(IntPool, FastEqualsScalar) {
   ThreadPool two(2);
   for (int trial = 0; trial < 400; ++trial) {
     const bool isMax = trial % 4 != 3;
-    const int64_t N = pickPool(rng, 1, 2), C = pickPool(rng, 1, 5), H = pickPool(rng, 1, 23), W = pickPool(rng, 1, 41);
+    const int64_t N = pickPool(rng, 1, 2), C = pickPool(rng, 1, 5), H = pickPool(rng, 1, 23),
+                  W = pickPool(rng, 1, trial % 4 == 0 ? 150 : 41);  // wide rows: the 32-byte steps and their tails
     const int64_t kh = pickPool(rng, 1, std::min<int64_t>(4, H)), kw = pickPool(rng, 1, std::min<int64_t>(5, W));
     const int64_t sh = pickPool(rng, 1, 3), sw = pickPool(rng, 1, 4);
     const int64_t dh = rng.uniform() < 0.8 ? 1 : 2, dw = rng.uniform() < 0.8 ? 1 : 2;
@@ -82,6 +83,50 @@ TEST(IntPool, FastEqualsScalar) {
         device::runPool(op, xv, gv, rounding, true, pool);
         ASSERT_TRUE(got == want) << what << (pool ? " (2 threads)" : " (1 thread)") << " rounding "
                                  << device::roundingName(rounding);
+      }
+    }
+  }
+}
+
+// GlobalAveragePool's fast path (one sum per plane, one requantization per run of channels): the
+// scalar definition's bits on planes from 1x1 to 67x91, signed and unsigned, both roundings, one
+// and two threads, with clamps.
+TEST(IntPool, GlobalAverageFastEqualsScalar) {
+  test::SplitMix64 rng(57);
+  ThreadPool two(2);
+  for (int trial = 0; trial < 120; ++trial) {
+    const int64_t N = pickPool(rng, 1, 2), C = pickPool(rng, 1, 600), H = pickPool(rng, 1, trial % 10 ? 9 : 67),
+                  W = pickPool(rng, 1, trial % 10 ? 9 : 91);
+    const bool ux = rng.uniform() < 0.6, uy = rng.uniform() < 0.6;
+    device::Tensor xt, yt;
+    xt.dtype = ux ? DType::U8 : DType::I8;
+    yt.dtype = uy ? DType::U8 : DType::I8;
+    xt.dims = {N, C, H, W};
+    yt.dims = {N, C, 1, 1};
+    device::QuantParams xq, yq;
+    const int32_t lo = uy ? 0 : -128, hi = uy ? 255 : 127;
+    xq.zeroPoints = {pickPool(rng, ux ? 0 : -128, ux ? 255 : 127)};
+    yq.zeroPoints = {pickPool(rng, lo, hi)};
+    xq.scales = yq.scales = {1.0f};
+    const device::FixedMultiplier f = device::quantizeMultiplier(std::exp2(rng.uniform() * 6 - 3) / static_cast<double>(H * W));
+    device::Op op;
+    op.code = device::OpCode::GlobalAveragePool;
+    op.actMin = rng.uniform() < 0.7 ? lo : pickPool(rng, lo, (lo + hi) / 2);
+    op.actMax = rng.uniform() < 0.7 ? hi : pickPool(rng, op.actMin, hi);
+    op.attrs = {intsAttr("multiplier", {f.multiplier}), intsAttr("shift", {f.shift})};
+    std::vector<std::byte> x(static_cast<size_t>(N * C * H * W));
+    for (std::byte& b : x) b = static_cast<std::byte>(rng.next() & 0xFF);
+    const size_t yn = static_cast<size_t>(N * C);
+    std::vector<std::byte> want(yn), got(yn);
+    const device::TensorView xv{&xt, x.data(), &xq};
+    const device::TensorView wv{&yt, want.data(), &yq}, gv{&yt, got.data(), &yq};
+    for (device::Rounding rounding : {device::Rounding::Single, device::Rounding::Double}) {
+      device::runPool(op, xv, wv, rounding, false, nullptr);
+      for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+        std::fill(got.begin(), got.end(), std::byte{0xAB});
+        device::runPool(op, xv, gv, rounding, true, pool);
+        ASSERT_TRUE(got == want) << N << "x" << C << "x" << H << "x" << W << (ux ? " u8" : " s8") << " zx " << xq.zeroPoints[0]
+                                 << (pool ? " (2 threads)" : " (1 thread)") << " rounding " << device::roundingName(rounding);
       }
     }
   }
