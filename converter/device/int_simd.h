@@ -131,9 +131,9 @@ struct QMul16T {
   bool anyLeft = false;
   bool single = false;
   __m512i vm, vmOdd, hiLim, loLim, nudge, mask, half;
-  // Single rounding: each 64-bit product's total shift minus one, 30 + right, for the even and
-  // the odd 32-bit lanes; the total shift 31 + right and 2^(30 + right).
-  __m512i halfShiftE, halfShiftO, shiftE, shiftO, nudgeE, nudgeO;
+  // Single rounding: each 64-bit product's total shift 31 + right and its nudge 2^(30 + right),
+  // for the even and the odd 32-bit lanes.
+  __m512i shiftE, shiftO, nudgeE, nudgeO;
   Count leftC, rightC;
 
   NPU_AVX512 explicit QMul16T(FixedMultiplier f)
@@ -152,7 +152,6 @@ struct QMul16T {
     leftC = _mm_cvtsi32_si128(left);
     rightC = _mm_cvtsi32_si128(right);
     single = f.rounding == Rounding::Single;
-    halfShiftE = halfShiftO = _mm512_set1_epi64(30 + right);
     shiftE = shiftO = _mm512_set1_epi64(31 + right);
     nudgeE = nudgeO = _mm512_set1_epi64(int64_t{1} << (30 + right));
   }
@@ -175,14 +174,13 @@ struct QMul16T {
     mask = _mm512_loadu_si512(masks);
     half = _mm512_loadu_si512(halves);
     single = rounding == Rounding::Single;
-    const __m512i k30 = _mm512_set1_epi64(30);
-    halfShiftE = _mm512_add_epi64(_mm512_and_si512(rightC, _mm512_set1_epi64(0xFFFFFFFF)), k30);
-    halfShiftO = _mm512_add_epi64(_mm512_srli_epi64(rightC, 32), k30);
-    const __m512i one = _mm512_set1_epi64(1);
-    shiftE = _mm512_add_epi64(halfShiftE, one);
-    shiftO = _mm512_add_epi64(halfShiftO, one);
-    nudgeE = _mm512_sllv_epi64(one, halfShiftE);
-    nudgeO = _mm512_sllv_epi64(one, halfShiftO);
+    const __m512i k30 = _mm512_set1_epi64(30), one = _mm512_set1_epi64(1);
+    const __m512i halfE = _mm512_add_epi64(_mm512_and_si512(rightC, _mm512_set1_epi64(0xFFFFFFFF)), k30);
+    const __m512i halfO = _mm512_add_epi64(_mm512_srli_epi64(rightC, 32), k30);
+    shiftE = _mm512_add_epi64(halfE, one);
+    shiftO = _mm512_add_epi64(halfO, one);
+    nudgeE = _mm512_sllv_epi64(one, halfE);
+    nudgeO = _mm512_sllv_epi64(one, halfO);
   }
 
   NPU_AVX512 __m512i operator()(__m512i s) const {
@@ -216,7 +214,6 @@ struct QMul16T {
     else r = _mm512_sra_epi32(h, rightC);
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
   }
-
 };
 using QMul16 = QMul16T<false>;
 using QMulLanes16 = QMul16T<true>;

@@ -23,24 +23,20 @@ using device::Rounding;
 
 constexpr int32_t kMin = std::numeric_limits<int32_t>::min(), kMax = std::numeric_limits<int32_t>::max();
 
-int32_t pickInt(test::SplitMix64& rng, int64_t lo, int64_t hi) {
-  return static_cast<int32_t>(lo + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(hi - lo + 1)));
-}
-
 /// Inputs: the extremes, values around zero and around powers of two, random ones.
 std::vector<int32_t> probeValues(test::SplitMix64& rng) {
   std::vector<int32_t> v = {0, 1, -1, 2, -2, kMax, kMin, kMax - 1, kMin + 1, 1 << 30, -(1 << 30), 12345, -12345};
-  for (int i = 0; i < 40; ++i) v.push_back(pickInt(rng, -70000, 70000));
+  for (int i = 0; i < 40; ++i) v.push_back(rng.pick(-70000, 70000));
   for (int i = 0; i < 40; ++i) v.push_back(static_cast<int32_t>(rng.next()));
-  while (v.size() % 16) v.push_back(pickInt(rng, -300, 300));
+  while (v.size() % 16) v.push_back(rng.pick(-300, 300));
   return v;
 }
 
 FixedMultiplier randomMultiplier(test::SplitMix64& rng, Rounding r) {
   const double u = rng.uniform();
-  FixedMultiplier f{pickInt(rng, int64_t{1} << 30, kMax), pickInt(rng, -31, 30), r};
-  if (u < 0.1) f.shift = pickInt(rng, -31, -28);  // the largest right shifts
-  if (u > 0.9) f.shift = pickInt(rng, 0, 3);      // left shifts (saturating)
+  FixedMultiplier f{rng.pick(int64_t{1} << 30, kMax), rng.pick(-31, 30), r};
+  if (u < 0.1) f.shift = rng.pick(-31, -28);  // the largest right shifts
+  if (u > 0.9) f.shift = rng.pick(0, 3);      // left shifts (saturating)
   if (u > 0.95) f.multiplier = 0;
   return f;
 }

@@ -17,10 +17,6 @@
 namespace npuconv {
 namespace {
 
-int32_t pickAdd(test::SplitMix64& rng, int32_t lo, int32_t hi) {
-  return static_cast<int32_t>(int64_t{lo} + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(int64_t{hi} - lo + 1)));
-}
-
 device::Attr addAttr(const char* name, std::vector<int64_t> v) {
   device::Attr a;
   a.name = name;
@@ -37,7 +33,7 @@ TEST(IntAdd, FastEqualsScalar) {
     if (device::int8IsaAvailable(i)) isas.push_back(i);
   if (isas.empty()) GTEST_SKIP() << "no AVX2 here";
   for (int trial = 0; trial < 200; ++trial) {
-    const int64_t n = trial % 5 == 0 ? pickAdd(rng, 5000, 20000) : pickAdd(rng, 1, 300);
+    const int64_t n = trial % 5 == 0 ? rng.pick(5000, 20000) : rng.pick(1, 300);
     const bool ua = rng.uniform() < 0.6, ub = rng.uniform() < 0.6, uy = rng.uniform() < 0.6;
     device::Tensor at, bt, yt;
     at.dtype = ua ? DType::U8 : DType::I8;
@@ -46,14 +42,14 @@ TEST(IntAdd, FastEqualsScalar) {
     at.dims = bt.dims = yt.dims = {n};
     auto zp = [&](bool u) {
       const double v = rng.uniform();
-      return v < 0.2 ? (u ? 0 : -128) : v < 0.4 ? (u ? 255 : 127) : pickAdd(rng, u ? 0 : -128, u ? 255 : 127);
+      return v < 0.2 ? (u ? 0 : -128) : v < 0.4 ? (u ? 255 : 127) : rng.pick(u ? 0 : -128, u ? 255 : 127);
     };
     device::QuantParams aq, bq, yq;
     aq.zeroPoints = {zp(ua)};
     bq.zeroPoints = {zp(ub)};
     yq.zeroPoints = {zp(uy)};
     aq.scales = bq.scales = yq.scales = {1.0f};
-    const int64_t left = trial % 3 == 0 ? 20 : pickAdd(rng, 0, 20);
+    const int64_t left = trial % 3 == 0 ? 20 : rng.pick(0, 20);
     // Input multipliers below 1 (the converter's) most of the time; sometimes with a left shift,
     // where the sum can saturate.
     auto inMult = [&] {
@@ -64,8 +60,8 @@ TEST(IntAdd, FastEqualsScalar) {
     device::Op op;
     op.code = device::OpCode::Add;
     const int32_t lo = uy ? 0 : -128, hi = uy ? 255 : 127;
-    op.actMin = rng.uniform() < 0.7 ? lo : pickAdd(rng, lo, (lo + hi) / 2);
-    op.actMax = rng.uniform() < 0.7 ? hi : pickAdd(rng, op.actMin, hi);
+    op.actMin = rng.uniform() < 0.7 ? lo : rng.pick(lo, (lo + hi) / 2);
+    op.actMax = rng.uniform() < 0.7 ? hi : rng.pick(op.actMin, hi);
     op.attrs = {addAttr("left_shift", {left}), addAttr("multiplier", {fa.multiplier, fb.multiplier, fo.multiplier}),
                 addAttr("shift", {fa.shift, fb.shift, fo.shift})};
     std::vector<std::byte> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));

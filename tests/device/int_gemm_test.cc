@@ -31,15 +31,11 @@ using device::MacSpec;
 
 const Int8Isa kSimdIsas[] = {Int8Isa::Avx2, Int8Isa::AvxVnni, Int8Isa::Avx512Vnni};
 
-int32_t pick(test::SplitMix64& rng, int32_t lo, int32_t hi) {
-  return static_cast<int32_t>(int64_t{lo} + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(int64_t{hi} - lo + 1)));
-}
-
 /// Zero points at the extremes half of the time.
 int32_t zeroPoint(test::SplitMix64& rng, bool isUnsigned) {
   const int32_t lo = isUnsigned ? 0 : -128, hi = isUnsigned ? 255 : 127;
   const double u = rng.uniform();
-  return u < 0.25 ? lo : u < 0.5 ? hi : pick(rng, lo, hi);
+  return u < 0.25 ? lo : u < 0.5 ? hi : rng.pick(lo, hi);
 }
 
 /// Fills the quantization half of a spec with random parameters for O output channels.
@@ -50,20 +46,20 @@ void randomQuant(MacSpec& s, test::SplitMix64& rng, int64_t weights) {
   const bool symmetric = rng.uniform() < 0.4;  // the common case: s8 weights, zero point 0
   if (symmetric) s.wUnsigned = false;
   s.w.resize(static_cast<size_t>(weights));
-  for (int16_t& v : s.w) v = static_cast<int16_t>(s.wUnsigned ? pick(rng, 0, 255) : pick(rng, -128, 127));
+  for (int16_t& v : s.w) v = static_cast<int16_t>(s.wUnsigned ? rng.pick(0, 255) : rng.pick(-128, 127));
   const int64_t K = weights / s.O;
   for (int64_t o = 0; o < s.O; ++o) {
     s.zw.push_back(symmetric ? 0 : zeroPoint(rng, s.wUnsigned));
     const double u = rng.uniform();
-    s.bias.push_back(u < 0.1 ? INT32_MAX - pick(rng, 0, 1000) : u < 0.2 ? INT32_MIN + pick(rng, 0, 1000) : pick(rng, -100000, 100000));
+    s.bias.push_back(u < 0.1 ? INT32_MAX - rng.pick(0, 1000) : u < 0.2 ? INT32_MIN + rng.pick(0, 1000) : rng.pick(-100000, 100000));
   }
   const double kind = rng.uniform();
   if (kind < 0.15) return;  // int32 accumulator output
   s.yUnsigned = rng.uniform() < 0.5;
   s.zy = zeroPoint(rng, s.yUnsigned);
   const int32_t tlo = s.yUnsigned ? 0 : -128, thi = s.yUnsigned ? 255 : 127;
-  s.actMin = rng.uniform() < 0.5 ? tlo : pick(rng, tlo, (tlo + thi) / 2);
-  s.actMax = rng.uniform() < 0.5 ? thi : pick(rng, s.actMin, thi);
+  s.actMin = rng.uniform() < 0.5 ? tlo : rng.pick(tlo, (tlo + thi) / 2);
+  s.actMax = rng.uniform() < 0.5 ? thi : rng.pick(s.actMin, thi);
   const device::Rounding rounding = rng.uniform() < 0.5 ? device::Rounding::Single : device::Rounding::Double;
   for (int64_t o = 0; o < s.O; ++o) {
     // A real multiplier near 1 / (K * 255) keeps outputs in range; some large, some saturating.
@@ -76,7 +72,7 @@ void randomQuant(MacSpec& s, test::SplitMix64& rng, int64_t weights) {
 
 std::vector<std::byte> randomBytes(test::SplitMix64& rng, size_t n) {
   std::vector<std::byte> v(n);
-  for (std::byte& b : v) b = static_cast<std::byte>(pick(rng, 0, 255));
+  for (std::byte& b : v) b = static_cast<std::byte>(rng.pick(0, 255));
   return v;
 }
 
@@ -132,14 +128,14 @@ TEST(IntGemm, IsaNamesAndEnvironment) {
 TEST(IntGemm, RequantizeRowEqualsFixedPoint) {
   test::SplitMix64 rng(5);
   for (int trial = 0; trial < 400; ++trial) {
-    const int64_t n = pick(rng, 1, 37);
+    const int64_t n = rng.pick(1, 37);
     std::vector<int32_t> v(static_cast<size_t>(n));
     for (int32_t& a : v) {
       const double u = rng.uniform();
-      a = u < 0.1 ? INT32_MAX - pick(rng, 0, 3) : u < 0.2 ? INT32_MIN + pick(rng, 0, 3) : u < 0.6 ? pick(rng, -70000, 70000) : static_cast<int32_t>(rng.next());
+      a = u < 0.1 ? INT32_MAX - rng.pick(0, 3) : u < 0.2 ? INT32_MIN + rng.pick(0, 3) : u < 0.6 ? rng.pick(-70000, 70000) : static_cast<int32_t>(rng.next());
     }
-    const int32_t bias = rng.uniform() < 0.2 ? static_cast<int32_t>(rng.next()) : pick(rng, -1000, 1000);
-    device::FixedMultiplier f{pick(rng, 1 << 30, INT32_MAX), pick(rng, -31, 30),
+    const int32_t bias = rng.uniform() < 0.2 ? static_cast<int32_t>(rng.next()) : rng.pick(-1000, 1000);
+    device::FixedMultiplier f{rng.pick(1 << 30, INT32_MAX), rng.pick(-31, 30),
                               trial % 2 ? device::Rounding::Single : device::Rounding::Double};
     if (trial % 7 == 0) f.multiplier = 0;
     const bool u8 = rng.uniform() < 0.5;
@@ -159,24 +155,24 @@ TEST(IntGemm, ConvEveryIsaMatchesScalar) {
   test::SplitMix64 rng(17);
   for (int trial = 0; trial < 120; ++trial) {
     MacSpec s;
-    s.batch = pick(rng, 1, 2);
+    s.batch = rng.pick(1, 2);
     const int kind = trial % 6;  // 0: 1x1, 1: 3x3 pad 1, 2: strided, 3: depthwise, 4: grouped, 5: odd kernels/dilations
-    const int64_t group = kind == 3 ? pick(rng, 2, 9) : kind == 4 ? pick(rng, 2, 3) : 1;
-    const int64_t cg = kind == 3 ? 1 : pick(rng, 1, 19);
+    const int64_t group = kind == 3 ? rng.pick(2, 9) : kind == 4 ? rng.pick(2, 3) : 1;
+    const int64_t cg = kind == 3 ? 1 : rng.pick(1, 19);
     s.group = group;
     s.C = cg * group;
-    s.O = group * (kind == 3 ? pick(rng, 1, 2) : pick(rng, 1, 21));
-    s.H = pick(rng, 1, 13), s.W = pick(rng, 1, 37);
-    s.kH = kind == 0 ? 1 : kind == 5 ? pick(rng, 1, 5) : 3;
-    s.kW = kind == 0 ? 1 : kind == 5 ? pick(rng, 1, 5) : 3;
-    s.sh = kind == 2 ? pick(rng, 2, 3) : kind == 5 ? pick(rng, 1, 2) : 1;
-    s.sw = kind == 2 ? pick(rng, 1, 3) : kind == 5 ? pick(rng, 1, 2) : 1;
-    s.dh = kind == 5 ? pick(rng, 1, 2) : 1, s.dw = kind == 5 ? pick(rng, 1, 3) : 1;
+    s.O = group * (kind == 3 ? rng.pick(1, 2) : rng.pick(1, 21));
+    s.H = rng.pick(1, 13), s.W = rng.pick(1, 37);
+    s.kH = kind == 0 ? 1 : kind == 5 ? rng.pick(1, 5) : 3;
+    s.kW = kind == 0 ? 1 : kind == 5 ? rng.pick(1, 5) : 3;
+    s.sh = kind == 2 ? rng.pick(2, 3) : kind == 5 ? rng.pick(1, 2) : 1;
+    s.sw = kind == 2 ? rng.pick(1, 3) : kind == 5 ? rng.pick(1, 2) : 1;
+    s.dh = kind == 5 ? rng.pick(1, 2) : 1, s.dw = kind == 5 ? rng.pick(1, 3) : 1;
     if (kind == 3 && trial % 4 == 3) {  // strided and dilated depthwise, wide rows (the 16-lane path and its tail)
-      s.sh = pick(rng, 1, 2), s.sw = pick(rng, 1, 3), s.dw = pick(rng, 1, 2);
-      s.W = pick(rng, 20, 70);
+      s.sh = rng.pick(1, 2), s.sw = rng.pick(1, 3), s.dw = rng.pick(1, 2);
+      s.W = rng.pick(20, 70);
     }
-    if (kind != 0) s.pt = pick(rng, 0, 2), s.pl = pick(rng, 0, 2), s.pb = pick(rng, 0, 2), s.pr = pick(rng, 0, 2);
+    if (kind != 0) s.pt = rng.pick(0, 2), s.pl = rng.pick(0, 2), s.pb = rng.pick(0, 2), s.pr = rng.pick(0, 2);
     const int64_t spanH = (s.kH - 1) * s.dh + 1, spanW = (s.kW - 1) * s.dw + 1;
     s.H = std::max(s.H, spanH - s.pt - s.pb), s.W = std::max(s.W, spanW - s.pl - s.pr);
     s.OH = (s.H + s.pt + s.pb - spanH) / s.sh + 1;
@@ -199,8 +195,8 @@ TEST(IntGemm, ConvLanesEdgesMatchScalar) {
     // 0: 1x1, 1: 3x3 pad 1, 2: 3x3 stride 2 pad 1, 3: a 7x7 stride 2 pad 3 stem on 1-3 channels
     // (the row-quad planes)
     const int kind = (trial / 9) % 4;
-    s.C = kind == 3 ? pick(rng, 1, 3) : pick(rng, 1, 40);
-    s.H = pick(rng, 1, 9), s.W = pick(rng, 1, 17);
+    s.C = kind == 3 ? rng.pick(1, 3) : rng.pick(1, 40);
+    s.H = rng.pick(1, 9), s.W = rng.pick(1, 17);
     s.kH = s.kW = kind == 0 ? 1 : kind == 3 ? 7 : 3;
     if (kind) s.pt = s.pl = s.pb = s.pr = kind == 3 ? 3 : 1;
     s.sh = s.sw = kind >= 2 ? 2 : 1;
@@ -210,9 +206,9 @@ TEST(IntGemm, ConvLanesEdgesMatchScalar) {
     if (s.requant.empty() || trial % 2) {  // Lanes needs an 8-bit output and no weight zero point
       s.wUnsigned = false;
       std::fill(s.zw.begin(), s.zw.end(), 0);
-      for (int16_t& v : s.w) v = static_cast<int16_t>(pick(rng, -128, 127));
+      for (int16_t& v : s.w) v = static_cast<int16_t>(rng.pick(-128, 127));
       if (s.requant.empty()) {
-        s.yUnsigned = true, s.zy = pick(rng, 0, 255), s.actMin = 0, s.actMax = 255;
+        s.yUnsigned = true, s.zy = rng.pick(0, 255), s.actMin = 0, s.actMax = 255;
         for (int64_t o = 0; o < s.O; ++o) {
           s.requant.push_back(device::quantizeMultiplier(std::exp2(rng.uniform() * 12 - 16)));
           s.requant.back().rounding = trial % 4 < 2 ? device::Rounding::Single : device::Rounding::Double;

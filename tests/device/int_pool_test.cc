@@ -17,10 +17,6 @@
 namespace npuconv {
 namespace {
 
-int32_t pickPool(test::SplitMix64& rng, int32_t lo, int32_t hi) {
-  return static_cast<int32_t>(int64_t{lo} + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(int64_t{hi} - lo + 1)));
-}
-
 device::Attr intsAttr(const char* name, std::vector<int64_t> v) {
   device::Attr a;
   a.name = name;
@@ -34,12 +30,12 @@ TEST(IntPool, FastEqualsScalar) {
   ThreadPool two(2);
   for (int trial = 0; trial < 400; ++trial) {
     const bool isMax = trial % 4 != 3;
-    const int64_t N = pickPool(rng, 1, 2), C = pickPool(rng, 1, 5), H = pickPool(rng, 1, 23),
-                  W = pickPool(rng, 1, trial % 4 == 0 ? 150 : 41);  // wide rows: the 32-byte steps and their tails
-    const int64_t kh = pickPool(rng, 1, std::min<int64_t>(4, H)), kw = pickPool(rng, 1, std::min<int64_t>(5, W));
-    const int64_t sh = pickPool(rng, 1, 3), sw = pickPool(rng, 1, 4);
+    const int64_t N = rng.pick(1, 2), C = rng.pick(1, 5), H = rng.pick(1, 23),
+                  W = rng.pick(1, trial % 4 == 0 ? 150 : 41);  // wide rows: the 32-byte steps and their tails
+    const int64_t kh = rng.pick(1, std::min<int64_t>(4, H)), kw = rng.pick(1, std::min<int64_t>(5, W));
+    const int64_t sh = rng.pick(1, 3), sw = rng.pick(1, 4);
     const int64_t dh = rng.uniform() < 0.8 ? 1 : 2, dw = rng.uniform() < 0.8 ? 1 : 2;
-    const int64_t pt = pickPool(rng, 0, kh - 1), pb = pickPool(rng, 0, kh - 1), pl = pickPool(rng, 0, kw - 1), pr = pickPool(rng, 0, kw - 1);
+    const int64_t pt = rng.pick(0, kh - 1), pb = rng.pick(0, kh - 1), pl = rng.pick(0, kw - 1), pr = rng.pick(0, kw - 1);
     const int64_t OH = (H + pt + pb - ((kh - 1) * dh + 1)) / sh + 1, OW = (W + pl + pr - ((kw - 1) * dw + 1)) / sw + 1;
     if (OH < 1 || OW < 1) continue;
     const bool ux = rng.uniform() < 0.6, uy = rng.uniform() < 0.6;
@@ -51,16 +47,16 @@ TEST(IntPool, FastEqualsScalar) {
     device::QuantParams xq, yq;
     const int32_t lo = uy ? 0 : -128, hi = uy ? 255 : 127;
     const double u = rng.uniform();
-    xq.zeroPoints = {u < 0.2 ? (ux ? 0 : -128) : u < 0.4 ? (ux ? 255 : 127) : pickPool(rng, ux ? 0 : -128, ux ? 255 : 127)};
+    xq.zeroPoints = {u < 0.2 ? (ux ? 0 : -128) : u < 0.4 ? (ux ? 255 : 127) : rng.pick(ux ? 0 : -128, ux ? 255 : 127)};
     device::FixedMultiplier f = device::quantizeMultiplier(std::exp2(rng.uniform() * 6 - 3));
     const bool identity = rng.uniform() < 0.3 && ux == uy;
     if (identity) f = {1 << 30, 1};
-    yq.zeroPoints = {identity ? xq.zeroPoints[0] : pickPool(rng, lo, hi)};
+    yq.zeroPoints = {identity ? xq.zeroPoints[0] : rng.pick(lo, hi)};
     xq.scales = yq.scales = {1.0f};
     device::Op op;
     op.code = isMax ? device::OpCode::MaxPool : device::OpCode::AveragePool;
-    op.actMin = rng.uniform() < 0.7 ? lo : pickPool(rng, lo, (lo + hi) / 2);
-    op.actMax = rng.uniform() < 0.7 ? hi : pickPool(rng, op.actMin, hi);
+    op.actMin = rng.uniform() < 0.7 ? lo : rng.pick(lo, (lo + hi) / 2);
+    op.actMax = rng.uniform() < 0.7 ? hi : rng.pick(op.actMin, hi);
     op.attrs = {intsAttr("kernel_shape", {kh, kw}), intsAttr("strides", {sh, sw}), intsAttr("pads", {pt, pl, pb, pr}),
                 intsAttr("dilations", {dh, dw}), intsAttr("multiplier", {f.multiplier}), intsAttr("shift", {f.shift})};
     std::vector<std::byte> x(static_cast<size_t>(N * C * H * W));
@@ -95,8 +91,8 @@ TEST(IntPool, GlobalAverageFastEqualsScalar) {
   test::SplitMix64 rng(57);
   ThreadPool two(2);
   for (int trial = 0; trial < 120; ++trial) {
-    const int64_t N = pickPool(rng, 1, 2), C = pickPool(rng, 1, 600), H = pickPool(rng, 1, trial % 10 ? 9 : 67),
-                  W = pickPool(rng, 1, trial % 10 ? 9 : 91);
+    const int64_t N = rng.pick(1, 2), C = rng.pick(1, 600), H = rng.pick(1, trial % 10 ? 9 : 67),
+                  W = rng.pick(1, trial % 10 ? 9 : 91);
     const bool ux = rng.uniform() < 0.6, uy = rng.uniform() < 0.6;
     device::Tensor xt, yt;
     xt.dtype = ux ? DType::U8 : DType::I8;
@@ -105,14 +101,14 @@ TEST(IntPool, GlobalAverageFastEqualsScalar) {
     yt.dims = {N, C, 1, 1};
     device::QuantParams xq, yq;
     const int32_t lo = uy ? 0 : -128, hi = uy ? 255 : 127;
-    xq.zeroPoints = {pickPool(rng, ux ? 0 : -128, ux ? 255 : 127)};
-    yq.zeroPoints = {pickPool(rng, lo, hi)};
+    xq.zeroPoints = {rng.pick(ux ? 0 : -128, ux ? 255 : 127)};
+    yq.zeroPoints = {rng.pick(lo, hi)};
     xq.scales = yq.scales = {1.0f};
     const device::FixedMultiplier f = device::quantizeMultiplier(std::exp2(rng.uniform() * 6 - 3) / static_cast<double>(H * W));
     device::Op op;
     op.code = device::OpCode::GlobalAveragePool;
-    op.actMin = rng.uniform() < 0.7 ? lo : pickPool(rng, lo, (lo + hi) / 2);
-    op.actMax = rng.uniform() < 0.7 ? hi : pickPool(rng, op.actMin, hi);
+    op.actMin = rng.uniform() < 0.7 ? lo : rng.pick(lo, (lo + hi) / 2);
+    op.actMax = rng.uniform() < 0.7 ? hi : rng.pick(op.actMin, hi);
     op.attrs = {intsAttr("multiplier", {f.multiplier}), intsAttr("shift", {f.shift})};
     std::vector<std::byte> x(static_cast<size_t>(N * C * H * W));
     for (std::byte& b : x) b = static_cast<std::byte>(rng.next() & 0xFF);

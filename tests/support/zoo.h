@@ -54,6 +54,8 @@ class SplitMix64 {
   /// Uniform in [0, 1).
   float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
   float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
+  /// An integer in [lo, hi] (both within int32; next() modulo the range's size).
+  int32_t pick(int64_t lo, int64_t hi) { return static_cast<int32_t>(lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1))); }
   /// Approximately N(0, 1): Irwin-Hall sum of 4 uniforms (pure arithmetic, portable).
   float normalish() {
     float s = uniform() + uniform() + uniform() + uniform();
