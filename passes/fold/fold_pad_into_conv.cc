@@ -72,6 +72,11 @@ class FoldPadIntoConvPass final : public Pass {
     }
     if (!rank || static_cast<int64_t>(pads.size()) != 2 * *rank || *rank < 3)
       return m::notMatched(ctx, name(), *n, "pads do not match the input rank");
+    // A Conv whose weights have another rank than its padded input is invalid; folding would
+    // give it the unpadded input's known shape and write a model that no longer reads back.
+    if (n->is("Conv"))
+      if (auto wr = m::rankOf(n->operand(1)); wr && *wr != *rank)
+        return m::notMatched(ctx, name(), *n, "weights rank differs from the input rank");
     int64_t r = *rank, spatial = r - 2;
     if (pads[0] || pads[1] || pads[static_cast<size_t>(r)] || pads[static_cast<size_t>(r + 1)])
       return m::notMatched(ctx, name(), *n, "Pad touches the batch or channel axis");

@@ -11,8 +11,10 @@
 #include "formats/npy/npy.h"
 #include "formats/npz/npz.h"
 #include "formats/onnx/onnx_reader.h"
+#include "formats/onnx/onnx_writer.h"
 #include "formats/target/target_json.h"
 #include "formats/text/tokenizer_loader.h"
+#include "passes/registry.h"
 #include "quant/calibration.h"
 #include "tests/support/test_util.h"
 
@@ -151,6 +153,24 @@ TEST(OnnxReaderHostile, OpsetNewerThanKnownIsUnsupportedNamingIt) {
   EXPECT_NE(m.status().message().find("opset 22"), std::string::npos) << m.status().message();
   EXPECT_TRUE(parseOnnxText(R"(<ir_version: 10, opset_import: ["" : 21]> g (float[2] x) => (float[2] y) { y = Relu(x) })")
                   .hasValue());
+}
+
+TEST(OnnxPipelineHostile, PadBeforeAConvWithWeightsOfAnotherRankIsNotFolded) {
+  // tests/fuzz/corpus/fuzz_onnx/crash-pad-into-conv-weight-rank: x [1,1,3,3] -> Pad -> Conv with
+  // weights [1,3,3]. Import cannot tell (the Pad's result has no shape), but folding the Pad gave
+  // the Conv x's known shape and O1 wrote a model that no longer read back.
+  const std::filesystem::path f = test::sourceDir() / "tests/fuzz/corpus/fuzz_onnx/crash-pad-into-conv-weight-rank";
+  const std::string bytes = test::slurp(f);
+  auto m = parseOnnxBytes(bytes, f.parent_path(), "crash.onnx");
+  ASSERT_TRUE(m.hasValue()) << m.status().toString();
+  auto pm = buildPassManager("O1", "", {});
+  ASSERT_TRUE(pm.hasValue()) << pm.status().toString();
+  ASSERT_TRUE(appendEmitStage(*pm, EmitPhase::StandardOps, {}).isOk());
+  PassContext ctx;
+  ctx.options["target.static-shapes"] = "0";
+  if (!pm->run(*m, ctx)) return;  // a clean error is fine; what it writes must read back
+  auto again = parseOnnxBytes(serializeModel(*m), f.parent_path(), "again.onnx");
+  EXPECT_TRUE(again.hasValue()) << again.status().toString();
 }
 
 TEST(NpyHostile, HeaderWithControlCharactersIsAnError) {
