@@ -20,7 +20,8 @@ nlohmann::ordered_json takenFromFirstVariant(const FirstVariantDecisions& d) {
   if (d.mixedSearched) {
     int higher = 0;
     for (const auto& [name, p] : d.mixed.nodes) higher += p != LayerPrecision::Int8;
-    j["mixed_config"] = fmt::format("--auto-mixed config of the first variant: {} layer{} above int8", higher,
+    // Counted in the config's own terms: original ONNX node names (a layer is several).
+    j["mixed_config"] = fmt::format("--auto-mixed config of the first variant: {} node{} above int8", higher,
                                     higher == 1 ? "" : "s");
   }
   j["bias_correction"] = d.biasShifts.empty()
