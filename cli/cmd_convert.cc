@@ -79,13 +79,10 @@ int runConvertCommand(ConvertCli& cli) {
   for (const std::string& p : cli.perOutput)
     if (Status s = parsePerOutputThreshold(p, v.perOutput); !s.isOk()) return failWith(cli, s);
   // On by default for int8 (docs/quantization.md: the method x bias-correction tables); other
-  // precisions need no calibration data unless asked for it.
-  // Several shapes (--input-shape NAME=A,B): off by default, as it corrects the biases with data
-  // of the first shape only and the variants share their weights (docs/cli.md).
-  bool severalShapes = false;
-  for (const std::string& e : c.convert.passes.inputShapes) severalShapes = severalShapes || e.find(',') != std::string::npos;
-  c.convert.biasCorrection =
-      cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection && !severalShapes);
+  // precisions need no calibration data unless asked for it. With several shapes (--input-shape
+  // NAME=A,B) too: the first variant's corrections are applied to every later one
+  // (pipeline/variant_decisions.h).
+  c.convert.biasCorrection = cli.biasCorrection || (c.convert.precision == Precision::Int8 && !cli.noBiasCorrection);
   c.convert.equalize = !cli.noEqualize;
   c.convert.autoMixed.enabled = c.convert.autoMixed.enabled || cli.targetSet();
   c.convert.optionSources = *sources;

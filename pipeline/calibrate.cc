@@ -19,7 +19,7 @@ CalibStageOptions calibStageOptions(const ConvertOptions& o) {
 }
 
 Expected<nlohmann::ordered_json> equalizeBeforeCalibration(const ConvertOptions& o, Model& m, int64_t limit,
-                                                          std::string& modelKey) {
+                                                          std::string& modelKey, std::vector<EqualizedPair>* chosen) {
   if (o.precision != Precision::Int8 || !o.equalize) return nlohmann::ordered_json::array();
   CalibDataOptions d = o.calib;
   if (d.modelDir.empty()) d.modelDir = o.model.parent_path();
@@ -28,7 +28,7 @@ Expected<nlohmann::ordered_json> equalizeBeforeCalibration(const ConvertOptions&
   if (limit > 0) eo.samples = std::min(eo.samples, limit);
   d.maxSamples = eo.samples;
   NPU_ASSIGN_OR_RETURN(std::unique_ptr<SampleStream> data, openCalibData(d, modelInputSpecs(m)));
-  NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json pairs, equalizeDepthwiseInputs(m, *data, eo));
+  NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json pairs, equalizeDepthwiseInputs(m, *data, eo, chosen));
   if (!pairs.empty()) modelKey += "+equalized-depthwise-inputs";
   return pairs;
 }

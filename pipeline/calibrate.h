@@ -11,6 +11,7 @@
 #include "converter/support/status.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/convert.h"
+#include "quant/equalize.h"
 
 namespace npuconv {
 
@@ -21,9 +22,11 @@ CalibStageOptions calibStageOptions(const ConvertOptions& o);
 /// measured on the first 8 samples of o.calib (of the first `limit` when limit > 0, whatever the
 /// shard, so every shard rescales alike), before calibration: convert and calibrate observe the
 /// same graph. Returns the report's "equalization" entries; `modelKey` gains a mark when the model
-/// changed, so statistics of the unequalized graph are never reused for it.
+/// changed, so statistics of the unequalized graph are never reused for it. `chosen`, when given,
+/// receives the rescaled pairs and their scales (the later shape variants apply them).
 Expected<nlohmann::ordered_json> equalizeBeforeCalibration(const ConvertOptions& o, Model& m, int64_t limit,
-                                                          std::string& modelKey);
+                                                          std::string& modelKey,
+                                                          std::vector<EqualizedPair>* chosen = nullptr);
 
 /// Runs the passes of `o` on o.model, calibrates on o.calib (o.calibrate's shard only) and
 /// writes the statistics to `output` as {"key", "npuconv_version", "stats"}. `o.precision`

@@ -15,6 +15,7 @@
 #include "pipeline/device_blob.h"
 #include "pipeline/pass_report.h"
 #include "pipeline/shape_variants.h"
+#include "pipeline/variant_decisions.h"
 #include "pipeline/version.h"
 #include "quant/layer_error.h"
 #include "quant/precision_summary.h"
@@ -186,6 +187,9 @@ struct QuantizeOutcome {
   std::optional<QuantRanges> ranges;
   QuantRanges wide;
   QuantizeOptions quant;
+  // int8: what the data decided (--auto-mixed's config, equalization scales, bias shifts), for the
+  // later shape variants to repeat (pipeline/variant_decisions.h).
+  FirstVariantDecisions decisions;
 };
 
 /// --auto-mixed: the calibration data split into ranges and held-out samples, the float outputs
@@ -243,7 +247,8 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
   if (o.precision == Precision::Int8) {
     // Before calibration: the statistics (and the search) see the rescaled model.
     NPU_ASSIGN_OR_RETURN(nlohmann::ordered_json eq,
-                         equalizeBeforeCalibration(o, m, autoMixed ? autoMixed->calibSamples : o.calib.maxSamples, calibKey));
+                         equalizeBeforeCalibration(o, m, autoMixed ? autoMixed->calibSamples : o.calib.maxSamples, calibKey,
+                                                   &outcome.decisions.equalized));
     if (!eq.empty()) {
       report["equalization"] = {{"what", "depthwise Conv inputs rescaled per channel (quant/equalize.h): spread = largest "
                                          "/ smallest channel max |x| on the first calibration samples"},
@@ -299,6 +304,8 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
       so.progress = o.progress;
       NPU_ASSIGN_OR_RETURN(MixedSearchResult r, runAutoMixedSearch(m, cal->ranges, wide, quant, *autoMixed->scorer, so));
       quant.mixed = r.config;
+      outcome.decisions.mixedSearched = true;
+      outcome.decisions.mixed = r.config;
       nlohmann::ordered_json j = r.toJson(so.target);
       j["held_out_samples"] = autoMixed->heldOut;
       j["calibration_samples"] = autoMixed->calibSamples;
@@ -334,7 +341,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
   }
   if (o.biasCorrection) {
     NPU_TRY(data->rewind());
-    NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr));
+    NPU_TRY(correctBias(m, *floatModel, *data, o.threads, qr, &outcome.decisions.biasShifts));
     timer.done("bias_correction");
   }
   auto fp16Layers = [&](Model& x, QuantizeReport& r) -> Status {
@@ -366,6 +373,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
             o.autoMixed.target.describe(), s.sqnrDb, s.cosine));
         m = std::move(*uncorrected);
         s = u;
+        outcome.decisions.biasShifts.clear();  // the later shape variants go without it too
       }
     }
     uncorrected.reset();
@@ -428,24 +436,25 @@ Status checkMixedTarget(const ConvertOptions& o, const Model& m, const PassPipel
   return Status::ok();
 }
 
-/// Several shapes (--input-shape NAME=A,B): what the later variants cannot repeat, because it
-/// would change their weights or needs data of their shape.
+/// Several shapes (--input-shape NAME=A,B): the precisions whose variants share one device blob.
+/// --auto-mixed, bias correction and equalization are decided on the first variant and repeated
+/// by the later ones (pipeline/variant_decisions.h).
 Status checkVariantOptions(const ConvertOptions& o) {
   if (o.precision != Precision::Int8 && o.precision != Precision::Fp16)
     return Status::invalidArgument("--input-shape with several shapes: only with --precision int8 or fp16 (the shapes "
                                    "share one device blob), not {}",
                                    precisionName(o.precision));
-  if (o.autoMixed.enabled) return Status::invalidArgument("--input-shape with several shapes: not with --auto-mixed");
-  if (o.biasCorrection) return Status::invalidArgument("--input-shape with several shapes: not with --bias-correction");
   return Status::ok();
 }
 
-/// A later shape variant: the passes at its shapes, then the quantizer with the first variant's
-/// options. Weights get the same int8 parameters in every variant (they depend on the weights
-/// alone), so the blob stores them once. Activation ranges: text calibration data is tokenized
-/// again at the variant's own sequence length and calibrates it (a sum over the sequence grows
-/// with it: ranges of another length would clip); tensor data has one shape, so the variant takes
-/// the first variant's ranges. `calibration` says which.
+/// A later shape variant: the passes at its shapes, the first variant's equalization scales, then
+/// the quantizer with the first variant's options (its --auto-mixed config included) and its
+/// bias shifts (pipeline/variant_decisions.h). Weights get the same int8 parameters in every
+/// variant (they depend on the weights alone, equalized alike), so the blob stores them once.
+/// Activation ranges: text calibration data is tokenized again at the variant's own sequence
+/// length and calibrates it (a sum over the sequence grows with it: ranges of another length
+/// would clip); tensor data has one shape, so the variant takes the first variant's ranges.
+/// `calibration` says which.
 Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<std::string>& shapes, const QuantizeOutcome& q,
                                     std::string& calibration) {
   PassOptions po = o.passes;
@@ -454,6 +463,7 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
   // The first variant has hashed the same files: the key is all a variant needs.
   NPU_ASSIGN_OR_RETURN(OptimizedModel opt, readAndOptimize(o.model, po, Digests::KeyOnly));
   Model& m = opt.model;
+  const std::string where = fmt::format("shape variant {}", fmt::join(shapes, ","));
   QuantizeReport qr;
   if (o.precision == Precision::Fp16) {
     NPU_TRY(convertToFp16(m, o.quant, qr));
@@ -461,8 +471,10 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
     NPU_CHECK(q.ranges.has_value(), "int8 variants need the first variant's ranges");
     QuantRanges ranges = *q.ranges, wide = q.wide;
     calibration = "ranges of the first variant (calibration data of one shape)";
+    NPU_TRY(equalizeLikeFirstVariant(m, q.decisions, opt.modelKey).in(where));
     if (!o.calib.textFile.empty()) {
       CalibStageOptions co = calibStageOptions(o);
+      co.quant = q.quant;  // the values the first variant's (searched) mixed config quantizes
       co.passes.inputShapes = shapes;
       co.data.seqLen = 0;  // the variant's frozen sequence length
       co.cacheFile.clear();
@@ -476,7 +488,13 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
       }
       calibration = fmt::format("own: {} samples at its sequence length", c.summary.value("samples", int64_t{0}));
     }
+    std::optional<Model> floatModel;  // bias correction finds its layers by comparing with it
+    if (!q.decisions.biasShifts.empty()) {
+      NPU_ASSIGN_OR_RETURN(Model copy, copyModel(m, o.model.parent_path()));
+      floatModel.emplace(std::move(copy));
+    }
     NPU_TRY(quantizeStatic(m, ranges, q.quant, qr, wide));
+    if (floatModel) NPU_TRY(correctBiasLikeFirstVariant(m, *floatModel, q.decisions, qr).in(where));
     if (q.quant.mixed.mentions(LayerPrecision::Fp16)) {
       QuantizeOptions half = q.quant;
       half.keepIoTypes = true;
@@ -500,11 +518,10 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& given) {
   NPU_ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> variants, shapeVariants(given.passes.inputShapes));
   if (variants.size() > 1) NPU_TRY(checkVariantOptions(given));
   // The first shape variant is the conversion as with one shape: model.onnx, the calibration,
-  // the report. Equalization is off with several shapes: it rescales weights from data of the
-  // first shape, which the other variants could not repeat (docs/cli.md).
+  // the report, and what the data decides (--auto-mixed, equalization, bias correction), which
+  // the later variants repeat (compileShapeVariant).
   ConvertOptions o = given;
   o.passes.inputShapes = variants[0];
-  if (variants.size() > 1) o.equalize = false;
   NPU_TRY(checkOptions(o));
   ConvertResult result;
   result.modelPath = o.outDir / "model.onnx";
@@ -593,8 +610,10 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& given) {
     NPU_ASSIGN_OR_RETURN(r["device_blob"], writeDeviceBlob(m, b, o.diagnostics, morePtrs));
     if (r["device_blob"].contains("file")) r["device_blob"]["file"] = shown(b.path).string();
     if (r["device_blob"].contains("variants") && o.precision == Precision::Int8)
-      for (size_t v = 0; v < variants.size(); ++v)
+      for (size_t v = 0; v < variants.size(); ++v) {
         r["device_blob"]["variants"][v]["calibration"] = v == 0 ? std::string("the conversion's") : calibrations[v - 1];
+        if (v > 0) r["device_blob"]["variants"][v]["from_first_variant"] = takenFromFirstVariant(outcome.decisions);
+      }
     timer.done("device_blob");
   }
   if (o.validation.enabled()) {

@@ -39,9 +39,52 @@ void addChannelSums(const Tensor& t, int64_t axis, std::vector<double>& sum, int
   perChannel += outer * inner;
 }
 
+/// b'[c] = round((s_b[c] * q_b[c] + delta[c]) / s_b[c]) on the layer's int32 bias, and the
+/// shift in the report's entry of the layer.
+Status shiftLayerBias(Graph& g, const ProbedLayer& L, const std::vector<double>& delta, QuantizeReport& report) {
+  Value* bias = g.findValue(L.biasInit);
+  TensorRef old = bias ? m::constTensor(bias) : nullptr;
+  if (!old || old->dtype() != DType::I32 || delta.size() != static_cast<size_t>(old->numElements()))
+    return Status::internal("bias correction: {}: bias \"{}\" does not match the layer output channels", L.names.front(),
+                            L.biasInit);
+  auto qb = old->as<int32_t>();
+  std::vector<int32_t> nb(qb.begin(), qb.end());
+  double maxShift = 0, sumShift = 0, maxBias = 0;
+  for (size_t c = 0; c < nb.size(); ++c) {
+    double s = L.biasScale[L.biasScale.size() == 1 ? 0 : c];
+    double b = s * qb[c] + delta[c];
+    double v = s > 0 ? std::nearbyint(b / s) : qb[c];
+    nb[c] = static_cast<int32_t>(std::clamp(v, -2147483648.0, 2147483647.0));
+    maxShift = std::max(maxShift, std::fabs(delta[c]));
+    sumShift += std::fabs(delta[c]);
+    maxBias = std::max(maxBias, std::fabs(s * qb[c]));
+  }
+  g.setInitializerData(bias, std::make_shared<const TensorData>(
+                                 TensorData::fromValues(DType::I32, old->dims(), std::span<const int32_t>(nb))));
+  nlohmann::ordered_json shift;
+  shift["max_abs_shift"] = maxShift;
+  shift["mean_abs_shift"] = sumShift / static_cast<double>(nb.size());
+  shift["max_abs_bias"] = maxBias;
+  bool found = false;
+  for (auto& e : report.nodes)
+    if (e.contains("nodes") && !e["nodes"].empty() && e["nodes"][0] == L.names.front()) {
+      e["bias_correction"] = shift;
+      found = true;
+    }
+  if (!found) {
+    nlohmann::ordered_json e;
+    e["nodes"] = L.names;
+    e["op"] = L.op;
+    e["bias_correction"] = shift;
+    report.nodes.push_back(std::move(e));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
-Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data, int threads, QuantizeReport& report) {
+Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data, int threads, QuantizeReport& report,
+                   std::vector<BiasShift>* shifts) {
   NPU_ASSIGN_OR_RETURN(std::vector<ProbedLayer> all, probeLayers(floatModel, quantized));
   std::vector<ProbedLayer> layers;
   for (auto& L : all)
@@ -76,47 +119,32 @@ Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data
   if (samples == 0) return Status::invalidArgument("bias correction: {}: no samples", data.describe());
   Graph& g = *quantized.graph;
   for (size_t i = 0; i < layers.size(); ++i) {
-    const ProbedLayer& L = layers[i];
-    Value* bias = g.findValue(L.biasInit);
-    TensorRef old = bias ? m::constTensor(bias) : nullptr;
-    if (!old || old->dtype() != DType::I32 || fsum[i].size() != static_cast<size_t>(old->numElements()))
-      return Status::internal("bias correction: {}: bias \"{}\" does not match the layer output channels",
-                              L.names.front(), L.biasInit);
-    auto qb = old->as<int32_t>();
-    std::vector<int32_t> nb(qb.begin(), qb.end());
-    double maxShift = 0, sumShift = 0, maxBias = 0;
-    for (size_t c = 0; c < nb.size(); ++c) {
-      double s = L.biasScale[L.biasScale.size() == 1 ? 0 : c];
-      double delta = (fsum[i][c] - qsum[i][c]) / static_cast<double>(count[i]);
-      double b = s * qb[c] + delta;
-      double v = s > 0 ? std::nearbyint(b / s) : qb[c];
-      nb[c] = static_cast<int32_t>(std::clamp(v, -2147483648.0, 2147483647.0));
-      maxShift = std::max(maxShift, std::fabs(delta));
-      sumShift += std::fabs(delta);
-      maxBias = std::max(maxBias, std::fabs(s * qb[c]));
-    }
-    g.setInitializerData(bias, std::make_shared<const TensorData>(
-                                   TensorData::fromValues(DType::I32, old->dims(), std::span<const int32_t>(nb))));
-    nlohmann::ordered_json shift;
-    shift["max_abs_shift"] = maxShift;
-    shift["mean_abs_shift"] = sumShift / static_cast<double>(nb.size());
-    shift["max_abs_bias"] = maxBias;
-    bool found = false;
-    for (auto& e : report.nodes)
-      if (e.contains("nodes") && !e["nodes"].empty() && e["nodes"][0] == L.names.front()) {
-        e["bias_correction"] = shift;
-        found = true;
-      }
-    if (!found) {
-      nlohmann::ordered_json e;
-      e["nodes"] = L.names;
-      e["op"] = L.op;
-      e["bias_correction"] = shift;
-      report.nodes.push_back(std::move(e));
-    }
+    std::vector<double> delta(fsum[i].size());
+    for (size_t c = 0; c < delta.size(); ++c)
+      delta[c] = (fsum[i][c] - qsum[i][c]) / static_cast<double>(std::max<int64_t>(count[i], 1));
+    NPU_TRY(shiftLayerBias(g, layers[i], delta, report));
+    if (shifts) shifts->push_back({layers[i].names.front(), layers[i].biasInit, std::move(delta)});
   }
   report.scheme["bias_correction"] =
       fmt::format("fast (one pass, each layer on its float input), {} layers, {} samples", layers.size(), samples);
+  return Status::ok();
+}
+
+Status applyBiasShifts(Model& quantized, const Model& floatModel, const std::vector<BiasShift>& shifts,
+                       QuantizeReport& report) {
+  if (shifts.empty()) return Status::ok();
+  NPU_ASSIGN_OR_RETURN(std::vector<ProbedLayer> all, probeLayers(floatModel, quantized));
+  std::map<std::string, const ProbedLayer*> byName;
+  for (const ProbedLayer& L : all)
+    if (!L.biasInit.empty() && !L.names.empty()) byName.emplace(L.names.front(), &L);
+  Graph& g = *quantized.graph;
+  for (const BiasShift& s : shifts) {
+    auto it = byName.find(s.layer);
+    if (it == byName.end())
+      return Status::internal("bias correction: layer \"{}\" (bias \"{}\") has no quantized int32 bias here", s.layer, s.bias);
+    NPU_TRY(shiftLayerBias(g, *it->second, s.delta, report));
+  }
+  report.scheme["bias_correction"] = fmt::format("the shifts of another shape variant, {} layers", shifts.size());
   return Status::ok();
 }
 

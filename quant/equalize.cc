@@ -85,6 +85,19 @@ void scaleSlices(Graph& g, Node* node, size_t operand, const std::vector<double>
   }
 }
 
+/// Divides the producer's output channel c by s[c] and multiplies the depthwise filters of
+/// channel c by it (s: powers of two, so exact), and records s for `compare`.
+void rescaleEqualizedPair(Model& m, const Pair& p, const std::vector<double>& s) {
+  Graph& g = *m.graph;
+  std::vector<double> inv(s.size());
+  for (size_t c = 0; c < s.size(); ++c) inv[c] = 1.0 / s[c];  // exact: powers of 2
+  scaleSlices(g, p.producer, 1, inv, 1);
+  if (p.producer->operand(2)) scaleSlices(g, p.producer, 2, inv, 1);
+  scaleSlices(g, p.depthwise, 1, s, p.multiplier);
+  recordScales(m, standsFor(*p.producer), s);
+  if (Node* relu = p.between->producer(); relu && relu != p.producer) recordScales(m, standsFor(*relu), s);
+}
+
 double spread(const std::vector<double>& a) {
   double hi = 0, lo = 0;
   for (double x : a)
@@ -114,7 +127,8 @@ void addChannelAbsMax(const Tensor& t, std::vector<double>& absMax) {
 
 }  // namespace
 
-Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream& data, const EqualizeOptions& opt) {
+Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream& data, const EqualizeOptions& opt,
+                                                         std::vector<EqualizedPair>* chosen) {
   nlohmann::ordered_json report = nlohmann::ordered_json::array();
   Graph& g = *m.graph;
   std::vector<Pair> pairs;
@@ -148,7 +162,7 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
   for (Pair& p : pairs) {
     const double top = *std::max_element(p.absMax.begin(), p.absMax.end());
     if (top <= 0) continue;
-    std::vector<double> s(p.absMax.size(), 1.0), inv(p.absMax.size(), 1.0), after(p.absMax.size(), 0.0);
+    std::vector<double> s(p.absMax.size(), 1.0), after(p.absMax.size(), 0.0);
     bool changed = false;
     for (size_t c = 0; c < s.size(); ++c) {
       if (p.absMax[c] <= 0) continue;  // a dead channel: nothing to gain, keep it as it is
@@ -156,16 +170,12 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
       // with it and stays representable).
       const int e = std::max(-24, static_cast<int>(std::ceil(std::log2(p.absMax[c] / top))));
       s[c] = std::ldexp(1.0, e);
-      inv[c] = std::ldexp(1.0, -e);
       after[c] = p.absMax[c] / s[c];
       changed = changed || e != 0;
     }
     if (!changed) continue;
-    scaleSlices(g, p.producer, 1, inv, 1);
-    if (p.producer->operand(2)) scaleSlices(g, p.producer, 2, inv, 1);
-    scaleSlices(g, p.depthwise, 1, s, p.multiplier);
-    recordScales(m, standsFor(*p.producer), s);
-    if (Node* relu = p.between->producer(); relu && relu != p.producer) recordScales(m, standsFor(*relu), s);
+    rescaleEqualizedPair(m, p, s);
+    if (chosen) chosen->push_back({p.producer->name(), p.depthwise->name(), s});
     report.push_back({{"producer", originalName(*p.producer)},
                       {"depthwise", originalName(*p.depthwise)},
                       {"channels", p.channels},
@@ -173,6 +183,21 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
                       {"spread_after", std::round(spread(after) * 100) / 100}});
   }
   return report;
+}
+
+Status applyDepthwiseScales(Model& m, const std::vector<EqualizedPair>& pairs) {
+  if (pairs.empty()) return Status::ok();
+  std::map<std::string, Node*> byName;
+  for (Node* n : m.graph->nodeList()) byName[n->name()] = n;
+  for (const EqualizedPair& e : pairs) {
+    auto it = byName.find(e.depthwise);
+    std::optional<Pair> p = it == byName.end() ? std::nullopt : pairAt(it->second);
+    if (!p || p->producer->name() != e.producer || p->channels != static_cast<int64_t>(e.scales.size()))
+      return Status::internal("equalization: no Conv \"{}\" -> depthwise Conv \"{}\" pair of {} channels to rescale",
+                              e.producer, e.depthwise, e.scales.size());
+    rescaleEqualizedPair(m, *p, e.scales);
+  }
+  return Status::ok();
 }
 
 std::map<std::string, std::vector<double>> recordedChannelScales(const Model& m) {

@@ -38,11 +38,25 @@ struct EqualizeOptions {
   int threads = 0;
 };
 
+/// One rescaled pair: the IR node names of the producer Conv and the depthwise Conv, and s[c].
+struct EqualizedPair {
+  std::string producer, depthwise;
+  std::vector<double> scales;
+};
+
 /// Rescales every eligible Conv -> [Relu] -> depthwise Conv pair of the main graph in place.
 /// Returns the report entries, one per pair by original ONNX names: the producer, the depthwise
 /// Conv, the channel count and the spread max a[c] / min a[c] before and after (dead channels,
 /// a[c] = 0, are left alone). An empty array when the model has no such pair (no data is read).
-Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream& data, const EqualizeOptions& opt);
+/// `chosen`, when given, receives the pairs rescaled and their scales (applyDepthwiseScales).
+Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream& data, const EqualizeOptions& opt,
+                                                         std::vector<EqualizedPair>* chosen = nullptr);
+
+/// Rescales the same pairs of another compilation of the model (a shape variant: the same
+/// graph at other shapes) by scales chosen elsewhere, without reading data: the rescaled
+/// weights are then bit-identical to the ones those scales gave there. A pair that is not an
+/// eligible pair with that channel count here is an internal error naming it.
+Status applyDepthwiseScales(Model& m, const std::vector<EqualizedPair>& pairs);
 
 /// The rescaled tensors are recorded in the model metadata under this key, one line per tensor:
 /// "<original ONNX node name>\t<s[0]> <s[1]> ...": the tensor that node stands for holds the

@@ -78,9 +78,26 @@ Status quantizeDynamic(Model& m, const QuantizeOptions& opt, QuantizeReport& rep
 /// fp16: weights and activations to float16, block-listed ops in float32.
 Status convertToFp16(Model& m, const QuantizeOptions& opt, QuantizeReport& report);
 
+/// The shift bias correction gave one layer: `delta[c]` (float, the output's units) added to
+/// the bias of output channel c. `layer` is the layer's first original ONNX name, `bias` its
+/// int32 bias initializer.
+struct BiasShift {
+  std::string layer, bias;
+  std::vector<double> delta;
+};
+
 /// Fast bias correction (NNCF's): shifts each quantized Conv/Gemm/MatMul bias by the mean
 /// error its quantized weights add to its output, measured on `data` against `floatModel`.
+/// `shifts`, when given, receives what was applied (applyBiasShifts).
 Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data, int threads,
-                   QuantizeReport& report);
+                   QuantizeReport& report, std::vector<BiasShift>* shifts = nullptr);
+
+/// Bias correction decided elsewhere (a shape variant: the same graph at other shapes): each
+/// layer's bias gets the given shift by the same formula as correctBias, at this model's own
+/// bias scale, so equal scales give bit-identical int32 biases. `floatModel` is this model
+/// before quantization (to find the layers as correctBias does). A layer or bias missing here,
+/// or of another channel count, is an internal error naming it.
+Status applyBiasShifts(Model& quantized, const Model& floatModel, const std::vector<BiasShift>& shifts,
+                       QuantizeReport& report);
 
 }  // namespace npuconv

@@ -21,25 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// Rows are independent (MatMul, bias, Relu, MatMul, Tanh per row), so calibration data whose
-/// samples hold the same rows gives the same min/max ranges at any row count.
-fs::path writeRowModel(const fs::path& dir) {
-  const std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 17]>
-    g (float[rows,16] x) => (float[rows,8] y) {{
-      W1 = Constant<value = float[16,16] {{{}}}>()
-      b = Constant<value = float[16] {{{}}}>()
-      W2 = Constant<value = float[16,8] {{{}}}>()
-      m = MatMul(x, W1)
-      a = Add(m, b)
-      h = Relu(a)
-      n = MatMul(h, W2)
-      y = Tanh(n)
-    }})", test::pseudoFloatList(256, 1, 4000), test::pseudoFloatList(16, 2, 8000), test::pseudoFloatList(128, 3, 4000));
-  const fs::path p = dir / "rows.onnx";
-  EXPECT_TRUE(writeOnnx(test::parseModel(text), p).hasValue());
-  return p;
-}
-
 struct Built {
   fs::path dir, model, multi, single2, single3, fp16Multi, fp16Single2, fp16Single3, x2, x3, x4;
 };
@@ -48,7 +29,7 @@ const Built& built() {
   static const Built b = [] {
     Built r;
     r.dir = test::tempDir("multishape_cli");
-    r.model = writeRowModel(r.dir);
+    r.model = test::writeRowModel(r.dir);
     // 12 samples of 2 rows; the same samples with their first row repeated (3 rows).
     const std::vector<float> c2 = test::pseudoFloats(12 * 2 * 16, 5, 500.0f);
     std::vector<float> c3;
@@ -156,8 +137,6 @@ TEST(MultiShapeCli, BadShapeListsAreUsageErrors) {
       {"--precision fp16 --input-shape x=2x16,", "an empty shape in the list"},
       {"--precision fp16 --input-shape x=2x16,2x16", "shape variants 1 and 2 are the same"},
       {"--precision fp32 --input-shape x=2x16,3x16", "only with --precision int8 or fp16"},
-      {fmt::format("--precision int8 --bias-correction --calib '{}' --input-shape x=2x16,3x16", (b.dir / "cal2.npy").string()),
-       "not with --bias-correction"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.options);

@@ -30,18 +30,20 @@ std::vector<float> pseudoFloats(size_t n, uint32_t seed, float div) {
   return v;
 }
 
-fs::path writeTwoLayerModel(const fs::path& dir) {
+namespace {
+
+fs::path writeLayers(const fs::path& dir, const std::string& rows, const std::string& file) {
   std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 17]>
-    g (float[1,16] x) => (float[1,8] y) {{
-      W1 = Constant<value = float[16,16] {{{}}}>()
-      b = Constant<value = float[16] {{{}}}>()
-      W2 = Constant<value = float[16,8] {{{}}}>()
+    g (float[{0},16] x) => (float[{0},8] y) {{
+      W1 = Constant<value = float[16,16] {{{1}}}>()
+      b = Constant<value = float[16] {{{2}}}>()
+      W2 = Constant<value = float[16,8] {{{3}}}>()
       m = MatMul(x, W1)
       a = Add(m, b)
       h = Relu(a)
       n = MatMul(h, W2)
       y = Tanh(n)
-    }})", pseudoFloatList(256, 1, 4000), pseudoFloatList(16, 2, 8000), pseudoFloatList(128, 3, 4000));
+    }})", rows, pseudoFloatList(256, 1, 4000), pseudoFloatList(16, 2, 8000), pseudoFloatList(128, 3, 4000));
   Model m = parseModel(text);
   const char* names[] = {"first_matmul", "first_bias", "first_relu", "second_matmul", "final_tanh"};
   size_t i = 0;
@@ -50,10 +52,15 @@ fs::path writeTwoLayerModel(const fs::path& dir) {
       n->setName(names[i]);
       n->setProvenance({names[i++]});
     }
-  fs::path p = dir / "model.onnx";
+  fs::path p = dir / file;
   EXPECT_TRUE(writeOnnx(m, p).hasValue());
   return p;
 }
+
+}  // namespace
+
+fs::path writeTwoLayerModel(const fs::path& dir) { return writeLayers(dir, "1", "model.onnx"); }
+fs::path writeRowModel(const fs::path& dir) { return writeLayers(dir, "rows", "rows.onnx"); }
 
 fs::path writeTwoLayerInputs(const fs::path& dir) {
   const std::vector<float> v = pseudoFloats(12 * 16, 5, 500.0f);

@@ -11,6 +11,9 @@
 namespace npuconv::test {
 
 std::filesystem::path writeTwoLayerModel(const std::filesystem::path& dir);  // dir/model.onnx
+/// The same layers with a dynamic row count, x [rows,16] -> y [rows,8]: rows are independent,
+/// so samples holding the same rows give the same ranges at any row count (dir/rows.onnx).
+std::filesystem::path writeRowModel(const std::filesystem::path& dir);
 std::filesystem::path writeTwoLayerInputs(const std::filesystem::path& dir);  // dir/x.npy [12,1,16]
 
 /// n deterministic values in [-1000/div, 1000/div] (a linear congruential sequence from seed):

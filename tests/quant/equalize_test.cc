@@ -135,5 +135,39 @@ TEST(EqualizeDepthwise, LeavesPairsItWouldChange) {
   }
 }
 
+// Several shapes (pipeline/variant_decisions.h): the scales chosen on one model, applied to a
+// fresh copy (another compilation of the same graph), give bit-identical rescaled weights and
+// the same recorded scales without reading data; a pair the copy lacks is an internal error
+// naming it, on one line.
+TEST(EqualizeDepthwise, ScalesApplyToAnotherCopyOfTheModel) {
+  const Model original = stem(kStemRelu);
+  auto calib = test::seededSamples(original, 8, 11);
+  Model a = stem(kStemRelu);
+  test::VectorSampleStream data(calib);
+  std::vector<EqualizedPair> chosen;
+  ASSERT_TRUE(equalizeDepthwiseInputs(a, data, {}, &chosen).hasValue());
+  ASSERT_EQ(chosen.size(), 1u);
+  EXPECT_EQ(chosen[0].scales.size(), 4u);
+  Model b = stem(kStemRelu);
+  ASSERT_TRUE(applyDepthwiseScales(b, chosen).isOk());
+  auto weights = [](const Model& m) {
+    std::vector<std::vector<float>> w;
+    for (const Node* n : m.graph->nodes())
+      if (n->is("Conv"))
+        for (size_t i = 1; i < n->operands().size(); ++i) w.push_back(test::constFloats(n->operand(i)));
+    return w;
+  };
+  EXPECT_EQ(weights(a), weights(b));
+  EXPECT_NE(weights(b), weights(original));
+  EXPECT_EQ(recordedChannelScales(a), recordedChannelScales(b));
+
+  chosen[0].depthwise = "no_such_conv";
+  Model c = stem(kStemRelu);
+  Status s = applyDepthwiseScales(c, chosen);
+  EXPECT_EQ(s.code(), StatusCode::Internal);
+  EXPECT_NE(s.message().find("\"no_such_conv\""), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace npuconv
