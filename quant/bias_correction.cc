@@ -123,7 +123,7 @@ Status correctBias(Model& quantized, const Model& floatModel, SampleStream& data
     for (size_t c = 0; c < delta.size(); ++c)
       delta[c] = (fsum[i][c] - qsum[i][c]) / static_cast<double>(std::max<int64_t>(count[i], 1));
     NPU_TRY(shiftLayerBias(g, layers[i], delta, report));
-    if (shifts) shifts->push_back({layers[i].names.front(), layers[i].biasInit, std::move(delta)});
+    if (shifts) shifts->push_back({layers[i].key, layers[i].biasInit, std::move(delta)});
   }
   report.scheme["bias_correction"] =
       fmt::format("fast (one pass, each layer on its float input), {} layers, {} samples", layers.size(), samples);
@@ -134,13 +134,13 @@ Status applyBiasShifts(Model& quantized, const Model& floatModel, const std::vec
                        QuantizeReport& report) {
   if (shifts.empty()) return Status::ok();
   NPU_ASSIGN_OR_RETURN(std::vector<ProbedLayer> all, probeLayers(floatModel, quantized));
-  std::map<std::string, const ProbedLayer*> byName;
+  std::map<std::string, const ProbedLayer*> byKey;
   for (const ProbedLayer& L : all)
-    if (!L.biasInit.empty() && !L.names.empty()) byName.emplace(L.names.front(), &L);
+    if (!L.biasInit.empty()) byKey.emplace(L.key, &L);
   Graph& g = *quantized.graph;
   for (const BiasShift& s : shifts) {
-    auto it = byName.find(s.layer);
-    if (it == byName.end())
+    auto it = byKey.find(s.layer);
+    if (it == byKey.end())
       return Status::internal("bias correction: layer \"{}\" (bias \"{}\") has no quantized int32 bias here", s.layer, s.bias);
     NPU_TRY(shiftLayerBias(g, *it->second, s.delta, report));
   }

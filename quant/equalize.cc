@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "converter/exec/executor.h"
+#include "converter/ir/node_keys.h"
 #include "passes/match.h"
 
 namespace npuconv {
@@ -135,6 +136,7 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
   for (Node* n : g.nodeList())
     if (auto p = pairAt(n)) pairs.push_back(std::move(*p));
   if (pairs.empty() || opt.samples <= 0) return report;
+  const std::unordered_map<const Node*, std::string> keys = nodeKeys(g);  // what `chosen` records
 
   std::vector<const Value*> observed;
   std::map<const Value*, size_t> pairOf;
@@ -175,7 +177,7 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
     }
     if (!changed) continue;
     rescaleEqualizedPair(m, p, s);
-    if (chosen) chosen->push_back({p.producer->name(), p.depthwise->name(), s});
+    if (chosen) chosen->push_back({keys.at(p.producer), keys.at(p.depthwise), s});
     report.push_back({{"producer", originalName(*p.producer)},
                       {"depthwise", originalName(*p.depthwise)},
                       {"channels", p.channels},
@@ -187,12 +189,12 @@ Expected<nlohmann::ordered_json> equalizeDepthwiseInputs(Model& m, SampleStream&
 
 Status applyDepthwiseScales(Model& m, const std::vector<EqualizedPair>& pairs) {
   if (pairs.empty()) return Status::ok();
-  std::map<std::string, Node*> byName;
-  for (Node* n : m.graph->nodeList()) byName[n->name()] = n;
+  const std::unordered_map<const Node*, std::string> keys = nodeKeys(*m.graph);
+  const std::map<std::string, Node*> byKey = nodesByKey(*m.graph);
   for (const EqualizedPair& e : pairs) {
-    auto it = byName.find(e.depthwise);
-    std::optional<Pair> p = it == byName.end() ? std::nullopt : pairAt(it->second);
-    if (!p || p->producer->name() != e.producer || p->channels != static_cast<int64_t>(e.scales.size()))
+    auto it = byKey.find(e.depthwise);
+    std::optional<Pair> p = it == byKey.end() ? std::nullopt : pairAt(it->second);
+    if (!p || keys.at(p->producer) != e.producer || p->channels != static_cast<int64_t>(e.scales.size()))
       return Status::internal("equalization: no Conv \"{}\" -> depthwise Conv \"{}\" pair of {} channels to rescale",
                               e.producer, e.depthwise, e.scales.size());
     rescaleEqualizedPair(m, *p, e.scales);

@@ -38,7 +38,8 @@ struct EqualizeOptions {
   int threads = 0;
 };
 
-/// One rescaled pair: the IR node names of the producer Conv and the depthwise Conv, and s[c].
+/// One rescaled pair: the node keys (converter/ir/node_keys.h) of the producer Conv and the
+/// depthwise Conv, and s[c].
 struct EqualizedPair {
   std::string producer, depthwise;
   std::vector<double> scales;

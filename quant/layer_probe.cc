@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "converter/ir/node_keys.h"
 #include "passes/match.h"
 
 namespace npuconv {
@@ -116,17 +117,23 @@ Tail followTail(const Value* v) {
 }  // namespace
 
 Expected<std::vector<ProbedLayer>> probeLayers(const Model& floatModel, const Model& quantized) {
-  std::map<std::string, const Node*> floatByName;
-  for (const Node* n : floatModel.graph->nodes()) floatByName[n->name()] = n;
+  const std::map<std::string, Node*> floatByKey = nodesByKey(*floatModel.graph);
+  const std::unordered_map<const Node*, std::string> quantKeys = nodeKeys(*quantized.graph);
+  // The float twin of a node of the quantized model (nullptr: none), by node_keys.h's key: a
+  // name may be empty or repeated.
+  auto floatTwin = [&](const Node* q) -> const Node* {
+    auto it = floatByKey.find(quantKeys.at(q));
+    return it == floatByKey.end() ? nullptr : it->second;
+  };
   std::vector<ProbedLayer> layers;
   for (const Node* a : quantized.graph->nodes()) {
     if (!isLinear(*a)) continue;
-    auto fit = floatByName.find(a->name());
-    if (fit == floatByName.end() || fit->second->opType() != a->opType()) continue;
-    const Node* fa = fit->second;
+    const Node* fa = floatTwin(a);
+    if (!fa) continue;
     auto [q0, dq0] = activationPair(a->operand(0));
     if (!q0) continue;
     ProbedLayer L;
+    L.key = quantKeys.at(a);
     std::vector<const Node*> pre = {q0, dq0};
     std::vector<const Value*> qIn = {q0->operand(0)};
     L.floatInputs = {fa->operand(0)->name()};
@@ -150,7 +157,7 @@ Expected<std::vector<ProbedLayer>> probeLayers(const Model& floatModel, const Mo
     if (a->is("MatMul") && !biasDq) {
       const Node* add = m::soleUser(a->result(0));
       const Node* fadd = m::soleUser(fa->result(0));
-      if (add && add->is("Add") && fadd && fadd->is("Add") && fadd->name() == add->name()) {
+      if (add && add->is("Add") && fadd && fadd->is("Add") && floatTwin(add) == fadd) {
         const Value* other = add->operand(0) == a->result(0) ? add->operand(1) : add->operand(0);
         if ((biasDq = constantDq(other))) {
           pre.push_back(biasDq);
@@ -177,14 +184,14 @@ Expected<std::vector<ProbedLayer>> probeLayers(const Model& floatModel, const Mo
     const Value* fOut = fPreOut;
     bool matched = true;
     for (const Node* t : tail.nodes) {
-      auto ft = floatByName.find(t->name());
-      if (ft == floatByName.end() || ft->second->opType() != t->opType()) {
+      const Node* ft = floatTwin(t);
+      if (!ft) {
         matched = false;
         break;
       }
       qFull.push_back(t);
-      fFull.push_back(ft->second);
-      fOut = ft->second->result(0);
+      fFull.push_back(ft);
+      fOut = ft->result(0);
       L.op += "+" + t->opType();
     }
     if (!matched) continue;

@@ -22,6 +22,7 @@ namespace npuconv {
 
 struct ProbedLayer {
   std::vector<std::string> names;  // original ONNX names (provenance) of the layer's nodes
+  std::string key;                 // the linear node's key (converter/ir/node_keys.h), its twin's too
   std::string op;                  // "Conv", "MatMul+Add", "Conv+Relu", ...
   std::vector<std::string> floatInputs;  // float-model values fed to the layer (1, or 2 for A*B)
   /// Up to the bias (no activation, no output Q/DQ): what bias correction compares.
@@ -35,8 +36,8 @@ struct ProbedLayer {
 };
 
 /// Every quantized linear layer of `quantized` (one whose weight or second input is
-/// dequantized and whose input is a Q/DQ pair) that `floatModel` has under the same node name,
-/// in node order.
+/// dequantized and whose input is a Q/DQ pair) that `floatModel` has too (the same node key,
+/// converter/ir/node_keys.h: names may be empty or repeated), in node order.
 Expected<std::vector<ProbedLayer>> probeLayers(const Model& floatModel, const Model& quantized);
 
 /// Runs `floatModel` on every sample of `data` (rewound first) and calls `onSample` with the

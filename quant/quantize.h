@@ -79,8 +79,8 @@ Status quantizeDynamic(Model& m, const QuantizeOptions& opt, QuantizeReport& rep
 Status convertToFp16(Model& m, const QuantizeOptions& opt, QuantizeReport& report);
 
 /// The shift bias correction gave one layer: `delta[c]` (float, the output's units) added to
-/// the bias of output channel c. `layer` is the layer's first original ONNX name, `bias` its
-/// int32 bias initializer.
+/// the bias of output channel c. `layer` is the layer's node key (converter/ir/node_keys.h: op
+/// type and original ONNX name), `bias` its int32 bias initializer.
 struct BiasShift {
   std::string layer, bias;
   std::vector<double> delta;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "passes/match.h"
+#include "quant/layer_probe.h"
 #include "quant/quantize.h"
 #include "tests/passes/pass_test_util.h"
 #include "tests/quant/quant_test_util.h"
@@ -133,6 +134,60 @@ TEST(BiasCorrection, ShiftsApplyToAnotherModelQuantizedAlike) {
   EXPECT_EQ(s.code(), StatusCode::Internal);
   EXPECT_NE(s.message().find("\"no_such_conv\""), std::string::npos) << s.message();
   EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace npuconv
+
+namespace npuconv {
+namespace {
+
+// Two Convs of different shapes and no names, as many exporters write them (ONNX does not
+// require node names): each quantized layer must be paired with its own float twin
+// (converter/ir/node_keys.h). Pairing by name paired both with the last Conv, and bias correction
+// then ran the first layer's quantized half against the second's float half (a shape error).
+constexpr const char* kTwoConvs = R"(<ir_version: 8, opset_import: ["" : 13]>
+  g (float[1,3,8,8] x, float[6,3,3,3] w1, float[6] b1, float[2,6,3,3] w2, float[2] b2) => (float[1,2,4,4] y) {
+    t = Conv(x, w1, b1)
+    y = Conv(t, w2, b2)
+  })";
+
+Model twoConvs(const std::vector<std::string>& names) {
+  Model m = test::buildModel(kTwoConvs, {{"w1", {}}, {"b1", {-0.1f, 0.1f}}, {"w2", {}}, {"b2", {-0.1f, 0.1f}}});
+  size_t i = 0;
+  for (Node* n : m.graph->nodeList())
+    if (n->is("Conv")) n->setName(names.at(i++));
+  return m;
+}
+
+TEST(BiasCorrection, PairsUnnamedAndSameNamedLayersWithTheirOwnFloatTwins) {
+  for (const std::vector<std::string>& names : {std::vector<std::string>{"", ""}, {"dup", "dup"}, {"a", "b"}}) {
+    SCOPED_TRACE("names '" + names[0] + "', '" + names[1] + "'");
+    Model f = twoConvs(names), q = twoConvs(names);
+    auto calib = test::seededSamples(f, 4, 100, 0.0f, 1.0f);
+    QuantizeReport rep;
+    ASSERT_TRUE(quantizeStatic(q, test::observedRanges(f, calib), {}, rep).isOk());
+    auto layers = probeLayers(f, q);
+    ASSERT_TRUE(layers.hasValue()) << layers.status().message();
+    ASSERT_EQ(layers->size(), 2u);
+    for (const ProbedLayer& L : *layers) {
+      // The float half reads the same weight as the quantized half dequantizes.
+      const Value* fw = nullptr;
+      const Value* qw = nullptr;
+      for (const Node* n : L.floatPre.graph->nodes())
+        if (n->is("Conv")) fw = n->operand(1);
+      for (const Node* n : L.quantPre.graph->nodes())
+        if (n->is("Conv")) qw = n->operand(1);
+      ASSERT_TRUE(fw && qw && qw->producer());
+      EXPECT_EQ(m::constTensor(fw)->dims(), m::constTensor(qw->producer()->operand(0))->dims()) << L.key;
+    }
+    EXPECT_NE((*layers)[0].key, (*layers)[1].key);
+    test::VectorSampleStream data(calib);
+    std::vector<BiasShift> shifts;
+    Status s = correctBias(q, f, data, 1, rep, &shifts);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    EXPECT_EQ(shifts.size(), 2u);
+  }
 }
 
 }  // namespace
