@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -1226,7 +1227,7 @@ void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
 
 size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scratchBytes); }
 
-void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch) const {
+void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch, double* relayoutMs) const {
   Impl& m = *impl_;
   // A parallel region costs a wake-up and a join per call (tens of microseconds when the two vCPUs
   // are shared): below about 10 us of one-thread work it costs more than it saves. The choice
@@ -1247,8 +1248,15 @@ void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t*
     scratch = m.xstore.data();
   }
   m.xb = Impl::align64(scratch);
+  if (relayoutMs) *relayoutMs = 0;
   for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
-    m.transform(x, n, pool);
+    if (relayoutMs) {
+      const auto t0 = std::chrono::steady_clock::now();
+      m.transform(x, n, pool);
+      *relayoutMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      m.transform(x, n, pool);
+    }
     if (m.mode == Mode::Lanes) m.runLanes(pool, y, n);
     else m.runTiles(pool, y, n);
   }

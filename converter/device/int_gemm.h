@@ -75,8 +75,10 @@ class MacKernel {
   size_t scratchBytes() const;
   /// y = op(x); pool may be null (one thread). x and y are the op's whole tensors. scratch: at
   /// least scratchBytes() bytes that may be shared with other kernels (not run at the same time);
-  /// null: the kernel keeps its own.
-  void run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch = nullptr) const;
+  /// null: the kernel keeps its own. relayoutMs (profiling): when set, receives the wall time of
+  /// the activations' re-layout into the kernel's planes (0 for the kernels without one); null,
+  /// no clock is read.
+  void run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch = nullptr, double* relayoutMs = nullptr) const;
 
  private:
   struct Impl;

@@ -2,6 +2,7 @@
 #include "converter/device/interpreter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <new>
 
@@ -104,6 +105,8 @@ struct Interpreter::Impl {
   std::vector<std::unique_ptr<FloatChain>> chain;      // per op: the fused chain starting there
   std::vector<uint8_t> chainScratch;                   // a chain whose output overlaps its input
   std::function<void(size_t, int32_t, void*)> observer;  // InterpreterOptions::observer
+  std::function<void(size_t, std::string_view, double)> stepTimer;  // InterpreterOptions::stepTimer
+  std::vector<std::string> kinds;                      // per op: opProfileKind (set with stepTimer)
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -284,6 +287,10 @@ struct Interpreter::Impl {
   }
 };
 
+std::string opProfileKind(const Op& op) {
+  return op.code == OpCode::FloatOp ? "Float " + op.type : std::string(opCodeName(op.code));
+}
+
 Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Interpreter::~Interpreter() = default;
 
@@ -293,6 +300,9 @@ int Interpreter::threads() const { return impl_->pool ? impl_->pool->size() : 1;
 Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, InterpreterOptions options) {
   auto impl = std::make_unique<Impl>(p);
   impl->observer = options.observer;
+  impl->stepTimer = options.stepTimer;
+  if (impl->stepTimer)
+    for (const Op& op : p.ops) impl->kinds.push_back(opProfileKind(op));
   if (options.isa) {
     if (!int8IsaAvailable(*options.isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(*options.isa));
     impl->isa = *options.isa;
@@ -413,14 +423,20 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
                                      dtypeShortName(d.dtype), fmt::join(d.dims, ","));
     copyBytes(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize(), impl_->pool.get());
   }
+  using Clock = std::chrono::steady_clock;
+  const bool timing = static_cast<bool>(impl_->stepTimer);
+  auto msSince = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
   for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Clock::time_point t0 = timing ? Clock::now() : Clock::time_point{};
     if (const FloatChain* c = impl_->chain[i].get()) {
       const TensorView scale = c->scaleInput >= 0 ? impl_->view(c->scaleInput) : TensorView{};
       runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch,
                     impl_->isa != Int8Isa::Scalar, c->scaleInput >= 0 ? &scale : nullptr);
+      if (timing) impl_->stepTimer(i, "FloatChain", msSince(t0));
       i = c->lastOp;
       continue;
     }
+    double relayoutMs = 0;
     const Op& op = p.ops[i];
     std::vector<TensorView> in;
     for (int32_t t : op.inputs)
@@ -435,7 +451,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         break;
       case OpCode::Conv:
       case OpCode::Gemm:
-        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data());
+        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data(), timing ? &relayoutMs : nullptr);
         else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
         else runGemm(op, *impl_->mac[i], in[0], y);
         break;
@@ -458,6 +474,12 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         }
         break;
       }
+    }
+    if (timing) {
+      const double ms = msSince(t0);
+      if (op.code == OpCode::Conv || op.code == OpCode::Gemm)
+        impl_->stepTimer(i, op.code == OpCode::Conv ? "QConv re-layout" : "QGemm re-layout", relayoutMs);
+      impl_->stepTimer(i, impl_->kinds[i], ms - relayoutMs);
     }
     if (impl_->observer)
       for (int32_t t : op.outputs) impl_->observer(i, t, impl_->view(t).data);

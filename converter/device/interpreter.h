@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "converter/device/device_program.h"
@@ -31,7 +33,16 @@ struct InterpreterOptions {
   /// model's values to see each op's own error): per-layer debugging. Set, float
   /// chains are not fused, so every op's output exists (the bits are the same either way).
   std::function<void(size_t op, int32_t tensor, void* data)> observer;
+  /// Profiling (`npuconv run --profile`): called after every op with its index, its kind
+  /// (opProfileKind) and its wall time in milliseconds; a fused float chain reports once, for its
+  /// first op, as "FloatChain"; a Conv/Gemm's re-layout of its input into the kernel's quad planes
+  /// reports apart, before the op, as "QConv re-layout" / "QGemm re-layout". Unset, no clock is read.
+  std::function<void(size_t op, std::string_view kind, double ms)> stepTimer;
 };
+
+/// The profile's name for an op's kind: opCodeName ("QConv", "QAdd", "Quantize", ...), and
+/// "Float <ONNX type>" for a CPU fallback op.
+std::string opProfileKind(const Op& op);
 
 class Interpreter {
  public:
