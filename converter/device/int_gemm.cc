@@ -463,13 +463,37 @@ __attribute__((target("avx2"), always_inline)) inline void transpose16x16(const 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+/// A FusedAdd on the cn channel rows of a Lanes tile (cols[c]: the Conv's bytes of channel o + c
+/// at pixels q0.., pmask the tile's pixels): int_kernels.cc addRangeAvx512's arithmetic on the
+/// same bytes (the saturating add commutes, so the Conv may be either input of the Add).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueAddLanes(const FusedAdd& a, const __m128i* cols, int64_t cn, int64_t o,
+                                                                            int64_t planeStride, int64_t q0, __mmask16 pmask) {
+  const simd::QMul16 qc(a.mConv), qr(a.mOther), qo(a.mOut);
+  const simd::ClampZy16 clamp(a.zy, a.lo, a.hi);
+  const __m512i vzc = _mm512_set1_epi32(a.zConv), vzr = _mm512_set1_epi32(a.zOther);
+  const __m128i sh = _mm_cvtsi32_si128(a.left);
+  const auto* other = reinterpret_cast<const uint8_t*>(a.other);
+  auto* out = reinterpret_cast<uint8_t*>(a.out);
+  for (int64_t c = 0; c < cn; ++c) {
+    const int64_t off = (o + c) * planeStride + q0;
+    const __m128i rr = _mm_maskz_loadu_epi8(pmask, other + off);
+    const __m512i xc = a.convUnsigned ? _mm512_cvtepu8_epi32(cols[c]) : _mm512_cvtepi8_epi32(cols[c]);
+    const __m512i xr = a.otherUnsigned ? _mm512_cvtepu8_epi32(rr) : _mm512_cvtepi8_epi32(rr);
+    const __m512i vc = qc(_mm512_sll_epi32(_mm512_sub_epi32(xc, vzc), sh));
+    const __m512i vr = qr(_mm512_sll_epi32(_mm512_sub_epi32(xr, vzr), sh));
+    _mm512_mask_cvtepi32_storeu_epi8(out + off, pmask, clamp(qo(simd::satAdd16(vc, vr))));
+  }
+}
+
 /// The Lanes tile's epilogue: P pixels x the nch valid channels of the 32 from o0, each lane with
 /// its channel's constants (fixed_point.h, lane for lane as epilogueTileAvx512), then the bytes
-/// transposed so each channel's P bytes go to its output row at pixel q0.
+/// transposed so each channel's P bytes go to its output row at pixel q0 (add: through the
+/// FusedAdd to its output instead).
 template <int P>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
                                                                         const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
-                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut) {
+                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut,
+                                                                        const FusedAdd* add, const PlanesTarget* planes) {
   const simd::ClampZy16 clamp(zy, lo, hi);
   const auto pmask = static_cast<__mmask16>((1u << P) - 1);
   for (int z = 0; z < 2 && z * 16 < nch; ++z) {
@@ -493,14 +517,35 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
       for (int p = 0; p < P; ++p) _mm_mask_storeu_epi8(y + (q0 + p) * planeStride + static_cast<int64_t>(o), cmask, rows[p]);
       continue;
     }
+    if (planes) {  // the consumer's quad planes: each pixel's 16 channel bytes are 4 cells (cn is 16)
+      const __m128i f = _mm_set1_epi8(static_cast<char>(planes->flip));
+      const int64_t pb = planes->planeBytes, pw = planes->PW, w = planes->W;
+      uint8_t* quad0 = planes->base + static_cast<int64_t>(o / 4) * pb;
+      int64_t oh = q0 / w, ow = q0 % w;
+      for (int p = 0; p < P; ++p) {
+        uint8_t* cell = quad0 + (oh * pw + ow) * 4;
+        const __m128i v = _mm_xor_si128(rows[p], f);
+        const int32_t c0 = _mm_cvtsi128_si32(v), c1 = _mm_extract_epi32(v, 1), c2 = _mm_extract_epi32(v, 2), c3 = _mm_extract_epi32(v, 3);
+        std::memcpy(cell, &c0, 4);
+        std::memcpy(cell + pb, &c1, 4);
+        std::memcpy(cell + 2 * pb, &c2, 4);
+        std::memcpy(cell + 3 * pb, &c3, 4);
+        if (++ow == w) ow = 0, ++oh;
+      }
+      continue;
+    }
     transpose16x16(rows, cols);
+    if (add) {
+      epilogueAddLanes(*add, cols, cn, static_cast<int64_t>(o), planeStride, q0, pmask);
+      continue;
+    }
     for (int64_t c = 0; c < cn; ++c) _mm_mask_storeu_epi8(y + (static_cast<int64_t>(o) + c) * planeStride + q0, pmask, cols[c]);
   }
 }
 #pragma GCC diagnostic pop
 
 using LanesEpilogueFn = void (*)(const int32_t*, int64_t, int64_t, const LaneRequant&, int32_t, int32_t, int32_t, uint8_t*, int64_t,
-                                 int64_t, bool);
+                                 int64_t, bool, const FusedAdd*, const PlanesTarget*);
 template <int... I>
 constexpr std::array<LanesEpilogueFn, sizeof...(I)> lanesEpilogueTable(std::integer_sequence<int, I...>) {
   return {&epilogueLanes<I + 1>...};
@@ -595,7 +640,8 @@ struct MacKernel::Impl {
   void packPanel(int64_t q0, uint8_t* panel) const;
   void packPanelAvx512(int64_t q0, uint8_t* panel) const;
   void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
-  void runLanes(ThreadPool* pool, std::byte* y, int64_t n) const;
+  void runLanes(ThreadPool* pool, std::byte* y, int64_t n, const FusedAdd* add, const PlanesTarget* planes) const;
+  std::vector<uint8_t> ownPlanes;  // planesTarget(): the input planes the producer writes
   void runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const;
   void runReference(const std::byte* x, std::byte* y) const;
 };
@@ -1047,11 +1093,17 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
 
 /// Lanes: work items are (a chunk of up to 8 pixel tiles, one 32-channel block): the block's
 /// weights stay in L1/L2 over the chunk. The partition does not change any bit.
-void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const {
+void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n, const FusedAdd* add, const PlanesTarget* planes) const {
   const int64_t nTiles = (Q + kLanesP - 1) / kLanesP, TC = 8, nChunks = (nTiles + TC - 1) / TC;
   const int nTaps = static_cast<int>(taps.size());
   const int64_t OHW = s.OH * s.OW;
   auto* yb = reinterpret_cast<uint8_t*>(y) + n * s.O * OHW;
+  FusedAdd addN;  // image n of the Add's tensors
+  if (add) {
+    addN = *add;
+    addN.other += n * s.O * OHW;
+    addN.out += n * s.O * OHW;
+  }
   auto work = [&](int64_t b, int64_t e) {
     thread_local std::vector<int32_t> tile;
     tile.resize(static_cast<size_t>(kLanesP * 32));
@@ -1067,7 +1119,7 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
         if (row) row(xbuf(), lanesPix[static_cast<size_t>(q0)], rowOff, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         else kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, s.gemm ? s.O : OHW, q0,
-                                                    s.gemm);
+                                                    s.gemm, add ? &addN : nullptr, planes);
       }
     }
   };
@@ -1227,7 +1279,39 @@ void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
 
 size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scratchBytes); }
 
-void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch, double* relayoutMs) const {
+bool MacKernel::fusesAdd() const {
+  const Impl& m = *impl_;
+  return m.mode == Mode::Lanes && !m.s.gemm && !m.s.requant.empty();
+}
+
+bool MacKernel::writesPlanes() const { return fusesAdd() && impl_->s.batch == 1 && impl_->s.O % 16 == 0; }
+
+bool MacKernel::takesPlanes() const {
+  const Impl& m = *impl_;
+  return (m.mode == Mode::Lanes || m.mode == Mode::Direct || m.mode == Mode::Im2col) && !m.rowQuads && !m.s.gemm && m.G == 1 &&
+         m.s.batch == 1;
+}
+
+PlanesTarget MacKernel::planesTarget() {
+  Impl& m = *impl_;
+  if (m.ownPlanes.empty()) {
+    // The padding as transform() writes it (the interior, from zeros here, is the producer's).
+    m.ownPlanes.assign(static_cast<size_t>(m.scratchBytes), 0);
+    m.xb = Impl::align64(m.ownPlanes.data());
+    const std::vector<std::byte> zeros(static_cast<size_t>(m.s.C * m.s.H * m.s.W));
+    m.transform(zeros.data(), 0, nullptr);
+  }
+  PlanesTarget t;
+  t.base = Impl::align64(m.ownPlanes.data()) + (m.s.pt * m.PW + m.s.pl) * 4;
+  t.planeBytes = m.planeBytes, t.PW = m.PW, t.W = m.s.W, t.flip = m.flip;
+  return t;
+}
+
+void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch, const MacRunExtras* extras) const {
+  double* relayoutMs = extras ? extras->relayoutMs : nullptr;
+  const FusedAdd* add = extras ? extras->add : nullptr;
+  const PlanesTarget* planesOut = extras ? extras->planesOut : nullptr;
+  const bool prelaid = extras && extras->prelaid && !impl_->ownPlanes.empty();
   Impl& m = *impl_;
   // A parallel region costs a wake-up and a join per call (tens of microseconds when the two vCPUs
   // are shared): below about 10 us of one-thread work it costs more than it saves. The choice
@@ -1247,17 +1331,17 @@ void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t*
     if (m.xstore.size() != static_cast<size_t>(m.scratchBytes)) m.xstore.assign(static_cast<size_t>(m.scratchBytes), 0);
     scratch = m.xstore.data();
   }
-  m.xb = Impl::align64(scratch);
+  m.xb = Impl::align64(prelaid ? m.ownPlanes.data() : scratch);
   if (relayoutMs) *relayoutMs = 0;
   for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
-    if (relayoutMs) {
+    if (relayoutMs && !prelaid) {
       const auto t0 = std::chrono::steady_clock::now();
       m.transform(x, n, pool);
       *relayoutMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    } else {
+    } else if (!prelaid) {
       m.transform(x, n, pool);
     }
-    if (m.mode == Mode::Lanes) m.runLanes(pool, y, n);
+    if (m.mode == Mode::Lanes) m.runLanes(pool, y, n, add, planesOut);
     else m.runTiles(pool, y, n);
   }
 }
