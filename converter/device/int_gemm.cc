@@ -463,15 +463,26 @@ __attribute__((target("avx2"), always_inline)) inline void transpose16x16(const 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+/// A FusedAdd's vector constants, set up once per Lanes tile.
+struct AddLanes {
+  simd::QMul16 qc, qr, qo;
+  simd::ClampZy16 clamp;
+  __m512i vzc, vzr;
+  __m128i sh;
+  bool plain;  // no left shift in either input multiplier: the sum cannot leave int32 (addRangeAvx512)
+  __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) explicit AddLanes(const FusedAdd& a)
+      : qc(a.mConv), qr(a.mOther), qo(a.mOut), clamp(a.zy, a.lo, a.hi), vzc(_mm512_set1_epi32(a.zConv)), vzr(_mm512_set1_epi32(a.zOther)),
+        sh(_mm_cvtsi32_si128(a.left)),
+        plain(a.mConv.shift <= 0 && a.mOther.shift <= 0 && a.mConv.multiplier >= 0 && a.mOther.multiplier >= 0) {}
+};
+
 /// A FusedAdd on the cn channel rows of a Lanes tile (cols[c]: the Conv's bytes of channel o + c
 /// at pixels q0.., pmask the tile's pixels): int_kernels.cc addRangeAvx512's arithmetic on the
 /// same bytes (the saturating add commutes, so the Conv may be either input of the Add).
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueAddLanes(const FusedAdd& a, const __m128i* cols, int64_t cn, int64_t o,
-                                                                            int64_t planeStride, int64_t q0, __mmask16 pmask) {
-  const simd::QMul16 qc(a.mConv), qr(a.mOther), qo(a.mOut);
-  const simd::ClampZy16 clamp(a.zy, a.lo, a.hi);
-  const __m512i vzc = _mm512_set1_epi32(a.zConv), vzr = _mm512_set1_epi32(a.zOther);
-  const __m128i sh = _mm_cvtsi32_si128(a.left);
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void epilogueAddLanes(const FusedAdd& a, const AddLanes& k,
+                                                                                                 const __m128i* cols, int64_t cn, int64_t o,
+                                                                                                 int64_t planeStride, int64_t q0,
+                                                                                                 __mmask16 pmask) {
   const auto* other = reinterpret_cast<const uint8_t*>(a.other);
   auto* out = reinterpret_cast<uint8_t*>(a.out);
   for (int64_t c = 0; c < cn; ++c) {
@@ -479,21 +490,27 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueAddLanes(const
     const __m128i rr = _mm_maskz_loadu_epi8(pmask, other + off);
     const __m512i xc = a.convUnsigned ? _mm512_cvtepu8_epi32(cols[c]) : _mm512_cvtepi8_epi32(cols[c]);
     const __m512i xr = a.otherUnsigned ? _mm512_cvtepu8_epi32(rr) : _mm512_cvtepi8_epi32(rr);
-    const __m512i vc = qc(_mm512_sll_epi32(_mm512_sub_epi32(xc, vzc), sh));
-    const __m512i vr = qr(_mm512_sll_epi32(_mm512_sub_epi32(xr, vzr), sh));
-    _mm512_mask_cvtepi32_storeu_epi8(out + off, pmask, clamp(qo(simd::satAdd16(vc, vr))));
+    const __m512i vc = k.qc(_mm512_sll_epi32(_mm512_sub_epi32(xc, k.vzc), k.sh));
+    const __m512i vr = k.qr(_mm512_sll_epi32(_mm512_sub_epi32(xr, k.vzr), k.sh));
+    const __m512i sum = k.plain ? _mm512_add_epi32(vc, vr) : simd::satAdd16(vc, vr);
+    _mm512_mask_cvtepi32_storeu_epi8(out + off, pmask, k.clamp(k.qo(sum)));
   }
 }
+
+/// The Lanes tile's epilogue for each of the tables below (see epilogueLanes).
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void epilogueLanesBody(
+    const int32_t* tile, int64_t o0, int64_t nch, const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
+    int64_t planeStride, int64_t q0, bool gemmOut, const FusedAdd* add, const AddLanes* addK, const PlanesTarget* planes);
 
 /// The Lanes tile's epilogue: P pixels x the nch valid channels of the 32 from o0, each lane with
 /// its channel's constants (fixed_point.h, lane for lane as epilogueTileAvx512), then the bytes
 /// transposed so each channel's P bytes go to its output row at pixel q0 (add: through the
 /// FusedAdd to its output instead).
 template <int P>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
-                                                                        const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
-                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut,
-                                                                        const FusedAdd* add, const PlanesTarget* planes) {
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void epilogueLanesBody(
+    const int32_t* tile, int64_t o0, int64_t nch, const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
+    int64_t planeStride, int64_t q0, bool gemmOut, const FusedAdd* add, const AddLanes* addK, const PlanesTarget* planes) {
   const simd::ClampZy16 clamp(zy, lo, hi);
   const auto pmask = static_cast<__mmask16>((1u << P) - 1);
   for (int z = 0; z < 2 && z * 16 < nch; ++z) {
@@ -536,10 +553,23 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
     }
     transpose16x16(rows, cols);
     if (add) {
-      epilogueAddLanes(*add, cols, cn, static_cast<int64_t>(o), planeStride, q0, pmask);
+      epilogueAddLanes(*add, *addK, cols, cn, static_cast<int64_t>(o), planeStride, q0, pmask);
       continue;
     }
     for (int64_t c = 0; c < cn; ++c) _mm_mask_storeu_epi8(y + (static_cast<int64_t>(o) + c) * planeStride + q0, pmask, cols[c]);
+  }
+}
+
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
+                                                                        const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
+                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut,
+                                                                        const FusedAdd* add, const PlanesTarget* planes) {
+  if (add) {
+    const AddLanes k(*add);
+    epilogueLanesBody<P>(tile, o0, nch, lr, zy, lo, hi, y, planeStride, q0, gemmOut, add, &k, nullptr);
+  } else {
+    epilogueLanesBody<P>(tile, o0, nch, lr, zy, lo, hi, y, planeStride, q0, gemmOut, nullptr, nullptr, planes);
   }
 }
 #pragma GCC diagnostic pop
@@ -593,6 +623,49 @@ void interleave4(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* ds
   }
   for (; i < n; ++i)
     for (int l = 0; l < 4; ++l) dst[4 * i + l] = src[l] ? static_cast<uint8_t>(src[l][i] ^ flip) : uint8_t{0};
+}
+
+#pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // GCC 12: _mm512_undefined_epi32() inside its own intrinsics
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+/// interleave4 with AVX-512, 64 pixels a step (masked loads and stores: no tail step, no scalar
+/// tail for rows narrower than 16): the same bytes in the same cells.
+__attribute__((target("avx512f,avx512bw"))) void interleave4Avx512(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* dst) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  for (int64_t i = 0; i < n; i += 64) {
+    const int64_t m = std::min<int64_t>(64, n - i);
+    const __mmask64 km = m == 64 ? ~__mmask64{0} : (__mmask64{1} << m) - 1;
+    __m512i a[4];
+    for (int l = 0; l < 4; ++l) a[l] = src[l] ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(km, src[l] + i), f) : _mm512_setzero_si512();
+    // Within each 16-byte lane k: u0..u3 hold the cells of pixels 16k + 0..3, 4..7, 8..11, 12..15.
+    const __m512i t0 = _mm512_unpacklo_epi8(a[0], a[1]), t1 = _mm512_unpackhi_epi8(a[0], a[1]);
+    const __m512i t2 = _mm512_unpacklo_epi8(a[2], a[3]), t3 = _mm512_unpackhi_epi8(a[2], a[3]);
+    const __m512i u0 = _mm512_unpacklo_epi16(t0, t2), u1 = _mm512_unpackhi_epi16(t0, t2);
+    const __m512i u2 = _mm512_unpacklo_epi16(t1, t3), u3 = _mm512_unpackhi_epi16(t1, t3);
+    // A 4 x 4 transpose of the 16-byte lanes: out[k] = u0..u3's lane k, the cells of pixels 16k..16k + 15.
+    const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u0, u1, 0xEE);
+    const __m512i v2 = _mm512_shuffle_i32x4(u2, u3, 0x44), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+    const __m512i out[4] = {_mm512_shuffle_i32x4(v0, v2, 0x88), _mm512_shuffle_i32x4(v0, v2, 0xDD), _mm512_shuffle_i32x4(v1, v3, 0x88),
+                            _mm512_shuffle_i32x4(v1, v3, 0xDD)};
+    for (int k = 0; k < 4 && 16 * k < m; ++k) {
+      const int64_t cells = std::min<int64_t>(16, m - 16 * k);
+      const auto cm = static_cast<__mmask16>(cells == 16 ? 0xFFFF : (1u << cells) - 1);
+      _mm512_mask_storeu_epi32(dst + 4 * (i + 16 * k), cm, out[k]);
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
+/// dst[i] = src[i] ^ flip for i < n, 64 bytes a step (the row-quad planes' rows).
+__attribute__((target("avx512f,avx512bw"))) void xorCopyAvx512(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t flip) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  for (int64_t i = 0; i < n; i += 64) {
+    const int64_t m = std::min<int64_t>(64, n - i);
+    const __mmask64 km = m == 64 ? ~__mmask64{0} : (__mmask64{1} << m) - 1;
+    _mm512_mask_storeu_epi8(dst + i, km, _mm512_xor_si512(_mm512_maskz_loadu_epi8(km, src + i), f));
+  }
 }
 
 enum class Mode { Reference, Direct, Im2col, Depthwise, Lanes };
@@ -830,6 +903,7 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
   }
   const int64_t H = s.H, W = s.W;
   const bool border = s.pt || s.pb || s.pl || s.pr;
+  const bool avx512 = isa == Int8Isa::Avx512Vnni;  // the AVX-512 row copies (the same bytes)
   if (rowQuads) {  // one byte plane per channel: zx' around, x ^ flip inside, zeros in the slack
     // Locals: through the members, every byte store may alias them and the row loop stays scalar.
     const uint8_t fl = flip;
@@ -843,6 +917,10 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
         for (int64_t h = 0; h < H; ++h) {
           uint8_t* row = d + (pt + h) * pw + pl;
           const uint8_t* sr = src + h * W;
+          if (avx512) {
+            xorCopyAvx512(row, sr, W, fl);
+            continue;
+          }
           for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ fl);
         }
       }
@@ -874,7 +952,8 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
       for (int64_t h = 0; h < H; ++h) {
         const uint8_t* src[4];
         for (int l = 0; l < 4; ++l) src[l] = rows[l] ? rows[l] + h * W : nullptr;
-        interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
+        if (avx512) interleave4Avx512(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
+        else interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
       }
     }
   };

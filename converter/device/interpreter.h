@@ -30,9 +30,11 @@ struct InterpreterOptions {
   bool fuseFloatChains = true;
   /// Run a residual QAdd inside the epilogue of the Conv right before it when that Conv's output
   /// feeds only the Add (the AVX-512 Lanes kernel, MacKernel::fusesAdd): the Conv's output is
-  /// rounded to its 8-bit type first, so the bits are the same either way; false runs the two
-  /// apart (the tests' reference).
-  bool fuseConvAdd = true;
+  /// rounded to its 8-bit type first, so the bits are the same either way. Off by default: on
+  /// resnet18 the Add's three multiplies cost as much in the epilogue (14 of 16 lanes, strided
+  /// rows) as in its own pass, so it saved nothing (bench/RESULTS.md, "Integer interpreter:
+  /// profile and resnet18 margin").
+  bool fuseConvAdd = false;
   /// A Conv whose output only another Conv reads writes it straight into that Conv's input planes
   /// (the kernel's quad layout) instead of the tensor, so the second skips its re-layout (AVX-512
   /// Lanes producers, MacKernel::writesPlanes). The same bytes in the planes either way; false:
