@@ -212,7 +212,7 @@ void reportProfile(std::vector<ProfileEntry>& entries, const RunOptions& o, nloh
     perKind[e.kind].first += median(e.perRun);
     perKind[e.kind].second += e.calls;
     NodeSum& n = perNode[e.node];
-    if (n.op.empty()) n.name = e.nodeName, n.op = e.nodeOp;
+    if (n.op.empty() || !e.kind.ends_with(" re-layout")) n.name = e.nodeName, n.op = e.nodeOp;  // the kernel's entry names the node
     n.perRun.resize(runs, 0.0);
     for (size_t r = 0; r < e.perRun.size() && r < runs; ++r) n.perRun[r] += e.perRun[r];
   }
@@ -297,9 +297,17 @@ int runBlob(const RunOptions& o) {
         ProfileEntry e;
         e.kind = std::string(kind);
         e.node = static_cast<int64_t>(op);
-        e.nodeName = d.provenance.empty() ? d.name : fmt::format("{}", fmt::join(d.provenance, "+"));
-        if (e.nodeName.empty()) e.nodeName = fmt::format("op {}", op);
+        auto names = [&](const device::Op& x, size_t at) {
+          const std::string n = x.provenance.empty() ? x.name : fmt::format("{}", fmt::join(x.provenance, "+"));
+          return n.empty() ? fmt::format("op {}", at) : n;
+        };
+        e.nodeName = names(d, op);
         e.nodeOp = device::opProfileKind(d);
+        // A Conv that ran the Add after it ("QConv+QAdd"): the node is both.
+        if (kind.size() > e.nodeOp.size() && kind.starts_with(e.nodeOp + "+") && op + 1 < p.ops.size()) {
+          e.nodeName += "+" + names(p.ops[op + 1], op + 1);
+          e.nodeOp = std::string(kind);
+        }
         e.perRun.resize(prof.empty() ? 0 : prof.front().perRun.size(), 0.0);
         prof.push_back(std::move(e));
       }
