@@ -130,9 +130,10 @@ class MacKernel {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Calls fn(i, i + 1) for every i in [0, items), the items handed out one at a time to the
-/// pool's threads as they come free (on a shared machine a descheduled thread does not hold back
-/// half the work). The kernels' bits do not depend on which thread runs which item.
+/// Calls fn(b, e) for runs [b, e) covering [0, items) once, the runs (one item each, or up to
+/// items / (8 x threads) of many small ones) handed out to the pool's threads as they come free
+/// (on a shared machine a descheduled thread does not hold back half the work). The kernels'
+/// bits do not depend on which thread runs which item.
 void forEachItem(ThreadPool* pool, int64_t items, const std::function<void(int64_t, int64_t)>& fn);
 
 /// In place over n accumulators of one output channel: saturating + bias, then
