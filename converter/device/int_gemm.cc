@@ -633,8 +633,9 @@ void interleave4(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* ds
 #if defined(__GNUC__) && !defined(__clang__)  // GCC 12: _mm512_undefined_epi32() inside its own intrinsics
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-/// interleave4 with AVX-512, 64 pixels a step (masked loads and stores: no tail step, no scalar
-/// tail for rows narrower than 16): the same bytes in the same cells.
+/// interleave4 with AVX-512, 64 pixels a step (masked loads: no tail step, no scalar tail for rows
+/// narrower than 16): the same bytes in the same cells, and garbage in up to 15 cells past the
+/// n-th (whole 16-cell stores: masked stores are slow on AMD), which the caller rewrites.
 __attribute__((target("avx512f,avx512bw"))) void interleave4Avx512(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* dst) {
   const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
   for (int64_t i = 0; i < n; i += 64) {
@@ -652,11 +653,7 @@ __attribute__((target("avx512f,avx512bw"))) void interleave4Avx512(const uint8_t
     const __m512i v2 = _mm512_shuffle_i32x4(u2, u3, 0x44), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
     const __m512i out[4] = {_mm512_shuffle_i32x4(v0, v2, 0x88), _mm512_shuffle_i32x4(v0, v2, 0xDD), _mm512_shuffle_i32x4(v1, v3, 0x88),
                             _mm512_shuffle_i32x4(v1, v3, 0xDD)};
-    for (int k = 0; k < 4 && 16 * k < m; ++k) {
-      const int64_t cells = std::min<int64_t>(16, m - 16 * k);
-      const auto cm = static_cast<__mmask16>(cells == 16 ? 0xFFFF : (1u << cells) - 1);
-      _mm512_mask_storeu_epi32(dst + 4 * (i + 16 * k), cm, out[k]);
-    }
+    for (int k = 0; k < 4 && 16 * k < m; ++k) _mm512_storeu_si512(dst + 4 * (i + 16 * k), out[k]);
   }
 }
 
@@ -943,7 +940,7 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
         rows[l] = c < Cg ? xb + ((n * s.C + g * Cg + c) * H) * W : nullptr;
         if (c < Cg) fill |= uint32_t{zxS} << (8 * l);
       }
-      if (border) {
+      auto fillBorder = [&] {
         auto* d32 = reinterpret_cast<uint32_t*>(d);
         std::fill(d32, d32 + s.pt * PW, fill);
         std::fill(d32 + (s.pt + H) * PW, d32 + PH * PW, fill);
@@ -952,13 +949,17 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
           std::fill(row, row + s.pl, fill);
           std::fill(row + s.pl + W, row + PW, fill);
         }
-      }
+      };
+      // AVX-512: rows top to bottom, each run past its end (into its right border, the next row,
+      // which comes after it, or the plane's slack, which holds nothing), then the border.
+      if (border && !avx512) fillBorder();
       for (int64_t h = 0; h < H; ++h) {
         const uint8_t* src[4];
         for (int l = 0; l < 4; ++l) src[l] = rows[l] ? rows[l] + h * W : nullptr;
         if (avx512) interleave4Avx512(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
         else interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
       }
+      if (border && avx512) fillBorder();
     }
   };
   const int64_t planes = G * C4;
