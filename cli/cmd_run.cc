@@ -297,17 +297,9 @@ int runBlob(const RunOptions& o) {
         ProfileEntry e;
         e.kind = std::string(kind);
         e.node = static_cast<int64_t>(op);
-        auto names = [&](const device::Op& x, size_t at) {
-          const std::string n = x.provenance.empty() ? x.name : fmt::format("{}", fmt::join(x.provenance, "+"));
-          return n.empty() ? fmt::format("op {}", at) : n;
-        };
-        e.nodeName = names(d, op);
+        const std::string n = d.provenance.empty() ? d.name : fmt::format("{}", fmt::join(d.provenance, "+"));
+        e.nodeName = n.empty() ? fmt::format("op {}", op) : n;
         e.nodeOp = device::opProfileKind(d);
-        // A Conv that ran the Add after it ("QConv+QAdd"): the node is both.
-        if (kind.size() > e.nodeOp.size() && kind.starts_with(e.nodeOp + "+") && op + 1 < p.ops.size()) {
-          e.nodeName += "+" + names(p.ops[op + 1], op + 1);
-          e.nodeOp = std::string(kind);
-        }
         e.perRun.resize(prof.empty() ? 0 : prof.front().perRun.size(), 0.0);
         prof.push_back(std::move(e));
       }

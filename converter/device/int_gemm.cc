@@ -467,54 +467,15 @@ __attribute__((target("avx2"), always_inline)) inline void transpose16x16(const 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-/// A FusedAdd's vector constants, set up once per Lanes tile.
-struct AddLanes {
-  simd::QMul16 qc, qr, qo;
-  simd::ClampZy16 clamp;
-  __m512i vzc, vzr;
-  __m128i sh;
-  bool plain;  // no left shift in either input multiplier: the sum cannot leave int32 (addRangeAvx512)
-  __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) explicit AddLanes(const FusedAdd& a)
-      : qc(a.mConv), qr(a.mOther), qo(a.mOut), clamp(a.zy, a.lo, a.hi), vzc(_mm512_set1_epi32(a.zConv)), vzr(_mm512_set1_epi32(a.zOther)),
-        sh(_mm_cvtsi32_si128(a.left)),
-        plain(a.mConv.shift <= 0 && a.mOther.shift <= 0 && a.mConv.multiplier >= 0 && a.mOther.multiplier >= 0) {}
-};
-
-/// A FusedAdd on the cn channel rows of a Lanes tile (cols[c]: the Conv's bytes of channel o + c
-/// at pixels q0.., pmask the tile's pixels): int_kernels.cc addRangeAvx512's arithmetic on the
-/// same bytes (the saturating add commutes, so the Conv may be either input of the Add).
-__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void epilogueAddLanes(const FusedAdd& a, const AddLanes& k,
-                                                                                                 const __m128i* cols, int64_t cn, int64_t o,
-                                                                                                 int64_t planeStride, int64_t q0,
-                                                                                                 __mmask16 pmask) {
-  const auto* other = reinterpret_cast<const uint8_t*>(a.other);
-  auto* out = reinterpret_cast<uint8_t*>(a.out);
-  for (int64_t c = 0; c < cn; ++c) {
-    const int64_t off = (o + c) * planeStride + q0;
-    const __m128i rr = _mm_maskz_loadu_epi8(pmask, other + off);
-    const __m512i xc = a.convUnsigned ? _mm512_cvtepu8_epi32(cols[c]) : _mm512_cvtepi8_epi32(cols[c]);
-    const __m512i xr = a.otherUnsigned ? _mm512_cvtepu8_epi32(rr) : _mm512_cvtepi8_epi32(rr);
-    const __m512i vc = k.qc(_mm512_sll_epi32(_mm512_sub_epi32(xc, k.vzc), k.sh));
-    const __m512i vr = k.qr(_mm512_sll_epi32(_mm512_sub_epi32(xr, k.vzr), k.sh));
-    const __m512i sum = k.plain ? _mm512_add_epi32(vc, vr) : simd::satAdd16(vc, vr);
-    _mm512_mask_cvtepi32_storeu_epi8(out + off, pmask, k.clamp(k.qo(sum)));
-  }
-}
-
-/// The Lanes tile's epilogue for each of the tables below (see epilogueLanes).
-template <int P>
-__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void epilogueLanesBody(
-    const int32_t* tile, int64_t o0, int64_t nch, const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
-    int64_t planeStride, int64_t q0, bool gemmOut, const FusedAdd* add, const AddLanes* addK, const PlanesTarget* planes);
-
 /// The Lanes tile's epilogue: P pixels x the nch valid channels of the 32 from o0, each lane with
 /// its channel's constants (fixed_point.h, lane for lane as epilogueTileAvx512), then the bytes
-/// transposed so each channel's P bytes go to its output row at pixel q0 (add: through the
-/// FusedAdd to its output instead).
+/// transposed so each channel's P bytes go to its output row at pixel q0 (planes: the pixel's
+/// channel bytes to the consumer's quad planes instead, no transpose).
 template <int P>
-__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void epilogueLanesBody(
-    const int32_t* tile, int64_t o0, int64_t nch, const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
-    int64_t planeStride, int64_t q0, bool gemmOut, const FusedAdd* add, const AddLanes* addK, const PlanesTarget* planes) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
+                                                                        const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
+                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut,
+                                                                        const PlanesTarget* planes) {
   const simd::ClampZy16 clamp(zy, lo, hi);
   const auto pmask = static_cast<__mmask16>((1u << P) - 1);
   for (int z = 0; z < 2 && z * 16 < nch; ++z) {
@@ -556,30 +517,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline void 
       continue;
     }
     transpose16x16(rows, cols);
-    if (add) {
-      epilogueAddLanes(*add, *addK, cols, cn, static_cast<int64_t>(o), planeStride, q0, pmask);
-      continue;
-    }
     for (int64_t c = 0; c < cn; ++c) _mm_mask_storeu_epi8(y + (static_cast<int64_t>(o) + c) * planeStride + q0, pmask, cols[c]);
   }
 }
 
-template <int P>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
-                                                                        const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
-                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut,
-                                                                        const FusedAdd* add, const PlanesTarget* planes) {
-  if (add) {
-    const AddLanes k(*add);
-    epilogueLanesBody<P>(tile, o0, nch, lr, zy, lo, hi, y, planeStride, q0, gemmOut, add, &k, nullptr);
-  } else {
-    epilogueLanesBody<P>(tile, o0, nch, lr, zy, lo, hi, y, planeStride, q0, gemmOut, nullptr, nullptr, planes);
-  }
-}
 #pragma GCC diagnostic pop
 
 using LanesEpilogueFn = void (*)(const int32_t*, int64_t, int64_t, const LaneRequant&, int32_t, int32_t, int32_t, uint8_t*, int64_t,
-                                 int64_t, bool, const FusedAdd*, const PlanesTarget*);
+                                 int64_t, bool, const PlanesTarget*);
 template <int... I>
 constexpr std::array<LanesEpilogueFn, sizeof...(I)> lanesEpilogueTable(std::integer_sequence<int, I...>) {
   return {&epilogueLanes<I + 1>...};
@@ -714,7 +659,7 @@ struct MacKernel::Impl {
   void packPanel(int64_t q0, uint8_t* panel) const;
   void packPanelAvx512(int64_t q0, uint8_t* panel) const;
   void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
-  void runLanes(ThreadPool* pool, std::byte* y, int64_t n, const FusedAdd* add, const PlanesTarget* planes) const;
+  void runLanes(ThreadPool* pool, std::byte* y, int64_t n, const PlanesTarget* planes) const;
   std::vector<uint8_t> ownPlanes;  // planesTarget(): the input planes the producer writes
   void runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const;
   void runReference(const std::byte* x, std::byte* y) const;
@@ -1177,17 +1122,11 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
 
 /// Lanes: work items are (a chunk of up to 8 pixel tiles, one 32-channel block): the block's
 /// weights stay in L1/L2 over the chunk. The partition does not change any bit.
-void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n, const FusedAdd* add, const PlanesTarget* planes) const {
+void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n, const PlanesTarget* planes) const {
   const int64_t nTiles = (Q + kLanesP - 1) / kLanesP, TC = 8, nChunks = (nTiles + TC - 1) / TC;
   const int nTaps = static_cast<int>(taps.size());
   const int64_t OHW = s.OH * s.OW;
   auto* yb = reinterpret_cast<uint8_t*>(y) + n * s.O * OHW;
-  FusedAdd addN;  // image n of the Add's tensors
-  if (add) {
-    addN = *add;
-    addN.other += n * s.O * OHW;
-    addN.out += n * s.O * OHW;
-  }
   auto work = [&](int64_t b, int64_t e) {
     thread_local std::vector<int32_t> tile;
     tile.resize(static_cast<size_t>(kLanesP * 32));
@@ -1203,7 +1142,7 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n, const 
         if (row) row(xbuf(), lanesPix[static_cast<size_t>(q0)], rowOff, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         else kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, s.gemm ? s.O : OHW, q0,
-                                                    s.gemm, add ? &addN : nullptr, planes);
+                                                    s.gemm, planes);
       }
     }
   };
@@ -1363,12 +1302,10 @@ void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
 
 size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scratchBytes); }
 
-bool MacKernel::fusesAdd() const {
+bool MacKernel::writesPlanes() const {
   const Impl& m = *impl_;
-  return m.mode == Mode::Lanes && !m.s.gemm && !m.s.requant.empty();
+  return m.mode == Mode::Lanes && !m.s.gemm && !m.s.requant.empty() && m.s.batch == 1 && m.s.O % 16 == 0;
 }
-
-bool MacKernel::writesPlanes() const { return fusesAdd() && impl_->s.batch == 1 && impl_->s.O % 16 == 0; }
 
 bool MacKernel::takesPlanes() const {
   const Impl& m = *impl_;
@@ -1393,7 +1330,6 @@ PlanesTarget MacKernel::planesTarget() {
 
 void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch, const MacRunExtras* extras) const {
   double* relayoutMs = extras ? extras->relayoutMs : nullptr;
-  const FusedAdd* add = extras ? extras->add : nullptr;
   const PlanesTarget* planesOut = extras ? extras->planesOut : nullptr;
   const bool prelaid = extras && extras->prelaid && !impl_->ownPlanes.empty();
   Impl& m = *impl_;
@@ -1425,7 +1361,7 @@ void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t*
     } else if (!prelaid) {
       m.transform(x, n, pool);
     }
-    if (m.mode == Mode::Lanes) m.runLanes(pool, y, n, add, planesOut);
+    if (m.mode == Mode::Lanes) m.runLanes(pool, y, n, planesOut);
     else m.runTiles(pool, y, n);
   }
 }

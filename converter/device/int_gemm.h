@@ -65,19 +65,6 @@ struct MacSpec {
   enum class Path { Auto, Tiles, Lanes } path = Path::Auto;
 };
 
-/// A residual QAdd run inside a Conv's epilogue (MacKernel::fusesAdd): out = Add(conv, other).
-/// The Conv's output is first rounded and clamped to its 8-bit type exactly as the Conv alone
-/// stores it, then the Add's fixed_point.h arithmetic (int_kernels.cc runAdd) runs lane for lane:
-/// the same bits as the two ops one after the other; the Conv's own output is not stored. other and
-/// out have the Conv output's dims; out may be other itself (in place), never overlap it in part.
-struct FusedAdd {
-  FixedMultiplier mConv, mOther, mOut;  // the Add's multipliers of the Conv's output, the other input, the sum
-  int32_t left = 0, zConv = 0, zOther = 0, zy = 0, lo = 0, hi = 255;
-  bool convUnsigned = true, otherUnsigned = true;
-  const std::byte* other = nullptr;
-  std::byte* out = nullptr;
-};
-
 /// A Conv's input planes (the kernel's quad layout, docs in int_gemm.cc) that the Conv producing
 /// that input writes in its epilogue instead of the tensor (MacKernel::planesTarget): base is the
 /// cell of pixel (0, 0) of channel quad 0, each pixel's 4 channels' bytes ^ flip.
@@ -92,8 +79,6 @@ struct MacRunExtras {
   /// Profiling: receives the wall time of the activations' re-layout into the kernel's planes (0
   /// for the kernels without one); null, no clock is read.
   double* relayoutMs = nullptr;
-  /// Only where fusesAdd(): y is not written, add->out is.
-  const FusedAdd* add = nullptr;
   /// Only where writesPlanes(): y is not written; the output goes into the consumer's planes.
   const PlanesTarget* planesOut = nullptr;
   /// Only after planesTarget(): x is not read; the input is in the kernel's own planes already.
@@ -112,9 +97,6 @@ class MacKernel {
   /// least scratchBytes() bytes that may be shared with other kernels (not run at the same time);
   /// null: the kernel keeps its own.
   void run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch = nullptr, const MacRunExtras* extras = nullptr) const;
-  /// Whether run() takes a FusedAdd: a Conv (not a Gemm) with an 8-bit output on the AVX-512
-  /// Lanes kernel, which reads all of x before it stores anything.
-  bool fusesAdd() const;
   /// Whether run() can write its output into another Conv's planes (PlanesTarget): a Conv on
   /// the AVX-512 Lanes kernel, 8-bit output, one image, output channels a multiple of 16.
   bool writesPlanes() const;

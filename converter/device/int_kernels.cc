@@ -442,23 +442,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void addRangeAvx512(const O
 
 }  // namespace
 
-FusedAdd fusedAddOf(const Op& op, size_t convInput, const TensorView& a, const TensorView& b, const TensorView& y, Rounding rounding) {
-  const TensorView& conv = convInput == 0 ? a : b;
-  const TensorView& other = convInput == 0 ? b : a;
-  FusedAdd f;
-  f.mConv = multiplierAt(op, convInput, rounding);
-  f.mOther = multiplierAt(op, 1 - convInput, rounding);
-  f.mOut = multiplierAt(op, 2, rounding);
-  f.left = static_cast<int32_t>(op.attrInt("left_shift", 20));
-  f.zConv = zeroPoint(conv), f.zOther = zeroPoint(other), f.zy = zeroPoint(y);
-  f.lo = op.actMin, f.hi = op.actMax;
-  f.convUnsigned = conv.desc->dtype == DType::U8;
-  f.otherUnsigned = other.desc->dtype == DType::U8;
-  f.other = other.data;
-  f.out = y.data;
-  return f;
-}
-
 void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Rounding rounding, Int8Isa isa,
             ThreadPool* pool) {
   const bool fast = isa != Int8Isa::Scalar;

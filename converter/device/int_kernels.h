@@ -57,9 +57,6 @@ void runGemm(const Op& op, const PreparedMac& p, const TensorView& x, const Tens
 /// the ISA), threaded over pool.
 void runAdd(const Op& op, const TensorView& a, const TensorView& b, const TensorView& y, Rounding rounding,
             Int8Isa isa = Int8Isa::Scalar, ThreadPool* pool = nullptr);
-/// The Add `op` (inputs a, b, output y) as a FusedAdd of the Conv whose output is input convInput
-/// (0: a, 1: b) of the Add: its constants and the other input's and the output's data.
-FusedAdd fusedAddOf(const Op& op, size_t convInput, const TensorView& a, const TensorView& b, const TensorView& y, Rounding rounding);
 void runPool(const Op& op, const TensorView& x, const TensorView& y, Rounding rounding, bool fast = false,
              ThreadPool* pool = nullptr);  // MaxPool, AveragePool, GlobalAveragePool
 void runConcat(const Op& op, const std::vector<TensorView>& in, const TensorView& y, Rounding rounding);

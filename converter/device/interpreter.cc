@@ -107,7 +107,6 @@ struct Interpreter::Impl {
   std::function<void(size_t, int32_t, void*)> observer;  // InterpreterOptions::observer
   std::function<void(size_t, std::string_view, double)> stepTimer;  // InterpreterOptions::stepTimer
   std::vector<std::string> kinds;                      // per op: opProfileKind (set with stepTimer)
-  std::vector<std::unique_ptr<FusedAdd>> fusedAdd;     // per Conv op: the Add after it, run in its epilogue
   std::vector<std::unique_ptr<PlanesTarget>> planesOut;  // per Conv op: its reader Conv's planes, written in its epilogue
   std::vector<bool> prelaid;                           // per Conv op: its input planes are written by its producer
 
@@ -403,34 +402,6 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       impl->chain[c->firstOp] = std::make_unique<FloatChain>(std::move(*c));
     }
   }
-  impl->fusedAdd.resize(p.ops.size());
-  if (options.fuseConvAdd && !options.observer) {
-    std::vector<int> readers(p.tensors.size(), 0);
-    for (const Op& op : p.ops)
-      for (int32_t t : op.inputs)
-        if (t >= 0) ++readers[static_cast<size_t>(t)];
-    for (const IoBinding& b : p.outputs)
-      if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) ++readers[static_cast<size_t>(b.tensor)];
-    for (size_t i = 0; i + 1 < p.ops.size(); ++i) {
-      const Op& conv = p.ops[i];
-      const Op& add = p.ops[i + 1];
-      if (conv.code != OpCode::Conv || add.code != OpCode::Add || !impl->fast[i] || !impl->fast[i]->fusesAdd() || impl->chain[i + 1])
-        continue;
-      const int32_t t = conv.outputs[0];
-      if (readers[static_cast<size_t>(t)] != 1) continue;  // the Conv's output is never stored: the Add must be its one reader
-      const size_t ci = add.inputs[0] == t ? 0 : 1;
-      const Tensor& other = p.tensors[static_cast<size_t>(add.inputs[1 - ci])];
-      const Tensor& y = p.tensors[static_cast<size_t>(add.outputs[0])];
-      if (add.inputs[ci] != t || add.inputs[1 - ci] == t) continue;
-      // Tiles write the output while others still read the other input: in place or apart.
-      if (other.storage == Storage::Activation) {
-        const uint64_t o0 = other.arenaOffset, o1 = o0 + other.byteSize(), y0 = y.arenaOffset, y1 = y0 + y.byteSize();
-        if (!(y1 <= o0 || o1 <= y0 || (y0 == o0 && y1 == o1))) continue;
-      }
-      impl->fusedAdd[i] = std::make_unique<FusedAdd>(
-          fusedAddOf(add, ci, impl->view(add.inputs[0]), impl->view(add.inputs[1]), impl->view(add.outputs[0]), p.requantRounding));
-    }
-  }
   impl->planesOut.resize(p.ops.size());
   impl->prelaid.assign(p.ops.size(), false);
   if (options.fuseConvPlanes && !options.observer) {
@@ -442,7 +413,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
     for (const IoBinding& b : p.outputs)
       if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) ++readers[static_cast<size_t>(b.tensor)];
     for (size_t i = 0; i < p.ops.size(); ++i) {
-      if (p.ops[i].code != OpCode::Conv || !impl->fast[i] || !impl->fast[i]->writesPlanes() || impl->fusedAdd[i]) continue;
+      if (p.ops[i].code != OpCode::Conv || !impl->fast[i] || !impl->fast[i]->writesPlanes()) continue;
       const auto t = static_cast<size_t>(p.ops[i].outputs[0]);
       const int64_t j = reader[t];
       // The tensor is never stored: its one reader must be a Conv that reads it as its input.
@@ -457,7 +428,7 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
   }
   if (impl->stepTimer)
     for (size_t i = 0; i < p.ops.size(); ++i)
-      impl->kinds.push_back(impl->fusedAdd[i] ? opProfileKind(p.ops[i]) + "+" + opProfileKind(p.ops[i + 1]) : opProfileKind(p.ops[i]));
+      impl->kinds.push_back(opProfileKind(p.ops[i]));
   for (const IoBinding& b : p.inputs)
     if (b.tensor < 0 || b.tensor >= static_cast<int32_t>(p.tensors.size()) ||
         p.tensors[static_cast<size_t>(b.tensor)].storage != Storage::Activation)
@@ -508,7 +479,7 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
       case OpCode::Conv:
       case OpCode::Gemm:
         if (impl_->fast[i]) {
-          const MacRunExtras extras{timing ? &relayoutMs : nullptr, impl_->fusedAdd[i].get(), impl_->planesOut[i].get(), impl_->prelaid[i]};
+          const MacRunExtras extras{timing ? &relayoutMs : nullptr, impl_->planesOut[i].get(), impl_->prelaid[i]};
           impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data(), &extras);
         }
         else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
@@ -542,7 +513,6 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
     }
     if (impl_->observer)
       for (int32_t t : op.outputs) impl_->observer(i, t, impl_->view(t).data);
-    if (impl_->fusedAdd[i]) ++i;  // the Add ran in the Conv's epilogue
   }
   std::vector<npuconv::Tensor> outs;
   for (const IoBinding& b : p.outputs) {

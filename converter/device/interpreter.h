@@ -28,13 +28,6 @@ struct InterpreterOptions {
   /// Run Dequantize -> elementwise FloatOps -> Quantize as one pass (float_chain.h; a table for
   /// 8-bit inputs). Same bits either way; false runs every op on its own (the tests' reference).
   bool fuseFloatChains = true;
-  /// Run a residual QAdd inside the epilogue of the Conv right before it when that Conv's output
-  /// feeds only the Add (the AVX-512 Lanes kernel, MacKernel::fusesAdd): the Conv's output is
-  /// rounded to its 8-bit type first, so the bits are the same either way. Off by default: on
-  /// resnet18 the Add's three multiplies cost as much in the epilogue (14 of 16 lanes, strided
-  /// rows) as in its own pass, so it saved nothing (bench/RESULTS.md, "Integer interpreter:
-  /// profile and resnet18 margin").
-  bool fuseConvAdd = false;
   /// A Conv whose output only another Conv reads writes it straight into that Conv's input planes
   /// (the kernel's quad layout) instead of the tensor, so the second skips its re-layout (AVX-512
   /// Lanes producers, MacKernel::writesPlanes). The same bytes in the planes either way; false:
@@ -47,7 +40,7 @@ struct InterpreterOptions {
   std::function<void(size_t op, int32_t tensor, void* data)> observer;
   /// Profiling (`npuconv run --profile`): called after every op with its index, its kind
   /// (opProfileKind) and its wall time in milliseconds; a fused float chain reports once, for its
-  /// first op, as "FloatChain"; a Conv with its Add fused as "QConv+QAdd"; a Conv/Gemm's re-layout of its input into the kernel's quad planes
+  /// first op, as "FloatChain"; a Conv/Gemm's re-layout of its input into the kernel's quad planes
   /// reports apart, before the op, as "QConv re-layout" / "QGemm re-layout". Unset, no clock is read.
   std::function<void(size_t op, std::string_view kind, double ms)> stepTimer;
 };

@@ -1,10 +1,9 @@
-// The device interpreter's Conv fusions (converter/device/int_gemm.h FusedAdd, PlanesTarget): a
-// residual QAdd run in the epilogue of the Conv before it, and a Conv writing its one reader
-// Conv's input planes instead of its output tensor, give the bytes of the ops run apart: on random
-// Lanes Convs against the scalar Conv then the scalar QAdd / the second Conv's own re-layout
-// (tails of every tile size, signed and unsigned codes, both roundings, left shifts that saturate,
-// in-place Adds, one and two threads), and on a converted residual CNN through the interpreter with
-// the fusions on and off, on every ISA and thread count (and that they did engage).
+// The device interpreter's Conv fusion (converter/device/int_gemm.h PlanesTarget): a Conv writing
+// its one reader Conv's input planes instead of its output tensor gives the bytes of the two Convs
+// run apart: on random Lanes producers against the scalar Convs and the consumer's own re-layout
+// (tails of every tile size, signed and unsigned codes, both roundings, one and two threads), and
+// on a converted residual CNN through the interpreter with the fusion on and off, on every ISA and
+// thread count (and that it did engage).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "converter/device/int_kernels.h"
+#include "converter/device/int_gemm.h"
 #include "converter/device/interpreter.h"
 #include "converter/exec/thread_pool.h"
 #include "formats/blob/blob_reader.h"
@@ -64,81 +63,6 @@ MacSpec fusionLanesSpec(test::SplitMix64& rng, int64_t C, int64_t O, int64_t H, 
   return s;
 }
 
-device::Attr fusionAttr(const char* name, std::vector<int64_t> v) {
-  device::Attr a;
-  a.name = name;
-  a.kind = std::string(name) == "left_shift" ? device::AttrKind::Int : device::AttrKind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-
-TEST(ConvFusion, AddInTheEpilogueEqualsConvThenAdd) {
-  if (!device::int8IsaAvailable(Int8Isa::Avx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI here (the Lanes kernel)";
-  test::SplitMix64 rng(71);
-  ThreadPool two(2);
-  int fused = 0;
-  for (int trial = 0; trial < 60; ++trial) {
-    const int64_t Os[] = {1, 15, 16, 17, 32, 33, 48, 70};
-    const MacSpec s = fusionLanesSpec(rng, rng.pick(1, 40), Os[trial % 8], rng.pick(1, 9), rng.pick(1, 20), trial % 3);
-    auto k = MacKernel::create(s, Int8Isa::Avx512Vnni);
-    ASSERT_TRUE(k.hasValue()) << k.status().toString();
-    if (!(*k)->fusesAdd()) continue;
-    ++fused;
-    auto ref = MacKernel::create(s, Int8Isa::Scalar);
-    ASSERT_TRUE(ref.hasValue());
-    const std::vector<std::byte> x = fusionRandomBytes(rng, static_cast<size_t>(s.C * s.H * s.W));
-    const size_t n = static_cast<size_t>(s.O * s.OH * s.OW);
-    std::vector<std::byte> conv(n);
-    (*ref)->run(nullptr, x.data(), conv.data());
-
-    // The Add: the Conv's output as input 0 or 1, the other input random, in place half the time.
-    device::Tensor ct, ot, yt;
-    ct.dtype = s.yUnsigned ? DType::U8 : DType::I8;
-    ot.dtype = rng.uniform() < 0.5 ? DType::U8 : DType::I8;
-    yt.dtype = rng.uniform() < 0.5 ? DType::U8 : DType::I8;
-    const bool inPlace = trial % 2 == 0;
-    if (inPlace) yt.dtype = ot.dtype;
-    ct.dims = ot.dims = yt.dims = {1, s.O, s.OH, s.OW};
-    device::QuantParams cq, oq, yq;
-    cq.zeroPoints = {s.zy};
-    oq.zeroPoints = {ot.dtype == DType::U8 ? rng.pick(0, 255) : rng.pick(-128, 127)};
-    yq.zeroPoints = {yt.dtype == DType::U8 ? rng.pick(0, 255) : rng.pick(-128, 127)};
-    cq.scales = oq.scales = yq.scales = {1.0f};
-    const int64_t left = trial % 3 == 0 ? 20 : rng.pick(0, 20);
-    auto inMult = [&] { return device::quantizeMultiplier(rng.uniform() < 0.8 ? 0.05 + 0.45 * rng.uniform() : 1.0 + 300.0 * rng.uniform()); };
-    const device::FixedMultiplier m0 = inMult(), m1 = inMult(), mo = device::quantizeMultiplier(std::exp2(rng.uniform() * 10 - 25));
-    device::Op op;
-    op.code = device::OpCode::Add;
-    const int32_t lo = yt.dtype == DType::U8 ? 0 : -128, hi = yt.dtype == DType::U8 ? 255 : 127;
-    op.actMin = rng.uniform() < 0.7 ? lo : rng.pick(lo, (lo + hi) / 2);
-    op.actMax = hi;
-    op.attrs = {fusionAttr("left_shift", {left}), fusionAttr("multiplier", {m0.multiplier, m1.multiplier, mo.multiplier}),
-                fusionAttr("shift", {m0.shift, m1.shift, mo.shift})};
-    const size_t convInput = static_cast<size_t>(trial / 2 % 2);
-    const device::Rounding rounding = s.requant[0].rounding;
-    const std::vector<std::byte> other = fusionRandomBytes(rng, n);
-    std::vector<std::byte> want(n);
-    {
-      const device::TensorView cv{&ct, conv.data(), &cq}, ov{&ot, const_cast<std::byte*>(other.data()), &oq}, wv{&yt, want.data(), &yq};
-      device::runAdd(op, convInput == 0 ? cv : ov, convInput == 0 ? ov : cv, wv, rounding, Int8Isa::Scalar, nullptr);
-    }
-    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
-      std::vector<std::byte> otherCopy = other, got(n, std::byte{0xAB}), convOut(n, std::byte{0xCD});
-      std::byte* out = inPlace ? otherCopy.data() : got.data();
-      const device::TensorView cv{&ct, nullptr, &cq}, ov{&ot, otherCopy.data(), &oq}, gv{&yt, out, &yq};
-      const device::FusedAdd fa = device::fusedAddOf(op, convInput, convInput == 0 ? cv : ov, convInput == 0 ? ov : cv, gv, rounding);
-      device::MacRunExtras extras;
-      extras.add = &fa;
-      (*k)->run(pool, x.data(), convOut.data(), nullptr, &extras);
-      ASSERT_TRUE(std::vector<std::byte>(out, out + n) == want)
-          << fmt::format("trial {} C={} O={} {}x{} kind {} conv input {} left {} in place {} {}", trial, s.C, s.O, s.H, s.W, trial % 3,
-                         convInput, left, inPlace, pool ? "2 threads" : "1 thread");
-      EXPECT_TRUE(std::all_of(convOut.begin(), convOut.end(), [](std::byte b) { return b == std::byte{0xCD}; })) << "the Conv's own output was written";
-    }
-  }
-  EXPECT_GT(fused, 30);
-}
-
 TEST(ConvFusion, PlanesWrittenByTheProducerEqualTheConsumersReLayout) {
   if (!device::int8IsaAvailable(Int8Isa::Avx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI here (the Lanes kernel)";
   test::SplitMix64 rng(73);
@@ -179,8 +103,8 @@ TEST(ConvFusion, PlanesWrittenByTheProducerEqualTheConsumersReLayout) {
 }
 
 /// A residual CNN: stem Conv+Relu (16 -> 32), Conv+Relu -> Conv (the first writes the second's
-/// planes) -> Add with the stem (in the second's epilogue) -> Relu, a strided Conv to 48 and one to
-/// 24 (48 channels write planes, 24 do not), a last Conv to 16.
+/// planes) -> Add with the stem -> Relu, a strided Conv to 48 and one to 24 (48 channels write
+/// planes, 24 do not), a last Conv to 16.
 constexpr const char* kResidualCnn = R"(
 <ir_version: 8, opset_import: ["" : 17]>
 g (float[1, 16, 15, 13] x, float[32, 16, 3, 3] w0, float[32] wb0, float[32, 32, 3, 3] w1, float[32] wb1, float[32, 32, 3, 3] w2,
@@ -229,12 +153,12 @@ TEST(ConvFusion, InterpreterSameBytesWithAndWithoutFusions) {
       for (float& e : v) e *= 8;
     inputs.push_back(Tensor::fromValues<float>(DType::F32, dims, std::span<const float>(v)));
   }
-  std::map<std::string, int> kinds;  // of the last fused run: "QConv+QAdd", "prelaid" (a re-layout that read no clock)
+  std::map<std::string, int> kinds;  // of the last run: "prelaid" counts the re-layouts that read no clock
   auto run = [&](Int8Isa isa, int threads, bool fuse) {
     device::InterpreterOptions o;
     o.isa = isa;
     o.threads = threads;
-    o.fuseConvAdd = o.fuseConvPlanes = fuse;
+    o.fuseConvPlanes = fuse;
     kinds.clear();
     o.stepTimer = [&](size_t, std::string_view kind, double ms) {
       ++kinds[std::string(kind)];
@@ -257,10 +181,9 @@ TEST(ConvFusion, InterpreterSameBytesWithAndWithoutFusions) {
     if (!device::int8IsaAvailable(isa)) continue;
     for (int threads : {1, 2})
       for (bool fuse : {false, true}) {
-        EXPECT_EQ(run(isa, threads, fuse), want) << device::int8IsaName(isa) << ", " << threads << " threads, fusions " << fuse;
+        EXPECT_EQ(run(isa, threads, fuse), want) << device::int8IsaName(isa) << ", " << threads << " threads, fusion " << fuse;
         if (isa == Int8Isa::Avx512Vnni && fuse) {
-          EXPECT_EQ(kinds["QConv+QAdd"], 3 * 1) << "the residual Add ran apart";  // 3 runs, one Add
-          EXPECT_GE(kinds["prelaid"], 3 * 1) << "c1 -> c2 re-laid its input";  // c3 -> c4 too where c3 runs on Lanes
+          EXPECT_GE(kinds["prelaid"], 3 * 1) << "c1 -> c2 re-laid its input";  // 3 runs; c3 -> c4 too where c3 runs on Lanes
         }
       }
   }
