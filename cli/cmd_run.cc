@@ -10,7 +10,9 @@
 // such as Conv+Add+Relu is one kernel call and one row): per node the median over the runs.
 // A device blob (MODEL.npub) runs on the device interpreter instead (integer kernels where the
 // blob says integer; the same bits for any --threads and NPUCONV_INT8_ISA), with the same input,
-// output, --threads and --repeat/--warmup options (--profile: ONNX models only).
+// output, --threads and --repeat/--warmup options; its --profile rows are the interpreter's op kinds
+// (QConv, QAdd, ..., "QConv re-layout": the input rewritten into the kernel's planes, "Float <type>":
+// a CPU fallback op, FloatChain: a fused float run) and its nodes the user's ONNX node names.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -177,10 +179,80 @@ void addLatency(nlohmann::json& report, const std::vector<double>& ms) {
   report["mean_ms"] = mean;
 }
 
+/// --profile: one timed entry of a run, each run's milliseconds in perRun. A node (an ONNX node,
+/// or a blob op) may have several entries (a blob Conv: its re-layout and its kernel).
+struct ProfileEntry {
+  std::string kind;      // the op type row it adds to ("Conv+Add+Relu", "QConv", "QConv re-layout")
+  int64_t node = 0;      // entries of one node share this key
+  std::string nodeName;  // the user's name for it
+  std::string nodeOp;    // the node's op in the slowest-nodes list
+  int64_t calls = 0;     // over all runs
+  double thisRun = 0;
+  std::vector<double> perRun;
+};
+
+/// Prints (or puts into report as "profile" and "slowest_nodes") per kind the sum of its entries'
+/// medians over the runs, and the slowest nodes by the median of their per-run total (an entry
+/// that ran in only some runs counts 0 in the others): on a shared machine one descheduled run
+/// would otherwise dominate a mean.
+void reportProfile(std::vector<ProfileEntry>& entries, const RunOptions& o, nlohmann::json& report) {
+  const size_t runs = static_cast<size_t>(o.repeat);
+  auto median = [runs](std::vector<double> v) {
+    v.resize(runs, 0.0);
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(runs / 2), v.end());
+    return v[runs / 2];
+  };
+  std::map<std::string, std::pair<double, int64_t>> perKind;
+  struct NodeSum {
+    std::string name, op;
+    std::vector<double> perRun;
+  };
+  std::map<int64_t, NodeSum> perNode;
+  for (ProfileEntry& e : entries) {
+    perKind[e.kind].first += median(e.perRun);
+    perKind[e.kind].second += e.calls;
+    NodeSum& n = perNode[e.node];
+    if (n.op.empty() || !e.kind.ends_with(" re-layout")) n.name = e.nodeName, n.op = e.nodeOp;  // the kernel's entry names the node
+    n.perRun.resize(runs, 0.0);
+    for (size_t r = 0; r < e.perRun.size() && r < runs; ++r) n.perRun[r] += e.perRun[r];
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [kind, e] : perKind) rows.push_back({e.first, kind});
+  std::sort(rows.rbegin(), rows.rend());
+  nlohmann::json prof = nlohmann::json::object();
+  for (const auto& [t, kind] : rows) {
+    prof[kind] = {{"ms_per_run", t}, {"nodes", perKind[kind].second / o.repeat}};
+    if (!o.json)
+      std::printf("%-32s %9.3f ms/run  %5lld nodes\n", kind.c_str(), t, static_cast<long long>(perKind[kind].second / o.repeat));
+  }
+  report["profile"] = prof;
+  // The slowest nodes.
+  std::vector<std::tuple<double, std::string, std::string>> nodes;
+  for (const auto& [key, n] : perNode) nodes.emplace_back(median(n.perRun), n.name, n.op);
+  std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
+    return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b) : std::get<1>(a) < std::get<1>(b);
+  });
+  if (o.profileTop > 0) nodes.resize(std::min<size_t>(nodes.size(), size_t(o.profileTop)));
+  nlohmann::json slowest = nlohmann::json::array();
+  if (!o.json && !nodes.empty()) std::printf("slowest nodes:\n");
+  for (const auto& [t, name, op] : nodes) {
+    slowest.push_back({{"node", name}, {"op", op}, {"ms_per_run", t}});
+    if (!o.json) std::printf("  %-40s %-24s %9.3f ms/run\n", name.c_str(), op.c_str(), t);
+  }
+  report["slowest_nodes"] = slowest;
+}
+
+/// Closes a timed run of the profile entries: each entry's time of this run to its perRun.
+void endProfiledRun(std::vector<ProfileEntry>& entries) {
+  for (ProfileEntry& e : entries) {
+    e.perRun.push_back(e.thisRun);
+    e.thisRun = 0;
+  }
+}
+
 /// `run` of a .npub: a stand-in graph carries the blob's I/O names and types, so inputs are
 /// loaded and outputs written exactly as for an ONNX model.
 int runBlob(const RunOptions& o) {
-  if (o.profile) return reportError(Status::invalidArgument("--profile: for ONNX models only, not a device blob"));
   auto blob = readBlob(o.model);
   if (!blob) return reportError(blob.status());
   // Several frozen shapes (format 1.2): a dim that differs between variants is left symbolic
@@ -211,6 +283,29 @@ int runBlob(const RunOptions& o) {
   }
   device::InterpreterOptions opts;
   opts.threads = o.threads;
+  // --profile: an entry per (op, kind), named by the user's ONNX nodes the op came from (the
+  // blob's debug names), timed during the timed runs only.
+  std::vector<ProfileEntry> prof;
+  std::map<std::pair<size_t, std::string>, size_t> profIndex;
+  bool profiling = false;
+  if (o.profile && o.repeat > 0)
+    opts.stepTimer = [&](size_t op, std::string_view kind, double t) {
+      if (!profiling) return;
+      auto [it, fresh] = profIndex.try_emplace({op, std::string(kind)}, prof.size());
+      if (fresh) {
+        const device::Op& d = p.ops[op];
+        ProfileEntry e;
+        e.kind = std::string(kind);
+        e.node = static_cast<int64_t>(op);
+        const std::string n = d.provenance.empty() ? d.name : fmt::format("{}", fmt::join(d.provenance, "+"));
+        e.nodeName = n.empty() ? fmt::format("op {}", op) : n;
+        e.nodeOp = device::opProfileKind(d);
+        e.perRun.resize(prof.empty() ? 0 : prof.front().perRun.size(), 0.0);
+        prof.push_back(std::move(e));
+      }
+      prof[it->second].calls += 1;
+      prof[it->second].thisRun += t;
+    };
   auto interp = device::Interpreter::create(p, opts);
   if (!interp) return reportError(interp.status().in(o.model));
   std::vector<Tensor> ordered;
@@ -224,11 +319,13 @@ int runBlob(const RunOptions& o) {
   std::vector<double> ms;
   for (int i = 1; i < o.warmup && o.repeat > 0; ++i)
     if (!(result = (*interp)->run(ordered))) return reportError(result.status().in(o.model));
+  profiling = true;
   for (int i = 0; i < o.repeat; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     result = (*interp)->run(ordered);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!result) return reportError(result.status().in(o.model));
+    endProfiledRun(prof);
   }
   NamedTensors named;
   for (size_t i = 0; i < p.outputs.size(); ++i) named[p.outputs[i].name] = (*result)[i];
@@ -240,6 +337,7 @@ int runBlob(const RunOptions& o) {
   Status st = writeOutputs(o, outs, named, report);
   if (!st) return reportError(st);
   if (!ms.empty()) addLatency(report, ms);
+  if (o.profile && o.repeat > 0) reportProfile(prof, o, report);
   if (o.json) {
     std::printf("%s\n", report.dump().c_str());
     return 0;
@@ -277,24 +375,24 @@ int runModel(const RunOptions& o) {
   }
   std::vector<double> ms;
   // --profile: each node's kernel time per run (a fused chain as "Conv+Add+Relu"; a node in a
-  // loop body summed over its calls), then per node the median over the timed runs: on a shared
-  // machine one descheduled run would otherwise dominate a mean.
-  struct NodeTimes {
-    std::string op;
-    int64_t calls = 0;
-    double thisRun = 0;
-    std::vector<double> perRun;
-  };
-  std::map<const Node*, NodeTimes> perNode;
+  // loop body summed over its calls).
+  std::vector<ProfileEntry> prof;
+  std::map<const Node*, size_t> profIndex;
   if (o.profile) {
     (*exec)->setStepTimer([&](const Node& node, const std::vector<const Node*>& fused, double t) {
-      NodeTimes& n = perNode[&node];
-      if (n.op.empty()) {
-        n.op = node.opType();
-        for (const Node* f : fused) n.op += "+" + f->opType();
+      auto [it, fresh] = profIndex.try_emplace(&node, prof.size());
+      if (fresh) {
+        ProfileEntry e;
+        e.kind = node.opType();
+        for (const Node* f : fused) e.kind += "+" + f->opType();
+        e.node = static_cast<int64_t>(prof.size());
+        e.nodeName = node.name();
+        e.nodeOp = e.kind;
+        e.perRun.resize(prof.empty() ? 0 : prof.front().perRun.size(), 0.0);
+        prof.push_back(std::move(e));
       }
-      n.calls += 1;
-      n.thisRun += t;
+      prof[it->second].calls += 1;
+      prof[it->second].thisRun += t;
     });
   }
   for (int i = 0; i < o.repeat; ++i) {
@@ -303,53 +401,14 @@ int runModel(const RunOptions& o) {
     auto t1 = Clock::now();
     if (!outputs) return reportError(outputs.status());
     ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    for (auto& [node, n] : perNode) {
-      n.perRun.push_back(n.thisRun);
-      n.thisRun = 0;
-    }
+    endProfiledRun(prof);
   }
 
   nlohmann::json report = {{"model", o.model}, {"threads", (*exec)->pool().size()}, {"outputs", nlohmann::json::array()}};
   Status st = writeOutputs(o, g, *outputs, report);
   if (!st) return reportError(st);
   if (!ms.empty()) addLatency(report, ms);
-  if (o.profile && o.repeat > 0) {
-    // Per node the median run (a node that ran in only some runs counts 0 in the others), per op
-    // type the sum of its nodes' medians.
-    std::map<std::string, std::pair<double, int64_t>> perOp;
-    std::vector<std::tuple<double, std::string, std::string>> nodes;
-    for (auto& [node, n] : perNode) {
-      n.perRun.resize(size_t(o.repeat), 0.0);
-      std::nth_element(n.perRun.begin(), n.perRun.begin() + o.repeat / 2, n.perRun.end());
-      const double median = n.perRun[size_t(o.repeat / 2)];
-      perOp[n.op].first += median;
-      perOp[n.op].second += n.calls;
-      nodes.emplace_back(median, node->name(), n.op);
-    }
-    std::vector<std::pair<double, std::string>> rows;
-    for (const auto& [op, e] : perOp) rows.push_back({e.first, op});
-    std::sort(rows.rbegin(), rows.rend());
-    nlohmann::json prof = nlohmann::json::object();
-    for (const auto& [t, op] : rows) {
-      prof[op] = {{"ms_per_run", t}, {"nodes", perOp[op].second / o.repeat}};
-      if (!o.json)
-        std::printf("%-32s %9.3f ms/run  %5lld nodes\n", op.c_str(), t,
-                    static_cast<long long>(perOp[op].second / o.repeat));
-    }
-    report["profile"] = prof;
-    // The slowest kernel calls, by node.
-    std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) {
-      return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) > std::get<0>(b) : std::get<1>(a) < std::get<1>(b);
-    });
-    if (o.profileTop > 0) nodes.resize(std::min<size_t>(nodes.size(), size_t(o.profileTop)));
-    nlohmann::json slowest = nlohmann::json::array();
-    if (!o.json && !nodes.empty()) std::printf("slowest nodes:\n");
-    for (const auto& [t, name, op] : nodes) {
-      slowest.push_back({{"node", name}, {"op", op}, {"ms_per_run", t}});
-      if (!o.json) std::printf("  %-40s %-24s %9.3f ms/run\n", name.c_str(), op.c_str(), t);
-    }
-    report["slowest_nodes"] = slowest;
-  }
+  if (o.profile && o.repeat > 0) reportProfile(prof, o, report);
   if (o.json) {
     std::printf("%s\n", report.dump().c_str());
     return 0;

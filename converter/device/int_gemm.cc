@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -194,9 +195,13 @@ void forEachItem(ThreadPool* pool, int64_t items, const std::function<void(int64
     if (items > 0) fn(0, items);
     return;
   }
+  // Many small items (a GlobalAveragePool's 512 planes of 49 bytes, a re-layout's planes) go out
+  // in runs of up to items / (8 x threads): one shared counter bumped per item costs more than
+  // the items when the threads keep taking its cache line from each other.
+  const int64_t run = std::max<int64_t>(1, items / (8 * int64_t{pool->size()}));
   std::atomic<int64_t> next{0};
   pool->parallelFor(pool->size(), 1, [&](int64_t, int64_t) {
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items;) fn(i, i + 1);
+    for (int64_t i; (i = next.fetch_add(run, std::memory_order_relaxed)) < items;) fn(i, std::min(items, i + run));
   });
 }
 
@@ -464,11 +469,13 @@ __attribute__((target("avx2"), always_inline)) inline void transpose16x16(const 
 #endif
 /// The Lanes tile's epilogue: P pixels x the nch valid channels of the 32 from o0, each lane with
 /// its channel's constants (fixed_point.h, lane for lane as epilogueTileAvx512), then the bytes
-/// transposed so each channel's P bytes go to its output row at pixel q0.
+/// transposed so each channel's P bytes go to its output row at pixel q0 (planes: the pixel's
+/// channel bytes to the consumer's quad planes instead, no transpose).
 template <int P>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const int32_t* tile, int64_t o0, int64_t nch,
                                                                         const LaneRequant& lr, int32_t zy, int32_t lo, int32_t hi,
-                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut) {
+                                                                        uint8_t* y, int64_t planeStride, int64_t q0, bool gemmOut,
+                                                                        const PlanesTarget* planes) {
   const simd::ClampZy16 clamp(zy, lo, hi);
   const auto pmask = static_cast<__mmask16>((1u << P) - 1);
   for (int z = 0; z < 2 && z * 16 < nch; ++z) {
@@ -492,14 +499,32 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void epilogueLanes(const in
       for (int p = 0; p < P; ++p) _mm_mask_storeu_epi8(y + (q0 + p) * planeStride + static_cast<int64_t>(o), cmask, rows[p]);
       continue;
     }
+    if (planes) {  // the consumer's quad planes: each pixel's 16 channel bytes are 4 cells (cn is 16)
+      const __m128i f = _mm_set1_epi8(static_cast<char>(planes->flip));
+      const int64_t pb = planes->planeBytes, pw = planes->PW, w = planes->W;
+      uint8_t* quad0 = planes->base + static_cast<int64_t>(o / 4) * pb;
+      int64_t oh = q0 / w, ow = q0 % w;
+      for (int p = 0; p < P; ++p) {
+        uint8_t* cell = quad0 + (oh * pw + ow) * 4;
+        const __m128i v = _mm_xor_si128(rows[p], f);
+        const int32_t c0 = _mm_cvtsi128_si32(v), c1 = _mm_extract_epi32(v, 1), c2 = _mm_extract_epi32(v, 2), c3 = _mm_extract_epi32(v, 3);
+        std::memcpy(cell, &c0, 4);
+        std::memcpy(cell + pb, &c1, 4);
+        std::memcpy(cell + 2 * pb, &c2, 4);
+        std::memcpy(cell + 3 * pb, &c3, 4);
+        if (++ow == w) ow = 0, ++oh;
+      }
+      continue;
+    }
     transpose16x16(rows, cols);
     for (int64_t c = 0; c < cn; ++c) _mm_mask_storeu_epi8(y + (static_cast<int64_t>(o) + c) * planeStride + q0, pmask, cols[c]);
   }
 }
+
 #pragma GCC diagnostic pop
 
 using LanesEpilogueFn = void (*)(const int32_t*, int64_t, int64_t, const LaneRequant&, int32_t, int32_t, int32_t, uint8_t*, int64_t,
-                                 int64_t, bool);
+                                 int64_t, bool, const PlanesTarget*);
 template <int... I>
 constexpr std::array<LanesEpilogueFn, sizeof...(I)> lanesEpilogueTable(std::integer_sequence<int, I...>) {
   return {&epilogueLanes<I + 1>...};
@@ -549,6 +574,46 @@ void interleave4(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* ds
     for (int l = 0; l < 4; ++l) dst[4 * i + l] = src[l] ? static_cast<uint8_t>(src[l][i] ^ flip) : uint8_t{0};
 }
 
+#pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // GCC 12: _mm512_undefined_epi32() inside its own intrinsics
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+/// interleave4 with AVX-512, 64 pixels a step (masked loads: no tail step, no scalar tail for rows
+/// narrower than 16): the same bytes in the same cells, and garbage in up to 15 cells past the
+/// n-th (whole 16-cell stores: masked stores are slow on AMD), which the caller rewrites.
+__attribute__((target("avx512f,avx512bw"))) void interleave4Avx512(const uint8_t* const* src, int64_t n, uint8_t flip, uint8_t* dst) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  for (int64_t i = 0; i < n; i += 64) {
+    const int64_t m = std::min<int64_t>(64, n - i);
+    const __mmask64 km = m == 64 ? ~__mmask64{0} : (__mmask64{1} << m) - 1;
+    __m512i a[4];
+    for (int l = 0; l < 4; ++l) a[l] = src[l] ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(km, src[l] + i), f) : _mm512_setzero_si512();
+    // Within each 16-byte lane k: u0..u3 hold the cells of pixels 16k + 0..3, 4..7, 8..11, 12..15.
+    const __m512i t0 = _mm512_unpacklo_epi8(a[0], a[1]), t1 = _mm512_unpackhi_epi8(a[0], a[1]);
+    const __m512i t2 = _mm512_unpacklo_epi8(a[2], a[3]), t3 = _mm512_unpackhi_epi8(a[2], a[3]);
+    const __m512i u0 = _mm512_unpacklo_epi16(t0, t2), u1 = _mm512_unpackhi_epi16(t0, t2);
+    const __m512i u2 = _mm512_unpacklo_epi16(t1, t3), u3 = _mm512_unpackhi_epi16(t1, t3);
+    // A 4 x 4 transpose of the 16-byte lanes: out[k] = u0..u3's lane k, the cells of pixels 16k..16k + 15.
+    const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u0, u1, 0xEE);
+    const __m512i v2 = _mm512_shuffle_i32x4(u2, u3, 0x44), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+    const __m512i out[4] = {_mm512_shuffle_i32x4(v0, v2, 0x88), _mm512_shuffle_i32x4(v0, v2, 0xDD), _mm512_shuffle_i32x4(v1, v3, 0x88),
+                            _mm512_shuffle_i32x4(v1, v3, 0xDD)};
+    for (int k = 0; k < 4 && 16 * k < m; ++k) _mm512_storeu_si512(dst + 4 * (i + 16 * k), out[k]);
+  }
+}
+
+#pragma GCC diagnostic pop
+
+/// dst[i] = src[i] ^ flip for i < n, 64 bytes a step (the row-quad planes' rows).
+__attribute__((target("avx512f,avx512bw"))) void xorCopyAvx512(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t flip) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  for (int64_t i = 0; i < n; i += 64) {
+    const int64_t m = std::min<int64_t>(64, n - i);
+    const __mmask64 km = m == 64 ? ~__mmask64{0} : (__mmask64{1} << m) - 1;
+    _mm512_mask_storeu_epi8(dst + i, km, _mm512_xor_si512(_mm512_maskz_loadu_epi8(km, src + i), f));
+  }
+}
+
 enum class Mode { Reference, Direct, Im2col, Depthwise, Lanes };
 
 }  // namespace
@@ -594,7 +659,8 @@ struct MacKernel::Impl {
   void packPanel(int64_t q0, uint8_t* panel) const;
   void packPanelAvx512(int64_t q0, uint8_t* panel) const;
   void runTiles(ThreadPool* pool, std::byte* y, int64_t n) const;
-  void runLanes(ThreadPool* pool, std::byte* y, int64_t n) const;
+  void runLanes(ThreadPool* pool, std::byte* y, int64_t n, const PlanesTarget* planes) const;
+  std::vector<uint8_t> ownPlanes;  // planesTarget(): the input planes the producer writes
   void runDepthwise(ThreadPool* pool, const std::byte* x, std::byte* y) const;
   void runReference(const std::byte* x, std::byte* y) const;
 };
@@ -783,6 +849,7 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
   }
   const int64_t H = s.H, W = s.W;
   const bool border = s.pt || s.pb || s.pl || s.pr;
+  const bool avx512 = isa == Int8Isa::Avx512Vnni;  // the AVX-512 row copies (the same bytes)
   if (rowQuads) {  // one byte plane per channel: zx' around, x ^ flip inside, zeros in the slack
     // Locals: through the members, every byte store may alias them and the row loop stays scalar.
     const uint8_t fl = flip;
@@ -796,6 +863,10 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
         for (int64_t h = 0; h < H; ++h) {
           uint8_t* row = d + (pt + h) * pw + pl;
           const uint8_t* sr = src + h * W;
+          if (avx512) {
+            xorCopyAvx512(row, sr, W, fl);
+            continue;
+          }
           for (int64_t w = 0; w < W; ++w) row[w] = static_cast<uint8_t>(sr[w] ^ fl);
         }
       }
@@ -814,7 +885,7 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
         rows[l] = c < Cg ? xb + ((n * s.C + g * Cg + c) * H) * W : nullptr;
         if (c < Cg) fill |= uint32_t{zxS} << (8 * l);
       }
-      if (border) {
+      auto fillBorder = [&] {
         auto* d32 = reinterpret_cast<uint32_t*>(d);
         std::fill(d32, d32 + s.pt * PW, fill);
         std::fill(d32 + (s.pt + H) * PW, d32 + PH * PW, fill);
@@ -823,12 +894,17 @@ void MacKernel::Impl::transform(const std::byte* x, int64_t n, ThreadPool* pool)
           std::fill(row, row + s.pl, fill);
           std::fill(row + s.pl + W, row + PW, fill);
         }
-      }
+      };
+      // AVX-512: rows top to bottom, each run past its end (into its right border, the next row,
+      // which comes after it, or the plane's slack, which holds nothing), then the border.
+      if (border && !avx512) fillBorder();
       for (int64_t h = 0; h < H; ++h) {
         const uint8_t* src[4];
         for (int l = 0; l < 4; ++l) src[l] = rows[l] ? rows[l] + h * W : nullptr;
-        interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
+        if (avx512) interleave4Avx512(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
+        else interleave4(src, W, flip, d + ((s.pt + h) * PW + s.pl) * 4);
       }
+      if (border && avx512) fillBorder();
     }
   };
   const int64_t planes = G * C4;
@@ -1046,7 +1122,7 @@ void MacKernel::Impl::runTiles(ThreadPool* pool, std::byte* y, int64_t n) const 
 
 /// Lanes: work items are (a chunk of up to 8 pixel tiles, one 32-channel block): the block's
 /// weights stay in L1/L2 over the chunk. The partition does not change any bit.
-void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const {
+void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n, const PlanesTarget* planes) const {
   const int64_t nTiles = (Q + kLanesP - 1) / kLanesP, TC = 8, nChunks = (nTiles + TC - 1) / TC;
   const int nTaps = static_cast<int>(taps.size());
   const int64_t OHW = s.OH * s.OW;
@@ -1066,7 +1142,7 @@ void MacKernel::Impl::runLanes(ThreadPool* pool, std::byte* y, int64_t n) const 
         if (row) row(xbuf(), lanesPix[static_cast<size_t>(q0)], rowOff, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         else kLanesKernels[static_cast<size_t>(P - 1)](xbuf(), lanesPix.data() + q0, taps.data(), nTaps, planeBytes, laneSteps, w, tile.data());
         kLanesEpilogues[static_cast<size_t>(P - 1)](tile.data(), o0, nch, lanesRq, s.zy, s.actMin, s.actMax, yb, s.gemm ? s.O : OHW, q0,
-                                                    s.gemm);
+                                                    s.gemm, planes);
       }
     }
   };
@@ -1226,7 +1302,36 @@ void MacKernel::Impl::runReference(const std::byte* x, std::byte* y) const {
 
 size_t MacKernel::scratchBytes() const { return static_cast<size_t>(impl_->scratchBytes); }
 
-void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch) const {
+bool MacKernel::writesPlanes() const {
+  const Impl& m = *impl_;
+  return m.mode == Mode::Lanes && !m.s.gemm && !m.s.requant.empty() && m.s.batch == 1 && m.s.O % 16 == 0;
+}
+
+bool MacKernel::takesPlanes() const {
+  const Impl& m = *impl_;
+  return (m.mode == Mode::Lanes || m.mode == Mode::Direct || m.mode == Mode::Im2col) && !m.rowQuads && !m.s.gemm && m.G == 1 &&
+         m.s.batch == 1;
+}
+
+PlanesTarget MacKernel::planesTarget() {
+  Impl& m = *impl_;
+  if (m.ownPlanes.empty()) {
+    // The padding as transform() writes it (the interior, from zeros here, is the producer's).
+    m.ownPlanes.assign(static_cast<size_t>(m.scratchBytes), 0);
+    m.xb = Impl::align64(m.ownPlanes.data());
+    const std::vector<std::byte> zeros(static_cast<size_t>(m.s.C * m.s.H * m.s.W));
+    m.transform(zeros.data(), 0, nullptr);
+  }
+  PlanesTarget t;
+  t.base = Impl::align64(m.ownPlanes.data()) + (m.s.pt * m.PW + m.s.pl) * 4;
+  t.planeBytes = m.planeBytes, t.PW = m.PW, t.W = m.s.W, t.flip = m.flip;
+  return t;
+}
+
+void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch, const MacRunExtras* extras) const {
+  double* relayoutMs = extras ? extras->relayoutMs : nullptr;
+  const PlanesTarget* planesOut = extras ? extras->planesOut : nullptr;
+  const bool prelaid = extras && extras->prelaid && !impl_->ownPlanes.empty();
   Impl& m = *impl_;
   // A parallel region costs a wake-up and a join per call (tens of microseconds when the two vCPUs
   // are shared): below about 10 us of one-thread work it costs more than it saves. The choice
@@ -1246,10 +1351,17 @@ void MacKernel::run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t*
     if (m.xstore.size() != static_cast<size_t>(m.scratchBytes)) m.xstore.assign(static_cast<size_t>(m.scratchBytes), 0);
     scratch = m.xstore.data();
   }
-  m.xb = Impl::align64(scratch);
+  m.xb = Impl::align64(prelaid ? m.ownPlanes.data() : scratch);
+  if (relayoutMs) *relayoutMs = 0;
   for (int64_t n = 0; n < (m.s.gemm ? 1 : m.s.batch); ++n) {
-    m.transform(x, n, pool);
-    if (m.mode == Mode::Lanes) m.runLanes(pool, y, n);
+    if (relayoutMs && !prelaid) {
+      const auto t0 = std::chrono::steady_clock::now();
+      m.transform(x, n, pool);
+      *relayoutMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else if (!prelaid) {
+      m.transform(x, n, pool);
+    }
+    if (m.mode == Mode::Lanes) m.runLanes(pool, y, n, planesOut);
     else m.runTiles(pool, y, n);
   }
 }

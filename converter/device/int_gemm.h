@@ -65,6 +65,26 @@ struct MacSpec {
   enum class Path { Auto, Tiles, Lanes } path = Path::Auto;
 };
 
+/// A Conv's input planes (the kernel's quad layout, docs in int_gemm.cc) that the Conv producing
+/// that input writes in its epilogue instead of the tensor (MacKernel::planesTarget): base is the
+/// cell of pixel (0, 0) of channel quad 0, each pixel's 4 channels' bytes ^ flip.
+struct PlanesTarget {
+  uint8_t* base = nullptr;
+  int64_t planeBytes = 0, PW = 0, W = 0;  // bytes per channel quad's plane, padded width in cells, the image's width
+  uint8_t flip = 0;
+};
+
+/// What a MacKernel::run does besides y = op(x).
+struct MacRunExtras {
+  /// Profiling: receives the wall time of the activations' re-layout into the kernel's planes (0
+  /// for the kernels without one); null, no clock is read.
+  double* relayoutMs = nullptr;
+  /// Only where writesPlanes(): y is not written; the output goes into the consumer's planes.
+  const PlanesTarget* planesOut = nullptr;
+  /// Only after planesTarget(): x is not read; the input is in the kernel's own planes already.
+  bool prelaid = false;
+};
+
 class MacKernel {
  public:
   /// Packs the weights for `isa` (which must be available) and precomputes the corrections.
@@ -76,7 +96,15 @@ class MacKernel {
   /// y = op(x); pool may be null (one thread). x and y are the op's whole tensors. scratch: at
   /// least scratchBytes() bytes that may be shared with other kernels (not run at the same time);
   /// null: the kernel keeps its own.
-  void run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch = nullptr) const;
+  void run(ThreadPool* pool, const std::byte* x, std::byte* y, uint8_t* scratch = nullptr, const MacRunExtras* extras = nullptr) const;
+  /// Whether run() can write its output into another Conv's planes (PlanesTarget): a Conv on
+  /// the AVX-512 Lanes kernel, 8-bit output, one image, output channels a multiple of 16.
+  bool writesPlanes() const;
+  /// Whether planesTarget() applies: a one-group Conv on the quad planes (not row quads), one image.
+  bool takesPlanes() const;
+  /// This kernel's own input planes, kept from now on (allocated once, the padding filled once):
+  /// the producer of x writes their interior, and run() with extras->prelaid reads them.
+  PlanesTarget planesTarget();
 
  private:
   struct Impl;
@@ -84,9 +112,10 @@ class MacKernel {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Calls fn(i, i + 1) for every i in [0, items), the items handed out one at a time to the
-/// pool's threads as they come free (on a shared machine a descheduled thread does not hold back
-/// half the work). The kernels' bits do not depend on which thread runs which item.
+/// Calls fn(b, e) for runs [b, e) covering [0, items) once, the runs (one item each, or up to
+/// items / (8 x threads) of many small ones) handed out to the pool's threads as they come free
+/// (on a shared machine a descheduled thread does not hold back half the work). The kernels'
+/// bits do not depend on which thread runs which item.
 void forEachItem(ThreadPool* pool, int64_t items, const std::function<void(int64_t, int64_t)>& fn);
 
 /// In place over n accumulators of one output channel: saturating + bias, then

@@ -496,6 +496,35 @@ __attribute__((target("avx2"))) void splitPhases2Avx2(const uint8_t* v, int64_t 
   for (; i < L; ++i) even[i] = v[2 * i], odd[i] = v[2 * i + 1];
 }
 
+/// The common 3x3 stride-2 MaxPool with a one-pixel top/left border (resnet's stem) on rows of
+/// up to 128 codes, AVX-512 VBMI: per output row the valid input rows' maxima in two registers
+/// (code ^ flip, 0 past the row: the neutral border), then the three taps of each output column
+/// picked by byte permutes (columns 2 ow - 1, 2 ow, 2 ow + 1; ow = 0's left tap is the border), the
+/// maximum ^ flip stored. The same bytes as maxPoolBytes' general path with the identity table.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void maxPool3x3s2Vbmi(const uint8_t* src, uint8_t* dst, int64_t H, int64_t W,
+                                                                               int64_t OH, int64_t OW, uint8_t flip) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  const __mmask64 k0 = W >= 64 ? ~__mmask64{0} : (__mmask64{1} << W) - 1;
+  const __mmask64 k1 = W <= 64 ? 0 : W >= 128 ? ~__mmask64{0} : (__mmask64{1} << (W - 64)) - 1;
+  const __mmask64 ko = OW >= 64 ? ~__mmask64{0} : (__mmask64{1} << OW) - 1;
+  alignas(64) uint8_t ie[64], io[64], im[64];
+  for (int i = 0; i < 64; ++i) {
+    ie[i] = static_cast<uint8_t>((2 * i) & 127), io[i] = static_cast<uint8_t>((2 * i + 1) & 127), im[i] = static_cast<uint8_t>((2 * i + 127) & 127);
+  }
+  const __m512i idxE = _mm512_load_si512(ie), idxO = _mm512_load_si512(io), idxM = _mm512_load_si512(im);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+    for (int64_t h = std::max<int64_t>(0, 2 * oh - 1); h <= std::min<int64_t>(H - 1, 2 * oh + 1); ++h) {
+      const uint8_t* row = src + h * W;
+      lo = _mm512_max_epu8(lo, _mm512_maskz_mov_epi8(k0, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k0, row), f)));
+      if (k1) hi = _mm512_max_epu8(hi, _mm512_maskz_mov_epi8(k1, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k1, row + 64), f)));
+    }
+    const __m512i e = _mm512_permutex2var_epi8(lo, idxE, hi), o = _mm512_permutex2var_epi8(lo, idxO, hi);
+    const __m512i m = _mm512_maskz_permutex2var_epi8(~__mmask64{1}, lo, idxM, hi);  // column -1 for ow = 0: the border
+    _mm512_mask_storeu_epi8(dst + oh * OW, ko, _mm512_xor_si512(_mm512_max_epu8(_mm512_max_epu8(e, o), m), f));
+  }
+}
+
 /// MaxPool on the bytes themselves: the requantization r(v) = clamp(zy + M(v - zx)) is
 /// non-decreasing in v when the multiplier is >= 0 (every step of fixed_point.h is), so
 /// r(max v) = max r(v) and the op is a 256-entry table of the window's largest code (skipped when
@@ -534,6 +563,16 @@ bool maxPoolBytes(const Op& op, Rounding rounding, const TensorView& x, const Te
     const int32_t r = clampToRange(int64_t{zy} + multiplyByQuantizedMultiplier(v - zx, f), op.actMin, op.actMax);
     lut[c] = static_cast<uint8_t>(r);
     identity &= lut[c] == static_cast<uint8_t>(c ^ flip);
+  }
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+  if (vbmi && identity && k[0] == 3 && k[1] == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && pt == 1 && pl == 1 && W <= 128 && OW <= 64 &&
+      (OW - 1) * 2 + 1 <= W && (OH - 1) * 2 - 1 < H) {
+    forEachItem(pool, NC, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c)
+        maxPool3x3s2Vbmi(reinterpret_cast<const uint8_t*>(x.data) + c * H * W, reinterpret_cast<uint8_t*>(y.data) + c * OH * OW, H, W, OH,
+                         OW, flip);
+    });
+    return true;
   }
   // Padded row: pl zeros, W codes, zeros to the right up to the last tap of the last output.
   const int64_t PWd = std::max<int64_t>(pl + W, (OW - 1) * sw + (k[1] - 1) * dw + 1);

@@ -2,6 +2,7 @@
 #include "converter/device/interpreter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <new>
 
@@ -104,6 +105,10 @@ struct Interpreter::Impl {
   std::vector<std::unique_ptr<FloatChain>> chain;      // per op: the fused chain starting there
   std::vector<uint8_t> chainScratch;                   // a chain whose output overlaps its input
   std::function<void(size_t, int32_t, void*)> observer;  // InterpreterOptions::observer
+  std::function<void(size_t, std::string_view, double)> stepTimer;  // InterpreterOptions::stepTimer
+  std::vector<std::string> kinds;                      // per op: opProfileKind (set with stepTimer)
+  std::vector<std::unique_ptr<PlanesTarget>> planesOut;  // per Conv op: its reader Conv's planes, written in its epilogue
+  std::vector<bool> prelaid;                           // per Conv op: its input planes are written by its producer
 
   explicit Impl(const Program& prog) : p(prog) {}
 
@@ -284,6 +289,10 @@ struct Interpreter::Impl {
   }
 };
 
+std::string opProfileKind(const Op& op) {
+  return op.code == OpCode::FloatOp ? "Float " + op.type : std::string(opCodeName(op.code));
+}
+
 Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Interpreter::~Interpreter() = default;
 
@@ -293,6 +302,7 @@ int Interpreter::threads() const { return impl_->pool ? impl_->pool->size() : 1;
 Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, InterpreterOptions options) {
   auto impl = std::make_unique<Impl>(p);
   impl->observer = options.observer;
+  impl->stepTimer = options.stepTimer;
   if (options.isa) {
     if (!int8IsaAvailable(*options.isa)) return Status::unsupported("int8 kernels \"{}\": this CPU lacks them", int8IsaName(*options.isa));
     impl->isa = *options.isa;
@@ -392,6 +402,33 @@ Expected<std::unique_ptr<Interpreter>> Interpreter::create(const Program& p, Int
       impl->chain[c->firstOp] = std::make_unique<FloatChain>(std::move(*c));
     }
   }
+  impl->planesOut.resize(p.ops.size());
+  impl->prelaid.assign(p.ops.size(), false);
+  if (options.fuseConvPlanes && !options.observer) {
+    std::vector<int> readers(p.tensors.size(), 0);
+    std::vector<int64_t> reader(p.tensors.size(), -1);
+    for (size_t j = 0; j < p.ops.size(); ++j)
+      for (int32_t t : p.ops[j].inputs)
+        if (t >= 0) ++readers[static_cast<size_t>(t)], reader[static_cast<size_t>(t)] = static_cast<int64_t>(j);
+    for (const IoBinding& b : p.outputs)
+      if (b.tensor >= 0 && b.tensor < static_cast<int32_t>(p.tensors.size())) ++readers[static_cast<size_t>(b.tensor)];
+    for (size_t i = 0; i < p.ops.size(); ++i) {
+      if (p.ops[i].code != OpCode::Conv || !impl->fast[i] || !impl->fast[i]->writesPlanes()) continue;
+      const auto t = static_cast<size_t>(p.ops[i].outputs[0]);
+      const int64_t j = reader[t];
+      // The tensor is never stored: its one reader must be a Conv that reads it as its input.
+      if (readers[t] != 1 || j <= static_cast<int64_t>(i)) continue;
+      const auto ju = static_cast<size_t>(j);
+      if (p.ops[ju].code != OpCode::Conv || p.ops[ju].inputs[0] != static_cast<int32_t>(t) || !impl->fast[ju] ||
+          !impl->fast[ju]->takesPlanes() || impl->prelaid[ju])
+        continue;
+      impl->planesOut[i] = std::make_unique<PlanesTarget>(impl->fast[ju]->planesTarget());
+      impl->prelaid[ju] = true;
+    }
+  }
+  if (impl->stepTimer)
+    for (size_t i = 0; i < p.ops.size(); ++i)
+      impl->kinds.push_back(opProfileKind(p.ops[i]));
   for (const IoBinding& b : p.inputs)
     if (b.tensor < 0 || b.tensor >= static_cast<int32_t>(p.tensors.size()) ||
         p.tensors[static_cast<size_t>(b.tensor)].storage != Storage::Activation)
@@ -413,14 +450,20 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
                                      dtypeShortName(d.dtype), fmt::join(d.dims, ","));
     copyBytes(impl_->view(p.inputs[i].tensor).data, inputs[i].raw(), d.byteSize(), impl_->pool.get());
   }
+  using Clock = std::chrono::steady_clock;
+  const bool timing = static_cast<bool>(impl_->stepTimer);
+  auto msSince = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
   for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Clock::time_point t0 = timing ? Clock::now() : Clock::time_point{};
     if (const FloatChain* c = impl_->chain[i].get()) {
       const TensorView scale = c->scaleInput >= 0 ? impl_->view(c->scaleInput) : TensorView{};
       runFloatChain(*c, impl_->view(c->input), impl_->view(c->output), impl_->pool.get(), impl_->chainScratch,
                     impl_->isa != Int8Isa::Scalar, c->scaleInput >= 0 ? &scale : nullptr);
+      if (timing) impl_->stepTimer(i, "FloatChain", msSince(t0));
       i = c->lastOp;
       continue;
     }
+    double relayoutMs = 0;
     const Op& op = p.ops[i];
     std::vector<TensorView> in;
     for (int32_t t : op.inputs)
@@ -435,7 +478,10 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         break;
       case OpCode::Conv:
       case OpCode::Gemm:
-        if (impl_->fast[i]) impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data());
+        if (impl_->fast[i]) {
+          const MacRunExtras extras{timing ? &relayoutMs : nullptr, impl_->planesOut[i].get(), impl_->prelaid[i]};
+          impl_->fast[i]->run(impl_->pool.get(), in[0].data, y.data, impl_->scratch.data(), &extras);
+        }
         else if (op.code == OpCode::Conv) runConv(op, *impl_->mac[i], in[0], y);
         else runGemm(op, *impl_->mac[i], in[0], y);
         break;
@@ -458,6 +504,12 @@ Expected<std::vector<npuconv::Tensor>> Interpreter::run(const std::vector<npucon
         }
         break;
       }
+    }
+    if (timing) {
+      const double ms = msSince(t0);
+      if (op.code == OpCode::Conv || op.code == OpCode::Gemm)
+        impl_->stepTimer(i, op.code == OpCode::Conv ? "QConv re-layout" : "QGemm re-layout", relayoutMs);
+      impl_->stepTimer(i, impl_->kinds[i], ms - relayoutMs);
     }
     if (impl_->observer)
       for (int32_t t : op.outputs) impl_->observer(i, t, impl_->view(t).data);

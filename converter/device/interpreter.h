@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "converter/device/device_program.h"
@@ -26,12 +28,26 @@ struct InterpreterOptions {
   /// Run Dequantize -> elementwise FloatOps -> Quantize as one pass (float_chain.h; a table for
   /// 8-bit inputs). Same bits either way; false runs every op on its own (the tests' reference).
   bool fuseFloatChains = true;
+  /// A Conv whose output only another Conv reads writes it straight into that Conv's input planes
+  /// (the kernel's quad layout) instead of the tensor, so the second skips its re-layout (AVX-512
+  /// Lanes producers, MacKernel::writesPlanes). The same bytes in the planes either way; false:
+  /// every Conv re-lays its input (the tests' reference).
+  bool fuseConvPlanes = true;
   /// Sees every op's outputs right after the op ran (op index, tensor index, the bytes in the
   /// arena, valid only during the call; a debugging tool may overwrite them, e.g. with the QDQ
   /// model's values to see each op's own error): per-layer debugging. Set, float
   /// chains are not fused, so every op's output exists (the bits are the same either way).
   std::function<void(size_t op, int32_t tensor, void* data)> observer;
+  /// Profiling (`npuconv run --profile`): called after every op with its index, its kind
+  /// (opProfileKind) and its wall time in milliseconds; a fused float chain reports once, for its
+  /// first op, as "FloatChain"; a Conv/Gemm's re-layout of its input into the kernel's quad planes
+  /// reports apart, before the op, as "QConv re-layout" / "QGemm re-layout". Unset, no clock is read.
+  std::function<void(size_t op, std::string_view kind, double ms)> stepTimer;
 };
+
+/// The profile's name for an op's kind: opCodeName ("QConv", "QAdd", "Quantize", ...), and
+/// "Float <ONNX type>" for a CPU fallback op.
+std::string opProfileKind(const Op& op);
 
 class Interpreter {
  public:

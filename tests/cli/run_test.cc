@@ -2,8 +2,11 @@
 // writes (.npy per output, one HDF5 file), timing output, and error exit codes.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "converter/exec/kernel.h"
@@ -13,6 +16,7 @@
 #include "formats/onnx/onnx_reader.h"
 #include "formats/onnx/onnx_writer.h"
 #include "formats/onnx/tensor_file.h"
+#include "tests/cli/two_layer_model.h"
 #include "tests/support/test_util.h"
 
 namespace npuconv {
@@ -236,6 +240,67 @@ g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) <float[4, 4, 3, 3] w = {
   ASSERT_EQ(rc, 0) << err;
   EXPECT_NE(out.find("Conv+Add+Relu"), std::string::npos) << out;
   EXPECT_NE(out.find("slowest nodes"), std::string::npos) << out;
+}
+
+TEST(RunCommandProfileTest, ProfilesDeviceBlobOps) {
+  // An int8 blob of Conv (+Relu) -> Conv -> residual Add: each op kind of the interpreter is a row
+  // (the Convs' re-layout of their input apart), the slowest ops carry the user's ONNX node names.
+  Model m = test::parseModel(fmt::format(R"(
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 8, 16, 16] x) => (float[1, 8, 16, 16] y) <float[8, 8, 3, 3] w1 = {{{}}}, float[8, 8, 3, 3] w2 = {{{}}}> {{
+  a = Conv <pads = [1, 1, 1, 1]> (x, w1)
+  r = Relu (a)
+  c = Conv <pads = [1, 1, 1, 1]> (r, w2)
+  y = Add (c, x)
+}}
+)", test::pseudoFloatList(576, 3, 8000.0), test::pseudoFloatList(576, 5, 8000.0)));
+  const char* names[] = {"user_conv_a", "user_relu", "user_conv_b", "user_residual_add"};
+  size_t k = 0;
+  for (Node* n : m.graph->nodes()) {
+    n->setName(names[k % 4]);
+    n->setProvenance({names[k++ % 4]});
+  }
+  fs::path dir = test::tempDir("run_profile_blob");
+  ASSERT_TRUE(writeOnnx(m, dir / "m.onnx").hasValue());
+  std::vector<float> xv(8 * 16 * 16);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = float(int(i % 13) - 6) / 4.0f;
+  ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, std::vector<int64_t>{1, 8, 16, 16}, xv.data()).isOk());
+  std::string out, err;
+  ASSERT_EQ(test::runNpuconv("convert " + q(dir / "m.onnx") + " --precision int8 --calib " + q(dir / "x.npy") + " -o " + q(dir / "out"),
+                             &out, &err), 0) << err;
+  const fs::path blob = dir / "out" / "model.npub";
+  ASSERT_EQ(test::runNpuconv("run " + q(blob) + " --input " + q(dir / "x.npy") + " --repeat 5 --profile --profile-top 0 --json", &out, &err),
+            0) << err;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  const auto& prof = j["profile"];
+  for (const char* kind : {"QConv", "QConv re-layout", "QAdd", "Quantize", "Dequantize"}) EXPECT_TRUE(prof.contains(kind)) << kind << ": " << out;
+  EXPECT_EQ(prof["QConv"]["nodes"], 2) << out;
+  EXPECT_EQ(prof["QConv re-layout"]["nodes"], 2) << out;
+  EXPECT_EQ(prof["QAdd"]["nodes"], 1) << out;
+  // Plausible sums: every row non-negative, together at most the run's time (medians of parts of
+  // the runs; a little slack for the clock reads).
+  double sum = 0;
+  for (const auto& [kind, row] : prof.items()) {
+    EXPECT_GE(row["ms_per_run"].get<double>(), 0.0) << kind;
+    sum += row["ms_per_run"].get<double>();
+  }
+  EXPECT_GT(sum, 0.0) << out;
+  EXPECT_LE(sum, j["max_ms"].get<double>() * 1.5 + 0.05) << out;
+  // The slowest ops by the user's node names (a Conv and its fused Relu name both); --profile-top 0: all.
+  std::set<std::string> seen;
+  for (const auto& n : j["slowest_nodes"]) seen.insert(n["node"].get<std::string>() + " / " + n["op"].get<std::string>());
+  EXPECT_TRUE(seen.count("user_conv_a+user_relu / QConv")) << out;
+  EXPECT_TRUE(seen.count("user_conv_b / QConv")) << out;
+  EXPECT_TRUE(seen.count("user_residual_add / QAdd")) << out;
+  // Text form; without --profile no profile.
+  ASSERT_EQ(test::runNpuconv("run " + q(blob) + " --input " + q(dir / "x.npy") + " --repeat 2 --profile --profile-top 2", &out, &err), 0)
+      << err;
+  EXPECT_NE(out.find("QConv re-layout"), std::string::npos) << out;
+  EXPECT_NE(out.find("slowest nodes"), std::string::npos) << out;
+  ASSERT_EQ(test::runNpuconv("run " + q(blob) + " --input " + q(dir / "x.npy") + " --repeat 2 --json", &out, &err), 0) << err;
+  j = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_FALSE(j.contains("profile")) << out;
 }
 
 }  // namespace
