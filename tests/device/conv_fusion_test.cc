@@ -17,6 +17,7 @@
 #include "formats/blob/blob_reader.h"
 #include "formats/npy/npy.h"
 #include "formats/onnx/onnx_writer.h"
+#include "tests/formats/blob_test_util.h"
 #include "tests/support/test_util.h"
 #include "tests/support/zoo.h"
 
@@ -126,29 +127,20 @@ g (float[1, 16, 15, 13] x, float[32, 16, 3, 3] w0, float[32] wb0, float[32, 32, 
 )";
 
 TEST(ConvFusion, InterpreterSameBytesWithAndWithoutFusions) {
-  const fs::path dir = test::tempDir("conv_fusion");
   Model m = test::parseModel(kResidualCnn);
   test::bindRandomWeights(m, 29);
-  ASSERT_TRUE(writeOnnx(m, dir / "float.onnx").hasValue());
-  test::SplitMix64 rng(5);
-  const std::vector<int64_t> calibDims = {4, 1, 16, 15, 13};
-  std::vector<float> xs(static_cast<size_t>(elementCount(calibDims)));
-  for (float& v : xs) v = static_cast<float>(rng.uniform() * 4 - 2);
-  ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, calibDims, xs.data()).isOk());
-  std::string err;
-  // Bias correction and the layer table on (the defaults): the model's nodes have no names.
-  const std::string cmd = fmt::format("'{}' convert '{}' -o '{}' --precision int8 --calib '{}' --threads 1",
-                                      test::npuconvBinary(), (dir / "float.onnx").string(), (dir / "out").string(), (dir / "x.npy").string());
-  ASSERT_EQ(test::runCommand(cmd, nullptr, &err), 0) << cmd << "\n" << err;
-  auto blob = readBlob(dir / "out/model.npub");
-  ASSERT_TRUE(blob.hasValue()) << blob.status().toString();
-  const device::Program& p = blob->program;
+  // Bias correction on (the default): the model's nodes have no names.
+  const std::vector<int64_t> dims = {1, 16, 15, 13};
+  auto conv = test::convertInt8WithRandomCalib(m, test::tempDir("conv_fusion"), dims, 4, 5);
+  ASSERT_TRUE(conv.hasValue()) << conv.status().toString();
+  const device::Program& p = conv->blob.program;
   ASSERT_EQ(p.cpuOps(), 0u);
 
-  const std::vector<int64_t> dims = {1, 16, 15, 13};
   std::vector<Tensor> inputs;
-  for (int i = 0; i < 3; ++i) {  // the last input far out of the calibrated range (saturation)
-    std::vector<float> v(xs.begin() + i * 16 * 15 * 13, xs.begin() + (i + 1) * 16 * 15 * 13);
+  const size_t n = 16 * 15 * 13;
+  for (size_t i = 0; i < 3; ++i) {  // the last input far out of the calibrated range (saturation)
+    std::vector<float> v(conv->calib.begin() + static_cast<std::ptrdiff_t>(i * n),
+                         conv->calib.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
     if (i == 2)
       for (float& e : v) e *= 8;
     inputs.push_back(Tensor::fromValues<float>(DType::F32, dims, std::span<const float>(v)));

@@ -18,6 +18,7 @@
 #include "formats/blob/blob_reader.h"
 #include "formats/npy/npy.h"
 #include "formats/onnx/onnx_writer.h"
+#include "tests/formats/blob_test_util.h"
 #include "tests/support/test_util.h"
 #include "tests/support/zoo.h"
 
@@ -254,31 +255,20 @@ g (float[1, 3, 20, 19] x, float[8, 3, 3, 3] w1, float[8] wb1, float[8, 1, 3, 3] 
 })";
 
 TEST(IntGemmInterpreter, SameBytesForEveryIsaAndThreadCount) {
-  const fs::path dir = test::tempDir("int_gemm_interp");
   Model m = test::parseModel(kSmallCnn);
   test::bindRandomWeights(m, 23);
-  ASSERT_TRUE(writeOnnx(m, dir / "float.onnx").hasValue());
-  test::SplitMix64 rng(4);
-  const std::vector<int64_t> calibDims = {4, 1, 3, 20, 19};
-  std::vector<float> xs(static_cast<size_t>(elementCount(calibDims)));
-  for (float& v : xs) v = static_cast<float>(rng.uniform() * 4 - 2);
-  ASSERT_TRUE(writeNpy(dir / "x.npy", DType::F32, calibDims, xs.data()).isOk());
-  std::string err;
-  const std::string cmd = fmt::format("'{}' convert '{}' -o '{}' --precision int8 --calib '{}' --layer-error-samples 0 --threads 1",
-                                      test::npuconvBinary(), (dir / "float.onnx").string(), (dir / "out").string(), (dir / "x.npy").string());
-  ASSERT_EQ(test::runCommand(cmd, nullptr, &err), 0) << cmd << "\n" << err;
-  auto blob = readBlob(dir / "out/model.npub");
-  ASSERT_TRUE(blob.hasValue()) << blob.status().toString();
-  const device::Program& p = blob->program;
+  const std::vector<int64_t> dims = {1, 3, 20, 19};
+  auto conv = test::convertInt8WithRandomCalib(m, test::tempDir("int_gemm_interp"), dims, 4, 4);
+  ASSERT_TRUE(conv.hasValue()) << conv.status().toString();
+  const device::Program& p = conv->blob.program;
   EXPECT_EQ(p.cpuOps(), 0u);
   int convs = 0;
   for (const device::Op& op : p.ops) convs += op.code == device::OpCode::Conv;
   EXPECT_EQ(convs, 4);
 
-  const std::vector<int64_t> dims = {1, 3, 20, 19};
   std::vector<Tensor> inputs;
   for (int i = 0; i < 3; ++i) {  // three inputs: the last one with values far out of the calibrated range
-    std::vector<float> v(xs.begin() + i * 3 * 20 * 19, xs.begin() + (i + 1) * 3 * 20 * 19);
+    std::vector<float> v(conv->calib.begin() + i * 3 * 20 * 19, conv->calib.begin() + (i + 1) * 3 * 20 * 19);
     if (i == 2)
       for (float& e : v) e *= 8;
     inputs.push_back(Tensor::fromValues<float>(DType::F32, dims, std::span<const float>(v)));
