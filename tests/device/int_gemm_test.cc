@@ -258,7 +258,8 @@ TEST(IntGemmInterpreter, SameBytesForEveryIsaAndThreadCount) {
   Model m = test::parseModel(kSmallCnn);
   test::bindRandomWeights(m, 23);
   const std::vector<int64_t> dims = {1, 3, 20, 19};
-  auto conv = test::convertInt8WithRandomCalib(m, test::tempDir("int_gemm_interp"), dims, 4, 4);
+  const fs::path dir = test::tempDir("int_gemm_interp");
+  auto conv = test::convertInt8WithRandomCalib(m, dir, dims, 4, 4);
   ASSERT_TRUE(conv.hasValue()) << conv.status().toString();
   const device::Program& p = conv->blob.program;
   EXPECT_EQ(p.cpuOps(), 0u);
@@ -294,7 +295,8 @@ TEST(IntGemmInterpreter, SameBytesForEveryIsaAndThreadCount) {
 
   // `npuconv run model.npub --threads --repeat --warmup --json` under NPUCONV_INT8_ISA: the same
   // bytes, the latency fields, the ISA it ran; an unknown ISA name is a usage error (exit 2).
-  ASSERT_TRUE(writeNpy(dir / "x1.npy", DType::F32, dims, xs.data()).isOk());
+  ASSERT_TRUE(writeNpy(dir / "x1.npy", DType::F32, dims, conv->calib.data()).isOk());
+  std::string err;
   for (const char* isa : {"scalar", "avx2"}) {
     if (!device::int8IsaAvailable(*device::parseInt8Isa(isa))) continue;
     std::string out;
