@@ -5,6 +5,7 @@
 // images): the 16x16 variant's activation parameters differ from the 8x8 variant's and are those
 // of a one-shape conversion at 16x16, its outputs bit for bit, no warning, the int8 weights once.
 // A dataset list of .npy tensors (one shape) still gives the first variant's ranges and a warning.
+// Weights the lowering widens for a big bias (by the input scale) stay one copy too.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -28,19 +29,22 @@ struct ImageVariantsBuilt {
   fs::path dir, model, folderMulti, listMulti, single16, npyMulti, x16;
 };
 
-/// y = Conv1x1(Relu(Conv3x3(x))), x [1,3,h,w] -> y [1,2,h,w].
-fs::path writeImageConvModel(const fs::path& dir) {
+/// y = Conv1x1(Relu(Conv3x3(x))), x [1,3,h,w] -> y [1,2,h,w]; `secondBias`: "B2" gives the
+/// second Conv the bias {0, secondBias} (file conv_hw_bias.onnx).
+fs::path writeImageConvModel(const fs::path& dir, double secondBias = 0) {
   std::string text = fmt::format(R"(<ir_version: 8, opset_import: ["" : 17]>
     g (float[1,3,h,w] x) => (float[1,2,h,w] y) {{
       W1 = Constant<value = float[4,3,3,3] {{{0}}}>()
       B1 = Constant<value = float[4] {{{1}}}>()
       W2 = Constant<value = float[2,4,1,1] {{{2}}}>()
+      B2 = Constant<value = float[2] {{0.0, {3:.9e}}}>()
       c = Conv<pads = [1, 1, 1, 1]>(x, W1, B1)
       r = Relu(c)
-      y = Conv(r, W2)
-    }})", test::pseudoFloatList(108, 11, 2000), test::pseudoFloatList(4, 12, 4000), test::pseudoFloatList(8, 13, 1000));
+      y = Conv(r, W2{4})
+    }})", test::pseudoFloatList(108, 11, 2000), test::pseudoFloatList(4, 12, 4000), test::pseudoFloatList(8, 13, 1000),
+                                 secondBias, secondBias != 0 ? ", B2" : "");
   Model m = test::parseModel(text);
-  fs::path p = dir / "conv_hw.onnx";
+  fs::path p = dir / (secondBias != 0 ? "conv_hw_bias.onnx" : "conv_hw.onnx");
   EXPECT_TRUE(writeOnnx(m, p).hasValue());
   return p;
 }
@@ -182,6 +186,46 @@ TEST(MultiShapeImageCalib, TensorDataStillTakesTheFirstVariantsRangesAndWarns) {
   const nlohmann::json r = reportOf(b.npyMulti);
   EXPECT_EQ(r["device_blob"]["variants"][1]["calibration"], "ranges of the first variant (calibration data of one shape)");
   EXPECT_TRUE(warnsOfReuse(r)) << r["warnings"].dump();
+}
+
+/// The int8 weight [2,4,1,1] (the second Conv's) of a variant.
+const device::Tensor* secondConvWeight(const device::Program& p) {
+  for (const device::Tensor& t : p.tensors)
+    if (t.storage == device::Storage::Weight && t.dtype == DType::I8 && t.dims == std::vector<int64_t>{2, 4, 1, 1}) return &t;
+  return nullptr;
+}
+
+// A bias too large for the accumulator at s_in * s_w widens that channel's weight scale when the
+// blob is lowered (pipeline/lower_to_device.cc), by the input scale: the variants' own input
+// scales would requantize the weights differently and store them twice. They widen at the
+// smallest input scale of the variants, so the int8 weights stay one copy.
+TEST(MultiShapeImageCalib, WeightsWidenedForABigBiasStayOneCopy) {
+  const ImageVariantsBuilt& b = imageVariantsBuilt();
+  const LoadedBlob plain = loadVariantBlob(b.folderMulti);
+  const auto at8 = activationParams(plain.variant(0)), at16 = activationParams(plain.variant(1));
+  ASSERT_TRUE(at8.count("r_QuantizeLinear_Output") && at16.count("r_QuantizeLinear_Output"));
+  const double s8 = at8.at("r_QuantizeLinear_Output").scales[0], s16 = at16.at("r_QuantizeLinear_Output").scales[0];
+  ASSERT_GT(std::max(s8, s16), 1.005 * std::min(s8, s16)) << "the variants' input scales must differ for this test";
+  const device::Tensor* w = secondConvWeight(plain.variant(0));
+  ASSERT_NE(w, nullptr);
+  ASSERT_GE(w->quant, 0);
+  const double sw = plain.variant(0).quant[static_cast<size_t>(w->quant)].scales[1];
+  // b / (s_in * s_w) = 1.2 * 2^30 at the larger input scale: over the accumulator's 2^30 bound in
+  // both variants, so the lowering widens channel 1 to ~1.2 times its step (times s_16 / s_8 at
+  // the smaller input scale): its weights stay nonzero and would differ by the input scale.
+  const fs::path model = writeImageConvModel(b.dir, 1.2 * std::max(s8, s16) * sw * 1073741824.0);
+  convertHw(model, "--calib '" + test::testdata("calib/folder").string() + "' --input-shape x=1x3x8x8,1x3x16x16",
+            b.dir / "bias_multi");
+  const LoadedBlob multi = loadVariantBlob(b.dir / "bias_multi");
+  ASSERT_EQ(multi.variantCount(), 2u);
+  const device::Tensor *w0 = secondConvWeight(multi.variant(0)), *w1 = secondConvWeight(multi.variant(1));
+  ASSERT_NE(w0, nullptr);
+  ASSERT_NE(w1, nullptr);
+  EXPECT_GT(multi.variant(0).quant[static_cast<size_t>(w0->quant)].scales[1], 1.1 * sw) << "channel 1 was not widened";
+  const std::string bytes0(reinterpret_cast<const char*>(w0->weight->bytes()), w0->weight->byteSize());
+  const std::string bytes1(reinterpret_cast<const char*>(w1->weight->bytes()), w1->weight->byteSize());
+  EXPECT_TRUE(bytes0 == bytes1) << "the widened weights differ between the variants";
+  EXPECT_NE(bytes0.substr(4), std::string(4, '\0')) << "channel 1's widened weights are all zero: the test proves nothing";
 }
 
 }  // namespace
