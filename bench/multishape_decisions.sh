@@ -6,6 +6,8 @@
 # WGHT bytes of 1 vs 2 variants.
 #   bench/multishape_decisions.sh [BUILD_DIR]     WORK=DIR keeps the outputs; PARTS="minilm am det"
 #   TARGET_SQNR=36 (the --auto-mixed target: int8 gives ~30.5 dB on the held-out sentences)
+#   BASE=BUILD_DIR: det also converts the two-variant blob with that build's npuconv (det_multi_base:
+#   A/B in one run, e.g. before the later variants were calibrated on the images at their own shape)
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
@@ -101,18 +103,26 @@ if [[ " $PARTS " == *" det "* ]]; then
   conv det_multi "$det" $D --input-shape x=1x3x320x320,1x3x640x640
   conv det_multi_noeq "$det" $D --no-equalize --input-shape x=1x3x320x320,1x3x640x640
   conv det_multi_nobc "$det" $D --no-bias-correction --input-shape x=1x3x320x320,1x3x640x640
-  for d in det_single320 det_single640 det_multi det_multi_noeq det_multi_nobc; do
+  dets="det_single320 det_single640 det_multi det_multi_noeq det_multi_nobc"
+  if [[ -n "${BASE:-}" ]]; then
+    N="$(cd "$BASE" && pwd)/cli/npuconv" conv det_multi_base "$det" $D --input-shape x=1x3x320x320,1x3x640x640
+    dets="$dets det_multi_base"
+  fi
+  for d in $dets; do
     [[ $d != det_single640 ]] && val $d "$det" 320 det320/all/x.npy
     [[ $d != det_single320 ]] && val $d "$det" 640 det640/all/x.npy
   done
   echo "| PP-OCRv4 det | 320x320: sigmoid dB (min) | 640x640 | file bytes | WGHT bytes |"
   echo "| --- | --- | --- | ---: | ---: |"
-  for d in det_single320 det_single640 det_multi det_multi_noeq det_multi_nobc; do row $d 320 640; done
+  for d in $dets; do row $d 320 640; done
   $PY - <<'EOF'
 import json
-for d in ("det_multi", "det_single640"):
+import os
+for d in ("det_multi", "det_single640", "det_multi_base"):
+    if not os.path.exists(f"{d}/report.json"): continue
     r = json.load(open(f"{d}/report.json"))
     print(d, "equalization:", [(p["producer"], p["depthwise"], p["spread_before"], p["spread_after"]) for p in r.get("equalization", {}).get("pairs", [])],
-          [v.get("from_first_variant") for v in r["device_blob"].get("variants", [])[1:]])
+          [(v.get("calibration"), v.get("from_first_variant")) for v in r["device_blob"].get("variants", [])[1:]],
+          "shape_variants ms:", r["timings"].get("shape_variants"))
 EOF
 fi

@@ -10,6 +10,7 @@
 #include "formats/support/content_key.h"
 #include "formats/support/mapped_file.h"
 #include "pipeline/auto_mixed.h"
+#include "pipeline/calib_follows_shape.h"
 #include "pipeline/calib_stage.h"
 #include "pipeline/calibrate.h"
 #include "pipeline/device_blob.h"
@@ -187,6 +188,9 @@ struct QuantizeOutcome {
   std::optional<QuantRanges> ranges;
   QuantRanges wide;
   QuantizeOptions quant;
+  // The sample limit the ranges were calibrated with (--auto-mixed: without the held-out
+  // samples): a later variant calibrated at its own shape reads the same samples.
+  int64_t calibSamples = 0;
   // int8: what the data decided (--auto-mixed's config, equalization scales, bias shifts), for the
   // later shape variants to repeat (pipeline/variant_decisions.h).
   FirstVariantDecisions decisions;
@@ -327,6 +331,7 @@ Status quantizeInt8(const ConvertOptions& o, const PassPipeline& pipeline, Model
     outcome.ranges = cal->ranges;
     outcome.wide = wide;
     outcome.quant = quant;
+    outcome.calibSamples = autoMixed ? autoMixed->calibSamples : o.calib.maxSamples;
   } else {
     NPU_TRY(quantizeWeightsOnly(m, quant, qr));
   }
@@ -451,12 +456,14 @@ Status checkVariantOptions(const ConvertOptions& o) {
 /// the quantizer with the first variant's options (its --auto-mixed config included) and its
 /// bias shifts (pipeline/variant_decisions.h). Weights get the same int8 parameters in every
 /// variant (they depend on the weights alone, equalized alike), so the blob stores them once.
-/// Activation ranges: text calibration data is tokenized again at the variant's own sequence
-/// length and calibrates it (a sum over the sequence grows with it: ranges of another length
-/// would clip); tensor data has one shape, so the variant takes the first variant's ranges.
+/// Activation ranges: data that follows the shape (pipeline/calib_follows_shape.h) calibrates
+/// the variant again, same samples and method, at its own shape: text tokenized at its sequence
+/// length, images resized to its height and width (a sum over the sequence grows with it, and a
+/// detector's activations change with the image's scale: ranges of another shape clip or waste
+/// levels). Tensor data has one shape, so the variant takes the first variant's ranges.
 /// `calibration` says which.
 Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<std::string>& shapes, const QuantizeOutcome& q,
-                                    std::string& calibration) {
+                                    bool ownCalibration, std::string& calibration) {
   PassOptions po = o.passes;
   po.inputShapes = shapes;
   po.printIrAfter.clear();
@@ -472,12 +479,13 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
     QuantRanges ranges = *q.ranges, wide = q.wide;
     calibration = "ranges of the first variant (calibration data of one shape)";
     NPU_TRY(equalizeLikeFirstVariant(m, q.decisions, opt.modelKey).in(where));
-    if (!o.calib.textFile.empty()) {
+    if (ownCalibration) {
       CalibStageOptions co = calibStageOptions(o);
       co.quant = q.quant;  // the values the first variant's (searched) mixed config quantizes
       co.passes.inputShapes = shapes;
-      co.data.seqLen = 0;  // the variant's frozen sequence length
-      co.cacheFile.clear();
+      co.data.seqLen = 0;  // text: the variant's frozen sequence length (images: its frozen H and W)
+      co.data.maxSamples = q.calibSamples;
+      co.cacheFile.clear();  // the file holds the first variant's statistics
       co.diagnostics = nullptr;
       NPU_ASSIGN_OR_RETURN(CalibStageResult c, runCalibStage(co, m, opt.modelKey));
       ranges = std::move(c.ranges);
@@ -486,7 +494,8 @@ Expected<Model> compileShapeVariant(const ConvertOptions& o, const std::vector<s
         minmax.method = CalibMethod::MinMax;
         NPU_ASSIGN_OR_RETURN(wide, computeRanges(c.stats, minmax));
       }
-      calibration = fmt::format("own: {} samples at its sequence length", c.summary.value("samples", int64_t{0}));
+      calibration = fmt::format("own: {} samples at its {}", c.summary.value("samples", int64_t{0}),
+                                o.calib.textFile.empty() ? "input shape" : "sequence length");
     }
     std::optional<Model> floatModel;  // bias correction finds its layers by comparing with it
     if (!q.decisions.biasShifts.empty()) {
@@ -589,11 +598,15 @@ Expected<ConvertResult> convertOnce(const ConvertOptions& given) {
                         opt.modelSha256, opt.externalSha256};
     std::vector<Model> more;
     std::vector<std::string> calibrations;
+    bool ownCalibration = false;  // the later variants calibrated at their own shapes
+    if (o.precision == Precision::Int8 && variants.size() > 1) {
+      NPU_ASSIGN_OR_RETURN(ownCalibration, calibDataFollowsShape(o.calib));
+    }
     for (size_t v = 1; v < variants.size(); ++v) {
       std::string how;
-      NPU_ASSIGN_OR_RETURN(Model x, compileShapeVariant(o, variants[v], outcome, how));
+      NPU_ASSIGN_OR_RETURN(Model x, compileShapeVariant(o, variants[v], outcome, ownCalibration, how));
       more.push_back(std::move(x));
-      if (o.precision == Precision::Int8 && o.calib.textFile.empty()) {
+      if (o.precision == Precision::Int8 && !ownCalibration) {
         // Ranges of another shape can clip what grows with the shape (a sum over the sequence):
         // say so where the user looks, not only in the report's variant table.
         std::string w = fmt::format("shape variant {} takes the activation ranges calibrated at {} (the calibration data "

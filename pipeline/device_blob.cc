@@ -1,6 +1,9 @@
 // device_blob.cc - see device_blob.h.
 #include "pipeline/device_blob.h"
 
+#include <algorithm>
+#include <map>
+
 #include "converter/device/interpreter.h"
 #include "formats/blob/blob_variants.h"
 #include "formats/blob/blob_writer.h"
@@ -39,18 +42,36 @@ Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobReque
     return j;
   };
   std::vector<device::Program> programs;
-  for (size_t v = 0; v <= moreVariants.size(); ++v) {
-    const std::string which = moreVariants.empty() ? "" : fmt::format("shape variant {}: ", v + 1);
-    Expected<device::Program> p = lowerToDevice(v == 0 ? m : *moreVariants[v - 1], prov);
-    if (!p) {
-      if (p.status().code() == StatusCode::Io) return p.status();
-      return noBlob(which + p.status().message());
+  // Several variants: a layer whose bias passes the accumulator widens its weight scales at its
+  // input scale, which each variant calibrated at its own shape has its own; widened at the
+  // smallest of them (lowerToDevice's widenInputScale), every variant requantizes those weights
+  // alike and WGHT keeps one copy. A first lowering finds the input scales.
+  std::map<std::string, double> widenAt;
+  for (int pass = moreVariants.empty() ? 1 : 0; pass < 2; ++pass) {
+    programs.clear();
+    for (size_t v = 0; v <= moreVariants.size(); ++v) {
+      const std::string which = moreVariants.empty() ? "" : fmt::format("shape variant {}: ", v + 1);
+      Expected<device::Program> p = lowerToDevice(v == 0 ? m : *moreVariants[v - 1], prov, pass ? &widenAt : nullptr);
+      if (!p) {
+        if (p.status().code() == StatusCode::Io) return p.status();
+        return noBlob(which + p.status().message());
+      }
+      // The interpreter's op checks are the spec's: a program they reject is a lowering bug, and
+      // no blob is better than one no conforming runtime accepts.
+      if (Expected<std::unique_ptr<device::Interpreter>> check = device::Interpreter::create(*p); !check)
+        return noBlob(which + "internal: the lowered program fails the spec's checks: " + check.status().message());
+      programs.push_back(std::move(*p));
     }
-    // The interpreter's op checks are the spec's: a program they reject is a lowering bug, and no
-    // blob is better than one no conforming runtime accepts.
-    if (Expected<std::unique_ptr<device::Interpreter>> check = device::Interpreter::create(*p); !check)
-      return noBlob(which + "internal: the lowered program fails the spec's checks: " + check.status().message());
-    programs.push_back(std::move(*p));
+    if (pass == 0)
+      for (const device::Program& x : programs)
+        for (const device::Op& op : x.ops) {
+          if (op.code != device::OpCode::Conv && op.code != device::OpCode::Gemm) continue;
+          const device::Tensor& in = x.tensors[static_cast<size_t>(op.inputs[0])];
+          if (in.quant < 0) continue;
+          const double s = x.quant[static_cast<size_t>(in.quant)].scales[0];
+          auto [it, fresh] = widenAt.emplace(op.name, s);
+          if (!fresh) it->second = std::min(it->second, s);
+        }
   }
   std::vector<const device::Program*> ptrs;
   for (const device::Program& x : programs) ptrs.push_back(&x);

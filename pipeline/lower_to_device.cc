@@ -49,7 +49,8 @@ bool isAct8(DType t) { return t == DType::U8 || t == DType::I8; }
 
 class Lowerer {
  public:
-  explicit Lowerer(const Model& m) : m_(m), g_(*m.graph) {}
+  Lowerer(const Model& m, const std::map<std::string, double>* widenInputScale)
+      : m_(m), g_(*m.graph), widenInputScale_(widenInputScale) {}
 
   Expected<device::Program> run() {
     for (Value* in : g_.inputs()) {
@@ -464,7 +465,10 @@ class Lowerer {
     // A float bias the quantizer left float because b / (s_in * s_w) passes int32 (a dead
     // channel: weights ~0 after equalization, s_w ~1e-16, yet a bias) must still reach the
     // accumulator whole; clamped, it zeroed the channel where the QDQ model adds the bias.
-    if (!widenWeightScalesForBias(*w, biasReal, double(xq.scales[0]), outChannels, conv || transB)) return false;
+    double widenAt = double(xq.scales[0]);
+    if (widenInputScale_)
+      if (auto it = widenInputScale_->find(n->name()); it != widenInputScale_->end()) widenAt = std::min(widenAt, it->second);
+    if (!widenWeightScalesForBias(*w, biasReal, widenAt, outChannels, conv || transB)) return false;
     device::Op op;
     op.code = conv ? OpCode::Conv : OpCode::Gemm;
     op.type = std::string(device::opCodeName(op.code));
@@ -648,11 +652,13 @@ class Lowerer {
   std::unordered_map<const Value*, int32_t> qAlias_;  // float value = dequantized q tensor
   std::unordered_map<int32_t, int32_t> floatOf_;      // q tensor -> its Dequantize result
   std::unordered_set<const Node*> consumed_;          // Relu/Clip/Q folded into an integer op
+  const std::map<std::string, double>* widenInputScale_;  // lowerToDevice's (nullptr: none)
 };
 
 }  // namespace
 
-Expected<device::Program> lowerToDevice(Model& m, std::vector<device::KeyValue> provenance) {
+Expected<device::Program> lowerToDevice(Model& m, std::vector<device::KeyValue> provenance,
+                                        const std::map<std::string, double>* widenInputScale) {
   bool typed = true;
   for (Node* n : m.graph->nodes()) {
     if (!n->subgraphs().empty())
@@ -661,7 +667,7 @@ Expected<device::Program> lowerToDevice(Model& m, std::vector<device::KeyValue> 
       if (r && (!r->type().hasStaticShape() || r->dtype() == DType::Undefined)) typed = false;
   }
   if (!typed && !shapes::firstDynamicInput(*m.graph)) NPU_TRY(shapes::inferShapesByEvaluation(m, {}).status());
-  NPU_ASSIGN_OR_RETURN(device::Program p, Lowerer(m).run());
+  NPU_ASSIGN_OR_RETURN(device::Program p, Lowerer(m, widenInputScale).run());
   p.provenance = std::move(provenance);
   return p;
 }

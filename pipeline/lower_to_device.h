@@ -5,6 +5,8 @@
 // with Quantize/Dequantize at its borders. Then the static memory plan.
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "converter/device/device_program.h"
@@ -17,6 +19,11 @@ namespace npuconv {
 /// first by evaluating the graph on zeros, which changes only value types in `m`. Fails
 /// (unsupported) when a shape stays dynamic or an op cannot be held by the blob (subgraphs,
 /// tensor-valued attributes); `provenance` goes into the program as given.
-Expected<device::Program> lowerToDevice(Model& m, std::vector<device::KeyValue> provenance);
+/// `widenInputScale` (several shape variants sharing their weights): per Conv/Gemm node name, the
+/// input scale at which a bias that passes the accumulator widens the layer's weight scales: the
+/// smallest input scale of all variants, so every variant widens the same channels to the same
+/// scales and the requantized int8 weights stay one copy in WGHT. Absent: the layer's own.
+Expected<device::Program> lowerToDevice(Model& m, std::vector<device::KeyValue> provenance,
+                                        const std::map<std::string, double>* widenInputScale = nullptr);
 
 }  // namespace npuconv

@@ -8,7 +8,10 @@
 // different model per shape; so the decision is made once, on the first variant, exactly as with
 // one shape, and applied to the same layers of the later variants (matched by node names: the
 // variants are one graph at other shapes). A layer the first variant decided on that a later
-// variant lacks is an internal error naming it, never a silent skip.
+// variant lacks is an internal error naming it, never a silent skip. Activation ranges are not such
+// a decision: they only set a variant's own activation and bias scales, so a later variant is
+// calibrated at its own shape when the data can give it its samples there (text, images:
+// pipeline/calib_follows_shape.h), and takes the first variant's ranges only from tensor data.
 #pragma once
 
 #include <string>
