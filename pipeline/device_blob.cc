@@ -69,7 +69,8 @@ Expected<nlohmann::ordered_json> writeDeviceBlob(Model& m, const DeviceBlobReque
           const device::Tensor& in = x.tensors[static_cast<size_t>(op.inputs[0])];
           if (in.quant < 0) continue;
           const double s = x.quant[static_cast<size_t>(in.quant)].scales[0];
-          auto [it, fresh] = widenAt.emplace(op.name, s);
+          // The op's first original name (an unnamed node's is its first output's): names may be empty.
+          auto [it, fresh] = widenAt.emplace(op.provenance.empty() ? op.name : op.provenance.front(), s);
           if (!fresh) it->second = std::min(it->second, s);
         }
   }

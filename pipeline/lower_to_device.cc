@@ -467,7 +467,9 @@ class Lowerer {
     // accumulator whole; clamped, it zeroed the channel where the QDQ model adds the bias.
     double widenAt = double(xq.scales[0]);
     if (widenInputScale_)
-      if (auto it = widenInputScale_->find(n->name()); it != widenInputScale_->end()) widenAt = std::min(widenAt, it->second);
+      if (auto it = widenInputScale_->find(n->provenance().empty() ? n->name() : n->provenance().front());
+          it != widenInputScale_->end())
+        widenAt = std::min(widenAt, it->second);
     if (!widenWeightScalesForBias(*w, biasReal, widenAt, outChannels, conv || transB)) return false;
     device::Op op;
     op.code = conv ? OpCode::Conv : OpCode::Gemm;

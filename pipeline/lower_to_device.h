@@ -19,7 +19,8 @@ namespace npuconv {
 /// first by evaluating the graph on zeros, which changes only value types in `m`. Fails
 /// (unsupported) when a shape stays dynamic or an op cannot be held by the blob (subgraphs,
 /// tensor-valued attributes); `provenance` goes into the program as given.
-/// `widenInputScale` (several shape variants sharing their weights): per Conv/Gemm node name, the
+/// `widenInputScale` (several shape variants sharing their weights): per Conv/Gemm node, by its
+/// first original ONNX name (an unnamed node's is its first output's: node names may be empty), the
 /// input scale at which a bias that passes the accumulator widens the layer's weight scales: the
 /// smallest input scale of all variants, so every variant widens the same channels to the same
 /// scales and the requantized int8 weights stay one copy in WGHT. Absent: the layer's own.
