@@ -120,23 +120,11 @@ std::vector<float> runDepthwiseWith(const Dw& d, const std::string& act, bool re
   else if (act == "HardSwish") t << "  Y = HardSwish (" << in << ")\n";
   else t << "  Y = Identity (" << in << ")\n";
   t << "}\n";
-  auto model = parseOnnxText(t.str());
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return {};
-  gemm::setIsa(isa);
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) return {};
   NamedTensors feeds;
   feeds["X"] = Tensor::fromValues<float>(DType::F32, {d.n, d.c, d.h, d.w}, std::span<const float>(x));
   feeds["W"] = Tensor::fromValues<float>(DType::F32, {d.c, 1, d.kh, d.kw}, std::span<const float>(w));
   feeds["B"] = Tensor::fromValues<float>(DType::F32, {d.c}, std::span<const float>(b));
-  auto out = (*exec)->run(feeds);
-  gemm::setIsa(gemm::Isa::Auto);
-  EXPECT_TRUE(out.hasValue()) << out.status().toString();
-  if (!out) return {};
-  const Tensor& y = out->at("Y");
-  return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
+  return test::runTextModelOnIsa(t.str(), feeds, isa, threads);
 }
 
 /// Every case of `cases` with each fused activation ("", Clip, HardSwish) and, where the output

@@ -14,7 +14,6 @@
 
 #include "converter/exec/executor.h"
 #include "converter/exec/kernels/gemm_f32.h"
-#include "formats/onnx/onnx_reader.h"
 #include "tests/exec/exec_test_util.h"
 
 namespace npuconv {
@@ -66,26 +65,11 @@ std::vector<float> runStem(const Stem& d, gemm::Isa isa, int threads, std::vecto
   else
     t << "  Y = Identity (C)\n";
   t << "}\n";
-  auto model = parseOnnxText(t.str());
-  EXPECT_TRUE(model.hasValue()) << model.status().toString();
-  if (!model) return {};
-  gemm::setIsa(isa);
-  auto exec = Executor::create(*model, ExecOptions{threads});
-  EXPECT_TRUE(exec.hasValue()) << exec.status().toString();
-  if (!exec) {
-    gemm::setIsa(gemm::Isa::Auto);
-    return {};
-  }
   NamedTensors feeds;
   feeds["X"] = Tensor::fromValues<float>(DType::F32, {d.n, d.c, d.h, d.w}, std::span<const float>(x));
   feeds["W"] = Tensor::fromValues<float>(DType::F32, {d.m, d.c, d.kh, d.kw}, std::span<const float>(w));
   if (d.bias) feeds["B"] = Tensor::fromValues<float>(DType::F32, {d.m}, std::span<const float>(b));
-  auto out = (*exec)->run(feeds);
-  gemm::setIsa(gemm::Isa::Auto);
-  EXPECT_TRUE(out.hasValue()) << out.status().toString();
-  if (!out) return {};
-  const Tensor& y = out->at("Y");
-  return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
+  return test::runTextModelOnIsa(t.str(), feeds, isa, threads);
 }
 
 TEST(ConvStem, MatchesReferenceAndGeneralPath) {

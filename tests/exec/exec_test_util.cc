@@ -69,4 +69,22 @@ FusionRunOutcome runFusionCase(const FusionRunSpec& spec, const FusedWhen& fused
   return r;
 }
 
+std::vector<float> runTextModelOnIsa(const std::string& text, const NamedTensors& feeds, gemm::Isa isa, int threads) {
+  auto model = parseOnnxText(text);
+  EXPECT_TRUE(model.hasValue()) << model.status().toString();
+  if (!model) return {};
+  gemm::setIsa(isa);
+  // The ISA is process-wide: it must be Auto again on every way out.
+  auto run = [&]() -> Expected<NamedTensors> {
+    NPU_ASSIGN_OR_RETURN(std::unique_ptr<Executor> exec, Executor::create(*model, ExecOptions{threads}));
+    return exec->run(feeds);
+  };
+  Expected<NamedTensors> out = run();
+  gemm::setIsa(gemm::Isa::Auto);
+  EXPECT_TRUE(out.hasValue()) << out.status().toString();
+  if (!out) return {};
+  const Tensor& y = out->at("Y");
+  return std::vector<float>(y.data<float>(), y.data<float>() + y.numElements());
+}
+
 }  // namespace npuconv::test

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "converter/exec/executor.h"
+#include "converter/exec/kernels/gemm_f32.h"
 #include "converter/ir/model.h"
 
 namespace npuconv::test {
@@ -56,5 +57,10 @@ using FusedWhen = std::function<bool(const Node& node, const std::vector<const N
 /// Runs spec's model twice (the second run reuses the buffer pool's blocks and the kernels'
 /// scratch) and returns Y of the second; failures are test failures (and an empty y).
 FusionRunOutcome runFusionCase(const FusionRunSpec& spec, const FusedWhen& fusedWhen);
+
+/// Runs the model `text` (ONNX text syntax, output "Y") once on `feeds` with the float kernels
+/// forced to `isa` (gemm::setIsa; Auto again afterwards) and `threads`, and returns Y's values:
+/// the kernel tests compare them bit for bit across ISAs. Failures are test failures (and {}).
+std::vector<float> runTextModelOnIsa(const std::string& text, const NamedTensors& feeds, gemm::Isa isa, int threads);
 
 }  // namespace npuconv::test
