@@ -148,6 +148,19 @@ inline __mmask16 inRow16(int64_t c, int64_t n) {
   return hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+/// The start of rowsDirect3x3 / rowsDirect3x3s2: the nine weights broadcast into registers and
+/// each of the RB x V accumulators set to the bias (the padded kernel's sums start from it).
+template <int RB, int V>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"), always_inline)) inline void startDirectRows(
+    const float* w, float bias, __m512 (&wk)[9], __m512 (&acc)[RB][V]) {
+#pragma GCC unroll 32
+  for (int t = 0; t < 9; ++t) wk[t] = _mm512_set1_ps(w[t]);
+#pragma GCC unroll 32
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 32
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+}
+
 /// The end of rowsDirect3x3 / rowsDirect3x3s2: each of the RB x V accumulators (bias and taps
 /// summed) + the residual, then the activation, stored to output row oh0 + r at column ow0 + 16 v,
 /// masked past OW.
@@ -180,13 +193,8 @@ template <int RB, int V>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void rowsDirect3x3(
     const float* x, int64_t IH, int64_t IW, const float* w, int64_t ph, int64_t pw, float bias, int64_t oh0, int64_t ow0, const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
   __m512 wk[9];
-#pragma GCC unroll 32
-  for (int t = 0; t < 9; ++t) wk[t] = _mm512_set1_ps(w[t]);
   __m512 acc[RB][V];
-#pragma GCC unroll 32
-  for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 32
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+  startDirectRows<RB, V>(w, bias, wk, acc);
   __mmask16 mk[3][V];
 #pragma GCC unroll 32
   for (int kw = 0; kw < 3; ++kw)
@@ -227,13 +235,8 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void rowsDirec
     const float* x, int64_t IH, int64_t IW, const float* w, int64_t ph, int64_t pw, float bias, int64_t oh0,
     int64_t ow0, const gemm::Epilogue& ep, const float* res, float* y, int64_t OW) {
   __m512 wk[9];
-#pragma GCC unroll 32
-  for (int t = 0; t < 9; ++t) wk[t] = _mm512_set1_ps(w[t]);
   __m512 acc[RB][V];
-#pragma GCC unroll 32
-  for (int r = 0; r < RB; ++r)
-#pragma GCC unroll 32
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_set1_ps(bias);
+  startDirectRows<RB, V>(w, bias, wk, acc);
   __mmask16 m0[V], m1[V], mt[V];
 #pragma GCC unroll 32
   for (int v = 0; v < V; ++v) {
